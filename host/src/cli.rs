@@ -1,0 +1,330 @@
+//! The `plinth` command line.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use clap::{Parser, Subcommand};
+
+use crate::discover::{inspect_path, sha256_file, Manifest, Source};
+use crate::manager::{Options, PluginInfo, PluginManager};
+use crate::paths::{check_id, id_from_library, Paths};
+use crate::serve::{self, ServeOptions};
+use crate::{loader, metadata};
+
+/// Plinth: a plugin host for native plugins with OctoPrint's plugin semantics.
+#[derive(Debug, Parser)]
+#[command(name = "plinth", version, about)]
+pub struct Cli {
+    /// The base folder (config.yaml, plugins/, manifests/, data/). Default: the per-user config folder.
+    #[arg(long, global = true, env = "PLINTH_BASEDIR", value_name = "DIR")]
+    pub basedir: Option<PathBuf>,
+    /// The folder of bundled plugins. Default: beside the plinth executable.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub bundled_dir: Option<PathBuf>,
+    /// Safe mode: only bundled plugins load.
+    #[arg(long, global = true)]
+    pub safe_mode: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List, inspect, enable, disable, install and register plugins.
+    #[command(subcommand)]
+    Plugins(PluginsCommand),
+    /// Run the host: start every enabled plugin and run until Ctrl-C or SIGTERM.
+    Serve {
+        /// The address to listen on.
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+        /// The port to listen on.
+        #[arg(long, default_value_t = 5000)]
+        port: u16,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PluginsCommand {
+    /// Every discovered plugin with its state.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One plugin in detail.
+    Info {
+        id: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Enable a plugin (takes effect at the next start of the host).
+    Enable { id: String },
+    /// Disable a plugin (takes effect at the next start of the host).
+    Disable { id: String },
+    /// Copy a plugin library or plugin folder into <basedir>/plugins.
+    Install { path: PathBuf },
+    /// Remove a user or manifest plugin (bundled plugins cannot be uninstalled).
+    Uninstall { id: String },
+    /// Register a plugin library that lives anywhere on disk.
+    Register {
+        library: PathBuf,
+        /// The identifier; default: from the library's file name.
+        #[arg(long)]
+        id: Option<String>,
+    },
+    /// Remove a registration.
+    Unregister { id: String },
+}
+
+/// Runs the command line; returns the process exit code.
+pub fn run(cli: Cli) -> i32 {
+    match execute(cli) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("error: {e}");
+            1
+        }
+    }
+}
+
+fn execute(cli: Cli) -> Result<(), String> {
+    let paths = Paths::resolve(cli.basedir, cli.bundled_dir)?;
+    let options = Options {
+        safe_mode: cli.safe_mode,
+    };
+    let manager = || PluginManager::new(paths.clone(), options.clone()).map_err(|e| e.to_string());
+    match cli.command {
+        Command::Serve { host, port } => serve::run(manager()?, ServeOptions { host, port }),
+        Command::Plugins(cmd) => match cmd {
+            PluginsCommand::List { json } => {
+                let m = manager()?;
+                m.load_all();
+                let list = m.plugins();
+                if json {
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&list).expect("serialises")
+                    );
+                } else {
+                    print!("{}", table(&list));
+                }
+                Ok(())
+            }
+            PluginsCommand::Info { id, json } => {
+                let m = manager()?;
+                m.load_all();
+                let info = m.plugin(&id).ok_or_else(|| format!("no plugin `{id}`"))?;
+                if json {
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&info).expect("serialises")
+                    );
+                } else {
+                    print!("{}", details(&info));
+                }
+                Ok(())
+            }
+            PluginsCommand::Enable { id } => toggle(&manager()?, &id, true),
+            PluginsCommand::Disable { id } => toggle(&manager()?, &id, false),
+            PluginsCommand::Install { path } => install(&paths, &path),
+            PluginsCommand::Uninstall { id } => {
+                let m = manager()?;
+                m.uninstall(&id).map_err(|e| e.to_string())?;
+                println!("uninstalled {id}");
+                Ok(())
+            }
+            PluginsCommand::Register { library, id } => register(&paths, &library, id),
+            PluginsCommand::Unregister { id } => {
+                let file = paths.manifests().join(format!("{id}.json"));
+                fs::remove_file(&file)
+                    .map_err(|e| format!("no registration for `{id}` ({}: {e})", file.display()))?;
+                println!("unregistered {id}");
+                Ok(())
+            }
+        },
+    }
+}
+
+fn toggle(manager: &PluginManager, id: &str, enable: bool) -> Result<(), String> {
+    let reply = manager.set_enabled(id, enable).map_err(|e| e.to_string())?;
+    println!(
+        "{} {id}; it takes effect at the next start of the host",
+        if enable { "enabled" } else { "disabled" }
+    );
+    let _ = reply;
+    Ok(())
+}
+
+/// Checks that the library at `path` is a plugin this host can load.
+fn check_loads(library: &Path) -> Result<plinth_sdk::Metadata, String> {
+    let meta =
+        metadata::read(library).map_err(|r| format!("{}: {}", library.display(), r.message()))?;
+    metadata::check_compatible(&meta)
+        .map_err(|r| format!("{}: {}", library.display(), r.message()))?;
+    loader::load(library, &meta).map_err(|r| format!("{}: {}", library.display(), r.message()))?;
+    Ok(meta)
+}
+
+fn install(paths: &Paths, source: &Path) -> Result<(), String> {
+    let found = inspect_path(source, Source::User).ok_or_else(|| {
+        format!(
+            "{}: not a plugin library or plugin folder",
+            source.display()
+        )
+    })?;
+    if let Some(problem) = &found.problem {
+        return Err(format!("{}: {problem}", source.display()));
+    }
+    let library = found.library.clone().expect("no problem means a library");
+    check_loads(&library)?;
+    let bundled =
+        PluginManager::new(paths.clone(), Options::default()).map_err(|e| e.to_string())?;
+    if let Some(existing) = bundled
+        .plugin(&found.id)
+        .filter(|p| p.source == Source::Bundled)
+    {
+        return Err(format!(
+            "`{}` is already a bundled plugin ({}); an installed copy would be shadowed",
+            found.id,
+            existing.path.display()
+        ));
+    }
+    let dir = paths.user_plugins();
+    fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let name = source
+        .file_name()
+        .ok_or_else(|| format!("{}: no file name", source.display()))?;
+    let target = dir.join(name);
+    // Copy beside the target, then rename: a running host may have the old file mapped.
+    let staging = dir.join(format!(".{}.installing", name.to_string_lossy()));
+    copy_tree(source, &staging).map_err(|e| format!("cannot copy {}: {e}", source.display()))?;
+    if target.is_dir() {
+        fs::remove_dir_all(&target)
+            .map_err(|e| format!("cannot replace {}: {e}", target.display()))?;
+    }
+    fs::rename(&staging, &target)
+        .map_err(|e| format!("cannot install into {}: {e}", target.display()))?;
+    println!(
+        "installed {} into {}; it loads at the next start of the host",
+        found.id,
+        target.display()
+    );
+    Ok(())
+}
+
+fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+    if to.exists() {
+        if to.is_dir() {
+            fs::remove_dir_all(to)?;
+        } else {
+            fs::remove_file(to)?;
+        }
+    }
+    if from.is_file() {
+        fs::copy(from, to)?;
+        return Ok(());
+    }
+    for entry in walkdir::WalkDir::new(from).follow_links(true) {
+        let entry = entry.map_err(std::io::Error::other)?;
+        let rel = entry
+            .path()
+            .strip_prefix(from)
+            .expect("walkdir yields paths below its root");
+        let dest = to.join(rel);
+        if entry.file_type().is_dir() {
+            fs::create_dir_all(&dest)?;
+        } else {
+            fs::copy(entry.path(), &dest)?;
+        }
+    }
+    Ok(())
+}
+
+fn register(paths: &Paths, library: &Path, id: Option<String>) -> Result<(), String> {
+    let library = fs::canonicalize(library).map_err(|e| format!("{}: {e}", library.display()))?;
+    let id = id.unwrap_or_else(|| id_from_library(&library));
+    check_id(&id)?;
+    check_loads(&library)?;
+    let file = paths.manifests().join(format!("{id}.json"));
+    if file.exists() {
+        return Err(format!(
+            "`{id}` is already registered ({}); unregister it first",
+            file.display()
+        ));
+    }
+    let manifest = Manifest {
+        id: id.clone(),
+        library: library.clone(),
+        sha256: Some(sha256_file(&library)?),
+    };
+    let text = serde_json::to_string_pretty(&manifest).expect("serialises");
+    crate::config::write_atomic(&file, text.as_bytes())
+        .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
+    println!("registered {id} -> {}", library.display());
+    Ok(())
+}
+
+fn table(list: &[PluginInfo]) -> String {
+    let rows: Vec<[String; 5]> = list
+        .iter()
+        .map(|p| {
+            [
+                p.id.clone(),
+                p.state.as_str().to_owned(),
+                format!("{:?}", p.source).to_lowercase(),
+                p.version.clone().unwrap_or_else(|| "-".into()),
+                p.name.clone(),
+            ]
+        })
+        .collect();
+    let header = ["ID", "STATE", "SOURCE", "VERSION", "NAME"].map(String::from);
+    let mut widths = header.clone().map(|h| h.len());
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.len());
+        }
+    }
+    let line = |cells: &[String; 5]| {
+        let mut s = String::new();
+        for (cell, w) in cells.iter().zip(widths) {
+            s.push_str(&format!("{cell:<w$}  "));
+        }
+        s.trim_end().to_owned() + "\n"
+    };
+    let mut out = line(&header);
+    for (row, p) in rows.iter().zip(list) {
+        out.push_str(&line(row));
+        if let Some(e) = &p.error {
+            out.push_str(&format!("    {e}\n"));
+        }
+    }
+    out
+}
+
+fn details(p: &PluginInfo) -> String {
+    let opt = |o: &Option<String>| o.clone().unwrap_or_else(|| "-".into());
+    let mut out = String::new();
+    out.push_str(&format!("{} ({})\n", p.name, p.id));
+    out.push_str(&format!("  state:       {}\n", p.state.as_str()));
+    if let Some(e) = &p.error {
+        out.push_str(&format!("  error:       {e}\n"));
+    }
+    out.push_str(&format!("  version:     {}\n", opt(&p.version)));
+    out.push_str(&format!(
+        "  source:      {}\n",
+        format!("{:?}", p.source).to_lowercase()
+    ));
+    out.push_str(&format!("  path:        {}\n", p.path.display()));
+    out.push_str(&format!("  description: {}\n", opt(&p.description)));
+    out.push_str(&format!("  author:      {}\n", opt(&p.author)));
+    out.push_str(&format!("  license:     {}\n", opt(&p.license)));
+    out.push_str(&format!("  url:         {}\n", opt(&p.url)));
+    out.push_str(&format!("  mixins:      {}\n", p.mixins.join(", ")));
+    out.push_str(&format!(
+        "  restart needing: {}, reload needing: {}\n",
+        p.restart_needing, p.reload_needing
+    ));
+    out
+}

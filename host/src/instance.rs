@@ -1,0 +1,86 @@
+//! The host's side of a live plugin object: typed calls through the ABI.
+
+use std::sync::Arc;
+
+use abi_stable::std_types::{RResult, RSlice};
+use plinth_sdk::abi::{CallOutcome, HostHandle, PluginInstance, PluginModuleRef};
+use plinth_sdk::{Codec, Method};
+
+/// Why a call into a plugin did not return a value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CallError {
+    /// The plugin does not know the method (built against an older SDK, or the
+    /// mixin is not implemented).
+    Unsupported,
+    /// The plugin reported an error.
+    Failed(String),
+    /// The plugin panicked; the SDK caught it.
+    Panicked(String),
+}
+
+impl std::fmt::Display for CallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CallError::Unsupported => f.write_str("the plugin does not implement this method"),
+            CallError::Failed(m) => f.write_str(m),
+            CallError::Panicked(m) => write!(f, "panicked: {m}"),
+        }
+    }
+}
+
+/// A plugin object created by the plugin's `instantiate`.
+pub struct PluginObject {
+    raw: PluginInstance,
+    id: Arc<str>,
+}
+
+// SAFETY: the SDK requires every plugin type to be `Send + Sync`, and the
+// object is only reached through its vtable, which takes `&self`-like access.
+unsafe impl Send for PluginObject {}
+// SAFETY: as above.
+unsafe impl Sync for PluginObject {}
+
+impl PluginObject {
+    /// Creates the plugin object, handing it `host`.
+    pub fn instantiate(
+        module: PluginModuleRef,
+        host: HostHandle,
+        id: &str,
+    ) -> Result<Self, String> {
+        match (module.instantiate())(host) {
+            RResult::ROk(raw) => Ok(Self { raw, id: id.into() }),
+            RResult::RErr(e) => Err(e.into()),
+        }
+    }
+
+    /// Calls method `M` with already encoded arguments (events encode once for all plugins).
+    pub fn call_encoded<M: Method>(&self, args: &[u8]) -> Result<M::Output, CallError> {
+        match (self.raw.vtable.call)(self.raw.this, M::ID, RSlice::from_slice(args)) {
+            CallOutcome::Ok(bytes) => M::OutputCodec::decode(&bytes).map_err(CallError::Failed),
+            CallOutcome::Unsupported => Err(CallError::Unsupported),
+            CallOutcome::Error(e) => Err(CallError::Failed(e.into())),
+            CallOutcome::Panic(e) => Err(CallError::Panicked(e.into())),
+        }
+    }
+
+    /// Calls method `M`.
+    #[inline]
+    pub fn call<M: Method>(&self, args: &M::Args) -> Result<M::Output, CallError> {
+        let bytes = M::ArgsCodec::encode(args).map_err(CallError::Failed)?;
+        self.call_encoded::<M>(&bytes)
+    }
+}
+
+impl Drop for PluginObject {
+    fn drop(&mut self) {
+        match (self.raw.vtable.drop)(self.raw.this) {
+            CallOutcome::Panic(msg) => {
+                tracing::error!(plugin = %self.id, "panicked while being dropped: {msg}")
+            }
+            CallOutcome::Error(msg) => {
+                tracing::error!(plugin = %self.id, "failed while being dropped: {msg}")
+            }
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,105 @@
+//! Reads a plugin's metadata from its library file without loading it, and
+//! decides whether this host can run it.
+
+use std::fs::File;
+use std::path::Path;
+
+use object::read::ReadCache;
+use object::{Object, ObjectSection};
+use plinth_sdk::abi::{ABI_MAJOR, ABI_MINOR, METADATA_SECTION};
+use plinth_sdk::{mixin_info, Metadata};
+
+/// Why a library cannot be used.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Refusal {
+    /// Not something this host can run: not a library, not a Plinth plugin,
+    /// another ABI, another architecture.
+    Incompatible(String),
+    /// A Plinth plugin that is damaged or cannot be read.
+    Failed(String),
+}
+
+impl Refusal {
+    pub fn message(&self) -> &str {
+        match self {
+            Refusal::Incompatible(m) | Refusal::Failed(m) => m,
+        }
+    }
+}
+
+/// Reads the metadata section of the library at `path`.
+pub fn read(path: &Path) -> Result<Metadata, Refusal> {
+    let file = File::open(path)
+        .map_err(|e| Refusal::Failed(format!("cannot open {}: {e}", path.display())))?;
+    let cache = ReadCache::new(file);
+    let object = object::File::parse(&cache)
+        .map_err(|e| Refusal::Incompatible(format!("not a shared library ({e})")))?;
+    if let Some(arch) = expected_architecture() {
+        if object.architecture() != arch {
+            return Err(Refusal::Incompatible(format!(
+                "built for {:?}, but this host runs on {:?}",
+                object.architecture(),
+                arch
+            )));
+        }
+    }
+    let section = object.section_by_name(METADATA_SECTION).ok_or_else(|| {
+        Refusal::Incompatible(format!(
+            "not a Plinth plugin (the library has no {METADATA_SECTION} section)"
+        ))
+    })?;
+    let bytes = section
+        .data()
+        .map_err(|e| Refusal::Failed(format!("damaged library: cannot read its metadata ({e})")))?;
+    Metadata::parse(bytes).map_err(Refusal::Failed)
+}
+
+fn expected_architecture() -> Option<object::Architecture> {
+    use object::Architecture as A;
+    match std::env::consts::ARCH {
+        "x86_64" => Some(A::X86_64),
+        "aarch64" => Some(A::Aarch64),
+        "x86" => Some(A::I386),
+        "arm" => Some(A::Arm),
+        "riscv64" => Some(A::Riscv64),
+        _ => None,
+    }
+}
+
+/// Checks that this host can run a plugin with this metadata.
+pub fn check_compatible(meta: &Metadata) -> Result<(), Refusal> {
+    let (major, minor) = meta.abi;
+    if meta.plinth_plugin != 1 {
+        return Err(Refusal::Incompatible(format!(
+            "unknown metadata format {}",
+            meta.plinth_plugin
+        )));
+    }
+    if major != ABI_MAJOR {
+        return Err(Refusal::Incompatible(format!(
+            "built for Plinth ABI {major}.{minor} (plinth-sdk {}); this host speaks ABI {ABI_MAJOR}.x",
+            meta.sdk
+        )));
+    }
+    if meta.panic != "unwind" {
+        return Err(Refusal::Incompatible(format!(
+            "built with panic = \"{}\"; a panic in it would take the host down, so it must be built with panic = \"unwind\"",
+            meta.panic
+        )));
+    }
+    let unknown: Vec<&str> = meta
+        .mixins
+        .iter()
+        .map(String::as_str)
+        .filter(|m| mixin_info(m).is_none())
+        .collect();
+    if !unknown.is_empty() {
+        return Err(Refusal::Incompatible(format!(
+            "needs mixin{} {} that this host (Plinth ABI {ABI_MAJOR}.{ABI_MINOR}) does not have; the plugin was built with plinth-sdk {} (ABI {major}.{minor})",
+            if unknown.len() > 1 { "s" } else { "" },
+            unknown.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", "),
+            meta.sdk
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,142 @@
+//! Where things are: the base folder, the bundled folder, library file names.
+
+use std::path::{Path, PathBuf};
+
+/// The platform's extension for shared libraries.
+pub const LIB_EXT: &str = std::env::consts::DLL_EXTENSION;
+/// The platform's prefix for shared libraries (`lib` except on Windows).
+pub const LIB_PREFIX: &str = std::env::consts::DLL_PREFIX;
+
+/// The folders of one Plinth installation.
+#[derive(Debug, Clone)]
+pub struct Paths {
+    /// The per-user base folder: `config.yaml`, `plugins/`, `manifests/`, `data/`.
+    pub basedir: PathBuf,
+    /// The folder of the bundled plugins.
+    pub bundled: PathBuf,
+    /// Only library files count as bundled plugins, not folders: true when the
+    /// bundled folder is the executable's own (a Cargo target folder holds
+    /// `build/`, `deps/`, … beside the sample plugins).
+    pub bundled_files_only: bool,
+}
+
+impl Paths {
+    /// Resolves the folders: explicit options first, then the defaults.
+    ///
+    /// - basedir: `--basedir`, else `PLINTH_BASEDIR` (handled by the CLI), else the
+    ///   per-user config folder (`~/.config/plinth` on Linux).
+    /// - bundled: `--bundled-dir`, else `<folder of the executable>/plugins` when it
+    ///   exists (an installed layout), else the executable's own folder (a Cargo
+    ///   `target/<profile>` folder, where `cargo build --workspace` puts the sample plugins).
+    pub fn resolve(basedir: Option<PathBuf>, bundled: Option<PathBuf>) -> Result<Self, String> {
+        let basedir = match basedir {
+            Some(dir) => dir,
+            None => directories::ProjectDirs::from("", "", "plinth")
+                .map(|d| d.config_dir().to_path_buf())
+                .ok_or("cannot find the user's config folder; pass --basedir")?,
+        };
+        let (bundled, bundled_files_only) = match bundled {
+            Some(dir) => (dir, false),
+            None => default_bundled_dir()?,
+        };
+        Ok(Self {
+            basedir,
+            bundled,
+            bundled_files_only,
+        })
+    }
+
+    /// `<basedir>/config.yaml`.
+    pub fn config_file(&self) -> PathBuf {
+        self.basedir.join("config.yaml")
+    }
+
+    /// `<basedir>/plugins`: plugins the user installed.
+    pub fn user_plugins(&self) -> PathBuf {
+        self.basedir.join("plugins")
+    }
+
+    /// `<basedir>/manifests`: registered plugins living elsewhere on disk.
+    pub fn manifests(&self) -> PathBuf {
+        self.basedir.join("manifests")
+    }
+
+    /// `<basedir>/data/<id>`: a plugin's data folder.
+    pub fn data_folder(&self, id: &str) -> PathBuf {
+        self.basedir.join("data").join(id)
+    }
+}
+
+fn default_bundled_dir() -> Result<(PathBuf, bool), String> {
+    let exe =
+        std::env::current_exe().map_err(|e| format!("cannot locate the plinth executable: {e}"))?;
+    let dir = exe
+        .parent()
+        .ok_or("the plinth executable has no parent folder")?;
+    let installed = dir.join("plugins");
+    Ok(if installed.is_dir() {
+        (installed, false)
+    } else {
+        (dir.to_path_buf(), true)
+    })
+}
+
+/// Whether `path` is named like a shared library of this platform.
+pub fn is_library_name(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e == LIB_EXT)
+}
+
+/// The identifier a library file gives: its stem without the `lib` prefix.
+pub fn id_from_library(path: &Path) -> String {
+    let stem = path.file_stem().unwrap_or_default().to_string_lossy();
+    match stem.strip_prefix(LIB_PREFIX) {
+        Some(rest) if !LIB_PREFIX.is_empty() && !rest.is_empty() => rest.to_owned(),
+        _ => stem.into_owned(),
+    }
+}
+
+/// Checks a plugin identifier: ASCII letters, digits, `_` and `-`, not starting
+/// with `_` (those keys belong to the host in `config.yaml`'s `plugins` section).
+pub fn check_id(id: &str) -> Result<(), String> {
+    if id.is_empty() {
+        return Err("the plugin identifier is empty".into());
+    }
+    if let Some(bad) = id
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '-'))
+    {
+        return Err(format!(
+            "invalid plugin identifier {id:?}: {bad:?} is not allowed (use ASCII letters, digits, '_' and '-')"
+        ));
+    }
+    if id.starts_with('_') {
+        return Err(format!(
+            "invalid plugin identifier {id:?}: identifiers starting with '_' are reserved"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_from_library_names() {
+        let lib = |stem: &str| PathBuf::from(format!("/x/{stem}.{LIB_EXT}"));
+        assert_eq!(
+            id_from_library(&lib(&format!("{LIB_PREFIX}helloworld"))),
+            "helloworld"
+        );
+        assert_eq!(id_from_library(&lib("plain")), "plain");
+    }
+
+    #[test]
+    fn identifier_rules() {
+        assert!(check_id("hello_world-2").is_ok());
+        assert!(check_id("").unwrap_err().contains("empty"));
+        assert!(check_id("héllo").unwrap_err().contains("'é'"));
+        assert!(check_id("a.b").unwrap_err().contains("'.'"));
+        assert!(check_id("_disabled").unwrap_err().contains("reserved"));
+    }
+}

@@ -1,0 +1,125 @@
+//! The services the host offers plugins, behind the frozen `HostVTable`.
+
+use std::ffi::c_void;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::PathBuf;
+use std::sync::{Arc, Weak};
+
+use abi_stable::std_types::{RSlice, RStr};
+use plinth_sdk::abi::{level, CallOutcome, HostHandle, HostVTable};
+use plinth_sdk::methods::host::*;
+use plinth_sdk::{Codec, HookReply, Identity, Value};
+
+/// What plugins reach through their handle; the plugin manager implements it.
+pub trait HostServices: Send + Sync {
+    /// Fires `event` with `payload` on the event bus.
+    fn fire_event(&self, event: String, payload: Value);
+    /// Calls a helper of an enabled plugin.
+    fn call_helper(&self, plugin: &str, helper: &str, args: Value) -> Result<Value, String>;
+    /// Calls every handler of a hook, in order.
+    fn call_hook(&self, hook: &str, args: Value) -> Vec<HookReply>;
+}
+
+/// The host's state for one plugin, shared with the plugin through its handle.
+pub struct PluginContext {
+    pub identity: Identity,
+    pub services: Weak<dyn HostServices>,
+}
+
+impl PluginContext {
+    /// A handle for the plugin. The pointer stays valid while the host keeps
+    /// `self` alive; the plugin takes its own references through `retain`.
+    pub fn handle(self: &Arc<Self>) -> HostHandle {
+        HostHandle {
+            ctx: Arc::as_ptr(self) as *const c_void,
+            vtable: &HOST_VTABLE,
+        }
+    }
+
+    fn serve(&self, service: u32, args: &[u8]) -> CallOutcome {
+        match service {
+            GetIdentity::ID => reply::<GetIdentity>(args, |()| Ok(self.identity.clone())),
+            EnsureDataFolder::ID => reply::<EnsureDataFolder>(args, |()| {
+                let dir = PathBuf::from(&self.identity.data_folder);
+                std::fs::create_dir_all(&dir)
+                    .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+                Ok(self.identity.data_folder.clone())
+            }),
+            FireEvent::ID => reply::<FireEvent>(args, |(name, payload)| {
+                let event = format!("plugin_{}_{name}", self.identity.id);
+                self.services()?.fire_event(event, payload);
+                Ok(())
+            }),
+            CallHelper::ID => reply::<CallHelper>(args, |(plugin, helper, a)| {
+                self.services()?.call_helper(&plugin, &helper, a)
+            }),
+            CallHook::ID => {
+                reply::<CallHook>(args, |(hook, a)| Ok(self.services()?.call_hook(&hook, a)))
+            }
+            _ => CallOutcome::Unsupported,
+        }
+    }
+
+    fn services(&self) -> Result<Arc<dyn HostServices>, String> {
+        self.services
+            .upgrade()
+            .ok_or_else(|| "the host is shutting down".to_owned())
+    }
+}
+
+fn reply<M: Method>(
+    args: &[u8],
+    f: impl FnOnce(M::Args) -> Result<M::Output, String>,
+) -> CallOutcome {
+    let result = M::ArgsCodec::decode(args)
+        .and_then(f)
+        .and_then(|out| M::OutputCodec::encode(&out));
+    match result {
+        Ok(bytes) => CallOutcome::Ok(bytes.into()),
+        Err(e) => CallOutcome::Error(e.into()),
+    }
+}
+
+/// # Safety
+/// `ctx` must come from `PluginContext::handle` and still be alive.
+unsafe fn context<'a>(ctx: *const c_void) -> &'a PluginContext {
+    // SAFETY: guaranteed by the caller.
+    unsafe { &*(ctx as *const PluginContext) }
+}
+
+extern "C" fn retain(ctx: *const c_void) {
+    // SAFETY: `ctx` is `Arc::as_ptr` of a live `Arc<PluginContext>` (see `handle`).
+    unsafe { Arc::increment_strong_count(ctx as *const PluginContext) }
+}
+
+extern "C" fn release(ctx: *const c_void) {
+    // SAFETY: each `release` matches an earlier `retain` of the same pointer.
+    unsafe { Arc::decrement_strong_count(ctx as *const PluginContext) }
+}
+
+extern "C" fn log(ctx: *const c_void, lvl: u8, message: RStr<'_>) {
+    // SAFETY: the plugin only calls with a context it retained.
+    let id = unsafe { context(ctx) }.identity.id.as_str();
+    let message = message.as_str();
+    match lvl {
+        level::ERROR => tracing::error!(target: "plugin", plugin = id, "{message}"),
+        level::WARN => tracing::warn!(target: "plugin", plugin = id, "{message}"),
+        level::INFO => tracing::info!(target: "plugin", plugin = id, "{message}"),
+        level::DEBUG => tracing::debug!(target: "plugin", plugin = id, "{message}"),
+        _ => tracing::trace!(target: "plugin", plugin = id, "{message}"),
+    }
+}
+
+extern "C" fn call(ctx: *const c_void, service: u32, args: RSlice<'_, u8>) -> CallOutcome {
+    // SAFETY: the plugin only calls with a context it retained.
+    let context = unsafe { context(ctx) };
+    catch_unwind(AssertUnwindSafe(|| context.serve(service, args.as_slice())))
+        .unwrap_or_else(|_| CallOutcome::Error("the host failed while serving this call".into()))
+}
+
+static HOST_VTABLE: HostVTable = HostVTable {
+    retain,
+    release,
+    log,
+    call,
+};

@@ -1,0 +1,193 @@
+//! The plugin's handle to the host.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use abi_stable::std_types::{RSlice, RStr};
+use serde_json::Value;
+
+use crate::abi::{level, CallOutcome, HostHandle};
+use crate::methods::host as services;
+use crate::types::{HookReply, Identity};
+use crate::wire::{Codec, Method};
+
+/// Why a call to the host failed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HostError {
+    /// The running host does not offer this service: it is older than the SDK
+    /// the plugin was built with.
+    Unsupported {
+        /// The service's name.
+        service: &'static str,
+        /// The ABI minor that introduced it.
+        since_abi_minor: u32,
+    },
+    /// The host (or the plugin it forwarded the call to) reported an error.
+    Failed(String),
+}
+
+impl fmt::Display for HostError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HostError::Unsupported { service, since_abi_minor } => write!(
+                f,
+                "the host does not offer `{service}` (it needs Plinth ABI 1.{since_abi_minor} or newer)"
+            ),
+            HostError::Failed(msg) => f.write_str(msg),
+        }
+    }
+}
+
+impl std::error::Error for HostError {}
+
+struct Raw(HostHandle);
+
+// SAFETY: the host's context is reference counted and its services are
+// thread-safe by contract (HostVTable is implemented with `Send + Sync` state).
+unsafe impl Send for Raw {}
+// SAFETY: as above.
+unsafe impl Sync for Raw {}
+
+impl Drop for Raw {
+    fn drop(&mut self) {
+        (self.0.vtable.release)(self.0.ctx);
+    }
+}
+
+impl Raw {
+    fn call<M: Method>(&self, args: &M::Args) -> Result<M::Output, HostError> {
+        let bytes = M::ArgsCodec::encode(args).map_err(HostError::Failed)?;
+        match (self.0.vtable.call)(self.0.ctx, M::ID, RSlice::from_slice(&bytes)) {
+            CallOutcome::Ok(out) => M::OutputCodec::decode(&out).map_err(HostError::Failed),
+            CallOutcome::Unsupported => Err(HostError::Unsupported {
+                service: M::NAME,
+                since_abi_minor: M::SINCE,
+            }),
+            CallOutcome::Error(e) | CallOutcome::Panic(e) => Err(HostError::Failed(e.into())),
+        }
+    }
+}
+
+/// The plugin's handle to the host, given to [`Plugin::new`](crate::Plugin::new).
+///
+/// Cheap to clone; clones may be moved to other threads and outlive the call
+/// that received them.
+#[derive(Clone)]
+pub struct Host {
+    raw: Arc<Raw>,
+    identity: Arc<Identity>,
+}
+
+impl Host {
+    #[doc(hidden)]
+    pub fn from_raw(handle: HostHandle) -> Result<Self, HostError> {
+        (handle.vtable.retain)(handle.ctx);
+        let raw = Raw(handle);
+        let identity = raw.call::<services::GetIdentity>(&())?;
+        Ok(Self {
+            raw: Arc::new(raw),
+            identity: Arc::new(identity),
+        })
+    }
+
+    /// The plugin's identifier (folder name, file stem or manifest id).
+    pub fn identifier(&self) -> &str {
+        &self.identity.id
+    }
+
+    /// The plugin's human-readable name.
+    pub fn name(&self) -> &str {
+        &self.identity.name
+    }
+
+    /// The plugin's version.
+    pub fn version(&self) -> &str {
+        &self.identity.version
+    }
+
+    /// The folder the plugin was found in: its own folder, or the folder of its library.
+    pub fn base_folder(&self) -> &Path {
+        Path::new(&self.identity.base_folder)
+    }
+
+    /// The plugin's data folder, `<basedir>/data/<id>`, created if it does not exist yet.
+    pub fn data_folder(&self) -> Result<PathBuf, HostError> {
+        self.raw
+            .call::<services::EnsureDataFolder>(&())
+            .map(PathBuf::from)
+    }
+
+    /// A logger that writes into the host's log under the plugin's identifier.
+    pub fn logger(&self) -> Logger {
+        Logger {
+            raw: self.raw.clone(),
+        }
+    }
+
+    /// Fires the event `plugin_<id>_<name>` with `payload` on the host's event bus.
+    pub fn fire_event(&self, name: &str, payload: Value) -> Result<(), HostError> {
+        self.raw
+            .call::<services::FireEvent>(&(name.to_owned(), payload))
+    }
+
+    /// Calls the helper `helper` of the enabled plugin `plugin`.
+    pub fn call_helper(&self, plugin: &str, helper: &str, args: Value) -> Result<Value, HostError> {
+        self.raw
+            .call::<services::CallHelper>(&(plugin.to_owned(), helper.to_owned(), args))
+    }
+
+    /// Calls every handler of the hook `hook`, in order, and returns each plugin's answer.
+    pub fn call_hook(&self, hook: &str, args: Value) -> Result<Vec<HookReply>, HostError> {
+        self.raw
+            .call::<services::CallHook>(&(hook.to_owned(), args))
+    }
+
+    pub(crate) fn call<M: Method>(&self, args: &M::Args) -> Result<M::Output, HostError> {
+        self.raw.call::<M>(args)
+    }
+
+    #[doc(hidden)]
+    pub fn report_slicing_progress(&self, job: u64, progress: f64) -> Result<(), HostError> {
+        self.raw
+            .call::<services::ReportSlicingProgress>(&(job, progress))
+    }
+}
+
+/// Writes into the host's log under the plugin's identifier.
+#[derive(Clone)]
+pub struct Logger {
+    raw: Arc<Raw>,
+}
+
+impl Logger {
+    fn log(&self, level: u8, message: &dyn fmt::Display) {
+        let text = message.to_string();
+        (self.raw.0.vtable.log)(self.raw.0.ctx, level, RStr::from_str(&text));
+    }
+
+    /// Logs at error level.
+    pub fn error(&self, message: impl fmt::Display) {
+        self.log(level::ERROR, &message)
+    }
+
+    /// Logs at warning level.
+    pub fn warn(&self, message: impl fmt::Display) {
+        self.log(level::WARN, &message)
+    }
+
+    /// Logs at info level.
+    pub fn info(&self, message: impl fmt::Display) {
+        self.log(level::INFO, &message)
+    }
+
+    /// Logs at debug level.
+    pub fn debug(&self, message: impl fmt::Display) {
+        self.log(level::DEBUG, &message)
+    }
+
+    /// Logs at trace level.
+    pub fn trace(&self, message: impl fmt::Display) {
+        self.log(level::TRACE, &message)
+    }
+}

@@ -1,0 +1,280 @@
+//! # plinth-sdk: write native plugins for Plinth
+//!
+//! Plinth is a plugin host that loads plugins from shared libraries and gives
+//! them the plugin system of OctoPrint: the same mixins, the same lifecycle,
+//! the same ordering rules. A plugin is a `cdylib` crate that depends on this
+//! crate, implements [`Plugin`] plus one trait per mixin it offers, and
+//! exports itself with [`export_plugin!`]. It never touches `unsafe` code or
+//! the ABI: panics in any callback are caught and reported to the host.
+//!
+//! ```ignore
+//! use plinth_sdk::prelude::*;
+//!
+//! pub struct Hello { host: Host }
+//!
+//! impl Plugin for Hello {
+//!     fn new(host: Host) -> Self { Hello { host } }
+//!     fn host(&self) -> &Host { &self.host }
+//! }
+//!
+//! impl StartupPlugin for Hello {
+//!     fn on_after_startup(&self) {
+//!         self.host.logger().info("Hello World!");
+//!     }
+//! }
+//!
+//! plinth_sdk::export_plugin! {
+//!     plugin: Hello,
+//!     name: "Hello World",
+//!     mixins: [Startup],
+//! }
+//! ```
+//!
+//! ## How OctoPrint's Python API maps to Rust
+//! - Mixin classes are traits ([`StartupPlugin`], [`SettingsPlugin`], …); every
+//!   method has the default the OctoPrint documentation describes.
+//! - Injected properties (`_identifier`, `_logger`, `_data_folder`, …) live on
+//!   the [`Host`] handle passed to [`Plugin::new`].
+//! - `__plugin_hooks__` and `__plugin_helpers__` are registered in
+//!   [`Plugin::register`]; hooks and helpers take and return JSON.
+//! - Flask requests and responses are [`Request`] and [`Response`]; a
+//!   Blueprint's `@route` is [`BlueprintRoutes::route`].
+//! - `RestartNeedingPlugin` is `restart_needing: true` in [`export_plugin!`];
+//!   Blueprint, Asset and EnvironmentDetection plugins are restart-needing,
+//!   Template and Wizard plugins reload-needing, as in OctoPrint.
+//! - Plugins must be built with `panic = "unwind"` (Cargo's default); the host
+//!   refuses a plugin built with `panic = "abort"`.
+#![deny(missing_docs)]
+
+pub mod abi;
+mod export;
+mod host;
+mod metadata;
+pub mod methods;
+mod mixins;
+mod plugin;
+mod types;
+mod wire;
+
+pub use host::{Host, HostError, Logger};
+pub use metadata::Metadata;
+pub use mixins::*;
+pub use plugin::{HelperFn, HookHandler, Plugin, Registry};
+pub use serde_json::{json, Value};
+pub use types::*;
+#[doc(hidden)]
+pub use wire::{Codec, Method};
+
+/// Everything a plugin usually needs, in one import.
+pub mod prelude {
+    pub use crate::{
+        export_plugin, json, AssetPlugin, BlueprintPlugin, BlueprintRoutes,
+        EnvironmentDetectionPlugin, EventHandlerPlugin, Host, Plugin, PluginError, PluginResult,
+        Preprocessors, ProgressPlugin, Registry, Request, Response, SettingsPlugin, ShutdownPlugin,
+        SimpleApiPlugin, SlicerPlugin, SlicingJob, StartupPlugin, TemplatePlugin, UiPlugin, Value,
+        WebcamProviderPlugin, WizardPlugin,
+    };
+}
+
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::abi::{
+        HostHandle, PluginInstance, PluginModule, PluginModuleRef, ABI_MAJOR, ABI_MINOR,
+    };
+    pub use crate::export::{embedded_file, emit, instantiate, DispatchFn, MetaPart};
+    pub use crate::mixins::markers;
+    pub use crate::mixins::Dispatch;
+    pub use abi_stable::library::{
+        __call_root_module_loader, CheckTypeLayout, LibHeader, RootModuleResult,
+    };
+    pub use abi_stable::prefix_type::PrefixTypeTrait;
+    pub use abi_stable::std_types::{ROption, RResult, RSlice, RStr, RString};
+
+    /// `"1.1"`-style ABI version for the metadata.
+    pub const ABI_JSON: &str = concat!("[", 1, ",", 1, "]");
+    /// The SDK's own version.
+    pub const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+    /// The exported symbol abi_stable looks for; checked against abi_stable's own constant.
+    pub const ROOT_SYMBOL: &str = "_1as_0lib_1header_0root_bmodule_bloader";
+    const _: () = assert!(str_eq(
+        ROOT_SYMBOL,
+        abi_stable::library::ROOT_MODULE_LOADER_NAME
+    ));
+    const _: () = assert!(
+        crate::abi::ABI_MAJOR == 1 && crate::abi::ABI_MINOR == 1,
+        "update ABI_JSON"
+    );
+
+    const fn str_eq(a: &str, b: &str) -> bool {
+        let (a, b) = (a.as_bytes(), b.as_bytes());
+        if a.len() != b.len() {
+            return false;
+        }
+        let mut i = 0;
+        while i < a.len() {
+            if a[i] != b[i] {
+                return false;
+            }
+            i += 1;
+        }
+        true
+    }
+}
+
+/// Exports a plugin from a `cdylib` crate. Use it once per crate.
+///
+/// ```ignore
+/// plinth_sdk::export_plugin! {
+///     plugin: MyPlugin,                    // a type implementing `Plugin`
+///     name: "My Plugin",                   // human-readable name
+///     version: "1.2.3",                    // optional; default: the crate's version
+///     description: "What it does",         // optional
+///     author: "Jane Doe",                  // optional
+///     url: "https://example.org",          // optional
+///     license: "MIT",                      // optional
+///     mixins: [Startup, Settings, Template],
+///     restart_needing: true,               // optional: toggles apply at the next start only
+///     files: {                             // optional: templates and assets compiled in
+///         "templates/my_plugin_tab.jinja2" => include_bytes!("../templates/my_plugin_tab.jinja2"),
+///     },
+/// }
+/// ```
+///
+/// The keys must come in this order. Mixin names are `Startup`, `Shutdown`,
+/// `Settings`, `EventHandler`, `SimpleApi`, `Blueprint`, `Asset`, `Template`,
+/// `Wizard`, `Ui`, `Progress`, `Slicer`, `WebcamProvider` and
+/// `EnvironmentDetection`; the plugin type must implement the matching trait
+/// (`StartupPlugin`, …). The metadata (name, version, mixins, …) is written
+/// into its own section of the library so the host can list the plugin
+/// without running any of its code.
+#[macro_export]
+macro_rules! export_plugin {
+    (
+        plugin: $ty:ty,
+        name: $name:expr,
+        $(version: $version:expr,)?
+        $(description: $description:expr,)?
+        $(author: $author:expr,)?
+        $(url: $url:expr,)?
+        $(license: $license:expr,)?
+        mixins: [$($mixin:ident),* $(,)?]
+        $(, restart_needing: $restart:expr)?
+        $(, files: { $($file:expr => $bytes:expr),* $(,)? })?
+        $(,)?
+    ) => {
+        const _: () = {
+            use $crate::__private as __p;
+            type __Plugin = $ty;
+
+            const PARTS: &[__p::MetaPart] = &[
+                __p::MetaPart::Raw("{\"plinth_plugin\":1,\"abi\":"),
+                __p::MetaPart::Raw(__p::ABI_JSON),
+                __p::MetaPart::Raw(",\"sdk\":"),
+                __p::MetaPart::Str(__p::SDK_VERSION),
+                __p::MetaPart::Raw(",\"name\":"),
+                __p::MetaPart::Str($name),
+                __p::MetaPart::Raw(",\"version\":"),
+                $crate::__plinth_opt!($($version)?, env!("CARGO_PKG_VERSION")),
+                __p::MetaPart::Raw(",\"description\":"),
+                $crate::__plinth_opt!($($description)?),
+                __p::MetaPart::Raw(",\"author\":"),
+                $crate::__plinth_opt!($($author)?),
+                __p::MetaPart::Raw(",\"url\":"),
+                $crate::__plinth_opt!($($url)?),
+                __p::MetaPart::Raw(",\"license\":"),
+                $crate::__plinth_opt!($($license)?),
+                __p::MetaPart::Raw(",\"mixins\":["),
+                $(__p::MetaPart::Str(stringify!($mixin)),)*
+                __p::MetaPart::Raw("],\"restart_needing\":"),
+                __p::MetaPart::Raw($crate::__plinth_bool!($($restart)?)),
+                __p::MetaPart::Raw(",\"panic\":"),
+                __p::MetaPart::Raw(if cfg!(panic = "unwind") { "\"unwind\"" } else { "\"abort\"" }),
+                __p::MetaPart::Raw("}"),
+            ];
+            const LEN: usize = __p::emit::<0>(PARTS).1;
+
+            #[used]
+            #[cfg_attr(all(not(target_vendor = "apple"), not(windows)), link_section = ".plinth_meta")]
+            #[cfg_attr(target_vendor = "apple", link_section = "__DATA,__plinth_meta")]
+            #[cfg_attr(windows, link_section = ".plinthm")]
+            static METADATA: [u8; LEN] = __p::emit::<LEN>(PARTS).0;
+
+            static FILES: &[(&str, &[u8])] = &[$($(($file, $bytes)),*)?];
+
+            const TABLE: &[(u8, __p::DispatchFn<__Plugin>)] = &[
+                $((
+                    <__p::markers::$mixin as __p::Dispatch<__Plugin>>::ID,
+                    <__p::markers::$mixin as __p::Dispatch<__Plugin>>::dispatch as __p::DispatchFn<__Plugin>,
+                ),)*
+            ];
+
+            extern "C" fn metadata() -> __p::RSlice<'static, u8> {
+                __p::RSlice::from_slice(&METADATA)
+            }
+
+            extern "C" fn instantiate(
+                host: __p::HostHandle,
+            ) -> __p::RResult<__p::PluginInstance, __p::RString> {
+                __p::instantiate::<__Plugin>(host, TABLE)
+            }
+
+            extern "C" fn embedded_file(path: __p::RStr<'_>) -> __p::ROption<__p::RSlice<'static, u8>> {
+                __p::embedded_file(FILES, path)
+            }
+
+            fn root_module() -> __p::PluginModuleRef {
+                use __p::PrefixTypeTrait;
+                __p::PluginModule { metadata, instantiate, embedded_file }.leak_into_prefix()
+            }
+
+            extern "C" fn root_module_loader() -> __p::RootModuleResult {
+                __p::__call_root_module_loader(root_module)
+            }
+
+            #[no_mangle]
+            #[allow(non_upper_case_globals)]
+            pub static _1as_0lib_1header_0root_bmodule_bloader: __p::LibHeader = {
+                // SAFETY: `root_module_loader` returns a `PluginModuleRef`, the type named here.
+                unsafe {
+                    __p::LibHeader::from_constructor::<__p::PluginModuleRef>(
+                        root_module_loader,
+                        __p::CheckTypeLayout::Yes,
+                    )
+                }
+            };
+        };
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __plinth_opt {
+    () => {
+        $crate::__private::MetaPart::Raw("null")
+    };
+    (, $default:expr) => {
+        $crate::__private::MetaPart::Str($default)
+    };
+    ($value:expr) => {
+        $crate::__private::MetaPart::Str($value)
+    };
+    ($value:expr, $default:expr) => {
+        $crate::__private::MetaPart::Str($value)
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __plinth_bool {
+    () => {
+        "false"
+    };
+    ($value:expr) => {
+        if $value {
+            "true"
+        } else {
+            "false"
+        }
+    };
+}

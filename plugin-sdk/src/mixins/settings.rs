@@ -1,0 +1,164 @@
+//! SettingsPlugin.
+
+use serde_json::{Map, Value};
+
+use super::{mixin_marker, serve, serve_result};
+use crate::abi::CallOutcome;
+use crate::host::HostError;
+use crate::methods::host as services;
+use crate::methods::plugin::*;
+use crate::plugin::Plugin;
+use crate::types::{PluginError, PluginResult};
+
+/// A getter or setter preprocessor: transforms a value on its way out or in.
+pub type Preprocessor = fn(Value) -> Value;
+
+/// Getter and setter preprocessors by settings path (the seed's
+/// `get_settings_preprocessors` tuple).
+#[derive(Default)]
+pub struct Preprocessors {
+    pub(crate) getters: Vec<(Vec<String>, Preprocessor)>,
+    pub(crate) setters: Vec<(Vec<String>, Preprocessor)>,
+}
+
+fn owned(path: &[&str]) -> Vec<String> {
+    path.iter().map(|s| (*s).to_owned()).collect()
+}
+
+impl Preprocessors {
+    /// No preprocessors.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Transforms the value at `path` whenever it is read.
+    pub fn getter(mut self, path: &[&str], f: Preprocessor) -> Self {
+        self.getters.push((owned(path), f));
+        self
+    }
+
+    /// Transforms a value for `path` before it is stored.
+    pub fn setter(mut self, path: &[&str], f: Preprocessor) -> Self {
+        self.setters.push((owned(path), f));
+        self
+    }
+
+    fn apply(list: &[(Vec<String>, Preprocessor)], path: &[String], value: Value) -> Value {
+        match list.iter().find(|(p, _)| p == path) {
+            Some((_, f)) => f(value),
+            None => value,
+        }
+    }
+}
+
+/// Stores and retrieves the plugin's settings in the host's config
+/// (`plugins.<id>` of `config.yaml`).
+///
+/// Only values that differ from [`get_settings_defaults`](SettingsPlugin::get_settings_defaults)
+/// are stored. At start-up, and when the plugin is enabled at run time, the host
+/// calls: `initialize` → [`on_settings_migrate`](SettingsPlugin::on_settings_migrate)
+/// (when the stored version is missing or older) → [`on_settings_cleanup`](SettingsPlugin::on_settings_cleanup)
+/// → save → [`on_settings_initialized`](SettingsPlugin::on_settings_initialized).
+///
+/// Secrets must be listed in [`get_settings_restricted_paths`](SettingsPlugin::get_settings_restricted_paths):
+/// the settings API answers anonymous callers too.
+pub trait SettingsPlugin: Plugin {
+    /// The default settings: a JSON object.
+    fn get_settings_defaults(&self) -> Value {
+        Value::Object(Map::new())
+    }
+
+    /// Getter and setter preprocessors.
+    fn get_settings_preprocessors(&self) -> Preprocessors {
+        Preprocessors::new()
+    }
+
+    /// Paths restricted on the REST API: an object whose keys are `admin`, `user`,
+    /// `never` or a permission name, each mapping to a list of paths (lists of keys).
+    /// A path may also be `{"path": [...], "default": value}` to choose the replacement.
+    fn get_settings_restricted_paths(&self) -> Value {
+        Value::Object(Map::new())
+    }
+
+    /// The settings format version; `None` disables version tracking.
+    fn get_settings_version(&self) -> Option<i64> {
+        None
+    }
+
+    /// Migrates stored settings from version `current` (`None`: no version stored) to `target`.
+    /// The host saves afterwards.
+    fn on_settings_migrate(&self, target: Option<i64>, current: Option<i64>) {
+        let _ = (target, current);
+    }
+
+    /// Called after migration, before `on_settings_initialized`. The default
+    /// reduces the stored data to its difference from the defaults.
+    fn on_settings_cleanup(&self) -> PluginResult<()> {
+        default_call::<services::SettingsCleanup>(self.host(), &())
+    }
+
+    /// Called once the settings are initialized (and migrated).
+    fn on_settings_initialized(&self) {}
+
+    /// The plugin's settings for the settings API. The default returns the stored
+    /// settings merged over the defaults.
+    fn on_settings_load(&self) -> PluginResult<Value> {
+        default_call::<services::SettingsLoad>(self.host(), &())
+    }
+
+    /// Saves settings received by the settings API. The default merges `data`
+    /// into the stored settings, stores the minimal difference to the defaults
+    /// and returns what was actually saved.
+    fn on_settings_save(&self, data: &Value) -> PluginResult<Value> {
+        default_call::<services::SettingsSave>(self.host(), data)
+    }
+}
+
+fn default_call<M>(host: &crate::Host, args: &M::Args) -> PluginResult<M::Output>
+where
+    M: crate::wire::Method,
+{
+    host.call::<M>(args)
+        .map_err(|e: HostError| PluginError::new(e.to_string()))
+}
+
+mixin_marker!(Settings, SettingsPlugin, 3, |inst, method, args| {
+    let p = &inst.plugin;
+    let pre = || {
+        inst.preprocessors
+            .get_or_init(|| p.get_settings_preprocessors())
+    };
+    match method {
+        GetSettingsDefaults::ID => {
+            serve::<GetSettingsDefaults>(args, |()| p.get_settings_defaults())
+        }
+        GetSettingsPreprocessorPaths::ID => serve::<GetSettingsPreprocessorPaths>(args, |()| {
+            let pre = pre();
+            let paths =
+                |l: &[(Vec<String>, Preprocessor)]| l.iter().map(|(p, _)| p.clone()).collect();
+            (paths(&pre.getters), paths(&pre.setters))
+        }),
+        ApplyGetterPreprocessor::ID => serve::<ApplyGetterPreprocessor>(args, |(path, v)| {
+            Preprocessors::apply(&pre().getters, &path, v)
+        }),
+        ApplySetterPreprocessor::ID => serve::<ApplySetterPreprocessor>(args, |(path, v)| {
+            Preprocessors::apply(&pre().setters, &path, v)
+        }),
+        GetSettingsRestrictedPaths::ID => {
+            serve::<GetSettingsRestrictedPaths>(args, |()| p.get_settings_restricted_paths())
+        }
+        GetSettingsVersion::ID => serve::<GetSettingsVersion>(args, |()| p.get_settings_version()),
+        OnSettingsMigrate::ID => {
+            serve::<OnSettingsMigrate>(args, |(t, c)| p.on_settings_migrate(t, c))
+        }
+        OnSettingsCleanup::ID => {
+            serve_result::<OnSettingsCleanup>(args, |()| p.on_settings_cleanup())
+        }
+        OnSettingsInitialized::ID => {
+            serve::<OnSettingsInitialized>(args, |()| p.on_settings_initialized())
+        }
+        OnSettingsLoad::ID => serve_result::<OnSettingsLoad>(args, |()| p.on_settings_load()),
+        OnSettingsSave::ID => serve_result::<OnSettingsSave>(args, |d| p.on_settings_save(&d)),
+        _ => CallOutcome::Unsupported,
+    }
+});

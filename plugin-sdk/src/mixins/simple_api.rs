@@ -1,0 +1,58 @@
+//! SimpleApiPlugin.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use super::{mixin_marker, serve, serve_result};
+use crate::abi::CallOutcome;
+use crate::methods::plugin::*;
+use crate::plugin::Plugin;
+use crate::types::{PluginResult, Request, Response};
+
+/// A simple API at `/api/plugin/<id>`: one GET resource and JSON commands POSTed to it.
+///
+/// The host validates POST requests before calling the plugin: the body must be
+/// JSON, its `command` one of [`get_api_commands`](SimpleApiPlugin::get_api_commands),
+/// and every mandatory parameter of that command present.
+pub trait SimpleApiPlugin: Plugin {
+    /// The accepted commands, each with the names of its mandatory parameters.
+    fn get_api_commands(&self) -> BTreeMap<String, Vec<String>> {
+        BTreeMap::new()
+    }
+
+    /// Whether only administrators may use the API (default `false`).
+    fn is_api_adminonly(&self) -> bool {
+        false
+    }
+
+    /// Whether callers must be logged in (default `true`).
+    fn is_api_protected(&self) -> bool {
+        true
+    }
+
+    /// Handles a command. `data` is the whole request body, `command` included.
+    /// `Ok(None)` answers `204 No Content`.
+    fn on_api_command(&self, command: &str, data: &Value) -> PluginResult<Option<Response>> {
+        let _ = (command, data);
+        Ok(None)
+    }
+
+    /// Handles a GET request. `Ok(None)` answers `204 No Content`.
+    fn on_api_get(&self, request: &Request) -> PluginResult<Option<Response>> {
+        let _ = request;
+        Ok(None)
+    }
+}
+
+mixin_marker!(SimpleApi, SimpleApiPlugin, 5, |inst, method, args| {
+    let p = &inst.plugin;
+    match method {
+        GetApiCommands::ID => serve::<GetApiCommands>(args, |()| p.get_api_commands()),
+        IsApiAdminonly::ID => serve::<IsApiAdminonly>(args, |()| p.is_api_adminonly()),
+        IsApiProtected::ID => serve::<IsApiProtected>(args, |()| p.is_api_protected()),
+        OnApiCommand::ID => serve_result::<OnApiCommand>(args, |(c, d)| p.on_api_command(&c, &d)),
+        OnApiGet::ID => serve_result::<OnApiGet>(args, |r| p.on_api_get(&r)),
+        _ => CallOutcome::Unsupported,
+    }
+});

@@ -1,0 +1,108 @@
+//! The base of every plugin: construction, lifecycle callbacks, sorting,
+//! hooks and helpers.
+
+use serde_json::Value;
+
+use crate::host::Host;
+use crate::types::PluginResult;
+
+/// A hook handler: gets the hook's arguments, returns its answer.
+pub type HookHandler<P> = fn(&P, &Value) -> PluginResult<Value>;
+/// A helper: gets the caller's arguments, returns its answer.
+pub type HelperFn<P> = fn(&P, &Value) -> PluginResult<Value>;
+
+/// The hook handlers and helpers a plugin registers when it is enabled.
+///
+/// Filled in [`Plugin::register`]; the host removes them again when the
+/// plugin is disabled.
+pub struct Registry<P> {
+    pub(crate) hooks: Vec<(String, Option<i64>, HookHandler<P>)>,
+    pub(crate) helpers: Vec<(String, HelperFn<P>)>,
+}
+
+impl<P> Default for Registry<P> {
+    fn default() -> Self {
+        Self {
+            hooks: Vec::new(),
+            helpers: Vec::new(),
+        }
+    }
+}
+
+impl<P> Registry<P> {
+    /// Handles the hook `name`. Handlers of one hook are called in
+    /// `(order, plugin identifier)` order; `None` sorts as 1000 and 0 stays 0.
+    /// One handler per plugin per hook: a second registration replaces the first.
+    pub fn hook(&mut self, name: &str, order: Option<i64>, handler: HookHandler<P>) -> &mut Self {
+        self.hooks.retain(|(n, _, _)| n != name);
+        self.hooks.push((name.to_owned(), order, handler));
+        self
+    }
+
+    /// Exposes a helper that other plugins call by this plugin's identifier and `name`.
+    pub fn helper(&mut self, name: &str, helper: HelperFn<P>) -> &mut Self {
+        self.helpers.retain(|(n, _)| n != name);
+        self.helpers.push((name.to_owned(), helper));
+        self
+    }
+}
+
+/// The base trait of every plugin (OctoPrint's `OctoPrintPlugin` and `SortablePlugin`).
+///
+/// The mixin traits ([`StartupPlugin`](crate::StartupPlugin), …) add the
+/// behaviour; [`export_plugin!`](crate::export_plugin) names the ones a plugin implements.
+///
+/// # Lifecycle
+/// When the host enables the plugin it calls, in this order: [`new`](Plugin::new)
+/// (injection: the plugin receives its [`Host`]), [`initialize`](Plugin::initialize),
+/// [`register`](Plugin::register), then [`on_plugin_enabled`](Plugin::on_plugin_enabled).
+/// Disabling calls [`on_plugin_disabled`](Plugin::on_plugin_disabled); a later
+/// enable reuses the same object and calls `on_plugin_enabled` again. When the
+/// host unloads the plugin the object is dropped; the library's code stays mapped
+/// until the host exits (native code cannot be unloaded safely).
+///
+/// Every callback may be called from any thread, hence `Send + Sync`: keep mutable
+/// state behind a `Mutex` or atomics. A panic in any callback is caught by the SDK
+/// and reported to the host as an error of that call.
+pub trait Plugin: Send + Sync + 'static {
+    /// Creates the plugin object. `host` is the plugin's handle to the host:
+    /// its identifier, folders, logger, events, hooks and helpers. Keep it.
+    fn new(host: Host) -> Self
+    where
+        Self: Sized;
+
+    /// The handle given to [`new`](Plugin::new); default methods use it.
+    fn host(&self) -> &Host;
+
+    /// Called once after injection, before anything else.
+    /// An error marks the plugin `failed`.
+    fn initialize(&self) -> PluginResult<()> {
+        Ok(())
+    }
+
+    /// Registers hook handlers and helpers. Called after `initialize`.
+    fn register(&self, registry: &mut Registry<Self>)
+    where
+        Self: Sized,
+    {
+        let _ = registry;
+    }
+
+    /// Called when the plugin has been enabled, after `initialize` (at start-up and at run time alike).
+    fn on_plugin_enabled(&self) {}
+
+    /// Called when the plugin is disabled at run time.
+    fn on_plugin_disabled(&self) {}
+
+    /// Called by the plugin manager before the plugin is uninstalled.
+    /// Not called when the files are removed by other means.
+    fn on_plugin_pending_uninstall(&self) {}
+
+    /// The sorting key of this plugin in a sorting context such as
+    /// `StartupPlugin.on_startup`. `None` sorts as 1000. The host's config
+    /// (`plugins._sortingOrder.<id>.<context>`) overrides it.
+    fn get_sorting_key(&self, context: &str) -> Option<i64> {
+        let _ = context;
+        None
+    }
+}

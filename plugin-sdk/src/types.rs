@@ -1,0 +1,308 @@
+//! Data types that plugins and the host exchange.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// An HTTP request as a plugin sees it (Blueprint routes, the Simple API, UI plugins).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Request {
+    /// The HTTP method, upper case (`GET`, `POST`, …).
+    pub method: String,
+    /// The path below the plugin's mount point, starting with `/`.
+    pub path: String,
+    /// Values of the route's `<parameters>`.
+    #[serde(default)]
+    pub params: BTreeMap<String, String>,
+    /// Query string values (the last one wins when a key repeats).
+    #[serde(default)]
+    pub query: BTreeMap<String, String>,
+    /// Request headers, names in lower case.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// The request body.
+    #[serde(default)]
+    pub body: Vec<u8>,
+    /// The logged-in user, if any.
+    #[serde(default)]
+    pub user: Option<String>,
+}
+
+impl Request {
+    /// A header by name, case-insensitively.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .get(&name.to_ascii_lowercase())
+            .map(String::as_str)
+    }
+
+    /// The body parsed as JSON.
+    pub fn json(&self) -> Result<Value, serde_json::Error> {
+        serde_json::from_slice(&self.body)
+    }
+}
+
+/// An HTTP response from a plugin.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Response {
+    /// The status code.
+    pub status: u16,
+    /// Response headers.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// The response body.
+    #[serde(default)]
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    /// A `200 OK` response with a JSON body.
+    pub fn json(value: &Value) -> Self {
+        Self::with_body(200, "application/json", value.to_string().into_bytes())
+    }
+
+    /// A `200 OK` response with a plain-text body.
+    pub fn text(text: impl Into<String>) -> Self {
+        Self::with_body(200, "text/plain; charset=utf-8", text.into().into_bytes())
+    }
+
+    /// A `200 OK` response with an HTML body.
+    pub fn html(html: impl Into<String>) -> Self {
+        Self::with_body(200, "text/html; charset=utf-8", html.into().into_bytes())
+    }
+
+    /// A response with the given status, content type and body.
+    pub fn with_body(status: u16, content_type: &str, body: Vec<u8>) -> Self {
+        let mut headers = BTreeMap::new();
+        headers.insert("content-type".to_owned(), content_type.to_owned());
+        Self {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// The same response with another status code.
+    pub fn status(mut self, status: u16) -> Self {
+        self.status = status;
+        self
+    }
+}
+
+/// An error a plugin callback reports; the host logs it with the plugin's identifier.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PluginError {
+    /// What went wrong.
+    pub message: String,
+}
+
+impl PluginError {
+    /// An error with the given message.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for PluginError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for PluginError {}
+
+impl From<String> for PluginError {
+    fn from(message: String) -> Self {
+        Self { message }
+    }
+}
+
+impl From<&str> for PluginError {
+    fn from(message: &str) -> Self {
+        Self::new(message)
+    }
+}
+
+impl From<serde_json::Error> for PluginError {
+    fn from(e: serde_json::Error) -> Self {
+        Self::new(e.to_string())
+    }
+}
+
+impl From<std::io::Error> for PluginError {
+    fn from(e: std::io::Error) -> Self {
+        Self::new(e.to_string())
+    }
+}
+
+/// The result type of fallible plugin callbacks.
+pub type PluginResult<T> = Result<T, PluginError>;
+
+/// Who the plugin is, as the host tells it at injection.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Identity {
+    /// The plugin's identifier.
+    pub id: String,
+    /// Its human-readable name.
+    pub name: String,
+    /// Its version.
+    pub version: String,
+    /// The folder the plugin was found in (its own folder, or the one holding its library).
+    pub base_folder: String,
+    /// `<basedir>/data/<id>`; created on first use through [`Host::data_folder`](crate::Host::data_folder).
+    pub data_folder: String,
+}
+
+/// A hook handler or helper a plugin registers when it is enabled.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Registrations {
+    /// `(hook name, order)`; handlers are called in `(order, plugin identifier)` order.
+    pub hooks: Vec<(String, Option<i64>)>,
+    /// Names of helpers other plugins may call.
+    pub helpers: Vec<String>,
+}
+
+/// One plugin's answer to a hook call.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct HookReply {
+    /// The identifier of the plugin that answered.
+    pub plugin: String,
+    /// What its handler returned, or why it failed.
+    pub result: Result<Value, String>,
+}
+
+/// A route of a Blueprint plugin, as the host mounts it under `/plugin/<id>/`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RouteSpec {
+    /// Allowed HTTP methods.
+    pub methods: Vec<String>,
+    /// The rule, e.g. `/echo` or `/items/<id>`.
+    pub rule: String,
+    /// Whether the route is exempt from CSRF protection.
+    pub csrf_exempt: bool,
+}
+
+/// Everything a Blueprint plugin mounts: routes and error handlers.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct BlueprintSpec {
+    /// The routes, in declaration order (a route is called by its index).
+    pub routes: Vec<RouteSpec>,
+    /// Status codes that have an error handler.
+    pub error_handlers: Vec<u16>,
+}
+
+/// The properties of a slicer (the seed's `get_slicer_properties`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SlicerProperties {
+    /// Short unique lower-case identifier of the slicer type; profiles are stored under it.
+    #[serde(rename = "type")]
+    pub slicer_type: String,
+    /// Human-readable name.
+    pub name: String,
+    /// Whether the slicer runs on the same device as the host.
+    pub same_device: bool,
+    /// Whether the slicer reports progress.
+    pub progress_report: bool,
+    /// File types (paths in the extension tree) it accepts as input.
+    pub source_file_types: Vec<String>,
+    /// Extensions of the files it produces.
+    pub destination_extensions: Vec<String>,
+}
+
+/// A slicing profile.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct SlicingProfile {
+    /// The slicer type the profile belongs to.
+    pub slicer: String,
+    /// Profile name (file stem).
+    pub name: String,
+    /// Human-readable name.
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// Description.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Whether it is the default profile.
+    #[serde(default)]
+    pub default: bool,
+    /// The slicer-specific settings.
+    #[serde(default)]
+    pub data: Value,
+}
+
+/// A request to slice a model (the seed's `do_slice` parameters).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SliceRequest {
+    /// Absolute path of the model file.
+    pub model_path: String,
+    /// The printer profile.
+    pub printer_profile: Value,
+    /// Where to write the machine code; the slicer chooses when `None`.
+    pub machinecode_path: Option<String>,
+    /// A profile saved through the slicer's own `save_slicer_profile`.
+    pub profile_path: Option<String>,
+    /// Where the model's centre goes on the bed (`x`, `y`); centre of the bed when `None`.
+    pub position: Option<(f64, f64)>,
+    /// Token the host uses to route progress reports of this job.
+    pub job: u64,
+}
+
+/// How a slicing job ended when it did not succeed.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub enum SliceError {
+    /// Cancelled through `cancel_slicing`.
+    Cancelled,
+    /// Failed; a human-readable reason.
+    Failed(String),
+}
+
+/// Progress of a slicing job, as `on_slicing_progress` receives it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SlicingProgress {
+    /// Identifier of the slicer reporting the progress.
+    pub slicer: String,
+    /// Location of the source file.
+    pub source_location: String,
+    /// Path of the source file.
+    pub source_path: String,
+    /// Location of the destination file.
+    pub destination_location: String,
+    /// Path of the destination file.
+    pub destination_path: String,
+    /// Progress in whole percent, 0 to 100.
+    pub progress: u8,
+}
+
+/// A webcam configuration (OctoPrint's webcam schema).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Webcam {
+    /// Identifier of the webcam, unique per provider.
+    pub name: String,
+    /// Human-readable name.
+    #[serde(rename = "displayName")]
+    pub display_name: String,
+    /// Whether the webcam can take snapshots.
+    #[serde(rename = "canSnapshot", default)]
+    pub can_snapshot: bool,
+    /// Flip horizontally.
+    #[serde(rename = "flipH", default)]
+    pub flip_h: bool,
+    /// Flip vertically.
+    #[serde(rename = "flipV", default)]
+    pub flip_v: bool,
+    /// Rotate by 90° counter-clockwise.
+    #[serde(rename = "rotate90", default)]
+    pub rotate_90: bool,
+    /// Snapshot URL, if any.
+    #[serde(rename = "snapshotDisplay", default)]
+    pub snapshot_display: Option<String>,
+    /// Additional data for other plugins.
+    #[serde(default)]
+    pub extras: Value,
+    /// Compatibility fields for older clients (stream URL, snapshot URL, …).
+    #[serde(default)]
+    pub compat: Option<Value>,
+}

@@ -1,0 +1,83 @@
+//! How values cross the boundary: every call is a number plus encoded bytes.
+//!
+//! Arguments and results are JSON, except where a method moves raw bytes
+//! (webcam snapshots). "Nothing" (`()`) is the empty byte string, so a call
+//! without arguments or result allocates nothing.
+#![allow(missing_docs)]
+
+use std::any::TypeId;
+use std::marker::PhantomData;
+
+use serde::{de::DeserializeOwned, Serialize};
+
+/// Encodes and decodes one type for the wire.
+pub trait Codec<T> {
+    fn encode(value: &T) -> Result<Vec<u8>, String>;
+    fn decode(bytes: &[u8]) -> Result<T, String>;
+}
+
+/// JSON, with `()` as the empty byte string.
+pub struct Json<T>(PhantomData<T>);
+
+impl<T: Serialize + DeserializeOwned + 'static> Codec<T> for Json<T> {
+    #[inline]
+    fn encode(value: &T) -> Result<Vec<u8>, String> {
+        if TypeId::of::<T>() == TypeId::of::<()>() {
+            return Ok(Vec::new());
+        }
+        serde_json::to_vec(value).map_err(|e| format!("cannot encode: {e}"))
+    }
+
+    #[inline]
+    fn decode(bytes: &[u8]) -> Result<T, String> {
+        let bytes = if bytes.is_empty() { b"null" } else { bytes };
+        serde_json::from_slice(bytes).map_err(|e| format!("cannot decode: {e}"))
+    }
+}
+
+/// Raw bytes, unchanged.
+pub struct Raw;
+
+impl Codec<Vec<u8>> for Raw {
+    fn encode(value: &Vec<u8>) -> Result<Vec<u8>, String> {
+        Ok(value.clone())
+    }
+    fn decode(bytes: &[u8]) -> Result<Vec<u8>, String> {
+        Ok(bytes.to_vec())
+    }
+}
+
+/// One callable thing across the boundary: a plugin method or a host service.
+pub trait Method {
+    /// The number that identifies it; never reused.
+    const ID: u32;
+    /// Its name, for error messages.
+    const NAME: &'static str;
+    /// The ABI minor that introduced it.
+    const SINCE: u32;
+    type Args;
+    type ArgsCodec: Codec<Self::Args>;
+    type Output;
+    type OutputCodec: Codec<Self::Output>;
+}
+
+/// Declares method descriptors: `Name = id (since minor): Args => Output;`
+macro_rules! wire_methods {
+    ($( $name:ident = $id:literal ($since:literal): $args:ty => $out:ty $([$codec:ty])?; )*) => {
+        $(
+            pub struct $name;
+            impl $crate::wire::Method for $name {
+                const ID: u32 = $id;
+                const NAME: &'static str = stringify!($name);
+                const SINCE: u32 = $since;
+                type Args = $args;
+                type ArgsCodec = $crate::wire::Json<$args>;
+                type Output = $out;
+                type OutputCodec = wire_methods!(@codec $out $(, $codec)?);
+            }
+        )*
+    };
+    (@codec $out:ty) => { $crate::wire::Json<$out> };
+    (@codec $out:ty, $codec:ty) => { $codec };
+}
+pub(crate) use wire_methods;
