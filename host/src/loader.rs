@@ -8,7 +8,7 @@
 use std::path::Path;
 
 use abi_stable::abi_stability::abi_checking::check_layout_compatibility;
-use abi_stable::library::{lib_header_from_path, LibraryError, RootModule};
+use abi_stable::library::{lib_header_from_path, LibraryError};
 use abi_stable::StableAbi;
 use plinth_sdk::abi::{PluginModuleRef, ABI_MINOR};
 use plinth_sdk::Metadata;
@@ -45,6 +45,7 @@ pub fn load(path: &Path, meta: &Metadata) -> Result<PluginModuleRef, Refusal> {
         check_layout_compatibility(host_layout, plugin_layout)
     };
     checked.map_err(|e| {
+        tracing::debug!("layout check of {} failed:\n{e}", path.display());
         Refusal::Incompatible(format!(
             "its binary interface does not match this host's: {}",
             first_lines(&e.to_string(), 6)
@@ -59,11 +60,6 @@ pub fn load(path: &Path, meta: &Metadata) -> Result<PluginModuleRef, Refusal> {
             one_line(&e.to_string())
         ))
     })
-}
-
-/// The `BASE_NAME` of plugin root modules, for messages.
-pub fn module_name() -> &'static str {
-    <PluginModuleRef as RootModule>::NAME
 }
 
 fn one_line(s: &str) -> String {
