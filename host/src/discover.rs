@@ -47,7 +47,7 @@ pub struct Manifest {
     pub sha256: Option<String>,
 }
 
-/// Every plugin of the three sources, in source order, each source sorted by name.
+/// Every plugin of the three sources, in source order, each source sorted by identifier.
 pub fn discover(paths: &Paths) -> Vec<Found> {
     let mut found = scan_folder(&paths.bundled, Source::Bundled);
     if paths.bundled_files_only {
@@ -82,10 +82,12 @@ fn entries_sorted(dir: &Path) -> Vec<PathBuf> {
 /// Scans one plugin folder: library files and plugin folders directly inside it.
 pub fn scan_folder(dir: &Path, source: Source) -> Vec<Found> {
     let root = fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
-    entries_sorted(dir)
+    let mut found: Vec<Found> = entries_sorted(dir)
         .into_iter()
         .filter_map(|path| classify(&root, path, source))
-        .collect()
+        .collect();
+    found.sort_by(|a, b| a.id.cmp(&b.id));
+    found
 }
 
 /// What a single path holds: a library file or a plugin folder (`None` for anything else).

@@ -631,6 +631,17 @@ impl PluginManager {
                 "`{id}` is a bundled plugin and cannot be uninstalled"
             )));
         }
+        // A plugin that is to be enabled but was not started (the command line)
+        // is created just to hear about its uninstall.
+        let to_be_enabled = self.shared.records.read().unwrap()[i].state == State::Enabled;
+        let object = match object {
+            Some(object) => Some(object),
+            None if to_be_enabled && self.load_index(i) => {
+                let module = self.shared.records.read().unwrap()[i].module;
+                module.and_then(|module| self.instantiate(i, module).ok())
+            }
+            None => None,
+        };
         if let Some(object) = &object {
             if let Err(e) = object.call::<m::OnPluginPendingUninstall>(&()) {
                 tracing::error!(plugin = %id, "on_plugin_pending_uninstall: {e}");
@@ -814,6 +825,23 @@ impl PluginManager {
                 CallError::Panicked(m) => format!("helper `{plugin}.{helper}` panicked: {m}"),
                 other => format!("helper `{plugin}.{helper}` failed: {other}"),
             })
+    }
+
+    /// A file compiled into a plugin's library (`templates/…`, `static/…`).
+    /// `None` when it has no such file, or was built before ABI 1.1 had them.
+    pub fn embedded_file(&self, id: &str, path: &str) -> Option<&'static [u8]> {
+        let module = self
+            .shared
+            .records
+            .read()
+            .unwrap()
+            .iter()
+            .find(|r| r.found.id == id)?
+            .module?;
+        let lookup = module.embedded_file()?;
+        lookup(abi_stable::std_types::RStr::from_str(path))
+            .into_option()
+            .map(|s| s.as_slice())
     }
 
     /// Calls method `M` on an enabled plugin (for the services of later layers and tests).

@@ -1,0 +1,116 @@
+//! ABI evolution both ways: a plugin built against an older SDK loads in this
+//! host; one built against a newer SDK loads when it needs nothing this host
+//! lacks and is refused, naming what is missing, when it does; libraries of
+//! another ABI major or no Plinth plugin at all are refused; the host carries on.
+
+mod common;
+
+use common::{built, Sandbox};
+use plinth::State;
+use plinth_sdk::json;
+
+#[test]
+fn plugin_built_against_sdk_1_0_loads_and_runs_in_this_newer_host() {
+    let sb = Sandbox::new();
+    sb.user_as(&built().fixture("legacy_abi"), "legacy_abi");
+    let m = sb.manager();
+    m.start("127.0.0.1", 5000);
+    let info = m.plugin("legacy_abi").unwrap();
+    assert_eq!(info.state, State::Enabled, "{:?}", info.error);
+    assert_eq!(info.sdk.as_deref(), Some("1.0.0"));
+    assert_eq!(
+        m.call_helper("legacy_abi", "version", &json!(null))
+            .unwrap(),
+        json!("plinth-sdk 1.0.0")
+    );
+    // ABI 1.0 had no embedded files: the missing root-module field reads as absent.
+    assert_eq!(
+        m.embedded_file("legacy_abi", "templates/snapshot.jinja2"),
+        None
+    );
+    m.shutdown();
+}
+
+#[test]
+fn plugin_built_against_a_newer_sdk_loads_when_it_needs_nothing_new() {
+    let sb = Sandbox::new();
+    sb.user_as(&built().fixture("future_abi"), "future_abi");
+    let m = sb.manager();
+    m.start("127.0.0.1", 5000);
+    let info = m.plugin("future_abi").unwrap();
+    assert_eq!(info.state, State::Enabled, "{:?}", info.error);
+    assert_eq!(
+        m.call_helper("future_abi", "version", &json!(null))
+            .unwrap(),
+        json!("plinth-sdk 1.2.0")
+    );
+    assert_eq!(
+        m.embedded_file("future_abi", "templates/snapshot.jinja2"),
+        Some(&b"embedded"[..])
+    );
+    m.shutdown();
+}
+
+#[test]
+fn plugin_needing_a_mixin_this_host_lacks_is_refused_with_the_missing_part_named() {
+    let sb = Sandbox::new();
+    sb.user_as(&built().fixture("future_mixin"), "future_mixin")
+        .recorder("good");
+    let m = sb.manager();
+    m.start("127.0.0.1", 5000);
+    let info = m.plugin("future_mixin").unwrap();
+    assert_eq!(info.state, State::Incompatible);
+    let error = info.error.unwrap();
+    assert!(
+        error.contains("`Telemetry`") && error.contains("ABI 1.2") && error.contains("ABI 1.1"),
+        "{error}"
+    );
+    assert_eq!(m.plugin("good").unwrap().state, State::Enabled);
+    // Its code never ran: nothing of it is registered.
+    assert!(m
+        .call_helper("future_mixin", "version", &json!(null))
+        .is_err());
+    m.shutdown();
+}
+
+#[test]
+fn other_abi_major_and_foreign_libraries_are_incompatible_and_the_host_carries_on() {
+    let sb = Sandbox::new();
+    sb.user_as(&built().fixture("abi_two"), "abi_two")
+        .recorder("good");
+    let system_lib = [
+        "/usr/lib/x86_64-linux-gnu/libz.so.1",
+        "/lib/x86_64-linux-gnu/libz.so.1",
+        "/usr/lib/libz.so.1",
+    ]
+    .into_iter()
+    .map(std::path::PathBuf::from)
+    .find(|p| p.exists());
+    if let Some(lib) = &system_lib {
+        sb.user_as(lib, "zlib");
+    }
+    let m = sb.manager();
+    m.start("127.0.0.1", 5000);
+    let two = m.plugin("abi_two").unwrap();
+    assert_eq!(two.state, State::Incompatible);
+    assert!(
+        two.error.as_deref().unwrap().contains("ABI 2.0"),
+        "{:?}",
+        two.error
+    );
+    if system_lib.is_some() {
+        let z = m.plugin("zlib").unwrap();
+        assert_eq!(z.state, State::Incompatible);
+        assert!(
+            z.error.as_deref().unwrap().contains("not a Plinth plugin"),
+            "{:?}",
+            z.error
+        );
+    }
+    assert_eq!(m.plugin("good").unwrap().state, State::Enabled);
+    assert_eq!(
+        m.call_helper("good", "echo", &json!(1)).unwrap()["from"],
+        "good"
+    );
+    m.shutdown();
+}

@@ -1,0 +1,217 @@
+//! Shared set-up of the integration tests: builds the sample plugins and the
+//! fixtures once per test binary, and gives each test a sandbox of its own
+//! (a temporary base folder and bundled folder).
+#![allow(dead_code)]
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use plinth::paths::{LIB_EXT, LIB_PREFIX};
+use plinth::{Options, Paths, PluginManager};
+
+/// Where the build put things.
+pub struct Built {
+    pub root: PathBuf,
+    /// `target/debug`: the plinth binary and the sample plugins.
+    pub debug: PathBuf,
+    /// `target/fixtures/debug`: the test fixtures.
+    pub fixtures: PathBuf,
+}
+
+impl Built {
+    pub fn plinth(&self) -> PathBuf {
+        self.debug
+            .join(format!("plinth{}", std::env::consts::EXE_SUFFIX))
+    }
+
+    pub fn sample(&self, name: &str) -> PathBuf {
+        self.debug.join(lib_file(name))
+    }
+
+    pub fn fixture(&self, name: &str) -> PathBuf {
+        self.fixtures.join(lib_file(name))
+    }
+}
+
+pub fn lib_file(stem: &str) -> String {
+    format!("{LIB_PREFIX}{stem}.{LIB_EXT}")
+}
+
+fn cargo(args: &[&str], root: &Path) {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args(args)
+        .current_dir(root)
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "cargo {args:?} failed");
+}
+
+/// Builds the workspace (plinth and the sample plugins) and the fixtures, once.
+pub fn built() -> &'static Built {
+    static BUILT: OnceLock<Built> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .unwrap()
+            .to_path_buf();
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| root.join("target"));
+        cargo(&["build", "--workspace", "--quiet"], &root);
+        let fixtures_target = target.join("fixtures");
+        let fixtures_target = fixtures_target.to_str().unwrap();
+        for ws in [
+            "tests/fixtures",
+            "tests/fixtures/abi-1.0",
+            "tests/fixtures/abi-1.2",
+        ] {
+            let manifest = format!("{ws}/Cargo.toml");
+            cargo(
+                &[
+                    "build",
+                    "--quiet",
+                    "--manifest-path",
+                    &manifest,
+                    "--target-dir",
+                    fixtures_target,
+                ],
+                &root,
+            );
+        }
+        Built {
+            debug: target.join("debug"),
+            fixtures: target.join("fixtures").join("debug"),
+            root,
+        }
+    })
+}
+
+/// A base folder and a bundled folder of one test.
+pub struct Sandbox {
+    _dir: tempfile::TempDir,
+    pub basedir: PathBuf,
+    pub bundled: PathBuf,
+}
+
+#[cfg(unix)]
+fn link(from: &Path, to: &Path) {
+    std::os::unix::fs::symlink(from, to).unwrap();
+}
+
+#[cfg(not(unix))]
+fn link(from: &Path, to: &Path) {
+    fs::copy(from, to).unwrap();
+}
+
+impl Sandbox {
+    pub fn new() -> Self {
+        built();
+        let dir = tempfile::tempdir().unwrap();
+        let basedir = dir.path().join("base");
+        let bundled = dir.path().join("bundled");
+        fs::create_dir_all(basedir.join("plugins")).unwrap();
+        fs::create_dir_all(&bundled).unwrap();
+        Self {
+            _dir: dir,
+            basedir,
+            bundled,
+        }
+    }
+
+    /// Puts a sample plugin into the bundled folder under its own id.
+    pub fn bundle_sample(&self, name: &str) -> &Self {
+        link(&built().sample(name), &self.bundled.join(lib_file(name)));
+        self
+    }
+
+    /// Puts a library into the bundled folder under `id`.
+    pub fn bundle_as(&self, library: &Path, id: &str) -> &Self {
+        link(library, &self.bundled.join(lib_file(id)));
+        self
+    }
+
+    /// Puts a library into `<basedir>/plugins` under `id`.
+    pub fn user_as(&self, library: &Path, id: &str) -> &Self {
+        link(library, &self.basedir.join("plugins").join(lib_file(id)));
+        self
+    }
+
+    /// A recorder fixture in `<basedir>/plugins` under `id`.
+    pub fn recorder(&self, id: &str) -> &Self {
+        self.user_as(&built().fixture("recorder"), id)
+    }
+
+    pub fn paths(&self) -> Paths {
+        Paths {
+            basedir: self.basedir.clone(),
+            bundled: self.bundled.clone(),
+            bundled_files_only: false,
+        }
+    }
+
+    pub fn manager(&self) -> PluginManager {
+        self.manager_with(Options::default())
+    }
+
+    pub fn manager_with(&self, options: Options) -> PluginManager {
+        PluginManager::new(self.paths(), options).expect("config loads")
+    }
+
+    pub fn write_config(&self, yaml: &str) {
+        fs::write(self.basedir.join("config.yaml"), yaml).unwrap();
+    }
+
+    pub fn config(&self) -> String {
+        fs::read_to_string(self.basedir.join("config.yaml")).unwrap_or_default()
+    }
+
+    /// Writes a file into a plugin's data folder.
+    pub fn data_file(&self, id: &str, name: &str, content: &str) {
+        let dir = self.basedir.join("data").join(id);
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join(name), content).unwrap();
+    }
+
+    /// The lines the recorders wrote, in order.
+    pub fn calls(&self) -> Vec<String> {
+        fs::read_to_string(self.basedir.join("calls.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// The recorded lines, without event deliveries (they run on the event thread).
+    pub fn lifecycle_calls(&self) -> Vec<String> {
+        self.calls()
+            .into_iter()
+            .filter(|l| !l.contains(" on_event "))
+            .collect()
+    }
+
+    /// Runs the plinth binary with this sandbox's folders.
+    pub fn plinth(&self, args: &[&str]) -> std::process::Output {
+        Command::new(built().plinth())
+            .arg("--basedir")
+            .arg(&self.basedir)
+            .arg("--bundled-dir")
+            .arg(&self.bundled)
+            .args(args)
+            .env_remove("PLINTH_BASEDIR")
+            .output()
+            .expect("plinth runs")
+    }
+}
+
+/// Standard output as text.
+pub fn stdout(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Standard error as text.
+pub fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}

@@ -1,0 +1,571 @@
+//! The lifecycle, states, ordering, hooks, helpers, events and panics, on
+//! real plugin libraries loaded in-process.
+
+mod common;
+
+use common::{built, Sandbox};
+use plinth::{Options, State};
+use plinth_sdk::json;
+
+fn lines(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| (*s).to_owned()).collect()
+}
+
+#[test]
+fn start_up_enables_in_discovery_order_then_runs_startup_callbacks_in_sorted_order() {
+    let sb = Sandbox::new();
+    sb.recorder("a").recorder("b");
+    let m = sb.manager();
+    m.start("127.0.0.1", 5123);
+    assert_eq!(
+        sb.lifecycle_calls(),
+        lines(&[
+            "a new",
+            "a initialize",
+            "a register",
+            "a on_plugin_enabled",
+            "b new",
+            "b initialize",
+            "b register",
+            "b on_plugin_enabled",
+            "a on_startup 127.0.0.1 5123",
+            "b on_startup 127.0.0.1 5123",
+            "a on_after_startup",
+            "b on_after_startup",
+        ])
+    );
+    m.shutdown();
+    let calls = sb.lifecycle_calls();
+    assert_eq!(
+        calls[12..],
+        lines(&["a on_shutdown", "b on_shutdown", "a drop", "b drop"])
+    );
+}
+
+#[test]
+fn sorting_keys_then_bundled_first_then_identifier_with_config_overrides_winning() {
+    let sb = Sandbox::new();
+    sb.recorder("a").recorder("b").recorder("c");
+    sb.bundle_as(&built().fixture("recorder"), "z_bundled");
+    // b asks to come first at start-up; a is moved to 0 by the config (0 stays 0).
+    sb.data_file(
+        "b",
+        "sorting.json",
+        r#"{"StartupPlugin.on_startup": 5, "StartupPlugin.on_after_startup": 5}"#,
+    );
+    sb.write_config("plugins:\n  _sortingOrder:\n    a:\n      StartupPlugin.on_startup: 0\n");
+    let m = sb.manager();
+    assert_eq!(
+        m.implementation_ids("Startup", Some("StartupPlugin.on_startup")),
+        Vec::<String>::new()
+    );
+    m.start("h", 1);
+    let order = |cb: &str| -> Vec<String> {
+        sb.lifecycle_calls()
+            .iter()
+            .filter(|l| l.split(' ').nth(1) == Some(cb))
+            .map(|l| l.split(' ').next().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(order("on_startup"), ["a", "b", "z_bundled", "c"]);
+    // Without overrides for this context: b (5), then bundled before user at 1000, then id.
+    assert_eq!(order("on_after_startup"), ["b", "z_bundled", "a", "c"]);
+    assert_eq!(
+        m.implementation_ids("Shutdown", Some("ShutdownPlugin.on_shutdown")),
+        ["z_bundled", "a", "b", "c"]
+    );
+    m.shutdown();
+}
+
+#[test]
+fn runtime_disable_and_enable_of_a_plugin_that_needs_no_restart() {
+    let sb = Sandbox::new();
+    sb.recorder("a");
+    let m = sb.manager();
+    m.start("127.0.0.1", 5000);
+    let before = sb.lifecycle_calls().len();
+
+    let t = m.set_enabled("a", false).unwrap();
+    assert_eq!(
+        (t.state, t.needs_restart, t.needs_refresh),
+        (State::Disabled, false, false)
+    );
+    assert_eq!(m.plugin("a").unwrap().state, State::Disabled);
+    assert!(
+        sb.config().contains("_disabled:\n  - a") || sb.config().contains("- a"),
+        "{}",
+        sb.config()
+    );
+    let err = m.call_helper("a", "echo", &json!(1)).unwrap_err();
+    assert!(err.contains("not enabled"), "{err}");
+
+    let t = m.set_enabled("a", true).unwrap();
+    assert_eq!(t.state, State::Enabled);
+    assert_eq!(m.call_helper("a", "echo", &json!(1)).unwrap()["from"], "a");
+    // The same object is reused; a plugin enabled after start-up still gets its start-up calls.
+    assert_eq!(
+        sb.lifecycle_calls()[before..],
+        lines(&[
+            "a on_plugin_disabled",
+            "a on_plugin_enabled",
+            "a on_startup 127.0.0.1 5000",
+            "a on_after_startup",
+            "a helper echo"
+        ])
+    );
+    m.flush_events();
+    let events: Vec<_> = sb
+        .calls()
+        .into_iter()
+        .filter(|l| l.contains("PluginEnabled"))
+        .collect();
+    assert_eq!(events, lines(&[r#"a on_event PluginEnabled {"id":"a"}"#]));
+    assert!(!sb.config().contains("- a"), "{}", sb.config());
+    m.shutdown();
+}
+
+#[test]
+fn restart_needing_toggles_become_pending_and_toggling_back_cancels() {
+    // helloworld is restart-needing too: it implements Asset.
+    assert!(
+        Sandbox::new()
+            .bundle_sample("helloworld")
+            .manager()
+            .plugin("helloworld")
+            .unwrap()
+            .restart_needing
+    );
+    let sb = Sandbox::new();
+    sb.bundle_sample("restart_needer");
+    let m = sb.manager();
+    m.start("127.0.0.1", 5000);
+    let info = m.plugin("restart_needer").unwrap();
+    assert!(info.restart_needing && !info.reload_needing);
+
+    let t = m.set_enabled("restart_needer", false).unwrap();
+    assert!(t.needs_restart);
+    let info = m.plugin("restart_needer").unwrap();
+    assert!(
+        info.pending_disable && info.state == State::Enabled,
+        "{info:?}"
+    );
+    assert!(sb.config().contains("restart_needer"));
+
+    let t = m.set_enabled("restart_needer", true).unwrap();
+    assert!(!t.needs_restart);
+    let info = m.plugin("restart_needer").unwrap();
+    assert!(!info.pending_disable && !info.pending_enable && info.state == State::Enabled);
+    assert!(!sb.config().contains("restart_needer"));
+
+    m.set_enabled("restart_needer", false).unwrap();
+    m.shutdown();
+    // The next start applies the saved toggle.
+    let m = sb.manager();
+    m.start("127.0.0.1", 5000);
+    assert_eq!(m.plugin("restart_needer").unwrap().state, State::Disabled);
+    let t = m.set_enabled("restart_needer", true).unwrap();
+    assert!(t.needs_restart);
+    let info = m.plugin("restart_needer").unwrap();
+    assert!(
+        info.pending_enable && info.state == State::Disabled,
+        "{info:?}"
+    );
+    m.shutdown();
+}
+
+#[test]
+fn reload_needing_plugins_switch_at_once_and_report_needs_refresh() {
+    let sb = Sandbox::new();
+    sb.user_as(&built().fixture("reloader"), "reloader");
+    let m = sb.manager();
+    m.start("127.0.0.1", 5000);
+    let info = m.plugin("reloader").unwrap();
+    assert!(info.reload_needing && !info.restart_needing);
+    let t = m.set_enabled("reloader", false).unwrap();
+    assert_eq!(
+        (t.state, t.needs_restart, t.needs_refresh),
+        (State::Disabled, false, true)
+    );
+    let t = m.set_enabled("reloader", true).unwrap();
+    assert_eq!(
+        (t.state, t.needs_restart, t.needs_refresh),
+        (State::Enabled, false, true)
+    );
+    m.shutdown();
+}
+
+#[test]
+fn disabled_blocklisted_shadowed_and_safe_mode_plugins_are_listed_but_never_run() {
+    let sb = Sandbox::new();
+    sb.bundle_as(&built().fixture("recorder"), "shadow");
+    sb.recorder("shadow")
+        .recorder("off")
+        .recorder("blocked")
+        .recorder("old")
+        .recorder("fine");
+    sb.write_config(
+        "plugins:\n  _disabled: [off]\n  _blocklist:\n    - blocked\n    - {id: old, version: '<0.3.0'}\n    - {id: fine, version: '<0.1'}\n",
+    );
+    let m = sb.manager();
+    m.start("127.0.0.1", 5000);
+    let state = |id: &str| {
+        m.plugins()
+            .into_iter()
+            .find(|p| p.id == id && p.source == plinth::discover::Source::User)
+            .unwrap()
+    };
+    assert_eq!(state("off").state, State::Disabled);
+    assert_eq!(state("blocked").state, State::Blocklisted);
+    assert_eq!(
+        state("old").state,
+        State::Enabled,
+        "recorder is 0.3.0, outside '<0.3.0'"
+    );
+    assert_eq!(state("fine").state, State::Enabled);
+    let shadowed = state("shadow");
+    assert_eq!(shadowed.state, State::Shadowed);
+    assert!(shadowed
+        .error
+        .unwrap()
+        .contains(&sb.bundled.display().to_string()));
+    let ran: Vec<_> = sb
+        .calls()
+        .iter()
+        .map(|l| l.split(' ').next().unwrap().to_owned())
+        .collect();
+    assert!(
+        !ran.iter().any(|id| id == "off" || id == "blocked"),
+        "{ran:?}"
+    );
+    assert_eq!(
+        ran.iter().filter(|id| *id == "shadow").count(),
+        ran.iter().filter(|id| *id == "fine").count()
+    );
+    m.shutdown();
+
+    let sb2 = Sandbox::new();
+    sb2.bundle_as(&built().fixture("recorder"), "core")
+        .recorder("extra");
+    let m = sb2.manager_with(Options { safe_mode: true });
+    m.start("127.0.0.1", 5000);
+    assert_eq!(m.plugin("core").unwrap().state, State::Enabled);
+    let victim = m.plugin("extra").unwrap();
+    assert_eq!(victim.state, State::SafeModeVictim);
+    assert!(victim.error.unwrap().contains("safe mode"));
+    assert!(sb2.calls().iter().all(|l| l.starts_with("core ")));
+    m.shutdown();
+}
+
+#[test]
+fn broken_entries_are_listed_as_failed_or_incompatible_and_good_plugins_still_load() {
+    let sb = Sandbox::new();
+    let plugins = sb.basedir.join("plugins");
+    std::fs::write(
+        plugins.join(common::lib_file("noise")),
+        b"\x7fELF but not really",
+    )
+    .unwrap();
+    std::fs::create_dir(plugins.join("hollow")).unwrap();
+    sb.recorder("good");
+    let m = sb.manager();
+    m.start("127.0.0.1", 5000);
+    assert_eq!(m.plugin("noise").unwrap().state, State::Incompatible);
+    let hollow = m.plugin("hollow").unwrap();
+    assert_eq!(hollow.state, State::Failed);
+    assert!(hollow.error.unwrap().contains("no plugin library"));
+    assert_eq!(m.plugin("good").unwrap().state, State::Enabled);
+    m.shutdown();
+}
+
+#[test]
+fn a_panic_in_any_lifecycle_step_fails_only_that_plugin() {
+    let steps = [
+        ("new", "panicked in new"),
+        ("initialize", "initialize: panicked"),
+        ("register", "registering hooks and helpers failed: panicked"),
+        ("on_plugin_enabled", "on_plugin_enabled: panicked"),
+        ("on_startup", "on_startup: panicked"),
+        ("on_after_startup", "on_after_startup: panicked"),
+    ];
+    for (step, prefix) in steps {
+        let sb = Sandbox::new();
+        let id = format!("x_panic_in_{step}");
+        sb.recorder(&id).recorder("good");
+        let m = sb.manager();
+        m.start("127.0.0.1", 5000);
+        let info = m.plugin(&id).unwrap();
+        assert_eq!(info.state, State::Failed, "{step}");
+        let error = info.error.unwrap();
+        assert!(error.starts_with(prefix), "{step}: {error}");
+        assert!(
+            error.contains(&format!("was told to panic in {step}")),
+            "{step}: {error}"
+        );
+        assert!(
+            m.call_helper(&id, "echo", &json!(1)).is_err(),
+            "{step}: a failed plugin gets no calls"
+        );
+        assert_eq!(
+            m.call_helper("good", "echo", &json!(1)).unwrap()["from"],
+            "good",
+            "{step}"
+        );
+        m.shutdown();
+    }
+}
+
+#[test]
+fn a_panic_while_disabling_shutting_down_uninstalling_or_dropping_is_contained() {
+    // on_plugin_disabled: the plugin is marked failed.
+    let sb = Sandbox::new();
+    sb.recorder("x_panic_in_on_plugin_disabled")
+        .recorder("good");
+    let m = sb.manager();
+    m.start("127.0.0.1", 5000);
+    m.set_enabled("x_panic_in_on_plugin_disabled", false)
+        .unwrap();
+    let info = m.plugin("x_panic_in_on_plugin_disabled").unwrap();
+    assert_eq!(info.state, State::Failed);
+    assert!(info
+        .error
+        .unwrap()
+        .starts_with("on_plugin_disabled: panicked"));
+    m.shutdown();
+
+    // on_shutdown: marked failed, the others still shut down, objects dropped.
+    let sb = Sandbox::new();
+    sb.recorder("a_panic_in_on_shutdown").recorder("b");
+    let m = sb.manager();
+    m.start("127.0.0.1", 5000);
+    m.shutdown();
+    let info = m.plugin("a_panic_in_on_shutdown").unwrap();
+    assert_eq!(info.state, State::Failed);
+    assert!(info.error.unwrap().starts_with("on_shutdown: panicked"));
+    let calls = sb.lifecycle_calls();
+    assert!(
+        calls.contains(&"b on_shutdown".to_owned()) && calls.contains(&"b drop".to_owned()),
+        "{calls:?}"
+    );
+
+    // on_plugin_pending_uninstall and drop: the uninstall goes through, the host carries on.
+    let sb = Sandbox::new();
+    sb.recorder("x_panic_in_on_plugin_pending_uninstall")
+        .recorder("y_panic_in_drop")
+        .recorder("good");
+    let m = sb.manager();
+    m.start("127.0.0.1", 5000);
+    m.uninstall("x_panic_in_on_plugin_pending_uninstall")
+        .unwrap();
+    assert!(m.plugin("x_panic_in_on_plugin_pending_uninstall").is_none());
+    m.unload("y_panic_in_drop").unwrap();
+    assert!(sb
+        .lifecycle_calls()
+        .contains(&"y_panic_in_drop drop".to_owned()));
+    assert_eq!(
+        m.call_helper("good", "echo", &json!(1)).unwrap()["from"],
+        "good"
+    );
+    m.shutdown();
+}
+
+#[test]
+fn a_panic_in_a_plain_call_is_an_error_of_that_call_only() {
+    let sb = Sandbox::new();
+    sb.recorder("x_panic_in_helper")
+        .recorder("y_panic_in_on_event")
+        .recorder("z_panic_in_hook");
+    let m = sb.manager();
+    m.start("127.0.0.1", 5000);
+    let err = m
+        .call_helper("x_panic_in_helper", "echo", &json!(1))
+        .unwrap_err();
+    assert!(
+        err.contains("panicked") && err.contains("was told to panic in helper"),
+        "{err}"
+    );
+    m.fire_event("Something", &json!({"n": 1}));
+    assert!(m.flush_events());
+    let replies = m.call_hook("test.hook", &json!(2));
+    assert_eq!(replies.len(), 3);
+    let z = replies
+        .iter()
+        .find(|r| r.plugin == "z_panic_in_hook")
+        .unwrap();
+    assert!(z
+        .result
+        .as_ref()
+        .unwrap_err()
+        .contains("was told to panic in hook"));
+    for id in [
+        "x_panic_in_helper",
+        "y_panic_in_on_event",
+        "z_panic_in_hook",
+    ] {
+        assert_eq!(m.plugin(id).unwrap().state, State::Enabled, "{id}");
+    }
+    m.shutdown();
+}
+
+#[test]
+fn hooks_run_in_order_then_identifier_with_zero_kept_and_config_overrides() {
+    let sb = Sandbox::new();
+    sb.recorder("a").recorder("b").recorder("c").recorder("d");
+    sb.data_file("a", "hook_order", "20");
+    sb.data_file("b", "hook_order", "10");
+    sb.data_file("c", "hook_order", "0");
+    // d has no order (1000); the config moves b to 30.
+    sb.write_config("plugins:\n  _sortingOrder:\n    b:\n      test.hook: 30\n");
+    let m = sb.manager();
+    m.start("127.0.0.1", 5000);
+    let replies = m.call_hook("test.hook", &json!({"x": 1}));
+    let order: Vec<_> = replies.iter().map(|r| r.plugin.as_str()).collect();
+    assert_eq!(order, ["c", "a", "b", "d"]);
+    assert_eq!(replies[0].result.as_ref().unwrap()["args"], json!({"x": 1}));
+    // A plugin calls the hook through the host: same order.
+    let via_plugin = m.call_helper("d", "hook", &json!(null)).unwrap();
+    let order: Vec<_> = via_plugin
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["plugin"].as_str().unwrap())
+        .collect();
+    assert_eq!(order, ["c", "a", "b", "d"]);
+    // Disabling removes the plugin's handlers.
+    m.set_enabled("a", false).unwrap();
+    assert_eq!(m.call_hook("test.hook", &json!(0)).len(), 3);
+    m.shutdown();
+}
+
+#[test]
+fn a_plugin_calls_another_plugins_helper_through_the_host() {
+    let sb = Sandbox::new();
+    sb.recorder("a").recorder("b");
+    let m = sb.manager();
+    m.start("127.0.0.1", 5000);
+    let reply = m
+        .call_helper(
+            "a",
+            "call",
+            &json!({"plugin": "b", "helper": "echo", "args": {"hi": true}}),
+        )
+        .unwrap();
+    assert_eq!(reply, json!({"from": "b", "args": {"hi": true}}));
+    let err = m
+        .call_helper(
+            "a",
+            "call",
+            &json!({"plugin": "b", "helper": "nope", "args": null}),
+        )
+        .unwrap_err();
+    assert!(err.contains("has no helper `nope`"), "{err}");
+    let err = m
+        .call_helper(
+            "a",
+            "call",
+            &json!({"plugin": "ghost", "helper": "echo", "args": null}),
+        )
+        .unwrap_err();
+    assert!(err.contains("no plugin `ghost`"), "{err}");
+    m.shutdown();
+}
+
+#[test]
+fn events_reach_every_handler_in_order_and_early_events_wait_for_startup() {
+    let sb = Sandbox::new();
+    sb.recorder("a").recorder("b");
+    let m = sb.manager();
+    m.enable_all();
+    m.fire_event("Early", &json!(1));
+    m.start("127.0.0.1", 5000);
+    m.fire_event("Late", &json!({"n": 2}));
+    m.call_helper("b", "fire", &json!("pong")).unwrap();
+    assert!(m.flush_events());
+    let events: Vec<_> = sb
+        .calls()
+        .into_iter()
+        .filter(|l| l.contains(" on_event "))
+        .collect();
+    assert_eq!(
+        events,
+        lines(&[
+            "a on_event Startup null",
+            "b on_event Startup null",
+            "a on_event Early 1",
+            "b on_event Early 1",
+            r#"a on_event Late {"n":2}"#,
+            r#"b on_event Late {"n":2}"#,
+            r#"a on_event plugin_b_ping "pong""#,
+            r#"b on_event plugin_b_ping "pong""#,
+        ])
+    );
+    m.shutdown();
+}
+
+#[test]
+fn uninstall_calls_pending_uninstall_removes_files_and_refuses_bundled_plugins() {
+    let sb = Sandbox::new();
+    sb.recorder("gone");
+    sb.bundle_as(&built().fixture("recorder"), "core");
+    let m = sb.manager();
+    m.start("127.0.0.1", 5000);
+    let err = m.uninstall("core").unwrap_err();
+    assert!(err
+        .to_string()
+        .contains("bundled plugin and cannot be uninstalled"));
+    m.uninstall("gone").unwrap();
+    assert!(m.plugin("gone").is_none());
+    assert!(!sb
+        .basedir
+        .join("plugins")
+        .join(common::lib_file("gone"))
+        .exists());
+    let calls = sb.lifecycle_calls();
+    let tail: Vec<_> = calls
+        .iter()
+        .filter(|l| l.starts_with("gone "))
+        .skip(6)
+        .cloned()
+        .collect();
+    assert_eq!(
+        tail,
+        lines(&[
+            "gone on_plugin_pending_uninstall",
+            "gone on_plugin_disabled",
+            "gone drop"
+        ])
+    );
+    assert!(matches!(
+        m.uninstall("gone"),
+        Err(plinth::manager::ManagerError::NotFound(_))
+    ));
+    m.shutdown();
+}
+
+#[test]
+fn toggling_an_unknown_or_unusable_plugin_is_refused_with_the_reason() {
+    let sb = Sandbox::new();
+    std::fs::create_dir(sb.basedir.join("plugins").join("hollow")).unwrap();
+    let m = sb.manager();
+    let err = m.set_enabled("ghost", true).unwrap_err().to_string();
+    assert_eq!(err, "no plugin `ghost`");
+    let err = m.set_enabled("hollow", true).unwrap_err().to_string();
+    assert!(
+        err.contains("it is failed") && err.contains("no plugin library"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_config_that_does_not_parse_is_refused_and_left_alone() {
+    let sb = Sandbox::new();
+    let text = "plugins:\n  _disabled: [a\n";
+    sb.write_config(text);
+    let err = plinth::PluginManager::new(sb.paths(), Options::default())
+        .err()
+        .unwrap();
+    assert!(
+        err.0.contains("config.yaml") && err.0.contains("line"),
+        "{err}"
+    );
+    assert_eq!(sb.config(), text);
+}
