@@ -1,0 +1,162 @@
+//! Times discovery + load + enable for 10, 100 and 1000 copies of a sample
+//! plugin, and the cost of a call through the ABI against a direct call.
+//!
+//! Run: `cargo bench -p plinth --bench load` (builds the sample plugins in
+//! release mode first). Figures are printed; nothing is asserted but that
+//! every copy ends up enabled.
+
+use std::hint::black_box;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use plinth::instance::PluginObject;
+use plinth::paths::{LIB_EXT, LIB_PREFIX};
+use plinth::services::{HostServices, PluginContext};
+use plinth::{loader, metadata, Options, Paths, PluginManager, State};
+use plinth_sdk::methods::plugin::OnPluginEnabled;
+use plinth_sdk::{HookReply, Identity, Value};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn release_sample(name: &str) -> PathBuf {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["build", "--release", "--quiet", "-p", name])
+        .current_dir(root())
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "building {name} failed");
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"));
+    target
+        .join("release")
+        .join(format!("{LIB_PREFIX}{name}.{LIB_EXT}"))
+}
+
+fn bench_startup(library: &Path, copies: usize) -> (Duration, Duration, Duration) {
+    let dir = tempfile::tempdir().unwrap();
+    let plugins = dir.path().join("base").join("plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    std::fs::create_dir_all(dir.path().join("bundled")).unwrap();
+    // Real copies: each is a library of its own for the dynamic loader.
+    for i in 0..copies {
+        std::fs::copy(
+            library,
+            plugins.join(format!("{LIB_PREFIX}copy_{i:04}.{LIB_EXT}")),
+        )
+        .unwrap();
+    }
+    let paths = Paths {
+        basedir: dir.path().join("base"),
+        bundled: dir.path().join("bundled"),
+        bundled_files_only: false,
+    };
+    let t0 = Instant::now();
+    let manager = PluginManager::new(paths, Options::default()).unwrap();
+    let t1 = Instant::now();
+    manager.load_all();
+    let t2 = Instant::now();
+    manager.enable_all();
+    let t3 = Instant::now();
+    let enabled = manager
+        .plugins()
+        .iter()
+        .filter(|p| p.state == State::Enabled)
+        .count();
+    assert_eq!(enabled, copies, "every copy must be enabled");
+    manager.shutdown();
+    (t1 - t0, t2 - t1, t3 - t2)
+}
+
+struct NoServices;
+
+impl HostServices for NoServices {
+    fn fire_event(&self, _: String, _: Value) {}
+    fn call_helper(&self, _: &str, _: &str, _: Value) -> Result<Value, String> {
+        Err("none".into())
+    }
+    fn call_hook(&self, _: &str, _: Value) -> Vec<HookReply> {
+        Vec::new()
+    }
+}
+
+#[inline(never)]
+fn direct_noop(x: u32) -> u32 {
+    black_box(x)
+}
+
+fn per_call(iterations: u32, mut f: impl FnMut()) -> f64 {
+    // Best of five rounds, in nanoseconds per call.
+    (0..5)
+        .map(|_| {
+            let t = Instant::now();
+            for _ in 0..iterations {
+                f();
+            }
+            t.elapsed().as_nanos() as f64 / f64::from(iterations)
+        })
+        .fold(f64::INFINITY, f64::min)
+}
+
+fn bench_calls(library: &Path) {
+    let meta = metadata::read(library).unwrap();
+    let module = loader::load(library, &meta).unwrap();
+    let services: Arc<dyn HostServices> = Arc::new(NoServices);
+    let context = Arc::new(PluginContext {
+        identity: Identity {
+            id: "bench".into(),
+            name: meta.name.clone(),
+            version: meta.version.clone(),
+            base_folder: "/tmp".into(),
+            data_folder: "/tmp/plinth-bench".into(),
+        },
+        services: Arc::downgrade(&services) as Weak<dyn HostServices>,
+    });
+    let object = PluginObject::instantiate(module, context.handle(), "bench").unwrap();
+    let n = 10_000_000;
+    let direct = per_call(n, || {
+        black_box(direct_noop(black_box(1)));
+    });
+    let through_abi = per_call(n, || {
+        black_box(object.call::<OnPluginEnabled>(black_box(&()))).unwrap();
+    });
+    println!("no-argument call: direct {direct:.2} ns, through the ABI {through_abi:.2} ns, overhead {:.2} ns", through_abi - direct);
+    drop(object);
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return; // `cargo test --benches` asks for a listing; there are no tests here.
+    }
+    let library = release_sample("event_logger");
+    println!(
+        "plugin: {} ({} KiB)",
+        library.display(),
+        std::fs::metadata(&library).unwrap().len() / 1024
+    );
+    bench_calls(&library);
+    println!(
+        "{:>6}  {:>12}  {:>12}  {:>12}  {:>12}  {:>14}",
+        "copies", "discover ms", "load ms", "enable ms", "total ms", "per plugin µs"
+    );
+    for copies in [10, 100, 1000] {
+        let (d, l, e) = bench_startup(&library, copies);
+        let total = d + l + e;
+        println!(
+            "{copies:>6}  {:>12.2}  {:>12.2}  {:>12.2}  {:>12.2}  {:>14.1}",
+            d.as_secs_f64() * 1e3,
+            l.as_secs_f64() * 1e3,
+            e.as_secs_f64() * 1e3,
+            total.as_secs_f64() * 1e3,
+            total.as_secs_f64() * 1e6 / copies as f64
+        );
+    }
+}
