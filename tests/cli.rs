@@ -354,13 +354,26 @@ fn bad_usage_and_a_broken_config_fail_with_a_clear_message() {
     assert_eq!(sb.config(), broken, "a broken config is never overwritten");
 }
 
+/// Kills the child process when a test fails before it ends.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 #[cfg(unix)]
 #[test]
 fn serve_starts_plugins_and_shuts_down_in_order_on_sigterm() {
     use std::io::{BufRead, BufReader};
 
     let sb = Sandbox::new();
-    sb.bundle_sample("event_logger").recorder("a").recorder("b");
+    sb.bundle_sample("event_logger")
+        .bundle_sample("greeter")
+        .bundle_sample("wordsmith");
+    sb.recorder("a").recorder("b");
     fs::write(
         sb.basedir.join("plugins").join(lib_file("broken")),
         b"not a library",
@@ -376,7 +389,9 @@ fn serve_starts_plugins_and_shuts_down_in_order_on_sigterm() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut reader = BufReader::new(child.stderr.take().unwrap());
+    let stderr_pipe = child.stderr.take().unwrap();
+    let mut child = KillOnDrop(child);
+    let mut reader = BufReader::new(stderr_pipe);
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut log = String::new();
     while !log.contains("Plinth started") {
@@ -387,15 +402,15 @@ fn serve_starts_plugins_and_shuts_down_in_order_on_sigterm() {
         }
         log.push_str(&line);
     }
-    assert!(log.contains("with 3 plugins enabled"), "{log}");
+    assert!(log.contains("with 5 plugins enabled"), "{log}");
     assert!(sb.calls().contains(&"b on_after_startup".to_owned()));
     Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args(["-TERM", &child.0.id().to_string()])
         .status()
         .unwrap();
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut reader, &mut rest).unwrap();
-    let status = child.wait().unwrap();
+    let status = child.0.wait().unwrap();
     assert_eq!(status.code(), Some(0), "{log}{rest}");
     let calls = sb.lifecycle_calls();
     let n = calls.len();
@@ -408,4 +423,34 @@ fn serve_starts_plugins_and_shuts_down_in_order_on_sigterm() {
         "{log}"
     );
     assert!(rest.contains("event Shutdown"), "{rest}");
+    let all = format!("{log}{rest}");
+    assert!(
+        all.contains("greeting: WORDSMITH SAYS HELLO, GREETER SAYS HELLO"),
+        "{all}"
+    );
+    assert!(
+        all.contains("not loaded (incompatible): not a shared library"),
+        "{all}"
+    );
+}
+
+#[test]
+fn basedir_from_the_environment_and_safe_mode_from_the_command_line() {
+    let sb = Sandbox::new();
+    sb.bundle_sample("event_logger").recorder("mine");
+    let out = Command::new(built().plinth())
+        .args([
+            "--bundled-dir",
+            sb.bundled.to_str().unwrap(),
+            "plugins",
+            "list",
+            "--json",
+        ])
+        .env("PLINTH_BASEDIR", &sb.basedir)
+        .output()
+        .unwrap();
+    assert_eq!(entry(&json(&out), "mine")["state"], "enabled");
+    let list = json(&sb.plinth(&["--safe-mode", "plugins", "list", "--json"]));
+    assert_eq!(entry(&list, "mine")["state"], "safe_mode_victim");
+    assert_eq!(entry(&list, "event_logger")["state"], "enabled");
 }

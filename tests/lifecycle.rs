@@ -569,3 +569,47 @@ fn a_config_that_does_not_parse_is_refused_and_left_alone() {
     );
     assert_eq!(sb.config(), text);
 }
+
+#[test]
+fn injection_gives_identity_folders_and_a_data_folder_created_on_first_use() {
+    let sb = Sandbox::new();
+    let folder = sb.basedir.join("plugins").join("foldered");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::copy(
+        built().fixture("recorder"),
+        folder.join(common::lib_file("foldered")),
+    )
+    .unwrap();
+    sb.recorder("filed");
+    let m = sb.manager();
+    m.start("127.0.0.1", 5000);
+    let data = sb.basedir.join("data").join("foldered");
+    let identity = m.call_helper("foldered", "identity", &json!(null)).unwrap();
+    assert_eq!(
+        identity,
+        json!({
+            "id": "foldered",
+            "name": "Recorder",
+            "version": "0.3.0",
+            "base_folder": folder,
+            "data_folder": data,
+        })
+    );
+    assert!(data.is_dir());
+    let filed = m.call_helper("filed", "identity", &json!(null)).unwrap();
+    assert_eq!(filed["base_folder"], json!(sb.basedir.join("plugins")));
+    m.shutdown();
+}
+
+#[test]
+fn a_plugin_can_declare_itself_restart_needing() {
+    let sb = Sandbox::new();
+    sb.user_as(&built().fixture("sticky"), "sticky");
+    let m = sb.manager();
+    m.start("127.0.0.1", 5000);
+    let info = m.plugin("sticky").unwrap();
+    assert!(info.restart_needing && info.mixins.is_empty());
+    let t = m.set_enabled("sticky", false).unwrap();
+    assert!(t.needs_restart && m.plugin("sticky").unwrap().pending_disable);
+    m.shutdown();
+}

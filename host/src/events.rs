@@ -16,6 +16,9 @@ pub trait EventSink: Send + Sync {
     fn deliver(&self, event: &str, encoded: &[u8]);
 }
 
+/// An event with its encoded `(name, payload)`.
+type Encoded = (String, Vec<u8>);
+
 enum Message {
     Event(String, Vec<u8>),
     Flush(Sender<()>),
@@ -24,7 +27,7 @@ enum Message {
 /// The host's event bus.
 pub struct EventBus {
     tx: Mutex<Option<Sender<Message>>>,
-    held: Mutex<Option<Vec<(String, Vec<u8>)>>>,
+    held: Mutex<Option<Vec<Encoded>>>,
     worker: Mutex<Option<JoinHandle<()>>>,
 }
 

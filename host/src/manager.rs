@@ -443,6 +443,7 @@ impl PluginManager {
     /// event (releasing the events held back so far), then `on_after_startup`.
     pub fn start(&self, host: &str, port: u16) {
         self.enable_all();
+        self.report_unused();
         let _guard = self.shared.lifecycle.lock().unwrap();
         for (id, object) in self.implementations("Startup", Some("StartupPlugin.on_startup")) {
             if let Err(e) = object.call::<m::OnStartup>(&(host.to_owned(), port)) {
@@ -458,6 +459,20 @@ impl PluginManager {
         {
             if let Err(e) = object.call::<m::OnAfterStartup>(&()) {
                 self.mark_failed_id(&id, format!("on_after_startup: {e}"));
+            }
+        }
+    }
+
+    /// Logs every plugin that does not run, and why.
+    fn report_unused(&self) {
+        for p in self.plugins() {
+            let why = p.error.as_deref().unwrap_or("");
+            match p.state {
+                State::Enabled => {}
+                State::Failed | State::Incompatible => {
+                    tracing::warn!(plugin = %p.id, "not loaded ({}): {why}", p.state.as_str())
+                }
+                state => tracing::info!(plugin = %p.id, "not loaded ({}) {why}", state.as_str()),
             }
         }
     }

@@ -7,7 +7,7 @@
 //! exports itself with [`export_plugin!`]. It never touches `unsafe` code or
 //! the ABI: panics in any callback are caught and reported to the host.
 //!
-//! ```ignore
+//! ```
 //! use plinth_sdk::prelude::*;
 //!
 //! pub struct Hello { host: Host }
@@ -64,6 +64,11 @@ pub use serde_json::{json, Value};
 pub use types::*;
 #[doc(hidden)]
 pub use wire::{Codec, Method};
+
+/// The README's "write your first plugin" guide, compiled as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeGuide;
 
 /// Everything a plugin usually needs, in one import.
 pub mod prelude {

@@ -1,0 +1,144 @@
+//! The sample plugins behave as the seed's examples they follow.
+
+mod common;
+
+use common::Sandbox;
+use plinth::State;
+use plinth_sdk::json;
+use plinth_sdk::methods::plugin as m;
+
+#[test]
+fn helloworld_follows_the_seeds_simple_api_settings_template_and_asset_examples() {
+    let sb = Sandbox::new();
+    sb.bundle_sample("helloworld");
+    let pm = sb.manager();
+    pm.start("127.0.0.1", 5000);
+    let info = pm.plugin("helloworld").unwrap();
+    assert_eq!(info.state, State::Enabled, "{:?}", info.error);
+    assert_eq!(
+        info.mixins,
+        [
+            "Startup",
+            "Shutdown",
+            "Settings",
+            "Template",
+            "Asset",
+            "SimpleApi"
+        ]
+    );
+
+    let commands = pm.call::<m::GetApiCommands>("helloworld", &()).unwrap();
+    assert_eq!(
+        serde_json::to_value(commands).unwrap(),
+        json!({"command1": [], "command2": ["some_parameter"]})
+    );
+    let get = pm
+        .call::<m::OnApiGet>("helloworld", &Default::default())
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (
+            get.status,
+            serde_json::from_slice::<plinth_sdk::Value>(&get.body).unwrap()
+        ),
+        (200, json!({"foo": "bar"}))
+    );
+    let none = pm
+        .call::<m::OnApiCommand>(
+            "helloworld",
+            &("command1".into(), json!({"command": "command1"})),
+        )
+        .unwrap();
+    assert_eq!(none, None);
+
+    let defaults = pm
+        .call::<m::GetSettingsDefaults>("helloworld", &())
+        .unwrap();
+    assert_eq!(
+        defaults,
+        json!({"some_setting": "foo", "some_value": 23, "sub": {"some_flag": true}})
+    );
+
+    let assets = pm.call::<m::GetAssets>("helloworld", &()).unwrap();
+    for (kind, files) in &assets {
+        for file in files {
+            let bytes = pm.embedded_file("helloworld", &format!("static/{file}"));
+            assert!(
+                bytes.is_some_and(|b| !b.is_empty()),
+                "{kind}: {file} is not embedded"
+            );
+        }
+    }
+    for t in ["navbar", "tab", "settings"] {
+        let name = format!("templates/helloworld_{t}.jinja2");
+        assert!(pm.embedded_file("helloworld", &name).is_some(), "{name}");
+    }
+    pm.shutdown();
+}
+
+#[test]
+fn restart_needer_declares_the_seeds_blueprint_routes() {
+    let sb = Sandbox::new();
+    sb.bundle_sample("restart_needer");
+    let pm = sb.manager();
+    pm.start("127.0.0.1", 5000);
+    let spec = pm
+        .call::<m::GetBlueprintSpec>("restart_needer", &())
+        .unwrap();
+    let rules: Vec<_> = spec
+        .routes
+        .iter()
+        .map(|r| (r.rule.as_str(), r.csrf_exempt))
+        .collect();
+    assert!(
+        rules.contains(&("/echo", false)) && rules.contains(&("/hello_me", true)),
+        "{rules:?}"
+    );
+    let echo = spec.routes.iter().position(|r| r.rule == "/echo").unwrap() as u32;
+    let mut request = plinth_sdk::Request {
+        method: "GET".into(),
+        path: "/echo".into(),
+        ..Default::default()
+    };
+    request.query.insert("text".into(), "ping".into());
+    let reply = pm
+        .call::<m::HandleBlueprintRoute>("restart_needer", &(echo, request.clone()))
+        .unwrap();
+    assert_eq!((reply.status, reply.body), (200, b"ping".to_vec()));
+    request.query.clear();
+    let reply = pm
+        .call::<m::HandleBlueprintRoute>("restart_needer", &(echo, request))
+        .unwrap();
+    assert_eq!(reply.status, 400);
+    pm.shutdown();
+}
+
+#[test]
+fn greeter_and_wordsmith_share_a_hook_and_a_helper() {
+    let sb = Sandbox::new();
+    sb.bundle_sample("greeter").bundle_sample("wordsmith");
+    let pm = sb.manager();
+    pm.start("127.0.0.1", 5000);
+    let replies = pm.call_hook("sample.greeting", &json!({}));
+    let answers: Vec<_> = replies
+        .iter()
+        .map(|r| (r.plugin.as_str(), r.result.clone().unwrap()))
+        .collect();
+    assert_eq!(
+        answers,
+        [
+            ("wordsmith", json!("wordsmith says hello")),
+            ("greeter", json!("greeter says hello"))
+        ]
+    );
+    assert_eq!(
+        pm.call_helper("wordsmith", "shout", &json!({"text": "hi"}))
+            .unwrap(),
+        json!("HI")
+    );
+    let err = pm
+        .call_helper("wordsmith", "shout", &json!({}))
+        .unwrap_err();
+    assert!(err.contains("failed"), "{err}");
+    pm.shutdown();
+}
