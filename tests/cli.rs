@@ -119,6 +119,16 @@ fn a_copy_in_the_plugins_folder_is_a_user_plugin_and_a_registered_one_a_manifest
     let out = sb.plinth(&["plugins", "unregister", "far_logger"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("no registration for `far_logger`"));
+
+    // Uninstalling a manifest plugin removes its registration, never the library it points to.
+    let lib = built().sample("event_logger");
+    assert!(sb
+        .plinth(&["plugins", "register", lib.to_str().unwrap(), "--id", "reg"])
+        .status
+        .success());
+    let out = sb.plinth(&["plugins", "uninstall", "reg"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!sb.basedir.join("manifests/reg.json").exists() && lib.exists());
 }
 
 #[test]
@@ -322,8 +332,19 @@ fn enable_disable_uninstall_and_info_from_the_command_line() {
 #[test]
 fn bad_usage_and_a_broken_config_fail_with_a_clear_message() {
     let sb = Sandbox::new();
-    let out = sb.plinth(&["plugins", "frobnicate"]);
-    assert_eq!(out.status.code(), Some(2));
+    for args in [
+        vec!["plugins", "frobnicate"],
+        vec!["plugins", "enable"],
+        vec!["serve", "--port", "x"],
+    ] {
+        let out = sb.plinth(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = stderr(&out);
+        assert!(
+            err.starts_with("error: ") && err.lines().count() == 1,
+            "{args:?}: {err}"
+        );
+    }
     for args in [
         vec!["--help"],
         vec!["plugins", "--help"],
