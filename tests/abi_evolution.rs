@@ -114,3 +114,21 @@ fn other_abi_major_and_foreign_libraries_are_incompatible_and_the_host_carries_o
     );
     m.shutdown();
 }
+
+#[test]
+fn a_library_built_with_another_abi_stable_is_incompatible() {
+    let sb = Sandbox::new();
+    sb.user_as(&built().fixture("other_abi_stable"), "other_abi_stable")
+        .recorder("good");
+    let m = sb.manager();
+    m.start("127.0.0.1", 5000);
+    let info = m.plugin("other_abi_stable").unwrap();
+    assert_eq!(info.state, State::Incompatible);
+    let error = info.error.unwrap();
+    assert_eq!(
+        error,
+        "incompatible library: built with abi_stable ABI 0.10, this host uses 0.11"
+    );
+    assert_eq!(m.plugin("good").unwrap().state, State::Enabled);
+    m.shutdown();
+}

@@ -8,7 +8,7 @@
 use std::path::Path;
 
 use abi_stable::abi_stability::abi_checking::check_layout_compatibility;
-use abi_stable::library::{lib_header_from_path, LibraryError};
+use abi_stable::library::{lib_header_from_path, AbiHeader, LibraryError};
 use abi_stable::StableAbi;
 use plinth_sdk::abi::{PluginModuleRef, ABI_MINOR};
 use plinth_sdk::Metadata;
@@ -30,6 +30,17 @@ pub fn load(path: &Path, meta: &Metadata) -> Result<PluginModuleRef, Refusal> {
         LibraryError::GetSymbolError { .. } => Refusal::Incompatible(
             "not a Plinth plugin (no abi_stable root module is exported)".into(),
         ),
+        LibraryError::InvalidAbiHeader(found) => {
+            let ours = AbiHeader::VALUE;
+            Refusal::Incompatible(if found.magic_string == ours.magic_string {
+                format!(
+                    "incompatible library: built with abi_stable ABI {}.{}, this host uses {}.{}",
+                    found.abi_major, found.abi_minor, ours.abi_major, ours.abi_minor
+                )
+            } else {
+                "incompatible library: its root-module header is not abi_stable's".to_owned()
+            })
+        }
         other => Refusal::Incompatible(format!(
             "incompatible library: {}",
             one_line(&other.to_string())
