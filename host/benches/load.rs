@@ -11,8 +11,10 @@ use std::process::Command;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
+use plinth::config::ConfigStore;
 use plinth::instance::PluginObject;
 use plinth::paths::{LIB_EXT, LIB_PREFIX};
+use plinth::plugin_settings::PluginSettings;
 use plinth::services::{HostServices, PluginContext};
 use plinth::{loader, metadata, Options, Paths, PluginManager, State};
 use plinth_sdk::methods::plugin::OnPluginEnabled;
@@ -107,6 +109,7 @@ fn per_call(iterations: u32, mut f: impl FnMut()) -> f64 {
 }
 
 fn bench_calls(library: &Path) {
+    let dir = tempfile::tempdir().unwrap();
     let meta = metadata::read(library).unwrap();
     let module = loader::load(library, &meta).unwrap();
     let services: Arc<dyn HostServices> = Arc::new(NoServices);
@@ -119,6 +122,10 @@ fn bench_calls(library: &Path) {
             data_folder: "/tmp/plinth-bench".into(),
         },
         services: Arc::downgrade(&services) as Weak<dyn HostServices>,
+        settings: Arc::new(PluginSettings::new(
+            ConfigStore::open(&dir.path().join("config.yaml")).unwrap(),
+            "bench",
+        )),
     });
     let object = PluginObject::instantiate(module, context.handle(), "bench").unwrap();
     let n = 10_000_000;

@@ -1,15 +1,31 @@
-//! `<basedir>/config.yaml`: the disabled list, the blocklist and sorting
-//! overrides (under `plugins`), beside whatever else the user keeps there.
+//! `<basedir>/config.yaml`: the host's settings and every plugin's, in one
+//! human-editable file that is never lost.
 //!
-//! The file is never overwritten when it does not parse, and every write is
-//! atomic: a temporary file in the same folder, fsync, rename, fsync of the folder.
+//! - A file that does not parse is never overwritten; the error names the
+//!   file, the line and the problem.
+//! - Writes are serialised between threads (a mutex) and between processes (an
+//!   exclusive lock on `config.yaml.lock`), and atomic: a temporary file in the
+//!   same folder, fsync, rename, fsync of the folder. The saved text is also
+//!   kept as `config.yaml.bak`.
+//! - Changes are kept as a list of operations until saved; when another
+//!   process changed the file in between, they are applied to its new content
+//!   instead of overwriting it.
+//! - A save that finds its changes already written by a concurrent save returns
+//!   at once (group commit).
+//!
+//! Plugins' own keys live under `plugins.<id>`; the host's keys under `plugins`
+//! start with `_`: `_disabled`, `_blocklist`, `_sortingOrder`. Plugin overlays
+//! (defaults a plugin ships for other parts of the config) sit under the file's content.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
-use yaml_serde::{Mapping, Value};
+use serde_json::{Map, Value};
+
+use crate::values;
 
 /// A problem with the config file, naming the file and where.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,45 +57,78 @@ impl BlockEntry {
     }
 }
 
-/// The host's config.
-#[derive(Debug, Clone)]
-pub struct Config {
-    path: PathBuf,
-    doc: Value,
+enum Op {
+    Set(Vec<String>, Value),
+    Remove(Vec<String>),
 }
 
-impl Config {
-    /// Reads the config; a missing file is an empty config.
-    pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = match fs::read_to_string(path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-            Err(e) => return Err(ConfigError(format!("{}: cannot read: {e}", path.display()))),
-        };
-        let doc: Value = if text.trim().is_empty() {
-            Value::Mapping(Mapping::new())
-        } else {
-            yaml_serde::from_str(&text).map_err(|e| {
-                let at = e
-                    .location()
-                    .map(|l| format!("line {}, column {}: ", l.line(), l.column()));
-                ConfigError(format!("{}: {}{e}", path.display(), at.unwrap_or_default()))
-            })?
-        };
-        if !matches!(doc, Value::Mapping(_)) {
-            return Err(ConfigError(format!(
-                "{}: the top level must be a mapping",
-                path.display()
-            )));
+impl Op {
+    fn apply(&self, doc: &mut Value) {
+        match self {
+            Op::Set(path, value) => values::set(doc, path, value.clone()),
+            Op::Remove(path) => {
+                values::remove(doc, path);
+            }
         }
-        let config = Self {
-            path: path.to_path_buf(),
-            doc,
+    }
+}
+
+/// Identity of the file on disk as last seen, to notice writes by other processes.
+#[derive(Debug, Clone, PartialEq)]
+struct Stamp {
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+    #[cfg(unix)]
+    inode: u64,
+}
+
+fn stamp(path: &Path) -> Option<Stamp> {
+    let meta = fs::metadata(path).ok()?;
+    Some(Stamp {
+        len: meta.len(),
+        modified: meta.modified().ok(),
+        #[cfg(unix)]
+        inode: std::os::unix::fs::MetadataExt::ino(&meta),
+    })
+}
+
+struct State {
+    /// The content as last read from or written to disk.
+    base: Value,
+    /// `base` with the pending operations applied: what readers see.
+    doc: Value,
+    pending: Vec<(u64, Op)>,
+    last_gen: u64,
+    saved_gen: u64,
+    stamp: Option<Stamp>,
+    overlays: Vec<(String, Value)>,
+}
+
+/// The config file and its unsaved changes; shared by everything in the process.
+pub struct ConfigStore {
+    path: PathBuf,
+    state: Mutex<State>,
+    writer: Mutex<()>,
+}
+
+impl ConfigStore {
+    /// Reads and checks the config; a missing file is an empty config.
+    pub fn open(path: &Path) -> Result<Arc<Self>, ConfigError> {
+        let base = read(path)?.unwrap_or_else(|| Value::Object(Map::new()));
+        let state = State {
+            doc: base.clone(),
+            base,
+            pending: Vec::new(),
+            last_gen: 0,
+            saved_gen: 0,
+            stamp: stamp(path),
+            overlays: Vec::new(),
         };
-        config.disabled()?;
-        config.blocklist()?;
-        config.sorting_order()?;
-        Ok(config)
+        Ok(Arc::new(Self {
+            path: path.to_path_buf(),
+            state: Mutex::new(state),
+            writer: Mutex::new(()),
+        }))
     }
 
     /// The file this config lives in.
@@ -87,125 +136,422 @@ impl Config {
         &self.path
     }
 
-    fn plugins_key(&self, key: &str) -> Option<&Value> {
-        self.doc.get("plugins")?.get(key)
+    /// The value at `path` in the file's content (with unsaved changes), without overlays.
+    pub fn get(&self, path: &[String]) -> Option<Value> {
+        values::get(&self.state.lock().unwrap().doc, path).cloned()
+    }
+
+    /// The value at `path` with the plugins' overlays underneath.
+    pub fn effective(&self, path: &[String]) -> Option<Value> {
+        let under = self.overlays_at(path);
+        let own = self.get(path);
+        match (under, own) {
+            (Some(under), Some(own)) => Some(values::merge(&under, &own)),
+            (under, own) => own.or(under),
+        }
+    }
+
+    /// The overlays' value at `path`, merged in plugin order (the file not included).
+    pub fn overlays_at(&self, path: &[String]) -> Option<Value> {
+        let state = self.state.lock().unwrap();
+        state
+            .overlays
+            .iter()
+            .filter_map(|(_, o)| values::get(o, path))
+            .fold(None, |under, layer| {
+                Some(match under {
+                    Some(under) => values::merge(&under, layer),
+                    None => layer.clone(),
+                })
+            })
+    }
+
+    /// The whole content (with unsaved changes), without overlays.
+    pub fn snapshot(&self) -> Value {
+        self.state.lock().unwrap().doc.clone()
+    }
+
+    /// Sets `path` to `value` (not saved until [`save`](Self::save)).
+    pub fn set(&self, path: Vec<String>, value: Value) {
+        self.change(Op::Set(path, value));
+    }
+
+    /// Removes `path` and the objects it leaves empty (not saved until [`save`](Self::save)).
+    pub fn remove(&self, path: Vec<String>) {
+        self.change(Op::Remove(path));
+    }
+
+    fn change(&self, op: Op) {
+        let mut state = self.state.lock().unwrap();
+        op.apply(&mut state.doc);
+        state.last_gen += 1;
+        let gen = state.last_gen;
+        state.pending.push((gen, op));
+    }
+
+    /// Plugin overlays, in plugin order: defaults for other parts of the config.
+    pub fn set_overlays(&self, overlays: Vec<(String, Value)>) {
+        self.state.lock().unwrap().overlays = overlays;
+    }
+
+    /// Writes every change made so far to disk. Returns once they are there.
+    pub fn save(&self) -> Result<(), ConfigError> {
+        let wanted = self.state.lock().unwrap().last_gen;
+        let _writer = self.writer.lock().unwrap();
+        if self.state.lock().unwrap().saved_gen >= wanted {
+            return Ok(()); // Written by a save that ran while we waited.
+        }
+        let err = |what: &str, e: &dyn std::fmt::Display| {
+            ConfigError(format!("{}: {what}: {e}", self.path.display()))
+        };
+        let dir = self
+            .path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        fs::create_dir_all(dir).map_err(|e| err("cannot create its folder", &e))?;
+        let lock = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(self.lock_path())
+            .map_err(|e| err("cannot open the lock file", &e))?;
+        lock.lock().map_err(|e| err("cannot lock", &e))?;
+        remove_stale_temporaries(&self.path);
+
+        // Another process wrote the file since we read it: apply our changes to its content.
+        let disk = stamp(&self.path);
+        let (doc, gen) = {
+            let mut state = self.state.lock().unwrap();
+            if disk != state.stamp {
+                let base = read(&self.path)
+                    .map_err(|e| {
+                        ConfigError(format!(
+                            "{e} (it was changed by another program; not saving over it)"
+                        ))
+                    })?
+                    .unwrap_or_else(|| Value::Object(Map::new()));
+                let mut doc = base.clone();
+                for (_, op) in &state.pending {
+                    op.apply(&mut doc);
+                }
+                state.base = base;
+                state.doc = doc;
+            }
+            (state.doc.clone(), state.last_gen)
+        };
+        let text = yaml_serde::to_string(&doc).map_err(|e| err("cannot serialise", &e))?;
+        write_atomic_with(&self.path, text.as_bytes(), fault_point)
+            .map_err(|e| err("cannot write", &e))?;
+        let _ = write_atomic_with(&self.backup_path(), text.as_bytes(), || {});
+        let mut state = self.state.lock().unwrap();
+        state.base = doc;
+        state.pending.retain(|(g, _)| *g > gen);
+        state.saved_gen = gen;
+        state.stamp = stamp(&self.path);
+        drop(lock);
+        Ok(())
+    }
+
+    fn lock_path(&self) -> PathBuf {
+        sibling(&self.path, ".lock")
+    }
+
+    /// `config.yaml.bak`: the text of the last successful save.
+    pub fn backup_path(&self) -> PathBuf {
+        sibling(&self.path, ".bak")
+    }
+
+    /// `plugins._disabled` (the file's, plus those of overlays).
+    pub fn disabled(&self) -> Result<Vec<String>, ConfigError> {
+        let mut out = BTreeSet::new();
+        let state = self.state.lock().unwrap();
+        let layers = state
+            .overlays
+            .iter()
+            .map(|(_, o)| o)
+            .chain(std::iter::once(&state.doc));
+        for layer in layers {
+            if let Some(v) = values::get(layer, &key_path(&["plugins", "_disabled"])) {
+                out.extend(string_list(v).ok_or_else(|| {
+                    self.field_error("_disabled", "must be a list of plugin identifiers")
+                })?);
+            }
+        }
+        Ok(out.into_iter().collect())
+    }
+
+    /// Replaces the file's `plugins._disabled`.
+    pub fn set_disabled(&self, mut ids: Vec<String>) {
+        ids.sort();
+        ids.dedup();
+        self.set(
+            key_path(&["plugins", "_disabled"]),
+            Value::Array(ids.into_iter().map(Value::String).collect()),
+        );
     }
 
     fn field_error(&self, field: &str, what: &str) -> ConfigError {
         ConfigError(format!("{}: plugins.{field} {what}", self.path.display()))
     }
 
-    /// `plugins._disabled`: identifiers of disabled plugins.
-    pub fn disabled(&self) -> Result<Vec<String>, ConfigError> {
-        let Some(v) = self.plugins_key("_disabled") else {
-            return Ok(Vec::new());
-        };
-        let err = || self.field_error("_disabled", "must be a list of plugin identifiers");
-        match v {
-            Value::Null => Ok(Vec::new()),
-            Value::Sequence(items) => items
-                .iter()
-                .map(|i| i.as_str().map(str::to_owned).ok_or_else(err))
-                .collect(),
-            _ => Err(err()),
-        }
-    }
-
-    /// Replaces `plugins._disabled`.
-    pub fn set_disabled(&mut self, mut ids: Vec<String>) {
-        ids.sort();
-        ids.dedup();
-        let list = Value::Sequence(ids.into_iter().map(Value::String).collect());
-        self.plugins_mut()
-            .insert(Value::String("_disabled".into()), list);
-    }
-
-    fn plugins_mut(&mut self) -> &mut Mapping {
-        let root = match &mut self.doc {
-            Value::Mapping(m) => m,
-            _ => unreachable!("checked at load"),
-        };
-        let plugins = root
-            .entry(Value::String("plugins".into()))
-            .or_insert(Value::Mapping(Mapping::new()));
-        if !matches!(plugins, Value::Mapping(_)) {
-            *plugins = Value::Mapping(Mapping::new());
-        }
-        match plugins {
-            Value::Mapping(m) => m,
-            _ => unreachable!(),
-        }
-    }
-
     /// `plugins._blocklist`: entries `id` or `{id: …, version: "<semver range>"}`.
     pub fn blocklist(&self) -> Result<Vec<BlockEntry>, ConfigError> {
-        let Some(v) = self.plugins_key("_blocklist") else {
-            return Ok(Vec::new());
-        };
-        let Value::Sequence(items) = v else {
-            return Err(self.field_error("_blocklist", "must be a list"));
-        };
-        items
-            .iter()
-            .enumerate()
-            .map(|(i, item)| {
-                let bad = |what: &str| self.field_error(&format!("_blocklist[{i}]"), what);
-                match item {
-                    Value::String(id) => Ok(BlockEntry {
-                        id: id.clone(),
-                        versions: None,
-                    }),
-                    Value::Mapping(_) => {
-                        let id = item
-                            .get("id")
-                            .and_then(Value::as_str)
-                            .ok_or_else(|| bad("needs an `id`"))?;
-                        let versions = match item.get("version") {
-                            None | Some(Value::Null) => None,
-                            Some(Value::String(range)) => {
-                                Some(semver::VersionReq::parse(range).map_err(|e| {
-                                    bad(&format!("has an invalid version range {range:?}: {e}"))
-                                })?)
-                            }
-                            Some(_) => return Err(bad("has a `version` that is not a string")),
-                        };
-                        Ok(BlockEntry {
-                            id: id.to_owned(),
-                            versions,
-                        })
-                    }
-                    _ => Err(bad(
-                        "must be an identifier or a mapping with `id` and `version`",
-                    )),
-                }
-            })
-            .collect()
+        let list = self.effective(&key_path(&["plugins", "_blocklist"]));
+        parse_blocklist(list.as_ref()).map_err(|(field, what)| self.field_error(&field, &what))
     }
 
     /// `plugins._sortingOrder`: `{id: {context: key}}` overrides.
     pub fn sorting_order(&self) -> Result<BTreeMap<String, BTreeMap<String, i64>>, ConfigError> {
-        let Some(v) = self.plugins_key("_sortingOrder") else {
-            return Ok(BTreeMap::new());
-        };
-        yaml_serde::from_value(v.clone()).map_err(|e| {
-            self.field_error(
-                "_sortingOrder",
-                &format!("must map identifiers to {{context: integer}}: {e}"),
-            )
-        })
+        match self.effective(&key_path(&["plugins", "_sortingOrder"])) {
+            None | Some(Value::Null) => Ok(BTreeMap::new()),
+            Some(v) => serde_json::from_value(v).map_err(|e| {
+                self.field_error(
+                    "_sortingOrder",
+                    &format!("must map identifiers to {{context: integer}}: {e}"),
+                )
+            }),
+        }
     }
+}
 
-    /// Writes the config atomically.
-    pub fn save(&self) -> Result<(), ConfigError> {
-        let text = yaml_serde::to_string(&self.doc)
-            .map_err(|e| ConfigError(format!("{}: cannot serialise: {e}", self.path.display())))?;
-        write_atomic(&self.path, text.as_bytes())
-            .map_err(|e| ConfigError(format!("{}: cannot write: {e}", self.path.display())))
+/// A path from literal keys.
+pub fn key_path(keys: &[&str]) -> Vec<String> {
+    keys.iter().map(|k| (*k).to_owned()).collect()
+}
+
+fn string_list(v: &Value) -> Option<Vec<String>> {
+    match v {
+        Value::Null => Some(Vec::new()),
+        Value::Array(items) => items
+            .iter()
+            .map(|i| i.as_str().map(str::to_owned))
+            .collect(),
+        _ => None,
+    }
+}
+
+fn parse_blocklist(list: Option<&Value>) -> Result<Vec<BlockEntry>, (String, String)> {
+    let items = match list {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Array(items)) => items,
+        Some(_) => return Err(("_blocklist".into(), "must be a list".into())),
+    };
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let bad = |what: &str| (format!("_blocklist[{i}]"), what.to_owned());
+            match item {
+                Value::String(id) => Ok(BlockEntry {
+                    id: id.clone(),
+                    versions: None,
+                }),
+                Value::Object(map) => {
+                    let id = map
+                        .get("id")
+                        .and_then(Value::as_str)
+                        .ok_or_else(|| bad("needs an `id`"))?;
+                    let versions = match map.get("version") {
+                        None | Some(Value::Null) => None,
+                        Some(Value::String(range)) => {
+                            Some(semver::VersionReq::parse(range).map_err(|e| {
+                                bad(&format!("has an invalid version range {range:?}: {e}"))
+                            })?)
+                        }
+                        Some(_) => return Err(bad("has a `version` that is not a string")),
+                    };
+                    Ok(BlockEntry {
+                        id: id.to_owned(),
+                        versions,
+                    })
+                }
+                _ => Err(bad(
+                    "must be an identifier or a mapping with `id` and `version`",
+                )),
+            }
+        })
+        .collect()
+}
+
+/// Reads and checks the file; `None` when it does not exist.
+fn read(path: &Path) -> Result<Option<Value>, ConfigError> {
+    let text = match fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(ConfigError(format!("{}: cannot read: {e}", path.display()))),
+    };
+    parse(path, &text).map(Some)
+}
+
+/// Parses config text and checks the parts Plinth reads, naming the line of a problem.
+pub fn parse(path: &Path, text: &str) -> Result<Value, ConfigError> {
+    let doc: Value = if text.trim().is_empty() {
+        Value::Object(Map::new())
+    } else {
+        yaml_serde::from_str(text).map_err(|e| {
+            let at = e
+                .location()
+                .map(|l| format!("line {}, column {}: ", l.line(), l.column()));
+            let tab = e
+                .location()
+                .and_then(|l| text.lines().nth(l.line().saturating_sub(1)))
+                .is_some_and(|line| {
+                    line.chars()
+                        .take_while(|c| c.is_whitespace())
+                        .any(|c| c == '\t')
+                });
+            let hint = if tab {
+                " (YAML does not allow tabs for indentation; use spaces)"
+            } else {
+                ""
+            };
+            ConfigError(format!(
+                "{}: {}{e}{hint}",
+                path.display(),
+                at.unwrap_or_default()
+            ))
+        })?
+    };
+    let doc = if doc.is_null() {
+        Value::Object(Map::new())
+    } else {
+        doc
+    };
+    let fail = |keys: &[&str], what: &str| {
+        let line = line_of(text, keys)
+            .map(|l| format!("line {l}: "))
+            .unwrap_or_default();
+        ConfigError(format!(
+            "{}: {line}{} {what}",
+            path.display(),
+            keys.join(".")
+        ))
+    };
+    let Value::Object(root) = &doc else {
+        return Err(ConfigError(format!(
+            "{}: line 1: the top level must be a mapping of keys to values",
+            path.display()
+        )));
+    };
+    match root.get("plugins") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(plugins)) => {
+            for (key, value) in plugins {
+                match key.as_str() {
+                    "_disabled" => {
+                        string_list(value).ok_or_else(|| {
+                            fail(&["plugins", key], "must be a list of plugin identifiers")
+                        })?;
+                    }
+                    "_blocklist" => {
+                        parse_blocklist(Some(value))
+                            .map_err(|(field, what)| fail(&["plugins", &field], &what))?;
+                    }
+                    "_sortingOrder" => {
+                        serde_json::from_value::<BTreeMap<String, BTreeMap<String, i64>>>(
+                            value.clone(),
+                        )
+                        .map_err(|_| {
+                            fail(
+                                &["plugins", key],
+                                "must map plugin identifiers to {context: integer}",
+                            )
+                        })?;
+                    }
+                    _ if key.starts_with('_') => {}
+                    _ if value.is_object() || value.is_null() => {}
+                    _ => {
+                        return Err(fail(
+                            &["plugins", key],
+                            "must be a mapping of the plugin's settings",
+                        ))
+                    }
+                }
+            }
+        }
+        Some(_) => return Err(fail(&["plugins"], "must be a mapping")),
+    }
+    Ok(doc)
+}
+
+/// The line (1-based) where the key path is written, found by indentation.
+fn line_of(text: &str, keys: &[&str]) -> Option<usize> {
+    let mut depth_indent: Vec<usize> = Vec::new();
+    let mut matched = 0;
+    for (n, line) in text.lines().enumerate() {
+        let trimmed = line.trim_start();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        let indent = line.len() - trimmed.len();
+        while depth_indent.last().is_some_and(|&i| indent <= i) {
+            depth_indent.pop();
+            matched = matched.min(depth_indent.len());
+        }
+        let key = keys.get(matched)?.split('[').next().unwrap_or_default();
+        let bare = trimmed.trim_start_matches(['"', '\'']);
+        if bare.starts_with(key)
+            && bare[key.len()..]
+                .trim_start_matches(['"', '\''])
+                .starts_with(':')
+        {
+            matched += 1;
+            depth_indent.push(indent);
+            if matched == keys.len() {
+                return Some(n + 1);
+            }
+        }
+    }
+    None
+}
+
+fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(suffix);
+    path.with_file_name(name)
+}
+
+/// Where a test can stop a save: `PLINTH_FAULT_INJECT=config-before-rename`
+/// aborts the process after the new content is written and synced but before
+/// it replaces the old file.
+fn fault_point() {
+    if std::env::var_os("PLINTH_FAULT_INJECT").is_some_and(|v| v == "config-before-rename") {
+        std::process::abort();
+    }
+}
+
+/// Removes temporaries a writer that died left behind (called with the lock held).
+fn remove_stale_temporaries(path: &Path) {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return;
+    };
+    let prefix = format!(".{}.", name.to_string_lossy());
+    let Ok(entries) = fs::read_dir(if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    }) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file = entry.file_name().to_string_lossy().into_owned();
+        if file.starts_with(&prefix) && file.ends_with(".tmp") {
+            let _ = fs::remove_file(entry.path());
+        }
     }
 }
 
 /// Replaces `path` with `bytes` so that readers see the old or the new content, never a mix.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    write_atomic_with(path, bytes, || {})
+}
+
+fn write_atomic_with(
+    path: &Path,
+    bytes: &[u8],
+    before_rename: impl FnOnce(),
+) -> std::io::Result<()> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -217,6 +563,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         let mut file = fs::File::create(&tmp)?;
         file.write_all(bytes)?;
         file.sync_all()?;
+        before_rename();
         fs::rename(&tmp, path)?;
         #[cfg(unix)]
         fs::File::open(dir)?.sync_all()?;
@@ -231,19 +578,20 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
-    fn config(text: &str) -> (tempfile::TempDir, Result<Config, ConfigError>) {
+    fn store(text: &str) -> (tempfile::TempDir, Result<Arc<ConfigStore>, ConfigError>) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("config.yaml");
         fs::write(&path, text).unwrap();
-        let c = Config::load(&path);
+        let c = ConfigStore::open(&path);
         (dir, c)
     }
 
     #[test]
     fn missing_file_is_an_empty_config() {
         let dir = tempfile::tempdir().unwrap();
-        let c = Config::load(&dir.path().join("config.yaml")).unwrap();
+        let c = ConfigStore::open(&dir.path().join("config.yaml")).unwrap();
         assert!(c.disabled().unwrap().is_empty());
         assert!(c.blocklist().unwrap().is_empty());
     }
@@ -251,10 +599,12 @@ mod tests {
     #[test]
     fn syntax_error_names_file_and_line_and_is_not_overwritten() {
         let text = "plugins:\n  _disabled: [a, b\nserver: {}\n";
-        let (dir, c) = config(text);
-        let err = c.unwrap_err().0;
-        assert!(err.contains("config.yaml"), "{err}");
-        assert!(err.contains("line 3"), "{err}");
+        let (dir, c) = store(text);
+        let err = c.err().unwrap().0;
+        assert!(
+            err.contains("config.yaml") && err.contains("line 3"),
+            "{err}"
+        );
         assert_eq!(
             fs::read_to_string(dir.path().join("config.yaml")).unwrap(),
             text
@@ -262,29 +612,48 @@ mod tests {
     }
 
     #[test]
-    fn wrong_types_name_the_field() {
-        let (_d, c) = config("plugins:\n  _disabled: yes\n");
+    fn tab_indentation_non_mapping_top_level_and_wrong_plugin_type() {
+        let (_d, c) = store("plugins:\n\thelloworld:\n\t\tsome_setting: x\n");
+        let err = c.err().unwrap().0;
+        assert!(err.contains("line 2") && err.contains("tab"), "{err}");
+        let (_d, c) = store("- a\n- b\n");
         assert!(c
-            .unwrap_err()
+            .err()
+            .unwrap()
             .0
-            .contains("plugins._disabled must be a list"));
-        let (_d, c) = config("plugins:\n  _blocklist:\n    - {version: '<1'}\n");
+            .contains("line 1: the top level must be a mapping"));
+        let (_d, c) = store("server:\n  port: 5000\nplugins:\n  other: {}\n  helloworld: 5\n");
+        let err = c.err().unwrap().0;
+        assert!(
+            err.contains("line 5: plugins.helloworld must be a mapping"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn wrong_types_name_the_field() {
+        let (_d, c) = store("plugins:\n  _disabled: yes\n");
         assert!(c
-            .unwrap_err()
+            .err()
+            .unwrap()
+            .0
+            .contains("line 2: plugins._disabled must be a list"));
+        let (_d, c) = store("plugins:\n  _blocklist:\n    - {version: '<1'}\n");
+        assert!(c
+            .err()
+            .unwrap()
             .0
             .contains("plugins._blocklist[0] needs an `id`"));
-        let (_d, c) = config("plugins:\n  _blocklist:\n    - {id: x, version: 'not a range'}\n");
-        assert!(c.unwrap_err().0.contains("invalid version range"));
-        let (_d, c) = config("plugins:\n  _sortingOrder: {x: {ctx: high}}\n");
-        assert!(c.unwrap_err().0.contains("plugins._sortingOrder"));
-        let (_d, c) = config("- a\n- b\n");
-        assert!(c.unwrap_err().0.contains("top level must be a mapping"));
+        let (_d, c) = store("plugins:\n  _blocklist:\n    - {id: x, version: 'not a range'}\n");
+        assert!(c.err().unwrap().0.contains("invalid version range"));
+        let (_d, c) = store("plugins:\n  _sortingOrder: {x: {ctx: high}}\n");
+        assert!(c.err().unwrap().0.contains("line 2: plugins._sortingOrder"));
     }
 
     #[test]
     fn blocklist_entries_with_and_without_ranges() {
         let (_d, c) =
-            config("plugins:\n  _blocklist:\n    - a\n    - {id: b, version: '>=1.0, <1.2'}\n");
+            store("plugins:\n  _blocklist:\n    - a\n    - {id: b, version: '>=1.0, <1.2'}\n");
         let list = c.unwrap().blocklist().unwrap();
         assert!(list[0].blocks("a", "9.9.9"));
         assert!(list[1].blocks("b", "1.1.0"));
@@ -293,18 +662,60 @@ mod tests {
     }
 
     #[test]
-    fn saving_keeps_other_keys() {
+    fn saving_keeps_other_keys_their_order_and_a_backup() {
         let (dir, c) =
-            config("server:\n  port: 5001\nplugins:\n  helloworld:\n    some_setting: bar\n");
-        let mut c = c.unwrap();
+            store("server:\n  port: 5001\nplugins:\n  helloworld:\n    some_setting: bar\n");
+        let c = c.unwrap();
         c.set_disabled(vec!["x".into(), "a".into(), "x".into()]);
         c.save().unwrap();
-        let again = Config::load(&dir.path().join("config.yaml")).unwrap();
+        let again = ConfigStore::open(&dir.path().join("config.yaml")).unwrap();
         assert_eq!(again.disabled().unwrap(), ["a", "x"]);
         let text = fs::read_to_string(dir.path().join("config.yaml")).unwrap();
-        assert!(
-            text.contains("port: 5001") && text.contains("some_setting: bar"),
-            "{text}"
+        assert!(text.starts_with("server:\n  port: 5001\n"), "{text}");
+        assert!(text.contains("some_setting: bar"), "{text}");
+        assert_eq!(
+            fs::read_to_string(dir.path().join("config.yaml.bak")).unwrap(),
+            text
         );
+    }
+
+    #[test]
+    fn changes_made_by_another_process_are_kept() {
+        let (dir, c) = store("a: 1\n");
+        let path = dir.path().join("config.yaml");
+        let ours = c.unwrap();
+        ours.set(key_path(&["b"]), json!(2));
+        // Another program writes the file meanwhile.
+        let theirs = ConfigStore::open(&path).unwrap();
+        theirs.set(key_path(&["c"]), json!(3));
+        theirs.save().unwrap();
+        ours.save().unwrap();
+        let merged = ConfigStore::open(&path).unwrap().snapshot();
+        assert_eq!(merged, json!({"a": 1, "c": 3, "b": 2}));
+    }
+
+    #[test]
+    fn overlays_sit_under_the_file() {
+        let (_d, c) = store("plugins:\n  _disabled: [mine]\n  x:\n    a: 1\n");
+        let c = c.unwrap();
+        c.set_overlays(vec![(
+            "o".into(),
+            json!({"plugins": {"_disabled": ["theirs"], "x": {"a": 0, "b": 2}}}),
+        )]);
+        assert_eq!(c.disabled().unwrap(), ["mine", "theirs"]);
+        assert_eq!(
+            c.effective(&key_path(&["plugins", "x"])),
+            Some(json!({"a": 1, "b": 2}))
+        );
+        assert_eq!(c.get(&key_path(&["plugins", "x"])), Some(json!({"a": 1})));
+    }
+
+    #[test]
+    fn line_of_finds_nested_keys() {
+        let text =
+            "server:\n  port: 1\nplugins:\n  # comment\n  foo:\n    bar: 1\n  helloworld: 5\n";
+        assert_eq!(line_of(text, &["plugins", "helloworld"]), Some(7));
+        assert_eq!(line_of(text, &["plugins", "foo", "bar"]), Some(6));
+        assert_eq!(line_of(text, &["plugins", "nope"]), None);
     }
 }

@@ -14,9 +14,12 @@ pub mod loader;
 pub mod manager;
 pub mod metadata;
 pub mod paths;
+pub mod plugin_settings;
+pub mod restrict;
 pub mod serve;
 pub mod services;
 pub mod sorting;
+pub mod values;
 
 pub use manager::{Options, PluginInfo, PluginManager, State, Toggle};
 pub use paths::Paths;

@@ -15,12 +15,13 @@ use plinth_sdk::methods::plugin as m;
 use plinth_sdk::{mixin_info, HookReply, Identity, Metadata, Registrations, Value};
 use serde::Serialize;
 
-use crate::config::{Config, ConfigError};
+use crate::config::{key_path, ConfigError, ConfigStore};
 use crate::discover::{discover, Found, Source};
 use crate::events::{EventBus, EventSink};
 use crate::instance::{CallError, PluginObject};
 use crate::metadata::{self, Refusal};
 use crate::paths::Paths;
+use crate::plugin_settings::PluginSettings;
 use crate::services::{HostServices, PluginContext};
 use crate::{loader, sorting};
 
@@ -122,6 +123,7 @@ impl Record {
     fn restart_needing(&self) -> bool {
         self.meta.as_ref().is_some_and(|m| {
             m.restart_needing
+                || m.overlay.is_some()
                 || m.mixins
                     .iter()
                     .any(|x| mixin_info(x).is_some_and(|i| i.restart_needing))
@@ -176,7 +178,7 @@ enum Phase {
 
 struct Shared {
     paths: Paths,
-    config: Mutex<Config>,
+    config: Arc<ConfigStore>,
     records: RwLock<Vec<Record>>,
     phase: Mutex<Phase>,
     /// Serialises lifecycle operations (never held by plain calls).
@@ -223,7 +225,7 @@ impl PluginManager {
     /// Reads the config and discovers every plugin; reads their metadata
     /// (no plugin code runs) and decides each one's state.
     pub fn new(paths: Paths, options: Options) -> Result<Self, ConfigError> {
-        let config = Config::load(&paths.config_file())?;
+        let config = ConfigStore::open(&paths.config_file())?;
         let disabled = config.disabled()?;
         let blocklist = config.blocklist()?;
         let mut records: Vec<Record> = Vec::new();
@@ -253,9 +255,10 @@ impl PluginManager {
             }
             records.push(record);
         }
+        apply_overlays(&config, &mut records)?;
         let shared = Arc::new_cyclic(|me: &Weak<Shared>| Shared {
             paths,
-            config: Mutex::new(config),
+            config,
             records: RwLock::new(records),
             phase: Mutex::new(Phase::NotStarted),
             lifecycle: Mutex::new(()),
@@ -263,6 +266,55 @@ impl PluginManager {
             me: me.clone(),
         });
         Ok(Self { shared })
+    }
+
+    /// The config store shared by the host and every plugin.
+    pub fn config(&self) -> &Arc<ConfigStore> {
+        &self.shared.config
+    }
+
+    /// A plugin's settings, once its object exists.
+    pub fn plugin_settings(&self, id: &str) -> Option<Arc<PluginSettings>> {
+        let records = self.shared.records.read().unwrap();
+        Some(
+            records
+                .iter()
+                .find(|r| r.found.id == id)?
+                .context
+                .as_ref()?
+                .settings
+                .clone(),
+        )
+    }
+
+    /// Loads and creates the object of one plugin only, without initialising it:
+    /// for reading its settings defaults and preprocessors (the `config` command).
+    pub fn create_alone(&self, id: &str) -> Result<Arc<PluginObject>, ManagerError> {
+        let _guard = self.shared.lifecycle.lock().unwrap();
+        let i = self
+            .index_of(id)
+            .ok_or_else(|| ManagerError::NotFound(format!("no plugin `{id}`")))?;
+        let state = self.shared.records.read().unwrap()[i].state;
+        if state != State::Enabled {
+            return Err(ManagerError::Refused(format!(
+                "`{id}` is {}; its code does not run",
+                state.as_str()
+            )));
+        }
+        if !self.load_index(i) {
+            let error = self.shared.records.read().unwrap()[i]
+                .error
+                .clone()
+                .unwrap_or_default();
+            return Err(ManagerError::Refused(format!(
+                "`{id}` does not load: {error}"
+            )));
+        }
+        let module = self.shared.records.read().unwrap()[i]
+            .module
+            .expect("just loaded");
+        self.create_object(i, module)
+            .map_err(|e| ManagerError::Refused(format!("`{id}`: {e}")))
     }
 
     /// The folders this manager works with.
@@ -389,38 +441,107 @@ impl PluginManager {
         true
     }
 
+    /// Creates the plugin object (injection), then initialises it and its settings.
     fn instantiate(&self, i: usize, module: PluginModuleRef) -> Result<Arc<PluginObject>, String> {
-        let context = {
+        let object = self.create_object(i, module)?;
+        object
+            .call::<m::Initialize>(&())
+            .map_err(|e| format!("initialize: {e}"))?;
+        self.initialize_settings(i, &object)?;
+        Ok(object)
+    }
+
+    /// Creates the plugin object, handing it its host handle, and learns its
+    /// settings defaults and version (Settings plugins).
+    fn create_object(
+        &self,
+        i: usize,
+        module: PluginModuleRef,
+    ) -> Result<Arc<PluginObject>, String> {
+        let (context, is_settings) = {
             let records = self.shared.records.read().unwrap();
             let r = &records[i];
             let meta = r.meta.as_ref().expect("loaded plugins have metadata");
-            Arc::new(PluginContext {
+            let id = &r.found.id;
+            let context = Arc::new(PluginContext {
                 identity: Identity {
-                    id: r.found.id.clone(),
+                    id: id.clone(),
                     name: meta.name.clone(),
                     version: meta.version.clone(),
                     base_folder: r.found.base_folder.to_string_lossy().into_owned(),
                     data_folder: self
                         .shared
                         .paths
-                        .data_folder(&r.found.id)
+                        .data_folder(id)
                         .to_string_lossy()
                         .into_owned(),
                 },
                 services: self.shared.me.clone() as Weak<dyn HostServices>,
-            })
+                settings: Arc::new(PluginSettings::new(self.shared.config.clone(), id)),
+            });
+            (context, r.has_mixin("Settings"))
         };
         let id = context.identity.id.clone();
         let object = Arc::new(PluginObject::instantiate(module, context.handle(), &id)?);
         {
             let mut records = self.shared.records.write().unwrap();
             records[i].object = Some(object.clone());
-            records[i].context = Some(context);
+            records[i].context = Some(context.clone());
         }
-        object
-            .call::<m::Initialize>(&())
-            .map_err(|e| format!("initialize: {e}"))?;
+        if is_settings {
+            let defaults = object
+                .call::<m::GetSettingsDefaults>(&())
+                .map_err(|e| format!("get_settings_defaults: {e}"))?;
+            if !defaults.is_object() {
+                return Err(format!(
+                    "get_settings_defaults must return a mapping, not {defaults}"
+                ));
+            }
+            let version = object
+                .call::<m::GetSettingsVersion>(&())
+                .map_err(|e| format!("get_settings_version: {e}"))?;
+            context.settings.set_defaults(defaults, version);
+        }
         Ok(object)
+    }
+
+    /// Settings start-up of a Settings plugin: migrate (when the stored version
+    /// is missing or older than the plugin's), clean up, save, then
+    /// `on_settings_initialized`. A failure puts back what was stored before.
+    fn initialize_settings(&self, i: usize, object: &PluginObject) -> Result<(), String> {
+        let (settings, is_settings) = {
+            let records = self.shared.records.read().unwrap();
+            let r = &records[i];
+            (
+                r.context.as_ref().map(|c| c.settings.clone()),
+                r.has_mixin("Settings"),
+            )
+        };
+        let (Some(settings), true) = (settings, is_settings) else {
+            return Ok(());
+        };
+        let before = settings.snapshot();
+        let steps = || -> Result<(), String> {
+            if let Some(target) = settings.version() {
+                let current = settings.stored_version();
+                if current.is_none_or(|c| c < target) {
+                    object
+                        .call::<m::OnSettingsMigrate>(&(Some(target), current))
+                        .map_err(|e| format!("on_settings_migrate: {e}"))?;
+                    settings.set_stored_version(target);
+                }
+            }
+            object
+                .call::<m::OnSettingsCleanup>(&())
+                .map_err(|e| format!("on_settings_cleanup: {e}"))?;
+            settings
+                .persist()
+                .map_err(|e| format!("saving its settings: {e}"))?;
+            object
+                .call::<m::OnSettingsInitialized>(&())
+                .map_err(|e| format!("on_settings_initialized: {e}"))
+        };
+        steps().inspect_err(|_| settings.restore(before))
     }
 
     /// Marks a plugin failed after a lifecycle step went wrong; no further calls reach it.
@@ -576,8 +697,10 @@ impl PluginManager {
     }
 
     fn save_disabled(&self, id: &str, disabled: bool) -> Result<(), ManagerError> {
-        let mut config = self.shared.config.lock().unwrap();
-        let mut list = config.disabled()?;
+        let config = &self.shared.config;
+        let own = config.get(&key_path(&["plugins", "_disabled"]));
+        let mut list: Vec<String> =
+            serde_json::from_value(own.unwrap_or_default()).unwrap_or_default();
         list.retain(|x| x != id);
         if disabled {
             list.push(id.to_owned());
@@ -765,12 +888,7 @@ impl PluginManager {
     }
 
     fn sorting_overrides(&self) -> BTreeMap<String, BTreeMap<String, i64>> {
-        self.shared
-            .config
-            .lock()
-            .unwrap()
-            .sorting_order()
-            .unwrap_or_default()
+        self.shared.config.sorting_order().unwrap_or_default()
     }
 
     /// Fires an event on the bus.
@@ -937,6 +1055,27 @@ fn evaluate(
     } else if disabled.iter().any(|d| d == &id) {
         record.state = State::Disabled;
     }
+}
+
+/// Puts the overlays of the plugins about to be enabled under the config, then
+/// disables the plugins those overlays disable.
+fn apply_overlays(config: &ConfigStore, records: &mut [Record]) -> Result<(), ConfigError> {
+    let overlays: Vec<(String, Value)> = records
+        .iter()
+        .filter(|r| r.state == State::Enabled)
+        .filter_map(|r| Some((r.found.id.clone(), r.meta.as_ref()?.overlay.clone()?)))
+        .collect();
+    if overlays.is_empty() {
+        return Ok(());
+    }
+    config.set_overlays(overlays);
+    let disabled = config.disabled()?;
+    for r in records.iter_mut().filter(|r| r.state == State::Enabled) {
+        if disabled.contains(&r.found.id) {
+            r.state = State::Disabled;
+        }
+    }
+    Ok(())
 }
 
 fn remove_path(path: &Path) -> std::io::Result<()> {

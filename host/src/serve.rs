@@ -18,6 +18,9 @@ pub fn run(manager: PluginManager, options: ServeOptions) -> Result<(), String> 
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
     runtime.block_on(async move {
+        // Listen before starting: a signal that arrives during start-up still
+        // leads to an orderly shutdown once start-up is done.
+        let termination = termination_signal()?;
         let starting = manager.clone();
         let (host, port) = (options.host.clone(), options.port);
         tokio::task::spawn_blocking(move || starting.start(&host, port))
@@ -33,7 +36,7 @@ pub fn run(manager: PluginManager, options: ServeOptions) -> Result<(), String> 
             options.host,
             options.port
         );
-        wait_for_termination().await;
+        termination.await;
         tracing::info!("shutting down");
         tokio::task::spawn_blocking(move || manager.shutdown())
             .await
@@ -43,18 +46,27 @@ pub fn run(manager: PluginManager, options: ServeOptions) -> Result<(), String> 
     })
 }
 
-async fn wait_for_termination() {
+/// A future that completes on Ctrl-C or SIGTERM; the handlers are installed at once.
+fn termination_signal() -> Result<impl std::future::Future<Output = ()>, String> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        let mut term = signal(SignalKind::terminate()).expect("cannot listen for SIGTERM");
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
+        let mut term = signal(SignalKind::terminate())
+            .map_err(|e| format!("cannot listen for SIGTERM: {e}"))?;
+        let mut int = signal(SignalKind::interrupt())
+            .map_err(|e| format!("cannot listen for SIGINT: {e}"))?;
+        Ok(async move {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        })
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        let ctrl_c = tokio::signal::ctrl_c();
+        Ok(async move {
+            let _ = ctrl_c.await;
+        })
     }
 }

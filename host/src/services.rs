@@ -10,6 +10,8 @@ use plinth_sdk::abi::{level, CallOutcome, HostHandle, HostVTable};
 use plinth_sdk::methods::host::*;
 use plinth_sdk::{Codec, HookReply, Identity, Value};
 
+use crate::plugin_settings::PluginSettings;
+
 /// What plugins reach through their handle; the plugin manager implements it.
 pub trait HostServices: Send + Sync {
     /// Fires `event` with `payload` on the event bus.
@@ -24,6 +26,8 @@ pub trait HostServices: Send + Sync {
 pub struct PluginContext {
     pub identity: Identity,
     pub services: Weak<dyn HostServices>,
+    /// The plugin's settings (`plugins.<id>` of the config).
+    pub settings: Arc<PluginSettings>,
 }
 
 impl PluginContext {

@@ -12,21 +12,24 @@ use abi_stable::std_types::{RErr, ROk, ROption, RResult, RSlice, RStr, RString};
 use crate::abi::{CallOutcome, HostHandle, PluginInstance, PluginVTable};
 use crate::host::Host;
 use crate::methods::plugin::*;
-use crate::mixins::{serve, serve_result, BlueprintRoutes, Preprocessors};
+use crate::mixins::{serve, serve_result, BlueprintRoutes};
 use crate::plugin::{Plugin, Registry};
 use crate::types::{PluginError, Registrations};
 
 /// Routes the methods of one mixin.
 pub type DispatchFn<P> = fn(&Instance<P>, u32, &[u8]) -> CallOutcome;
+/// Runs once for one mixin right after the plugin object was created.
+pub type InitFn<P> = fn(&Instance<P>);
+/// One mixin of a plugin: its number, its router, its set-up.
+pub type MixinEntry<P> = (u8, DispatchFn<P>, InitFn<P>);
 
 /// A plugin object as the SDK keeps it: the author's type plus what the SDK
-/// built from it once (registrations, routes, preprocessors).
+/// built from it once (registrations, routes).
 pub struct Instance<P: 'static> {
     pub(crate) plugin: P,
-    table: &'static [(u8, DispatchFn<P>)],
+    table: &'static [MixinEntry<P>],
     registry: OnceLock<Registry<P>>,
     pub(crate) blueprint: OnceLock<BlueprintRoutes<P>>,
-    pub(crate) preprocessors: OnceLock<Preprocessors>,
 }
 
 impl<P: Plugin> Instance<P> {
@@ -43,8 +46,8 @@ impl<P: Plugin> Instance<P> {
         if mixin == 0 {
             return self.dispatch_base(method, args);
         }
-        match self.table.iter().find(|(id, _)| *id == mixin) {
-            Some((_, f)) => f(self, method, args),
+        match self.table.iter().find(|(id, _, _)| *id == mixin) {
+            Some((_, f, _)) => f(self, method, args),
             None => CallOutcome::Unsupported,
         }
     }
@@ -130,7 +133,7 @@ impl<P: Plugin> VTableOf<P> {
 /// Creates the plugin object: the body of the exported `instantiate`.
 pub fn instantiate<P: Plugin>(
     handle: HostHandle,
-    table: &'static [(u8, DispatchFn<P>)],
+    table: &'static [MixinEntry<P>],
 ) -> RResult<PluginInstance, RString> {
     let made = catch_unwind(AssertUnwindSafe(|| {
         let host = Host::from_raw(handle).map_err(|e| format!("cannot reach the host: {e}"))?;
@@ -139,8 +142,8 @@ pub fn instantiate<P: Plugin>(
             table,
             registry: OnceLock::new(),
             blueprint: OnceLock::new(),
-            preprocessors: OnceLock::new(),
         }))
+        .inspect(|instance| table.iter().for_each(|(_, _, init)| init(instance)))
     }));
     match made {
         Ok(Ok(instance)) => ROk(PluginInstance {

@@ -2,13 +2,15 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use abi_stable::std_types::{RSlice, RStr};
 use serde_json::Value;
 
 use crate::abi::{level, CallOutcome, HostHandle};
 use crate::methods::host as services;
+use crate::mixins::Preprocessors;
+use crate::settings::Settings;
 use crate::types::{HookReply, Identity};
 use crate::wire::{Codec, Method};
 
@@ -77,6 +79,7 @@ impl Raw {
 pub struct Host {
     raw: Arc<Raw>,
     identity: Arc<Identity>,
+    preprocessors: Arc<OnceLock<Preprocessors>>,
 }
 
 impl Host {
@@ -88,6 +91,7 @@ impl Host {
         Ok(Self {
             raw: Arc::new(raw),
             identity: Arc::new(identity),
+            preprocessors: Arc::default(),
         })
     }
 
@@ -116,6 +120,17 @@ impl Host {
         self.raw
             .call::<services::EnsureDataFolder>(&())
             .map(PathBuf::from)
+    }
+
+    /// The plugin's settings (`plugins.<id>` of the host's `config.yaml`),
+    /// with its defaults and preprocessors applied.
+    pub fn settings(&self) -> Settings {
+        Settings::new(self.clone())
+    }
+
+    /// The getter and setter preprocessors, filled once the plugin object exists.
+    pub(crate) fn preprocessors(&self) -> &OnceLock<Preprocessors> {
+        &self.preprocessors
     }
 
     /// A logger that writes into the host's log under the plugin's identifier.

@@ -53,6 +53,7 @@ mod metadata;
 pub mod methods;
 mod mixins;
 mod plugin;
+mod settings;
 mod types;
 mod wire;
 
@@ -61,6 +62,7 @@ pub use metadata::Metadata;
 pub use mixins::*;
 pub use plugin::{HelperFn, HookHandler, Plugin, Registry};
 pub use serde_json::{json, Value};
+pub use settings::{to_bool, to_float, to_int, Settings};
 pub use types::*;
 #[doc(hidden)]
 pub use wire::{Codec, Method};
@@ -75,9 +77,9 @@ pub mod prelude {
     pub use crate::{
         export_plugin, json, AssetPlugin, BlueprintPlugin, BlueprintRoutes,
         EnvironmentDetectionPlugin, EventHandlerPlugin, Host, Plugin, PluginError, PluginResult,
-        Preprocessors, ProgressPlugin, Registry, Request, Response, SettingsPlugin, ShutdownPlugin,
-        SimpleApiPlugin, SlicerPlugin, SlicingJob, StartupPlugin, TemplatePlugin, UiPlugin, Value,
-        WebcamProviderPlugin, WizardPlugin,
+        Preprocessors, ProgressPlugin, Registry, Request, Response, Settings, SettingsPlugin,
+        ShutdownPlugin, SimpleApiPlugin, SlicerPlugin, SlicingJob, StartupPlugin, TemplatePlugin,
+        UiPlugin, Value, WebcamProviderPlugin, WizardPlugin,
     };
 }
 
@@ -86,7 +88,9 @@ pub mod __private {
     pub use crate::abi::{
         HostHandle, PluginInstance, PluginModule, PluginModuleRef, ABI_MAJOR, ABI_MINOR,
     };
-    pub use crate::export::{embedded_file, emit, instantiate, DispatchFn, MetaPart};
+    pub use crate::export::{
+        embedded_file, emit, instantiate, DispatchFn, InitFn, MetaPart, MixinEntry,
+    };
     pub use crate::mixins::markers;
     pub use crate::mixins::Dispatch;
     pub use abi_stable::library::{
@@ -140,6 +144,7 @@ pub mod __private {
 ///     license: "MIT",                      // optional
 ///     mixins: [Startup, Settings, Template],
 ///     restart_needing: true,               // optional: toggles apply at the next start only
+///     overlay: r#"{"plugins": {"_disabled": ["other"]}}"#, // optional: config defaults (JSON); restart-needing
 ///     files: {                             // optional: templates and assets compiled in
 ///         "templates/my_plugin_tab.jinja2" => include_bytes!("../templates/my_plugin_tab.jinja2"),
 ///     },
@@ -165,6 +170,7 @@ macro_rules! export_plugin {
         $(license: $license:expr,)?
         mixins: [$($mixin:ident),* $(,)?]
         $(, restart_needing: $restart:expr)?
+        $(, overlay: $overlay:expr)?
         $(, files: { $($file:expr => $bytes:expr),* $(,)? })?
         $(,)?
     ) => {
@@ -195,6 +201,8 @@ macro_rules! export_plugin {
                 __p::MetaPart::Raw($crate::__plinth_bool!($($restart)?)),
                 __p::MetaPart::Raw(",\"panic\":"),
                 __p::MetaPart::Raw(if cfg!(panic = "unwind") { "\"unwind\"" } else { "\"abort\"" }),
+                __p::MetaPart::Raw(",\"overlay\":"),
+                __p::MetaPart::Raw($crate::__plinth_raw!($($overlay)?)),
                 __p::MetaPart::Raw("}"),
             ];
             const LEN: usize = __p::emit::<0>(PARTS).1;
@@ -207,10 +215,11 @@ macro_rules! export_plugin {
 
             static FILES: &[(&str, &[u8])] = &[$($(($file, $bytes)),*)?];
 
-            const TABLE: &[(u8, __p::DispatchFn<__Plugin>)] = &[
+            const TABLE: &[__p::MixinEntry<__Plugin>] = &[
                 $((
                     <__p::markers::$mixin as __p::Dispatch<__Plugin>>::ID,
                     <__p::markers::$mixin as __p::Dispatch<__Plugin>>::dispatch as __p::DispatchFn<__Plugin>,
+                    <__p::markers::$mixin as __p::Dispatch<__Plugin>>::on_instantiate as __p::InitFn<__Plugin>,
                 ),)*
             ];
 
@@ -266,6 +275,17 @@ macro_rules! __plinth_opt {
     };
     ($value:expr, $default:expr) => {
         $crate::__private::MetaPart::Str($value)
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __plinth_raw {
+    () => {
+        "null"
+    };
+    ($value:expr) => {
+        $value
     };
 }
 

@@ -34,11 +34,20 @@ pub struct Metadata {
     pub restart_needing: bool,
     /// Its panic strategy: `unwind` or `abort`.
     pub panic: String,
+    /// Defaults it ships for other parts of the host's config (a mapping), if any.
+    /// A plugin with an overlay is restart-needing.
+    #[serde(default)]
+    pub overlay: Option<serde_json::Value>,
 }
 
 impl Metadata {
     /// Parses metadata bytes, naming the problem when they are not valid.
     pub fn parse(bytes: &[u8]) -> Result<Self, String> {
-        serde_json::from_slice(bytes).map_err(|e| format!("invalid plugin metadata: {e}"))
+        let meta: Self =
+            serde_json::from_slice(bytes).map_err(|e| format!("invalid plugin metadata: {e}"))?;
+        if meta.overlay.as_ref().is_some_and(|o| !o.is_object()) {
+            return Err("invalid plugin metadata: `overlay` must be a mapping".into());
+        }
+        Ok(meta)
     }
 }

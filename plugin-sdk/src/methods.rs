@@ -140,5 +140,11 @@ pub mod host {
         SettingsCleanup = 7 (0): () => ();
         SettingsLoad = 8 (0): () => Value;
         SettingsSave = 9 (0): Value => Value;
+        SettingsGet = 10 (0): Vec<String> => Option<Value>;
+        SettingsSet = 11 (0): (Vec<String>, Value) => ();
+        SettingsRemove = 12 (0): Vec<String> => ();
+        SettingsHas = 13 (0): Vec<String> => bool;
+        SettingsPersist = 14 (0): () => ();
+        SettingsGlobalGet = 15 (0): Vec<String> => Option<Value>;
     }
 }

@@ -85,6 +85,8 @@ pub fn mixin_info(name: &str) -> Option<&'static MixinInfo> {
 pub trait Dispatch<P> {
     const ID: u8;
     fn dispatch(instance: &Instance<P>, method: u32, args: &[u8]) -> CallOutcome;
+    /// Runs once, right after the plugin object was created.
+    fn on_instantiate(_instance: &Instance<P>) {}
 }
 
 /// Decodes the arguments of `M`, runs `f`, encodes its result.
@@ -114,7 +116,7 @@ pub(crate) fn serve_result<M: Method>(
 
 /// Defines the zero-sized marker a mixin name in `export_plugin!` refers to.
 macro_rules! mixin_marker {
-    ($name:ident, $trait:ident, $id:literal, |$inst:ident, $method:ident, $args:ident| $body:block) => {
+    ($name:ident, $trait:ident, $id:literal, $(on_instantiate: |$i:ident| $init:block,)? |$inst:ident, $method:ident, $args:ident| $body:block) => {
         #[doc(hidden)]
         #[allow(non_camel_case_types)]
         pub struct $name;
@@ -127,6 +129,9 @@ macro_rules! mixin_marker {
             ) -> $crate::abi::CallOutcome {
                 $body
             }
+            $(
+                fn on_instantiate($i: &$crate::export::Instance<P>) $init
+            )?
         }
     };
 }

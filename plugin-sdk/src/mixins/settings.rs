@@ -49,6 +49,14 @@ impl Preprocessors {
             None => value,
         }
     }
+
+    pub(crate) fn apply_getter(&self, path: &[String], value: Value) -> Value {
+        Self::apply(&self.getters, path, value)
+    }
+
+    pub(crate) fn apply_setter(&self, path: &[String], value: Value) -> Value {
+        Self::apply(&self.setters, path, value)
+    }
 }
 
 /// Stores and retrieves the plugin's settings in the host's config
@@ -122,12 +130,9 @@ where
         .map_err(|e: HostError| PluginError::new(e.to_string()))
 }
 
-mixin_marker!(Settings, SettingsPlugin, 3, |inst, method, args| {
+mixin_marker!(Settings, SettingsPlugin, 3, on_instantiate: |inst| { preprocessors(&inst.plugin); }, |inst, method, args| {
     let p = &inst.plugin;
-    let pre = || {
-        inst.preprocessors
-            .get_or_init(|| p.get_settings_preprocessors())
-    };
+    let pre = || preprocessors(p);
     match method {
         GetSettingsDefaults::ID => {
             serve::<GetSettingsDefaults>(args, |()| p.get_settings_defaults())
@@ -138,12 +143,12 @@ mixin_marker!(Settings, SettingsPlugin, 3, |inst, method, args| {
                 |l: &[(Vec<String>, Preprocessor)]| l.iter().map(|(p, _)| p.clone()).collect();
             (paths(&pre.getters), paths(&pre.setters))
         }),
-        ApplyGetterPreprocessor::ID => serve::<ApplyGetterPreprocessor>(args, |(path, v)| {
-            Preprocessors::apply(&pre().getters, &path, v)
-        }),
-        ApplySetterPreprocessor::ID => serve::<ApplySetterPreprocessor>(args, |(path, v)| {
-            Preprocessors::apply(&pre().setters, &path, v)
-        }),
+        ApplyGetterPreprocessor::ID => {
+            serve::<ApplyGetterPreprocessor>(args, |(path, v)| pre().apply_getter(&path, v))
+        }
+        ApplySetterPreprocessor::ID => {
+            serve::<ApplySetterPreprocessor>(args, |(path, v)| pre().apply_setter(&path, v))
+        }
         GetSettingsRestrictedPaths::ID => {
             serve::<GetSettingsRestrictedPaths>(args, |()| p.get_settings_restricted_paths())
         }
@@ -162,3 +167,10 @@ mixin_marker!(Settings, SettingsPlugin, 3, |inst, method, args| {
         _ => CallOutcome::Unsupported,
     }
 });
+
+/// The plugin's preprocessors, asked for once and kept in its host handle.
+fn preprocessors<P: SettingsPlugin>(p: &P) -> &Preprocessors {
+    p.host()
+        .preprocessors()
+        .get_or_init(|| p.get_settings_preprocessors())
+}

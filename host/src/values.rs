@@ -1,0 +1,164 @@
+//! Operations on settings trees (JSON values): paths, merging, and the
+//! minimal difference to defaults that is all Plinth stores.
+
+use serde_json::{Map, Value};
+
+/// The value at `path`, if every step exists (objects by key, arrays by index).
+pub fn get<'a>(value: &'a Value, path: &[String]) -> Option<&'a Value> {
+    path.iter().try_fold(value, |node, key| match node {
+        Value::Object(map) => map.get(key),
+        Value::Array(items) => items.get(key.parse::<usize>().ok()?),
+        _ => None,
+    })
+}
+
+/// Sets `path` to `new`, creating objects on the way (and replacing non-objects in the way).
+pub fn set(value: &mut Value, path: &[String], new: Value) {
+    let Some((last, parents)) = path.split_last() else {
+        *value = new;
+        return;
+    };
+    let mut node = value;
+    for key in parents {
+        node = object(node)
+            .entry(key.clone())
+            .or_insert_with(|| Value::Object(Map::new()));
+    }
+    object(node).insert(last.clone(), new);
+}
+
+fn object(value: &mut Value) -> &mut Map<String, Value> {
+    if !value.is_object() {
+        *value = Value::Object(Map::new());
+    }
+    match value {
+        Value::Object(map) => map,
+        _ => unreachable!("just made an object"),
+    }
+}
+
+/// Removes `path`, then every object on the way that became empty. Returns whether anything was removed.
+pub fn remove(value: &mut Value, path: &[String]) -> bool {
+    let Some((first, rest)) = path.split_first() else {
+        return false;
+    };
+    let Value::Object(map) = value else {
+        return false;
+    };
+    if rest.is_empty() {
+        return map.shift_remove(first).is_some();
+    }
+    let Some(child) = map.get_mut(first) else {
+        return false;
+    };
+    let removed = remove(child, rest);
+    if removed && child.as_object().is_some_and(Map::is_empty) {
+        map.shift_remove(first);
+    }
+    removed
+}
+
+/// `overlay` merged onto `base`: objects merge key by key, recursively; anything
+/// else (lists included) in `overlay` replaces what `base` has.
+pub fn merge(base: &Value, overlay: &Value) -> Value {
+    match (base, overlay) {
+        (Value::Object(b), Value::Object(o)) => {
+            let mut out = b.clone();
+            for (key, value) in o {
+                let merged = match out.get(key) {
+                    Some(existing) => merge(existing, value),
+                    None => value.clone(),
+                };
+                out.insert(key.clone(), merged);
+            }
+            Value::Object(out)
+        }
+        (_, overlay) => overlay.clone(),
+    }
+}
+
+/// What of `data` differs from `defaults` (OctoPrint's `dict_minimal_mergediff`):
+/// keys whose value equals the default are left out, objects are compared key by
+/// key, lists and other values as a whole. `None` when nothing differs.
+pub fn minimal_diff(defaults: &Value, data: &Value) -> Option<Value> {
+    match (defaults, data) {
+        (Value::Object(d), Value::Object(v)) => {
+            let mut out = Map::new();
+            for (key, value) in v {
+                let diff = match d.get(key) {
+                    Some(default) => minimal_diff(default, value),
+                    None => Some(value.clone()),
+                };
+                if let Some(diff) = diff {
+                    out.insert(key.clone(), diff);
+                }
+            }
+            (!out.is_empty()).then_some(Value::Object(out))
+        }
+        (d, v) if d == v => None,
+        (_, v) => Some(v.clone()),
+    }
+}
+
+/// Splits a dotted path (`plugins.helloworld.sub.some_flag`) into keys.
+pub fn dotted(path: &str) -> Result<Vec<String>, String> {
+    let keys: Vec<String> = path.split('.').map(str::to_owned).collect();
+    if path.is_empty() || keys.iter().any(String::is_empty) {
+        return Err(format!(
+            "invalid settings path {path:?}: use keys separated by single dots"
+        ));
+    }
+    Ok(keys)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn p(s: &str) -> Vec<String> {
+        dotted(s).unwrap()
+    }
+
+    #[test]
+    fn paths_get_set_remove() {
+        let mut v = json!({"a": {"b": 1, "list": [10, 20]}});
+        assert_eq!(get(&v, &p("a.b")), Some(&json!(1)));
+        assert_eq!(get(&v, &p("a.list.1")), Some(&json!(20)));
+        assert_eq!(get(&v, &p("a.zz")), None);
+        set(&mut v, &p("x.y.z"), json!(true));
+        assert_eq!(v["x"]["y"]["z"], true);
+        set(&mut v, &p("a.b.c"), json!(2));
+        assert_eq!(v["a"]["b"], json!({"c": 2}));
+        assert!(remove(&mut v, &p("x.y.z")));
+        assert!(v.get("x").is_none(), "empty parents are pruned: {v}");
+        assert!(!remove(&mut v, &p("nope.deeper")));
+        assert!(dotted("a..b").is_err() && dotted("").is_err());
+    }
+
+    #[test]
+    fn merge_recurses_into_objects_and_replaces_lists() {
+        let base = json!({"a": {"x": 1, "y": 2}, "l": [1, 2, 3], "s": "s"});
+        let over = json!({"a": {"y": 20, "z": 30}, "l": [9]});
+        assert_eq!(
+            merge(&base, &over),
+            json!({"a": {"x": 1, "y": 20, "z": 30}, "l": [9], "s": "s"})
+        );
+    }
+
+    #[test]
+    fn minimal_diff_keeps_only_what_differs() {
+        let defaults = json!({"some_setting": "foo", "some_value": 23, "sub": {"some_flag": true}, "l": [1, 2]});
+        assert_eq!(minimal_diff(&defaults, &defaults), None);
+        let data = json!({"some_setting": "foo", "some_value": 42, "sub": {"some_flag": true}, "l": [1, 2], "new": 1});
+        assert_eq!(
+            minimal_diff(&defaults, &data),
+            Some(json!({"some_value": 42, "new": 1}))
+        );
+        let data = json!({"sub": {"some_flag": false}, "l": [1]});
+        assert_eq!(
+            minimal_diff(&defaults, &data),
+            Some(json!({"sub": {"some_flag": false}, "l": [1]}))
+        );
+    }
+}

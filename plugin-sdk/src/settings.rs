@@ -1,0 +1,192 @@
+//! The plugin's settings handle (OctoPrint's `self._settings`).
+
+use serde_json::Value;
+
+use crate::host::{Host, HostError};
+use crate::methods::host as services;
+
+/// The plugin's settings: `plugins.<id>` of the host's `config.yaml`, over the
+/// plugin's defaults. Get it with [`Host::settings`].
+///
+/// Paths are lists of keys: `&["sub", "some_flag"]`. Reads see the stored value
+/// merged over the defaults, after the getter preprocessor of that path; writes
+/// go through the setter preprocessor, and a value equal to its default is not
+/// stored (it removes the stored one). [`save`](Settings::save) writes to disk.
+///
+/// Read errors (the host is shutting down) read as `None` and are logged.
+#[derive(Clone)]
+pub struct Settings {
+    host: Host,
+}
+
+fn owned(path: &[&str]) -> Vec<String> {
+    path.iter().map(|s| (*s).to_owned()).collect()
+}
+
+impl Settings {
+    pub(crate) fn new(host: Host) -> Self {
+        Self { host }
+    }
+
+    fn read<M: crate::wire::Method>(&self, args: &M::Args) -> Option<M::Output> {
+        match self.host.call::<M>(args) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.host.logger().warn(format_args!("settings: {e}"));
+                None
+            }
+        }
+    }
+
+    /// The value at `path`, or `None` when neither stored nor defaulted.
+    pub fn get(&self, path: &[&str]) -> Option<Value> {
+        let path = owned(path);
+        let value = self.read::<services::SettingsGet>(&path)??;
+        Some(match self.host.preprocessors().get() {
+            Some(pre) => pre.apply_getter(&path, value),
+            None => value,
+        })
+    }
+
+    /// The value at `path` as an integer, clamped to `min` and `max`;
+    /// `None` when missing or not convertible.
+    pub fn get_int(&self, path: &[&str], min: Option<i64>, max: Option<i64>) -> Option<i64> {
+        let v = to_int(&self.get(path)?)?;
+        Some(v.max(min.unwrap_or(i64::MIN)).min(max.unwrap_or(i64::MAX)))
+    }
+
+    /// The value at `path` as a float, clamped to `min` and `max`;
+    /// `None` when missing or not convertible.
+    pub fn get_float(&self, path: &[&str], min: Option<f64>, max: Option<f64>) -> Option<f64> {
+        let mut v = to_float(&self.get(path)?)?;
+        if let Some(min) = min {
+            v = v.max(min);
+        }
+        if let Some(max) = max {
+            v = v.min(max);
+        }
+        Some(v)
+    }
+
+    /// The value at `path` as a boolean (see [`to_bool`]); `None` when missing.
+    pub fn get_boolean(&self, path: &[&str]) -> Option<bool> {
+        self.get(path).map(|v| to_bool(&v))
+    }
+
+    /// Whether `path` has a value, stored or default.
+    pub fn has(&self, path: &[&str]) -> bool {
+        self.read::<services::SettingsHas>(&owned(path))
+            .unwrap_or(false)
+    }
+
+    /// All settings, stored values merged over the defaults (no preprocessors).
+    pub fn get_all(&self) -> Value {
+        self.read::<services::SettingsLoad>(&())
+            .unwrap_or(Value::Null)
+    }
+
+    /// Sets the value at `path` (after the setter preprocessor). Not saved to disk until [`save`](Settings::save).
+    pub fn set(&self, path: &[&str], value: impl Into<Value>) -> Result<(), HostError> {
+        let path = owned(path);
+        let value = value.into();
+        let value = match self.host.preprocessors().get() {
+            Some(pre) => pre.apply_setter(&path, value),
+            None => value,
+        };
+        self.host.call::<services::SettingsSet>(&(path, value))
+    }
+
+    /// Removes the stored value at `path`: it reads as its default again.
+    pub fn remove(&self, path: &[&str]) -> Result<(), HostError> {
+        self.host.call::<services::SettingsRemove>(&owned(path))
+    }
+
+    /// Writes the settings to disk (atomically).
+    pub fn save(&self) -> Result<(), HostError> {
+        self.host.call::<services::SettingsPersist>(&())
+    }
+
+    /// A value of the host's own settings (outside `plugins`), e.g. `&["server", "port"]`. Read only.
+    pub fn global_get(&self, path: &[&str]) -> Option<Value> {
+        self.read::<services::SettingsGlobalGet>(&owned(path))?
+    }
+}
+
+/// OctoPrint's integer conversion: integers as they are, floats truncated,
+/// booleans as 0 or 1, strings parsed; anything else is `None`.
+pub fn to_int(value: &Value) -> Option<i64> {
+    match value {
+        Value::Number(n) => n.as_i64().or_else(|| {
+            n.as_f64()
+                .filter(|f| f.is_finite())
+                .map(|f| f.trunc() as i64)
+        }),
+        Value::Bool(b) => Some(i64::from(*b)),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// OctoPrint's float conversion: numbers, booleans as 0 or 1, strings parsed; else `None`.
+pub fn to_float(value: &Value) -> Option<f64> {
+    match value {
+        Value::Number(n) => n.as_f64(),
+        Value::Bool(b) => Some(if *b { 1.0 } else { 0.0 }),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// OctoPrint's boolean conversion: `true` for true, for the strings `true`,
+/// `yes`, `y` and `1` (any case), and for non-zero numbers; `false` otherwise.
+pub fn to_bool(value: &Value) -> bool {
+    match value {
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+        Value::String(s) => matches!(
+            s.trim().to_ascii_lowercase().as_str(),
+            "true" | "yes" | "y" | "1"
+        ),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn conversions_as_octoprint_does_them() {
+        assert_eq!(to_int(&json!(23)), Some(23));
+        assert_eq!(to_int(&json!(2.9)), Some(2));
+        assert_eq!(to_int(&json!(" 42 ")), Some(42));
+        assert_eq!(to_int(&json!("4.2")), None);
+        assert_eq!(to_int(&json!(true)), Some(1));
+        assert_eq!(to_int(&json!([1])), None);
+        assert_eq!(to_float(&json!("2.5")), Some(2.5));
+        assert_eq!(to_float(&json!("x")), None);
+        for t in [
+            json!(true),
+            json!("yes"),
+            json!("Y"),
+            json!("1"),
+            json!("TRUE"),
+            json!(2),
+            json!(-0.5),
+        ] {
+            assert!(to_bool(&t), "{t}");
+        }
+        for f in [
+            json!(false),
+            json!("no"),
+            json!("0"),
+            json!(""),
+            json!(0),
+            json!(null),
+            json!({}),
+        ] {
+            assert!(!to_bool(&f), "{f}");
+        }
+    }
+}
