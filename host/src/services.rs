@@ -60,6 +60,30 @@ impl PluginContext {
             CallHook::ID => {
                 reply::<CallHook>(args, |(hook, a)| Ok(self.services()?.call_hook(&hook, a)))
             }
+            SettingsGet::ID => reply::<SettingsGet>(args, |path| Ok(self.settings.get(&path))),
+            SettingsSet::ID => reply::<SettingsSet>(args, |(path, value)| {
+                self.settings.set(&path, value);
+                Ok(())
+            }),
+            SettingsRemove::ID => reply::<SettingsRemove>(args, |path| {
+                self.settings.remove(&path);
+                Ok(())
+            }),
+            SettingsHas::ID => reply::<SettingsHas>(args, |path| Ok(self.settings.has(&path))),
+            SettingsPersist::ID => {
+                reply::<SettingsPersist>(args, |()| self.settings.persist().map_err(|e| e.0))
+            }
+            SettingsGlobalGet::ID => {
+                reply::<SettingsGlobalGet>(args, |path| Ok(self.settings.store().effective(&path)))
+            }
+            SettingsLoad::ID => reply::<SettingsLoad>(args, |()| Ok(self.settings.all())),
+            SettingsSave::ID => {
+                reply::<SettingsSave>(args, |data| self.settings.save_data(&data).map_err(|e| e.0))
+            }
+            SettingsCleanup::ID => reply::<SettingsCleanup>(args, |()| {
+                self.settings.cleanup();
+                Ok(())
+            }),
             _ => CallOutcome::Unsupported,
         }
     }
