@@ -106,6 +106,26 @@ impl Settings {
         self.host.call::<services::SettingsPersist>(&())
     }
 
+    /// What the default [`SettingsPlugin::on_settings_load`](crate::SettingsPlugin::on_settings_load)
+    /// does: every setting, stored values merged over the defaults. Call it from an override.
+    pub fn default_on_settings_load(&self) -> Result<Value, HostError> {
+        self.host.call::<services::SettingsLoad>(&())
+    }
+
+    /// What the default [`SettingsPlugin::on_settings_save`](crate::SettingsPlugin::on_settings_save)
+    /// does (Python's `SettingsPlugin.on_settings_save(self, data)`): merges `data`
+    /// over the current settings, stores and saves the minimal difference to the
+    /// defaults, and returns it. Call it from an override that wraps the default.
+    pub fn default_on_settings_save(&self, data: &Value) -> Result<Value, HostError> {
+        self.host.call::<services::SettingsSave>(data)
+    }
+
+    /// What the default [`SettingsPlugin::on_settings_cleanup`](crate::SettingsPlugin::on_settings_cleanup)
+    /// does: reduces the stored settings to their difference from the defaults.
+    pub fn default_on_settings_cleanup(&self) -> Result<(), HostError> {
+        self.host.call::<services::SettingsCleanup>(&())
+    }
+
     /// A value of the host's own settings (outside `plugins`), e.g. `&["server", "port"]`. Read only.
     pub fn global_get(&self, path: &[&str]) -> Option<Value> {
         self.read::<services::SettingsGlobalGet>(&owned(path))?

@@ -5,7 +5,6 @@ use serde_json::{Map, Value};
 use super::{mixin_marker, serve, serve_result};
 use crate::abi::CallOutcome;
 use crate::host::HostError;
-use crate::methods::host as services;
 use crate::methods::plugin::*;
 use crate::plugin::Plugin;
 use crate::types::{PluginError, PluginResult};
@@ -102,32 +101,39 @@ pub trait SettingsPlugin: Plugin {
     /// Called after migration, before `on_settings_initialized`. The default
     /// reduces the stored data to its difference from the defaults.
     fn on_settings_cleanup(&self) -> PluginResult<()> {
-        default_call::<services::SettingsCleanup>(self.host(), &())
+        self.host()
+            .settings()
+            .default_on_settings_cleanup()
+            .map_err(host_error)
     }
 
     /// Called once the settings are initialized (and migrated).
     fn on_settings_initialized(&self) {}
 
     /// The plugin's settings for the settings API. The default returns the stored
-    /// settings merged over the defaults.
+    /// settings merged over the defaults. The host removes restricted paths from
+    /// what this returns for each caller, even when it is overridden.
     fn on_settings_load(&self) -> PluginResult<Value> {
-        default_call::<services::SettingsLoad>(self.host(), &())
+        self.host()
+            .settings()
+            .default_on_settings_load()
+            .map_err(host_error)
     }
 
     /// Saves settings received by the settings API. The default merges `data`
     /// into the stored settings, stores the minimal difference to the defaults
-    /// and returns what was actually saved.
+    /// and returns what was actually saved. An override that wants to react to
+    /// changes wraps [`Settings::default_on_settings_save`](crate::Settings::default_on_settings_save).
     fn on_settings_save(&self, data: &Value) -> PluginResult<Value> {
-        default_call::<services::SettingsSave>(self.host(), data)
+        self.host()
+            .settings()
+            .default_on_settings_save(data)
+            .map_err(host_error)
     }
 }
 
-fn default_call<M>(host: &crate::Host, args: &M::Args) -> PluginResult<M::Output>
-where
-    M: crate::wire::Method,
-{
-    host.call::<M>(args)
-        .map_err(|e: HostError| PluginError::new(e.to_string()))
+fn host_error(e: HostError) -> PluginError {
+    PluginError::new(e.to_string())
 }
 
 mixin_marker!(Settings, SettingsPlugin, 3, on_instantiate: |inst| { preprocessors(&inst.plugin); }, |inst, method, args| {
