@@ -5,10 +5,19 @@ use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand};
 
+use std::sync::Arc;
+
+use plinth_sdk::methods::plugin as m;
+use plinth_sdk::Value;
+
+use crate::config::ConfigStore;
 use crate::discover::{inspect_path, sha256_file, Manifest, Source};
+use crate::instance::PluginObject;
 use crate::manager::{Options, PluginInfo, PluginManager};
 use crate::paths::{check_id, id_from_library, Paths};
+use crate::plugin_settings::PluginSettings;
 use crate::serve::{self, ServeOptions};
+use crate::values;
 use crate::{loader, metadata};
 
 /// Plinth: a plugin host for native plugins with OctoPrint's plugin semantics.
@@ -33,6 +42,9 @@ pub enum Command {
     /// List, inspect, enable, disable, install and register plugins.
     #[command(subcommand)]
     Plugins(PluginsCommand),
+    /// Read, change and check config.yaml.
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Run the host: start every enabled plugin and run until Ctrl-C or SIGTERM.
     Serve {
         /// The address to listen on.
@@ -78,6 +90,25 @@ pub enum PluginsCommand {
     Unregister { id: String },
 }
 
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the value at a dotted path, e.g. `plugins.helloworld.some_setting`.
+    /// Plugin paths include the plugin's defaults.
+    Get {
+        path: String,
+        /// Print JSON instead of YAML.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set the value at a dotted path; the value is parsed as YAML (`5`, `true`, `[a, b]`, `{k: v}`).
+    /// Plugin paths go through the plugin's setter preprocessors; a value equal to the default is removed.
+    Set { path: String, value: String },
+    /// Remove the value at a dotted path (a plugin setting reads as its default again).
+    Remove { path: String },
+    /// Check that config.yaml parses and has the right types where Plinth reads it.
+    Check,
+}
+
 /// Runs the command line; returns the process exit code.
 pub fn run(cli: Cli) -> i32 {
     match execute(cli) {
@@ -97,6 +128,12 @@ fn execute(cli: Cli) -> Result<(), String> {
     let manager = || PluginManager::new(paths.clone(), options.clone()).map_err(|e| e.to_string());
     match cli.command {
         Command::Serve { host, port } => serve::run(manager()?, ServeOptions { host, port }),
+        Command::Config(ConfigCommand::Check) => {
+            ConfigStore::open(&paths.config_file()).map_err(|e| e.to_string())?;
+            println!("{}: ok", paths.config_file().display());
+            Ok(())
+        }
+        Command::Config(cmd) => config_command(&manager()?, cmd),
         Command::Plugins(cmd) => match cmd {
             PluginsCommand::List { json } => {
                 let m = manager()?;
@@ -144,6 +181,112 @@ fn execute(cli: Cli) -> Result<(), String> {
                 Ok(())
             }
         },
+    }
+}
+
+/// A plugin's settings as the `config` command reaches them: through its
+/// defaults and preprocessors when its code may run, as plain values otherwise.
+struct PluginAccess {
+    settings: Arc<PluginSettings>,
+    object: Option<Arc<PluginObject>>,
+}
+
+impl PluginAccess {
+    fn open(manager: &PluginManager, id: &str) -> Self {
+        match manager.create_alone(id) {
+            Ok(object) => {
+                let settings = manager
+                    .plugin_settings(id)
+                    .expect("created plugins have settings");
+                Self {
+                    settings,
+                    object: Some(object),
+                }
+            }
+            Err(e) => {
+                eprintln!("note: {e}; its defaults and preprocessors are not applied");
+                Self {
+                    settings: Arc::new(PluginSettings::new(manager.config().clone(), id)),
+                    object: None,
+                }
+            }
+        }
+    }
+
+    fn preprocess<M>(&self, path: &[String], value: Value) -> Value
+    where
+        M: plinth_sdk::Method<Args = (Vec<String>, Value), Output = Value>,
+    {
+        match &self.object {
+            Some(object) => object
+                .call::<M>(&(path.to_vec(), value.clone()))
+                .unwrap_or(value),
+            None => value,
+        }
+    }
+}
+
+fn config_command(manager: &PluginManager, cmd: ConfigCommand) -> Result<(), String> {
+    let store = manager.config();
+    let split = |path: &str| -> Result<(Vec<String>, Option<(String, Vec<String>)>), String> {
+        let keys = values::dotted(path)?;
+        let plugin = match keys.as_slice() {
+            [first, id, rest @ ..] if first == "plugins" && !id.starts_with('_') => {
+                Some((id.clone(), rest.to_vec()))
+            }
+            _ => None,
+        };
+        Ok((keys, plugin))
+    };
+    match cmd {
+        ConfigCommand::Get { path, json } => {
+            let (keys, plugin) = split(&path)?;
+            let value = match plugin {
+                Some((id, rest)) => {
+                    let access = PluginAccess::open(manager, &id);
+                    let value = access.settings.get(&rest);
+                    value.map(|v| access.preprocess::<m::ApplyGetterPreprocessor>(&rest, v))
+                }
+                None => store.effective(&keys),
+            };
+            let value = value.ok_or_else(|| format!("no value at {path}"))?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&value).expect("serialises")
+                );
+            } else {
+                print!(
+                    "{}",
+                    yaml_serde::to_string(&value).map_err(|e| e.to_string())?
+                );
+            }
+            Ok(())
+        }
+        ConfigCommand::Set { path, value } => {
+            let (keys, plugin) = split(&path)?;
+            let value: Value = yaml_serde::from_str(&value)
+                .map_err(|e| format!("the value {value:?} is not valid YAML: {e}"))?;
+            match plugin {
+                Some((id, rest)) => {
+                    let access = PluginAccess::open(manager, &id);
+                    let value = access.preprocess::<m::ApplySetterPreprocessor>(&rest, value);
+                    access.settings.set(&rest, value)
+                }
+                None => store.set(keys, value),
+            }
+            .map_err(|e| e.to_string())?;
+            store.save().map_err(|e| e.to_string())
+        }
+        ConfigCommand::Remove { path } => {
+            let (keys, _) = split(&path)?;
+            if store.get(&keys).is_none() {
+                return Err(format!("no value stored at {path}"));
+            }
+            store.remove(keys);
+            store.save().map_err(|e| e.to_string())
+        }
+        ConfigCommand::Check => unreachable!("handled without a plugin manager"),
     }
 }
 

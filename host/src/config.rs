@@ -83,12 +83,15 @@ struct Stamp {
 }
 
 fn stamp(path: &Path) -> Option<Stamp> {
-    let meta = fs::metadata(path).ok()?;
+    stamp_of(&fs::metadata(path).ok()?)
+}
+
+fn stamp_of(meta: &fs::Metadata) -> Option<Stamp> {
     Some(Stamp {
         len: meta.len(),
         modified: meta.modified().ok(),
         #[cfg(unix)]
-        inode: std::os::unix::fs::MetadataExt::ino(&meta),
+        inode: std::os::unix::fs::MetadataExt::ino(meta),
     })
 }
 
@@ -114,14 +117,17 @@ pub struct ConfigStore {
 impl ConfigStore {
     /// Reads and checks the config; a missing file is an empty config.
     pub fn open(path: &Path) -> Result<Arc<Self>, ConfigError> {
-        let base = read(path)?.unwrap_or_else(|| Value::Object(Map::new()));
+        let (base, stamp) = match read(path)? {
+            Some((doc, stamp)) => (doc, stamp),
+            None => (Value::Object(Map::new()), None),
+        };
         let state = State {
             doc: base.clone(),
             base,
             pending: Vec::new(),
             last_gen: 0,
             saved_gen: 0,
-            stamp: stamp(path),
+            stamp,
             overlays: Vec::new(),
         };
         Ok(Arc::new(Self {
@@ -171,9 +177,24 @@ impl ConfigStore {
         self.state.lock().unwrap().doc.clone()
     }
 
-    /// Sets `path` to `value` (not saved until [`save`](Self::save)).
-    pub fn set(&self, path: Vec<String>, value: Value) {
-        self.change(Op::Set(path, value));
+    /// Sets `path` to `value` (not saved until [`save`](Self::save)). Refused when
+    /// it would give a part Plinth reads the wrong type.
+    pub fn set(&self, path: Vec<String>, value: Value) -> Result<(), ConfigError> {
+        let mut state = self.state.lock().unwrap();
+        let mut doc = state.doc.clone();
+        values::set(&mut doc, &path, value.clone());
+        check_doc(&doc).map_err(|(keys, what)| {
+            ConfigError(format!(
+                "cannot set {}: {} {what}",
+                path.join("."),
+                keys.join(".")
+            ))
+        })?;
+        state.doc = doc;
+        state.last_gen += 1;
+        let gen = state.last_gen;
+        state.pending.push((gen, Op::Set(path, value)));
+        Ok(())
     }
 
     /// Removes `path` and the objects it leaves empty (not saved until [`save`](Self::save)).
@@ -230,6 +251,7 @@ impl ConfigStore {
                             "{e} (it was changed by another program; not saving over it)"
                         ))
                     })?
+                    .map(|(doc, _)| doc)
                     .unwrap_or_else(|| Value::Object(Map::new()));
                 let mut doc = base.clone();
                 for (_, op) in &state.pending {
@@ -241,6 +263,8 @@ impl ConfigStore {
             (state.doc.clone(), state.last_gen)
         };
         let text = yaml_serde::to_string(&doc).map_err(|e| err("cannot serialise", &e))?;
+        // Never write a file that would not load again.
+        parse(&self.path, &text).map_err(|e| ConfigError(format!("refusing to save: {e}")))?;
         write_atomic_with(&self.path, text.as_bytes(), fault_point)
             .map_err(|e| err("cannot write", &e))?;
         let _ = write_atomic_with(&self.backup_path(), text.as_bytes(), || {});
@@ -282,13 +306,13 @@ impl ConfigStore {
     }
 
     /// Replaces the file's `plugins._disabled`.
-    pub fn set_disabled(&self, mut ids: Vec<String>) {
+    pub fn set_disabled(&self, mut ids: Vec<String>) -> Result<(), ConfigError> {
         ids.sort();
         ids.dedup();
         self.set(
             key_path(&["plugins", "_disabled"]),
             Value::Array(ids.into_iter().map(Value::String).collect()),
-        );
+        )
     }
 
     fn field_error(&self, field: &str, what: &str) -> ConfigError {
@@ -374,14 +398,18 @@ fn parse_blocklist(list: Option<&Value>) -> Result<Vec<BlockEntry>, (String, Str
         .collect()
 }
 
-/// Reads and checks the file; `None` when it does not exist.
-fn read(path: &Path) -> Result<Option<Value>, ConfigError> {
-    let text = match fs::read_to_string(path) {
-        Ok(text) => text,
+/// Reads and checks the file, with the stamp of the very file read; `None` when it does not exist.
+fn read(path: &Path) -> Result<Option<(Value, Option<Stamp>)>, ConfigError> {
+    let cannot = |e: std::io::Error| ConfigError(format!("{}: cannot read: {e}", path.display()));
+    let mut file = match fs::File::open(path) {
+        Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(ConfigError(format!("{}: cannot read: {e}", path.display()))),
+        Err(e) => return Err(cannot(e)),
     };
-    parse(path, &text).map(Some)
+    let stamp = file.metadata().ok().as_ref().and_then(stamp_of);
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut file, &mut text).map_err(cannot)?;
+    Ok(Some((parse(path, &text)?, stamp)))
 }
 
 /// Parses config text and checks the parts Plinth reads, naming the line of a problem.
@@ -418,21 +446,30 @@ pub fn parse(path: &Path, text: &str) -> Result<Value, ConfigError> {
     } else {
         doc
     };
-    let fail = |keys: &[&str], what: &str| {
-        let line = line_of(text, keys)
-            .map(|l| format!("line {l}: "))
-            .unwrap_or_default();
-        ConfigError(format!(
-            "{}: {line}{} {what}",
-            path.display(),
+    check_doc(&doc).map_err(|(keys, what)| {
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let line = line_of(text, &keys)
+            .or(keys.is_empty().then_some(1))
+            .map(|l| format!("line {l}: "));
+        let subject = if keys.is_empty() {
+            "the top level".to_owned()
+        } else {
             keys.join(".")
+        };
+        ConfigError(format!(
+            "{}: {}{subject} {what}",
+            path.display(),
+            line.unwrap_or_default()
         ))
-    };
-    let Value::Object(root) = &doc else {
-        return Err(ConfigError(format!(
-            "{}: line 1: the top level must be a mapping of keys to values",
-            path.display()
-        )));
+    })?;
+    Ok(doc)
+}
+
+/// Checks the types of the parts Plinth reads; on error, the path and what is wrong.
+fn check_doc(doc: &Value) -> Result<(), (Vec<String>, String)> {
+    let fail = |keys: &[&str], what: &str| Err((key_path(keys), what.to_owned()));
+    let Value::Object(root) = doc else {
+        return fail(&[], "must be a mapping of keys to values");
     };
     match root.get("plugins") {
         None | Some(Value::Null) => {}
@@ -440,39 +477,41 @@ pub fn parse(path: &Path, text: &str) -> Result<Value, ConfigError> {
             for (key, value) in plugins {
                 match key.as_str() {
                     "_disabled" => {
-                        string_list(value).ok_or_else(|| {
-                            fail(&["plugins", key], "must be a list of plugin identifiers")
-                        })?;
+                        if string_list(value).is_none() {
+                            return fail(&["plugins", key], "must be a list of plugin identifiers");
+                        }
                     }
                     "_blocklist" => {
-                        parse_blocklist(Some(value))
-                            .map_err(|(field, what)| fail(&["plugins", &field], &what))?;
+                        if let Err((field, what)) = parse_blocklist(Some(value)) {
+                            return fail(&["plugins", &field], &what);
+                        }
                     }
                     "_sortingOrder" => {
-                        serde_json::from_value::<BTreeMap<String, BTreeMap<String, i64>>>(
+                        if serde_json::from_value::<BTreeMap<String, BTreeMap<String, i64>>>(
                             value.clone(),
                         )
-                        .map_err(|_| {
-                            fail(
+                        .is_err()
+                        {
+                            return fail(
                                 &["plugins", key],
                                 "must map plugin identifiers to {context: integer}",
-                            )
-                        })?;
+                            );
+                        }
                     }
                     _ if key.starts_with('_') => {}
                     _ if value.is_object() || value.is_null() => {}
                     _ => {
-                        return Err(fail(
+                        return fail(
                             &["plugins", key],
                             "must be a mapping of the plugin's settings",
-                        ))
+                        )
                     }
                 }
             }
         }
-        Some(_) => return Err(fail(&["plugins"], "must be a mapping")),
+        Some(_) => return fail(&["plugins"], "must be a mapping"),
     }
-    Ok(doc)
+    Ok(())
 }
 
 /// The line (1-based) where the key path is written, found by indentation.
@@ -666,7 +705,8 @@ mod tests {
         let (dir, c) =
             store("server:\n  port: 5001\nplugins:\n  helloworld:\n    some_setting: bar\n");
         let c = c.unwrap();
-        c.set_disabled(vec!["x".into(), "a".into(), "x".into()]);
+        c.set_disabled(vec!["x".into(), "a".into(), "x".into()])
+            .unwrap();
         c.save().unwrap();
         let again = ConfigStore::open(&dir.path().join("config.yaml")).unwrap();
         assert_eq!(again.disabled().unwrap(), ["a", "x"]);
@@ -680,14 +720,31 @@ mod tests {
     }
 
     #[test]
+    fn a_change_that_would_break_the_file_is_refused() {
+        let (dir, c) = store("plugins:\n  hw: {a: 1}\n");
+        let c = c.unwrap();
+        let err = c.set(key_path(&["plugins", "hw"]), json!(5)).unwrap_err().0;
+        assert!(err.contains("plugins.hw must be a mapping"), "{err}");
+        assert!(c
+            .set(key_path(&["plugins", "_disabled"]), json!("x"))
+            .is_err());
+        assert!(c.set(key_path(&[]), json!([1])).is_err());
+        assert_eq!(c.get(&key_path(&["plugins", "hw"])), Some(json!({"a": 1})));
+        c.set(key_path(&["plugins", "hw", "b"]), json!(2)).unwrap();
+        c.save().unwrap();
+        let text = fs::read_to_string(dir.path().join("config.yaml")).unwrap();
+        assert_eq!(text, "plugins:\n  hw:\n    a: 1\n    b: 2\n");
+    }
+
+    #[test]
     fn changes_made_by_another_process_are_kept() {
         let (dir, c) = store("a: 1\n");
         let path = dir.path().join("config.yaml");
         let ours = c.unwrap();
-        ours.set(key_path(&["b"]), json!(2));
+        ours.set(key_path(&["b"]), json!(2)).unwrap();
         // Another program writes the file meanwhile.
         let theirs = ConfigStore::open(&path).unwrap();
-        theirs.set(key_path(&["c"]), json!(3));
+        theirs.set(key_path(&["c"]), json!(3)).unwrap();
         theirs.save().unwrap();
         ours.save().unwrap();
         let merged = ConfigStore::open(&path).unwrap().snapshot();

@@ -528,7 +528,9 @@ impl PluginManager {
                     object
                         .call::<m::OnSettingsMigrate>(&(Some(target), current))
                         .map_err(|e| format!("on_settings_migrate: {e}"))?;
-                    settings.set_stored_version(target);
+                    settings
+                        .set_stored_version(target)
+                        .map_err(|e| format!("storing its settings version: {e}"))?;
                 }
             }
             object
@@ -705,7 +707,7 @@ impl PluginManager {
         if disabled {
             list.push(id.to_owned());
         }
-        config.set_disabled(list);
+        config.set_disabled(list)?;
         config.save()?;
         Ok(())
     }

@@ -94,7 +94,7 @@ impl PluginSettings {
 
     /// Sets `path`. What equals the default is not stored; a value equal to the
     /// default removes the stored one. Lists are replaced whole.
-    pub fn set(&self, path: &[String], value: Value) {
+    pub fn set(&self, path: &[String], value: Value) -> Result<(), ConfigError> {
         if path.is_empty() {
             let version = self.stored().get(CONFIG_VERSION_KEY).cloned();
             return self.replace_all(&value, version);
@@ -106,7 +106,10 @@ impl PluginSettings {
         };
         match diff {
             Some(diff) => self.store.set(self.full(path), diff),
-            None => self.store.remove(self.full(path)),
+            None => {
+                self.store.remove(self.full(path));
+                Ok(())
+            }
         }
     }
 
@@ -115,7 +118,7 @@ impl PluginSettings {
         self.store.remove(self.full(path));
     }
 
-    fn replace_all(&self, data: &Value, version: Option<Value>) {
+    fn replace_all(&self, data: &Value, version: Option<Value>) -> Result<(), ConfigError> {
         let mut keep = values::minimal_diff(&self.defaults(), data)
             .unwrap_or_else(|| Value::Object(Map::new()));
         if let Value::Object(map) = &mut keep {
@@ -126,8 +129,9 @@ impl PluginSettings {
         }
         if keep.as_object().is_some_and(Map::is_empty) {
             self.store.remove(self.root());
+            Ok(())
         } else {
-            self.store.set(self.root(), keep);
+            self.store.set(self.root(), keep)
         }
     }
 
@@ -139,11 +143,11 @@ impl PluginSettings {
     }
 
     /// Stores the settings format version.
-    pub fn set_stored_version(&self, version: i64) {
+    pub fn set_stored_version(&self, version: i64) -> Result<(), ConfigError> {
         self.store.set(
             self.full(&[CONFIG_VERSION_KEY.to_owned()]),
             Value::from(version),
-        );
+        )
     }
 
     /// The default `on_settings_save(data)`: merges `data` over the current
@@ -156,21 +160,24 @@ impl PluginSettings {
         }
         let diff = values::minimal_diff(&self.defaults(), &merged)
             .unwrap_or_else(|| Value::Object(Map::new()));
-        self.replace_all(&diff, self.version().map(Value::from));
+        self.replace_all(&diff, self.version().map(Value::from))?;
         self.store.save()?;
         Ok(diff)
     }
 
     /// The default `on_settings_cleanup`: reduces what is stored to its
     /// difference from the defaults (keeping the version).
-    pub fn cleanup(&self) {
+    pub fn cleanup(&self) -> Result<(), ConfigError> {
         match self.store.get(&self.root()) {
-            None => {}
+            None => Ok(()),
             Some(Value::Object(stored)) => {
                 let version = stored.get(CONFIG_VERSION_KEY).cloned();
-                self.replace_all(&Value::Object(stored), version);
+                self.replace_all(&Value::Object(stored), version)
             }
-            Some(_) => self.store.remove(self.root()),
+            Some(_) => {
+                self.store.remove(self.root());
+                Ok(())
+            }
         }
     }
 
@@ -187,7 +194,10 @@ impl PluginSettings {
     /// Puts back what [`snapshot`](Self::snapshot) returned.
     pub fn restore(&self, snapshot: Option<Value>) {
         match snapshot {
-            Some(v) => self.store.set(self.root(), v),
+            Some(v) => {
+                // It was valid before, so it is valid again.
+                let _ = self.store.set(self.root(), v);
+            }
             None => self.store.remove(self.root()),
         }
     }
@@ -229,11 +239,12 @@ mod tests {
     #[test]
     fn setting_the_default_removes_the_stored_value_and_lists_are_replaced() {
         let (_d, s) = settings("plugins:\n  hw:\n    some_value: 42\n");
-        s.set(&p("some_value"), json!(23));
+        s.set(&p("some_value"), json!(23)).unwrap();
         assert_eq!(s.stored(), json!({}));
-        s.set(&p("sub"), json!({"some_flag": true, "new": 5}));
+        s.set(&p("sub"), json!({"some_flag": true, "new": 5}))
+            .unwrap();
         assert_eq!(s.stored(), json!({"sub": {"new": 5}}));
-        s.set(&p("l"), json!([3]));
+        s.set(&p("l"), json!([3])).unwrap();
         assert_eq!(s.get(&p("l")), Some(json!([3])));
         s.remove(&p("l"));
         assert_eq!(s.get(&p("l")), Some(json!([1, 2])));
@@ -257,10 +268,10 @@ mod tests {
         let (_d, s) = settings(
             "plugins:\n  hw:\n    _config_version: 1\n    some_setting: foo\n    some_value: 7\n    sub: {some_flag: true}\n",
         );
-        s.cleanup();
+        s.cleanup().unwrap();
         assert_eq!(s.stored(), json!({"_config_version": 1, "some_value": 7}));
         let (_d, s) = settings("plugins:\n  hw: null\n");
-        s.cleanup();
+        s.cleanup().unwrap();
         assert_eq!(s.store.get(&key_path(&["plugins", "hw"])), None);
     }
 
@@ -268,8 +279,8 @@ mod tests {
     fn snapshot_and_restore_undo_a_failed_migration() {
         let (_d, s) = settings("plugins:\n  hw:\n    some_value: 1\n");
         let snap = s.snapshot();
-        s.set(&p("some_value"), json!(99));
-        s.set_stored_version(2);
+        s.set(&p("some_value"), json!(99)).unwrap();
+        s.set_stored_version(2).unwrap();
         s.restore(snap);
         assert_eq!(s.stored(), json!({"some_value": 1}));
     }

@@ -62,8 +62,7 @@ impl PluginContext {
             }
             SettingsGet::ID => reply::<SettingsGet>(args, |path| Ok(self.settings.get(&path))),
             SettingsSet::ID => reply::<SettingsSet>(args, |(path, value)| {
-                self.settings.set(&path, value);
-                Ok(())
+                self.settings.set(&path, value).map_err(|e| e.0)
             }),
             SettingsRemove::ID => reply::<SettingsRemove>(args, |path| {
                 self.settings.remove(&path);
@@ -80,10 +79,9 @@ impl PluginContext {
             SettingsSave::ID => {
                 reply::<SettingsSave>(args, |data| self.settings.save_data(&data).map_err(|e| e.0))
             }
-            SettingsCleanup::ID => reply::<SettingsCleanup>(args, |()| {
-                self.settings.cleanup();
-                Ok(())
-            }),
+            SettingsCleanup::ID => {
+                reply::<SettingsCleanup>(args, |()| self.settings.cleanup().map_err(|e| e.0))
+            }
             _ => CallOutcome::Unsupported,
         }
     }
