@@ -226,9 +226,14 @@ impl PluginAccess {
     }
 }
 
-fn config_command(manager: &PluginManager, cmd: ConfigCommand) -> Result<(), String> {
-    let store = manager.config();
-    let split = |path: &str| -> Result<(Vec<String>, Option<(String, Vec<String>)>), String> {
+/// A dotted config path, and the plugin it points into (`plugins.<id>.<rest>`).
+struct ConfigPath {
+    keys: Vec<String>,
+    plugin: Option<(String, Vec<String>)>,
+}
+
+impl ConfigPath {
+    fn parse(path: &str) -> Result<Self, String> {
         let keys = values::dotted(path)?;
         let plugin = match keys.as_slice() {
             [first, id, rest @ ..] if first == "plugins" && !id.starts_with('_') => {
@@ -236,11 +241,15 @@ fn config_command(manager: &PluginManager, cmd: ConfigCommand) -> Result<(), Str
             }
             _ => None,
         };
-        Ok((keys, plugin))
-    };
+        Ok(Self { keys, plugin })
+    }
+}
+
+fn config_command(manager: &PluginManager, cmd: ConfigCommand) -> Result<(), String> {
+    let store = manager.config();
     match cmd {
         ConfigCommand::Get { path, json } => {
-            let (keys, plugin) = split(&path)?;
+            let ConfigPath { keys, plugin } = ConfigPath::parse(&path)?;
             let value = match plugin {
                 Some((id, rest)) => {
                     let access = PluginAccess::open(manager, &id);
@@ -264,7 +273,7 @@ fn config_command(manager: &PluginManager, cmd: ConfigCommand) -> Result<(), Str
             Ok(())
         }
         ConfigCommand::Set { path, value } => {
-            let (keys, plugin) = split(&path)?;
+            let ConfigPath { keys, plugin } = ConfigPath::parse(&path)?;
             let value: Value = yaml_serde::from_str(&value)
                 .map_err(|e| format!("the value {value:?} is not valid YAML: {e}"))?;
             match plugin {
@@ -279,7 +288,7 @@ fn config_command(manager: &PluginManager, cmd: ConfigCommand) -> Result<(), Str
             store.save().map_err(|e| e.to_string())
         }
         ConfigCommand::Remove { path } => {
-            let (keys, _) = split(&path)?;
+            let ConfigPath { keys, .. } = ConfigPath::parse(&path)?;
             if store.get(&keys).is_none() {
                 return Err(format!("no value stored at {path}"));
             }
