@@ -613,3 +613,39 @@ fn a_plugin_can_declare_itself_restart_needing() {
     assert!(t.needs_restart && m.plugin("sticky").unwrap().pending_disable);
     m.shutdown();
 }
+
+#[test]
+fn a_settings_overlay_applies_while_its_plugin_is_enabled() {
+    let sb = Sandbox::new();
+    sb.bundle_sample("helloworld");
+    sb.user_as(&built().fixture("overlayer"), "overlayer")
+        .recorder("victim");
+    let m = sb.manager();
+    assert!(m.plugin("overlayer").unwrap().restart_needing);
+    assert_eq!(m.plugin("victim").unwrap().state, State::Disabled);
+    m.start("127.0.0.1", 5000);
+    let hw = m.plugin_settings("helloworld").unwrap();
+    assert_eq!(
+        hw.get(&["some_setting".to_owned()]),
+        Some(json!("from the overlay"))
+    );
+    assert_eq!(hw.get(&["some_value".to_owned()]), Some(json!(23)));
+    // The overlay is a default: setting the value it gives stores nothing.
+    hw.set(&["some_setting".to_owned()], json!("from the overlay"))
+        .unwrap();
+    assert_eq!(hw.stored(), json!({}));
+    assert!(
+        !sb.config().contains("victim"),
+        "overlays are not written into config.yaml"
+    );
+    assert!(m.set_enabled("overlayer", false).unwrap().needs_restart);
+    m.shutdown();
+
+    // Disabled, its overlay is gone at the next start.
+    let m = sb.manager();
+    assert_eq!(m.plugin("victim").unwrap().state, State::Enabled);
+    m.start("127.0.0.1", 5000);
+    let hw = m.plugin_settings("helloworld").unwrap();
+    assert_eq!(hw.get(&["some_setting".to_owned()]), Some(json!("foo")));
+    m.shutdown();
+}
