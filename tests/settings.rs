@@ -217,7 +217,7 @@ fn preprocessors_getter_upper_cases_some_key_and_setter_lower_cases_some_other_k
 }
 
 #[test]
-fn preprocessors_end_to_end_the_getter_runs_in_the_plugin_not_in_the_store() {
+fn preprocessors_end_to_end_apply_to_single_values_and_to_whole_trees() {
     let sb = sandbox(
         "preprocessors",
         Some("plugins:\n  preprocessors:\n    some_key: mixed_Case\n"),
@@ -232,13 +232,24 @@ fn preprocessors_end_to_end_the_getter_runs_in_the_plugin_not_in_the_store() {
         Some(json!("mixed_Case"))
     );
     assert_eq!(plugin_on_disk(&sb, id), json!({"some_key": "mixed_Case"}));
-    // The default `on_settings_load` returns the stored values merged over the
-    // defaults without getter preprocessors: they run only in the plugin's own
-    // settings handle, on their exact path. (OctoPrint's `get_all_data` applies
-    // them to nested values too and would answer "MIXED_CASE" here.)
+    // As in OctoPrint, the default `on_settings_load` applies the getters to
+    // the whole tree it returns...
     assert_eq!(
         pm.call::<m::OnSettingsLoad>(id, &()).unwrap(),
-        json!({"some_key": "mixed_Case", "some_other_key": "Some_Value"})
+        json!({"some_key": "MIXED_CASE", "some_other_key": "Some_Value"})
+    );
+    // ...and the default `on_settings_save` applies the setters to what it stores.
+    let saved = pm
+        .call::<m::OnSettingsSave>(id, &json!({"some_other_key": "LOUD"}))
+        .unwrap();
+    // It returns the difference as received and stores it through the setter.
+    assert_eq!(
+        saved,
+        json!({"some_key": "mixed_Case", "some_other_key": "LOUD"})
+    );
+    assert_eq!(
+        plugin_on_disk(&sb, id),
+        json!({"some_key": "mixed_Case", "some_other_key": "loud"})
     );
     // The plugin's own handle applies the getter.
     assert_eq!(
@@ -526,7 +537,8 @@ fn default_load_returns_the_defaults_merged_with_the_stored_values() {
     let pm = started(&sb, "preprocessors");
     assert_eq!(
         pm.call::<m::OnSettingsLoad>("preprocessors", &()).unwrap(),
-        json!({"some_key": "Some_Value", "some_other_key": "changed", "extra": [1, 2]})
+        // The getter of `some_key` runs on the whole tree, as in OctoPrint.
+        json!({"some_key": "SOME_VALUE", "some_other_key": "changed", "extra": [1, 2]})
     );
     pm.shutdown();
 }

@@ -154,15 +154,25 @@ impl PluginSettings {
     /// settings, stores the minimal difference to the defaults (plus the
     /// version), saves, and returns what differs from the defaults.
     pub fn save_data(&self, data: &Value) -> Result<Value, ConfigError> {
+        let diff = self.diff(data);
+        self.store_all(&diff)?;
+        Ok(diff)
+    }
+
+    /// What `data` merged over the current settings differs from the defaults.
+    pub fn diff(&self, data: &Value) -> Value {
         let mut merged = values::merge(&self.all(), data);
         if let Value::Object(map) = &mut merged {
             map.shift_remove(CONFIG_VERSION_KEY);
         }
-        let diff = values::minimal_diff(&self.defaults(), &merged)
-            .unwrap_or_else(|| Value::Object(Map::new()));
-        self.replace_all(&diff, self.version().map(Value::from))?;
-        self.store.save()?;
-        Ok(diff)
+        values::minimal_diff(&self.defaults(), &merged).unwrap_or_else(|| Value::Object(Map::new()))
+    }
+
+    /// Stores `data` as the plugin's settings (its difference to the defaults,
+    /// plus the version) and saves.
+    pub fn store_all(&self, data: &Value) -> Result<(), ConfigError> {
+        self.replace_all(data, self.version().map(Value::from))?;
+        self.store.save()
     }
 
     /// The default `on_settings_cleanup`: reduces what is stored to its

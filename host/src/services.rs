@@ -79,6 +79,10 @@ impl PluginContext {
             SettingsSave::ID => {
                 reply::<SettingsSave>(args, |data| self.settings.save_data(&data).map_err(|e| e.0))
             }
+            SettingsDiff::ID => reply::<SettingsDiff>(args, |data| Ok(self.settings.diff(&data))),
+            SettingsStoreAll::ID => reply::<SettingsStoreAll>(args, |data| {
+                self.settings.store_all(&data).map_err(|e| e.0)
+            }),
             SettingsCleanup::ID => {
                 reply::<SettingsCleanup>(args, |()| self.settings.cleanup().map_err(|e| e.0))
             }

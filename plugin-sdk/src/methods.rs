@@ -146,5 +146,7 @@ pub mod host {
         SettingsHas = 13 (0): Vec<String> => bool;
         SettingsPersist = 14 (0): () => ();
         SettingsGlobalGet = 15 (0): Vec<String> => Option<Value>;
+        SettingsDiff = 16 (0): Value => Value;
+        SettingsStoreAll = 17 (0): Value => ();
     }
 }

@@ -9,8 +9,8 @@ use crate::methods::host as services;
 /// plugin's defaults. Get it with [`Host::settings`].
 ///
 /// Paths are lists of keys: `&["sub", "some_flag"]`. Reads see the stored value
-/// merged over the defaults, after the getter preprocessor of that path; writes
-/// go through the setter preprocessor, and a value equal to its default is not
+/// merged over the defaults, after the getter preprocessors of that path and
+/// of the paths below it; writes go through the setter preprocessors likewise, and a value equal to its default is not
 /// stored (it removes the stored one). [`save`](Settings::save) writes to disk.
 ///
 /// Read errors (the host is shutting down) read as `None` and are logged.
@@ -109,7 +109,11 @@ impl Settings {
     /// What the default [`SettingsPlugin::on_settings_load`](crate::SettingsPlugin::on_settings_load)
     /// does: every setting, stored values merged over the defaults. Call it from an override.
     pub fn default_on_settings_load(&self) -> Result<Value, HostError> {
-        self.host.call::<services::SettingsLoad>(&())
+        let all = self.host.call::<services::SettingsLoad>(&())?;
+        Ok(match self.host.preprocessors().get() {
+            Some(pre) => pre.apply_getter(&[], all),
+            None => all,
+        })
     }
 
     /// What the default [`SettingsPlugin::on_settings_save`](crate::SettingsPlugin::on_settings_save)
@@ -117,7 +121,22 @@ impl Settings {
     /// over the current settings, stores and saves the minimal difference to the
     /// defaults, and returns it. Call it from an override that wraps the default.
     pub fn default_on_settings_save(&self, data: &Value) -> Result<Value, HostError> {
-        self.host.call::<services::SettingsSave>(data)
+        match self
+            .host
+            .preprocessors()
+            .get()
+            .filter(|pre| pre.has_setters())
+        {
+            // As OctoPrint: the difference is taken on the data as received; the
+            // setters then run on what is stored.
+            Some(pre) => {
+                let diff = self.host.call::<services::SettingsDiff>(data)?;
+                self.host
+                    .call::<services::SettingsStoreAll>(&pre.apply_setter(&[], diff.clone()))?;
+                Ok(diff)
+            }
+            None => self.host.call::<services::SettingsSave>(data),
+        }
     }
 
     /// What the default [`SettingsPlugin::on_settings_cleanup`](crate::SettingsPlugin::on_settings_cleanup)

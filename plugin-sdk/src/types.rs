@@ -132,6 +132,12 @@ impl From<serde_json::Error> for PluginError {
     }
 }
 
+impl From<crate::HostError> for PluginError {
+    fn from(e: crate::HostError) -> Self {
+        Self::new(e.to_string())
+    }
+}
+
 impl From<std::io::Error> for PluginError {
     fn from(e: std::io::Error) -> Self {
         Self::new(e.to_string())

@@ -42,11 +42,28 @@ impl Preprocessors {
         self
     }
 
-    fn apply(list: &[(Vec<String>, Preprocessor)], path: &[String], value: Value) -> Value {
-        match list.iter().find(|(p, _)| p == path) {
-            Some((_, f)) => f(value),
-            None => value,
+    /// Applies the preprocessors of `path` and of every path below it, as
+    /// OctoPrint does for nested values: reading `["sub"]` runs the getter of
+    /// `["sub", "flag"]` on that key of the result.
+    fn apply(list: &[(Vec<String>, Preprocessor)], path: &[String], mut value: Value) -> Value {
+        for (target, f) in list {
+            let Some(rest) = target.strip_prefix(path) else {
+                continue;
+            };
+            if rest.is_empty() {
+                value = f(value);
+            } else if let Some(slot) = rest
+                .iter()
+                .try_fold(&mut value, |node, key| node.get_mut(key))
+            {
+                *slot = f(slot.take());
+            }
         }
+        value
+    }
+
+    pub(crate) fn has_setters(&self) -> bool {
+        !self.setters.is_empty()
     }
 
     pub(crate) fn apply_getter(&self, path: &[String], value: Value) -> Value {
@@ -93,9 +110,11 @@ pub trait SettingsPlugin: Plugin {
     }
 
     /// Migrates stored settings from version `current` (`None`: no version stored) to `target`.
-    /// The host saves afterwards.
-    fn on_settings_migrate(&self, target: Option<i64>, current: Option<i64>) {
+    /// The host saves afterwards. An error marks the plugin failed and puts back
+    /// the settings as they were.
+    fn on_settings_migrate(&self, target: Option<i64>, current: Option<i64>) -> PluginResult<()> {
         let _ = (target, current);
+        Ok(())
     }
 
     /// Called after migration, before `on_settings_initialized`. The default
@@ -160,7 +179,7 @@ mixin_marker!(Settings, SettingsPlugin, 3, on_instantiate: |inst| { preprocessor
         }
         GetSettingsVersion::ID => serve::<GetSettingsVersion>(args, |()| p.get_settings_version()),
         OnSettingsMigrate::ID => {
-            serve::<OnSettingsMigrate>(args, |(t, c)| p.on_settings_migrate(t, c))
+            serve_result::<OnSettingsMigrate>(args, |(t, c)| p.on_settings_migrate(t, c))
         }
         OnSettingsCleanup::ID => {
             serve_result::<OnSettingsCleanup>(args, |()| p.on_settings_cleanup())
@@ -179,4 +198,46 @@ fn preprocessors<P: SettingsPlugin>(p: &P) -> &Preprocessors {
     p.host()
         .preprocessors()
         .get_or_init(|| p.get_settings_preprocessors())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn upper(v: Value) -> Value {
+        v.as_str()
+            .map(|s| Value::from(s.to_uppercase()))
+            .unwrap_or(v)
+    }
+
+    #[test]
+    fn preprocessors_apply_to_their_path_and_to_it_inside_larger_values() {
+        let pre = Preprocessors::new().getter(&["sub", "name"], upper);
+        let path = |p: &[&str]| p.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            pre.apply_getter(&path(&["sub", "name"]), json!("x")),
+            json!("X")
+        );
+        assert_eq!(
+            pre.apply_getter(&path(&["sub"]), json!({"name": "x", "o": "y"})),
+            json!({"name": "X", "o": "y"})
+        );
+        assert_eq!(
+            pre.apply_getter(&[], json!({"sub": {"name": "x"}})),
+            json!({"sub": {"name": "X"}})
+        );
+        assert_eq!(
+            pre.apply_getter(&[], json!({"other": 1})),
+            json!({"other": 1})
+        );
+        assert_eq!(
+            pre.apply_getter(&path(&["sub", "name", "deeper"]), json!("x")),
+            json!("x")
+        );
+        assert_eq!(
+            pre.apply_setter(&path(&["sub", "name"]), json!("x")),
+            json!("x")
+        );
+    }
 }

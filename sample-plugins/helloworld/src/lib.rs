@@ -3,8 +3,11 @@
 //! It shows how one plugin combines several mixins:
 //! - [`StartupPlugin`] and [`ShutdownPlugin`]: log lines when the host starts
 //!   up and shuts down;
-//! - [`SettingsPlugin`]: default settings (the seed's `SettingsPlugin` example),
-//!   loaded and saved by the SDK's default implementations;
+//! - [`SettingsPlugin`]: the seed's `SettingsPlugin` example. Default settings
+//!   `some_setting: "foo"`, `some_value: 23` and `sub.some_flag: true`, read
+//!   with the typed getters in `on_after_startup`; `on_settings_save` wraps the
+//!   SDK's default save to log `sub.some_flag changed from <old> to <new>` when
+//!   the flag changes (see [`HelloWorld::on_settings_save`]);
 //! - [`TemplatePlugin`]: navbar, tab and settings templates compiled into the
 //!   library with `export_plugin!`'s `files` list and found under their default
 //!   names (`helloworld_navbar.jinja2`, …), plus a template variable;
@@ -41,13 +44,31 @@ impl StartupPlugin for HelloWorld {
     }
 
     fn on_after_startup(&self) {
-        self.host.logger().info("Hello World!");
+        let logger = self.host.logger();
+        logger.info("Hello World!");
+        let settings = self.host.settings();
+        let some_setting = shown(settings.get(&["some_setting"]));
+        let some_value = shown(settings.get_int(&["some_value"], None, None));
+        let some_flag = shown(settings.get_boolean(&["sub", "some_flag"]));
+        logger.info(format_args!(
+            "some_setting = {some_setting}, some_value = {some_value}, sub.some_flag = {some_flag}"
+        ));
     }
 }
 
 impl ShutdownPlugin for HelloWorld {
     fn on_shutdown(&self) {
         self.host.logger().info("Goodbye World!");
+    }
+}
+
+/// A value for a log line: strings without quotes, `None` for a missing value
+/// (as Python's `format` prints it).
+fn shown(value: Option<impl Into<Value>>) -> String {
+    match value.map(Into::into) {
+        Some(Value::String(s)) => s,
+        Some(v) => v.to_string(),
+        None => "None".to_owned(),
     }
 }
 
@@ -60,6 +81,27 @@ impl SettingsPlugin for HelloWorld {
                 "some_flag": true
             }
         })
+    }
+
+    /// The seed's example: reads the flag, saves with the default
+    /// implementation ([`Settings::default_on_settings_save`], Python's
+    /// `octoprint.plugin.SettingsPlugin.on_settings_save(self, data)`), reads the
+    /// flag again and logs a change. Returns what the default save returns: the
+    /// settings that differ from the defaults.
+    fn on_settings_save(&self, data: &Value) -> PluginResult<Value> {
+        let settings = self.host.settings();
+        let old_flag = settings.get_boolean(&["sub", "some_flag"]);
+        let saved = settings
+            .default_on_settings_save(data)
+            .map_err(|e| PluginError::new(e.to_string()))?;
+        let new_flag = settings.get_boolean(&["sub", "some_flag"]);
+        if old_flag != new_flag {
+            let (old_flag, new_flag) = (shown(old_flag), shown(new_flag));
+            self.host.logger().info(format_args!(
+                "sub.some_flag changed from {old_flag} to {new_flag}"
+            ));
+        }
+        Ok(saved)
     }
 }
 
