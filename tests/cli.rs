@@ -440,7 +440,10 @@ fn serve_starts_plugins_and_shuts_down_in_order_on_sigterm() {
         ["a on_shutdown", "b on_shutdown", "a drop", "b drop"].map(String::from)
     );
     let all = format!("{log}{rest}");
-    assert!(all.contains("event Startup: null plugin=\"event_logger\""), "{all}");
+    assert!(
+        all.contains("event Startup: null plugin=\"event_logger\""),
+        "{all}"
+    );
     assert!(rest.contains("event Shutdown"), "{rest}");
     assert!(
         all.contains("greeting: WORDSMITH SAYS HELLO, GREETER SAYS HELLO"),

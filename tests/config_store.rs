@@ -244,3 +244,52 @@ fn config_get_set_remove_go_through_the_plugins_defaults() {
         assert!(stderr(&out).contains(message), "{args:?}: {}", stderr(&out));
     }
 }
+
+#[test]
+fn a_plugin_whose_settings_callbacks_fail_is_failed_and_its_old_settings_stay() {
+    for (bad, error) in [
+        ("x_panic_in_defaults", "get_settings_defaults: panicked"),
+        ("x_panic_in_migrate", "on_settings_migrate: panicked"),
+        (
+            "x_fail_in_migrate",
+            "on_settings_migrate: x_fail_in_migrate fails in migrate",
+        ),
+        (
+            "x_fail_in_cleanup",
+            "on_settings_cleanup: x_fail_in_cleanup fails in cleanup",
+        ),
+        (
+            "x_panic_in_initialized",
+            "on_settings_initialized: panicked",
+        ),
+    ] {
+        let sb = Sandbox::new();
+        let probe = built().fixture("settings_probe");
+        sb.user_as(&probe, bad).user_as(&probe, "good");
+        sb.write_config(&format!(
+            "plugins:\n  {bad}:\n    value: 7\n  good:\n    value: 7\n"
+        ));
+        let m = sb.manager();
+        m.start("127.0.0.1", 5000);
+        let info = m.plugin(bad).unwrap();
+        assert_eq!(info.state, plinth::State::Failed, "{bad}");
+        assert!(
+            info.error.as_deref().unwrap().starts_with(error),
+            "{bad}: {:?}",
+            info.error
+        );
+        assert_eq!(m.plugin("good").unwrap().state, plinth::State::Enabled);
+        m.config().save().unwrap();
+        let disk = read_yaml(&sb.basedir.join("config.yaml"));
+        assert_eq!(
+            disk["plugins"][bad],
+            json!({"value": 7}),
+            "{bad}: its settings as they were"
+        );
+        assert_eq!(
+            disk["plugins"]["good"],
+            json!({"value": 42, "migrated": true, "_config_version": 2})
+        );
+        m.shutdown();
+    }
+}
