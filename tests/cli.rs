@@ -320,12 +320,17 @@ fn enable_disable_uninstall_and_info_from_the_command_line() {
     let out = sb.plinth(&["plugins", "uninstall", "mine"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(!sb.basedir.join("plugins").join(lib_file("mine")).exists());
-    // The CLI gave the plugin its on_plugin_pending_uninstall.
-    assert!(
-        sb.calls()
-            .contains(&"mine on_plugin_pending_uninstall".to_owned()),
-        "{:?}",
-        sb.calls()
+    // The CLI created the plugin only to give it on_plugin_pending_uninstall;
+    // it was never enabled, so it is not told it is disabled.
+    assert_eq!(
+        sb.calls(),
+        [
+            "mine new",
+            "mine initialize",
+            "mine on_plugin_pending_uninstall",
+            "mine drop"
+        ]
+        .map(String::from)
     );
 }
 
@@ -474,4 +479,48 @@ fn basedir_from_the_environment_and_safe_mode_from_the_command_line() {
     let list = json(&sb.plinth(&["--safe-mode", "plugins", "list", "--json"]));
     assert_eq!(entry(&list, "mine")["state"], "safe_mode_victim");
     assert_eq!(entry(&list, "event_logger")["state"], "enabled");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_signal_during_start_up_still_shuts_down_in_order() {
+    let sb = Sandbox::new();
+    sb.recorder("a_slow_in_on_startup");
+    let child = Command::new(built().plinth())
+        .arg("--basedir")
+        .arg(&sb.basedir)
+        .arg("--bundled-dir")
+        .arg(&sb.bundled)
+        .args(["serve", "--port", "5998"])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut child = KillOnDrop(child);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !sb
+        .calls()
+        .iter()
+        .any(|l| l.ends_with("on_startup 127.0.0.1 5998"))
+    {
+        assert!(Instant::now() < deadline, "on_startup never ran");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // The plugin is still inside on_startup (it takes 400 ms).
+    Command::new("kill")
+        .args(["-TERM", &child.0.id().to_string()])
+        .status()
+        .unwrap();
+    let status = child.0.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    let calls = sb.lifecycle_calls();
+    let n = calls.len();
+    assert_eq!(
+        calls[n - 3..],
+        [
+            "a_slow_in_on_startup on_after_startup",
+            "a_slow_in_on_startup on_shutdown",
+            "a_slow_in_on_startup drop"
+        ]
+        .map(String::from)
+    );
 }

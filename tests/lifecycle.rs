@@ -649,3 +649,95 @@ fn a_settings_overlay_applies_while_its_plugin_is_enabled() {
     assert_eq!(hw.get(&["some_setting".to_owned()]), Some(json!("foo")));
     m.shutdown();
 }
+
+#[test]
+fn no_plain_call_reaches_a_plugin_after_it_was_told_it_is_disabled() {
+    for round in 0..5 {
+        let sb = Sandbox::new();
+        sb.recorder("a").recorder("b");
+        let m = sb.manager();
+        m.start("127.0.0.1", 5000);
+        let firing = {
+            let m = m.clone();
+            std::thread::spawn(move || {
+                for n in 0..300 {
+                    m.fire_event("Tick", &json!(n));
+                    let _ = m.call_helper("a", "echo", &json!(n));
+                    let _ = m.call_hook("test.hook", &json!(n));
+                }
+            })
+        };
+        std::thread::sleep(std::time::Duration::from_millis(2 * round));
+        m.set_enabled("a", false).unwrap();
+        firing.join().unwrap();
+        assert!(m.flush_events());
+        let calls = sb.calls();
+        let disabled_at = calls
+            .iter()
+            .position(|l| l == "a on_plugin_disabled")
+            .unwrap();
+        let late: Vec<_> = calls[disabled_at..]
+            .iter()
+            .filter(|l| l.starts_with("a "))
+            .skip(1)
+            .collect();
+        assert!(
+            late.is_empty(),
+            "round {round}: calls after on_plugin_disabled: {late:?}"
+        );
+        m.shutdown();
+    }
+}
+
+#[test]
+fn enabling_at_run_time_a_plugin_that_does_not_load_is_refused_and_changes_nothing() {
+    let sb = Sandbox::new();
+    sb.user_as(&built().fixture("other_abi_stable"), "other");
+    sb.write_config("plugins:\n  _disabled: [other]\n");
+    let m = sb.manager();
+    m.start("127.0.0.1", 5000);
+    let err = m.set_enabled("other", true).unwrap_err().to_string();
+    assert!(
+        err.starts_with("cannot enable `other`: incompatible library"),
+        "{err}"
+    );
+    let info = m.plugin("other").unwrap();
+    assert_eq!(info.state, State::Incompatible);
+    assert!(
+        sb.config().contains("other"),
+        "still in the disabled list: {}",
+        sb.config()
+    );
+    m.shutdown();
+}
+
+#[test]
+fn uninstalling_the_winner_lets_the_shadowed_copy_take_its_place() {
+    let sb = Sandbox::new();
+    sb.recorder("twin");
+    let manifest = sb.basedir.join("manifests");
+    std::fs::create_dir_all(&manifest).unwrap();
+    let lib = built().fixture("recorder");
+    std::fs::write(
+        manifest.join("twin.json"),
+        format!(r#"{{"id": "twin", "library": "{}"}}"#, lib.display()),
+    )
+    .unwrap();
+    let m = sb.manager();
+    let listed: Vec<_> = m.plugins().into_iter().filter(|p| p.id == "twin").collect();
+    assert_eq!(listed.len(), 2);
+    assert_eq!(listed[1].state, State::Shadowed);
+    assert_eq!(
+        listed[1].version.as_deref(),
+        Some("0.3.0"),
+        "shadowed copies are listed from their metadata"
+    );
+    m.start("127.0.0.1", 5000);
+    m.uninstall("twin").unwrap();
+    let left = m.plugin("twin").unwrap();
+    assert_eq!(
+        (left.state, left.source),
+        (State::Enabled, plinth::discover::Source::Manifest)
+    );
+    m.shutdown();
+}

@@ -70,10 +70,12 @@ impl EventBus {
 
     /// Fires `Startup`, then releases the events held back until now.
     pub fn release_with_startup(&self) {
-        let held = self.held.lock().unwrap().take().unwrap_or_default();
+        // Hold the lock until everything is queued: an event fired meanwhile waits
+        // and then goes after them.
+        let mut held = self.held.lock().unwrap();
         let startup = serde_json::to_vec(&("Startup", Value::Null)).expect("encodes");
         self.send(Message::Event("Startup".into(), startup));
-        for (event, encoded) in held {
+        for (event, encoded) in held.take().unwrap_or_default() {
             self.send(Message::Event(event, encoded));
         }
     }
@@ -91,11 +93,21 @@ impl EventBus {
         done_rx.recv_timeout(timeout).is_ok()
     }
 
-    /// Delivers what is queued, then stops the delivery thread.
-    pub fn stop(&self) {
+    /// Delivers what is queued, then stops the delivery thread; waits at most
+    /// `timeout` (a handler that never returns is left behind).
+    pub fn stop(&self, timeout: Duration) {
+        let Some(worker) = self.worker.lock().unwrap().take() else {
+            return;
+        };
+        let (done_tx, done_rx) = channel();
+        self.send(Message::Flush(done_tx));
         self.tx.lock().unwrap().take();
-        if let Some(worker) = self.worker.lock().unwrap().take() {
+        if done_rx.recv_timeout(timeout).is_ok() {
             let _ = worker.join();
+        } else {
+            tracing::warn!(
+                "an event handler is still running after {timeout:?}; not waiting for it"
+            );
         }
     }
 }

@@ -1,6 +1,8 @@
 //! The host's side of a live plugin object: typed calls through the ABI.
 
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use abi_stable::std_types::{RResult, RSlice};
 use plinth_sdk::abi::{CallOutcome, HostHandle, PluginInstance, PluginModuleRef};
@@ -29,9 +31,17 @@ impl std::fmt::Display for CallError {
 }
 
 /// A plugin object created by the plugin's `instantiate`.
+///
+/// Lifecycle steps call it with [`call`](Self::call). Everything else (events,
+/// hooks, helpers, HTTP) uses [`call_active`](Self::call_active), which only
+/// runs while the plugin is active: [`deactivate`](Self::deactivate) closes
+/// that gate and waits for the calls already inside, so no plain call reaches
+/// a plugin once it was told it is disabled.
 pub struct PluginObject {
     raw: PluginInstance,
     id: Arc<str>,
+    active: AtomicBool,
+    in_flight: AtomicUsize,
 }
 
 // SAFETY: the SDK requires every plugin type to be `Send + Sync`, and the
@@ -48,7 +58,12 @@ impl PluginObject {
         id: &str,
     ) -> Result<Self, String> {
         match (module.instantiate())(host) {
-            RResult::ROk(raw) => Ok(Self { raw, id: id.into() }),
+            RResult::ROk(raw) => Ok(Self {
+                raw,
+                id: id.into(),
+                active: AtomicBool::new(false),
+                in_flight: AtomicUsize::new(0),
+            }),
             RResult::RErr(e) => Err(e.into()),
         }
     }
@@ -68,6 +83,67 @@ impl PluginObject {
     pub fn call<M: Method>(&self, args: &M::Args) -> Result<M::Output, CallError> {
         let bytes = M::ArgsCodec::encode(args).map_err(CallError::Failed)?;
         self.call_encoded::<M>(&bytes)
+    }
+}
+
+impl PluginObject {
+    /// Lets plain calls in.
+    pub fn activate(&self) {
+        self.active.store(true, SeqCst);
+    }
+
+    /// Whether plain calls get in.
+    pub fn is_active(&self) -> bool {
+        self.active.load(SeqCst)
+    }
+
+    /// Stops letting plain calls in and waits (at most `timeout`) for those inside.
+    /// Returns false when some were still running at the deadline.
+    pub fn deactivate(&self, timeout: Duration) -> bool {
+        self.active.store(false, SeqCst);
+        let deadline = Instant::now() + timeout;
+        while self.in_flight.load(SeqCst) > 0 {
+            if Instant::now() >= deadline {
+                tracing::warn!(plugin = %self.id, "calls still running after {timeout:?}; going on without them");
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        true
+    }
+
+    /// Calls method `M` if the plugin is active.
+    pub fn call_active<M: Method>(&self, args: &M::Args) -> Result<M::Output, CallError> {
+        let _pass = self.enter()?;
+        self.call::<M>(args)
+    }
+
+    /// Like [`call_active`](Self::call_active) with already encoded arguments.
+    pub fn call_encoded_active<M: Method>(&self, args: &[u8]) -> Result<M::Output, CallError> {
+        let _pass = self.enter()?;
+        self.call_encoded::<M>(args)
+    }
+
+    fn enter(&self) -> Result<Pass<'_>, CallError> {
+        self.in_flight.fetch_add(1, SeqCst);
+        let pass = Pass(&self.in_flight);
+        if self.active.load(SeqCst) {
+            Ok(pass)
+        } else {
+            Err(CallError::Failed(format!(
+                "plugin `{}` is not enabled",
+                self.id
+            )))
+        }
+    }
+}
+
+/// One plain call inside the gate.
+struct Pass<'a>(&'a AtomicUsize);
+
+impl Drop for Pass<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, SeqCst);
     }
 }
 

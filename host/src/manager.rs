@@ -178,6 +178,7 @@ enum Phase {
 
 struct Shared {
     paths: Paths,
+    options: Options,
     config: Arc<ConfigStore>,
     records: RwLock<Vec<Record>>,
     phase: Mutex<Phase>,
@@ -221,6 +222,19 @@ impl From<ConfigError> for ManagerError {
 
 use crate::sorting::DEFAULT_ORDER;
 
+/// How long disabling or shutting down waits for calls already inside a plugin.
+const CALL_DRAIN: Duration = Duration::from_secs(10);
+
+/// Drops a plugin object once nothing else holds it (an event being delivered
+/// may still, for a moment), so its `Drop` runs here; gives up after a while.
+fn drop_when_unique(object: Arc<PluginObject>) {
+    let deadline = std::time::Instant::now() + CALL_DRAIN;
+    while Arc::strong_count(&object) > 1 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    drop(object);
+}
+
 impl PluginManager {
     /// Reads the config and discovers every plugin; reads their metadata
     /// (no plugin code runs) and decides each one's state.
@@ -247,6 +261,12 @@ impl PluginManager {
                     winner.found.path.display(),
                     source_name(winner.found.source)
                 );
+                // Listed from its metadata, which reading runs none of its code.
+                record.meta = record
+                    .found
+                    .library
+                    .as_deref()
+                    .and_then(|l| metadata::read(l).ok());
                 record.fail(State::Shadowed, msg);
             } else if let Some(problem) = record.found.problem.clone() {
                 record.fail(State::Failed, problem);
@@ -258,6 +278,7 @@ impl PluginManager {
         apply_overlays(&config, &mut records)?;
         let shared = Arc::new_cyclic(|me: &Weak<Shared>| Shared {
             paths,
+            options,
             config,
             records: RwLock::new(records),
             phase: Mutex::new(Phase::NotStarted),
@@ -358,6 +379,9 @@ impl PluginManager {
         let (library, meta) = {
             let records = self.shared.records.read().unwrap();
             let r = &records[i];
+            if r.module.is_some() {
+                return true;
+            }
             (r.found.library.clone(), r.meta.clone())
         };
         let (Some(library), Some(meta)) = (library, meta) else {
@@ -415,7 +439,9 @@ impl PluginManager {
         let object = match existing {
             Some(object) => object,
             None => {
-                let Some(module) = module else { return false };
+                let Some(module) = module else {
+                    return self.mark_failed(i, "its library is not loaded".into());
+                };
                 match self.instantiate(i, module) {
                     Ok(object) => object,
                     Err(e) => return self.mark_failed(i, e),
@@ -434,6 +460,7 @@ impl PluginManager {
             records[i].state = State::Enabled;
             records[i].error = None;
         }
+        object.activate();
         if let Err(e) = object.call::<m::OnPluginEnabled>(&()) {
             return self.mark_failed(i, format!("on_plugin_enabled: {e}"));
         }
@@ -554,10 +581,17 @@ impl PluginManager {
 
     fn mark_failed_id(&self, id: &str, error: String) -> bool {
         tracing::error!(plugin = %id, "{error}");
-        let mut records = self.shared.records.write().unwrap();
-        if let Some(r) = records.iter_mut().find(|r| r.found.id == id) {
+        let object = {
+            let mut records = self.shared.records.write().unwrap();
+            let Some(r) = records.iter_mut().find(|r| r.found.id == id) else {
+                return false;
+            };
             r.registrations = Registrations::default();
             r.fail(State::Failed, error);
+            r.object.clone()
+        };
+        if let Some(object) = object {
+            object.deactivate(CALL_DRAIN);
         }
         false
     }
@@ -612,12 +646,15 @@ impl PluginManager {
                 self.mark_failed_id(&id, format!("on_shutdown: {e}"));
             }
         }
-        self.shared.events.stop();
         let objects: Vec<_> = {
             let mut records = self.shared.records.write().unwrap();
             records.iter_mut().filter_map(|r| r.object.take()).collect()
         };
-        drop(objects);
+        for object in &objects {
+            object.deactivate(CALL_DRAIN);
+        }
+        self.shared.events.stop(CALL_DRAIN);
+        objects.into_iter().for_each(drop_when_unique);
     }
 
     /// Enables or disables a plugin and saves the disabled list.
@@ -637,7 +674,7 @@ impl PluginManager {
                 r.state,
                 r.restart_needing(),
                 r.reload_needing(),
-                r.object.is_some() && r.state == State::Enabled,
+                r.object.as_ref().is_some_and(|o| o.is_active()),
             )
         };
         if enable && !matches!(state, State::Enabled | State::Disabled) {
@@ -648,8 +685,17 @@ impl PluginManager {
                 state.as_str()
             )));
         }
-        self.save_disabled(id, !enable)?;
         let started = matches!(*self.shared.phase.lock().unwrap(), Phase::Started { .. });
+        if enable && started && !restart && !running && !self.load_index(i) {
+            let error = self.shared.records.read().unwrap()[i]
+                .error
+                .clone()
+                .unwrap_or_default();
+            return Err(ManagerError::Refused(format!(
+                "cannot enable `{id}`: {error}"
+            )));
+        }
+        self.save_disabled(id, !enable)?;
         let mut needs_restart = false;
         if !started {
             self.set_state_unstarted(i, enable);
@@ -662,7 +708,6 @@ impl PluginManager {
             self.shared.records.write().unwrap()[i].pending = pending;
             needs_restart = pending.is_some();
         } else if enable && !running {
-            self.load_index(i);
             self.shared.records.write().unwrap()[i].state = State::Enabled;
             if self.enable_index(i) {
                 self.start_late(i);
@@ -733,14 +778,19 @@ impl PluginManager {
         }
     }
 
+    /// Stops plain calls (waiting for those running), unregisters the plugin,
+    /// then calls `on_plugin_disabled`.
     fn disable_index(&self, i: usize) {
-        let object = {
+        let object = self.shared.records.read().unwrap()[i].object.clone();
+        if let Some(object) = &object {
+            object.deactivate(CALL_DRAIN);
+        }
+        {
             let mut records = self.shared.records.write().unwrap();
             let r = &mut records[i];
             r.registrations = Registrations::default();
             r.state = State::Disabled;
-            r.object.clone()
-        };
+        }
         if let Some(object) = object {
             if let Err(e) = object.call::<m::OnPluginDisabled>(&()) {
                 self.mark_failed(i, format!("on_plugin_disabled: {e}"));
@@ -827,15 +877,39 @@ impl PluginManager {
     }
 
     fn unload_index(&self, i: usize) {
-        let running = {
-            let records = self.shared.records.read().unwrap();
-            records[i].state == State::Enabled && records[i].object.is_some()
-        };
+        // Only a plugin that was enabled hears that it is disabled.
+        let running = self.shared.records.read().unwrap()[i]
+            .object
+            .as_ref()
+            .is_some_and(|o| o.is_active());
         if running {
             self.disable_index(i);
         }
-        let record = self.shared.records.write().unwrap().remove(i);
-        drop(record);
+        let mut record = self.shared.records.write().unwrap().remove(i);
+        if let Some(object) = record.object.take() {
+            drop_when_unique(object);
+        }
+        self.unshadow(&record.found.id);
+    }
+
+    /// After the winner of an identifier is gone, the next copy takes its place
+    /// (it loads at the next start).
+    fn unshadow(&self, id: &str) {
+        let options = self.shared.options.clone();
+        let disabled = self.shared.config.disabled().unwrap_or_default();
+        let blocklist = self.shared.config.blocklist().unwrap_or_default();
+        let mut records = self.shared.records.write().unwrap();
+        if let Some(next) = records
+            .iter_mut()
+            .find(|r| r.found.id == id && r.state == State::Shadowed)
+        {
+            next.state = State::Enabled;
+            next.error = None;
+            match next.found.problem.clone() {
+                Some(problem) => next.fail(State::Failed, problem),
+                None => evaluate(next, &options, &disabled, &blocklist),
+            }
+        }
     }
 
     /// The enabled plugins implementing `mixin`, sorted for `context`:
@@ -924,10 +998,12 @@ impl PluginManager {
         handlers
             .into_iter()
             .map(|(_, id, object)| {
-                let result = object.call_encoded::<m::CallHook>(&encoded).map_err(|e| {
-                    tracing::error!(plugin = %id, "hook {hook}: {e}");
-                    e.to_string()
-                });
+                let result = object
+                    .call_encoded_active::<m::CallHook>(&encoded)
+                    .map_err(|e| {
+                        tracing::error!(plugin = %id, "hook {hook}: {e}");
+                        e.to_string()
+                    });
                 HookReply { plugin: id, result }
             })
             .collect()
@@ -955,7 +1031,7 @@ impl PluginManager {
                 .ok_or_else(|| format!("plugin `{plugin}` is not running"))?
         };
         object
-            .call::<m::CallHelper>(&(helper.to_owned(), args.clone()))
+            .call_active::<m::CallHelper>(&(helper.to_owned(), args.clone()))
             .map_err(|e| match e {
                 CallError::Panicked(m) => format!("helper `{plugin}.{helper}` panicked: {m}"),
                 other => format!("helper `{plugin}.{helper}` failed: {other}"),
@@ -994,7 +1070,7 @@ impl PluginManager {
         };
         object
             .ok_or_else(|| CallError::Failed(format!("plugin `{id}` is not enabled")))?
-            .call::<M>(args)
+            .call_active::<M>(args)
     }
 }
 
@@ -1106,7 +1182,7 @@ impl HostServices for Shared {
 impl EventSink for Shared {
     fn deliver(&self, event: &str, encoded: &[u8]) {
         for (id, object) in self.manager().implementations("EventHandler", None) {
-            if let Err(e) = object.call_encoded::<m::OnEvent>(encoded) {
+            if let Err(e) = object.call_encoded_active::<m::OnEvent>(encoded) {
                 tracing::error!(plugin = %id, "on_event({event}): {e}");
             }
         }

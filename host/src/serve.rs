@@ -11,7 +11,8 @@ pub struct ServeOptions {
     pub port: u16,
 }
 
-/// Runs the host until a termination signal, then shuts down. Returns when done.
+/// Runs the host until a termination signal, then shuts down. Returns when
+/// done. A second signal during shutdown exits at once.
 pub fn run(manager: PluginManager, options: ServeOptions) -> Result<(), String> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -20,7 +21,7 @@ pub fn run(manager: PluginManager, options: ServeOptions) -> Result<(), String> 
     runtime.block_on(async move {
         // Listen before starting: a signal that arrives during start-up still
         // leads to an orderly shutdown once start-up is done.
-        let termination = termination_signal()?;
+        let mut signals = Signals::new()?;
         let starting = manager.clone();
         let (host, port) = (options.host.clone(), options.port);
         tokio::task::spawn_blocking(move || starting.start(&host, port))
@@ -36,37 +37,51 @@ pub fn run(manager: PluginManager, options: ServeOptions) -> Result<(), String> 
             options.host,
             options.port
         );
-        termination.await;
-        tracing::info!("shutting down");
-        tokio::task::spawn_blocking(move || manager.shutdown())
-            .await
-            .map_err(|e| format!("shutdown failed: {e}"))?;
+        signals.next().await;
+        tracing::info!("shutting down (press Ctrl-C again to stop at once)");
+        let stopping = tokio::task::spawn_blocking(move || manager.shutdown());
+        tokio::select! {
+            done = stopping => done.map_err(|e| format!("shutdown failed: {e}"))?,
+            _ = signals.next() => {
+                tracing::warn!("second signal: exiting without finishing the shutdown");
+                std::process::exit(130);
+            }
+        }
         tracing::info!("stopped");
         Ok(())
     })
 }
 
-/// A future that completes on Ctrl-C or SIGTERM; the handlers are installed at once.
-fn termination_signal() -> Result<impl std::future::Future<Output = ()>, String> {
+/// Ctrl-C and SIGTERM, listened to from the moment this is created.
+struct Signals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut term = signal(SignalKind::terminate())
-            .map_err(|e| format!("cannot listen for SIGTERM: {e}"))?;
-        let mut int = signal(SignalKind::interrupt())
-            .map_err(|e| format!("cannot listen for SIGINT: {e}"))?;
-        Ok(async move {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = int.recv() => {}
-            }
-        })
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> Result<Self, String> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let term = signal(SignalKind::terminate())
+                .map_err(|e| format!("cannot listen for SIGTERM: {e}"))?;
+            let int = signal(SignalKind::interrupt())
+                .map_err(|e| format!("cannot listen for SIGINT: {e}"))?;
+            Ok(Self { term, int })
+        }
+        #[cfg(not(unix))]
+        Ok(Self {})
     }
-    #[cfg(not(unix))]
-    {
-        let ctrl_c = tokio::signal::ctrl_c();
-        Ok(async move {
-            let _ = ctrl_c.await;
-        })
+
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
     }
 }
