@@ -845,7 +845,10 @@ impl PluginManager {
             ManagerError::Refused(format!("cannot remove {}: {e}", target.display()))
         })?;
         let started = matches!(*self.shared.phase.lock().unwrap(), Phase::Started { .. });
-        if started && restart && object.is_some() {
+        let was_created = object.is_some();
+        // Our handle must go before unloading waits for the last one.
+        drop(object);
+        if started && restart && was_created {
             self.shared.records.write().unwrap()[i].pending = Some(Pending::Uninstall);
             let state = self.shared.records.read().unwrap()[i].state;
             return Ok(Toggle {
