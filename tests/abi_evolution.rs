@@ -23,6 +23,14 @@ fn plugin_built_against_sdk_1_0_loads_and_runs_in_this_newer_host() {
             .unwrap(),
         json!("plinth-sdk 1.0.0")
     );
+    // It uses host services as that SDK encoded them.
+    let identity = m
+        .call_helper("legacy_abi", "identity", &json!(null))
+        .unwrap();
+    assert_eq!(
+        (identity["id"].as_str(), identity["version"].as_str()),
+        (Some("legacy_abi"), Some("1.0.0"))
+    );
     // ABI 1.0 had no embedded files: the missing root-module field reads as absent.
     assert_eq!(
         m.embedded_file("legacy_abi", "templates/snapshot.jinja2"),
@@ -47,6 +55,12 @@ fn plugin_built_against_a_newer_sdk_loads_when_it_needs_nothing_new() {
     assert_eq!(
         m.embedded_file("future_abi", "templates/snapshot.jinja2"),
         Some(&b"embedded"[..])
+    );
+    // A service this host does not know is answered Unsupported; nothing breaks.
+    assert_eq!(
+        m.call_helper("future_abi", "unknown_service", &json!(null))
+            .unwrap(),
+        json!("unsupported")
     );
     m.shutdown();
 }

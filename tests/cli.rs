@@ -524,3 +524,44 @@ fn a_signal_during_start_up_still_shuts_down_in_order() {
         .map(String::from)
     );
 }
+
+#[test]
+fn a_manifest_is_found_by_the_id_inside_it_and_problems_name_the_manifest() {
+    let sb = Sandbox::new();
+    let manifests = sb.basedir.join("manifests");
+    fs::create_dir_all(&manifests).unwrap();
+    let lib = built().sample("event_logger");
+    fs::write(
+        manifests.join("renamed.json"),
+        format!(r#"{{"id": "other", "library": "{}"}}"#, lib.display()),
+    )
+    .unwrap();
+    fs::write(
+        manifests.join("gone.json"),
+        r#"{"id": "gone", "library": "/no/such/libgone.so"}"#,
+    )
+    .unwrap();
+    let list = json(&sb.plinth(&["plugins", "list", "--json"]));
+    assert_eq!(entry(&list, "other")["state"], "enabled");
+    let gone = entry(&list, "gone");
+    assert_eq!(gone["state"], "failed");
+    let error = gone["error"].as_str().unwrap();
+    assert!(
+        error.contains("gone.json") && error.contains("/no/such/libgone.so does not exist"),
+        "{error}"
+    );
+
+    let out = sb.plinth(&["plugins", "unregister", "../data/x"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("invalid plugin identifier"),
+        "{}",
+        stderr(&out)
+    );
+    let out = sb.plinth(&["plugins", "uninstall", "other"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!manifests.join("renamed.json").exists() && lib.exists());
+    let out = sb.plinth(&["plugins", "unregister", "gone"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!manifests.join("gone.json").exists());
+}

@@ -127,7 +127,8 @@ fn bench_calls(library: &Path) {
             "bench",
         )),
     });
-    let object = PluginObject::instantiate(module, context.handle(), "bench").unwrap();
+    // SAFETY: `context` outlives the plugin object (both live until this function returns).
+    let object = unsafe { PluginObject::instantiate(module, context.handle(), "bench") }.unwrap();
     let n = 10_000_000;
     let direct = per_call(n, || {
         black_box(direct_noop(black_box(1)));

@@ -11,7 +11,7 @@ use plinth_sdk::methods::plugin as m;
 use plinth_sdk::Value;
 
 use crate::config::ConfigStore;
-use crate::discover::{inspect_path, sha256_file, Manifest, Source};
+use crate::discover::{find_manifest, inspect_path, sha256_file, Manifest, Source};
 use crate::instance::PluginObject;
 use crate::manager::{Options, PluginInfo, PluginManager};
 use crate::paths::{check_id, id_from_library, Paths};
@@ -174,10 +174,16 @@ fn execute(cli: Cli) -> Result<(), String> {
             }
             PluginsCommand::Register { library, id } => register(&paths, &library, id),
             PluginsCommand::Unregister { id } => {
-                let file = paths.manifests().join(format!("{id}.json"));
+                check_id(&id)?;
+                let file = find_manifest(&paths.manifests(), &id).ok_or_else(|| {
+                    format!(
+                        "no registration for `{id}` in {}",
+                        paths.manifests().display()
+                    )
+                })?;
                 fs::remove_file(&file)
-                    .map_err(|e| format!("no registration for `{id}` ({}: {e})", file.display()))?;
-                println!("unregistered {id}");
+                    .map_err(|e| format!("cannot remove {}: {e}", file.display()))?;
+                println!("unregistered {id} ({})", file.display());
                 Ok(())
             }
         },
@@ -399,6 +405,12 @@ fn register(paths: &Paths, library: &Path, id: Option<String>) -> Result<(), Str
     let id = id.unwrap_or_else(|| id_from_library(&library));
     check_id(&id)?;
     check_loads(&library)?;
+    if let Some(existing) = find_manifest(&paths.manifests(), &id) {
+        return Err(format!(
+            "`{id}` is already registered ({}); unregister it first",
+            existing.display()
+        ));
+    }
     let file = paths.manifests().join(format!("{id}.json"));
     if file.exists() {
         return Err(format!(

@@ -434,8 +434,14 @@ pub fn parse(path: &Path, text: &str) -> Result<Value, ConfigError> {
             } else {
                 ""
             };
+            // The message repeats the position; it is said once, up front.
+            let mut message = e.to_string();
+            if let Some(l) = e.location() {
+                message =
+                    message.replace(&format!(" at line {} column {}", l.line(), l.column()), "");
+            }
             ConfigError(format!(
-                "{}: {}{e}{hint}",
+                "{}: {}{message}{hint}",
                 path.display(),
                 at.unwrap_or_default()
             ))

@@ -32,6 +32,8 @@ pub struct Found {
     pub base_folder: PathBuf,
     /// Why it cannot be used, when discovery already knows.
     pub problem: Option<String>,
+    /// The manifest file, for a registered plugin.
+    pub manifest: Option<PathBuf>,
 }
 
 /// A registered manifest: `<basedir>/manifests/<id>.json`.
@@ -49,6 +51,19 @@ pub struct Manifest {
 
 /// Every plugin of the three sources, in source order, each source sorted by identifier.
 pub fn discover(paths: &Paths) -> Vec<Found> {
+    if !paths.bundled.is_dir() {
+        tracing::warn!(
+            "the bundled plugin folder {} does not exist",
+            paths.bundled.display()
+        );
+    }
+    let user = paths.user_plugins();
+    if user.exists() && !user.is_dir() {
+        tracing::warn!(
+            "{} is not a folder; no user plugins are loaded",
+            user.display()
+        );
+    }
     let mut found = scan_folder(&paths.bundled, Source::Bundled);
     if paths.bundled_files_only {
         found.retain(|f| {
@@ -140,6 +155,7 @@ fn classify(root: &Path, path: PathBuf, source: Source) -> Option<Found> {
         path,
         base_folder: base,
         problem,
+        manifest: None,
     })
 }
 
@@ -152,6 +168,7 @@ fn failed(id: String, source: Source, path: &Path, problem: String) -> Found {
         library: None,
         base_folder: base,
         problem: Some(problem),
+        manifest: None,
     }
 }
 
@@ -207,6 +224,7 @@ fn plugin_folder(root: &Path, path: PathBuf, id: String, source: Source) -> Foun
             base_folder: path.clone(),
             path,
             problem: None,
+            manifest: None,
         },
         Err(problem) => failed(id, source, &path, problem).with_base(path),
     }
@@ -236,7 +254,11 @@ fn read_manifest_entry(path: &Path) -> Found {
         .into_owned();
     let manifest = match read_manifest(path) {
         Ok(m) => m,
-        Err(e) => return failed(stem, Source::Manifest, path, e),
+        Err(e) => {
+            let mut found = failed(stem, Source::Manifest, path, e);
+            found.manifest = Some(path.to_path_buf());
+            return found;
+        }
     };
     let base = manifest
         .library
@@ -254,6 +276,15 @@ fn read_manifest_entry(path: &Path) -> Found {
             })
         })
         .or_else(|| {
+            (!manifest.library.is_file()).then(|| {
+                format!(
+                    "manifest {}: the library {} does not exist",
+                    path.display(),
+                    manifest.library.display()
+                )
+            })
+        })
+        .or_else(|| {
             manifest
                 .sha256
                 .as_ref()
@@ -266,7 +297,16 @@ fn read_manifest_entry(path: &Path) -> Found {
         library: Some(manifest.library),
         base_folder: base,
         problem,
+        manifest: Some(path.to_path_buf()),
     }
+}
+
+/// The manifest file registering `id`, whatever its name.
+pub fn find_manifest(dir: &Path, id: &str) -> Option<PathBuf> {
+    scan_manifests(dir)
+        .into_iter()
+        .find(|f| f.id == id)
+        .and_then(|f| f.manifest)
 }
 
 /// Reads and parses one manifest file.

@@ -52,7 +52,11 @@ unsafe impl Sync for PluginObject {}
 
 impl PluginObject {
     /// Creates the plugin object, handing it `host`.
-    pub fn instantiate(
+    ///
+    /// # Safety
+    /// `host` must point to a live host context (see `PluginContext::handle`)
+    /// that stays alive for this call; the plugin takes its own reference.
+    pub unsafe fn instantiate(
         module: PluginModuleRef,
         host: HostHandle,
         id: &str,

@@ -509,7 +509,9 @@ impl PluginManager {
             (context, r.has_mixin("Settings"))
         };
         let id = context.identity.id.clone();
-        let object = Arc::new(PluginObject::instantiate(module, context.handle(), &id)?);
+        // SAFETY: `context` is alive for the whole call (this function holds it),
+        // and the plugin retains its own reference before using it later.
+        let object = Arc::new(unsafe { PluginObject::instantiate(module, context.handle(), &id) }?);
         {
             let mut records = self.shared.records.write().unwrap();
             records[i].object = Some(object.clone());
@@ -806,12 +808,13 @@ impl PluginManager {
         let i = self
             .index_of(id)
             .ok_or_else(|| ManagerError::NotFound(format!("no plugin `{id}`")))?;
-        let (source, path, object, restart) = {
+        let (source, path, manifest, object, restart) = {
             let records = self.shared.records.read().unwrap();
             let r = &records[i];
             (
                 r.found.source,
                 r.found.path.clone(),
+                r.found.manifest.clone(),
                 r.object.clone(),
                 r.restart_needing(),
             )
@@ -838,7 +841,9 @@ impl PluginManager {
             }
         }
         let target = match source {
-            Source::Manifest => self.shared.paths.manifests().join(format!("{id}.json")),
+            Source::Manifest => {
+                manifest.unwrap_or_else(|| self.shared.paths.manifests().join(format!("{id}.json")))
+            }
             _ => path,
         };
         remove_path(&target).map_err(|e| {

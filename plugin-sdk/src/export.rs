@@ -136,7 +136,9 @@ pub fn instantiate<P: Plugin>(
     table: &'static [MixinEntry<P>],
 ) -> RResult<PluginInstance, RString> {
     let made = catch_unwind(AssertUnwindSafe(|| {
-        let host = Host::from_raw(handle).map_err(|e| format!("cannot reach the host: {e}"))?;
+        // SAFETY: `handle` is what the host passed to `instantiate`, alive for this call.
+        let host =
+            unsafe { Host::from_raw(handle) }.map_err(|e| format!("cannot reach the host: {e}"))?;
         Ok::<_, String>(Box::new(Instance {
             plugin: P::new(host),
             table,

@@ -84,7 +84,10 @@ pub struct Host {
 
 impl Host {
     #[doc(hidden)]
-    pub fn from_raw(handle: HostHandle) -> Result<Self, HostError> {
+    /// # Safety
+    /// `handle` must come from the host's `instantiate` call: its context is
+    /// alive for this call, and this takes its own reference to it.
+    pub unsafe fn from_raw(handle: HostHandle) -> Result<Self, HostError> {
         (handle.vtable.retain)(handle.ctx);
         let raw = Raw(handle);
         let identity = raw.call::<services::GetIdentity>(&())?;
