@@ -228,6 +228,7 @@ fn disabled_blocklisted_shadowed_and_safe_mode_plugins_are_listed_but_never_run(
         .error
         .unwrap()
         .contains(&sb.bundled.display().to_string()));
+    assert!(m.flush_events());
     let ran: Vec<_> = sb
         .calls()
         .iter()
