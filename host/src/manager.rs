@@ -5,229 +5,58 @@
 //! Locks are never held while a plugin runs: a plugin may call back into the
 //! host (helpers, hooks, events) from any callback.
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
 
 use plinth_sdk::abi::PluginModuleRef;
 use plinth_sdk::methods::plugin as m;
-use plinth_sdk::{mixin_info, HookReply, Identity, Metadata, Registrations, Value};
-use serde::Serialize;
+use plinth_sdk::{Identity, Registrations, Value};
 
 use crate::config::{key_path, ConfigError, ConfigStore};
-use crate::discover::{discover, Found, Source};
+use crate::discover::{discover, Source};
 use crate::events::{EventBus, EventSink};
-use crate::instance::{CallError, PluginObject};
-use crate::metadata::{self, Refusal};
+use crate::instance::PluginObject;
+use crate::loader;
+use crate::metadata;
 use crate::paths::Paths;
 use crate::plugin_settings::PluginSettings;
 use crate::services::{HostServices, PluginContext};
-use crate::{loader, sorting};
 
-/// The state of a plugin, as listed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum State {
-    Enabled,
-    Disabled,
-    Failed,
-    Incompatible,
-    Blocklisted,
-    SafeModeVictim,
-    Shadowed,
-}
-
-impl State {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            State::Enabled => "enabled",
-            State::Disabled => "disabled",
-            State::Failed => "failed",
-            State::Incompatible => "incompatible",
-            State::Blocklisted => "blocklisted",
-            State::SafeModeVictim => "safe_mode_victim",
-            State::Shadowed => "shadowed",
-        }
-    }
-}
-
-/// A toggle of a restart-needing plugin waiting for the next start.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Pending {
-    Enable,
-    Disable,
-    Uninstall,
-}
-
-/// What a plugin is, as `plugins list --json` prints it.
-#[derive(Debug, Clone, Serialize)]
-pub struct PluginInfo {
-    pub id: String,
-    pub name: String,
-    pub version: Option<String>,
-    pub description: Option<String>,
-    pub author: Option<String>,
-    pub url: Option<String>,
-    pub license: Option<String>,
-    pub source: Source,
-    pub path: PathBuf,
-    pub base_folder: PathBuf,
-    pub state: State,
-    pub error: Option<String>,
-    pub mixins: Vec<String>,
-    pub restart_needing: bool,
-    pub reload_needing: bool,
-    pub pending_enable: bool,
-    pub pending_disable: bool,
-    pub pending_uninstall: bool,
-    pub sdk: Option<String>,
-}
-
-/// The reply to a toggle.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Toggle {
-    pub id: String,
-    pub state: State,
-    pub needs_restart: bool,
-    pub needs_refresh: bool,
-}
-
-/// Options of a plugin manager.
-#[derive(Debug, Clone, Default)]
-pub struct Options {
-    /// Only bundled plugins load.
-    pub safe_mode: bool,
-}
-
-struct Record {
-    found: Found,
-    meta: Option<Metadata>,
-    state: State,
-    error: Option<String>,
-    module: Option<PluginModuleRef>,
-    object: Option<Arc<PluginObject>>,
-    context: Option<Arc<PluginContext>>,
-    registrations: Registrations,
-    pending: Option<Pending>,
-}
-
-impl Record {
-    fn has_mixin(&self, name: &str) -> bool {
-        self.meta
-            .as_ref()
-            .is_some_and(|m| m.mixins.iter().any(|x| x == name))
-    }
-
-    fn restart_needing(&self) -> bool {
-        self.meta.as_ref().is_some_and(|m| {
-            m.restart_needing
-                || m.overlay.is_some()
-                || m.mixins
-                    .iter()
-                    .any(|x| mixin_info(x).is_some_and(|i| i.restart_needing))
-        })
-    }
-
-    fn reload_needing(&self) -> bool {
-        self.meta.as_ref().is_some_and(|m| {
-            m.mixins
-                .iter()
-                .any(|x| mixin_info(x).is_some_and(|i| i.reload_needing))
-        })
-    }
-
-    fn fail(&mut self, state: State, error: String) {
-        self.state = state;
-        self.error = Some(error);
-    }
-
-    fn info(&self) -> PluginInfo {
-        let meta = self.meta.as_ref();
-        PluginInfo {
-            id: self.found.id.clone(),
-            name: meta.map_or_else(|| self.found.id.clone(), |m| m.name.clone()),
-            version: meta.map(|m| m.version.clone()),
-            description: meta.and_then(|m| m.description.clone()),
-            author: meta.and_then(|m| m.author.clone()),
-            url: meta.and_then(|m| m.url.clone()),
-            license: meta.and_then(|m| m.license.clone()),
-            source: self.found.source,
-            path: self.found.path.clone(),
-            base_folder: self.found.base_folder.clone(),
-            state: self.state,
-            error: self.error.clone(),
-            mixins: meta.map(|m| m.mixins.clone()).unwrap_or_default(),
-            restart_needing: self.restart_needing(),
-            reload_needing: self.reload_needing(),
-            pending_enable: self.pending == Some(Pending::Enable),
-            pending_disable: self.pending == Some(Pending::Disable),
-            pending_uninstall: self.pending == Some(Pending::Uninstall),
-            sdk: meta.map(|m| m.sdk.clone()),
-        }
-    }
-}
+use crate::registry::{apply_overlays, evaluate, refusal_state, source_name, Record};
+pub use crate::registry::{ManagerError, Options, Pending, PluginInfo, State, Toggle};
 
 #[derive(Debug, Clone, PartialEq)]
-enum Phase {
+pub(crate) enum Phase {
     NotStarted,
     Started { host: String, port: u16 },
     ShuttingDown,
 }
 
-struct Shared {
-    paths: Paths,
-    options: Options,
-    config: Arc<ConfigStore>,
-    records: RwLock<Vec<Record>>,
-    phase: Mutex<Phase>,
+pub(crate) struct Shared {
+    pub(crate) paths: Paths,
+    pub(crate) options: Options,
+    pub(crate) config: Arc<ConfigStore>,
+    pub(crate) records: RwLock<Vec<Record>>,
+    pub(crate) phase: Mutex<Phase>,
     /// Serialises lifecycle operations (never held by plain calls).
-    lifecycle: Mutex<()>,
-    events: EventBus,
-    me: Weak<Shared>,
+    pub(crate) lifecycle: Mutex<()>,
+    pub(crate) events: EventBus,
+    pub(crate) me: Weak<Shared>,
 }
 
 /// The plugin manager of one host.
 #[derive(Clone)]
 pub struct PluginManager {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
 }
-
-/// An error of a plugin-manager command, with the HTTP-like kind of refusal.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ManagerError {
-    NotFound(String),
-    Refused(String),
-    Config(String),
-}
-
-impl std::fmt::Display for ManagerError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ManagerError::NotFound(m) | ManagerError::Refused(m) | ManagerError::Config(m) => {
-                f.write_str(m)
-            }
-        }
-    }
-}
-
-impl std::error::Error for ManagerError {}
-
-impl From<ConfigError> for ManagerError {
-    fn from(e: ConfigError) -> Self {
-        ManagerError::Config(e.0)
-    }
-}
-
-use crate::sorting::DEFAULT_ORDER;
 
 /// How long disabling or shutting down waits for calls already inside a plugin.
-const CALL_DRAIN: Duration = Duration::from_secs(10);
+pub(crate) const CALL_DRAIN: Duration = Duration::from_secs(10);
 
 /// Drops a plugin object once nothing else holds it (an event being delivered
 /// may still, for a moment), so its `Drop` runs here; gives up after a while.
-fn drop_when_unique(object: Arc<PluginObject>) {
+pub(crate) fn drop_when_unique(object: Arc<PluginObject>) {
     let deadline = std::time::Instant::now() + CALL_DRAIN;
     while Arc::strong_count(&object) > 1 && std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(1));
@@ -919,249 +748,6 @@ impl PluginManager {
             }
         }
     }
-
-    /// The enabled plugins implementing `mixin`, sorted for `context`:
-    /// by sorting key (config override, else the plugin's key, else 1000),
-    /// then bundled before others, then identifier.
-    pub fn implementations(
-        &self,
-        mixin: &str,
-        context: Option<&str>,
-    ) -> Vec<(String, Arc<PluginObject>)> {
-        let candidates: Vec<(String, bool, Arc<PluginObject>)> = {
-            let records = self.shared.records.read().unwrap();
-            records
-                .iter()
-                .filter(|r| r.state == State::Enabled && r.has_mixin(mixin))
-                .filter_map(|r| {
-                    let object = r.object.clone()?;
-                    Some((
-                        r.found.id.clone(),
-                        r.found.source == Source::Bundled,
-                        object,
-                    ))
-                })
-                .collect()
-        };
-        let overrides = self.sorting_overrides();
-        let mut keyed: Vec<_> = candidates
-            .into_iter()
-            .map(|(id, bundled, object)| {
-                let key = context.map_or(DEFAULT_ORDER, |ctx| {
-                    sorting::override_for(&overrides, &id, ctx).unwrap_or_else(|| {
-                        object
-                            .call::<m::GetSortingKey>(&ctx.to_owned())
-                            .ok()
-                            .flatten()
-                            .unwrap_or(DEFAULT_ORDER)
-                    })
-                });
-                ((key, !bundled, id.clone()), (id, object))
-            })
-            .collect();
-        keyed.sort_by(|a, b| a.0.cmp(&b.0));
-        keyed.into_iter().map(|(_, v)| v).collect()
-    }
-
-    /// Identifiers of the enabled implementations of a mixin, sorted for `context`.
-    pub fn implementation_ids(&self, mixin: &str, context: Option<&str>) -> Vec<String> {
-        self.implementations(mixin, context)
-            .into_iter()
-            .map(|(id, _)| id)
-            .collect()
-    }
-
-    fn sorting_overrides(&self) -> BTreeMap<String, BTreeMap<String, i64>> {
-        self.shared.config.sorting_order().unwrap_or_default()
-    }
-
-    /// Fires an event on the bus.
-    pub fn fire_event(&self, event: &str, payload: &Value) {
-        self.shared.events.fire(event, payload);
-    }
-
-    /// Waits until every event fired so far was delivered.
-    pub fn flush_events(&self) -> bool {
-        self.shared.events.flush(Duration::from_secs(30))
-    }
-
-    /// Calls every handler of `hook` in `(order, identifier)` order.
-    pub fn call_hook(&self, hook: &str, args: &Value) -> Vec<HookReply> {
-        let handlers: Vec<(i64, String, Arc<PluginObject>)> = {
-            let overrides = self.sorting_overrides();
-            let records = self.shared.records.read().unwrap();
-            records
-                .iter()
-                .filter(|r| r.state == State::Enabled)
-                .filter_map(|r| {
-                    let (_, order) = r.registrations.hooks.iter().find(|(n, _)| n == hook)?;
-                    let order = sorting::hook_order(&overrides, &r.found.id, hook, *order);
-                    Some((order, r.found.id.clone(), r.object.clone()?))
-                })
-                .collect()
-        };
-        let mut handlers = handlers;
-        handlers.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
-        let encoded = serde_json::to_vec(&(hook, args)).expect("JSON values always encode");
-        handlers
-            .into_iter()
-            .map(|(_, id, object)| {
-                let result = object
-                    .call_encoded_active::<m::CallHook>(&encoded)
-                    .map_err(|e| {
-                        tracing::error!(plugin = %id, "hook {hook}: {e}");
-                        e.to_string()
-                    });
-                HookReply { plugin: id, result }
-            })
-            .collect()
-    }
-
-    /// Calls the helper `helper` of the enabled plugin `plugin`.
-    pub fn call_helper(&self, plugin: &str, helper: &str, args: &Value) -> Result<Value, String> {
-        let object = {
-            let records = self.shared.records.read().unwrap();
-            let r = records
-                .iter()
-                .find(|r| r.found.id == plugin)
-                .ok_or_else(|| format!("no plugin `{plugin}`"))?;
-            if r.state != State::Enabled {
-                return Err(format!(
-                    "plugin `{plugin}` is not enabled (it is {})",
-                    r.state.as_str()
-                ));
-            }
-            if !r.registrations.helpers.iter().any(|h| h == helper) {
-                return Err(format!("plugin `{plugin}` has no helper `{helper}`"));
-            }
-            r.object
-                .clone()
-                .ok_or_else(|| format!("plugin `{plugin}` is not running"))?
-        };
-        object
-            .call_active::<m::CallHelper>(&(helper.to_owned(), args.clone()))
-            .map_err(|e| match e {
-                CallError::Panicked(m) => format!("helper `{plugin}.{helper}` panicked: {m}"),
-                other => format!("helper `{plugin}.{helper}` failed: {other}"),
-            })
-    }
-
-    /// A file compiled into a plugin's library (`templates/…`, `static/…`).
-    /// `None` when it has no such file, or was built before ABI 1.1 had them.
-    pub fn embedded_file(&self, id: &str, path: &str) -> Option<&'static [u8]> {
-        let module = self
-            .shared
-            .records
-            .read()
-            .unwrap()
-            .iter()
-            .find(|r| r.found.id == id)?
-            .module?;
-        let lookup = module.embedded_file()?;
-        lookup(abi_stable::std_types::RStr::from_str(path))
-            .into_option()
-            .map(|s| s.as_slice())
-    }
-
-    /// Calls method `M` on an enabled plugin (for the services of later layers and tests).
-    pub fn call<M: plinth_sdk::Method>(
-        &self,
-        id: &str,
-        args: &M::Args,
-    ) -> Result<M::Output, CallError> {
-        let object = {
-            let records = self.shared.records.read().unwrap();
-            records
-                .iter()
-                .find(|r| r.found.id == id && r.state == State::Enabled)
-                .and_then(|r| r.object.clone())
-        };
-        object
-            .ok_or_else(|| CallError::Failed(format!("plugin `{id}` is not enabled")))?
-            .call_active::<M>(args)
-    }
-}
-
-fn source_name(source: Source) -> &'static str {
-    match source {
-        Source::Bundled => "bundled",
-        Source::User => "user",
-        Source::Manifest => "manifest",
-    }
-}
-
-fn refusal_state(refusal: Refusal) -> (State, String) {
-    match refusal {
-        Refusal::Incompatible(m) => (State::Incompatible, m),
-        Refusal::Failed(m) => (State::Failed, m),
-    }
-}
-
-/// Reads metadata and applies compatibility, blocklist, safe mode and the disabled list.
-fn evaluate(
-    record: &mut Record,
-    options: &Options,
-    disabled: &[String],
-    blocklist: &[crate::config::BlockEntry],
-) {
-    let library = record
-        .found
-        .library
-        .clone()
-        .expect("found plugins without a problem have a library");
-    let meta =
-        match metadata::read(&library).and_then(|m| metadata::check_compatible(&m).map(|()| m)) {
-            Ok(meta) => meta,
-            Err(refusal) => {
-                // Keep whatever metadata could be read, for the listing.
-                record.meta = metadata::read(&library).ok();
-                let (state, msg) = refusal_state(refusal);
-                record.fail(state, msg);
-                return;
-            }
-        };
-    let id = record.found.id.clone();
-    let blocked = blocklist.iter().find(|b| b.blocks(&id, &meta.version));
-    record.meta = Some(meta);
-    if let Some(entry) = blocked {
-        let range = entry
-            .versions
-            .as_ref()
-            .map(|r| format!(" (versions {r})"))
-            .unwrap_or_default();
-        record.fail(
-            State::Blocklisted,
-            format!("blocklisted in plugins._blocklist{range}"),
-        );
-    } else if options.safe_mode && record.found.source != Source::Bundled {
-        record.fail(
-            State::SafeModeVictim,
-            "safe mode: only bundled plugins load".into(),
-        );
-    } else if disabled.iter().any(|d| d == &id) {
-        record.state = State::Disabled;
-    }
-}
-
-/// Puts the overlays of the plugins about to be enabled under the config, then
-/// disables the plugins those overlays disable.
-fn apply_overlays(config: &ConfigStore, records: &mut [Record]) -> Result<(), ConfigError> {
-    let overlays: Vec<(String, Value)> = records
-        .iter()
-        .filter(|r| r.state == State::Enabled)
-        .filter_map(|r| Some((r.found.id.clone(), r.meta.as_ref()?.overlay.clone()?)))
-        .collect();
-    if overlays.is_empty() {
-        return Ok(());
-    }
-    config.set_overlays(overlays);
-    let disabled = config.disabled()?;
-    for r in records.iter_mut().filter(|r| r.state == State::Enabled) {
-        if disabled.contains(&r.found.id) {
-            r.state = State::Disabled;
-        }
-    }
-    Ok(())
 }
 
 fn remove_path(path: &Path) -> std::io::Result<()> {
@@ -1170,40 +756,5 @@ fn remove_path(path: &Path) -> std::io::Result<()> {
         std::fs::remove_dir_all(path)
     } else {
         std::fs::remove_file(path)
-    }
-}
-
-impl HostServices for Shared {
-    fn fire_event(&self, event: String, payload: Value) {
-        self.events.fire(&event, &payload);
-    }
-
-    fn call_helper(&self, plugin: &str, helper: &str, args: Value) -> Result<Value, String> {
-        self.manager().call_helper(plugin, helper, &args)
-    }
-
-    fn call_hook(&self, hook: &str, args: Value) -> Vec<HookReply> {
-        self.manager().call_hook(hook, &args)
-    }
-}
-
-impl EventSink for Shared {
-    fn deliver(&self, event: &str, encoded: &[u8]) {
-        for (id, object) in self.manager().implementations("EventHandler", None) {
-            if let Err(e) = object.call_encoded_active::<m::OnEvent>(encoded) {
-                tracing::error!(plugin = %id, "on_event({event}): {e}");
-            }
-        }
-    }
-}
-
-impl Shared {
-    fn manager(&self) -> PluginManager {
-        PluginManager {
-            shared: self
-                .me
-                .upgrade()
-                .expect("the manager is alive while it serves calls"),
-        }
     }
 }
