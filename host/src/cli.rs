@@ -75,7 +75,7 @@ pub enum PluginsCommand {
     Enable { id: String },
     /// Disable a plugin (takes effect at the next start of the host).
     Disable { id: String },
-    /// Copy a plugin library or plugin folder into <basedir>/plugins.
+    /// Copy a plugin library or plugin folder into BASEDIR/plugins.
     Install { path: PathBuf },
     /// Remove a user or manifest plugin (bundled plugins cannot be uninstalled).
     Uninstall { id: String },
