@@ -565,3 +565,78 @@ fn a_manifest_is_found_by_the_id_inside_it_and_problems_name_the_manifest() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(!manifests.join("gone.json").exists());
 }
+
+#[test]
+fn users_are_added_listed_given_api_keys_and_removed_from_the_command_line() {
+    use std::io::Write;
+    let sb = Sandbox::new();
+    let add = |args: &[&str], password: &str| {
+        let mut child = Command::new(built().plinth())
+            .arg("--basedir")
+            .arg(&sb.basedir)
+            .args(["user", "add"])
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(format!("{password}\n").as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    assert!(add(&["ada", "--admin"], "correct horse").status.success());
+    assert!(add(&["bob"], "battery staple").status.success());
+    assert!(add(&["cy", "--permissions", "status,settings_read"], "pw")
+        .status
+        .success());
+    for (args, message) in [
+        (vec!["bob"], "there is already a user `bob`"),
+        (
+            vec!["dan", "--permissions", "status,fly"],
+            "unknown permission \"fly\"",
+        ),
+        (vec!["e f"], "invalid user name"),
+    ] {
+        let out = add(&args, "pw");
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert!(stderr(&out).contains(message), "{args:?}: {}", stderr(&out));
+    }
+    let list = stdout(&sb.plinth(&["user", "list"]));
+    let rows: Vec<Vec<&str>> = list.lines().map(|l| l.split('\t').collect()).collect();
+    assert_eq!(rows[0][..3], ["ada", "admin", "no api key"]);
+    assert_eq!(rows[0][3], "all");
+    assert!(
+        rows[1][3].split(',').any(|p| p == "webcam"),
+        "the user role includes webcam: {list}"
+    );
+    assert_eq!(rows[2][3], "settings_read,status");
+
+    let key = stdout(&sb.plinth(&["user", "apikey", "bob"]))
+        .trim()
+        .to_owned();
+    assert_eq!(key.len(), 48);
+    let users = plinth::users::Users::new(&sb.basedir);
+    assert_eq!(users.by_api_key(&key).unwrap().0, "bob");
+    assert!(users.authenticate("ada", "correct horse").unwrap().admin);
+    let text = fs::read_to_string(sb.basedir.join("users.yaml")).unwrap();
+    assert!(
+        !text.contains("correct horse") && !text.contains(&key),
+        "no secrets in clear"
+    );
+
+    assert!(sb.plinth(&["user", "remove", "bob"]).status.success());
+    let out = sb.plinth(&["user", "remove", "bob"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("no user `bob`"));
+    assert!(users.by_api_key(&key).is_none());
+
+    fs::write(sb.basedir.join("users.yaml"), "ada: [not, a, user]\n").unwrap();
+    let out = sb.plinth(&["user", "list"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("users.yaml"), "{}", stderr(&out));
+}

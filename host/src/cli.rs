@@ -17,6 +17,7 @@ use crate::manager::{Options, PluginInfo, PluginManager};
 use crate::paths::{check_id, id_from_library, Paths};
 use crate::plugin_settings::PluginSettings;
 use crate::serve::{self, ServeOptions};
+use crate::users::Users;
 use crate::values;
 use crate::{loader, metadata};
 
@@ -45,6 +46,9 @@ pub enum Command {
     /// Read, change and check config.yaml.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Add, list and remove users, and make API keys.
+    #[command(subcommand)]
+    User(UserCommand),
     /// Run the host: start every enabled plugin and run until Ctrl-C or SIGTERM.
     Serve {
         /// The address to listen on.
@@ -109,6 +113,26 @@ pub enum ConfigCommand {
     Check,
 }
 
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a user. The password is read from standard input (asked for on a terminal).
+    Add {
+        name: String,
+        /// An administrator: every permission.
+        #[arg(long)]
+        admin: bool,
+        /// Comma-separated permissions; default: the user role's (status, settings_read, webcam, …).
+        #[arg(long, value_delimiter = ',')]
+        permissions: Option<Vec<String>>,
+    },
+    /// List the users.
+    List,
+    /// Remove a user.
+    Remove { name: String },
+    /// Make a new API key for a user (the old one stops working) and print it.
+    Apikey { name: String },
+}
+
 /// Runs the command line; returns the process exit code.
 pub fn run(cli: Cli) -> i32 {
     match execute(cli) {
@@ -134,6 +158,7 @@ fn execute(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::Config(cmd) => config_command(&manager()?, cmd),
+        Command::User(cmd) => user_command(&Users::new(&paths.basedir), cmd),
         Command::Plugins(cmd) => match cmd {
             PluginsCommand::List { json } => {
                 let m = manager()?;
@@ -303,6 +328,72 @@ fn config_command(manager: &PluginManager, cmd: ConfigCommand) -> Result<(), Str
         }
         ConfigCommand::Check => unreachable!("handled without a plugin manager"),
     }
+}
+
+fn user_command(users: &Users, cmd: UserCommand) -> Result<(), String> {
+    match cmd {
+        UserCommand::Add {
+            name,
+            admin,
+            permissions,
+        } => {
+            let password = read_password(&name)?;
+            users.add(&name, &password, admin, permissions)?;
+            println!(
+                "added {} {name}",
+                if admin { "administrator" } else { "user" }
+            );
+        }
+        UserCommand::List => {
+            for (name, user) in users.all()? {
+                let role = if user.admin { "admin" } else { "user" };
+                let perms = if user.admin && user.permissions.is_empty() {
+                    "all".to_owned()
+                } else {
+                    user.permissions
+                        .iter()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(",")
+                };
+                let key = if user.api_key_sha256.is_some() {
+                    "api key"
+                } else {
+                    "no api key"
+                };
+                println!("{name}\t{role}\t{key}\t{perms}");
+            }
+        }
+        UserCommand::Remove { name } => {
+            users.remove(&name)?;
+            println!("removed {name}");
+        }
+        UserCommand::Apikey { name } => println!("{}", users.new_api_key(&name)?),
+    }
+    Ok(())
+}
+
+/// The password from standard input: asked for without echo on a terminal,
+/// else the first line.
+fn read_password(name: &str) -> Result<String, String> {
+    use std::io::{BufRead, IsTerminal};
+    let password = if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password(format!("password for {name}: "))
+            .map_err(|e| e.to_string())?;
+        let again = rpassword::prompt_password("again: ").map_err(|e| e.to_string())?;
+        if first != again {
+            return Err("the passwords differ".into());
+        }
+        first
+    } else {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .map_err(|e| format!("cannot read the password: {e}"))?;
+        line.trim_end_matches(['\n', '\r']).to_owned()
+    };
+    Ok(password)
 }
 
 fn toggle(manager: &PluginManager, id: &str, enable: bool) -> Result<(), String> {

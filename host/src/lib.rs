@@ -24,6 +24,7 @@ pub mod routing;
 pub mod serve;
 pub mod services;
 pub mod sorting;
+pub mod users;
 pub mod values;
 
 pub use manager::{Options, PluginInfo, PluginManager, State, Toggle};

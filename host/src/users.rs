@@ -1,0 +1,322 @@
+//! Users of the host: `<basedir>/users.yaml`, passwords hashed with argon2,
+//! one API key per user (stored as a SHA-256 hash), roles and permissions as
+//! OctoPrint has them.
+//!
+//! Changes are read-modify-write under a lock file and written atomically, so
+//! the command line and a running host never lose each other's changes.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use argon2::password_hash::rand_core::{OsRng, RngCore};
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::config::write_atomic;
+
+/// Permissions only administrators have by default.
+pub const ADMIN_PERMISSIONS: &[&str] = &["settings", "plugin_manager", "users", "system"];
+
+/// The permissions of the user role (OctoPrint's default user group).
+pub const USER_PERMISSIONS: &[&str] = &[
+    "status",
+    "settings_read",
+    "webcam",
+    "connection",
+    "control",
+    "files_list",
+    "files_upload",
+    "files_download",
+    "files_delete",
+    "files_select",
+    "print",
+    "slice",
+    "monitor_terminal",
+    "timelapse_list",
+    "timelapse_download",
+];
+
+/// Whether `name` is a permission this host knows.
+pub fn is_known_permission(name: &str) -> bool {
+    ADMIN_PERMISSIONS.contains(&name) || USER_PERMISSIONS.contains(&name)
+}
+
+/// One user as stored.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct User {
+    /// The argon2 hash of the password (PHC string).
+    pub password: String,
+    /// Administrators have every permission.
+    #[serde(default)]
+    pub admin: bool,
+    /// The user's permissions (an administrator's are implied).
+    #[serde(default)]
+    pub permissions: BTreeSet<String>,
+    /// SHA-256 (hex) of the user's API key, if one was made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key_sha256: Option<String>,
+}
+
+impl User {
+    /// Whether the user has `permission`.
+    pub fn has(&self, permission: &str) -> bool {
+        self.admin || self.permissions.contains(permission)
+    }
+}
+
+/// `users.yaml`.
+pub struct Users {
+    path: PathBuf,
+}
+
+impl Users {
+    /// The users of the base folder `basedir`.
+    pub fn new(basedir: &Path) -> Self {
+        Self {
+            path: basedir.join("users.yaml"),
+        }
+    }
+
+    /// The file the users live in.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Every user, by name.
+    pub fn all(&self) -> Result<BTreeMap<String, User>, String> {
+        let text = match fs::read_to_string(&self.path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
+            Err(e) => return Err(format!("{}: cannot read: {e}", self.path.display())),
+        };
+        if text.trim().is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        yaml_serde::from_str(&text).map_err(|e| format!("{}: {e}", self.path.display()))
+    }
+
+    /// Changes the users under the lock and writes them back.
+    fn update<T>(
+        &self,
+        change: impl FnOnce(&mut BTreeMap<String, User>) -> Result<T, String>,
+    ) -> Result<T, String> {
+        let lock_path = self.path.with_file_name("users.yaml.lock");
+        if let Some(dir) = self.path.parent() {
+            fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        }
+        let lock = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| format!("{}: {e}", lock_path.display()))?;
+        lock.lock()
+            .map_err(|e| format!("cannot lock {}: {e}", lock_path.display()))?;
+        let mut users = self.all()?;
+        let out = change(&mut users)?;
+        let text = yaml_serde::to_string(&users).map_err(|e| e.to_string())?;
+        write_atomic(&self.path, text.as_bytes())
+            .map_err(|e| format!("{}: cannot write: {e}", self.path.display()))?;
+        Ok(out)
+    }
+
+    /// Adds a user. Without `permissions` a user gets the user role's set.
+    pub fn add(
+        &self,
+        name: &str,
+        password: &str,
+        admin: bool,
+        permissions: Option<Vec<String>>,
+    ) -> Result<(), String> {
+        check_name(name)?;
+        if password.is_empty() {
+            return Err("the password is empty".into());
+        }
+        let permissions: BTreeSet<String> = match permissions {
+            Some(list) => {
+                if let Some(bad) = list.iter().find(|p| !is_known_permission(p)) {
+                    return Err(format!(
+                        "unknown permission {bad:?}; known: {}",
+                        ADMIN_PERMISSIONS
+                            .iter()
+                            .chain(USER_PERMISSIONS)
+                            .copied()
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ));
+                }
+                list.into_iter().collect()
+            }
+            None if admin => BTreeSet::new(),
+            None => USER_PERMISSIONS.iter().map(|p| (*p).to_owned()).collect(),
+        };
+        let hash = hash_password(password)?;
+        self.update(|users| {
+            if users.contains_key(name) {
+                return Err(format!("there is already a user `{name}`"));
+            }
+            users.insert(
+                name.to_owned(),
+                User {
+                    password: hash,
+                    admin,
+                    permissions,
+                    api_key_sha256: None,
+                },
+            );
+            Ok(())
+        })
+    }
+
+    /// Removes a user.
+    pub fn remove(&self, name: &str) -> Result<(), String> {
+        self.update(|users| {
+            users
+                .remove(name)
+                .map(|_| ())
+                .ok_or_else(|| format!("no user `{name}`"))
+        })
+    }
+
+    /// Makes a new API key for `name` (replacing the old one) and returns it.
+    /// Only its hash is stored: it is shown this once.
+    pub fn new_api_key(&self, name: &str) -> Result<String, String> {
+        let mut bytes = [0u8; 24];
+        OsRng.fill_bytes(&mut bytes);
+        let key: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        let hashed = sha256_hex(&key);
+        self.update(|users| {
+            let user = users
+                .get_mut(name)
+                .ok_or_else(|| format!("no user `{name}`"))?;
+            user.api_key_sha256 = Some(hashed);
+            Ok(())
+        })?;
+        Ok(key)
+    }
+
+    /// The user with this name and password.
+    pub fn authenticate(&self, name: &str, password: &str) -> Option<User> {
+        let user = self.all().ok()?.remove(name)?;
+        let hash = PasswordHash::new(&user.password).ok()?;
+        Argon2::default()
+            .verify_password(password.as_bytes(), &hash)
+            .ok()?;
+        Some(user)
+    }
+
+    /// The user an API key belongs to, with the user's name.
+    pub fn by_api_key(&self, key: &str) -> Option<(String, User)> {
+        let hashed = sha256_hex(key);
+        self.all()
+            .ok()?
+            .into_iter()
+            .find(|(_, u)| u.api_key_sha256.as_deref() == Some(hashed.as_str()))
+    }
+}
+
+fn hash_password(password: &str) -> Result<String, String> {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| format!("cannot hash the password: {e}"))
+}
+
+fn sha256_hex(text: &str) -> String {
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// User names: 1 to 64 characters, no white space or control characters.
+pub fn check_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.chars().count() > 64 {
+        return Err(format!(
+            "invalid user name {name:?}: use 1 to 64 characters"
+        ));
+    }
+    if name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!(
+            "invalid user name {name:?}: no spaces or control characters"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn add_authenticate_keys_and_remove() {
+        let dir = tempfile::tempdir().unwrap();
+        let users = Users::new(dir.path());
+        users.add("ada", "s3cret", true, None).unwrap();
+        users
+            .add("bob", "hunter2", false, Some(vec!["status".into()]))
+            .unwrap();
+        assert!(users
+            .add("ada", "x", false, None)
+            .unwrap_err()
+            .contains("already"));
+        assert!(users
+            .add("eve", "x", false, Some(vec!["fly".into()]))
+            .unwrap_err()
+            .contains("unknown permission \"fly\""));
+        assert!(users
+            .add("a b", "x", false, None)
+            .unwrap_err()
+            .contains("invalid user name"));
+        assert!(users
+            .add("carl", "", false, None)
+            .unwrap_err()
+            .contains("empty"));
+
+        let ada = users.authenticate("ada", "s3cret").unwrap();
+        assert!(ada.admin && ada.has("settings") && ada.has("webcam"));
+        assert!(users.authenticate("ada", "wrong").is_none());
+        assert!(users.authenticate("nobody", "s3cret").is_none());
+        let bob = users.authenticate("bob", "hunter2").unwrap();
+        assert!(bob.has("status") && !bob.has("webcam") && !bob.has("settings"));
+
+        let text = fs::read_to_string(users.path()).unwrap();
+        assert!(
+            !text.contains("s3cret") && text.contains("$argon2"),
+            "{text}"
+        );
+
+        let key = users.new_api_key("bob").unwrap();
+        assert_eq!(users.by_api_key(&key).unwrap().0, "bob");
+        let newer = users.new_api_key("bob").unwrap();
+        assert!(
+            users.by_api_key(&key).is_none(),
+            "a new key replaces the old one"
+        );
+        assert!(users.by_api_key(&newer).is_some());
+        assert!(!fs::read_to_string(users.path()).unwrap().contains(&newer));
+
+        users.remove("bob").unwrap();
+        assert!(users.remove("bob").unwrap_err().contains("no user `bob`"));
+        assert_eq!(users.all().unwrap().keys().collect::<Vec<_>>(), ["ada"]);
+    }
+
+    #[test]
+    fn the_user_role_includes_webcam() {
+        let dir = tempfile::tempdir().unwrap();
+        let users = Users::new(dir.path());
+        users.add("u", "pw", false, None).unwrap();
+        let u = users.authenticate("u", "pw").unwrap();
+        assert!(
+            u.has("webcam")
+                && u.has("settings_read")
+                && !u.has("settings")
+                && !u.has("plugin_manager")
+        );
+    }
+}
