@@ -12,6 +12,7 @@ pub mod cli;
 pub mod config;
 pub mod discover;
 pub mod events;
+pub mod http;
 pub mod instance;
 pub mod loader;
 pub mod manager;

@@ -118,6 +118,21 @@ impl PluginManager {
         Ok(Self { shared })
     }
 
+    /// Why the host runs in safe mode (`flag`: the `--safe-mode` option), if it does.
+    pub fn safe_mode(&self) -> Option<&'static str> {
+        self.shared.options.safe_mode.then_some("flag")
+    }
+
+    /// Whether a plugin toggle waits for the next start.
+    pub fn restart_pending(&self) -> bool {
+        self.shared
+            .records
+            .read()
+            .unwrap()
+            .iter()
+            .any(|r| r.pending.is_some())
+    }
+
     /// The config store shared by the host and every plugin.
     pub fn config(&self) -> &Arc<ConfigStore> {
         &self.shared.config
@@ -429,7 +444,16 @@ impl PluginManager {
 
     /// Runs start-up: `on_startup(host, port)` in sorted order, the `Startup`
     /// event (releasing the events held back so far), then `on_after_startup`.
+    /// A server calls [`startup`](Self::startup) before it accepts and
+    /// [`after_startup`](Self::after_startup) once it does.
     pub fn start(&self, host: &str, port: u16) {
+        self.startup(host, port);
+        self.after_startup();
+    }
+
+    /// The first half of [`start`](Self::start): enables every plugin and runs
+    /// `on_startup(host, port)`; the server is not accepting yet.
+    pub fn startup(&self, host: &str, port: u16) {
         self.enable_all();
         self.report_unused();
         let _guard = self.shared.lifecycle.lock().unwrap();
@@ -438,11 +462,17 @@ impl PluginManager {
                 self.mark_failed_id(&id, format!("on_startup: {e}"));
             }
         }
-        self.shared.events.release_with_startup();
         *self.shared.phase.lock().unwrap() = Phase::Started {
             host: host.to_owned(),
             port,
         };
+    }
+
+    /// The second half of [`start`](Self::start), once the server accepts: the
+    /// `Startup` event (releasing the events held back), then `on_after_startup`.
+    pub fn after_startup(&self) {
+        let _guard = self.shared.lifecycle.lock().unwrap();
+        self.shared.events.release_with_startup();
         for (id, object) in self.implementations("Startup", Some("StartupPlugin.on_after_startup"))
         {
             if let Err(e) = object.call::<m::OnAfterStartup>(&()) {

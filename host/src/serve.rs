@@ -1,8 +1,14 @@
-//! `plinth serve`: start every enabled plugin, run until Ctrl-C or SIGTERM,
-//! then shut down in order. Plugin calls run on blocking threads, never on
-//! the async runtime.
+//! `plinth serve`: bind the listener, run `on_startup`, accept requests, run
+//! `on_after_startup`; on Ctrl-C or SIGTERM stop accepting, let requests in
+//! flight finish (bounded), run `on_shutdown` in order and return.
+//! Plugin calls run on blocking threads, never on the async runtime.
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::http::{router, App};
 use crate::manager::PluginManager;
+use crate::users::Users;
 
 /// Where the server listens.
 #[derive(Debug, Clone)]
@@ -10,6 +16,9 @@ pub struct ServeOptions {
     pub host: String,
     pub port: u16,
 }
+
+/// How long requests in flight may take to finish at shutdown.
+const DRAIN: Duration = Duration::from_secs(10);
 
 /// Runs the host until a termination signal, then shuts down. Returns when
 /// done. A second signal during shutdown exits at once.
@@ -19,12 +28,38 @@ pub fn run(manager: PluginManager, options: ServeOptions) -> Result<(), String> 
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
     runtime.block_on(async move {
-        // Listen before starting: a signal that arrives during start-up still
-        // leads to an orderly shutdown once start-up is done.
+        // Listen for signals before anything else: one that arrives during
+        // start-up still leads to an orderly shutdown once start-up is done.
         let mut signals = Signals::new()?;
+        let address = format!("{}:{}", options.host, options.port);
+        let listener = tokio::net::TcpListener::bind(&address)
+            .await
+            .map_err(|e| format!("cannot listen on {address}: {e}"))?;
+        let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+        let host = options.host.clone();
+
         let starting = manager.clone();
-        let (host, port) = (options.host.clone(), options.port);
-        tokio::task::spawn_blocking(move || starting.start(&host, port))
+        let start_host = host.clone();
+        tokio::task::spawn_blocking(move || starting.startup(&start_host, port))
+            .await
+            .map_err(|e| format!("start-up failed: {e}"))?;
+
+        let app = Arc::new(App {
+            manager: manager.clone(),
+            users: Users::new(&manager.paths().basedir),
+        });
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(async move {
+            axum::serve(listener, router(app))
+                .with_graceful_shutdown(async {
+                    let _ = stop_rx.await;
+                })
+                .await
+        });
+        tracing::info!("listening on http://{host}:{port}");
+
+        let after = manager.clone();
+        tokio::task::spawn_blocking(move || after.after_startup())
             .await
             .map_err(|e| format!("start-up failed: {e}"))?;
         let enabled = manager
@@ -32,14 +67,19 @@ pub fn run(manager: PluginManager, options: ServeOptions) -> Result<(), String> 
             .iter()
             .filter(|p| p.state == crate::State::Enabled)
             .count();
-        tracing::info!(
-            "Plinth started on {}:{} with {enabled} plugins enabled",
-            options.host,
-            options.port
-        );
+        tracing::info!("Plinth started on {host}:{port} with {enabled} plugins enabled");
+
         signals.next().await;
         tracing::info!("shutting down (press Ctrl-C again to stop at once)");
-        let stopping = tokio::task::spawn_blocking(move || manager.shutdown());
+        let stopping = async move {
+            let _ = stop_tx.send(());
+            if tokio::time::timeout(DRAIN, server).await.is_err() {
+                tracing::warn!(
+                    "requests still running after {DRAIN:?}; shutting down without them"
+                );
+            }
+            tokio::task::spawn_blocking(move || manager.shutdown()).await
+        };
         tokio::select! {
             done = stopping => done.map_err(|e| format!("shutdown failed: {e}"))?,
             _ = signals.next() => {

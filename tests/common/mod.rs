@@ -215,3 +215,97 @@ pub fn stdout(out: &std::process::Output) -> String {
 pub fn stderr(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
+
+/// A running `plinth serve` on a free loopback port; killed when dropped.
+pub struct Server {
+    child: std::process::Child,
+    pub port: u16,
+    /// Everything the server logged so far (read by a thread).
+    log: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Server {
+    /// Starts the server of this sandbox and waits until it has started.
+    pub fn start(sb: &Sandbox) -> Self {
+        use std::io::{BufRead, BufReader};
+        use std::process::Stdio;
+        use std::sync::{Arc, Mutex};
+        let mut child = Command::new(built().plinth())
+            .arg("--basedir")
+            .arg(&sb.basedir)
+            .arg("--bundled-dir")
+            .arg(&sb.bundled)
+            .args(["serve", "--port", "0"])
+            .env("PLINTH_LOG", "info")
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("plinth starts");
+        let log = Arc::new(Mutex::new(String::new()));
+        let (port_tx, port_rx) = std::sync::mpsc::channel();
+        let reader = BufReader::new(child.stderr.take().unwrap());
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            let mut port_tx = Some(port_tx);
+            for line in reader.lines().map_while(Result::ok) {
+                if let Some(rest) = line.split("listening on http://127.0.0.1:").nth(1) {
+                    let port: u16 = rest.trim().parse().expect("a port");
+                    let _ = port_tx.take().map(|tx| tx.send(port));
+                }
+                if line.contains("Plinth started") {
+                    let _ = port_tx.take();
+                }
+                sink.lock().unwrap().push_str(&line);
+                sink.lock().unwrap().push('\n');
+            }
+        });
+        let port = port_rx
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("the server listens");
+        let server = Self { child, port, log };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while !server.log().contains("Plinth started") {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no start-up line: {}",
+                server.log()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        server
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Sends SIGTERM and waits for the exit code.
+    #[cfg(unix)]
+    pub fn stop(mut self) -> Option<i32> {
+        Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        let code = self.child.wait().unwrap().code();
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        code
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An HTTP client that reports error statuses as responses, not errors.
+pub fn http() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
