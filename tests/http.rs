@@ -65,3 +65,116 @@ fn a_port_in_use_is_a_clear_error() {
         "{err}"
     );
 }
+
+/// A GET sent as written (clients would normalise `..` away): status, headers, body.
+fn raw_get(server: &Server, path: &str, headers: &[(&str, &str)]) -> (u16, String, Vec<u8>) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    let mut request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    let split = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a header block");
+    let head = String::from_utf8_lossy(&response[..split]).into_owned();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, head, response[split + 4..].to_vec())
+}
+
+fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.lines().find_map(|l| {
+        let (n, v) = l.split_once(": ")?;
+        n.eq_ignore_ascii_case(name).then_some(v)
+    })
+}
+
+#[test]
+fn static_assets_are_served_with_types_and_caching_and_never_from_outside() {
+    let sb = Sandbox::new();
+    sb.bundle_sample("helloworld");
+    let site = sb.basedir.join("plugins").join("site");
+    std::fs::create_dir_all(site.join("static/css")).unwrap();
+    std::fs::copy(
+        common::built().fixture("recorder"),
+        site.join(common::lib_file("site")),
+    )
+    .unwrap();
+    std::fs::write(site.join("static/app.js"), "console.log('hi');\n").unwrap();
+    std::fs::write(site.join("static/css/style.css"), "body {}\n").unwrap();
+    std::fs::write(sb.basedir.join("secret.txt"), "secret").unwrap();
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(sb.basedir.join("secret.txt"), site.join("static/leak.txt"))
+        .unwrap();
+    sb.recorder("plain");
+    sb.write_config("plugins:\n  _disabled: [plain]\n");
+    let server = Server::start(&sb);
+
+    let (status, head, body) = raw_get(&server, "/plugin/site/static/app.js", &[]);
+    assert_eq!(
+        (status, body.as_slice()),
+        (200, &b"console.log('hi');\n"[..])
+    );
+    assert!(
+        header(&head, "content-type")
+            .unwrap()
+            .contains("javascript"),
+        "{head}"
+    );
+    let etag = header(&head, "etag").unwrap().to_owned();
+    let last_modified = header(&head, "last-modified").unwrap().to_owned();
+    assert_eq!(
+        raw_get(
+            &server,
+            "/plugin/site/static/app.js",
+            &[("If-None-Match", &etag)]
+        )
+        .0,
+        304
+    );
+    assert_eq!(
+        raw_get(
+            &server,
+            "/plugin/site/static/app.js",
+            &[("If-Modified-Since", &last_modified)]
+        )
+        .0,
+        304
+    );
+    let (status, head, _) = raw_get(&server, "/plugin/site/static/css/style.css", &[]);
+    assert_eq!(status, 200);
+    assert!(
+        header(&head, "content-type")
+            .unwrap()
+            .starts_with("text/css"),
+        "{head}"
+    );
+
+    // Compiled into helloworld's library.
+    let (status, head, body) =
+        raw_get(&server, "/plugin/helloworld/static/css/helloworld.css", &[]);
+    assert_eq!(status, 200, "{head}");
+    assert!(!body.is_empty() && header(&head, "etag").is_some());
+
+    for path in [
+        "/plugin/site/static/../../../secret.txt",
+        "/plugin/site/static/%2e%2e/%2e%2e/%2e%2e/secret.txt",
+        "/plugin/site/static/..%2f..%2f..%2fsecret.txt",
+        "/plugin/site/static/css%2f..%2f..%2fsite.so",
+        "/plugin/site/static//etc/passwd",
+        "/plugin/site/static/%2fetc%2fpasswd",
+        "/plugin/site/static/leak.txt",
+        "/plugin/site/static/missing.js",
+        "/plugin/ghost/static/app.js",
+        "/plugin/plain/static/app.js",
+    ] {
+        let (status, _, body) = raw_get(&server, path, &[]);
+        assert!(status == 404 || status == 400, "{path}: {status}");
+        assert!(!String::from_utf8_lossy(&body).contains("secret"), "{path}");
+    }
+}

@@ -2,6 +2,7 @@
 //!
 //! Everything under `/api/` answers errors as JSON `{"error": "..."}`.
 
+mod assets;
 mod server_api;
 
 use std::sync::Arc;
@@ -25,6 +26,7 @@ pub struct App {
 pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/api/server", get(server_api::server))
+        .route("/plugin/{id}/static/{*path}", get(assets::static_file))
         .fallback(not_found)
         .with_state(app)
 }
