@@ -178,3 +178,196 @@ fn static_assets_are_served_with_types_and_caching_and_never_from_outside() {
         assert!(!String::from_utf8_lossy(&body).contains("secret"), "{path}");
     }
 }
+
+#[test]
+fn every_row_of_the_simple_api_table() {
+    use std::io::Write;
+    let sb = Sandbox::new();
+    sb.recorder("rec")
+        .recorder("rec_adminonly")
+        .recorder("rec_public")
+        .recorder("rec_nocommands");
+    sb.bundle_sample("event_logger");
+    sb.write_config("server:\n  plugin_call_timeout: 1\n");
+    let add = |name: &str, admin: bool| {
+        let mut args = vec![
+            "--basedir".to_owned(),
+            sb.basedir.display().to_string(),
+            "user".into(),
+            "add".into(),
+            name.into(),
+        ];
+        if admin {
+            args.push("--admin".into());
+        }
+        let mut child = std::process::Command::new(common::built().plinth())
+            .args(&args)
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(b"pw\n").unwrap();
+        assert!(child.wait().unwrap().success());
+        common::stdout(&sb.plinth(&["user", "apikey", name]))
+            .trim()
+            .to_owned()
+    };
+    let (admin, user) = (add("ada", true), add("bob", false));
+    let server = Server::start(&sb);
+    let call = |method: &str,
+                path: &str,
+                key: Option<&str>,
+                body: Option<(&str, &str)>|
+     -> (u16, String) {
+        let agent = http();
+        let url = server.url(path);
+        let mut response = match (method, body) {
+            ("GET", _) => {
+                let mut r = agent.get(&url);
+                if let Some(k) = key {
+                    r = r.header("X-Api-Key", k);
+                }
+                r.call().unwrap()
+            }
+            (_, Some((content_type, text))) => {
+                let mut r = agent.post(&url).header("Content-Type", content_type);
+                if let Some(k) = key {
+                    r = r.header("X-Api-Key", k);
+                }
+                r.send(text).unwrap()
+            }
+            _ => unreachable!(),
+        };
+        (
+            response.status().as_u16(),
+            response.body_mut().read_to_string().unwrap_or_default(),
+        )
+    };
+    let json = "application/json";
+    let rows: Vec<(&str, &str, Option<&str>, Option<(&str, &str)>, u16)> = vec![
+        ("GET", "/api/plugin/ghost", Some(&user), None, 404),
+        (
+            "POST",
+            "/api/plugin/ghost",
+            Some(&user),
+            Some((json, r#"{"command":"echo"}"#)),
+            404,
+        ),
+        ("GET", "/api/plugin/event_logger", Some(&user), None, 404),
+        (
+            "POST",
+            "/api/plugin/rec_nocommands",
+            Some(&user),
+            Some((json, r#"{"command":"echo"}"#)),
+            405,
+        ),
+        ("GET", "/api/plugin/rec_adminonly", Some(&user), None, 403),
+        (
+            "POST",
+            "/api/plugin/rec_adminonly",
+            Some(&user),
+            Some((json, r#"{"command":"echo"}"#)),
+            403,
+        ),
+        ("GET", "/api/plugin/rec_adminonly", Some(&admin), None, 200),
+        ("GET", "/api/plugin/rec", None, None, 403),
+        ("GET", "/api/plugin/rec_public", None, None, 200),
+        ("GET", "/api/plugin/rec", Some("not-a-key"), None, 403),
+        (
+            "POST",
+            "/api/plugin/rec",
+            Some(&user),
+            Some(("text/plain", r#"{"command":"echo"}"#)),
+            415,
+        ),
+        (
+            "POST",
+            "/api/plugin/rec",
+            Some(&user),
+            Some((json, "{not json")),
+            400,
+        ),
+        (
+            "POST",
+            "/api/plugin/rec",
+            Some(&user),
+            Some((json, r#"{"x": 1}"#)),
+            400,
+        ),
+        (
+            "POST",
+            "/api/plugin/rec",
+            Some(&user),
+            Some((json, r#"{"command":"fly"}"#)),
+            400,
+        ),
+        (
+            "POST",
+            "/api/plugin/rec",
+            Some(&user),
+            Some((json, r#"{"command":"need"}"#)),
+            400,
+        ),
+        (
+            "POST",
+            "/api/plugin/rec",
+            Some(&user),
+            Some((json, r#"{"command":"need","x":1}"#)),
+            200,
+        ),
+        (
+            "POST",
+            "/api/plugin/rec",
+            Some(&user),
+            Some((json, r#"{"command":"nothing"}"#)),
+            204,
+        ),
+        ("GET", "/api/plugin/rec?nothing=1", Some(&user), None, 204),
+        (
+            "POST",
+            "/api/plugin/rec",
+            Some(&user),
+            Some((json, r#"{"command":"panic"}"#)),
+            500,
+        ),
+        ("GET", "/api/plugin/rec?panic=1", Some(&user), None, 500),
+        (
+            "POST",
+            "/api/plugin/rec",
+            Some(&user),
+            Some((json, r#"{"command":"hang"}"#)),
+            504,
+        ),
+        ("GET", "/api/plugin/rec_public", None, None, 200),
+    ];
+    for (method, path, key, body, want) in rows {
+        let (status, text) = call(method, path, key, body);
+        assert_eq!(status, want, "{method} {path} {body:?}: {text}");
+        if status >= 400 {
+            let error: Value =
+                serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}: {text}"));
+            assert!(error["error"].is_string(), "{text}");
+        }
+    }
+    let (_, text) = call(
+        "POST",
+        "/api/plugin/rec",
+        Some(&user),
+        Some((json, r#"{"command":"need","x":1}"#)),
+    );
+    assert_eq!(
+        serde_json::from_str::<Value>(&text).unwrap(),
+        json!({"command": "need", "data": {"command": "need", "x": 1}})
+    );
+    let (_, text) = call("GET", "/api/plugin/rec?a=b", Some(&user), None);
+    assert_eq!(
+        serde_json::from_str::<Value>(&text).unwrap(),
+        json!({"id": "rec", "query": {"a": "b"}, "user": "bob"})
+    );
+    assert!(
+        server
+            .log()
+            .contains("on_api_command did not answer within 1s"),
+        "{}",
+        server.log()
+    );
+}

@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use crate::http::{router, App};
 use crate::manager::PluginManager;
-use crate::users::Users;
 
 /// Where the server listens.
 #[derive(Debug, Clone)]
@@ -44,10 +43,7 @@ pub fn run(manager: PluginManager, options: ServeOptions) -> Result<(), String> 
             .await
             .map_err(|e| format!("start-up failed: {e}"))?;
 
-        let app = Arc::new(App {
-            manager: manager.clone(),
-            users: Users::new(&manager.paths().basedir),
-        });
+        let app = Arc::new(App::new(manager.clone()));
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(async move {
             axum::serve(listener, router(app))

@@ -3,7 +3,12 @@
 //! Everything under `/api/` answers errors as JSON `{"error": "..."}`.
 
 mod assets;
+mod auth;
+mod calls;
 mod server_api;
+mod simple_api;
+
+pub use auth::Caller;
 
 use std::sync::Arc;
 
@@ -20,6 +25,30 @@ use crate::users::Users;
 pub struct App {
     pub manager: PluginManager,
     pub users: Users,
+    /// How long a call into a plugin may take before the request gets 504.
+    pub call_budget: std::time::Duration,
+    /// Calls that ran past the budget.
+    pub slow_calls: std::sync::atomic::AtomicU64,
+}
+
+impl App {
+    /// The state of a server for `manager`; the call budget comes from
+    /// `server.plugin_call_timeout` (seconds, default 30) in the config.
+    pub fn new(manager: PluginManager) -> Self {
+        let budget = manager
+            .config()
+            .effective(&crate::config::key_path(&["server", "plugin_call_timeout"]))
+            .and_then(|v| v.as_f64())
+            .filter(|s| *s > 0.0)
+            .unwrap_or(30.0);
+        let users = Users::new(&manager.paths().basedir);
+        Self {
+            manager,
+            users,
+            call_budget: std::time::Duration::from_secs_f64(budget),
+            slow_calls: Default::default(),
+        }
+    }
 }
 
 /// The host's routes.
@@ -27,6 +56,10 @@ pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/api/server", get(server_api::server))
         .route("/plugin/{id}/static/{*path}", get(assets::static_file))
+        .route(
+            "/api/plugin/{id}",
+            get(simple_api::get).post(simple_api::post),
+        )
         .fallback(not_found)
         .with_state(app)
 }

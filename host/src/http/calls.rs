@@ -1,0 +1,64 @@
+//! Calls into plugins from request handlers: on the blocking pool, under a
+//! time budget. A call that runs past it is logged with the plugin's
+//! identifier and counted; the request gets 504 and the server goes on.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use super::{ApiError, App};
+use crate::instance::CallError;
+use crate::PluginManager;
+
+/// Runs `f` with the plugin manager on the blocking pool, within the budget.
+pub async fn call_plugin<T: Send + 'static>(
+    app: &Arc<App>,
+    id: &str,
+    what: &str,
+    f: impl FnOnce(&PluginManager) -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    let manager = app.manager.clone();
+    let budget = app.call_budget;
+    match tokio::time::timeout(budget, tokio::task::spawn_blocking(move || f(&manager))).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(_)) => Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("plugin `{id}` failed in {what}"),
+        )),
+        Err(_) => {
+            app.slow_calls.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(plugin = %id, "{what} did not answer within {budget:?}");
+            Err(ApiError::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                format!(
+                    "plugin `{id}` did not answer within {} s",
+                    budget.as_secs_f64()
+                ),
+            ))
+        }
+    }
+}
+
+/// A plugin's error as an answer: 500, logged with its identifier.
+pub fn plugin_error(id: &str, what: &str, e: CallError) -> ApiError {
+    tracing::error!(plugin = %id, "{what}: {e}");
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        format!("plugin `{id}` failed in {what}: {e}"),
+    )
+}
+
+/// A plugin's response as an HTTP response.
+pub fn into_http(response: plinth_sdk::Response) -> Response {
+    let status = StatusCode::from_u16(response.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut out = (status, Body::from(response.body)).into_response();
+    for (name, value) in response.headers {
+        if let (Ok(n), Ok(v)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {
+            out.headers_mut().insert(n, v);
+        }
+    }
+    out
+}
