@@ -243,7 +243,9 @@ fn every_row_of_the_simple_api_table() {
         )
     };
     let json = "application/json";
-    let rows: Vec<(&str, &str, Option<&str>, Option<(&str, &str)>, u16)> = vec![
+    /// Method, path, API key, body (content type, text), expected status.
+    type Row<'a> = (&'a str, &'a str, Option<&'a str>, Option<(&'a str, &'a str)>, u16);
+    let rows: Vec<Row> = vec![
         ("GET", "/api/plugin/ghost", Some(&user), None, 404),
         (
             "POST",
