@@ -244,7 +244,13 @@ fn every_row_of_the_simple_api_table() {
     };
     let json = "application/json";
     /// Method, path, API key, body (content type, text), expected status.
-    type Row<'a> = (&'a str, &'a str, Option<&'a str>, Option<(&'a str, &'a str)>, u16);
+    type Row<'a> = (
+        &'a str,
+        &'a str,
+        Option<&'a str>,
+        Option<(&'a str, &'a str)>,
+        u16,
+    );
     let rows: Vec<Row> = vec![
         ("GET", "/api/plugin/ghost", Some(&user), None, 404),
         (

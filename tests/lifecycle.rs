@@ -639,6 +639,11 @@ fn a_settings_overlay_applies_while_its_plugin_is_enabled() {
         !sb.config().contains("victim"),
         "overlays are not written into config.yaml"
     );
+    let err = m.set_enabled("victim", true).unwrap_err().to_string();
+    assert!(
+        err.contains("the settings overlay of `overlayer` disables it"),
+        "{err}"
+    );
     assert!(m.set_enabled("overlayer", false).unwrap().needs_restart);
     m.shutdown();
 

@@ -323,7 +323,7 @@ fn config_command(manager: &PluginManager, cmd: ConfigCommand) -> Result<(), Str
             if store.get(&keys).is_none() {
                 return Err(format!("no value stored at {path}"));
             }
-            store.remove(keys);
+            store.remove(keys).map_err(|e| e.to_string())?;
             store.save().map_err(|e| e.to_string())
         }
         ConfigCommand::Check => unreachable!("handled without a plugin manager"),

@@ -57,9 +57,14 @@ impl BlockEntry {
     }
 }
 
+/// One change, kept until saved and re-applied on top of the file when
+/// another process wrote it meanwhile. Changes are as small as possible
+/// (single keys, single list items) so that such merges keep both sides.
 enum Op {
     Set(Vec<String>, Value),
     Remove(Vec<String>),
+    ListAdd(Vec<String>, Value),
+    ListRemove(Vec<String>, Value),
 }
 
 impl Op {
@@ -69,7 +74,44 @@ impl Op {
             Op::Remove(path) => {
                 values::remove(doc, path);
             }
+            Op::ListAdd(path, item) => {
+                let mut list = match values::get(doc, path) {
+                    Some(Value::Array(items)) => items.clone(),
+                    _ => Vec::new(),
+                };
+                if !list.contains(item) {
+                    list.push(item.clone());
+                }
+                values::set(doc, path, Value::Array(list));
+            }
+            Op::ListRemove(path, item) => {
+                if let Some(Value::Array(items)) = values::get(doc, path) {
+                    let list: Vec<Value> = items.iter().filter(|i| *i != item).cloned().collect();
+                    values::set(doc, path, Value::Array(list));
+                }
+            }
         }
+    }
+}
+
+/// The single-key changes that turn `current` (at `path`) into `new`.
+fn leaf_ops(current: Option<&Value>, path: Vec<String>, new: &Value, out: &mut Vec<Op>) {
+    match (current, new) {
+        (Some(Value::Object(cur)), Value::Object(next)) if !next.is_empty() => {
+            for key in cur.keys().filter(|k| !next.contains_key(*k)) {
+                out.push(Op::Remove([path.clone(), vec![key.clone()]].concat()));
+            }
+            for (key, value) in next {
+                leaf_ops(
+                    cur.get(key),
+                    [path.clone(), vec![key.clone()]].concat(),
+                    value,
+                    out,
+                );
+            }
+        }
+        (Some(cur), new) if cur == new => {}
+        _ => out.push(Op::Set(path, new.clone())),
     }
 }
 
@@ -179,10 +221,25 @@ impl ConfigStore {
 
     /// Sets `path` to `value` (not saved until [`save`](Self::save)). Refused when
     /// it would give a part Plinth reads the wrong type.
+    /// A value that equals what is there changes nothing (and writes nothing).
     pub fn set(&self, path: Vec<String>, value: Value) -> Result<(), ConfigError> {
         let mut state = self.state.lock().unwrap();
+        if let Some(blocker) = values::blocked(&state.doc, &path) {
+            return Err(ConfigError(format!(
+                "cannot set {}: {} is not a mapping; set it as a whole",
+                path.join("."),
+                blocker.join(".")
+            )));
+        }
+        let mut ops = Vec::new();
+        leaf_ops(
+            values::get(&state.doc, &path),
+            path.clone(),
+            &value,
+            &mut ops,
+        );
         let mut doc = state.doc.clone();
-        values::set(&mut doc, &path, value.clone());
+        ops.iter().for_each(|op| op.apply(&mut doc));
         check_doc(&doc).map_err(|(keys, what)| {
             ConfigError(format!(
                 "cannot set {}: {} {what}",
@@ -191,23 +248,63 @@ impl ConfigStore {
             ))
         })?;
         state.doc = doc;
-        state.last_gen += 1;
-        let gen = state.last_gen;
-        state.pending.push((gen, Op::Set(path, value)));
+        Self::record(&mut state, ops);
         Ok(())
     }
 
-    /// Removes `path` and the objects it leaves empty (not saved until [`save`](Self::save)).
-    pub fn remove(&self, path: Vec<String>) {
-        self.change(Op::Remove(path));
-    }
-
-    fn change(&self, op: Op) {
-        let mut state = self.state.lock().unwrap();
-        op.apply(&mut state.doc);
+    fn record(state: &mut State, ops: Vec<Op>) {
+        if ops.is_empty() {
+            return;
+        }
         state.last_gen += 1;
         let gen = state.last_gen;
-        state.pending.push((gen, op));
+        state.pending.extend(ops.into_iter().map(|op| (gen, op)));
+    }
+
+    /// Removes `path` and the objects it leaves empty (not saved until [`save`](Self::save)).
+    /// Removing what is not there changes nothing.
+    pub fn remove(&self, path: Vec<String>) -> Result<(), ConfigError> {
+        let mut state = self.state.lock().unwrap();
+        if let Some(blocker) = values::blocked(&state.doc, &path) {
+            return Err(ConfigError(format!(
+                "cannot remove {}: {} is not a mapping; set it as a whole",
+                path.join("."),
+                blocker.join(".")
+            )));
+        }
+        if values::get(&state.doc, &path).is_none() {
+            return Ok(());
+        }
+        let op = Op::Remove(path);
+        op.apply(&mut state.doc);
+        Self::record(&mut state, vec![op]);
+        Ok(())
+    }
+
+    /// Adds `item` to the list at `path` (or takes it out), as a change of its own.
+    pub fn list_change(
+        &self,
+        path: Vec<String>,
+        item: Value,
+        add: bool,
+    ) -> Result<(), ConfigError> {
+        let mut state = self.state.lock().unwrap();
+        let present = matches!(values::get(&state.doc, &path), Some(Value::Array(items)) if items.contains(&item));
+        if present == add {
+            return Ok(());
+        }
+        let op = if add {
+            Op::ListAdd(path, item)
+        } else {
+            Op::ListRemove(path, item)
+        };
+        let mut doc = state.doc.clone();
+        op.apply(&mut doc);
+        check_doc(&doc)
+            .map_err(|(keys, what)| ConfigError(format!("{}: {what}", keys.join("."))))?;
+        state.doc = doc;
+        Self::record(&mut state, vec![op]);
+        Ok(())
     }
 
     /// Plugin overlays, in plugin order: defaults for other parts of the config.
@@ -265,9 +362,9 @@ impl ConfigStore {
         let text = yaml_serde::to_string(&doc).map_err(|e| err("cannot serialise", &e))?;
         // Never write a file that would not load again.
         parse(&self.path, &text).map_err(|e| ConfigError(format!("refusing to save: {e}")))?;
+        self.keep_backup();
         write_atomic_with(&self.path, text.as_bytes(), fault_point)
             .map_err(|e| err("cannot write", &e))?;
-        let _ = write_atomic_with(&self.backup_path(), text.as_bytes(), || {});
         let mut state = self.state.lock().unwrap();
         state.base = doc;
         state.pending.retain(|(g, _)| *g > gen);
@@ -277,11 +374,26 @@ impl ConfigStore {
         Ok(())
     }
 
+    /// Copies the file about to be replaced to `config.yaml.bak`, if it is a
+    /// good config: one that loads and is not empty (called with the lock held).
+    fn keep_backup(&self) {
+        let Ok(text) = fs::read_to_string(&self.path) else {
+            return;
+        };
+        if text.trim().is_empty() || parse(&self.path, &text).is_err() {
+            return;
+        }
+        if let Err(e) = write_atomic(&self.backup_path(), text.as_bytes()) {
+            tracing::warn!("cannot keep {}: {e}", self.backup_path().display());
+        }
+    }
+
     fn lock_path(&self) -> PathBuf {
         sibling(&self.path, ".lock")
     }
 
-    /// `config.yaml.bak`: the text of the last successful save.
+    /// `config.yaml.bak`: the config as it was before the last successful save
+    /// (the last good one: a file that did not load, or was empty, is never kept).
     pub fn backup_path(&self) -> PathBuf {
         sibling(&self.path, ".bak")
     }
@@ -306,13 +418,25 @@ impl ConfigStore {
     }
 
     /// Replaces the file's `plugins._disabled`.
-    pub fn set_disabled(&self, mut ids: Vec<String>) -> Result<(), ConfigError> {
-        ids.sort();
-        ids.dedup();
-        self.set(
+    pub fn set_disabled(&self, id: &str, disabled: bool) -> Result<(), ConfigError> {
+        self.list_change(
             key_path(&["plugins", "_disabled"]),
-            Value::Array(ids.into_iter().map(Value::String).collect()),
+            Value::from(id),
+            disabled,
         )
+    }
+
+    /// The plugin whose overlay disables `id`, if one does.
+    pub fn disabled_by_overlay(&self, id: &str) -> Option<String> {
+        let state = self.state.lock().unwrap();
+        let path = key_path(&["plugins", "_disabled"]);
+        state
+            .overlays
+            .iter()
+            .find_map(|(owner, overlay)| match values::get(overlay, &path) {
+                Some(Value::Array(items)) if items.iter().any(|i| i == id) => Some(owner.clone()),
+                _ => None,
+            })
     }
 
     fn field_error(&self, field: &str, what: &str) -> ConfigError {
@@ -417,10 +541,25 @@ pub fn parse(path: &Path, text: &str) -> Result<Value, ConfigError> {
     let doc: Value = if text.trim().is_empty() {
         Value::Object(Map::new())
     } else {
-        yaml_serde::from_str(text).map_err(|e| {
-            let at = e
-                .location()
-                .map(|l| format!("line {}, column {}: ", l.line(), l.column()));
+        let yaml: yaml_serde::Value = yaml_serde::from_str(text).map_err(|e| {
+            // A duplicate key is reported where its mapping starts; name the repeat's line.
+            let duplicate = e
+                .to_string()
+                .split("duplicate entry with key \"")
+                .nth(1)
+                .and_then(|rest| {
+                    let key = rest.split('"').next()?;
+                    let mut lines = text.lines().enumerate().filter(|(_, l)| {
+                        let t = l.trim_start().trim_start_matches(['"', '\'']);
+                        t.strip_prefix(key)
+                            .is_some_and(|r| r.trim_start_matches(['"', '\'']).starts_with(':'))
+                    });
+                    lines.nth(1).map(|(n, _)| format!("line {}: ", n + 1))
+                });
+            let at = duplicate.or_else(|| {
+                e.location()
+                    .map(|l| format!("line {}, column {}: ", l.line(), l.column()))
+            });
             let tab = e
                 .location()
                 .and_then(|l| text.lines().nth(l.line().saturating_sub(1)))
@@ -444,6 +583,17 @@ pub fn parse(path: &Path, text: &str) -> Result<Value, ConfigError> {
                 "{}: {}{message}{hint}",
                 path.display(),
                 at.unwrap_or_default()
+            ))
+        })?;
+        to_json(&yaml, &mut Vec::new()).map_err(|(keys, what)| {
+            let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+            let line = line_of(text, &keys)
+                .map(|l| format!("line {l}: "))
+                .unwrap_or_default();
+            ConfigError(format!(
+                "{}: {line}{} {what}",
+                path.display(),
+                keys.join(".")
             ))
         })?
     };
@@ -518,6 +668,64 @@ fn check_doc(doc: &Value) -> Result<(), (Vec<String>, String)> {
         Some(_) => return fail(&["plugins"], "must be a mapping"),
     }
     Ok(())
+}
+
+/// The YAML as JSON values, refusing what would not survive a save: keys that
+/// are not strings, and numbers that are not finite (`.inf`, `.nan`).
+/// (Duplicate keys are refused by the YAML parser itself.)
+fn to_json(yaml: &yaml_serde::Value, at: &mut Vec<String>) -> Result<Value, (Vec<String>, String)> {
+    use yaml_serde::Value as Y;
+    Ok(match yaml {
+        Y::Null => Value::Null,
+        Y::Bool(b) => Value::Bool(*b),
+        Y::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                Value::from(i)
+            } else if let Some(u) = n.as_u64() {
+                Value::from(u)
+            } else {
+                let f = n.as_f64().unwrap_or(f64::NAN);
+                serde_json::Number::from_f64(f)
+                    .map(Value::Number)
+                    .ok_or_else(|| {
+                        (
+                            at.clone(),
+                            format!("is {f}, which cannot be kept; use a finite number"),
+                        )
+                    })?
+            }
+        }
+        Y::String(s) => Value::String(s.clone()),
+        Y::Sequence(items) => Value::Array(
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, v)| {
+                    at.push(i.to_string());
+                    let out = to_json(v, at);
+                    at.pop();
+                    out
+                })
+                .collect::<Result<_, _>>()?,
+        ),
+        Y::Mapping(map) => {
+            let mut out = Map::new();
+            for (k, v) in map {
+                let key = match k {
+                    Y::String(s) => s.clone(),
+                    Y::Number(n) => n.to_string(),
+                    Y::Bool(b) => b.to_string(),
+                    _ => return Err((at.clone(), "has a key that is not text".to_owned())),
+                };
+                at.push(key.clone());
+                let value = to_json(v, at)?;
+                at.pop();
+                out.insert(key, value);
+            }
+            Value::Object(out)
+        }
+        Y::Tagged(tagged) => to_json(&tagged.value, at)?,
+    })
 }
 
 /// The line (1-based) where the key path is written, found by indentation.
@@ -597,6 +805,15 @@ fn write_atomic_with(
     bytes: &[u8],
     before_rename: impl FnOnce(),
 ) -> std::io::Result<()> {
+    // Write through a symlink to the file it names, keeping the link.
+    let resolved;
+    let path = if fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+        resolved = fs::canonicalize(path)?;
+        resolved.as_path()
+    } else {
+        path
+    };
+    let old_permissions = fs::metadata(path).ok().map(|m| m.permissions());
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -606,6 +823,17 @@ fn write_atomic_with(
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let result = (|| {
         let mut file = fs::File::create(&tmp)?;
+        match &old_permissions {
+            Some(permissions) => file.set_permissions(permissions.clone())?,
+            // New files may hold secrets: readable by their owner only.
+            #[cfg(unix)]
+            None => {
+                use std::os::unix::fs::PermissionsExt;
+                file.set_permissions(fs::Permissions::from_mode(0o600))?;
+            }
+            #[cfg(not(unix))]
+            None => {}
+        }
         file.write_all(bytes)?;
         file.sync_all()?;
         before_rename();
@@ -708,20 +936,144 @@ mod tests {
 
     #[test]
     fn saving_keeps_other_keys_their_order_and_a_backup() {
-        let (dir, c) =
-            store("server:\n  port: 5001\nplugins:\n  helloworld:\n    some_setting: bar\n");
+        let original = "server:\n  port: 5001\nplugins:\n  helloworld:\n    some_setting: bar\n";
+        let (dir, c) = store(original);
         let c = c.unwrap();
-        c.set_disabled(vec!["x".into(), "a".into(), "x".into()])
-            .unwrap();
+        for id in ["x", "a", "x"] {
+            c.set_disabled(id, true).unwrap();
+        }
         c.save().unwrap();
         let again = ConfigStore::open(&dir.path().join("config.yaml")).unwrap();
         assert_eq!(again.disabled().unwrap(), ["a", "x"]);
         let text = fs::read_to_string(dir.path().join("config.yaml")).unwrap();
         assert!(text.starts_with("server:\n  port: 5001\n"), "{text}");
         assert!(text.contains("some_setting: bar"), "{text}");
+        // The backup is the good config the save replaced.
+        let bak = dir.path().join("config.yaml.bak");
+        assert_eq!(fs::read_to_string(&bak).unwrap(), original);
+        again.set_disabled("x", false).unwrap();
+        again.save().unwrap();
+        assert_eq!(fs::read_to_string(&bak).unwrap(), text);
+    }
+
+    #[test]
+    fn an_emptied_file_never_replaces_the_backup() {
+        let (dir, c) = store("server:\n  port: 5001\n");
+        let c = c.unwrap();
+        c.set(key_path(&["a"]), json!(1)).unwrap();
+        c.save().unwrap();
+        let path = dir.path().join("config.yaml");
+        fs::write(&path, "   \n").unwrap();
+        let emptied = ConfigStore::open(&path).unwrap();
+        emptied.set(key_path(&["b"]), json!(2)).unwrap();
+        emptied.save().unwrap();
+        let bak = fs::read_to_string(dir.path().join("config.yaml.bak")).unwrap();
         assert_eq!(
-            fs::read_to_string(dir.path().join("config.yaml.bak")).unwrap(),
+            bak, "server:\n  port: 5001\n",
+            "the last good config survives"
+        );
+    }
+
+    #[test]
+    fn unchanged_values_write_nothing_and_keep_comments() {
+        let text = "# my notes\nplugins:\n  hw:\n    a: 1 # one\n";
+        let (dir, c) = store(text);
+        let c = c.unwrap();
+        c.set(key_path(&["plugins", "hw", "a"]), json!(1)).unwrap();
+        c.set(key_path(&["plugins", "hw"]), json!({"a": 1}))
+            .unwrap();
+        c.remove(key_path(&["plugins", "nothing"])).unwrap();
+        c.save().unwrap();
+        assert_eq!(
+            fs::read_to_string(dir.path().join("config.yaml")).unwrap(),
             text
+        );
+    }
+
+    #[test]
+    fn replacing_a_whole_mapping_keeps_keys_another_process_added() {
+        let (dir, c) = store("plugins:\n  hw:\n    a: 1\n");
+        let path = dir.path().join("config.yaml");
+        let ours = c.unwrap();
+        let theirs = ConfigStore::open(&path).unwrap();
+        theirs
+            .set(key_path(&["plugins", "hw", "b"]), json!(7))
+            .unwrap();
+        theirs.set_disabled("y", true).unwrap();
+        theirs.save().unwrap();
+        ours.set(key_path(&["plugins", "hw"]), json!({"a": 2}))
+            .unwrap();
+        ours.set_disabled("x", true).unwrap();
+        ours.save().unwrap();
+        let disk = ConfigStore::open(&path).unwrap();
+        assert_eq!(
+            disk.get(&key_path(&["plugins", "hw"])),
+            Some(json!({"a": 2, "b": 7}))
+        );
+        assert_eq!(disk.disabled().unwrap(), ["x", "y"]);
+    }
+
+    #[test]
+    fn no_writing_through_lists_or_values() {
+        let (_d, c) = store("webcam:\n  urls: [a, b]\nserver:\n  port: 5000\n");
+        let c = c.unwrap();
+        let err = c
+            .set(key_path(&["webcam", "urls", "1"]), json!("x"))
+            .unwrap_err()
+            .0;
+        assert!(
+            err.contains("webcam.urls is not a mapping; set it as a whole"),
+            "{err}"
+        );
+        assert!(c
+            .set(key_path(&["server", "port", "deep"]), json!(1))
+            .is_err());
+        assert!(c.remove(key_path(&["webcam", "urls", "0"])).is_err());
+        assert_eq!(
+            c.get(&key_path(&["webcam", "urls"])),
+            Some(json!(["a", "b"]))
+        );
+    }
+
+    #[test]
+    fn duplicate_keys_and_numbers_that_cannot_be_kept_are_refused() {
+        let (_d, c) = store("plugins:\n  hw: {a: 1}\nplugins:\n  hw: {a: 2}\n");
+        let err = c.err().unwrap().0;
+        assert!(err.contains("duplicate") && err.contains("line 3"), "{err}");
+        let (_d, c) = store("server:\n  ratio: .inf\n");
+        let err = c.err().unwrap().0;
+        assert!(err.contains("line 2: server.ratio is inf"), "{err}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn saving_keeps_the_files_mode_and_writes_through_a_symlink() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real.yaml");
+        fs::write(&real, "a: 1\n").unwrap();
+        fs::set_permissions(&real, fs::Permissions::from_mode(0o640)).unwrap();
+        let link = dir.path().join("config.yaml");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let c = ConfigStore::open(&link).unwrap();
+        c.set(key_path(&["b"]), json!(2)).unwrap();
+        c.save().unwrap();
+        assert!(fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(fs::read_to_string(&real).unwrap(), "a: 1\nb: 2\n");
+        assert_eq!(
+            fs::metadata(&real).unwrap().permissions().mode() & 0o777,
+            0o640
+        );
+        let fresh = dir.path().join("new.yaml");
+        let c = ConfigStore::open(&fresh).unwrap();
+        c.set(key_path(&["s"]), json!("secret")).unwrap();
+        c.save().unwrap();
+        assert_eq!(
+            fs::metadata(&fresh).unwrap().permissions().mode() & 0o777,
+            0o600
         );
     }
 

@@ -13,7 +13,7 @@ use plinth_sdk::abi::PluginModuleRef;
 use plinth_sdk::methods::plugin as m;
 use plinth_sdk::{Identity, Registrations, Value};
 
-use crate::config::{key_path, ConfigError, ConfigStore};
+use crate::config::{ConfigError, ConfigStore};
 use crate::discover::{discover, Source};
 use crate::events::{EventBus, EventSink};
 use crate::instance::PluginObject;
@@ -393,8 +393,10 @@ impl PluginManager {
         let (Some(settings), true) = (settings, is_settings) else {
             return Ok(());
         };
+        // A failure before the save puts back (and saves) what was stored; after
+        // it the settings are valid and stay, as in OctoPrint.
         let before = settings.snapshot();
-        let steps = || -> Result<(), String> {
+        let until_saved = || -> Result<(), String> {
             if let Some(target) = settings.version() {
                 let current = settings.stored_version();
                 if current.is_none_or(|c| c < target) {
@@ -411,12 +413,18 @@ impl PluginManager {
                 .map_err(|e| format!("on_settings_cleanup: {e}"))?;
             settings
                 .persist()
-                .map_err(|e| format!("saving its settings: {e}"))?;
-            object
-                .call::<m::OnSettingsInitialized>(&())
-                .map_err(|e| format!("on_settings_initialized: {e}"))
+                .map_err(|e| format!("saving its settings: {e}"))
         };
-        steps().inspect_err(|_| settings.restore(before))
+        if let Err(e) = until_saved() {
+            settings.restore(before);
+            if let Err(save) = settings.persist() {
+                tracing::error!("cannot save the settings put back: {save}");
+            }
+            return Err(e);
+        }
+        object
+            .call::<m::OnSettingsInitialized>(&())
+            .map_err(|e| format!("on_settings_initialized: {e}"))
     }
 
     /// Marks a plugin failed after a lifecycle step went wrong; no further calls reach it.
@@ -546,6 +554,14 @@ impl PluginManager {
                 state.as_str()
             )));
         }
+        if let Some(owner) = enable
+            .then(|| self.shared.config.disabled_by_overlay(id))
+            .flatten()
+        {
+            return Err(ManagerError::Refused(format!(
+                "cannot enable `{id}`: the settings overlay of `{owner}` disables it; disable `{owner}` first"
+            )));
+        }
         let started = matches!(*self.shared.phase.lock().unwrap(), Phase::Started { .. });
         if enable && started && !restart && !running && !self.load_index(i) {
             let error = self.shared.records.read().unwrap()[i]
@@ -606,14 +622,7 @@ impl PluginManager {
 
     fn save_disabled(&self, id: &str, disabled: bool) -> Result<(), ManagerError> {
         let config = &self.shared.config;
-        let own = config.get(&key_path(&["plugins", "_disabled"]));
-        let mut list: Vec<String> =
-            serde_json::from_value(own.unwrap_or_default()).unwrap_or_default();
-        list.retain(|x| x != id);
-        if disabled {
-            list.push(id.to_owned());
-        }
-        config.set_disabled(list)?;
+        config.set_disabled(id, disabled)?;
         config.save()?;
         Ok(())
     }

@@ -65,6 +65,12 @@ impl PluginSettings {
         }
     }
 
+    /// The plugin's own defaults, without overlays: what is stored is the
+    /// difference to these (as OctoPrint compares with `get_settings_defaults`).
+    pub fn own_defaults(&self) -> Value {
+        self.defaults.read().unwrap().0.clone()
+    }
+
     /// What the config file holds for the plugin (`{}` when nothing).
     pub fn stored(&self) -> Value {
         match self.store.get(&self.root()) {
@@ -106,20 +112,17 @@ impl PluginSettings {
         };
         match diff {
             Some(diff) => self.store.set(self.full(path), diff),
-            None => {
-                self.store.remove(self.full(path));
-                Ok(())
-            }
+            None => self.store.remove(self.full(path)),
         }
     }
 
     /// Removes the stored value at `path`: it reads as its default again.
-    pub fn remove(&self, path: &[String]) {
-        self.store.remove(self.full(path));
+    pub fn remove(&self, path: &[String]) -> Result<(), ConfigError> {
+        self.store.remove(self.full(path))
     }
 
     fn replace_all(&self, data: &Value, version: Option<Value>) -> Result<(), ConfigError> {
-        let mut keep = values::minimal_diff(&self.defaults(), data)
+        let mut keep = values::minimal_diff(&self.own_defaults(), data)
             .unwrap_or_else(|| Value::Object(Map::new()));
         if let Value::Object(map) = &mut keep {
             map.shift_remove(CONFIG_VERSION_KEY);
@@ -128,8 +131,7 @@ impl PluginSettings {
             }
         }
         if keep.as_object().is_some_and(Map::is_empty) {
-            self.store.remove(self.root());
-            Ok(())
+            self.store.remove(self.root())
         } else {
             self.store.set(self.root(), keep)
         }
@@ -165,7 +167,8 @@ impl PluginSettings {
         if let Value::Object(map) = &mut merged {
             map.shift_remove(CONFIG_VERSION_KEY);
         }
-        values::minimal_diff(&self.defaults(), &merged).unwrap_or_else(|| Value::Object(Map::new()))
+        values::minimal_diff(&self.own_defaults(), &merged)
+            .unwrap_or_else(|| Value::Object(Map::new()))
     }
 
     /// Stores `data` as the plugin's settings (its difference to the defaults,
@@ -184,10 +187,7 @@ impl PluginSettings {
                 let version = stored.get(CONFIG_VERSION_KEY).cloned();
                 self.replace_all(&Value::Object(stored), version)
             }
-            Some(_) => {
-                self.store.remove(self.root());
-                Ok(())
-            }
+            Some(_) => self.store.remove(self.root()),
         }
     }
 
@@ -208,7 +208,9 @@ impl PluginSettings {
                 // It was valid before, so it is valid again.
                 let _ = self.store.set(self.root(), v);
             }
-            None => self.store.remove(self.root()),
+            None => {
+                let _ = self.store.remove(self.root());
+            }
         }
     }
 }
@@ -256,7 +258,7 @@ mod tests {
         assert_eq!(s.stored(), json!({"sub": {"new": 5}}));
         s.set(&p("l"), json!([3])).unwrap();
         assert_eq!(s.get(&p("l")), Some(json!([3])));
-        s.remove(&p("l"));
+        s.remove(&p("l")).unwrap();
         assert_eq!(s.get(&p("l")), Some(json!([1, 2])));
     }
 

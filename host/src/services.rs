@@ -64,10 +64,9 @@ impl PluginContext {
             SettingsSet::ID => reply::<SettingsSet>(args, |(path, value)| {
                 self.settings.set(&path, value).map_err(|e| e.0)
             }),
-            SettingsRemove::ID => reply::<SettingsRemove>(args, |path| {
-                self.settings.remove(&path);
-                Ok(())
-            }),
+            SettingsRemove::ID => {
+                reply::<SettingsRemove>(args, |path| self.settings.remove(&path).map_err(|e| e.0))
+            }
             SettingsHas::ID => reply::<SettingsHas>(args, |path| Ok(self.settings.has(&path))),
             SettingsPersist::ID => {
                 reply::<SettingsPersist>(args, |()| self.settings.persist().map_err(|e| e.0))

@@ -12,6 +12,27 @@ pub fn get<'a>(value: &'a Value, path: &[String]) -> Option<&'a Value> {
     })
 }
 
+/// The part of `path` where something other than a mapping (a list, a
+/// number, …) is in the way of going deeper, if any.
+pub fn blocked(value: &Value, path: &[String]) -> Option<Vec<String>> {
+    let mut node = value;
+    for (i, key) in path.iter().enumerate().take(path.len().saturating_sub(1)) {
+        match node {
+            Value::Object(map) => match map.get(key) {
+                Some(next) => node = next,
+                None => return None,
+            },
+            Value::Null => return None,
+            _ => return Some(path[..i].to_vec()),
+        }
+    }
+    match node {
+        Value::Object(_) | Value::Null => None,
+        _ if path.len() <= 1 => None,
+        _ => Some(path[..path.len() - 1].to_vec()),
+    }
+}
+
 /// Sets `path` to `new`, creating objects on the way (and replacing non-objects in the way).
 pub fn set(value: &mut Value, path: &[String], new: Value) {
     let Some((last, parents)) = path.split_last() else {

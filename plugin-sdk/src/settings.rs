@@ -177,7 +177,8 @@ pub fn to_float(value: &Value) -> Option<f64> {
 }
 
 /// OctoPrint's boolean conversion: `true` for true, for the strings `true`,
-/// `yes`, `y` and `1` (any case), and for non-zero numbers; `false` otherwise.
+/// `yes`, `y` and `1` (any case), for non-zero numbers and for lists and
+/// mappings; `false` for null, other strings, and zero.
 pub fn to_bool(value: &Value) -> bool {
     match value {
         Value::Bool(b) => *b,
@@ -186,7 +187,9 @@ pub fn to_bool(value: &Value) -> bool {
             s.trim().to_ascii_lowercase().as_str(),
             "true" | "yes" | "y" | "1"
         ),
-        _ => false,
+        Value::Null => false,
+        // As OctoPrint: any other value is true (`value is not None`).
+        Value::Array(_) | Value::Object(_) => true,
     }
 }
 
@@ -216,6 +219,7 @@ mod tests {
         ] {
             assert!(to_bool(&t), "{t}");
         }
+        assert!(to_bool(&json!({})) && to_bool(&json!([])));
         for f in [
             json!(false),
             json!("no"),
@@ -223,7 +227,6 @@ mod tests {
             json!(""),
             json!(0),
             json!(null),
-            json!({}),
         ] {
             assert!(!to_bool(&f), "{f}");
         }
