@@ -298,3 +298,23 @@ fn a_plugin_whose_settings_callbacks_fail_is_failed_and_its_old_settings_stay() 
         m.shutdown();
     }
 }
+
+#[test]
+fn a_broken_config_points_to_the_last_good_one() {
+    let sb = Sandbox::new();
+    sb.write_config("server:\n  port: 5000\n");
+    assert!(sb
+        .plinth(&["config", "set", "server.port", "5001"])
+        .status
+        .success());
+    fs::write(sb.basedir.join("config.yaml"), "server: [oops\n").unwrap();
+    let out = sb.plinth(&["config", "check"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("the last good config is in") && err.contains("config.yaml.bak"),
+        "{err}"
+    );
+    let bak = read_yaml(&sb.basedir.join("config.yaml.bak"));
+    assert_eq!(bak["server"]["port"], 5000);
+}

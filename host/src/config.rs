@@ -533,7 +533,17 @@ fn read(path: &Path) -> Result<Option<(Value, Option<Stamp>)>, ConfigError> {
     let stamp = file.metadata().ok().as_ref().and_then(stamp_of);
     let mut text = String::new();
     std::io::Read::read_to_string(&mut file, &mut text).map_err(cannot)?;
-    Ok(Some((parse(path, &text)?, stamp)))
+    let doc = parse(path, &text).map_err(|mut e| {
+        let backup = sibling(path, ".bak");
+        if backup.is_file() {
+            e.0.push_str(&format!(
+                " (the last good config is in {})",
+                backup.display()
+            ));
+        }
+        e
+    })?;
+    Ok(Some((doc, stamp)))
 }
 
 /// Parses config text and checks the parts Plinth reads, naming the line of a problem.
