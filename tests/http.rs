@@ -379,3 +379,185 @@ fn every_row_of_the_simple_api_table() {
         server.log()
     );
 }
+
+/// Adds a user with password `pw` through the CLI.
+fn add_user(sb: &Sandbox, name: &str, admin: bool) {
+    use std::io::Write;
+    let mut command = std::process::Command::new(common::built().plinth());
+    command
+        .arg("--basedir")
+        .arg(&sb.basedir)
+        .args(["user", "add", name]);
+    if admin {
+        command.arg("--admin");
+    }
+    let mut child = command.stdin(std::process::Stdio::piped()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(b"pw\n").unwrap();
+    assert!(child.wait().unwrap().success());
+}
+
+#[test]
+fn login_sessions_csrf_logout_and_the_failed_login_limit() {
+    let sb = Sandbox::new();
+    sb.recorder("rec");
+    add_user(&sb, "bob", false);
+    let server = Server::start(&sb);
+    let post = |path: &str, body: &str, cookie: Option<&str>, csrf: Option<&str>| {
+        let mut r = http()
+            .post(&server.url(path))
+            .header("Content-Type", "application/json");
+        if let Some(c) = cookie {
+            r = r.header("Cookie", c);
+        }
+        if let Some(t) = csrf {
+            r = r.header("X-CSRF-Token", t);
+        }
+        r.send(body).unwrap()
+    };
+
+    // Wrong password: 403; the sixth failure from this address: 429.
+    for _ in 0..5 {
+        assert_eq!(
+            post("/api/login", r#"{"user":"bob","pass":"nope"}"#, None, None)
+                .status()
+                .as_u16(),
+            403
+        );
+    }
+    let mut limited = post("/api/login", r#"{"user":"bob","pass":"pw"}"#, None, None);
+    assert_eq!(limited.status().as_u16(), 429);
+    assert!(limited
+        .body_mut()
+        .read_to_string()
+        .unwrap()
+        .contains("too many failed logins"));
+
+    // A fresh server, with no failures counted.
+    let sb2 = Sandbox::new();
+    sb2.recorder("rec");
+    add_user(&sb2, "bob", false);
+    let server = Server::start(&sb2);
+    let post = |path: &str, body: &str, cookie: Option<&str>, csrf: Option<&str>| {
+        let mut r = http()
+            .post(&server.url(path))
+            .header("Content-Type", "application/json");
+        if let Some(c) = cookie {
+            r = r.header("Cookie", c);
+        }
+        if let Some(t) = csrf {
+            r = r.header("X-CSRF-Token", t);
+        }
+        r.send(body).unwrap()
+    };
+    let mut ok = post("/api/login", r#"{"user":"bob","pass":"pw"}"#, None, None);
+    assert_eq!(ok.status().as_u16(), 200);
+    let cookies: Vec<String> = ok
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect();
+    let session = cookies
+        .iter()
+        .find(|c| c.starts_with("plinth_session="))
+        .unwrap();
+    assert!(
+        session.contains("HttpOnly") && session.contains("SameSite=Lax"),
+        "{session}"
+    );
+    let csrf_cookie = cookies
+        .iter()
+        .find(|c| c.starts_with("plinth_csrf="))
+        .unwrap();
+    let session_pair = session.split(';').next().unwrap().to_owned();
+    let csrf = csrf_cookie
+        .split(';')
+        .next()
+        .unwrap()
+        .trim_start_matches("plinth_csrf=")
+        .to_owned();
+    let me: Value = serde_json::from_str(&ok.body_mut().read_to_string().unwrap()).unwrap();
+    assert_eq!(
+        (me["name"].as_str(), me["admin"].as_bool()),
+        (Some("bob"), Some(false))
+    );
+
+    // The session authenticates; a state change needs the CSRF token.
+    let get = |cookie: Option<&str>| {
+        let mut r = http().get(&server.url("/api/plugin/rec"));
+        if let Some(c) = cookie {
+            r = r.header("Cookie", c);
+        }
+        r.call().unwrap().status().as_u16()
+    };
+    assert_eq!(get(Some(&session_pair)), 200);
+    assert_eq!(get(None), 403);
+    let command = r#"{"command":"echo"}"#;
+    assert_eq!(
+        post("/api/plugin/rec", command, Some(&session_pair), None)
+            .status()
+            .as_u16(),
+        400
+    );
+    assert_eq!(
+        post(
+            "/api/plugin/rec",
+            command,
+            Some(&session_pair),
+            Some("wrong")
+        )
+        .status()
+        .as_u16(),
+        400
+    );
+    assert_eq!(
+        post("/api/plugin/rec", command, Some(&session_pair), Some(&csrf))
+            .status()
+            .as_u16(),
+        200
+    );
+
+    // Passive login checks the session.
+    let mut passive = post(
+        "/api/login",
+        r#"{"passive":true}"#,
+        Some(&session_pair),
+        None,
+    );
+    assert_eq!(passive.status().as_u16(), 200);
+    assert!(passive
+        .body_mut()
+        .read_to_string()
+        .unwrap()
+        .contains("\"bob\""));
+    assert_eq!(
+        post("/api/login", r#"{"passive":true}"#, None, None)
+            .status()
+            .as_u16(),
+        401
+    );
+
+    // Logout ends the session.
+    assert_eq!(
+        post("/api/logout", "{}", Some(&session_pair), None)
+            .status()
+            .as_u16(),
+        204
+    );
+    assert_eq!(get(Some(&session_pair)), 403);
+    assert_eq!(
+        post(
+            "/api/login",
+            r#"{"passive":true}"#,
+            Some(&session_pair),
+            None
+        )
+        .status()
+        .as_u16(),
+        401
+    );
+    assert_eq!(
+        post("/api/login", "{nope", None, None).status().as_u16(),
+        400
+    );
+}

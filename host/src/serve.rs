@@ -46,11 +46,14 @@ pub fn run(manager: PluginManager, options: ServeOptions) -> Result<(), String> 
         let app = Arc::new(App::new(manager.clone()));
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(async move {
-            axum::serve(listener, router(app))
-                .with_graceful_shutdown(async {
-                    let _ = stop_rx.await;
-                })
-                .await
+            axum::serve(
+                listener,
+                router(app).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .with_graceful_shutdown(async {
+                let _ = stop_rx.await;
+            })
+            .await
         });
         tracing::info!("listening on http://{host}:{port}");
 

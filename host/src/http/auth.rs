@@ -1,4 +1,7 @@
-//! Who makes a request: `X-Api-Key` names a user; no credentials is anonymous.
+//! Who makes a request: `X-Api-Key` names a user, else the session cookie;
+//! no credentials is anonymous. Requests authenticated by the cookie that
+//! change state must also send the session's CSRF token as `X-CSRF-Token`
+//! (double submit: the page reads it from the `plinth_csrf` cookie).
 
 use std::sync::Arc;
 
@@ -6,6 +9,7 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 
+use super::sessions::{cookie, SESSION_COOKIE};
 use super::{ApiError, App};
 use crate::restrict;
 use crate::users::User;
@@ -15,6 +19,8 @@ use crate::users::User;
 pub struct Caller {
     /// The user's name and record; `None` for anonymous callers.
     pub user: Option<(String, User)>,
+    /// The CSRF token, when the caller was authenticated by the session cookie.
+    pub csrf: Option<String>,
 }
 
 impl Caller {
@@ -31,6 +37,23 @@ impl Caller {
     /// Whether the caller has `permission`.
     pub fn has(&self, permission: &str) -> bool {
         self.user.as_ref().is_some_and(|(_, u)| u.has(permission))
+    }
+
+    /// Refuses a state-changing request authenticated by the session cookie
+    /// without the session's CSRF token (API keys need none).
+    pub fn check_csrf(&self, headers: &axum::http::HeaderMap) -> Result<(), ApiError> {
+        let Some(expected) = &self.csrf else {
+            return Ok(());
+        };
+        let sent = headers.get("x-csrf-token").and_then(|v| v.to_str().ok());
+        if sent == Some(expected.as_str()) {
+            Ok(())
+        } else {
+            Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "the CSRF token is missing or wrong (send X-CSRF-Token)",
+            ))
+        }
     }
 
     /// The caller as the restricted-settings filter sees it.
@@ -53,25 +76,52 @@ impl FromRequestParts<Arc<App>> for Caller {
         parts: &mut Parts,
         app: &Arc<App>,
     ) -> Result<Self, Self::Rejection> {
-        let Some(key) = parts.headers.get("x-api-key") else {
+        if let Some(key) = parts.headers.get("x-api-key") {
+            let key = key
+                .to_str()
+                .map_err(|_| ApiError::new(StatusCode::FORBIDDEN, "invalid API key"))?
+                .to_owned();
+            let app = app.clone();
+            let user = tokio::task::spawn_blocking(move || app.users.by_api_key(&key))
+                .await
+                .map_err(|_| {
+                    ApiError::new(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "cannot check the API key",
+                    )
+                })?;
+            return match user {
+                Some(user) => Ok(Caller {
+                    user: Some(user),
+                    csrf: None,
+                }),
+                None => Err(ApiError::new(StatusCode::FORBIDDEN, "invalid API key")),
+            };
+        }
+        let session = parts
+            .headers
+            .get(axum::http::header::COOKIE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|c| cookie(c, SESSION_COOKIE))
+            .and_then(|id| app.sessions.get(id));
+        let Some(session) = session else {
             return Ok(Caller::default());
         };
-        let key = key
-            .to_str()
-            .map_err(|_| ApiError::new(StatusCode::FORBIDDEN, "invalid API key"))?
-            .to_owned();
         let app = app.clone();
-        let user = tokio::task::spawn_blocking(move || app.users.by_api_key(&key))
-            .await
-            .map_err(|_| {
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "cannot check the API key",
-                )
-            })?;
-        match user {
-            Some(user) => Ok(Caller { user: Some(user) }),
-            None => Err(ApiError::new(StatusCode::FORBIDDEN, "invalid API key")),
-        }
+        let name = session.user.clone();
+        let user = tokio::task::spawn_blocking(move || {
+            app.users.all().ok().and_then(|mut u| u.remove(&name))
+        })
+        .await
+        .ok()
+        .flatten();
+        // A user removed since logging in is anonymous again.
+        Ok(match user {
+            Some(user) => Caller {
+                user: Some((session.user, user)),
+                csrf: Some(session.csrf),
+            },
+            None => Caller::default(),
+        })
     }
 }

@@ -5,7 +5,9 @@
 mod assets;
 mod auth;
 mod calls;
+mod login;
 mod server_api;
+mod sessions;
 mod simple_api;
 
 pub use auth::Caller;
@@ -29,6 +31,8 @@ pub struct App {
     pub call_budget: std::time::Duration,
     /// Calls that ran past the budget.
     pub slow_calls: std::sync::atomic::AtomicU64,
+    /// Login sessions and failed-login counts.
+    pub sessions: sessions::Sessions,
 }
 
 impl App {
@@ -47,6 +51,7 @@ impl App {
             users,
             call_budget: std::time::Duration::from_secs_f64(budget),
             slow_calls: Default::default(),
+            sessions: Default::default(),
         }
     }
 }
@@ -60,6 +65,8 @@ pub fn router(app: Arc<App>) -> Router {
             "/api/plugin/{id}",
             get(simple_api::get).post(simple_api::post),
         )
+        .route("/api/login", axum::routing::post(login::login))
+        .route("/api/logout", axum::routing::post(login::logout))
         .fallback(not_found)
         .with_state(app)
 }

@@ -65,6 +65,7 @@ pub async fn post(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     check_access(&app, &id, &caller).await?;
+    caller.check_csrf(&headers)?;
     let plugin = id.clone();
     let commands = call_plugin(&app, &id, "get_api_commands", move |pm| {
         pm.call::<m::GetApiCommands>(&plugin, &())

@@ -1,0 +1,120 @@
+//! `POST /api/login` and `POST /api/logout`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use plinth_sdk::{json, Value};
+
+use super::sessions::{cookie, CSRF_COOKIE, SESSION_COOKIE};
+use super::{ApiError, App};
+use crate::users::User;
+
+fn user_json(name: &str, user: &User) -> Value {
+    json!({"name": name, "admin": user.admin, "permissions": user.permissions})
+}
+
+/// Logs in with `{"user": …, "pass": …}` (OctoPrint's fields), or checks the
+/// current session with `{"passive": true}`.
+pub async fn login(
+    State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let data: Value = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("the body is not valid JSON: {e}"),
+        )
+    })?;
+    if data.get("passive").and_then(Value::as_bool) == Some(true) {
+        let session = headers
+            .get(header::COOKIE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|c| cookie(c, SESSION_COOKIE))
+            .and_then(|id| app.sessions.get(id));
+        let session =
+            session.ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "not logged in"))?;
+        let app2 = app.clone();
+        let name = session.user.clone();
+        let user = tokio::task::spawn_blocking(move || {
+            app2.users.all().ok().and_then(|mut u| u.remove(&name))
+        })
+        .await
+        .ok()
+        .flatten()
+        .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "not logged in"))?;
+        return Ok(Json(user_json(&session.user, &user)).into_response());
+    }
+    let (Some(name), Some(pass)) = (
+        data.get("user").and_then(Value::as_str),
+        data.get("pass").and_then(Value::as_str),
+    ) else {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "send `user` and `pass`, or `passive`",
+        ));
+    };
+    let address = peer.ip();
+    if let Some(wait) = app.sessions.blocked_for(address) {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "too many failed logins; try again in {} s",
+                wait.as_secs().max(1)
+            ),
+        ));
+    }
+    let (name, pass) = (name.to_owned(), pass.to_owned());
+    let app2 = app.clone();
+    let checked = name.clone();
+    let user = tokio::task::spawn_blocking(move || app2.users.authenticate(&checked, &pass))
+        .await
+        .ok()
+        .flatten();
+    let Some(user) = user else {
+        app.sessions.failed(address);
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "wrong user name or password",
+        ));
+    };
+    app.sessions.succeeded(address);
+    let (id, session) = app.sessions.open(&name);
+    let mut response = Json(user_json(&name, &user)).into_response();
+    let cookies = [
+        format!("{SESSION_COOKIE}={id}; Path=/; HttpOnly; SameSite=Lax"),
+        format!("{CSRF_COOKIE}={}; Path=/; SameSite=Lax", session.csrf),
+    ];
+    for c in cookies {
+        response.headers_mut().append(
+            header::SET_COOKIE,
+            HeaderValue::from_str(&c).expect("ASCII cookie"),
+        );
+    }
+    Ok(response)
+}
+
+/// Ends the session of the request's cookie.
+pub async fn logout(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    if let Some(id) = headers
+        .get(header::COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|c| cookie(c, SESSION_COOKIE))
+    {
+        app.sessions.close(id);
+    }
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    for name in [SESSION_COOKIE, CSRF_COOKIE] {
+        let c = format!("{name}=; Path=/; Max-Age=0; SameSite=Lax");
+        response.headers_mut().append(
+            header::SET_COOKIE,
+            HeaderValue::from_str(&c).expect("ASCII cookie"),
+        );
+    }
+    response
+}

@@ -1,0 +1,100 @@
+//! Login sessions (an HttpOnly, SameSite=Lax cookie) with a CSRF token each,
+//! and the limit on failed logins per address.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use argon2::password_hash::rand_core::{OsRng, RngCore};
+
+/// The session cookie.
+pub const SESSION_COOKIE: &str = "plinth_session";
+/// The CSRF cookie (readable by the page, sent back as `X-CSRF-Token`).
+pub const CSRF_COOKIE: &str = "plinth_csrf";
+/// Failed logins allowed per address within [`FAILURE_WINDOW`].
+pub const MAX_FAILURES: usize = 5;
+/// The window failed logins are counted in.
+pub const FAILURE_WINDOW: Duration = Duration::from_secs(300);
+
+/// A logged-in session.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub user: String,
+    pub csrf: String,
+}
+
+/// Sessions and failed-login counts of one server.
+#[derive(Default)]
+pub struct Sessions {
+    sessions: Mutex<HashMap<String, Session>>,
+    failures: Mutex<HashMap<IpAddr, Vec<Instant>>>,
+}
+
+fn token() -> String {
+    let mut bytes = [0u8; 32];
+    OsRng.fill_bytes(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Sessions {
+    /// Opens a session for `user`: returns its cookie token and CSRF token.
+    pub fn open(&self, user: &str) -> (String, Session) {
+        let session = Session {
+            user: user.to_owned(),
+            csrf: token(),
+        };
+        let id = token();
+        self.sessions
+            .lock()
+            .unwrap()
+            .insert(id.clone(), session.clone());
+        (id, session)
+    }
+
+    /// The session of a cookie token.
+    pub fn get(&self, id: &str) -> Option<Session> {
+        self.sessions.lock().unwrap().get(id).cloned()
+    }
+
+    /// Ends a session.
+    pub fn close(&self, id: &str) {
+        self.sessions.lock().unwrap().remove(id);
+    }
+
+    /// Ends every session of `user` (removed or changed users).
+    pub fn close_user(&self, user: &str) {
+        self.sessions.lock().unwrap().retain(|_, s| s.user != user);
+    }
+
+    /// How long `address` must wait before it may try again, if it must.
+    pub fn blocked_for(&self, address: IpAddr) -> Option<Duration> {
+        let mut failures = self.failures.lock().unwrap();
+        let list = failures.entry(address).or_default();
+        list.retain(|t| t.elapsed() < FAILURE_WINDOW);
+        (list.len() >= MAX_FAILURES).then(|| FAILURE_WINDOW.saturating_sub(list[0].elapsed()))
+    }
+
+    /// Counts a failed login from `address`.
+    pub fn failed(&self, address: IpAddr) {
+        self.failures
+            .lock()
+            .unwrap()
+            .entry(address)
+            .or_default()
+            .push(Instant::now());
+    }
+
+    /// Forgets the failures of `address` after a successful login.
+    pub fn succeeded(&self, address: IpAddr) {
+        self.failures.lock().unwrap().remove(&address);
+    }
+}
+
+/// The value of cookie `name` in a `Cookie` header.
+pub fn cookie<'a>(header: &'a str, name: &str) -> Option<&'a str> {
+    header.split(';').find_map(|pair| {
+        let (k, v) = pair.trim().split_once('=')?;
+        (k == name).then_some(v)
+    })
+}
