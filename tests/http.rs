@@ -561,3 +561,114 @@ fn login_sessions_csrf_logout_and_the_failed_login_limit() {
         400
     );
 }
+
+fn api_key(sb: &Sandbox, name: &str) -> String {
+    common::stdout(&sb.plinth(&["user", "apikey", name]))
+        .trim()
+        .to_owned()
+}
+
+#[test]
+fn settings_over_http_for_the_seeds_four_callers_and_saving() {
+    use std::io::Write;
+    let sb = Sandbox::new();
+    sb.bundle_sample("restricted").bundle_sample("helloworld");
+    sb.write_config("server:\n  plugin_call_timeout: 20\n");
+    add_user(&sb, "ada", true);
+    add_user(&sb, "with_webcam", false);
+    let mut child = std::process::Command::new(common::built().plinth())
+        .arg("--basedir")
+        .arg(&sb.basedir)
+        .args([
+            "user",
+            "add",
+            "no_webcam",
+            "--permissions",
+            "status,settings_read",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"pw\n").unwrap();
+    assert!(child.wait().unwrap().success());
+    let keys: Vec<(Option<String>, &str)> = vec![
+        (None, "anonymous"),
+        (Some(api_key(&sb, "no_webcam")), "user without webcam"),
+        (Some(api_key(&sb, "with_webcam")), "user with webcam"),
+        (Some(api_key(&sb, "ada")), "admin"),
+    ];
+    let server = Server::start(&sb);
+    let get = |key: &Option<String>| -> Value {
+        let mut r = http().get(&server.url("/api/settings"));
+        if let Some(k) = key {
+            r = r.header("X-Api-Key", k);
+        }
+        let mut response = r.call().unwrap();
+        assert_eq!(response.status().as_u16(), 200);
+        serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap()
+    };
+    let expected = |admin: bool, user: bool, webcam: bool| {
+        let show = |visible: bool, value: &str| if visible { json!(value) } else { Value::Null };
+        json!({
+            "some": {
+                "admin_only": {"path": show(admin, "path"), "foo": "foo"},
+                "user_only": {"path": show(user, "path"), "bar": "bar"}
+            },
+            "another": {"admin_only": {"path": show(admin, "path")}, "field": "field"},
+            "path": {"to": {"never": {"return": null}}},
+            "the": {"webcam": {"data": show(webcam, "webcam")}}
+        })
+    };
+    let wanted = [
+        expected(false, false, false),
+        expected(false, true, false),
+        expected(false, true, true),
+        expected(true, true, true),
+    ];
+    for ((key, who), want) in keys.iter().zip(wanted) {
+        let body = get(key);
+        assert_eq!(body["plugins"]["restricted"], want, "{who}");
+        // Host settings only for the `settings` permission.
+        assert_eq!(
+            body.get("server").is_some(),
+            *who == "admin",
+            "{who}: {body}"
+        );
+    }
+
+    // Saving needs the settings permission.
+    let post = |key: &str, body: &str| {
+        http()
+            .post(&server.url("/api/settings"))
+            .header("Content-Type", "application/json")
+            .header("X-Api-Key", key)
+            .send(body)
+            .unwrap()
+    };
+    let change = r#"{"plugins": {"helloworld": {"some_setting": "bar", "some_value": 23}}}"#;
+    assert_eq!(
+        post(keys[2].0.as_deref().unwrap(), change)
+            .status()
+            .as_u16(),
+        403
+    );
+    let mut saved = post(keys[3].0.as_deref().unwrap(), change);
+    assert_eq!(saved.status().as_u16(), 200);
+    let body: Value = serde_json::from_str(&saved.body_mut().read_to_string().unwrap()).unwrap();
+    assert_eq!(body["plugins"]["helloworld"]["some_setting"], "bar");
+    let disk: Value = yaml_serde::from_str(&sb.config()).unwrap();
+    assert_eq!(
+        disk["plugins"]["helloworld"],
+        json!({"some_setting": "bar"}),
+        "only the difference is stored"
+    );
+    assert_eq!(
+        post(
+            keys[3].0.as_deref().unwrap(),
+            r#"{"plugins": {"ghost": {}}}"#
+        )
+        .status()
+        .as_u16(),
+        400
+    );
+}

@@ -8,6 +8,7 @@ mod calls;
 mod login;
 mod server_api;
 mod sessions;
+mod settings_api;
 mod simple_api;
 
 pub use auth::Caller;
@@ -64,6 +65,10 @@ pub fn router(app: Arc<App>) -> Router {
         .route(
             "/api/plugin/{id}",
             get(simple_api::get).post(simple_api::post),
+        )
+        .route(
+            "/api/settings",
+            get(settings_api::get).post(settings_api::post),
         )
         .route("/api/login", axum::routing::post(login::login))
         .route("/api/logout", axum::routing::post(login::logout))

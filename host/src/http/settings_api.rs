@@ -1,0 +1,132 @@
+//! `GET /api/settings` and `POST /api/settings`.
+//!
+//! GET answers the host's own settings (to callers with the `settings`
+//! permission) and, under `plugins`, every enabled Settings plugin's
+//! `on_settings_load`, with the plugin's restricted paths filtered for the
+//! caller, as OctoPrint does (anonymous callers may read what is not
+//! restricted). POST needs the `settings` permission: each plugin in
+//! `plugins` gets `on_settings_save` with its part, other keys are stored as
+//! host settings, and `SettingsUpdated` is fired. A plugin that fails is
+//! logged and left out; the others still answer.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use plinth_sdk::methods::plugin as m;
+use plinth_sdk::{json, Value};
+use serde_json::Map;
+
+use super::auth::Caller;
+use super::calls::call_plugin;
+use super::{ApiError, App};
+use crate::registry::State as PluginState;
+use crate::restrict;
+
+fn settings_plugins(app: &App) -> Vec<String> {
+    app.manager
+        .plugins()
+        .into_iter()
+        .filter(|p| p.state == PluginState::Enabled && p.mixins.iter().any(|x| x == "Settings"))
+        .map(|p| p.id)
+        .collect()
+}
+
+/// `GET /api/settings`.
+pub async fn get(State(app): State<Arc<App>>, caller: Caller) -> Result<Json<Value>, ApiError> {
+    let mut out = Map::new();
+    if caller.has("settings") {
+        if let Value::Object(host) = app.manager.config().snapshot() {
+            out.extend(host.into_iter().filter(|(k, _)| k != "plugins"));
+        }
+    }
+    let who = caller.for_settings();
+    let mut plugins = Map::new();
+    for id in settings_plugins(&app) {
+        let plugin = id.clone();
+        let loaded = call_plugin(&app, &id, "on_settings_load", move |pm| {
+            let data = pm.call::<m::OnSettingsLoad>(&plugin, &())?;
+            let restricted = pm.call::<m::GetSettingsRestrictedPaths>(&plugin, &())?;
+            Ok::<_, crate::instance::CallError>((data, restricted))
+        })
+        .await;
+        match loaded {
+            Ok(Ok((data, restricted))) => {
+                plugins.insert(id, restrict::filter(&data, &restricted, &who));
+            }
+            Ok(Err(e)) => tracing::error!(plugin = %id, "on_settings_load: {e}"),
+            Err(e) => tracing::error!(plugin = %id, "on_settings_load: {}", e.message),
+        }
+    }
+    out.insert("plugins".into(), Value::Object(plugins));
+    Ok(Json(Value::Object(out)))
+}
+
+/// `POST /api/settings`.
+pub async fn post(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>, ApiError> {
+    if !caller.has("settings") {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "changing settings needs the `settings` permission",
+        ));
+    }
+    caller.check_csrf(&headers)?;
+    let data: Value = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("the body is not valid JSON: {e}"),
+        )
+    })?;
+    let Value::Object(data) = data else {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "send a mapping of settings",
+        ));
+    };
+    let known = settings_plugins(&app);
+    let mut saved = Map::new();
+    for (key, value) in &data {
+        if key == "plugins" {
+            continue;
+        }
+        app.manager
+            .config()
+            .set(vec![key.clone()], value.clone())
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.0))?;
+    }
+    app.manager
+        .config()
+        .save()
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.0))?;
+    if let Some(Value::Object(plugins)) = data.get("plugins") {
+        for (id, part) in plugins {
+            if !known.contains(id) {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    format!("no enabled plugin `{id}` with settings"),
+                ));
+            }
+            let (plugin, part) = (id.clone(), part.clone());
+            match call_plugin(&app, id, "on_settings_save", move |pm| {
+                pm.call::<m::OnSettingsSave>(&plugin, &part)
+            })
+            .await
+            {
+                Ok(Ok(diff)) => {
+                    saved.insert(id.clone(), diff);
+                }
+                Ok(Err(e)) => tracing::error!(plugin = %id, "on_settings_save: {e}"),
+                Err(e) => tracing::error!(plugin = %id, "on_settings_save: {}", e.message),
+            }
+        }
+    }
+    app.manager
+        .fire_event("SettingsUpdated", &json!({"plugins": saved}));
+    get(State(app), caller).await
+}
