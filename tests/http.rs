@@ -672,3 +672,107 @@ fn settings_over_http_for_the_seeds_four_callers_and_saving() {
         400
     );
 }
+
+#[test]
+fn the_plugin_manager_over_http() {
+    let sb = Sandbox::new();
+    sb.bundle_sample("restart_needer");
+    sb.recorder("plain").recorder("gone");
+    sb.user_as(&common::built().fixture("reloader"), "reloader");
+    add_user(&sb, "ada", true);
+    add_user(&sb, "bob", false);
+    let (admin, user) = (api_key(&sb, "ada"), api_key(&sb, "bob"));
+    let server = Server::start(&sb);
+    let call = |method: &str, path: &str, key: &str, body: &str| -> (u16, Value) {
+        let url = server.url(path);
+        let mut response = if method == "GET" {
+            http().get(&url).header("X-Api-Key", key).call().unwrap()
+        } else {
+            http()
+                .post(&url)
+                .header("X-Api-Key", key)
+                .header("Content-Type", "application/json")
+                .send(body)
+                .unwrap()
+        };
+        let text = response.body_mut().read_to_string().unwrap();
+        (
+            response.status().as_u16(),
+            serde_json::from_str(&text).unwrap_or(Value::Null),
+        )
+    };
+    assert_eq!(call("GET", "/api/plugins", &user, "").0, 403);
+    let (status, list) = call("GET", "/api/plugins", &admin, "");
+    assert_eq!(status, 200);
+    let entry = |list: &Value, id: &str| {
+        list["plugins"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["id"] == id)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(entry(&list, "restart_needer")["state"], "enabled");
+
+    let cmd = |id: &str, command: &str| {
+        call(
+            "POST",
+            &format!("/api/plugins/{id}"),
+            &admin,
+            &format!(r#"{{"command":"{command}"}}"#),
+        )
+    };
+    let (status, reply) = cmd("restart_needer", "disable");
+    assert_eq!(
+        (status, reply["needs_restart"].as_bool()),
+        (200, Some(true)),
+        "{reply}"
+    );
+    assert_eq!(reply["plugin"]["pending_disable"], true);
+    let (_, reply) = cmd("restart_needer", "enable");
+    assert_eq!(
+        reply["needs_restart"], false,
+        "toggling back cancels: {reply}"
+    );
+
+    let (status, reply) = cmd("plain", "disable");
+    assert_eq!(
+        (
+            status,
+            reply["state"].as_str(),
+            reply["needs_restart"].as_bool()
+        ),
+        (200, Some("disabled"), Some(false))
+    );
+    let (_, reply) = cmd("reloader", "disable");
+    assert_eq!(reply["needs_refresh"], true, "{reply}");
+    assert_eq!(
+        entry(&call("GET", "/api/plugins", &admin, "").1, "reloader")["needs_refresh"],
+        true
+    );
+
+    assert_eq!(cmd("restart_needer", "uninstall").0, 403);
+    assert_eq!(cmd("ghost", "enable").0, 404);
+    assert_eq!(cmd("plain", "explode").0, 400);
+    assert_eq!(
+        call(
+            "POST",
+            "/api/plugins/plain",
+            &user,
+            r#"{"command":"enable"}"#
+        )
+        .0,
+        403
+    );
+    let (status, _) = cmd("gone", "uninstall");
+    assert_eq!(status, 200);
+    assert!(!sb
+        .basedir
+        .join("plugins")
+        .join(common::lib_file("gone"))
+        .exists());
+    assert!(sb
+        .calls()
+        .contains(&"gone on_plugin_pending_uninstall".to_owned()));
+}

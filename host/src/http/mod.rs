@@ -6,6 +6,7 @@ mod assets;
 mod auth;
 mod calls;
 mod login;
+mod plugins_api;
 mod server_api;
 mod sessions;
 mod settings_api;
@@ -34,6 +35,8 @@ pub struct App {
     pub slow_calls: std::sync::atomic::AtomicU64,
     /// Login sessions and failed-login counts.
     pub sessions: sessions::Sessions,
+    /// Reload-needing plugins toggled since start.
+    pub refresh: plugins_api::Refresh,
 }
 
 impl App {
@@ -53,6 +56,7 @@ impl App {
             call_budget: std::time::Duration::from_secs_f64(budget),
             slow_calls: Default::default(),
             sessions: Default::default(),
+            refresh: Default::default(),
         }
     }
 }
@@ -69,6 +73,11 @@ pub fn router(app: Arc<App>) -> Router {
         .route(
             "/api/settings",
             get(settings_api::get).post(settings_api::post),
+        )
+        .route("/api/plugins", get(plugins_api::list))
+        .route(
+            "/api/plugins/{id}",
+            axum::routing::post(plugins_api::command),
         )
         .route("/api/login", axum::routing::post(login::login))
         .route("/api/logout", axum::routing::post(login::logout))
