@@ -776,3 +776,135 @@ fn the_plugin_manager_over_http() {
         .calls()
         .contains(&"gone on_plugin_pending_uninstall".to_owned()));
 }
+
+/// Logs in through the API; the `Cookie` header value and the CSRF token.
+fn login(server: &Server, user: &str) -> (String, String) {
+    let response = http()
+        .post(&server.url("/api/login"))
+        .header("Content-Type", "application/json")
+        .send(format!(r#"{{"user":"{user}","pass":"pw"}}"#))
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let cookies: Vec<String> = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect();
+    let pair = |name: &str| {
+        cookies
+            .iter()
+            .find(|c| c.starts_with(name))
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    let csrf = pair("plinth_csrf=")
+        .trim_start_matches("plinth_csrf=")
+        .to_owned();
+    (pair("plinth_session="), csrf)
+}
+
+#[test]
+fn blueprints_the_seeds_examples_protection_csrf_and_errors() {
+    let sb = Sandbox::new();
+    sb.bundle_sample("myblueprintplugin")
+        .bundle_sample("restart_needer");
+    add_user(&sb, "ada", true);
+    let key = api_key(&sb, "ada");
+    let server = Server::start(&sb);
+    let (cookie, csrf) = login(&server, "ada");
+    let send = |method: &str, path: &str, auth: &[(&str, &str)]| -> (u16, String) {
+        let url = server.url(path);
+        let mut response = if method == "GET" {
+            let mut r = http().get(&url);
+            for (n, v) in auth {
+                r = r.header(*n, *v);
+            }
+            r.call().unwrap()
+        } else {
+            let mut r = http().post(&url);
+            for (n, v) in auth {
+                r = r.header(*n, *v);
+            }
+            r.send("").unwrap()
+        };
+        (
+            response.status().as_u16(),
+            response.body_mut().read_to_string().unwrap(),
+        )
+    };
+    let base = "/plugin/myblueprintplugin";
+    let with_key = [("X-Api-Key", key.as_str())];
+    let with_cookie = [("Cookie", cookie.as_str())];
+    let with_cookie_and_token = [("Cookie", cookie.as_str()), ("X-CSRF-Token", csrf.as_str())];
+    assert_eq!(
+        send("GET", &format!("{base}/hello_world"), &[]).0,
+        403,
+        "protected by default"
+    );
+    assert_eq!(
+        send("GET", &format!("{base}/echo?text=hi"), &with_key),
+        (200, "hi".to_owned())
+    );
+    assert_eq!(
+        send("GET", &format!("{base}/echo"), &with_key),
+        (400, "Expected a text to echo back.".to_owned())
+    );
+    assert_eq!(
+        send("GET", &format!("{base}/hello_world"), &with_cookie),
+        (200, "Hello world!".to_owned())
+    );
+    assert_eq!(
+        send("POST", &format!("{base}/hello_you"), &with_key).0,
+        200,
+        "API keys need no CSRF token"
+    );
+    assert_eq!(
+        send("POST", &format!("{base}/hello_you"), &with_cookie).0,
+        400,
+        "a session needs the token"
+    );
+    assert_eq!(
+        send("POST", &format!("{base}/hello_you"), &with_cookie_and_token),
+        (200, "Hello you!".to_owned())
+    );
+    assert_eq!(
+        send("POST", &format!("{base}/hello_me"), &with_cookie),
+        (200, "Hello me!".to_owned()),
+        "exempt"
+    );
+    assert_eq!(send("GET", &format!("{base}/hello_you"), &with_key).0, 405);
+    let (status, body) = send("GET", &format!("{base}/nothing"), &with_key);
+    assert_eq!(status, 404);
+    assert!(
+        serde_json::from_str::<Value>(&body).unwrap()["error"].is_string(),
+        "JSON errors: {body}"
+    );
+
+    // restart_needer: public, an API prefix, its own 404 handler, a failing route.
+    let rn = "/plugin/restart_needer";
+    let (status, body) = send("GET", &format!("{rn}/items/a%20b"), &[]);
+    assert_eq!(
+        (status, serde_json::from_str::<Value>(&body).unwrap()),
+        (200, json!({"item": "a b"}))
+    );
+    let (status, body) = send("GET", &format!("{rn}/items/broken"), &[]);
+    assert_eq!(status, 500);
+    assert!(serde_json::from_str::<Value>(&body).unwrap()["error"]
+        .as_str()
+        .unwrap()
+        .contains("this item is broken"));
+    assert_eq!(
+        send("GET", &format!("{rn}/elsewhere"), &[]),
+        (404, "restart_needer has nothing at /elsewhere".to_owned())
+    );
+    // The next request to another plugin answers normally.
+    assert_eq!(
+        send("GET", &format!("{base}/hello_world"), &with_key).0,
+        200
+    );
+    assert_eq!(send("GET", "/plugin/ghost/anything", &with_key).0, 404);
+}

@@ -77,24 +77,28 @@ fn helloworld_follows_the_seeds_simple_api_settings_template_and_asset_examples(
 }
 
 #[test]
-fn restart_needer_declares_the_seeds_blueprint_routes() {
+fn myblueprintplugin_declares_the_seeds_blueprint_routes() {
     let sb = Sandbox::new();
-    sb.bundle_sample("restart_needer");
+    sb.bundle_sample("myblueprintplugin");
     let pm = sb.manager();
     pm.start("127.0.0.1", 5000);
-    let spec = pm
-        .call::<m::GetBlueprintSpec>("restart_needer", &())
-        .unwrap();
+    let id = "myblueprintplugin";
+    let spec = pm.call::<m::GetBlueprintSpec>(id, &()).unwrap();
     let rules: Vec<_> = spec
         .routes
         .iter()
-        .map(|r| (r.rule.as_str(), r.csrf_exempt))
+        .map(|r| (r.methods[0].as_str(), r.rule.as_str(), r.csrf_exempt))
         .collect();
-    assert!(
-        rules.contains(&("/echo", false)) && rules.contains(&("/hello_me", true)),
-        "{rules:?}"
+    assert_eq!(
+        rules,
+        [
+            ("GET", "/echo", false),
+            ("GET", "/hello_world", false),
+            ("POST", "/hello_you", false),
+            ("POST", "/hello_me", true)
+        ]
     );
-    let echo = spec.routes.iter().position(|r| r.rule == "/echo").unwrap() as u32;
+    assert!(pm.call::<m::IsBlueprintCsrfProtected>(id, &()).unwrap());
     let mut request = plinth_sdk::Request {
         method: "GET".into(),
         path: "/echo".into(),
@@ -102,14 +106,17 @@ fn restart_needer_declares_the_seeds_blueprint_routes() {
     };
     request.query.insert("text".into(), "ping".into());
     let reply = pm
-        .call::<m::HandleBlueprintRoute>("restart_needer", &(echo, request.clone()))
+        .call::<m::HandleBlueprintRoute>(id, &(0, request.clone()))
         .unwrap();
     assert_eq!((reply.status, reply.body), (200, b"ping".to_vec()));
     request.query.clear();
     let reply = pm
-        .call::<m::HandleBlueprintRoute>("restart_needer", &(echo, request))
+        .call::<m::HandleBlueprintRoute>(id, &(0, request))
         .unwrap();
-    assert_eq!(reply.status, 400);
+    assert_eq!(
+        (reply.status, reply.body),
+        (400, b"Expected a text to echo back.".to_vec())
+    );
     pm.shutdown();
 }
 

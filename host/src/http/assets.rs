@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use axum::extract::{Path as UrlPath, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use percent_encoding::percent_decode_str;
@@ -20,12 +19,7 @@ use super::App;
 use crate::registry::State as PluginState;
 
 /// Serves one static file of an enabled plugin.
-pub async fn static_file(
-    State(app): State<Arc<App>>,
-    UrlPath((id, _)): UrlPath<(String, String)>,
-    uri: Uri,
-    headers: HeaderMap,
-) -> Response {
+pub async fn static_file(app: Arc<App>, id: String, uri: &Uri, headers: &HeaderMap) -> Response {
     let prefix = format!("/plugin/{id}/static/");
     let Some(raw) = uri.path().strip_prefix(&prefix) else {
         return not_found();
@@ -36,7 +30,7 @@ pub async fn static_file(
     let manager = app.manager.clone();
     let found = tokio::task::spawn_blocking(move || find(&manager, &id, &rel)).await;
     match found {
-        Ok(Some(asset)) => asset.respond(&headers),
+        Ok(Some(asset)) => asset.respond(headers),
         _ => not_found(),
     }
 }

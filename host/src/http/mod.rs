@@ -4,6 +4,7 @@
 
 mod assets;
 mod auth;
+mod blueprint;
 mod calls;
 mod login;
 mod plugins_api;
@@ -37,6 +38,8 @@ pub struct App {
     pub sessions: sessions::Sessions,
     /// Reload-needing plugins toggled since start.
     pub refresh: plugins_api::Refresh,
+    /// The blueprints mounted so far.
+    pub blueprints: blueprint::Blueprints,
 }
 
 impl App {
@@ -57,6 +60,7 @@ impl App {
             slow_calls: Default::default(),
             sessions: Default::default(),
             refresh: Default::default(),
+            blueprints: Default::default(),
         }
     }
 }
@@ -65,7 +69,8 @@ impl App {
 pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/api/server", get(server_api::server))
-        .route("/plugin/{id}/static/{*path}", get(assets::static_file))
+        .route("/plugin/{id}/{*rest}", axum::routing::any(blueprint::route))
+        .route("/plugin/{id}/", axum::routing::any(blueprint::route))
         .route(
             "/api/plugin/{id}",
             get(simple_api::get).post(simple_api::post),

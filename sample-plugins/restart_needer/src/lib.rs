@@ -1,12 +1,10 @@
-//! A Blueprint plugin: full HTTP endpoints under `/plugin/restart_needer/`.
+//! A minimal Blueprint plugin, hence restart-needing: enabling or disabling it
+//! takes effect at the next start of the host only (it becomes
+//! `pending_enable` / `pending_disable` meanwhile).
 //!
-//! `BlueprintPlugin` is restart-needing, so enabling or disabling this plugin
-//! takes effect at the next start of the host only. The sample shows:
-//! - `GET /echo?text=…`: the seed's echo example, answering the query
-//!   parameter `text` as plain text, or `400 Bad Request` when it is missing;
-//! - `POST /hello_you`: subject to CSRF protection;
-//! - `POST /hello_me`: exempt from CSRF protection (the seed's `csrf_exempt` example);
-//! - an error handler answering `404 Not Found` with `{"error": "not found"}`.
+//! It answers `GET /plugin/restart_needer/items/<item>` with the item as JSON,
+//! declares only `/items` as its API (JSON errors there, plain text elsewhere),
+//! and answers unknown paths with its own 404 handler. It needs no login.
 
 use plinth_sdk::prelude::*;
 
@@ -26,49 +24,41 @@ impl Plugin for RestartNeeder {
 }
 
 impl RestartNeeder {
-    /// `GET /echo`: answers the query parameter `text`.
-    fn echo(&self, request: &Request) -> PluginResult<Response> {
-        Ok(match request.query.get("text") {
-            Some(text) => Response::text(text.clone()),
-            None => Response::text("Expected a text to echo back.").status(400),
-        })
+    /// `GET /items/<item>`.
+    fn item(&self, request: &Request) -> PluginResult<Response> {
+        let item = request.params.get("item").cloned().unwrap_or_default();
+        if item == "broken" {
+            return Err(PluginError::new("this item is broken"));
+        }
+        Ok(Response::json(&json!({ "item": item })))
     }
 
-    /// `POST /hello_you`: CSRF-protected.
-    fn hello_you(&self, _request: &Request) -> PluginResult<Response> {
-        Ok(Response::text("Hello you!"))
-    }
-
-    /// `POST /hello_me`: exempt from CSRF protection.
-    fn hello_me(&self, _request: &Request) -> PluginResult<Response> {
-        Ok(Response::text("Hello me!"))
-    }
-
-    /// Answers `404 Not Found` under the blueprint with a JSON body.
-    fn not_found(&self, _request: &Request) -> Response {
-        Response::json(&json!({ "error": "not found" })).status(404)
+    /// Answers `404 Not Found` under the blueprint.
+    fn not_found(&self, request: &Request) -> Response {
+        Response::text(format!("restart_needer has nothing at {}", request.path)).status(404)
     }
 }
 
 impl BlueprintPlugin for RestartNeeder {
     fn blueprint(&self, routes: &mut BlueprintRoutes<Self>) {
         routes
-            .route(&["GET"], "/echo", Self::echo)
-            .route(&["POST"], "/hello_you", Self::hello_you)
-            .route(&["POST"], "/hello_me", Self::hello_me)
-            .csrf_exempt()
+            .route(&["GET"], "/items/<item>", Self::item)
             .error_handler(404, Self::not_found);
     }
 
-    fn is_blueprint_csrf_protected(&self) -> bool {
-        true
+    fn is_blueprint_protected(&self) -> bool {
+        false
+    }
+
+    fn get_blueprint_api_prefixes(&self) -> Option<Vec<String>> {
+        Some(vec!["/items".to_owned()])
     }
 }
 
 export_plugin! {
     plugin: RestartNeeder,
     name: "Restart Needer",
-    description: "A Blueprint plugin: echo route, CSRF-protected and exempt routes, JSON 404 handler.",
+    description: "A minimal Blueprint plugin (restart-needing): one public route with a parameter, an API prefix, a 404 handler.",
     author: "The Plinth developers",
     license: "MIT OR Apache-2.0",
     mixins: [Blueprint],
