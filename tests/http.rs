@@ -908,3 +908,84 @@ fn blueprints_the_seeds_examples_protection_csrf_and_errors() {
     );
     assert_eq!(send("GET", "/plugin/ghost/anything", &with_key).0, 404);
 }
+
+#[test]
+fn a_start_up_that_did_not_finish_means_safe_mode_next_time() {
+    let sb = Sandbox::new();
+    sb.recorder("third_party");
+    let marker = sb.basedir.join("startup_incomplete");
+    let server = Server::start(&sb);
+    assert!(!marker.exists(), "removed once start-up finished");
+    assert_eq!(get_json(&server, "/api/server").1["safemode"], Value::Null);
+    assert_eq!(server.stop(), Some(0));
+
+    std::fs::write(&marker, "left by a crash").unwrap();
+    let before = sb.calls().len();
+    let server = Server::start(&sb);
+    assert_eq!(
+        get_json(&server, "/api/server").1["safemode"],
+        "incomplete_startup"
+    );
+    assert_eq!(
+        sb.calls().len(),
+        before,
+        "only bundled plugins run in safe mode"
+    );
+    assert!(!marker.exists());
+    assert_eq!(server.stop(), Some(0));
+
+    std::fs::write(&marker, "left by a crash").unwrap();
+    let server = Server::start_with(&sb, &["--ignore-incomplete-startup"]);
+    assert_eq!(get_json(&server, "/api/server").1["safemode"], Value::Null);
+    assert!(sb.calls().len() > before);
+    assert_eq!(server.stop(), Some(0));
+
+    std::fs::write(&marker, "left by a crash").unwrap();
+    sb.write_config("server:\n  ignore_incomplete_startup: true\n");
+    let server = Server::start(&sb);
+    assert_eq!(get_json(&server, "/api/server").1["safemode"], Value::Null);
+    let server_flag = Server::start_with(&Sandbox::new(), &["--safe-mode"]);
+    assert_eq!(get_json(&server_flag, "/api/server").1["safemode"], "flag");
+    drop(server);
+}
+
+#[test]
+fn a_failing_plugin_is_left_out_of_the_settings_api_and_wrong_methods_are_json() {
+    let sb = Sandbox::new();
+    let probe = common::built().fixture("settings_probe");
+    sb.user_as(&probe, "good")
+        .user_as(&probe, "x_fail_in_load")
+        .user_as(&probe, "y_fail_in_save");
+    add_user(&sb, "ada", true);
+    let key = api_key(&sb, "ada");
+    let server = Server::start(&sb);
+    let mut response = http().get(&server.url("/api/settings")).call().unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let body: Value = serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap();
+    let plugins = body["plugins"].as_object().unwrap();
+    assert!(plugins.contains_key("good") && plugins.contains_key("y_fail_in_save"));
+    assert!(!plugins.contains_key("x_fail_in_load"), "{body}");
+    let mut response = http()
+        .post(&server.url("/api/settings"))
+        .header("X-Api-Key", &key)
+        .header("Content-Type", "application/json")
+        .send(r#"{"plugins": {"good": {"value": 5}, "y_fail_in_save": {"value": 6}}}"#)
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let body: Value = serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap();
+    assert_eq!(body["plugins"]["good"]["value"], 5);
+    assert_eq!(
+        body["plugins"]["y_fail_in_save"]["value"], 42,
+        "not saved: the migrated value stays"
+    );
+    assert!(
+        server.log().contains("y_fail_in_save fails in save"),
+        "{}",
+        server.log()
+    );
+
+    let mut wrong = http().delete(&server.url("/api/server")).call().unwrap();
+    assert_eq!(wrong.status().as_u16(), 405);
+    let error: Value = serde_json::from_str(&wrong.body_mut().read_to_string().unwrap()).unwrap();
+    assert!(error["error"].is_string());
+}

@@ -247,7 +247,10 @@ fn disabled_blocklisted_shadowed_and_safe_mode_plugins_are_listed_but_never_run(
     let sb2 = Sandbox::new();
     sb2.bundle_as(&built().fixture("recorder"), "core")
         .recorder("extra");
-    let m = sb2.manager_with(Options { safe_mode: true });
+    let m = sb2.manager_with(Options {
+        safe_mode: true,
+        safe_mode_reason: None,
+    });
     m.start("127.0.0.1", 5000);
     assert_eq!(m.plugin("core").unwrap().state, State::Enabled);
     let victim = m.plugin("extra").unwrap();

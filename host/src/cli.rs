@@ -34,6 +34,9 @@ pub struct Cli {
     /// Safe mode: only bundled plugins load.
     #[arg(long, global = true)]
     pub safe_mode: bool,
+    /// Do not start in safe mode after a start-up that did not finish.
+    #[arg(long, global = true)]
+    pub ignore_incomplete_startup: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -146,12 +149,45 @@ pub fn run(cli: Cli) -> i32 {
 
 fn execute(cli: Cli) -> Result<(), String> {
     let paths = Paths::resolve(cli.basedir, cli.bundled_dir)?;
-    let options = Options {
+    let mut options = Options {
         safe_mode: cli.safe_mode,
+        safe_mode_reason: None,
     };
+    let marker = paths.basedir.join("startup_incomplete");
+    if matches!(cli.command, Command::Serve { .. }) && !cli.safe_mode && marker.exists() {
+        let ignore_in_config = ConfigStore::open(&paths.config_file())
+            .ok()
+            .and_then(|c| {
+                c.effective(&crate::config::key_path(&[
+                    "server",
+                    "ignore_incomplete_startup",
+                ]))
+            })
+            .and_then(|v| v.as_bool())
+            .unwrap_or(false);
+        if cli.ignore_incomplete_startup || ignore_in_config {
+            tracing::warn!("the last start-up did not finish; starting normally as asked");
+        } else {
+            tracing::warn!(
+                "the last start-up did not finish ({} is still there): starting in safe mode",
+                marker.display()
+            );
+            options = Options {
+                safe_mode: true,
+                safe_mode_reason: Some("incomplete_startup".into()),
+            };
+        }
+    }
     let manager = || PluginManager::new(paths.clone(), options.clone()).map_err(|e| e.to_string());
     match cli.command {
-        Command::Serve { host, port } => serve::run(manager()?, ServeOptions { host, port }),
+        Command::Serve { host, port } => serve::run(
+            manager()?,
+            ServeOptions {
+                host,
+                port,
+                marker: Some(marker),
+            },
+        ),
         Command::Config(ConfigCommand::Check) => {
             ConfigStore::open(&paths.config_file()).map_err(|e| e.to_string())?;
             println!("{}: ok", paths.config_file().display());

@@ -118,9 +118,13 @@ impl PluginManager {
         Ok(Self { shared })
     }
 
-    /// Why the host runs in safe mode (`flag`: the `--safe-mode` option), if it does.
-    pub fn safe_mode(&self) -> Option<&'static str> {
-        self.shared.options.safe_mode.then_some("flag")
+    /// Why the host runs in safe mode, if it does: `flag` (the `--safe-mode`
+    /// option) or `incomplete_startup` (the last start-up did not finish).
+    pub fn safe_mode(&self) -> Option<&str> {
+        let options = &self.shared.options;
+        options
+            .safe_mode
+            .then(|| options.safe_mode_reason.as_deref().unwrap_or("flag"))
     }
 
     /// Whether a plugin toggle waits for the next start.

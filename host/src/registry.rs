@@ -89,6 +89,8 @@ pub struct Toggle {
 pub struct Options {
     /// Only bundled plugins load.
     pub safe_mode: bool,
+    /// Why safe mode is on: `flag` (the option) unless said otherwise, e.g. `incomplete_startup`.
+    pub safe_mode_reason: Option<String>,
 }
 
 pub(crate) struct Record {

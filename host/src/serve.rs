@@ -14,6 +14,9 @@ use crate::manager::PluginManager;
 pub struct ServeOptions {
     pub host: String,
     pub port: u16,
+    /// Written when start-up begins, removed after the last `on_after_startup`:
+    /// still there at the next start, it means that start-up did not finish.
+    pub marker: Option<std::path::PathBuf>,
 }
 
 /// How long requests in flight may take to finish at shutdown.
@@ -37,6 +40,10 @@ pub fn run(manager: PluginManager, options: ServeOptions) -> Result<(), String> 
         let port = listener.local_addr().map_err(|e| e.to_string())?.port();
         let host = options.host.clone();
 
+        if let Some(marker) = &options.marker {
+            crate::config::write_atomic(marker, b"start-up began; removed once it finished\n")
+                .map_err(|e| format!("cannot write {}: {e}", marker.display()))?;
+        }
         let starting = manager.clone();
         let start_host = host.clone();
         tokio::task::spawn_blocking(move || starting.startup(&start_host, port))
@@ -61,6 +68,11 @@ pub fn run(manager: PluginManager, options: ServeOptions) -> Result<(), String> 
         tokio::task::spawn_blocking(move || after.after_startup())
             .await
             .map_err(|e| format!("start-up failed: {e}"))?;
+        if let Some(marker) = &options.marker {
+            if let Err(e) = std::fs::remove_file(marker) {
+                tracing::warn!("cannot remove {}: {e}", marker.display());
+            }
+        }
         let enabled = manager
             .plugins()
             .iter()

@@ -227,6 +227,11 @@ pub struct Server {
 impl Server {
     /// Starts the server of this sandbox and waits until it has started.
     pub fn start(sb: &Sandbox) -> Self {
+        Self::start_with(sb, &[])
+    }
+
+    /// Like [`start`](Self::start) with extra options before `serve`.
+    pub fn start_with(sb: &Sandbox, options: &[&str]) -> Self {
         use std::io::{BufRead, BufReader};
         use std::process::Stdio;
         use std::sync::{Arc, Mutex};
@@ -235,6 +240,7 @@ impl Server {
             .arg(&sb.basedir)
             .arg("--bundled-dir")
             .arg(&sb.bundled)
+            .args(options)
             .args(["serve", "--port", "0"])
             .env("PLINTH_LOG", "info")
             .stderr(Stdio::piped())

@@ -87,6 +87,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/login", axum::routing::post(login::login))
         .route("/api/logout", axum::routing::post(login::logout))
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .with_state(app)
 }
 
@@ -109,6 +110,18 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         (self.status, Json(json!({ "error": self.message }))).into_response()
+    }
+}
+
+async fn method_not_allowed(uri: Uri) -> Response {
+    if uri.path().starts_with("/api/") {
+        ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            format!("{} does not take this method", uri.path()),
+        )
+        .into_response()
+    } else {
+        (StatusCode::METHOD_NOT_ALLOWED, "method not allowed").into_response()
     }
 }
 
