@@ -71,6 +71,20 @@ impl User {
 /// `users.yaml`.
 pub struct Users {
     path: PathBuf,
+    /// The file's content as last read, with the (length, modification time) it had.
+    cache: std::sync::Mutex<Option<(FileStamp, BTreeMap<String, User>)>>,
+}
+
+/// Length, modification time and inode: every write is a rename to a new file.
+type FileStamp = (u64, Option<std::time::SystemTime>, u64);
+
+fn file_stamp(path: &Path) -> Option<FileStamp> {
+    let meta = fs::metadata(path).ok()?;
+    #[cfg(unix)]
+    let inode = std::os::unix::fs::MetadataExt::ino(&meta);
+    #[cfg(not(unix))]
+    let inode = 0;
+    Some((meta.len(), meta.modified().ok(), inode))
 }
 
 impl Users {
@@ -78,6 +92,7 @@ impl Users {
     pub fn new(basedir: &Path) -> Self {
         Self {
             path: basedir.join("users.yaml"),
+            cache: Default::default(),
         }
     }
 
@@ -86,8 +101,22 @@ impl Users {
         &self.path
     }
 
-    /// Every user, by name.
+    /// Every user, by name (read again only when the file changed).
     pub fn all(&self) -> Result<BTreeMap<String, User>, String> {
+        let stamp = file_stamp(&self.path);
+        if let (Some(stamp), Some((cached, users))) = (stamp, self.cache.lock().unwrap().as_ref()) {
+            if *cached == stamp {
+                return Ok(users.clone());
+            }
+        }
+        let users = self.read()?;
+        if let Some(stamp) = stamp {
+            *self.cache.lock().unwrap() = Some((stamp, users.clone()));
+        }
+        Ok(users)
+    }
+
+    fn read(&self) -> Result<BTreeMap<String, User>, String> {
         let text = match fs::read_to_string(&self.path) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
@@ -116,7 +145,7 @@ impl Users {
             .map_err(|e| format!("{}: {e}", lock_path.display()))?;
         lock.lock()
             .map_err(|e| format!("cannot lock {}: {e}", lock_path.display()))?;
-        let mut users = self.all()?;
+        let mut users = self.read()?;
         let out = change(&mut users)?;
         let text = yaml_serde::to_string(&users).map_err(|e| e.to_string())?;
         write_atomic(&self.path, text.as_bytes())
