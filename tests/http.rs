@@ -24,7 +24,7 @@ fn the_server_answers_its_api_and_errors_under_api_are_json() {
     assert_eq!(status, 200);
     assert_eq!(
         body,
-        json!({"version": env!("CARGO_PKG_VERSION"), "safemode": null, "restart_pending": false})
+        json!({"version": env!("CARGO_PKG_VERSION"), "safemode": null, "restart_pending": false, "slow_plugin_calls": 0})
     );
     let (status, body) = get_json(&server, "/api/nothing/here");
     assert_eq!(
@@ -378,6 +378,7 @@ fn every_row_of_the_simple_api_table() {
         "{}",
         server.log()
     );
+    assert_eq!(get_json(&server, "/api/server").1["slow_plugin_calls"], 1);
 }
 
 /// Adds a user with password `pw` through the CLI.
@@ -988,4 +989,54 @@ fn a_failing_plugin_is_left_out_of_the_settings_api_and_wrong_methods_are_json()
     assert_eq!(wrong.status().as_u16(), 405);
     let error: Value = serde_json::from_str(&wrong.body_mut().read_to_string().unwrap()).unwrap();
     assert!(error["error"].is_string());
+}
+
+#[test]
+fn helloworlds_simple_api_follows_the_seed() {
+    let sb = Sandbox::new();
+    sb.bundle_sample("helloworld");
+    add_user(&sb, "bob", false);
+    let key = api_key(&sb, "bob");
+    let server = Server::start(&sb);
+    let mut get = http()
+        .get(&server.url("/api/plugin/helloworld"))
+        .header("X-Api-Key", &key)
+        .call()
+        .unwrap();
+    assert_eq!(get.status().as_u16(), 200);
+    let body: Value = serde_json::from_str(&get.body_mut().read_to_string().unwrap()).unwrap();
+    assert_eq!(body, json!({"foo": "bar"}));
+    let post = |body: &str| {
+        http()
+            .post(&server.url("/api/plugin/helloworld"))
+            .header("X-Api-Key", &key)
+            .header("Content-Type", "application/json")
+            .send(body)
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(
+        post(r#"{"command": "command2"}"#),
+        400,
+        "some_parameter is mandatory"
+    );
+    assert_eq!(
+        post(
+            r#"{"command": "command2", "some_parameter": "some_value", "some_optional_parameter": 2342}"#
+        ),
+        204
+    );
+    assert_eq!(post(r#"{"command": "command1", "parameter": 1}"#), 204);
+    assert_eq!(post(r#"{"command": "command1"}"#), 204);
+    let log = server.log();
+    assert!(
+        log.contains("command2 called, some_parameter is some_value"),
+        "{log}"
+    );
+    assert!(
+        log.contains("command1 called, parameter is set")
+            && log.contains("command1 called, parameter is unset"),
+        "{log}"
+    );
 }
