@@ -397,6 +397,26 @@ fn add_user(sb: &Sandbox, name: &str, admin: bool) {
     assert!(child.wait().unwrap().success());
 }
 
+/// A POST with a JSON body, optionally with a session cookie and CSRF token.
+fn post_json(
+    server: &Server,
+    path: &str,
+    body: &str,
+    cookie: Option<&str>,
+    csrf: Option<&str>,
+) -> ureq::http::Response<ureq::Body> {
+    let mut r = http()
+        .post(&server.url(path))
+        .header("Content-Type", "application/json");
+    if let Some(c) = cookie {
+        r = r.header("Cookie", c);
+    }
+    if let Some(t) = csrf {
+        r = r.header("X-CSRF-Token", t);
+    }
+    r.send(body).unwrap()
+}
+
 #[test]
 fn login_sessions_csrf_logout_and_the_failed_login_limit() {
     let sb = Sandbox::new();
@@ -404,16 +424,7 @@ fn login_sessions_csrf_logout_and_the_failed_login_limit() {
     add_user(&sb, "bob", false);
     let server = Server::start(&sb);
     let post = |path: &str, body: &str, cookie: Option<&str>, csrf: Option<&str>| {
-        let mut r = http()
-            .post(&server.url(path))
-            .header("Content-Type", "application/json");
-        if let Some(c) = cookie {
-            r = r.header("Cookie", c);
-        }
-        if let Some(t) = csrf {
-            r = r.header("X-CSRF-Token", t);
-        }
-        r.send(body).unwrap()
+        post_json(&server, path, body, cookie, csrf)
     };
 
     // Wrong password: 403; the sixth failure from this address: 429.
@@ -439,16 +450,7 @@ fn login_sessions_csrf_logout_and_the_failed_login_limit() {
     add_user(&sb2, "bob", false);
     let server = Server::start(&sb2);
     let post = |path: &str, body: &str, cookie: Option<&str>, csrf: Option<&str>| {
-        let mut r = http()
-            .post(&server.url(path))
-            .header("Content-Type", "application/json");
-        if let Some(c) = cookie {
-            r = r.header("Cookie", c);
-        }
-        if let Some(t) = csrf {
-            r = r.header("X-CSRF-Token", t);
-        }
-        r.send(body).unwrap()
+        post_json(&server, path, body, cookie, csrf)
     };
     let mut ok = post("/api/login", r#"{"user":"bob","pass":"pw"}"#, None, None);
     assert_eq!(ok.status().as_u16(), 200);

@@ -25,12 +25,7 @@ pub async fn login(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    let data: Value = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            format!("the body is not valid JSON: {e}"),
-        )
-    })?;
+    let data: Value = super::json_body(&body)?;
     if data.get("passive").and_then(Value::as_bool) == Some(true) {
         let session = headers
             .get(header::COOKIE)

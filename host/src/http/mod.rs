@@ -113,6 +113,16 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// A request body as JSON, or 400 saying why not.
+pub fn json_body(body: &[u8]) -> Result<plinth_sdk::Value, ApiError> {
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("the body is not valid JSON: {e}"),
+        )
+    })
+}
+
 async fn method_not_allowed(uri: Uri) -> Response {
     if uri.path().starts_with("/api/") {
         ApiError::new(

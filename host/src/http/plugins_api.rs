@@ -64,12 +64,7 @@ pub async fn command(
 ) -> Result<Json<Value>, ApiError> {
     need_permission(&caller)?;
     caller.check_csrf(&headers)?;
-    let data: Value = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            format!("the body is not valid JSON: {e}"),
-        )
-    })?;
+    let data: Value = super::json_body(&body)?;
     let command = data
         .get("command")
         .and_then(Value::as_str)

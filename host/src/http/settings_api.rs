@@ -77,12 +77,7 @@ pub async fn post(
         ));
     }
     caller.check_csrf(&headers)?;
-    let data: Value = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            format!("the body is not valid JSON: {e}"),
-        )
-    })?;
+    let data: Value = super::json_body(&body)?;
     let Value::Object(data) = data else {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,

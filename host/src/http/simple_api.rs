@@ -88,12 +88,7 @@ pub async fn post(
             "expected content type application/json",
         ));
     }
-    let data: Value = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            format!("the body is not valid JSON: {e}"),
-        )
-    })?;
+    let data: Value = super::json_body(&body)?;
     let command = data
         .get("command")
         .and_then(Value::as_str)
