@@ -484,24 +484,16 @@ fn events_reach_every_handler_in_order_and_early_events_wait_for_startup() {
     m.fire_event("Late", &json!({"n": 2}));
     m.call_helper("b", "fire", &json!("pong")).unwrap();
     assert!(m.flush_events());
-    let events: Vec<_> = sb
-        .calls()
-        .into_iter()
-        .filter(|l| l.contains(" on_event "))
-        .collect();
-    assert_eq!(
-        events,
-        lines(&[
-            "a on_event Startup null",
-            "b on_event Startup null",
-            "a on_event Early 1",
-            "b on_event Early 1",
-            r#"a on_event Late {"n":2}"#,
-            r#"b on_event Late {"n":2}"#,
-            r#"a on_event plugin_b_ping "pong""#,
-            r#"b on_event plugin_b_ping "pong""#,
-        ])
-    );
+    // Each handler gets every event in firing order (handlers do not wait for each other).
+    let want = [
+        "Startup null",
+        "Early 1",
+        r#"Late {"n":2}"#,
+        r#"plugin_b_ping "pong""#,
+    ]
+    .map(String::from);
+    assert_eq!(events_of(&sb, "a"), want);
+    assert_eq!(events_of(&sb, "b"), want);
     m.shutdown();
 }
 
@@ -748,5 +740,93 @@ fn uninstalling_the_winner_lets_the_shadowed_copy_take_its_place() {
         (left.state, left.source),
         (State::Enabled, plinth::discover::Source::Manifest)
     );
+    m.shutdown();
+}
+
+fn events_of(sb: &Sandbox, id: &str) -> Vec<String> {
+    sb.calls()
+        .into_iter()
+        .filter(|l| l.starts_with(&format!("{id} on_event ")))
+        .map(|l| l[format!("{id} on_event ").len()..].to_owned())
+        .collect()
+}
+
+#[test]
+fn a_slow_handler_holds_up_only_itself_and_still_gets_every_event_in_order() {
+    let sb = Sandbox::new();
+    sb.recorder("fast").recorder("slow_in_on_event");
+    let m = sb.manager();
+    m.start("127.0.0.1", 5000);
+    for n in 0..3 {
+        m.fire_event("Tick", &json!(n));
+    }
+    // Startup and three ticks reach the fast handler while the slow one (400 ms
+    // per event) is still on its first or second.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while events_of(&sb, "fast").len() < 4 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the fast handler was held up"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    assert!(
+        events_of(&sb, "slow_in_on_event").len() < 4,
+        "{:?}",
+        events_of(&sb, "slow_in_on_event")
+    );
+    assert!(m.flush_events());
+    let want = ["Startup null", "Tick 0", "Tick 1", "Tick 2"].map(String::from);
+    assert_eq!(events_of(&sb, "slow_in_on_event"), want);
+    assert_eq!(events_of(&sb, "fast"), want);
+    m.shutdown();
+}
+
+#[test]
+fn a_handler_far_behind_is_told_how_many_events_it_missed() {
+    let sb = Sandbox::new();
+    sb.recorder("fast").recorder("slow_in_on_event");
+    sb.write_config("server:\n  event_queue_limit: 3\n");
+    let m = sb.manager();
+    m.start("127.0.0.1", 5000);
+    for n in 0..12 {
+        m.fire_event("Tick", &json!(n));
+        // Far longer than a delivery to the fast handler, far shorter than the slow one's 400 ms.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(m.flush_events());
+    let fast = events_of(&sb, "fast");
+    assert_eq!(
+        fast.len(),
+        13,
+        "every event reaches the handler that keeps up: {fast:?}"
+    );
+    let slow = events_of(&sb, "slow_in_on_event");
+    let notice = slow
+        .iter()
+        .find(|e| e.starts_with("plinth_events_dropped "))
+        .expect("a drop notice");
+    let count: u64 = serde_json::from_str::<plinth_sdk::Value>(
+        notice.trim_start_matches("plinth_events_dropped "),
+    )
+    .unwrap()["count"]
+        .as_u64()
+        .unwrap();
+    let delivered = slow
+        .iter()
+        .filter(|e| !e.starts_with("plinth_events_dropped"))
+        .count() as u64;
+    assert_eq!(
+        delivered + count,
+        13,
+        "delivered plus dropped is everything: {slow:?}"
+    );
+    assert!(count > 0);
+    // What it did get came in firing order.
+    let ticks: Vec<i64> = slow
+        .iter()
+        .filter_map(|e| e.strip_prefix("Tick ")?.parse().ok())
+        .collect();
+    assert!(ticks.windows(2).all(|w| w[0] < w[1]), "{ticks:?}");
     m.shutdown();
 }

@@ -1,26 +1,41 @@
-//! The event bus: one queue, delivered in firing order to every EventHandler
-//! plugin on a thread of its own, so firing never waits for a plugin.
+//! The event bus: events are fired into one queue, in order; a dispatcher
+//! hands each one to every EventHandler plugin's own worker, and each worker
+//! delivers to its plugin in firing order. A slow or stuck handler therefore
+//! holds up only itself.
+//!
+//! A handler that falls far behind: its queue holds at most `limit` events
+//! (`server.event_queue_limit`, default 10,000). Events that arrive while it
+//! is full are not queued for that handler; they are counted, logged with the
+//! plugin's identifier, and before its next event the plugin receives
+//! `plinth_events_dropped` with `{"count": n}`. Nothing is dropped silently.
 //!
 //! Events fired before start-up completes are held back and released right
-//! after the `Startup` event.
+//! after the `Startup` event. Each event is encoded once for every handler.
 
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::mpsc::{channel, Sender};
-use std::sync::{Mutex, Weak};
+use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use plinth_sdk::methods::plugin as m;
 use plinth_sdk::Value;
 
-/// Receives events from the bus, already encoded once for every handler.
+use crate::instance::PluginObject;
+
+/// Where the bus finds the handlers, in delivery order.
 pub trait EventSink: Send + Sync {
-    fn deliver(&self, event: &str, encoded: &[u8]);
+    fn handlers(&self) -> Vec<(String, Arc<PluginObject>)>;
 }
 
-/// An event with its encoded `(name, payload)`.
-type Encoded = (String, Vec<u8>);
+/// The default bound of each handler's queue.
+pub const DEFAULT_QUEUE_LIMIT: usize = 10_000;
+
+/// An event with its encoded `(name, payload)`, shared by every handler.
+type Encoded = (String, Arc<[u8]>);
 
 enum Message {
-    Event(String, Vec<u8>),
+    Event(Encoded),
     Flush(Sender<()>),
 }
 
@@ -28,23 +43,35 @@ enum Message {
 pub struct EventBus {
     tx: Mutex<Option<Sender<Message>>>,
     held: Mutex<Option<Vec<Encoded>>>,
-    worker: Mutex<Option<JoinHandle<()>>>,
+    dispatcher: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl EventBus {
-    /// Starts the delivery thread.
-    pub fn new(sink: Weak<dyn EventSink>) -> Self {
+    /// Starts the dispatcher; each handler's queue holds at most `limit` events.
+    pub fn new(sink: Weak<dyn EventSink>, limit: usize) -> Self {
         let (tx, rx) = channel::<Message>();
-        let worker = std::thread::Builder::new()
+        let dispatcher = std::thread::Builder::new()
             .name("plinth-events".into())
             .spawn(move || {
+                let mut workers: BTreeMap<String, Worker> = BTreeMap::new();
                 for message in rx {
                     match message {
-                        Message::Event(event, encoded) => match sink.upgrade() {
-                            Some(sink) => sink.deliver(&event, &encoded),
-                            None => break,
-                        },
+                        Message::Event(event) => {
+                            let Some(sink) = sink.upgrade() else { break };
+                            let handlers = sink.handlers();
+                            drop(sink);
+                            workers.retain(|id, _| handlers.iter().any(|(h, _)| h == id));
+                            for (id, object) in handlers {
+                                let worker = workers
+                                    .entry(id.clone())
+                                    .or_insert_with(|| Worker::start(&id, limit));
+                                worker.push(event.clone(), object);
+                            }
+                        }
                         Message::Flush(done) => {
+                            for worker in workers.values() {
+                                worker.wait_idle(Duration::from_secs(30));
+                            }
                             let _ = done.send(());
                         }
                     }
@@ -54,17 +81,22 @@ impl EventBus {
         Self {
             tx: Mutex::new(Some(tx)),
             held: Mutex::new(Some(Vec::new())),
-            worker: Mutex::new(Some(worker)),
+            dispatcher: Mutex::new(Some(dispatcher)),
         }
+    }
+
+    fn encode(event: &str, payload: &Value) -> Encoded {
+        let bytes = serde_json::to_vec(&(event, payload)).expect("JSON values always encode");
+        (event.to_owned(), bytes.into())
     }
 
     /// Fires an event. The payload is encoded here, once, for every handler.
     pub fn fire(&self, event: &str, payload: &Value) {
-        let encoded = serde_json::to_vec(&(event, payload)).expect("JSON values always encode");
+        let encoded = Self::encode(event, payload);
         let mut held = self.held.lock().unwrap();
         match held.as_mut() {
-            Some(queue) => queue.push((event.to_owned(), encoded)),
-            None => self.send(Message::Event(event.to_owned(), encoded)),
+            Some(queue) => queue.push(encoded),
+            None => self.send(Message::Event(encoded)),
         }
     }
 
@@ -73,10 +105,9 @@ impl EventBus {
         // Hold the lock until everything is queued: an event fired meanwhile waits
         // and then goes after them.
         let mut held = self.held.lock().unwrap();
-        let startup = serde_json::to_vec(&("Startup", Value::Null)).expect("encodes");
-        self.send(Message::Event("Startup".into(), startup));
-        for (event, encoded) in held.take().unwrap_or_default() {
-            self.send(Message::Event(event, encoded));
+        self.send(Message::Event(Self::encode("Startup", &Value::Null)));
+        for encoded in held.take().unwrap_or_default() {
+            self.send(Message::Event(encoded));
         }
     }
 
@@ -93,21 +124,131 @@ impl EventBus {
         done_rx.recv_timeout(timeout).is_ok()
     }
 
-    /// Delivers what is queued, then stops the delivery thread; waits at most
-    /// `timeout` (a handler that never returns is left behind).
+    /// Delivers what is queued, then stops; waits at most `timeout` (a handler
+    /// that never returns is left behind).
     pub fn stop(&self, timeout: Duration) {
-        let Some(worker) = self.worker.lock().unwrap().take() else {
+        let Some(dispatcher) = self.dispatcher.lock().unwrap().take() else {
             return;
         };
-        let (done_tx, done_rx) = channel();
-        self.send(Message::Flush(done_tx));
+        let delivered = self.flush(timeout);
         self.tx.lock().unwrap().take();
-        if done_rx.recv_timeout(timeout).is_ok() {
-            let _ = worker.join();
+        if delivered {
+            let _ = dispatcher.join();
         } else {
             tracing::warn!(
                 "an event handler is still running after {timeout:?}; not waiting for it"
             );
         }
+    }
+}
+
+/// One handler's queue and delivery thread.
+struct Worker {
+    shared: Arc<(Mutex<Queue>, Condvar)>,
+}
+
+struct Queue {
+    items: VecDeque<(Encoded, Arc<PluginObject>)>,
+    busy: bool,
+    dropped: u64,
+    closed: bool,
+    limit: usize,
+    id: String,
+}
+
+impl Worker {
+    fn start(id: &str, limit: usize) -> Self {
+        let queue = Queue {
+            items: VecDeque::new(),
+            busy: false,
+            dropped: 0,
+            closed: false,
+            limit,
+            id: id.to_owned(),
+        };
+        let shared = Arc::new((Mutex::new(queue), Condvar::new()));
+        let inner = shared.clone();
+        let name = format!("plinth-events-{id}");
+        std::thread::Builder::new()
+            .name(name)
+            .spawn(move || deliver_loop(&inner))
+            .expect("cannot start an event worker");
+        Self { shared }
+    }
+
+    fn push(&self, event: Encoded, object: Arc<PluginObject>) {
+        let (lock, ready) = &*self.shared;
+        let mut queue = lock.lock().unwrap();
+        if queue.items.len() >= queue.limit {
+            queue.dropped += 1;
+            if queue.dropped == 1 {
+                tracing::warn!(
+                    plugin = %queue.id,
+                    "event handler is {} events behind; dropping events for it until it catches up",
+                    queue.limit
+                );
+            }
+            return;
+        }
+        queue.items.push_back((event, object));
+        ready.notify_all();
+    }
+
+    fn wait_idle(&self, timeout: Duration) {
+        let (lock, ready) = &*self.shared;
+        let deadline = Instant::now() + timeout;
+        let mut queue = lock.lock().unwrap();
+        while (!queue.items.is_empty() || queue.busy) && Instant::now() < deadline {
+            queue = ready
+                .wait_timeout(queue, Duration::from_millis(50))
+                .unwrap()
+                .0;
+        }
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let (lock, ready) = &*self.shared;
+        let mut queue = lock.lock().unwrap();
+        // The handler is gone (disabled or unloaded): what is queued is not for it any more.
+        queue.items.clear();
+        queue.closed = true;
+        ready.notify_all();
+    }
+}
+
+fn deliver_loop(shared: &(Mutex<Queue>, Condvar)) {
+    let (lock, ready) = shared;
+    loop {
+        let (item, dropped, id) = {
+            let mut queue = lock.lock().unwrap();
+            while queue.items.is_empty() && !queue.closed {
+                queue = ready.wait(queue).unwrap();
+            }
+            let Some(item) = queue.items.pop_front() else {
+                return;
+            };
+            queue.busy = true;
+            (item, std::mem::take(&mut queue.dropped), queue.id.clone())
+        };
+        let ((event, encoded), object) = item;
+        if dropped > 0 {
+            tracing::warn!(plugin = %id, "{dropped} events were dropped for this handler");
+            let notice = serde_json::to_vec(&(
+                "plinth_events_dropped",
+                serde_json::json!({ "count": dropped }),
+            ))
+            .expect("encodes");
+            if let Err(e) = object.call_encoded_active::<m::OnEvent>(&notice) {
+                tracing::error!(plugin = %id, "on_event(plinth_events_dropped): {e}");
+            }
+        }
+        if let Err(e) = object.call_encoded_active::<m::OnEvent>(&encoded) {
+            tracing::error!(plugin = %id, "on_event({event}): {e}");
+        }
+        let mut queue = lock.lock().unwrap();
+        queue.busy = false;
+        ready.notify_all();
     }
 }

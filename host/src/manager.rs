@@ -105,6 +105,11 @@ impl PluginManager {
             records.push(record);
         }
         apply_overlays(&config, &mut records)?;
+        let queue_limit = config
+            .effective(&crate::config::key_path(&["server", "event_queue_limit"]))
+            .and_then(|v| v.as_u64())
+            .filter(|n| *n > 0)
+            .map_or(crate::events::DEFAULT_QUEUE_LIMIT, |n| n as usize);
         let shared = Arc::new_cyclic(|me: &Weak<Shared>| Shared {
             paths,
             options,
@@ -112,7 +117,7 @@ impl PluginManager {
             records: RwLock::new(records),
             phase: Mutex::new(Phase::NotStarted),
             lifecycle: Mutex::new(()),
-            events: EventBus::new(me.clone() as Weak<dyn EventSink>),
+            events: EventBus::new(me.clone() as Weak<dyn EventSink>, queue_limit),
             me: me.clone(),
         });
         Ok(Self { shared })

@@ -195,12 +195,8 @@ impl HostServices for Shared {
 }
 
 impl EventSink for Shared {
-    fn deliver(&self, event: &str, encoded: &[u8]) {
-        for (id, object) in self.manager().implementations("EventHandler", None) {
-            if let Err(e) = object.call_encoded_active::<m::OnEvent>(encoded) {
-                tracing::error!(plugin = %id, "on_event({event}): {e}");
-            }
-        }
+    fn handlers(&self) -> Vec<(String, Arc<PluginObject>)> {
+        self.manager().implementations("EventHandler", None)
     }
 }
 
