@@ -410,7 +410,7 @@ fn serve_starts_plugins_and_shuts_down_in_order_on_sigterm() {
         .arg(&sb.basedir)
         .arg("--bundled-dir")
         .arg(&sb.bundled)
-        .args(["serve", "--port", "5999"])
+        .args(["serve", "--port", "0"])
         .env("PLINTH_LOG", "info")
         .stderr(Stdio::piped())
         .spawn()
@@ -491,7 +491,7 @@ fn a_signal_during_start_up_still_shuts_down_in_order() {
         .arg(&sb.basedir)
         .arg("--bundled-dir")
         .arg(&sb.bundled)
-        .args(["serve", "--port", "5998"])
+        .args(["serve", "--port", "0"])
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
@@ -500,7 +500,7 @@ fn a_signal_during_start_up_still_shuts_down_in_order() {
     while !sb
         .calls()
         .iter()
-        .any(|l| l.ends_with("on_startup 127.0.0.1 5998"))
+        .any(|l| l.contains(" on_startup 127.0.0.1 "))
     {
         assert!(Instant::now() < deadline, "on_startup never ran");
         std::thread::sleep(Duration::from_millis(5));
