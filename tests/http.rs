@@ -1042,3 +1042,199 @@ fn helloworlds_simple_api_follows_the_seed() {
         "{log}"
     );
 }
+
+#[test]
+fn the_login_limit_holds_against_parallel_guesses_and_own_logins() {
+    let sb = Sandbox::new();
+    add_user(&sb, "ada", true);
+    add_user(&sb, "eve", false);
+    let server = Server::start(&sb);
+    let port = server.port;
+    // Ten guesses at once: only five get to be checked.
+    let guesses: Vec<_> = (0..10)
+        .map(|_| {
+            std::thread::spawn(move || {
+                http()
+                    .post(&format!("http://127.0.0.1:{port}/api/login"))
+                    .header("Content-Type", "application/json")
+                    .send(r#"{"user":"ada","pass":"guess"}"#)
+                    .unwrap()
+                    .status()
+                    .as_u16()
+            })
+        })
+        .collect();
+    let statuses: Vec<u16> = guesses.into_iter().map(|g| g.join().unwrap()).collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 403).count(),
+        5,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 429).count(),
+        5,
+        "{statuses:?}"
+    );
+
+    // On a fresh server: logging in to one's own account does not wipe failed guesses.
+    let sb = Sandbox::new();
+    add_user(&sb, "ada", true);
+    add_user(&sb, "eve", false);
+    let server = Server::start(&sb);
+    let login = |user: &str, pass: &str| {
+        post_json(
+            &server,
+            "/api/login",
+            &format!(r#"{{"user":"{user}","pass":"{pass}"}}"#),
+            None,
+            None,
+        )
+        .status()
+        .as_u16()
+    };
+    for _ in 0..4 {
+        assert_eq!(login("ada", "guess"), 403);
+    }
+    assert_eq!(login("eve", "pw"), 200);
+    assert_eq!(login("ada", "guess"), 403);
+    assert_eq!(
+        login("ada", "pw"),
+        429,
+        "the fifth failure blocks the address"
+    );
+}
+
+#[test]
+fn static_files_stay_public_with_bad_credentials_and_answer_head() {
+    let sb = Sandbox::new();
+    sb.bundle_sample("helloworld");
+    let server = Server::start(&sb);
+    let path = "/plugin/helloworld/static/css/helloworld.css";
+    let response = http()
+        .get(&server.url(path))
+        .header("X-Api-Key", "bogus")
+        .call()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let (status, head, body) = raw_head(&server, path);
+    assert_eq!(status, 200, "{head}");
+    assert!(body.is_empty() && header(&head, "etag").is_some(), "{head}");
+}
+
+/// A HEAD request as written: status, headers, body.
+fn raw_head(server: &Server, path: &str) -> (u16, String, Vec<u8>) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    write!(
+        stream,
+        "HEAD {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    let split = response.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&response[..split]).into_owned();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, head, response[split + 4..].to_vec())
+}
+
+#[test]
+fn encoded_slashes_cannot_smuggle_segments_into_blueprint_parameters() {
+    let sb = Sandbox::new();
+    sb.bundle_sample("restart_needer");
+    let server = Server::start(&sb);
+    let (status, _, body) = raw_get(
+        &server,
+        "/plugin/restart_needer/items/..%2F..%2Fusers.yaml",
+        &[],
+    );
+    assert_eq!(status, 404, "{}", String::from_utf8_lossy(&body));
+    let (status, _, body) = raw_get(&server, "/plugin/restart_needer/item%73/x", &[]);
+    assert_eq!(
+        (status, serde_json::from_slice::<Value>(&body).unwrap()),
+        (200, json!({"item": "x"}))
+    );
+}
+
+#[test]
+fn a_plugin_with_too_many_calls_hanging_gets_503_and_the_server_goes_on() {
+    let sb = Sandbox::new();
+    sb.recorder("rec_public").recorder("other_public");
+    sb.write_config("server:\n  plugin_call_timeout: 0.5\n");
+    let server = Server::start(&sb);
+    let port = server.port;
+    let hangs: Vec<_> = (0..16)
+        .map(|_| {
+            std::thread::spawn(move || {
+                http()
+                    .post(&format!("http://127.0.0.1:{port}/api/plugin/rec_public"))
+                    .header("Content-Type", "application/json")
+                    .send(r#"{"command":"hang"}"#)
+                    .unwrap()
+                    .status()
+                    .as_u16()
+            })
+        })
+        .collect();
+    let statuses: Vec<u16> = hangs.into_iter().map(|h| h.join().unwrap()).collect();
+    assert!(statuses.iter().all(|s| *s == 504), "{statuses:?}");
+    // Its 16 calls are still sleeping: the plugin is busy, the others are not.
+    let status = |path: &str| {
+        http()
+            .get(&server.url(path))
+            .call()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(status("/api/plugin/rec_public"), 503);
+    assert_eq!(status("/api/plugin/other_public"), 200);
+    assert_eq!(status("/api/server"), 200);
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    assert_eq!(
+        status("/api/plugin/rec_public"),
+        200,
+        "its slots come back when the calls end"
+    );
+}
+
+#[test]
+fn a_refused_settings_post_changes_nothing() {
+    let sb = Sandbox::new();
+    sb.bundle_sample("helloworld");
+    add_user(&sb, "ada", true);
+    let key = api_key(&sb, "ada");
+    sb.write_config("server:\n  port: 5000\n");
+    let server = Server::start(&sb);
+    let before = sb.config();
+    let send = |content_type: &str, body: &str| {
+        http()
+            .post(&server.url("/api/settings"))
+            .header("X-Api-Key", &key)
+            .header("Content-Type", content_type)
+            .send(body)
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(
+        send(
+            "application/json",
+            r#"{"evil": {"x": 1}, "plugins": {"nosuch": {}}}"#
+        ),
+        400
+    );
+    assert_eq!(send("application/json", r#"{"plugins": 5}"#), 400);
+    assert_eq!(
+        send(
+            "application/json",
+            r#"{"plugins": {"helloworld": {"some_value": 1}}, "server": {"port": 1}}"#
+        ),
+        200
+    );
+    assert_eq!(send("text/plain", r#"{"server": {"port": 2}}"#), 415);
+    let after: Value = yaml_serde::from_str(&sb.config()).unwrap();
+    assert!(after.get("evil").is_none(), "{after}");
+    assert_eq!(after["server"]["port"], 1);
+    assert_ne!(before, sb.config());
+}

@@ -631,6 +631,17 @@ pub fn parse(path: &Path, text: &str) -> Result<Value, ConfigError> {
     Ok(doc)
 }
 
+/// Checks a whole config document the way loading it would; the problem, if any.
+pub fn check(doc: &Value) -> Result<(), String> {
+    check_doc(doc).map_err(|(keys, what)| {
+        if keys.is_empty() {
+            format!("the top level {what}")
+        } else {
+            format!("{} {what}", keys.join("."))
+        }
+    })
+}
+
 /// Checks the types of the parts Plinth reads; on error, the path and what is wrong.
 fn check_doc(doc: &Value) -> Result<(), (Vec<String>, String)> {
     let fail = |keys: &[&str], what: &str| Err((key_path(keys), what.to_owned()));

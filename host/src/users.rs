@@ -229,13 +229,19 @@ impl Users {
     }
 
     /// The user with this name and password.
+    /// An unknown name costs as much time as a wrong password, so answers do
+    /// not tell which names exist.
     pub fn authenticate(&self, name: &str, password: &str) -> Option<User> {
-        let user = self.all().ok()?.remove(name)?;
-        let hash = PasswordHash::new(&user.password).ok()?;
-        Argon2::default()
+        let user = self.all().ok().and_then(|mut users| users.remove(name));
+        let stored = match &user {
+            Some(u) => u.password.clone(),
+            None => dummy_hash().to_owned(),
+        };
+        let hash = PasswordHash::new(&stored).ok()?;
+        let verified = Argon2::default()
             .verify_password(password.as_bytes(), &hash)
-            .ok()?;
-        Some(user)
+            .is_ok();
+        user.filter(|_| verified)
     }
 
     /// The user an API key belongs to, with the user's name.
@@ -246,6 +252,12 @@ impl Users {
             .into_iter()
             .find(|(_, u)| u.api_key_sha256.as_deref() == Some(hashed.as_str()))
     }
+}
+
+/// A hash to verify against when the user does not exist (same cost as a real one).
+fn dummy_hash() -> &'static str {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DUMMY.get_or_init(|| hash_password("not a password of anyone").expect("hashing works"))
 }
 
 fn hash_password(password: &str) -> Result<String, String> {

@@ -139,7 +139,8 @@ impl Asset {
         {
             Some(tags) => tags
                 .split(',')
-                .any(|t| t.trim() == self.etag || t.trim() == "*"),
+                .map(|t| t.trim().trim_start_matches("W/"))
+                .any(|t| t == self.etag || t == "*"),
             None => {
                 let since = request
                     .get(header::IF_MODIFIED_SINCE)

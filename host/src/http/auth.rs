@@ -46,7 +46,7 @@ impl Caller {
             return Ok(());
         };
         let sent = headers.get("x-csrf-token").and_then(|v| v.to_str().ok());
-        if sent == Some(expected.as_str()) {
+        if sent.is_some_and(|sent| constant_time_eq(sent.as_bytes(), expected.as_bytes())) {
             Ok(())
         } else {
             Err(ApiError::new(
@@ -76,52 +76,60 @@ impl FromRequestParts<Arc<App>> for Caller {
         parts: &mut Parts,
         app: &Arc<App>,
     ) -> Result<Self, Self::Rejection> {
-        if let Some(key) = parts.headers.get("x-api-key") {
-            let key = key
-                .to_str()
-                .map_err(|_| ApiError::new(StatusCode::FORBIDDEN, "invalid API key"))?
-                .to_owned();
-            let app = app.clone();
-            let user = tokio::task::spawn_blocking(move || app.users.by_api_key(&key))
-                .await
-                .map_err(|_| {
-                    ApiError::new(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        "cannot check the API key",
-                    )
-                })?;
-            return match user {
-                Some(user) => Ok(Caller {
-                    user: Some(user),
-                    csrf: None,
-                }),
-                None => Err(ApiError::new(StatusCode::FORBIDDEN, "invalid API key")),
-            };
-        }
-        let session = parts
-            .headers
-            .get(axum::http::header::COOKIE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|c| cookie(c, SESSION_COOKIE))
-            .and_then(|id| app.sessions.get(id));
-        let Some(session) = session else {
-            return Ok(Caller::default());
-        };
-        let app = app.clone();
-        let name = session.user.clone();
-        let user = tokio::task::spawn_blocking(move || {
-            app.users.all().ok().and_then(|mut u| u.remove(&name))
-        })
-        .await
-        .ok()
-        .flatten();
-        // A user removed since logging in is anonymous again.
-        Ok(match user {
-            Some(user) => Caller {
-                user: Some((session.user, user)),
-                csrf: Some(session.csrf),
-            },
-            None => Caller::default(),
-        })
+        identify(app, &parts.headers).await
     }
+}
+
+/// Who sends a request with these headers.
+pub async fn identify(app: &Arc<App>, headers: &axum::http::HeaderMap) -> Result<Caller, ApiError> {
+    if let Some(key) = headers.get("x-api-key") {
+        let key = key
+            .to_str()
+            .map_err(|_| ApiError::new(StatusCode::FORBIDDEN, "invalid API key"))?
+            .to_owned();
+        let app = app.clone();
+        let user = tokio::task::spawn_blocking(move || app.users.by_api_key(&key))
+            .await
+            .map_err(|_| {
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "cannot check the API key",
+                )
+            })?;
+        return match user {
+            Some(user) => Ok(Caller {
+                user: Some(user),
+                csrf: None,
+            }),
+            None => Err(ApiError::new(StatusCode::FORBIDDEN, "invalid API key")),
+        };
+    }
+    let session = headers
+        .get(axum::http::header::COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|c| cookie(c, SESSION_COOKIE))
+        .and_then(|id| app.sessions.get(id));
+    let Some(session) = session else {
+        return Ok(Caller::default());
+    };
+    let app = app.clone();
+    let name = session.user.clone();
+    let user =
+        tokio::task::spawn_blocking(move || app.users.all().ok().and_then(|mut u| u.remove(&name)))
+            .await
+            .ok()
+            .flatten();
+    // A user removed since logging in is anonymous again.
+    Ok(match user {
+        Some(user) => Caller {
+            user: Some((session.user, user)),
+            csrf: Some(session.csrf),
+        },
+        None => Caller::default(),
+    })
+}
+
+/// Compares without stopping at the first difference.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

@@ -21,7 +21,7 @@ use axum::response::{IntoResponse, Response};
 use plinth_sdk::methods::plugin as m;
 use plinth_sdk::BlueprintSpec;
 
-use super::auth::Caller;
+use super::auth::{identify, Caller};
 use super::calls::{call_plugin, into_http};
 use super::{assets, ApiError, App};
 use crate::registry::State as PluginState;
@@ -41,7 +41,6 @@ pub struct Blueprints(RwLock<HashMap<String, Arc<Mounted>>>);
 /// Every request under `/plugin/<id>/`.
 pub async fn route(
     State(app): State<Arc<App>>,
-    caller: Caller,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -55,9 +54,19 @@ pub async fn route(
         Some((id, path)) => (id.to_owned(), format!("/{path}")),
         None => (rest.to_owned(), "/".to_owned()),
     };
-    if path.starts_with("/static/") && method == Method::GET {
+    // Static files are public: served before anything looks at credentials.
+    if path.starts_with("/static/") && (method == Method::GET || method == Method::HEAD) {
         return assets::static_file(app, id, &uri, &headers).await;
     }
+    let caller = match identify(&app, &headers).await {
+        Ok(caller) => caller,
+        Err(e) => return e.into_response(),
+    };
+    // Decoded once, before matching, as Flask does; an encoded slash cannot
+    // smuggle extra segments into a parameter.
+    let Some(path) = decode_path(&path) else {
+        return plain(StatusCode::NOT_FOUND, "not found");
+    };
     match handle(&app, &caller, &id, method, path, headers, query, body).await {
         Ok(response) => response,
         Err(response) => response,
@@ -226,7 +235,22 @@ fn plain(status: StatusCode, message: &str) -> Response {
     (status, message.to_owned()).into_response()
 }
 
-/// Matches a Flask-style rule against a path; the route's parameters on success.
+/// The path with each segment percent-decoded; `None` when a segment decodes
+/// to something holding a slash, a backslash or a NUL, or is not UTF-8.
+fn decode_path(path: &str) -> Option<String> {
+    let segments: Option<Vec<String>> = path
+        .split('/')
+        .map(|segment| {
+            let decoded = percent_encoding::percent_decode_str(segment)
+                .decode_utf8()
+                .ok()?;
+            (!decoded.contains(['/', '\\', '\0'])).then(|| decoded.into_owned())
+        })
+        .collect();
+    Some(segments?.join("/"))
+}
+
+/// Matches a Flask-style rule against a decoded path; the route's parameters on success.
 pub fn match_rule(rule: &str, path: &str) -> Option<BTreeMap<String, String>> {
     let rule_parts: Vec<&str> = rule.trim_start_matches('/').split('/').collect();
     let path_parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();

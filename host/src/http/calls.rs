@@ -13,6 +13,24 @@ use super::{ApiError, App};
 use crate::instance::CallError;
 use crate::PluginManager;
 
+/// Calls one plugin may have running at once. A plugin whose calls hang keeps
+/// at most this many threads, and further requests to it get 503 at once.
+pub const MAX_CALLS_PER_PLUGIN: usize = 16;
+
+/// Frees a plugin's slot when the call ends (also when it panics).
+struct Slot {
+    app: Arc<App>,
+    id: String,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if let Some(n) = self.app.in_flight.lock().unwrap().get_mut(&self.id) {
+            *n = n.saturating_sub(1);
+        }
+    }
+}
+
 /// Runs `f` with the plugin manager on the blocking pool, within the budget.
 pub async fn call_plugin<T: Send + 'static>(
     app: &Arc<App>,
@@ -20,9 +38,28 @@ pub async fn call_plugin<T: Send + 'static>(
     what: &str,
     f: impl FnOnce(&PluginManager) -> T + Send + 'static,
 ) -> Result<T, ApiError> {
+    {
+        let mut in_flight = app.in_flight.lock().unwrap();
+        let n = in_flight.entry(id.to_owned()).or_insert(0);
+        if *n >= MAX_CALLS_PER_PLUGIN {
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("plugin `{id}` is busy: {n} calls into it are still running"),
+            ));
+        }
+        *n += 1;
+    }
+    let slot = Slot {
+        app: app.clone(),
+        id: id.to_owned(),
+    };
     let manager = app.manager.clone();
     let budget = app.call_budget;
-    match tokio::time::timeout(budget, tokio::task::spawn_blocking(move || f(&manager))).await {
+    let task = tokio::task::spawn_blocking(move || {
+        let _slot = slot;
+        f(&manager)
+    });
+    match tokio::time::timeout(budget, task).await {
         Ok(Ok(value)) => Ok(value),
         Ok(Err(_)) => Err(ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,

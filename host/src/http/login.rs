@@ -55,7 +55,7 @@ pub async fn login(
         ));
     };
     let address = peer.ip();
-    if let Some(wait) = app.sessions.blocked_for(address) {
+    if let Err(wait) = app.sessions.attempt(address) {
         return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             format!(
@@ -72,7 +72,6 @@ pub async fn login(
         .ok()
         .flatten();
     let Some(user) = user else {
-        app.sessions.failed(address);
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "wrong user name or password",

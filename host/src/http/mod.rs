@@ -40,6 +40,8 @@ pub struct App {
     pub refresh: plugins_api::Refresh,
     /// The blueprints mounted so far.
     pub blueprints: blueprint::Blueprints,
+    /// Calls into each plugin still running.
+    pub in_flight: std::sync::Mutex<std::collections::HashMap<String, usize>>,
 }
 
 impl App {
@@ -61,6 +63,7 @@ impl App {
             sessions: Default::default(),
             refresh: Default::default(),
             blueprints: Default::default(),
+            in_flight: Default::default(),
         }
     }
 }

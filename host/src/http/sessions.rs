@@ -67,27 +67,29 @@ impl Sessions {
         self.sessions.lock().unwrap().retain(|_, s| s.user != user);
     }
 
-    /// How long `address` must wait before it may try again, if it must.
-    pub fn blocked_for(&self, address: IpAddr) -> Option<Duration> {
+    /// Counts a login attempt from `address` before the password is checked,
+    /// so parallel attempts cannot slip past the limit; `Err` with the time to
+    /// wait when the address already used up its attempts.
+    pub fn attempt(&self, address: IpAddr) -> Result<(), Duration> {
         let mut failures = self.failures.lock().unwrap();
+        failures.retain(|_, list| {
+            list.retain(|t| t.elapsed() < FAILURE_WINDOW);
+            !list.is_empty()
+        });
         let list = failures.entry(address).or_default();
-        list.retain(|t| t.elapsed() < FAILURE_WINDOW);
-        (list.len() >= MAX_FAILURES).then(|| FAILURE_WINDOW.saturating_sub(list[0].elapsed()))
+        if list.len() >= MAX_FAILURES {
+            return Err(FAILURE_WINDOW.saturating_sub(list[0].elapsed()));
+        }
+        list.push(Instant::now());
+        Ok(())
     }
 
-    /// Counts a failed login from `address`.
-    pub fn failed(&self, address: IpAddr) {
-        self.failures
-            .lock()
-            .unwrap()
-            .entry(address)
-            .or_default()
-            .push(Instant::now());
-    }
-
-    /// Forgets the failures of `address` after a successful login.
+    /// A successful login takes back its own attempt, and only that: a login
+    /// to one's own account does not wipe failed guesses at another.
     pub fn succeeded(&self, address: IpAddr) {
-        self.failures.lock().unwrap().remove(&address);
+        if let Some(list) = self.failures.lock().unwrap().get_mut(&address) {
+            list.pop();
+        }
     }
 }
 

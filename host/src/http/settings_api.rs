@@ -77,6 +77,16 @@ pub async fn post(
         ));
     }
     caller.check_csrf(&headers)?;
+    let content_type = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if content_type.split(';').next().map(str::trim) != Some("application/json") {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "expected content type application/json",
+        ));
+    }
     let data: Value = super::json_body(&body)?;
     let Value::Object(data) = data else {
         return Err(ApiError::new(
@@ -84,41 +94,51 @@ pub async fn post(
             "send a mapping of settings",
         ));
     };
+    // Check everything before changing anything: a refused request writes nothing.
     let known = settings_plugins(&app);
-    let mut saved = Map::new();
-    for (key, value) in &data {
-        if key == "plugins" {
-            continue;
+    let plugins = match data.get("plugins") {
+        None => Map::new(),
+        Some(Value::Object(plugins)) => plugins.clone(),
+        Some(_) => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "`plugins` must be a mapping",
+            ))
         }
-        app.manager
-            .config()
+    };
+    if let Some(id) = plugins.keys().find(|id| !known.contains(id)) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("no enabled plugin `{id}` with settings"),
+        ));
+    }
+    let config = app.manager.config();
+    let mut probe = config.snapshot();
+    for (key, value) in data.iter().filter(|(k, _)| *k != "plugins") {
+        crate::values::set(&mut probe, &[key.clone()], value.clone());
+    }
+    crate::config::check(&probe).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e))?;
+    for (key, value) in data.iter().filter(|(k, _)| *k != "plugins") {
+        config
             .set(vec![key.clone()], value.clone())
             .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.0))?;
     }
-    app.manager
-        .config()
+    config
         .save()
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.0))?;
-    if let Some(Value::Object(plugins)) = data.get("plugins") {
-        for (id, part) in plugins {
-            if !known.contains(id) {
-                return Err(ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    format!("no enabled plugin `{id}` with settings"),
-                ));
+    let mut saved = Map::new();
+    for (id, part) in plugins {
+        let plugin = id.clone();
+        match call_plugin(&app, &id, "on_settings_save", move |pm| {
+            pm.call::<m::OnSettingsSave>(&plugin, &part)
+        })
+        .await
+        {
+            Ok(Ok(diff)) => {
+                saved.insert(id, diff);
             }
-            let (plugin, part) = (id.clone(), part.clone());
-            match call_plugin(&app, id, "on_settings_save", move |pm| {
-                pm.call::<m::OnSettingsSave>(&plugin, &part)
-            })
-            .await
-            {
-                Ok(Ok(diff)) => {
-                    saved.insert(id.clone(), diff);
-                }
-                Ok(Err(e)) => tracing::error!(plugin = %id, "on_settings_save: {e}"),
-                Err(e) => tracing::error!(plugin = %id, "on_settings_save: {}", e.message),
-            }
+            Ok(Err(e)) => tracing::error!(plugin = %id, "on_settings_save: {e}"),
+            Err(e) => tracing::error!(plugin = %id, "on_settings_save: {}", e.message),
         }
     }
     app.manager
