@@ -115,7 +115,7 @@ pub async fn post(
     let config = app.manager.config();
     let mut probe = config.snapshot();
     for (key, value) in data.iter().filter(|(k, _)| *k != "plugins") {
-        crate::values::set(&mut probe, &[key.clone()], value.clone());
+        crate::values::set(&mut probe, std::slice::from_ref(key), value.clone());
     }
     crate::config::check(&probe).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e))?;
     for (key, value) in data.iter().filter(|(k, _)| *k != "plugins") {
