@@ -17,18 +17,28 @@ pub const MAX_FAILURES: usize = 5;
 /// The window failed logins are counted in.
 pub const FAILURE_WINDOW: Duration = Duration::from_secs(300);
 
+/// A session not used for this long ends.
+pub const SESSION_IDLE: Duration = Duration::from_secs(14 * 24 * 3600);
+
 /// A logged-in session.
 #[derive(Debug, Clone)]
 pub struct Session {
     pub user: String,
     pub csrf: String,
+    last_used: Instant,
 }
 
 /// Sessions and failed-login counts of one server.
-#[derive(Default)]
 pub struct Sessions {
     sessions: Mutex<HashMap<String, Session>>,
     failures: Mutex<HashMap<IpAddr, Vec<Instant>>>,
+    idle: Duration,
+}
+
+impl Default for Sessions {
+    fn default() -> Self {
+        Self::with_idle_limit(SESSION_IDLE)
+    }
 }
 
 fn token() -> String {
@@ -38,23 +48,39 @@ fn token() -> String {
 }
 
 impl Sessions {
+    /// Sessions that end after `idle` without use.
+    pub fn with_idle_limit(idle: Duration) -> Self {
+        Self {
+            sessions: Default::default(),
+            failures: Default::default(),
+            idle,
+        }
+    }
+
     /// Opens a session for `user`: returns its cookie token and CSRF token.
     pub fn open(&self, user: &str) -> (String, Session) {
         let session = Session {
             user: user.to_owned(),
             csrf: token(),
+            last_used: Instant::now(),
         };
         let id = token();
-        self.sessions
-            .lock()
-            .unwrap()
-            .insert(id.clone(), session.clone());
+        let mut sessions = self.sessions.lock().unwrap();
+        sessions.retain(|_, s| s.last_used.elapsed() < self.idle);
+        sessions.insert(id.clone(), session.clone());
         (id, session)
     }
 
-    /// The session of a cookie token.
+    /// The session of a cookie token, if it has not been idle too long.
     pub fn get(&self, id: &str) -> Option<Session> {
-        self.sessions.lock().unwrap().get(id).cloned()
+        let mut sessions = self.sessions.lock().unwrap();
+        let session = sessions.get_mut(id)?;
+        if session.last_used.elapsed() >= self.idle {
+            sessions.remove(id);
+            return None;
+        }
+        session.last_used = Instant::now();
+        Some(session.clone())
     }
 
     /// Ends a session.
@@ -99,4 +125,40 @@ pub fn cookie<'a>(header: &'a str, name: &str) -> Option<&'a str> {
         let (k, v) = pair.trim().split_once('=')?;
         (k == name).then_some(v)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn idle_sessions_end_and_used_ones_live_on() {
+        let sessions = Sessions::with_idle_limit(Duration::from_millis(150));
+        let (id, _) = sessions.open("ada");
+        for _ in 0..4 {
+            std::thread::sleep(Duration::from_millis(50));
+            assert!(sessions.get(&id).is_some(), "used within the limit");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(sessions.get(&id).is_none(), "idle too long");
+        let (other, _) = sessions.open("bob");
+        sessions.close(&other);
+        assert!(sessions.get(&other).is_none());
+    }
+
+    #[test]
+    fn attempts_are_counted_before_the_check() {
+        let sessions = Sessions::default();
+        let address: IpAddr = "127.0.0.9".parse().unwrap();
+        for _ in 0..MAX_FAILURES {
+            assert!(sessions.attempt(address).is_ok());
+        }
+        assert!(sessions.attempt(address).is_err());
+        sessions.succeeded(address);
+        assert!(
+            sessions.attempt(address).is_ok(),
+            "a success takes back its own attempt only"
+        );
+        assert!(sessions.attempt(address).is_err());
+    }
 }
