@@ -1238,3 +1238,65 @@ fn a_refused_settings_post_changes_nothing() {
     assert_eq!(after["server"]["port"], 1);
     assert_ne!(before, sb.config());
 }
+
+#[test]
+fn the_push_channel_carries_events_and_plugin_messages_to_logged_in_clients() {
+    use tungstenite::{stream::MaybeTlsStream, Message};
+    let sb = Sandbox::new();
+    sb.recorder("rec");
+    add_user(&sb, "ada", true);
+    let key = api_key(&sb, "ada");
+    let server = Server::start(&sb);
+    let ws =
+        |query: &str| tungstenite::connect(format!("ws://127.0.0.1:{}/ws{query}", server.port));
+
+    match ws("") {
+        Err(tungstenite::Error::Http(response)) => assert_eq!(response.status().as_u16(), 403),
+        other => panic!("anonymous clients are refused, got {:?}", other.map(|_| ())),
+    }
+    let (mut socket, _) = ws(&format!("?apikey={key}")).unwrap();
+    if let MaybeTlsStream::Plain(stream) = socket.get_mut() {
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+    }
+    let mut next = || -> Value {
+        loop {
+            match socket.read().unwrap() {
+                Message::Text(text) => return serde_json::from_str(text.as_str()).unwrap(),
+                Message::Ping(_) | Message::Pong(_) => continue,
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    };
+    assert_eq!(next()["connected"]["user"], "ada");
+
+    let sent = http()
+        .post(&server.url("/api/plugin/rec"))
+        .header("X-Api-Key", &key)
+        .header("Content-Type", "application/json")
+        .send(r#"{"command": "message", "data": {"progress": 42}}"#)
+        .unwrap();
+    assert_eq!(sent.status().as_u16(), 204);
+    let saved = http()
+        .post(&server.url("/api/settings"))
+        .header("X-Api-Key", &key)
+        .header("Content-Type", "application/json")
+        .send(r#"{"server": {"note": "x"}}"#)
+        .unwrap();
+    assert_eq!(saved.status().as_u16(), 200);
+    let (mut plugin_message, mut settings_event) = (None, None);
+    while plugin_message.is_none() || settings_event.is_none() {
+        let message = next();
+        if message.get("plugin").is_some() {
+            plugin_message = Some(message);
+        } else if message["event"][0] == "SettingsUpdated" {
+            settings_event = Some(message);
+        }
+    }
+    assert_eq!(
+        plugin_message.unwrap(),
+        json!({"plugin": {"plugin": "rec", "data": {"progress": 42}}})
+    );
+    assert_eq!(settings_event.unwrap()["event"][1], json!({"plugins": {}}));
+}

@@ -39,8 +39,12 @@ enum Message {
     Flush(Sender<()>),
 }
 
+/// Messages for the push channel (`/ws`): JSON text, one per event or plugin message.
+pub type PushMessage = Arc<str>;
+
 /// The host's event bus.
 pub struct EventBus {
+    push: tokio::sync::broadcast::Sender<PushMessage>,
     tx: Mutex<Option<Sender<Message>>>,
     held: Mutex<Option<Vec<Encoded>>>,
     dispatcher: Mutex<Option<JoinHandle<()>>>,
@@ -50,6 +54,8 @@ impl EventBus {
     /// Starts the dispatcher; each handler's queue holds at most `limit` events.
     pub fn new(sink: Weak<dyn EventSink>, limit: usize) -> Self {
         let (tx, rx) = channel::<Message>();
+        let (push, _) = tokio::sync::broadcast::channel::<PushMessage>(1024);
+        let pusher = push.clone();
         let dispatcher = std::thread::Builder::new()
             .name("plinth-events".into())
             .spawn(move || {
@@ -57,6 +63,9 @@ impl EventBus {
                 for message in rx {
                     match message {
                         Message::Event(event) => {
+                            // `{"event": ["<name>", <payload>]}` from the encoding every handler gets.
+                            let text = String::from_utf8_lossy(&event.1);
+                            let _ = pusher.send(format!("{{\"event\":{text}}}").into());
                             let Some(sink) = sink.upgrade() else { break };
                             let handlers = sink.handlers();
                             drop(sink);
@@ -79,6 +88,7 @@ impl EventBus {
             })
             .expect("cannot start the event thread");
         Self {
+            push,
             tx: Mutex::new(Some(tx)),
             held: Mutex::new(Some(Vec::new())),
             dispatcher: Mutex::new(Some(dispatcher)),
@@ -98,6 +108,16 @@ impl EventBus {
             Some(queue) => queue.push(encoded),
             None => self.send(Message::Event(encoded)),
         }
+    }
+
+    /// A receiver of the push channel's messages, from now on.
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<PushMessage> {
+        self.push.subscribe()
+    }
+
+    /// Sends a message to the push channel's clients.
+    pub fn push(&self, message: PushMessage) {
+        let _ = self.push.send(message);
     }
 
     /// Fires `Startup`, then releases the events held back until now.

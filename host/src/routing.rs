@@ -73,6 +73,11 @@ impl PluginManager {
         self.shared.config.sorting_order().unwrap_or_default()
     }
 
+    /// A receiver of the push channel (events and plugin messages as JSON text).
+    pub fn subscribe_push(&self) -> tokio::sync::broadcast::Receiver<crate::events::PushMessage> {
+        self.shared.events.subscribe()
+    }
+
     /// Fires an event on the bus.
     pub fn fire_event(&self, event: &str, payload: &Value) {
         self.shared.events.fire(event, payload);
@@ -191,6 +196,11 @@ impl HostServices for Shared {
 
     fn call_hook(&self, hook: &str, args: Value) -> Vec<HookReply> {
         self.manager().call_hook(hook, &args)
+    }
+
+    fn send_plugin_message(&self, plugin: &str, data: Value) {
+        let message = serde_json::json!({"plugin": {"plugin": plugin, "data": data}}).to_string();
+        self.events.push(message.into());
     }
 }
 

@@ -20,6 +20,8 @@ pub trait HostServices: Send + Sync {
     fn call_helper(&self, plugin: &str, helper: &str, args: Value) -> Result<Value, String>;
     /// Calls every handler of a hook, in order.
     fn call_hook(&self, hook: &str, args: Value) -> Vec<HookReply>;
+    /// Sends a plugin's message to the push channel's clients.
+    fn send_plugin_message(&self, plugin: &str, data: Value);
 }
 
 /// The host's state for one plugin, shared with the plugin through its handle.
@@ -60,6 +62,11 @@ impl PluginContext {
             CallHook::ID => {
                 reply::<CallHook>(args, |(hook, a)| Ok(self.services()?.call_hook(&hook, a)))
             }
+            SendPluginMessage::ID => reply::<SendPluginMessage>(args, |data| {
+                self.services()?
+                    .send_plugin_message(&self.identity.id, data);
+                Ok(())
+            }),
             SettingsGet::ID => reply::<SettingsGet>(args, |path| Ok(self.settings.get(&path))),
             SettingsSet::ID => reply::<SettingsSet>(args, |(path, value)| {
                 self.settings.set(&path, value).map_err(|e| e.0)

@@ -149,6 +149,13 @@ impl Host {
             .call::<services::FireEvent>(&(name.to_owned(), payload))
     }
 
+    /// Sends `data` to every client connected to the host's push channel
+    /// (`/ws`), as `{"plugin": {"plugin": "<id>", "data": data}}` (OctoPrint's
+    /// `send_plugin_message`).
+    pub fn send_plugin_message(&self, data: Value) -> Result<(), HostError> {
+        self.raw.call::<services::SendPluginMessage>(&data)
+    }
+
     /// Calls the helper `helper` of the enabled plugin `plugin`.
     pub fn call_helper(&self, plugin: &str, helper: &str, args: Value) -> Result<Value, HostError> {
         self.raw

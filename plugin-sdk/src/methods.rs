@@ -148,5 +148,6 @@ pub mod host {
         SettingsGlobalGet = 15 (0): Vec<String> => Option<Value>;
         SettingsDiff = 16 (0): Value => Value;
         SettingsStoreAll = 17 (0): Value => ();
+        SendPluginMessage = 18 (0): Value => ();
     }
 }

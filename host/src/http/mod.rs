@@ -8,6 +8,7 @@ mod blueprint;
 mod calls;
 mod login;
 mod plugins_api;
+mod push;
 mod server_api;
 mod sessions;
 mod settings_api;
@@ -87,6 +88,7 @@ pub fn router(app: Arc<App>) -> Router {
             "/api/plugins/{id}",
             axum::routing::post(plugins_api::command),
         )
+        .route("/ws", get(push::ws))
         .route("/api/login", axum::routing::post(login::login))
         .route("/api/logout", axum::routing::post(login::logout))
         .fallback(not_found)
