@@ -88,6 +88,7 @@ impl HostServices for NoServices {
     fn call_hook(&self, _: &str, _: Value) -> Vec<HookReply> {
         Vec::new()
     }
+    fn send_plugin_message(&self, _: &str, _: Value) {}
 }
 
 #[inline(never)]
