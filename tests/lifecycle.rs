@@ -830,3 +830,33 @@ fn a_handler_far_behind_is_told_how_many_events_it_missed() {
     assert!(ticks.windows(2).all(|w| w[0] < w[1]), "{ticks:?}");
     m.shutdown();
 }
+
+#[test]
+fn waiting_for_a_slow_handler_does_not_stop_delivery_to_the_others() {
+    let sb = Sandbox::new();
+    sb.recorder("fast").recorder("slow_in_on_event");
+    let m = sb.manager();
+    m.start("127.0.0.1", 5000);
+    for n in 0..3 {
+        m.fire_event("Tick", &json!(n));
+    }
+    // A flush now waits about 1.6 s for the slow handler...
+    let flushing = {
+        let m = m.clone();
+        std::thread::spawn(move || m.flush_events())
+    };
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    m.fire_event("During", &json!(null));
+    // ...while the fast handler already has the event fired after it began.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(1000);
+    while !events_of(&sb, "fast").contains(&"During null".to_owned()) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "delivery stopped during a flush: {:?}",
+            events_of(&sb, "fast")
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert!(flushing.join().unwrap());
+    m.shutdown();
+}

@@ -78,10 +78,15 @@ impl EventBus {
                             }
                         }
                         Message::Flush(done) => {
-                            for worker in workers.values() {
-                                worker.wait_idle(Duration::from_secs(30));
-                            }
-                            let _ = done.send(());
+                            // Wait on a thread of its own: dispatching goes on meanwhile.
+                            let queues: Vec<_> =
+                                workers.values().map(|w| w.shared.clone()).collect();
+                            std::thread::spawn(move || {
+                                for queue in &queues {
+                                    wait_idle(queue, Duration::from_secs(30));
+                                }
+                                let _ = done.send(());
+                            });
                         }
                     }
                 }
@@ -213,18 +218,6 @@ impl Worker {
         queue.items.push_back((event, object));
         ready.notify_all();
     }
-
-    fn wait_idle(&self, timeout: Duration) {
-        let (lock, ready) = &*self.shared;
-        let deadline = Instant::now() + timeout;
-        let mut queue = lock.lock().unwrap();
-        while (!queue.items.is_empty() || queue.busy) && Instant::now() < deadline {
-            queue = ready
-                .wait_timeout(queue, Duration::from_millis(50))
-                .unwrap()
-                .0;
-        }
-    }
 }
 
 impl Drop for Worker {
@@ -235,6 +228,19 @@ impl Drop for Worker {
         queue.items.clear();
         queue.closed = true;
         ready.notify_all();
+    }
+}
+
+/// Waits until a worker has nothing queued or in hand (at most `timeout`).
+fn wait_idle(shared: &(Mutex<Queue>, Condvar), timeout: Duration) {
+    let (lock, ready) = shared;
+    let deadline = Instant::now() + timeout;
+    let mut queue = lock.lock().unwrap();
+    while (!queue.items.is_empty() || queue.busy) && Instant::now() < deadline {
+        queue = ready
+            .wait_timeout(queue, Duration::from_millis(50))
+            .unwrap()
+            .0;
     }
 }
 
