@@ -1300,3 +1300,109 @@ fn the_push_channel_carries_events_and_plugin_messages_to_logged_in_clients() {
     );
     assert_eq!(settings_event.unwrap()["event"][1], json!({"plugins": {}}));
 }
+
+fn upload(server: &Server, key: &str, file_name: &str, bytes: &[u8]) -> (u16, Value) {
+    let boundary = "plinthboundary1234";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{file_name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(bytes);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let mut response = http()
+        .post(&server.url("/api/files/local"))
+        .header("X-Api-Key", key)
+        .header(
+            "Content-Type",
+            &format!("multipart/form-data; boundary={boundary}"),
+        )
+        .send(&body[..])
+        .unwrap();
+    let status = response.status().as_u16();
+    (
+        status,
+        serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap_or(Value::Null),
+    )
+}
+
+#[test]
+fn files_are_uploaded_listed_downloaded_and_deleted_with_sanitised_names() {
+    let sb = Sandbox::new();
+    sb.recorder("rec");
+    sb.write_config("server:\n  upload_max_bytes: 2000\n");
+    add_user(&sb, "bob", false);
+    let key = api_key(&sb, "bob");
+    let server = Server::start(&sb);
+    let get = |path: &str, key: Option<&str>| {
+        let mut r = http().get(&server.url(path));
+        if let Some(k) = key {
+            r = r.header("X-Api-Key", k);
+        }
+        let mut response = r.call().unwrap();
+        (
+            response.status().as_u16(),
+            response.body_mut().read_to_vec().unwrap(),
+        )
+    };
+    assert_eq!(get("/api/files", None).0, 403);
+    let gcode = b"G28\nG1 X10 Y10\n";
+    let (status, body) = upload(&server, &key, "../my part (v2).gcode", gcode);
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["files"]["local"]["name"], "my_part_v2.gcode");
+    assert_eq!(
+        body["files"]["local"]["typePath"],
+        json!(["machinecode", "gcode"])
+    );
+    assert!(sb.basedir.join("uploads/my_part_v2.gcode").is_file());
+
+    assert_eq!(upload(&server, &key, "tool.exe", b"MZ").0, 415);
+    assert_eq!(upload(&server, &key, "big.gcode", &[b'G'; 4000]).0, 413);
+
+    let (status, list) = get("/api/files", Some(&key));
+    assert_eq!(status, 200);
+    let list: Value = serde_json::from_slice(&list).unwrap();
+    let names: Vec<_> = list["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["my_part_v2.gcode"]);
+    assert_eq!(get("/api/files/local/my_part_v2.gcode", Some(&key)).0, 200);
+    assert_eq!(
+        get("/downloads/files/local/my_part_v2.gcode", Some(&key)),
+        (200, gcode.to_vec())
+    );
+    assert_eq!(
+        get("/downloads/files/local/..%2Fconfig.yaml", Some(&key)).0,
+        404
+    );
+
+    let delete = |name: &str| {
+        http()
+            .delete(&server.url(&format!("/api/files/local/{name}")))
+            .header("X-Api-Key", &key)
+            .call()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(delete("my_part_v2.gcode"), 204);
+    assert_eq!(delete("my_part_v2.gcode"), 404);
+    assert_eq!(get("/api/files/local/my_part_v2.gcode", Some(&key)).0, 404);
+
+    // The events reached the plugins.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !sb
+        .calls()
+        .iter()
+        .any(|l| l.contains("on_event FileRemoved"))
+    {
+        assert!(std::time::Instant::now() < deadline, "{:?}", sb.calls());
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(sb
+        .calls()
+        .iter()
+        .any(|l| l.contains(r#"on_event FileAdded {"storage":"local","path":"my_part_v2.gcode""#)));
+}

@@ -6,6 +6,7 @@ mod assets;
 mod auth;
 mod blueprint;
 mod calls;
+mod files;
 mod login;
 mod plugins_api;
 mod push;
@@ -71,7 +72,19 @@ impl App {
 
 /// The host's routes.
 pub fn router(app: Arc<App>) -> Router {
+    let upload_limit = usize::try_from(files::max_upload(&app)).unwrap_or(usize::MAX);
     Router::new()
+        .route("/api/files", get(files::list))
+        .route(
+            "/api/files/local",
+            axum::routing::post(files::upload)
+                .layer(axum::extract::DefaultBodyLimit::max(upload_limit)),
+        )
+        .route(
+            "/api/files/local/{name}",
+            get(files::info).delete(files::delete),
+        )
+        .route("/downloads/files/local/{name}", get(files::download))
         .route("/api/server", get(server_api::server))
         .route("/plugin/{id}/{*rest}", axum::routing::any(blueprint::route))
         .route("/plugin/{id}/", axum::routing::any(blueprint::route))
