@@ -214,17 +214,25 @@ pub(crate) fn evaluate(
         .library
         .clone()
         .expect("found plugins without a problem have a library");
-    let meta =
-        match metadata::read(&library).and_then(|m| metadata::check_compatible(&m).map(|()| m)) {
-            Ok(meta) => meta,
-            Err(refusal) => {
-                // Keep whatever metadata could be read, for the listing.
-                record.meta = metadata::read(&library).ok();
-                let (state, msg) = refusal_state(refusal);
-                record.fail(state, msg);
-                return;
-            }
-        };
+    let checked = metadata::read(&library).map(|meta| {
+        let compatible = metadata::check_compatible(&meta);
+        (meta, compatible)
+    });
+    let meta = match checked {
+        Ok((meta, Ok(()))) => meta,
+        Ok((meta, Err(refusal))) => {
+            // Listed with its metadata, refused with the reason.
+            record.meta = Some(meta);
+            let (state, msg) = refusal_state(refusal);
+            record.fail(state, msg);
+            return;
+        }
+        Err(refusal) => {
+            let (state, msg) = refusal_state(refusal);
+            record.fail(state, msg);
+            return;
+        }
+    };
     let id = record.found.id.clone();
     let blocked = blocklist.iter().find(|b| b.blocks(&id, &meta.version));
     record.meta = Some(meta);

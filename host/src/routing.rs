@@ -41,7 +41,13 @@ impl PluginManager {
                 })
                 .collect()
         };
-        let overrides = self.sorting_overrides();
+        // Without a sorting context every key is the default: no config read
+        // (events ask for their handlers on every event).
+        let overrides = if context.is_some() {
+            self.sorting_overrides()
+        } else {
+            BTreeMap::new()
+        };
         let mut keyed: Vec<_> = candidates
             .into_iter()
             .map(|(id, bundled, object)| {

@@ -22,7 +22,7 @@ use plinth_sdk::methods::plugin as m;
 use plinth_sdk::BlueprintSpec;
 
 use super::auth::{identify, Caller};
-use super::calls::{call_plugin, into_http};
+use super::calls::{call_plugin, into_http, plugin_headers};
 use super::{assets, ApiError, App};
 use crate::registry::State as PluginState;
 
@@ -111,10 +111,7 @@ async fn handle(
         method: method.to_string(),
         path: path.clone(),
         query,
-        headers: headers
-            .iter()
-            .filter_map(|(n, v)| Some((n.as_str().to_owned(), v.to_str().ok()?.to_owned())))
-            .collect(),
+        headers: plugin_headers(&headers),
         body: body.to_vec(),
         user: caller.name().map(str::to_owned),
         ..Default::default()

@@ -88,6 +88,16 @@ pub fn plugin_error(id: &str, what: &str, e: CallError) -> ApiError {
     )
 }
 
+/// Request headers as a plugin sees them (names lower case; values that are not text left out).
+pub fn plugin_headers(
+    headers: &axum::http::HeaderMap,
+) -> std::collections::BTreeMap<String, String> {
+    headers
+        .iter()
+        .filter_map(|(n, v)| Some((n.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+        .collect()
+}
+
 /// A plugin's response as an HTTP response.
 pub fn into_http(response: plinth_sdk::Response) -> Response {
     let status = StatusCode::from_u16(response.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

@@ -131,6 +131,25 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// A request body that must be sent as `application/json`: 415 when it is
+/// not, 400 when it does not parse.
+pub fn json_request(
+    headers: &axum::http::HeaderMap,
+    body: &[u8],
+) -> Result<plinth_sdk::Value, ApiError> {
+    let content_type = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if content_type.split(';').next().map(str::trim) != Some("application/json") {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "expected content type application/json",
+        ));
+    }
+    json_body(body)
+}
+
 /// A request body as JSON, or 400 saying why not.
 pub fn json_body(body: &[u8]) -> Result<plinth_sdk::Value, ApiError> {
     serde_json::from_slice(body).map_err(|e| {

@@ -88,11 +88,6 @@ impl Sessions {
         self.sessions.lock().unwrap().remove(id);
     }
 
-    /// Ends every session of `user` (removed or changed users).
-    pub fn close_user(&self, user: &str) {
-        self.sessions.lock().unwrap().retain(|_, s| s.user != user);
-    }
-
     /// Counts a login attempt from `address` before the password is checked,
     /// so parallel attempts cannot slip past the limit; `Err` with the time to
     /// wait when the address already used up its attempts.

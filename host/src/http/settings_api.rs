@@ -77,17 +77,7 @@ pub async fn post(
         ));
     }
     caller.check_csrf(&headers)?;
-    let content_type = headers
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if content_type.split(';').next().map(str::trim) != Some("application/json") {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "expected content type application/json",
-        ));
-    }
-    let data: Value = super::json_body(&body)?;
+    let data: Value = super::json_request(&headers, &body)?;
     let Value::Object(data) = data else {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,

@@ -24,7 +24,7 @@ use plinth_sdk::methods::plugin as m;
 use plinth_sdk::Value;
 
 use super::auth::Caller;
-use super::calls::{call_plugin, into_http, plugin_error};
+use super::calls::{call_plugin, into_http, plugin_error, plugin_headers};
 use super::{ApiError, App};
 use crate::registry::State as PluginState;
 
@@ -41,7 +41,7 @@ pub async fn get(
         method: "GET".into(),
         path: "/".into(),
         query,
-        headers: headers_map(&headers),
+        headers: plugin_headers(&headers),
         user: caller.name().map(str::to_owned),
         ..Default::default()
     };
@@ -78,17 +78,7 @@ pub async fn post(
             format!("plugin `{id}` has no API commands"),
         ));
     }
-    let content_type = headers
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if content_type.split(';').next().map(str::trim) != Some("application/json") {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "expected content type application/json",
-        ));
-    }
-    let data: Value = super::json_body(&body)?;
+    let data: Value = super::json_request(&headers, &body)?;
     let command = data
         .get("command")
         .and_then(Value::as_str)
@@ -167,11 +157,4 @@ async fn check_access(app: &Arc<App>, id: &str, caller: &Caller) -> Result<(), A
         ));
     }
     Ok(())
-}
-
-fn headers_map(headers: &HeaderMap) -> BTreeMap<String, String> {
-    headers
-        .iter()
-        .filter_map(|(n, v)| Some((n.as_str().to_owned(), v.to_str().ok()?.to_owned())))
-        .collect()
 }
