@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{http, Sandbox, Server};
+use common::{add_user, api_key, http, upload, Sandbox, Server};
 use plinth_sdk::{json, Value};
 
 fn get_json(server: &Server, path: &str) -> (u16, Value) {
@@ -381,22 +381,6 @@ fn every_row_of_the_simple_api_table() {
     assert_eq!(get_json(&server, "/api/server").1["slow_plugin_calls"], 1);
 }
 
-/// Adds a user with password `pw` through the CLI.
-fn add_user(sb: &Sandbox, name: &str, admin: bool) {
-    use std::io::Write;
-    let mut command = std::process::Command::new(common::built().plinth());
-    command
-        .arg("--basedir")
-        .arg(&sb.basedir)
-        .args(["user", "add", name]);
-    if admin {
-        command.arg("--admin");
-    }
-    let mut child = command.stdin(std::process::Stdio::piped()).spawn().unwrap();
-    child.stdin.take().unwrap().write_all(b"pw\n").unwrap();
-    assert!(child.wait().unwrap().success());
-}
-
 /// A POST with a JSON body, optionally with a session cookie and CSRF token.
 fn post_json(
     server: &Server,
@@ -563,12 +547,6 @@ fn login_sessions_csrf_logout_and_the_failed_login_limit() {
         post("/api/login", "{nope", None, None).status().as_u16(),
         400
     );
-}
-
-fn api_key(sb: &Sandbox, name: &str) -> String {
-    common::stdout(&sb.plinth(&["user", "apikey", name]))
-        .trim()
-        .to_owned()
 }
 
 #[test]
@@ -1299,30 +1277,6 @@ fn the_push_channel_carries_events_and_plugin_messages_to_logged_in_clients() {
         json!({"plugin": {"plugin": "rec", "data": {"progress": 42}}})
     );
     assert_eq!(settings_event.unwrap()["event"][1], json!({"plugins": {}}));
-}
-
-fn upload(server: &Server, key: &str, file_name: &str, bytes: &[u8]) -> (u16, Value) {
-    let boundary = "plinthboundary1234";
-    let mut body = format!(
-        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{file_name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
-    )
-    .into_bytes();
-    body.extend_from_slice(bytes);
-    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-    let mut response = http()
-        .post(&server.url("/api/files/local"))
-        .header("X-Api-Key", key)
-        .header(
-            "Content-Type",
-            &format!("multipart/form-data; boundary={boundary}"),
-        )
-        .send(&body[..])
-        .unwrap();
-    let status = response.status().as_u16();
-    (
-        status,
-        serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap_or(Value::Null),
-    )
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! Times discovery + load + enable for 10, 100 and 1000 copies of a sample
-//! plugin, and the cost of a call through the ABI against a direct call.
+//! plugin, the cost of a call through the ABI against a direct call, and
+//! events delivered per second to 100 EventHandler plugins.
 //!
 //! Run: `cargo bench -p plinth --bench load` (builds the sample plugins in
 //! release mode first). Figures are printed; nothing is asserted but that
@@ -43,7 +44,8 @@ fn release_sample(name: &str) -> PathBuf {
         .join(format!("{LIB_PREFIX}{name}.{LIB_EXT}"))
 }
 
-fn bench_startup(library: &Path, copies: usize) -> (Duration, Duration, Duration) {
+/// A base folder whose `plugins` folder holds `copies` copies of `library`.
+fn with_copies(library: &Path, copies: usize) -> (tempfile::TempDir, Paths) {
     let dir = tempfile::tempdir().unwrap();
     let plugins = dir.path().join("base").join("plugins");
     std::fs::create_dir_all(&plugins).unwrap();
@@ -61,6 +63,11 @@ fn bench_startup(library: &Path, copies: usize) -> (Duration, Duration, Duration
         bundled: dir.path().join("bundled"),
         bundled_files_only: false,
     };
+    (dir, paths)
+}
+
+fn bench_startup(library: &Path, copies: usize) -> (Duration, Duration, Duration) {
+    let (_dir, paths) = with_copies(library, copies);
     let t0 = Instant::now();
     let manager = PluginManager::new(paths, Options::default()).unwrap();
     let t1 = Instant::now();
@@ -78,6 +85,31 @@ fn bench_startup(library: &Path, copies: usize) -> (Duration, Duration, Duration
     (t1 - t0, t2 - t1, t3 - t2)
 }
 
+/// Fires `events` events at `handlers` started EventHandler plugins and
+/// waits until every one was delivered: deliveries per second.
+fn bench_events(library: &Path, handlers: usize, events: usize) -> f64 {
+    let (_dir, paths) = with_copies(library, handlers);
+    let manager = PluginManager::new(paths, Options::default()).unwrap();
+    manager.load_all();
+    manager.start("127.0.0.1", 0);
+    assert!(manager.flush_events());
+    let payload =
+        plinth_sdk::json!({"name": "cube.gcode", "path": "cube.gcode", "origin": "local"});
+    let best = (0..3)
+        .map(|_| {
+            let t = Instant::now();
+            for _ in 0..events {
+                manager.fire_event("PrintProgressBench", &payload);
+            }
+            assert!(manager.flush_events(), "every event is delivered");
+            t.elapsed()
+        })
+        .min()
+        .unwrap();
+    manager.shutdown();
+    (events * handlers) as f64 / best.as_secs_f64()
+}
+
 struct NoServices;
 
 impl HostServices for NoServices {
@@ -89,6 +121,9 @@ impl HostServices for NoServices {
         Vec::new()
     }
     fn send_plugin_message(&self, _: &str, _: Value) {}
+    fn report_slicing_progress(&self, _: &str, _: u64, _: f64) -> Result<(), String> {
+        Err("none".into())
+    }
 }
 
 #[inline(never)]
@@ -155,6 +190,13 @@ fn main() {
     println!(
         "{:>6}  {:>12}  {:>12}  {:>12}  {:>12}  {:>14}",
         "copies", "discover ms", "load ms", "enable ms", "total ms", "per plugin µs"
+    );
+    let (handlers, events) = (100, 5_000);
+    let rate = bench_events(&library, handlers, events);
+    println!(
+        "events: {events} events to {handlers} handlers: {:.0} deliveries/s ({:.0} events/s to all of them)",
+        rate,
+        rate / handlers as f64
     );
     for copies in [10, 100, 1000] {
         let (d, l, e) = bench_startup(&library, copies);

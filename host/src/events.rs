@@ -36,6 +36,8 @@ type Encoded = (String, Arc<[u8]>);
 
 enum Message {
     Event(Encoded),
+    /// For the push channel only, in line with the events fired before it.
+    Push(PushMessage),
     Flush(Sender<()>),
 }
 
@@ -76,6 +78,9 @@ impl EventBus {
                                     .or_insert_with(|| Worker::start(&id, limit));
                                 worker.push(event.clone(), object);
                             }
+                        }
+                        Message::Push(text) => {
+                            let _ = pusher.send(text);
                         }
                         Message::Flush(done) => {
                             // Wait on a thread of its own: dispatching goes on meanwhile.
@@ -120,9 +125,9 @@ impl EventBus {
         self.push.subscribe()
     }
 
-    /// Sends a message to the push channel's clients.
+    /// Sends a message to the push channel's clients, after the events fired so far.
     pub fn push(&self, message: PushMessage) {
-        let _ = self.push.send(message);
+        self.send(Message::Push(message));
     }
 
     /// Fires `Startup`, then releases the events held back until now.

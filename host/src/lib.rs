@@ -11,9 +11,11 @@
 pub mod cli;
 pub mod config;
 pub mod discover;
+pub mod environment;
 pub mod events;
 pub mod http;
 pub mod instance;
+pub mod jobs;
 pub mod loader;
 pub mod manager;
 pub mod metadata;
@@ -25,6 +27,7 @@ pub mod routing;
 pub mod serve;
 pub mod services;
 pub mod sorting;
+pub mod uploads;
 pub mod users;
 pub mod values;
 

@@ -42,8 +42,16 @@ pub(crate) struct Shared {
     /// Serialises lifecycle operations (never held by plain calls).
     pub(crate) lifecycle: Mutex<()>,
     pub(crate) events: EventBus,
+    /// The environment detected at start-up.
+    pub(crate) environment: std::sync::OnceLock<Value>,
+    /// Where each running slicing job's progress reports go: job token →
+    /// (slicer plugin, receiver).
+    pub(crate) slicing_progress: Mutex<std::collections::HashMap<u64, (String, ProgressSink)>>,
     pub(crate) me: Weak<Shared>,
 }
+
+/// Receives a slicing job's progress reports (fractions from 0 to 1).
+pub type ProgressSink = Arc<dyn Fn(f64) + Send + Sync>;
 
 /// The plugin manager of one host.
 #[derive(Clone)]
@@ -118,6 +126,8 @@ impl PluginManager {
             phase: Mutex::new(Phase::NotStarted),
             lifecycle: Mutex::new(()),
             events: EventBus::new(me.clone() as Weak<dyn EventSink>, queue_limit),
+            environment: Default::default(),
+            slicing_progress: Default::default(),
             me: me.clone(),
         });
         Ok(Self { shared })
@@ -474,6 +484,7 @@ impl PluginManager {
         self.enable_all();
         self.report_unused();
         let _guard = self.shared.lifecycle.lock().unwrap();
+        self.detect_environment();
         for (id, object) in self.implementations("Startup", Some("StartupPlugin.on_startup")) {
             if let Err(e) = object.call::<m::OnStartup>(&(host.to_owned(), port)) {
                 self.mark_failed_id(&id, format!("on_startup: {e}"));
@@ -496,6 +507,24 @@ impl PluginManager {
                 self.mark_failed_id(&id, format!("on_after_startup: {e}"));
             }
         }
+    }
+
+    /// Detects the environment (once) and tells every EnvironmentDetection plugin.
+    fn detect_environment(&self) {
+        let environment = self
+            .shared
+            .environment
+            .get_or_init(crate::environment::detect);
+        for (id, object) in self.implementations("EnvironmentDetection", None) {
+            if let Err(e) = object.call::<m::OnEnvironmentDetected>(environment) {
+                tracing::error!(plugin = %id, "on_environment_detected: {e}");
+            }
+        }
+    }
+
+    /// The environment detected at start-up (`None` before start-up).
+    pub fn environment(&self) -> Option<&Value> {
+        self.shared.environment.get()
     }
 
     /// Logs every plugin that does not run, and why.

@@ -84,6 +84,32 @@ impl PluginManager {
         self.shared.events.subscribe()
     }
 
+    /// Sends a message (`{"<type>": payload}`) to the push channel's clients,
+    /// after the events fired so far.
+    pub fn push(&self, message: &Value) {
+        self.shared.events.push(message.to_string().into());
+    }
+
+    /// Routes slicing job `job`'s progress reports from plugin `slicer` to `sink`
+    /// until [`end_slicing_progress`](Self::end_slicing_progress).
+    pub fn route_slicing_progress(
+        &self,
+        job: u64,
+        slicer: &str,
+        sink: crate::manager::ProgressSink,
+    ) {
+        self.shared
+            .slicing_progress
+            .lock()
+            .unwrap()
+            .insert(job, (slicer.to_owned(), sink));
+    }
+
+    /// Stops routing slicing job `job`'s progress reports.
+    pub fn end_slicing_progress(&self, job: u64) {
+        self.shared.slicing_progress.lock().unwrap().remove(&job);
+    }
+
     /// Fires an event on the bus.
     pub fn fire_event(&self, event: &str, payload: &Value) {
         self.shared.events.fire(event, payload);
@@ -207,6 +233,22 @@ impl HostServices for Shared {
     fn send_plugin_message(&self, plugin: &str, data: Value) {
         let message = serde_json::json!({"plugin": {"plugin": plugin, "data": data}}).to_string();
         self.events.push(message.into());
+    }
+
+    fn report_slicing_progress(&self, plugin: &str, job: u64, fraction: f64) -> Result<(), String> {
+        let sink = self
+            .slicing_progress
+            .lock()
+            .unwrap()
+            .get(&job)
+            .filter(|(slicer, _)| slicer == plugin)
+            .map(|(_, sink)| sink.clone())
+            .ok_or_else(|| format!("`{plugin}` runs no slicing job {job}"))?;
+        if !fraction.is_finite() {
+            return Err(format!("progress {fraction} is not a number from 0 to 1"));
+        }
+        sink(fraction.clamp(0.0, 1.0));
+        Ok(())
     }
 }
 

@@ -51,6 +51,7 @@ pub fn run(manager: PluginManager, options: ServeOptions) -> Result<(), String> 
             .map_err(|e| format!("start-up failed: {e}"))?;
 
         let app = Arc::new(App::new(manager.clone()));
+        let jobs = app.jobs.clone();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(async move {
             axum::serve(
@@ -89,7 +90,11 @@ pub fn run(manager: PluginManager, options: ServeOptions) -> Result<(), String> 
                     "requests still running after {DRAIN:?}; shutting down without them"
                 );
             }
-            tokio::task::spawn_blocking(move || manager.shutdown()).await
+            tokio::task::spawn_blocking(move || {
+                jobs.shutdown(Duration::from_secs(5));
+                manager.shutdown()
+            })
+            .await
         };
         tokio::select! {
             done = stopping => done.map_err(|e| format!("shutdown failed: {e}"))?,

@@ -22,6 +22,8 @@ pub trait HostServices: Send + Sync {
     fn call_hook(&self, hook: &str, args: Value) -> Vec<HookReply>;
     /// Sends a plugin's message to the push channel's clients.
     fn send_plugin_message(&self, plugin: &str, data: Value);
+    /// Passes a slicer plugin's progress report for slicing job `job` on.
+    fn report_slicing_progress(&self, plugin: &str, job: u64, fraction: f64) -> Result<(), String>;
 }
 
 /// The host's state for one plugin, shared with the plugin through its handle.
@@ -66,6 +68,10 @@ impl PluginContext {
                 self.services()?
                     .send_plugin_message(&self.identity.id, data);
                 Ok(())
+            }),
+            ReportSlicingProgress::ID => reply::<ReportSlicingProgress>(args, |(job, fraction)| {
+                self.services()?
+                    .report_slicing_progress(&self.identity.id, job, fraction)
             }),
             SettingsGet::ID => reply::<SettingsGet>(args, |path| Ok(self.settings.get(&path))),
             SettingsSet::ID => reply::<SettingsSet>(args, |(path, value)| {

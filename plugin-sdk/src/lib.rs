@@ -78,8 +78,9 @@ pub mod prelude {
         export_plugin, json, AssetPlugin, BlueprintPlugin, BlueprintRoutes,
         EnvironmentDetectionPlugin, EventHandlerPlugin, Host, Plugin, PluginError, PluginResult,
         Preprocessors, ProgressPlugin, Registry, Request, Response, Settings, SettingsPlugin,
-        ShutdownPlugin, SimpleApiPlugin, SlicerPlugin, SlicingJob, StartupPlugin, TemplatePlugin,
-        UiPlugin, Value, WebcamProviderPlugin, WizardPlugin,
+        ShutdownPlugin, SimpleApiPlugin, SliceError, SliceRequest, SlicerPlugin, SlicerProperties,
+        SlicingJob, SlicingProfile, SlicingProgress, StartupPlugin, TemplatePlugin, UiPlugin,
+        Value, Webcam, WebcamProviderPlugin, WizardPlugin,
     };
 }
 

@@ -315,3 +315,57 @@ pub fn http() -> ureq::Agent {
         .build()
         .into()
 }
+
+/// Adds a user with password `pw` through the CLI.
+pub fn add_user(sb: &Sandbox, name: &str, admin: bool) {
+    use std::io::Write;
+    let mut command = std::process::Command::new(built().plinth());
+    command
+        .arg("--basedir")
+        .arg(&sb.basedir)
+        .args(["user", "add", name]);
+    if admin {
+        command.arg("--admin");
+    }
+    let mut child = command.stdin(std::process::Stdio::piped()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(b"pw\n").unwrap();
+    assert!(child.wait().unwrap().success());
+}
+
+/// A new API key for a user.
+pub fn api_key(sb: &Sandbox, name: &str) -> String {
+    stdout(&sb.plinth(&["user", "apikey", name]))
+        .trim()
+        .to_owned()
+}
+
+/// Uploads a file through `POST /api/files/local`: status and JSON answer.
+pub fn upload(
+    server: &Server,
+    key: &str,
+    file_name: &str,
+    bytes: &[u8],
+) -> (u16, serde_json::Value) {
+    let boundary = "plinthboundary1234";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{file_name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(bytes);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let mut response = http()
+        .post(&server.url("/api/files/local"))
+        .header("X-Api-Key", key)
+        .header(
+            "Content-Type",
+            &format!("multipart/form-data; boundary={boundary}"),
+        )
+        .send(&body[..])
+        .unwrap();
+    let status = response.status().as_u16();
+    (
+        status,
+        serde_json::from_str(&response.body_mut().read_to_string().unwrap())
+            .unwrap_or(serde_json::Value::Null),
+    )
+}

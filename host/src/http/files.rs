@@ -16,84 +16,28 @@ use axum::extract::{Multipart, Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use plinth_sdk::methods::plugin as m;
 use plinth_sdk::{json, Value};
 
 use super::auth::Caller;
-use super::{ApiError, App};
-use crate::registry::State as PluginState;
+use super::{json_request, need, ApiError, App};
+use crate::jobs::slicing::SliceOrder;
+use crate::uploads::{self, extension_tree, sanitize, type_of};
 
 /// The default largest upload.
 pub const DEFAULT_MAX_UPLOAD: u64 = 1 << 30;
 
 fn uploads(app: &App) -> PathBuf {
-    app.manager.paths().basedir.join("uploads")
+    uploads::folder(&app.manager)
 }
 
-fn need(caller: &Caller, permission: &str) -> Result<(), ApiError> {
-    if caller.has(permission) {
-        Ok(())
-    } else {
-        Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            format!("this needs the `{permission}` permission"),
-        ))
-    }
-}
-
-/// The extension tree: `{type: {subtype: [extensions]}}`, G-code plus what slicers add.
-fn extension_tree(app: &App) -> Value {
-    let mut tree = json!({"machinecode": {"gcode": ["gcode", "gco", "g"]}});
-    for p in app.manager.plugins() {
-        if p.state == PluginState::Enabled && p.mixins.iter().any(|x| x == "Slicer") {
-            if let Ok(more) = app.manager.call::<m::GetSlicerExtensionTree>(&p.id, &()) {
-                tree = crate::values::merge(&tree, &more);
-            }
-        }
-    }
-    tree
-}
-
-/// The type path (`["machinecode", "gcode"]`) of a file name, if the tree accepts it.
-fn type_of(tree: &Value, name: &str) -> Option<Vec<String>> {
-    let ext = name.rsplit_once('.')?.1.to_ascii_lowercase();
-    for (kind, subtypes) in tree.as_object()? {
-        for (sub, exts) in subtypes.as_object()? {
-            if exts
-                .as_array()?
-                .iter()
-                .any(|e| e.as_str().is_some_and(|e| e.eq_ignore_ascii_case(&ext)))
-            {
-                return Some(vec![kind.clone(), sub.clone()]);
-            }
-        }
-    }
-    None
-}
-
-/// OctoPrint-like sanitising of an uploaded file's name.
-pub fn sanitize(name: &str) -> Option<String> {
-    let base = name.rsplit(['/', '\\']).next().unwrap_or(name);
-    let clean: String = base
-        .chars()
-        .filter_map(|c| match c {
-            ' ' => Some('_'),
-            c if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') => Some(c),
-            _ => None,
-        })
-        .collect();
-    let clean = clean.trim_start_matches('.').to_owned();
-    (!clean.is_empty()).then_some(clean)
-}
-
-fn entry(tree: &Value, name: &str, meta: &std::fs::Metadata) -> Value {
+fn entry(folder: &std::path::Path, tree: &Value, name: &str, meta: &std::fs::Metadata) -> Value {
     let date = meta
         .modified()
         .ok()
         .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
         .map(|d| d.as_secs());
     let type_path = type_of(tree, name).unwrap_or_default();
-    json!({
+    let mut entry = json!({
         "name": name,
         "path": name,
         "origin": "local",
@@ -105,7 +49,11 @@ fn entry(tree: &Value, name: &str, meta: &std::fs::Metadata) -> Value {
             "resource": format!("/api/files/local/{name}"),
             "download": format!("/downloads/files/local/{name}"),
         },
-    })
+    });
+    if let Some(analysis) = uploads::analysis(folder, name) {
+        entry["gcodeAnalysis"] = analysis;
+    }
+    entry
 }
 
 /// `GET /api/files`.
@@ -113,7 +61,8 @@ pub async fn list(State(app): State<Arc<App>>, caller: Caller) -> Result<Json<Va
     need(&caller, "files_list")?;
     let app2 = app.clone();
     let files = tokio::task::spawn_blocking(move || {
-        let tree = extension_tree(&app2);
+        let tree = extension_tree(&app2.manager);
+        let folder = uploads(&app2);
         let mut files: Vec<Value> = std::fs::read_dir(uploads(&app2))
             .into_iter()
             .flatten()
@@ -121,7 +70,7 @@ pub async fn list(State(app): State<Arc<App>>, caller: Caller) -> Result<Json<Va
             .filter_map(|e| {
                 let name = e.file_name().to_string_lossy().into_owned();
                 let meta = e.metadata().ok().filter(|m| m.is_file())?;
-                (!name.starts_with('.')).then(|| entry(&tree, &name, &meta))
+                (!name.starts_with('.')).then(|| entry(&folder, &tree, &name, &meta))
             })
             .collect();
         files.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
@@ -157,14 +106,26 @@ pub async fn upload(
         let app2 = app.clone();
         let stored = name.clone();
         let info = tokio::task::spawn_blocking(move || -> Result<Value, ApiError> {
-            let tree = extension_tree(&app2);
+            let tree = extension_tree(&app2.manager);
             let kind = type_of(&tree, &stored).ok_or_else(|| {
                 ApiError::new(
                     StatusCode::UNSUPPORTED_MEDIA_TYPE,
                     format!("{stored}: this file type is not accepted (accepted: {tree})"),
                 )
             })?;
-            let path = uploads(&app2).join(&stored);
+            if kind == ["model", "stl"] {
+                uploads::check_stl(&data).map_err(|why| {
+                    ApiError::new(StatusCode::BAD_REQUEST, format!("{stored} is not a valid STL file: {why}"))
+                })?;
+            }
+            if app2.jobs.printer.is_printing_file(&stored) || app2.jobs.slicing.is_writing(&stored) {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    format!("{stored} is in use by a print or slicing job; upload it under another name"),
+                ));
+            }
+            let folder = uploads(&app2);
+            let path = folder.join(&stored);
             crate::config::write_atomic(&path, &data).map_err(|e| {
                 ApiError::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
@@ -177,7 +138,8 @@ pub async fn upload(
                 "FileAdded",
                 &json!({"storage": "local", "path": stored, "name": stored, "type": kind}),
             );
-            Ok(entry(&tree, &stored, &meta))
+            uploads::forget_analysis(&folder, &stored);
+            Ok(entry(&folder, &tree, &stored, &meta))
         })
         .await
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
@@ -191,12 +153,11 @@ pub async fn upload(
 }
 
 fn existing(app: &App, name: &str) -> Result<(String, PathBuf), ApiError> {
-    let clean = sanitize(name)
-        .filter(|c| c == name)
+    let clean = uploads::clean_name(name)
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no file {name:?}")))?;
-    let path = uploads(app).join(&clean);
+    let path = uploads(app).join(clean);
     if path.is_file() {
-        Ok((clean, path))
+        Ok((clean.to_owned(), path))
     } else {
         Err(ApiError::new(
             StatusCode::NOT_FOUND,
@@ -215,7 +176,12 @@ pub async fn info(
     let (name, path) = existing(&app, &name)?;
     let meta = std::fs::metadata(&path)
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-    Ok(Json(entry(&extension_tree(&app), &name, &meta)))
+    Ok(Json(entry(
+        &uploads(&app),
+        &extension_tree(&app.manager),
+        &name,
+        &meta,
+    )))
 }
 
 /// `DELETE /api/files/local/<name>`.
@@ -228,17 +194,151 @@ pub async fn delete(
     need(&caller, "files_delete")?;
     caller.check_csrf(&headers)?;
     let (name, path) = existing(&app, &name)?;
+    if app.jobs.printer.is_printing_file(&name) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!("{name} is being printed; cancel the print first"),
+        ));
+    }
+    if app.jobs.slicing.is_writing(&name) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!("{name} is being sliced; cancel the slicing job first"),
+        ));
+    }
+    app.jobs.printer.deselect(&name);
     std::fs::remove_file(&path).map_err(|e| {
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("cannot remove {name}: {e}"),
         )
     })?;
+    uploads::forget_analysis(&uploads(&app), &name);
     app.manager.fire_event(
         "FileRemoved",
         &json!({"storage": "local", "path": name, "name": name}),
     );
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /api/files/local/<name>`: OctoPrint's file commands.
+///
+/// - `{"command": "select", "print": bool}` selects a G-code file for
+///   printing (and starts it);
+/// - `{"command": "slice", "slicer": "<type>", "profile": "<name>",
+///   "gcode": "<destination>", "position": {"x": …, "y": …}, "select": bool,
+///   "print": bool}` slices a model file; answers 202 with the job, which
+///   runs on (see `/api/slicing/jobs`).
+pub async fn command(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    headers: axum::http::HeaderMap,
+    Path(name): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    caller.check_csrf(&headers)?;
+    let body = json_request(&headers, &body)?;
+    let flag = |key: &str| -> Result<bool, ApiError> {
+        match body.get(key) {
+            None | Some(Value::Null) => Ok(false),
+            Some(Value::Bool(b)) => Ok(*b),
+            Some(_) => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!("`{key}` must be true or false"),
+            )),
+        }
+    };
+    let text = |key: &str| -> Result<Option<String>, ApiError> {
+        match body.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!("`{key}` must be text"),
+            )),
+        }
+    };
+    let (select, print) = (flag("select")?, flag("print")?);
+    match text("command")?.as_deref() {
+        Some("select") => {
+            need(&caller, "files_select")?;
+            if print {
+                need(&caller, "print")?;
+            }
+            let (name, _) = existing(&app, &name)?;
+            let printer = app.jobs.printer.clone();
+            tokio::task::spawn_blocking(move || printer.select(&name, print))
+                .await
+                .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
+        Some("slice") => {
+            need(&caller, "slice")?;
+            if print {
+                need(&caller, "print")?;
+            }
+            let (source, _) = existing(&app, &name)?;
+            let slicer = text("slicer")?.ok_or_else(|| {
+                ApiError::new(StatusCode::BAD_REQUEST, "`slice` needs a `slicer`")
+            })?;
+            let position = match body.get("position") {
+                None | Some(Value::Null) => None,
+                Some(p) => match (
+                    p.get("x").and_then(Value::as_f64),
+                    p.get("y").and_then(Value::as_f64),
+                ) {
+                    (Some(x), Some(y)) => Some((x, y)),
+                    _ => {
+                        return Err(ApiError::new(
+                            StatusCode::BAD_REQUEST,
+                            "`position` must be {\"x\": number, \"y\": number}",
+                        ))
+                    }
+                },
+            };
+            let order = SliceOrder {
+                source,
+                slicer,
+                profile: text("profile")?,
+                destination: text("gcode")?,
+                position,
+                select,
+                print,
+            };
+            let slicing = app.jobs.slicing.clone();
+            let job = tokio::task::spawn_blocking(move || slicing.slice(order))
+                .await
+                .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+            let dest = &job.destination;
+            let mut response = (
+                StatusCode::ACCEPTED,
+                Json(json!({
+                    "origin": "local",
+                    "name": dest,
+                    "path": dest,
+                    "job": job.to_json(),
+                    "refs": {
+                        "resource": format!("/api/files/local/{dest}"),
+                        "download": format!("/downloads/files/local/{dest}"),
+                        "job": format!("/api/slicing/jobs/{}", job.id),
+                    },
+                })),
+            )
+                .into_response();
+            if let Ok(v) = HeaderValue::from_str(&format!("/api/files/local/{dest}")) {
+                response.headers_mut().insert(header::LOCATION, v);
+            }
+            Ok(response)
+        }
+        Some(other) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("unknown command {other:?} (select or slice)"),
+        )),
+        None => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "the body needs a `command`",
+        )),
+    }
 }
 
 /// `GET /downloads/files/local/<name>`.
@@ -271,28 +371,4 @@ pub fn max_upload(app: &App) -> u64 {
         .effective(&crate::config::key_path(&["server", "upload_max_bytes"]))
         .and_then(|v| v.as_u64())
         .unwrap_or(DEFAULT_MAX_UPLOAD)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{sanitize, type_of};
-    use plinth_sdk::json;
-
-    #[test]
-    fn names_and_types() {
-        assert_eq!(
-            sanitize("my part (v2).gcode").as_deref(),
-            Some("my_part_v2.gcode")
-        );
-        assert_eq!(sanitize("../../etc/passwd").as_deref(), Some("passwd"));
-        assert_eq!(
-            sanitize("C:\\x\\..\\.hidden.stl").as_deref(),
-            Some("hidden.stl")
-        );
-        assert_eq!(sanitize("ääö"), None);
-        let tree = json!({"machinecode": {"gcode": ["gcode", "g"]}, "model": {"stl": ["stl"]}});
-        assert_eq!(type_of(&tree, "a.GCODE").unwrap(), ["machinecode", "gcode"]);
-        assert_eq!(type_of(&tree, "a.stl").unwrap(), ["model", "stl"]);
-        assert_eq!(type_of(&tree, "a.exe"), None);
-    }
 }

@@ -7,6 +7,7 @@ mod auth;
 mod blueprint;
 mod calls;
 mod files;
+mod job_api;
 mod login;
 mod plugins_api;
 mod push;
@@ -14,6 +15,9 @@ mod server_api;
 mod sessions;
 mod settings_api;
 mod simple_api;
+mod slicing_api;
+mod system_api;
+mod webcams;
 
 pub use auth::Caller;
 
@@ -44,6 +48,8 @@ pub struct App {
     pub blueprints: blueprint::Blueprints,
     /// Calls into each plugin still running.
     pub in_flight: std::sync::Mutex<std::collections::HashMap<String, usize>>,
+    /// The virtual printer and the slicing manager.
+    pub jobs: Arc<crate::jobs::Jobs>,
 }
 
 impl App {
@@ -57,7 +63,9 @@ impl App {
             .filter(|s| *s > 0.0)
             .unwrap_or(30.0);
         let users = Users::new(&manager.paths().basedir);
+        let jobs = crate::jobs::Jobs::new(&manager);
         Self {
+            jobs,
             manager,
             users,
             call_budget: std::time::Duration::from_secs_f64(budget),
@@ -82,8 +90,25 @@ pub fn router(app: Arc<App>) -> Router {
         )
         .route(
             "/api/files/local/{name}",
-            get(files::info).delete(files::delete),
+            get(files::info).delete(files::delete).post(files::command),
         )
+        .route("/api/job", get(job_api::get).post(job_api::command))
+        .route("/api/slicing", get(slicing_api::overview))
+        .route("/api/slicing/jobs", get(slicing_api::jobs))
+        .route(
+            "/api/slicing/jobs/{id}",
+            axum::routing::delete(slicing_api::cancel),
+        )
+        .route("/api/slicing/{slicer}/profiles", get(slicing_api::profiles))
+        .route(
+            "/api/slicing/{slicer}/profiles/{name}",
+            get(slicing_api::profile)
+                .put(slicing_api::put_profile)
+                .delete(slicing_api::delete_profile),
+        )
+        .route("/api/webcams", get(webcams::list))
+        .route("/api/webcams/{name}/snapshot", get(webcams::snapshot))
+        .route("/api/system/environment", get(system_api::environment))
         .route("/downloads/files/local/{name}", get(files::download))
         .route("/api/server", get(server_api::server))
         .route("/plugin/{id}/{*rest}", axum::routing::any(blueprint::route))
@@ -107,6 +132,18 @@ pub fn router(app: Arc<App>) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(app)
+}
+
+/// 403 unless the caller has `permission`.
+pub fn need(caller: &Caller, permission: &str) -> Result<(), ApiError> {
+    if caller.has(permission) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!("this needs the `{permission}` permission"),
+        ))
+    }
 }
 
 /// An error answer: JSON under `/api/`.

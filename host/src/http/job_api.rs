@@ -1,0 +1,76 @@
+//! `GET`/`POST /api/job`: the virtual printer's job (OctoPrint's job API).
+//!
+//! Commands: `start` (the selected file), `pause` (with `action` `pause`,
+//! `resume` or `toggle`; `pause` by default), `resume`, `cancel`. A command
+//! that does not fit the printer's state is 409.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use plinth_sdk::Value;
+
+use super::auth::Caller;
+use super::{json_request, need, ApiError, App};
+use crate::jobs::JobError;
+
+impl From<JobError> for ApiError {
+    fn from(e: JobError) -> Self {
+        let status = match &e {
+            JobError::NotFound(_) => StatusCode::NOT_FOUND,
+            JobError::Invalid(_) => StatusCode::BAD_REQUEST,
+            JobError::Conflict(_) => StatusCode::CONFLICT,
+            JobError::Failed(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError::new(status, e.to_string())
+    }
+}
+
+/// `GET /api/job`.
+pub async fn get(State(app): State<Arc<App>>, caller: Caller) -> Result<Json<Value>, ApiError> {
+    need(&caller, "status")?;
+    let jobs = app.jobs.clone();
+    let job = tokio::task::spawn_blocking(move || jobs.printer.job())
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    Ok(Json(job))
+}
+
+/// `POST /api/job`.
+pub async fn command(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<StatusCode, ApiError> {
+    need(&caller, "print")?;
+    caller.check_csrf(&headers)?;
+    let body = json_request(&headers, &body)?;
+    let command = body
+        .get("command")
+        .and_then(Value::as_str)
+        .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "the body needs a `command`"))?
+        .to_owned();
+    let action = body
+        .get("action")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let printer = app.jobs.printer.clone();
+    tokio::task::spawn_blocking(move || match (command.as_str(), action.as_deref()) {
+        ("start", _) => printer.start(),
+        ("pause", None | Some("pause")) => printer.pause(),
+        ("pause", Some("resume")) | ("resume", _) => printer.resume(),
+        ("pause", Some("toggle")) => printer.toggle_pause(),
+        ("pause", Some(other)) => Err(JobError::Invalid(format!(
+            "unknown pause action {other:?} (pause, resume or toggle)"
+        ))),
+        ("cancel", _) => printer.cancel(),
+        (other, _) => Err(JobError::Invalid(format!(
+            "unknown command {other:?} (start, pause, resume or cancel)"
+        ))),
+    })
+    .await
+    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+    Ok(StatusCode::NO_CONTENT)
+}

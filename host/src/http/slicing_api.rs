@@ -1,0 +1,155 @@
+//! The slicing API (OctoPrint's, plus running jobs):
+//!
+//! - `GET /api/slicing`: every registered slicer with its profiles;
+//! - `GET /api/slicing/<slicer>/profiles`: a slicer's profiles;
+//! - `GET`, `PUT` (`{"displayName", "description", "data"}`: the slicer's
+//!   default profile with `data` as overrides) and `DELETE`
+//!   `/api/slicing/<slicer>/profiles/<name>`;
+//! - `GET /api/slicing/jobs` and `DELETE /api/slicing/jobs/<id>` (cancel).
+//!
+//! Slicing itself is the `slice` command of `POST /api/files/local/<model>`.
+//! Reading needs the `slice` permission, changing profiles `settings`.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use plinth_sdk::{json, Value};
+
+use super::auth::Caller;
+use super::{json_request, need, ApiError, App};
+use crate::jobs::slicing::Slicing;
+use crate::jobs::JobError;
+
+/// Runs a slicing-manager call on the blocking pool (it calls plugins).
+async fn blocking<T: Send + 'static>(
+    app: &Arc<App>,
+    f: impl FnOnce(&Arc<Slicing>) -> Result<T, JobError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let slicing = app.jobs.slicing.clone();
+    Ok(tokio::task::spawn_blocking(move || f(&slicing))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??)
+}
+
+/// `GET /api/slicing`.
+pub async fn overview(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+) -> Result<Json<Value>, ApiError> {
+    need(&caller, "slice")?;
+    Ok(Json(blocking(&app, |s| Ok(s.overview())).await?))
+}
+
+/// `GET /api/slicing/<slicer>/profiles`.
+pub async fn profiles(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Path(kind): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    need(&caller, "slice")?;
+    let overview = blocking(&app, move |s| {
+        s.slicer(&kind)?;
+        Ok(s.overview()[&kind]["profiles"].clone())
+    })
+    .await?;
+    Ok(Json(overview))
+}
+
+/// `GET /api/slicing/<slicer>/profiles/<name>`.
+pub async fn profile(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Path((kind, name)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    need(&caller, "slice")?;
+    let profile = blocking(&app, move |s| s.profile(&s.slicer(&kind)?, &name)).await?;
+    Ok(Json(profile_json(&profile)))
+}
+
+fn profile_json(p: &plinth_sdk::SlicingProfile) -> Value {
+    json!({
+        "key": p.name,
+        "slicer": p.slicer,
+        "displayName": p.display_name,
+        "description": p.description,
+        "default": p.default,
+        "data": p.data,
+        "resource": format!("/api/slicing/{}/profiles/{}", p.slicer, p.name),
+    })
+}
+
+/// `PUT /api/slicing/<slicer>/profiles/<name>`.
+pub async fn put_profile(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path((kind, name)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    need(&caller, "settings")?;
+    caller.check_csrf(&headers)?;
+    let body = json_request(&headers, &body)?;
+    let text = |key: &str| -> Result<Option<String>, ApiError> {
+        match body.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!("`{key}` must be text"),
+            )),
+        }
+    };
+    let display_name = text("displayName")?;
+    let description = text("description")?;
+    let data = body.get("data").cloned();
+    let saved = blocking(&app, move |s| {
+        s.save_profile(&s.slicer(&kind)?, &name, display_name, description, data)
+    })
+    .await?;
+    Ok((StatusCode::CREATED, Json(profile_json(&saved))).into_response())
+}
+
+/// `DELETE /api/slicing/<slicer>/profiles/<name>`.
+pub async fn delete_profile(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path((kind, name)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    need(&caller, "settings")?;
+    caller.check_csrf(&headers)?;
+    blocking(&app, move |s| s.delete_profile(&s.slicer(&kind)?, &name)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /api/slicing/jobs`.
+pub async fn jobs(State(app): State<Arc<App>>, caller: Caller) -> Result<Json<Value>, ApiError> {
+    need(&caller, "slice")?;
+    let jobs: Vec<Value> = app
+        .jobs
+        .slicing
+        .jobs()
+        .iter()
+        .map(|j| j.to_json())
+        .collect();
+    Ok(Json(json!({ "jobs": jobs })))
+}
+
+/// `DELETE /api/slicing/jobs/<id>`: cancels a running job.
+pub async fn cancel(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    need(&caller, "slice")?;
+    caller.check_csrf(&headers)?;
+    let id: u64 = id
+        .parse()
+        .map_err(|_| ApiError::new(StatusCode::NOT_FOUND, format!("no slicing job {id:?}")))?;
+    blocking(&app, move |s| s.cancel(id)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,30 @@
+//! `GET /api/system/environment`: the environment detected at start-up
+//! (administrators only, as OctoPrint's system information).
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use plinth_sdk::Value;
+
+use super::auth::Caller;
+use super::{need, ApiError, App};
+
+/// `GET /api/system/environment`.
+pub async fn environment(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+) -> Result<Json<Value>, ApiError> {
+    need(&caller, "system")?;
+    let environment = match app.manager.environment() {
+        Some(env) => env.clone(),
+        None => {
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the environment is detected during start-up, which has not run yet",
+            ))
+        }
+    };
+    Ok(Json(environment))
+}

@@ -1,0 +1,703 @@
+//! The slicing manager: every enabled SlicerPlugin whose
+//! `is_slicer_configured` is true, by its slicer type; their profiles under
+//! `<basedir>/slicingProfiles/<type>/<name>.profile`; slicing jobs.
+//!
+//! A job runs on a thread of its own. The slicer writes to a hidden file in
+//! the uploads folder that becomes the destination only when slicing
+//! succeeds, so a failed or cancelled job leaves nothing half-written. Its
+//! progress (whole percents) goes to every ProgressPlugin, to the push
+//! channel as `{"slicingProgress": …}` and as `SlicingProgress` events; the
+//! job starts with `SlicingStarted` and ends in `SlicingDone`,
+//! `SlicingFailed` or `SlicingCancelled`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use plinth_sdk::methods::plugin as m;
+use plinth_sdk::{
+    json, SliceError, SliceRequest, SlicerProperties, SlicingProfile, SlicingProgress, Value,
+};
+
+use super::printer::Printer;
+use super::{percents_passed, JobError, ProgressNotifier};
+use crate::manager::PluginManager;
+use crate::uploads;
+
+/// Slicing jobs that may run at once.
+pub const MAX_JOBS: usize = 4;
+
+/// A registered slicer.
+#[derive(Debug, Clone)]
+pub struct Slicer {
+    /// The plugin implementing it.
+    pub plugin: String,
+    /// Its properties.
+    pub properties: SlicerProperties,
+}
+
+/// What a slice request asks for (OctoPrint's `slice` command).
+#[derive(Debug, Clone, Default)]
+pub struct SliceOrder {
+    /// The model file in the uploads folder.
+    pub source: String,
+    /// The slicer type.
+    pub slicer: String,
+    /// A stored profile; the slicer's default profile when `None`.
+    pub profile: Option<String>,
+    /// The G-code file to write; the model's name with the slicer's first
+    /// destination extension when `None`.
+    pub destination: Option<String>,
+    /// Where the model's centre goes on the bed.
+    pub position: Option<(f64, f64)>,
+    /// Select the result for printing when done.
+    pub select: bool,
+    /// Print the result when done.
+    pub print: bool,
+}
+
+/// A running job.
+#[derive(Debug, Clone)]
+pub struct RunningJob {
+    pub id: u64,
+    pub slicer: String,
+    pub plugin: String,
+    pub source: String,
+    pub destination: String,
+    /// Where the slicer writes (hidden until the job succeeds).
+    pub machinecode_path: String,
+    pub progress: Option<u8>,
+    pub cancelled: bool,
+}
+
+impl RunningJob {
+    /// The job as the API shows it.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "id": self.id,
+            "slicer": self.slicer,
+            "source": {"origin": "local", "path": self.source},
+            "destination": {"origin": "local", "path": self.destination},
+            "progress": self.progress,
+            "cancelled": self.cancelled,
+        })
+    }
+}
+
+/// The slicing manager of one host.
+pub struct Slicing {
+    manager: PluginManager,
+    progress: Arc<ProgressNotifier>,
+    printer: Arc<Printer>,
+    jobs: Mutex<BTreeMap<u64, RunningJob>>,
+    next: AtomicU64,
+}
+
+/// The printer profile handed to slicers (OctoPrint's default profile).
+fn printer_profile() -> Value {
+    json!({
+        "id": "_default",
+        "name": "Default",
+        "model": "Plinth virtual printer",
+        "volume": {"width": 200.0, "depth": 200.0, "height": 200.0, "formFactor": "rectangular", "origin": "lowerleft"},
+        "heatedBed": true,
+        "extruder": {"count": 1, "nozzleDiameter": 0.4, "offsets": [[0.0, 0.0]]},
+    })
+}
+
+/// Why a same-device slicer may not run now: OctoPrint's rule that a slicer
+/// on the host's own device must not slice while a print runs on fewer than
+/// two (or an unknown number of) cores.
+pub fn same_device_refusal(
+    properties: &SlicerProperties,
+    printing: bool,
+    cores: Option<usize>,
+) -> Option<String> {
+    let enough = cores.is_some_and(|n| n >= 2);
+    (properties.same_device && printing && !enough).then(|| {
+        format!(
+            "slicer `{}` runs on this device, which has {} core(s): it cannot slice while a print is running",
+            properties.slicer_type,
+            cores.map_or("an unknown number of".to_owned(), |n| n.to_string())
+        )
+    })
+}
+
+/// A profile name that is safe as a file name.
+fn check_profile_name(name: &str) -> Result<(), JobError> {
+    if uploads::clean_name(name).is_some() {
+        Ok(())
+    } else {
+        Err(JobError::Invalid(format!(
+            "{name:?} is not a usable profile name (letters, digits, `.`, `_`, `-`; no leading dot)"
+        )))
+    }
+}
+
+impl Slicing {
+    pub fn new(
+        manager: PluginManager,
+        progress: Arc<ProgressNotifier>,
+        printer: Arc<Printer>,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            manager,
+            progress,
+            printer,
+            jobs: Mutex::new(BTreeMap::new()),
+            next: AtomicU64::new(1),
+        })
+    }
+
+    /// The registered slicers by type: enabled Slicer plugins that say they are
+    /// configured. Two plugins with one type: the first in plugin order wins.
+    pub fn slicers(&self) -> BTreeMap<String, Slicer> {
+        let mut out: BTreeMap<String, Slicer> = BTreeMap::new();
+        for id in self.manager.implementation_ids("Slicer", None) {
+            if !self
+                .manager
+                .call::<m::IsSlicerConfigured>(&id, &())
+                .unwrap_or(false)
+            {
+                continue;
+            }
+            match self.manager.call::<m::GetSlicerProperties>(&id, &()) {
+                Ok(properties) => {
+                    let kind = properties.slicer_type.clone();
+                    if let Some(first) = out.get(&kind) {
+                        tracing::warn!(plugin = %id, "slicer type `{kind}` is taken by `{}`; ignored", first.plugin);
+                        continue;
+                    }
+                    out.insert(
+                        kind,
+                        Slicer {
+                            plugin: id,
+                            properties,
+                        },
+                    );
+                }
+                Err(e) => tracing::error!(plugin = %id, "get_slicer_properties: {e}"),
+            }
+        }
+        out
+    }
+
+    /// The slicer of type `kind`.
+    pub fn slicer(&self, kind: &str) -> Result<Slicer, JobError> {
+        self.slicers().remove(kind).ok_or_else(|| {
+            JobError::NotFound(format!("no slicer `{kind}` (known: {})", self.known()))
+        })
+    }
+
+    fn known(&self) -> String {
+        let names: Vec<String> = self.slicers().into_keys().collect();
+        if names.is_empty() {
+            "none".into()
+        } else {
+            names.join(", ")
+        }
+    }
+
+    /// The folder of a slicer type's profiles (created when missing).
+    pub fn profile_folder(&self, kind: &str) -> Result<PathBuf, JobError> {
+        let dir = self
+            .manager
+            .paths()
+            .basedir
+            .join("slicingProfiles")
+            .join(kind);
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| JobError::Failed(format!("cannot create {}: {e}", dir.display())))?;
+        Ok(dir)
+    }
+
+    /// Every stored profile of a slicer.
+    pub fn profiles(&self, slicer: &Slicer) -> Result<BTreeMap<String, SlicingProfile>, JobError> {
+        let dir = self.profile_folder(&slicer.properties.slicer_type)?;
+        self.manager
+            .call::<m::GetSlicerProfiles>(&slicer.plugin, &dir.to_string_lossy().into_owned())
+            .map_err(|e| {
+                JobError::Failed(format!(
+                    "plugin `{}` failed to list its profiles: {e}",
+                    slicer.plugin
+                ))
+            })
+    }
+
+    fn profile_path(&self, slicer: &Slicer, name: &str) -> Result<PathBuf, JobError> {
+        check_profile_name(name)?;
+        Ok(self
+            .profile_folder(&slicer.properties.slicer_type)?
+            .join(format!("{name}.profile")))
+    }
+
+    /// The stored profile `name`.
+    pub fn profile(&self, slicer: &Slicer, name: &str) -> Result<SlicingProfile, JobError> {
+        let path = self.profile_path(slicer, name)?;
+        if !path.is_file() {
+            return Err(JobError::NotFound(format!(
+                "slicer `{}` has no profile `{name}`",
+                slicer.properties.slicer_type
+            )));
+        }
+        self.read_profile(slicer, &path)
+    }
+
+    fn read_profile(&self, slicer: &Slicer, path: &Path) -> Result<SlicingProfile, JobError> {
+        self.manager
+            .call::<m::GetSlicerProfile>(&slicer.plugin, &path.to_string_lossy().into_owned())
+            .map_err(|e| {
+                JobError::Failed(format!(
+                    "plugin `{}` cannot read {}: {e}",
+                    slicer.plugin,
+                    path.display()
+                ))
+            })
+    }
+
+    /// Stores profile `name`: the slicer's default profile with `data` as
+    /// overrides. Written beside its place and renamed into it once the
+    /// slicer reads it back, so a failure leaves the old profile (or none).
+    pub fn save_profile(
+        &self,
+        slicer: &Slicer,
+        name: &str,
+        display_name: Option<String>,
+        description: Option<String>,
+        data: Option<Value>,
+    ) -> Result<SlicingProfile, JobError> {
+        let path = self.profile_path(slicer, name)?;
+        if data.as_ref().is_some_and(|d| !d.is_object()) {
+            return Err(JobError::Invalid(
+                "`data` must be an object of profile settings".into(),
+            ));
+        }
+        let mut profile = self
+            .manager
+            .call::<m::GetSlicerDefaultProfile>(&slicer.plugin, &())
+            .map_err(|e| {
+                JobError::Failed(format!(
+                    "plugin `{}` has no default profile: {e}",
+                    slicer.plugin
+                ))
+            })?;
+        profile.slicer = slicer.properties.slicer_type.clone();
+        profile.name = name.to_owned();
+        profile.default = false;
+        profile.display_name = display_name.or(Some(name.to_owned()));
+        profile.description = description;
+        let temp = path.with_file_name(format!(
+            ".{name}.profile.{}.tmp",
+            self.next.fetch_add(1, Ordering::Relaxed)
+        ));
+        let result = self
+            .manager
+            .call::<m::SaveSlicerProfile>(
+                &slicer.plugin,
+                &(temp.to_string_lossy().into_owned(), profile, true, data),
+            )
+            .map_err(|e| {
+                JobError::Failed(format!(
+                    "plugin `{}` cannot save profile `{name}`: {e}",
+                    slicer.plugin
+                ))
+            })
+            .and_then(|()| self.read_profile(slicer, &temp))
+            .and_then(|saved| {
+                std::fs::rename(&temp, &path).map_err(|e| {
+                    JobError::Failed(format!("cannot store {}: {e}", path.display()))
+                })?;
+                Ok(saved)
+            });
+        if result.is_err() {
+            let _ = std::fs::remove_file(&temp);
+        }
+        result
+    }
+
+    /// Deletes profile `name`.
+    pub fn delete_profile(&self, slicer: &Slicer, name: &str) -> Result<(), JobError> {
+        let path = self.profile_path(slicer, name)?;
+        match std::fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(JobError::NotFound(format!(
+                "slicer `{}` has no profile `{name}`",
+                slicer.properties.slicer_type
+            ))),
+            Err(e) => Err(JobError::Failed(format!(
+                "cannot delete {}: {e}",
+                path.display()
+            ))),
+        }
+    }
+
+    /// `GET /api/slicing`: every slicer with its profiles.
+    pub fn overview(&self) -> Value {
+        let mut out = serde_json::Map::new();
+        for (kind, slicer) in self.slicers() {
+            let profiles: serde_json::Map<String, Value> = match self.profiles(&slicer) {
+                Ok(profiles) => profiles
+                    .into_iter()
+                    .map(|(name, p)| (name.clone(), profile_summary(&kind, &name, &p)))
+                    .collect(),
+                Err(e) => {
+                    tracing::error!(plugin = %slicer.plugin, "{e}");
+                    serde_json::Map::new()
+                }
+            };
+            let p = &slicer.properties;
+            out.insert(
+                kind.clone(),
+                json!({
+                    "key": kind,
+                    "displayName": p.name,
+                    "plugin": slicer.plugin,
+                    "configured": true,
+                    "sameDevice": p.same_device,
+                    "progressReport": p.progress_report,
+                    "extensions": {"source": p.source_file_types, "destination": p.destination_extensions},
+                    "profiles": profiles,
+                }),
+            );
+        }
+        Value::Object(out)
+    }
+
+    /// The running jobs.
+    pub fn jobs(&self) -> Vec<RunningJob> {
+        self.jobs.lock().unwrap().values().cloned().collect()
+    }
+
+    /// Whether a running job writes `name`.
+    pub fn is_writing(&self, name: &str) -> bool {
+        self.jobs
+            .lock()
+            .unwrap()
+            .values()
+            .any(|j| j.destination == name)
+    }
+
+    /// Checks a slice request and starts it; returns the job.
+    pub fn slice(self: &Arc<Self>, order: SliceOrder) -> Result<RunningJob, JobError> {
+        let slicer = self.slicer(&order.slicer)?;
+        let folder = uploads::folder(&self.manager);
+        let source = uploads::clean_name(&order.source)
+            .map(|n| folder.join(n))
+            .filter(|p| p.is_file())
+            .ok_or_else(|| JobError::NotFound(format!("no file {:?}", order.source)))?;
+        let tree = uploads::extension_tree(&self.manager);
+        let kind = uploads::type_of(&tree, &order.source).unwrap_or_default();
+        if !slicer
+            .properties
+            .source_file_types
+            .iter()
+            .any(|t| kind.iter().any(|k| k == t))
+        {
+            return Err(JobError::Invalid(format!(
+                "slicer `{}` takes {:?} files; {} is {:?}",
+                order.slicer, slicer.properties.source_file_types, order.source, kind
+            )));
+        }
+        let extension = slicer
+            .properties
+            .destination_extensions
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "gcode".into());
+        let destination = match &order.destination {
+            Some(name) => uploads::clean_name(name)
+                .map(str::to_owned)
+                .ok_or_else(|| JobError::Invalid(format!("{name:?} is not a usable file name")))?,
+            None => {
+                let stem = order
+                    .source
+                    .rsplit_once('.')
+                    .map_or(order.source.as_str(), |s| s.0);
+                format!("{stem}.{extension}")
+            }
+        };
+        let ext_ok = destination.rsplit_once('.').is_some_and(|(_, ext)| {
+            slicer
+                .properties
+                .destination_extensions
+                .iter()
+                .any(|d| d.eq_ignore_ascii_case(ext))
+        });
+        if !ext_ok {
+            return Err(JobError::Invalid(format!(
+                "slicer `{}` writes {:?} files, not {destination}",
+                order.slicer, slicer.properties.destination_extensions
+            )));
+        }
+        let profile_path = match &order.profile {
+            Some(name) => {
+                self.profile(&slicer, name)?;
+                Some(self.profile_path(&slicer, name)?)
+            }
+            None => None,
+        };
+        if order
+            .position
+            .is_some_and(|(x, y)| !x.is_finite() || !y.is_finite())
+        {
+            return Err(JobError::Invalid(
+                "`position` needs finite `x` and `y`".into(),
+            ));
+        }
+        let cores = std::thread::available_parallelism().ok().map(|n| n.get());
+        if let Some(why) = same_device_refusal(&slicer.properties, self.printer.is_busy(), cores) {
+            return Err(JobError::Conflict(why));
+        }
+        if self.printer.is_printing_file(&destination) {
+            return Err(JobError::Conflict(format!(
+                "{destination} is being printed; choose another destination"
+            )));
+        }
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let job = RunningJob {
+            id,
+            slicer: order.slicer.clone(),
+            plugin: slicer.plugin.clone(),
+            source: order.source.clone(),
+            destination: destination.clone(),
+            machinecode_path: folder
+                .join(format!(".slicing-{id}-{destination}"))
+                .to_string_lossy()
+                .into_owned(),
+            progress: None,
+            cancelled: false,
+        };
+        {
+            let mut jobs = self.jobs.lock().unwrap();
+            if jobs.values().any(|j| j.destination == destination) {
+                return Err(JobError::Conflict(format!(
+                    "{destination} is already being sliced"
+                )));
+            }
+            if jobs.len() >= MAX_JOBS {
+                return Err(JobError::Conflict(format!(
+                    "{MAX_JOBS} slicing jobs are running; try again when one is done"
+                )));
+            }
+            jobs.insert(id, job.clone());
+        }
+        let request = SliceRequest {
+            model_path: source.to_string_lossy().into_owned(),
+            printer_profile: printer_profile(),
+            machinecode_path: Some(job.machinecode_path.clone()),
+            profile_path: profile_path.map(|p| p.to_string_lossy().into_owned()),
+            position: order.position,
+            job: id,
+        };
+        let slicing = self.clone();
+        let started = job.clone();
+        std::thread::Builder::new()
+            .name(format!("plinth-slicing-{id}"))
+            .spawn(move || slicing.run(started, request, order))
+            .map_err(|e| {
+                self.jobs.lock().unwrap().remove(&id);
+                JobError::Failed(format!("cannot start slicing: {e}"))
+            })?;
+        Ok(job)
+    }
+
+    /// Cancels job `id`: the slicer is asked to stop; it ends in `SlicingCancelled`.
+    pub fn cancel(&self, id: u64) -> Result<(), JobError> {
+        let job = {
+            let mut jobs = self.jobs.lock().unwrap();
+            let job = jobs
+                .get_mut(&id)
+                .ok_or_else(|| JobError::NotFound(format!("no slicing job {id} is running")))?;
+            job.cancelled = true;
+            job.clone()
+        };
+        self.manager
+            .call::<m::CancelSlicing>(&job.plugin, &job.machinecode_path)
+            .map_err(|e| JobError::Failed(format!("plugin `{}` failed to cancel: {e}", job.plugin)))
+    }
+
+    /// Cancels every running job (at shutdown).
+    pub fn cancel_all(&self) {
+        let ids: Vec<u64> = self.jobs.lock().unwrap().keys().copied().collect();
+        for id in ids {
+            let _ = self.cancel(id);
+        }
+    }
+
+    fn payload(job: &RunningJob) -> Value {
+        json!({
+            "slicer": job.slicer,
+            "stl": job.source,
+            "stl_location": "local",
+            "gcode": job.destination,
+            "gcode_location": "local",
+        })
+    }
+
+    /// The job's thread.
+    fn run(self: Arc<Self>, job: RunningJob, request: SliceRequest, order: SliceOrder) {
+        let begin = Instant::now();
+        let mut payload = Self::payload(&job);
+        payload["progressAvailable"] = json!(true);
+        self.manager.fire_event("SlicingStarted", &payload);
+        let sink_self = self.clone();
+        let sink_job = job.clone();
+        let last = Mutex::new(None::<u8>);
+        self.manager.route_slicing_progress(
+            job.id,
+            &job.plugin,
+            Arc::new(move |fraction| {
+                let mut last = last.lock().unwrap();
+                for percent in percents_passed(*last, fraction) {
+                    *last = Some(percent);
+                    sink_self.report(&sink_job, percent);
+                }
+            }),
+        );
+        let result = self.manager.call::<m::DoSlice>(&job.plugin, &request);
+        self.manager.end_slicing_progress(job.id);
+        let cancelled = self
+            .jobs
+            .lock()
+            .unwrap()
+            .get(&job.id)
+            .is_some_and(|j| j.cancelled);
+        let temp = PathBuf::from(&job.machinecode_path);
+        let mut payload = Self::payload(&job);
+        let outcome = match result {
+            Ok(Ok(_)) if cancelled => Err(SliceError::Cancelled),
+            Ok(Ok(result)) => self.finish(&job, &temp, &result),
+            Ok(Err(e)) => Err(e),
+            Err(e) => Err(SliceError::Failed(format!(
+                "plugin `{}` failed: {e}",
+                job.plugin
+            ))),
+        };
+        let event = match &outcome {
+            Ok(()) => {
+                payload["time"] = json!(begin.elapsed().as_secs_f64());
+                "SlicingDone"
+            }
+            Err(SliceError::Cancelled) => "SlicingCancelled",
+            Err(SliceError::Failed(reason)) => {
+                tracing::error!(plugin = %job.plugin, "slicing {} failed: {reason}", job.source);
+                payload["reason"] = json!(reason);
+                "SlicingFailed"
+            }
+        };
+        if outcome.is_err() {
+            let _ = std::fs::remove_file(&temp);
+        }
+        self.jobs.lock().unwrap().remove(&job.id);
+        self.manager.fire_event(event, &payload);
+        if outcome.is_ok() && (order.select || order.print) {
+            if let Err(e) = self.printer.select(&job.destination, order.print) {
+                tracing::warn!("cannot select {} after slicing: {e}", job.destination);
+            }
+        }
+    }
+
+    /// Moves a finished job's output into place with its analysis.
+    fn finish(&self, job: &RunningJob, temp: &Path, result: &Value) -> Result<(), SliceError> {
+        let meta = std::fs::metadata(temp).map_err(|e| {
+            SliceError::Failed(format!(
+                "the slicer reported success but wrote no output: {e}"
+            ))
+        })?;
+        if !meta.is_file() {
+            return Err(SliceError::Failed(
+                "the slicer's output is not a file".into(),
+            ));
+        }
+        if self.printer.is_printing_file(&job.destination) {
+            return Err(SliceError::Failed(format!(
+                "{} started printing meanwhile; the result is not stored",
+                job.destination
+            )));
+        }
+        let folder = uploads::folder(&self.manager);
+        if let Some(analysis) = result.get("analysis") {
+            if let Err(e) = uploads::store_analysis(&folder, &job.destination, analysis) {
+                tracing::warn!("cannot store the analysis of {}: {e}", job.destination);
+            }
+        } else {
+            uploads::forget_analysis(&folder, &job.destination);
+        }
+        std::fs::rename(temp, folder.join(&job.destination))
+            .map_err(|e| SliceError::Failed(format!("cannot store {}: {e}", job.destination)))?;
+        self.manager.fire_event(
+            "FileAdded",
+            &json!({"storage": "local", "path": job.destination, "name": job.destination, "type": ["machinecode", "gcode"]}),
+        );
+        Ok(())
+    }
+
+    fn report(&self, job: &RunningJob, percent: u8) {
+        if let Some(j) = self.jobs.lock().unwrap().get_mut(&job.id) {
+            j.progress = Some(percent);
+        }
+        let progress = SlicingProgress {
+            slicer: job.slicer.clone(),
+            source_location: "local".into(),
+            source_path: job.source.clone(),
+            destination_location: "local".into(),
+            destination_path: job.destination.clone(),
+            progress: percent,
+        };
+        let value = serde_json::to_value(&progress).expect("encodes");
+        self.manager.fire_event("SlicingProgress", &value);
+        self.manager.push(&json!({ "slicingProgress": value }));
+        self.progress.slicing(progress);
+    }
+}
+
+fn profile_summary(kind: &str, name: &str, p: &SlicingProfile) -> Value {
+    json!({
+        "key": name,
+        "displayName": p.display_name,
+        "description": p.description,
+        "default": p.default,
+        "resource": format!("/api/slicing/{kind}/profiles/{name}"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn props(same_device: bool) -> SlicerProperties {
+        SlicerProperties {
+            slicer_type: "x".into(),
+            name: "X".into(),
+            same_device,
+            progress_report: true,
+            source_file_types: vec!["model".into()],
+            destination_extensions: vec!["gcode".into()],
+        }
+    }
+
+    #[test]
+    fn the_same_device_rule_follows_the_seed() {
+        // Refused only for a same-device slicer while printing on < 2 or unknown cores.
+        assert!(same_device_refusal(&props(true), true, Some(1)).is_some());
+        assert!(same_device_refusal(&props(true), true, None).is_some());
+        assert!(same_device_refusal(&props(true), true, Some(2)).is_none());
+        assert!(same_device_refusal(&props(true), false, Some(1)).is_none());
+        assert!(same_device_refusal(&props(false), true, Some(1)).is_none());
+        let why = same_device_refusal(&props(true), true, Some(1)).unwrap();
+        assert!(why.contains("`x`") && why.contains("1 core"), "{why}");
+    }
+
+    #[test]
+    fn profile_names_must_be_plain_file_names() {
+        assert!(check_profile_name("fast_0.2").is_ok());
+        for bad in ["../x", ".hidden", "a b", "", "x/y"] {
+            assert!(
+                matches!(check_profile_name(bad), Err(JobError::Invalid(_))),
+                "{bad}"
+            );
+        }
+    }
+}
