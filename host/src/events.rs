@@ -62,36 +62,51 @@ impl EventBus {
             .name("plinth-events".into())
             .spawn(move || {
                 let mut workers: BTreeMap<String, Worker> = BTreeMap::new();
-                for message in rx {
-                    match message {
-                        Message::Event(event) => {
-                            // `{"event": ["<name>", <payload>]}` from the encoding every handler gets.
-                            let text = String::from_utf8_lossy(&event.1);
-                            let _ = pusher.send(format!("{{\"event\":{text}}}").into());
-                            let Some(sink) = sink.upgrade() else { break };
-                            let handlers = sink.handlers();
-                            drop(sink);
-                            workers.retain(|id, _| handlers.iter().any(|(h, _)| h == id));
-                            for (id, object) in handlers {
-                                let worker = workers
-                                    .entry(id.clone())
-                                    .or_insert_with(|| Worker::start(&id, limit));
-                                worker.push(event.clone(), object);
-                            }
+                while let Ok(first) = rx.recv() {
+                    // Take what else is waiting, and look the handlers up once for
+                    // all of it: after every event in it was fired.
+                    let mut batch = vec![first];
+                    batch.extend(rx.try_iter().take(1024));
+                    let mut targets = Vec::new();
+                    if batch.iter().any(|m| matches!(m, Message::Event(_))) {
+                        let Some(sink) = sink.upgrade() else { break };
+                        let handlers = sink.handlers();
+                        drop(sink);
+                        let mut kept = BTreeMap::new();
+                        for (id, object) in handlers {
+                            let worker = workers
+                                .remove(&id)
+                                .unwrap_or_else(|| Worker::start(&id, limit));
+                            targets.push((worker.shared.clone(), object));
+                            kept.insert(id, worker);
                         }
-                        Message::Push(text) => {
-                            let _ = pusher.send(text);
-                        }
-                        Message::Flush(done) => {
-                            // Wait on a thread of its own: dispatching goes on meanwhile.
-                            let queues: Vec<_> =
-                                workers.values().map(|w| w.shared.clone()).collect();
-                            std::thread::spawn(move || {
-                                for queue in &queues {
-                                    wait_idle(queue, Duration::from_secs(30));
+                        // Workers of handlers that are gone stop here.
+                        workers = kept;
+                    }
+                    for message in batch {
+                        match message {
+                            Message::Event(event) => {
+                                // `{"event": ["<name>", <payload>]}` from the encoding every handler gets.
+                                let text = String::from_utf8_lossy(&event.1);
+                                let _ = pusher.send(format!("{{\"event\":{text}}}").into());
+                                for (queue, object) in &targets {
+                                    enqueue(queue, event.clone(), object.clone());
                                 }
-                                let _ = done.send(());
-                            });
+                            }
+                            Message::Push(text) => {
+                                let _ = pusher.send(text);
+                            }
+                            Message::Flush(done) => {
+                                // Wait on a thread of its own: dispatching goes on meanwhile.
+                                let queues: Vec<_> =
+                                    workers.values().map(|w| w.shared.clone()).collect();
+                                std::thread::spawn(move || {
+                                    for queue in &queues {
+                                        wait_idle(queue, Duration::from_secs(30));
+                                    }
+                                    let _ = done.send(());
+                                });
+                            }
                         }
                     }
                 }
@@ -205,22 +220,26 @@ impl Worker {
             .expect("cannot start an event worker");
         Self { shared }
     }
+}
 
-    fn push(&self, event: Encoded, object: Arc<PluginObject>) {
-        let (lock, ready) = &*self.shared;
-        let mut queue = lock.lock().unwrap();
-        if queue.items.len() >= queue.limit {
-            queue.dropped += 1;
-            if queue.dropped == 1 {
-                tracing::warn!(
-                    plugin = %queue.id,
-                    "event handler is {} events behind; dropping events for it until it catches up",
-                    queue.limit
-                );
-            }
-            return;
+/// Queues an event for one handler's worker (or counts it as dropped when full).
+fn enqueue(shared: &(Mutex<Queue>, Condvar), event: Encoded, object: Arc<PluginObject>) {
+    let (lock, ready) = shared;
+    let mut queue = lock.lock().unwrap();
+    if queue.items.len() >= queue.limit {
+        queue.dropped += 1;
+        if queue.dropped == 1 {
+            tracing::warn!(
+                plugin = %queue.id,
+                "event handler is {} events behind; dropping events for it until it catches up",
+                queue.limit
+            );
         }
-        queue.items.push_back((event, object));
+        return;
+    }
+    queue.items.push_back((event, object));
+    // The worker waits only on an empty queue; a busy one looks again by itself.
+    if queue.items.len() == 1 {
         ready.notify_all();
     }
 }
@@ -249,21 +268,39 @@ fn wait_idle(shared: &(Mutex<Queue>, Condvar), timeout: Duration) {
     }
 }
 
+/// Events a worker takes from its queue at once.
+const BATCH: usize = 256;
+
 fn deliver_loop(shared: &(Mutex<Queue>, Condvar)) {
     let (lock, ready) = shared;
+    let mut batch = Vec::with_capacity(BATCH);
     loop {
-        let (item, dropped, id) = {
+        let (dropped, id) = {
             let mut queue = lock.lock().unwrap();
             while queue.items.is_empty() && !queue.closed {
                 queue = ready.wait(queue).unwrap();
             }
-            let Some(item) = queue.items.pop_front() else {
+            if queue.items.is_empty() {
                 return;
-            };
+            }
+            let n = queue.items.len().min(BATCH);
+            batch.extend(queue.items.drain(..n));
             queue.busy = true;
-            (item, std::mem::take(&mut queue.dropped), queue.id.clone())
+            (std::mem::take(&mut queue.dropped), queue.id.clone())
         };
-        let ((event, encoded), object) = item;
+        deliver(&id, dropped, batch.drain(..));
+        let mut queue = lock.lock().unwrap();
+        queue.busy = false;
+        if queue.items.is_empty() {
+            // Someone may be waiting for this worker to be idle.
+            ready.notify_all();
+        }
+    }
+}
+
+/// Delivers a batch of events to one handler, after the notice of what it missed.
+fn deliver(id: &str, mut dropped: u64, batch: impl Iterator<Item = (Encoded, Arc<PluginObject>)>) {
+    for ((event, encoded), object) in batch {
         if dropped > 0 {
             tracing::warn!(plugin = %id, "{dropped} events were dropped for this handler");
             let notice = serde_json::to_vec(&(
@@ -274,12 +311,10 @@ fn deliver_loop(shared: &(Mutex<Queue>, Condvar)) {
             if let Err(e) = object.call_encoded_active::<m::OnEvent>(&notice) {
                 tracing::error!(plugin = %id, "on_event(plinth_events_dropped): {e}");
             }
+            dropped = 0;
         }
         if let Err(e) = object.call_encoded_active::<m::OnEvent>(&encoded) {
             tracing::error!(plugin = %id, "on_event({event}): {e}");
         }
-        let mut queue = lock.lock().unwrap();
-        queue.busy = false;
-        ready.notify_all();
     }
 }

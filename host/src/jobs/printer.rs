@@ -209,16 +209,21 @@ impl Printer {
                     status.state.text()
                 )));
             }
-            let selected = status.selected.clone().ok_or_else(|| {
+            let selected = status.selected.as_mut().ok_or_else(|| {
                 JobError::Conflict("no file is selected: select a G-code file first".into())
             })?;
-            if !selected.path.is_file() {
-                status.selected = None;
-                return Err(JobError::NotFound(format!(
-                    "the selected file {} is gone",
-                    selected.name
-                )));
+            // The file may have been uploaded again since it was selected.
+            match std::fs::metadata(&selected.path) {
+                Ok(meta) if meta.is_file() => selected.size = meta.len(),
+                _ => {
+                    let name = selected.name.clone();
+                    status.selected = None;
+                    return Err(JobError::NotFound(format!(
+                        "the selected file {name} is gone"
+                    )));
+                }
             }
+            let selected = selected.clone();
             status.state = PrinterState::Printing;
             status.filepos = 0;
             status.completion = Some(0.0);
