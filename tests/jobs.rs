@@ -387,7 +387,7 @@ fn print_jobs_pause_resume_and_cancel_and_refuse_what_does_not_fit() {
             Some(json!({"command": "select", "print": print})),
         )
     };
-    assert_eq!(select("part.stl", false).0, 400);
+    assert_eq!(select("part.stl", false).0, 415);
     assert_eq!(select("missing.gcode", false).0, 404);
     assert_eq!(select("long.gcode", true).0, 204);
     push.wait_event("PrintStarted");
@@ -856,4 +856,46 @@ fn the_environment_is_detected_once_passed_to_plugins_and_shown_to_admins() {
         send(&server, "GET", "/api/system/environment", "", None).0,
         403
     );
+}
+
+#[test]
+fn slicing_running_at_shutdown_is_cancelled_and_leftovers_go_at_the_next_start() {
+    let sb = Sandbox::new();
+    sb.bundle_as(&common::built().fixture("job_probe"), "job_probe");
+    add_user(&sb, "ada", true);
+    let key = api_key(&sb, "ada");
+    // What a crash left behind: a job's hidden output and a profile being saved.
+    let uploads_dir = sb.basedir.join("uploads");
+    std::fs::create_dir_all(&uploads_dir).unwrap();
+    std::fs::write(uploads_dir.join(".slicing-7-old.gcode"), "G1\n").unwrap();
+    std::fs::write(uploads_dir.join("kept.gcode"), "G1\n").unwrap();
+    let profiles = sb.basedir.join("slicingProfiles/probe");
+    std::fs::create_dir_all(&profiles).unwrap();
+    std::fs::write(profiles.join(".fast.profile.3.tmp"), "{").unwrap();
+    let server = Server::start(&sb);
+    assert_eq!(uploads(&sb), ["kept.gcode"]);
+    assert_eq!(std::fs::read_dir(&profiles).unwrap().count(), 0);
+
+    let push = Push::connect(&server, &key);
+    assert_eq!(
+        upload(&server, &key, "hang.stl", box_stl(1.0, 1.0, 1.0).as_bytes()).0,
+        201
+    );
+    let (status, _) = send(
+        &server,
+        "POST",
+        "/api/files/local/hang.stl",
+        &key,
+        Some(json!({"command": "slice", "slicer": "probe"})),
+    );
+    assert_eq!(status, 202);
+    push.wait_for("50 %", |m| m["slicingProgress"]["progress"] == 50);
+    assert!(std::fs::read_dir(&uploads_dir).unwrap().any(|e| e
+        .unwrap()
+        .file_name()
+        .to_string_lossy()
+        .starts_with(".slicing-")));
+    assert_eq!(server.stop(), Some(0));
+    // The job was cancelled before the plugins stopped: nothing half-written stays.
+    assert_eq!(uploads(&sb), ["hang.stl", "kept.gcode"]);
 }

@@ -30,6 +30,7 @@ pub mod sorting;
 pub mod uploads;
 pub mod users;
 pub mod values;
+pub mod web;
 
 pub use manager::{Options, PluginInfo, PluginManager, State, Toggle};
 pub use paths::Paths;

@@ -117,7 +117,13 @@ pub fn check_stl(bytes: &[u8]) -> Result<(), String> {
             bytes.len()
         );
     }
-    let text = std::str::from_utf8(bytes).unwrap_or("");
+    // Names and comments may be in any 8-bit encoding; the keywords are ASCII.
+    let text = String::from_utf8_lossy(bytes);
+    if text.contains('\0') {
+        return Err(format!(
+            "{binary_problem}, and it is no ASCII STL (it holds binary data)"
+        ));
+    }
     let mut words = text.split_ascii_whitespace();
     if words.next() != Some("solid") {
         return Err(format!(

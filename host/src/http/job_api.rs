@@ -1,8 +1,9 @@
 //! `GET`/`POST /api/job`: the virtual printer's job (OctoPrint's job API).
 //!
 //! Commands: `start` (the selected file), `pause` (with `action` `pause`,
-//! `resume` or `toggle`; `pause` by default), `resume`, `cancel`. A command
-//! that does not fit the printer's state is 409.
+//! `resume` or `toggle`; `toggle` by default, as in OctoPrint), `resume`,
+//! `cancel`. Pausing a paused job or resuming a printing one does nothing; a
+//! command that does not fit the printer's state is 409.
 
 use std::sync::Arc;
 
@@ -20,6 +21,7 @@ impl From<JobError> for ApiError {
         let status = match &e {
             JobError::NotFound(_) => StatusCode::NOT_FOUND,
             JobError::Invalid(_) => StatusCode::BAD_REQUEST,
+            JobError::Unsupported(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             JobError::Conflict(_) => StatusCode::CONFLICT,
             JobError::Failed(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
@@ -52,16 +54,22 @@ pub async fn command(
         .and_then(Value::as_str)
         .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "the body needs a `command`"))?
         .to_owned();
-    let action = body
-        .get("action")
-        .and_then(Value::as_str)
-        .map(str::to_owned);
+    let action = match body.get("action") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(a)) => Some(a.clone()),
+        Some(_) => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "`action` must be pause, resume or toggle",
+            ))
+        }
+    };
     let printer = app.jobs.printer.clone();
     tokio::task::spawn_blocking(move || match (command.as_str(), action.as_deref()) {
         ("start", _) => printer.start(),
-        ("pause", None | Some("pause")) => printer.pause(),
+        ("pause", Some("pause")) => printer.pause(),
         ("pause", Some("resume")) | ("resume", _) => printer.resume(),
-        ("pause", Some("toggle")) => printer.toggle_pause(),
+        ("pause", None | Some("toggle")) => printer.toggle_pause(),
         ("pause", Some(other)) => Err(JobError::Invalid(format!(
             "unknown pause action {other:?} (pause, resume or toggle)"
         ))),

@@ -68,11 +68,17 @@ pub async fn snapshot(
         webcams(&manager)
             .into_iter()
             .find(|(_, cam)| cam.name == wanted)
-            .map(|(id, _)| id)
     })
     .await
     .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
     .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no webcam {name:?}")))?;
+    let (provider, webcam) = provider;
+    if !webcam.can_snapshot {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("webcam {name:?} takes no snapshots"),
+        ));
+    }
     let (id, cam) = (provider.clone(), name.clone());
     let bytes = call_plugin(&app, &provider, "take_webcam_snapshot", move |pm| {
         pm.call::<m::TakeWebcamSnapshot>(&id, &cam)

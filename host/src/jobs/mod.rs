@@ -27,12 +27,13 @@ impl Jobs {
         let progress = Arc::new(ProgressNotifier::new(manager.clone()));
         let printer = printer::Printer::new(manager.clone(), progress.clone());
         let slicing = slicing::Slicing::new(manager.clone(), progress, printer.clone());
+        slicing.remove_leftovers();
         Arc::new(Self { printer, slicing })
     }
 
     /// Cancels what runs: slicing jobs, and the print (waiting at most `timeout`).
     pub fn shutdown(&self, timeout: Duration) {
-        self.slicing.cancel_all();
+        self.slicing.shutdown(timeout);
         self.printer.shutdown(timeout);
     }
 }
@@ -44,6 +45,8 @@ pub enum JobError {
     NotFound(String),
     /// The request is malformed or names something unusable (HTTP 400).
     Invalid(String),
+    /// The file is of a type this request cannot take (HTTP 415).
+    Unsupported(String),
     /// The request does not fit the current state (HTTP 409).
     Conflict(String),
     /// The host or a plugin failed (HTTP 500).
@@ -55,6 +58,7 @@ impl std::fmt::Display for JobError {
         match self {
             JobError::NotFound(m)
             | JobError::Invalid(m)
+            | JobError::Unsupported(m)
             | JobError::Conflict(m)
             | JobError::Failed(m) => f.write_str(m),
         }

@@ -23,6 +23,9 @@ use crate::uploads;
 /// Commands per second when `printer.lines_per_second` is not set.
 pub const DEFAULT_LINES_PER_SECOND: f64 = 100.0;
 
+/// The slowest rate: one command a minute.
+const MIN_LINES_PER_SECOND: f64 = 1.0 / 60.0;
+
 /// The printer's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PrinterState {
@@ -109,7 +112,7 @@ impl Printer {
             .effective(&crate::config::key_path(&["printer", "lines_per_second"]))
             .and_then(|v| v.as_f64())
             .filter(|r| r.is_finite() && *r > 0.0)
-            .unwrap_or(DEFAULT_LINES_PER_SECOND);
+            .map_or(DEFAULT_LINES_PER_SECOND, |r| r.max(MIN_LINES_PER_SECOND));
         Arc::new(Self {
             manager,
             progress,
@@ -150,7 +153,7 @@ impl Printer {
     /// Selects the uploaded G-code file `name`; starts printing it when `print`.
     pub fn select(self: &Arc<Self>, name: &str, print: bool) -> Result<(), JobError> {
         if !uploads::is_machinecode(name) {
-            return Err(JobError::Invalid(format!(
+            return Err(JobError::Unsupported(format!(
                 "{name} is not machine code: only G-code files can be printed"
             )));
         }
@@ -240,21 +243,37 @@ impl Printer {
         self.manager.fire_event("PrintStarted", &selected.payload());
         self.push_current();
         let printer = self.clone();
-        let worker = std::thread::Builder::new()
+        let spawned = std::thread::Builder::new()
             .name("plinth-printer".into())
-            .spawn(move || printer.run(selected))
-            .map_err(|e| JobError::Failed(format!("cannot start the print: {e}")))?;
-        *self.worker.lock().unwrap() = Some(worker);
-        Ok(())
+            .spawn(move || printer.run(selected));
+        match spawned {
+            Ok(worker) => {
+                *self.worker.lock().unwrap() = Some(worker);
+                Ok(())
+            }
+            Err(e) => {
+                self.end_job(
+                    &Outcome::Failed(format!("cannot start the print: {e}")),
+                    None,
+                );
+                Err(JobError::Failed(format!("cannot start the print: {e}")))
+            }
+        }
     }
 
-    /// Pauses the running job.
+    /// Pauses the running job (nothing to do when it is paused already).
     pub fn pause(&self) -> Result<(), JobError> {
+        if self.state() == PrinterState::Paused {
+            return Ok(());
+        }
         self.transition(PrinterState::Printing, PrinterState::Paused, "PrintPaused")
     }
 
-    /// Resumes the paused job.
+    /// Resumes the paused job (nothing to do when it is printing already).
     pub fn resume(&self) -> Result<(), JobError> {
+        if self.state() == PrinterState::Printing {
+            return Ok(());
+        }
         self.transition(PrinterState::Paused, PrinterState::Printing, "PrintResumed")
     }
 
@@ -338,43 +357,54 @@ impl Printer {
 
     /// What `GET /api/job` answers.
     pub fn job(&self) -> Value {
+        self.snapshot().0
+    }
+
+    /// The job and the state, read at one moment (the analysis is read from
+    /// disk after the lock is released).
+    fn snapshot(&self) -> (Value, PrinterState) {
         let status = self.status.lock().unwrap();
         let now = Instant::now();
         let file = status.selected.as_ref().map_or_else(
             || json!({"name": null, "path": null, "origin": null, "size": null, "date": null}),
             |s| json!({"name": s.name, "path": s.name, "origin": "local", "size": s.size, "date": s.date}),
         );
-        let analysis = status
-            .selected
-            .as_ref()
-            .and_then(|s| uploads::analysis(&uploads::folder(&self.manager), &s.name));
+        let name = status.selected.as_ref().map(|s| s.name.clone());
         let time = (status.started.is_some() || status.last_time.is_some())
             .then(|| status.active(now).as_secs_f64());
         let left = match (time, status.completion) {
             (Some(t), Some(c)) if c > 0.0 && status.started.is_some() => Some(t * (100.0 - c) / c),
             _ => None,
         };
-        json!({
+        let state = status.state;
+        let (completion, filepos, error) = (
+            status.completion,
+            status.selected.as_ref().map(|_| status.filepos),
+            status.error.clone(),
+        );
+        drop(status);
+        let analysis = name.and_then(|n| uploads::analysis(&uploads::folder(&self.manager), &n));
+        let job = json!({
             "job": {
                 "file": file,
                 "estimatedPrintTime": analysis.as_ref().and_then(|a| a.get("estimatedPrintTime").cloned()),
                 "filament": analysis.as_ref().and_then(|a| a.get("filament").cloned()),
             },
             "progress": {
-                "completion": status.completion,
-                "filepos": status.selected.as_ref().map(|_| status.filepos),
+                "completion": completion,
+                "filepos": filepos,
                 "printTime": time,
                 "printTimeLeft": left,
                 "printTimeLeftOrigin": left.map(|_| "linear"),
             },
-            "state": status.state.text(),
-            "error": status.error,
-        })
+            "state": state.text(),
+            "error": error,
+        });
+        (job, state)
     }
 
     fn push_current(&self) {
-        let job = self.job();
-        let state = self.state();
+        let (job, state) = self.snapshot();
         self.manager.push(&json!({"current": {
             "state": {
                 "text": state.text(),
@@ -391,10 +421,18 @@ impl Printer {
         }}));
     }
 
-    /// The print job's thread: stream, then end in the matching event.
+    /// The print job's thread: stream, then end in the matching event (a
+    /// panic while streaming ends the job as failed).
     fn run(self: Arc<Self>, selected: Selected) {
-        let outcome = self.stream(&selected);
-        let mut payload = selected.payload();
+        let outcome =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.stream(&selected)))
+                .unwrap_or_else(|_| Outcome::Failed("the printer failed while streaming".into()));
+        self.end_job(&outcome, Some(&selected));
+    }
+
+    /// Back to operational, with the event that says how the job ended.
+    fn end_job(&self, outcome: &Outcome, selected: Option<&Selected>) {
+        let mut payload = selected.map_or(json!({}), Selected::payload);
         let event = {
             let mut status = self.status.lock().unwrap();
             let time = status.active(Instant::now());
@@ -403,7 +441,7 @@ impl Printer {
             status.paused_at = None;
             status.state = PrinterState::Operational;
             payload["time"] = json!(time.as_secs_f64());
-            match &outcome {
+            match outcome {
                 Outcome::Done => "PrintDone",
                 Outcome::Cancelled => {
                     payload["position"] = json!(status.filepos);
@@ -411,13 +449,15 @@ impl Printer {
                 }
                 Outcome::Failed(reason) => {
                     status.error = Some(reason.clone());
-                    payload["reason"] = json!(reason);
+                    // OctoPrint: `reason` is "error" (or "cancelled"), the message is `error`.
+                    payload["reason"] = json!("error");
+                    payload["error"] = json!(reason);
                     "PrintFailed"
                 }
             }
         };
-        if let Outcome::Failed(reason) = &outcome {
-            tracing::error!("print of {} failed: {reason}", selected.name);
+        if let Outcome::Failed(reason) = outcome {
+            tracing::error!("print failed: {reason}");
         }
         self.manager.fire_event(event, &payload);
         self.push_current();
@@ -428,12 +468,15 @@ impl Printer {
             Ok(file) => file,
             Err(e) => return Outcome::Failed(format!("cannot read {}: {e}", selected.name)),
         };
-        let size = selected.size.max(1);
+        // The size of what is read, even if the file was replaced since it was selected.
+        let size = file.metadata().map_or(selected.size, |m| m.len()).max(1);
         let mut reader = std::io::BufReader::new(file);
         let mut line = Vec::new();
         let (mut position, mut sent) = (0u64, 0u64);
         let mut last = None;
-        self.report(&mut last, selected, 0.0, 0);
+        if !self.advance(&mut last, selected, 0, 0, 0.0) {
+            return Outcome::Cancelled;
+        }
         loop {
             line.clear();
             let n = match reader.read_until(b'\n', &mut line) {
@@ -444,48 +487,57 @@ impl Printer {
             position += n as u64;
             if is_command(&line) {
                 sent += 1;
-                if !self.wait_turn(sent) {
-                    return Outcome::Cancelled;
-                }
             }
             let fraction = (position.min(size) as f64) / size as f64;
-            self.report(&mut last, selected, fraction, position);
+            if !self.advance(&mut last, selected, sent, position, fraction) {
+                return Outcome::Cancelled;
+            }
         }
-        if !self.wait_turn(sent) {
+        if !self.advance(&mut last, selected, sent, position, 1.0) {
             return Outcome::Cancelled;
         }
-        self.report(&mut last, selected, 1.0, position);
         Outcome::Done
     }
 
-    /// Records the position and reports every whole percent passed.
-    fn report(&self, last: &mut Option<u8>, selected: &Selected, fraction: f64, position: u64) {
-        let passed = percents_passed(*last, fraction);
+    /// Waits for command number `sent` to be due (`false` when cancelled), then
+    /// records the position under the same lock, so a pause never sees it
+    /// move, and reports every whole percent passed.
+    fn advance(
+        &self,
+        last: &mut Option<u8>,
+        selected: &Selected,
+        sent: u64,
+        position: u64,
+        fraction: f64,
+    ) -> bool {
         {
-            let mut status = self.status.lock().unwrap();
+            let Some(mut status) = self.wait_turn(sent) else {
+                return false;
+            };
             status.filepos = position;
             status.completion = Some(fraction * 100.0);
         }
-        for percent in passed {
+        for percent in percents_passed(*last, fraction) {
             *last = Some(percent);
             self.progress.print("local", &selected.name, percent);
             self.push_current();
         }
+        true
     }
 
-    /// Waits until command number `sent` is due, while paused, or until
-    /// cancelled (then `false`).
-    fn wait_turn(&self, sent: u64) -> bool {
-        let due = Duration::from_secs_f64(sent as f64 / self.rate);
+    /// Waits until command number `sent` is due and the printer is printing
+    /// (not paused); `None` when the job is cancelled meanwhile.
+    fn wait_turn(&self, sent: u64) -> Option<std::sync::MutexGuard<'_, Status>> {
+        let due = Duration::try_from_secs_f64(sent as f64 / self.rate).unwrap_or(Duration::MAX);
         let mut status = self.status.lock().unwrap();
         loop {
             match status.state {
-                PrinterState::Cancelling => return false,
+                PrinterState::Cancelling | PrinterState::Operational => return None,
                 PrinterState::Paused => status = self.changed.wait(status).unwrap(),
-                _ => {
+                PrinterState::Printing => {
                     let active = status.active(Instant::now());
                     if active >= due {
-                        return true;
+                        return Some(status);
                     }
                     status = self.changed.wait_timeout(status, due - active).unwrap().0;
                 }

@@ -70,6 +70,10 @@ pub struct RunningJob {
     pub machinecode_path: String,
     pub progress: Option<u8>,
     pub cancelled: bool,
+    /// The slicer returned; the job can no longer be cancelled.
+    pub finishing: bool,
+    /// Whether the slicer reports progress.
+    pub progress_report: bool,
 }
 
 impl RunningJob {
@@ -125,6 +129,17 @@ pub fn same_device_refusal(
     })
 }
 
+/// Whether a slicer type is a plain name (it names a folder: nothing that
+/// could leave it).
+fn is_plain_type(kind: &str) -> bool {
+    // `jobs` would hide behind `/api/slicing/jobs`.
+    kind != "jobs"
+        && !kind.is_empty()
+        && kind
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
 /// A profile name that is safe as a file name.
 fn check_profile_name(name: &str) -> Result<(), JobError> {
     if uploads::clean_name(name).is_some() {
@@ -166,6 +181,11 @@ impl Slicing {
             match self.manager.call::<m::GetSlicerProperties>(&id, &()) {
                 Ok(properties) => {
                     let kind = properties.slicer_type.clone();
+                    let plain = is_plain_type(&kind);
+                    if !plain {
+                        tracing::error!(plugin = %id, "slicer type {kind:?} is not a plain name (letters, digits, `_`, `-`); the slicer is not registered");
+                        continue;
+                    }
                     if let Some(first) = out.get(&kind) {
                         tracing::warn!(plugin = %id, "slicer type `{kind}` is taken by `{}`; ignored", first.plugin);
                         continue;
@@ -395,7 +415,7 @@ impl Slicing {
             .iter()
             .any(|t| kind.iter().any(|k| k == t))
         {
-            return Err(JobError::Invalid(format!(
+            return Err(JobError::Unsupported(format!(
                 "slicer `{}` takes {:?} files; {} is {:?}",
                 order.slicer, slicer.properties.source_file_types, order.source, kind
             )));
@@ -415,7 +435,15 @@ impl Slicing {
                     .source
                     .rsplit_once('.')
                     .map_or(order.source.as_str(), |s| s.0);
-                format!("{stem}.{extension}")
+                let name = format!("{stem}.{extension}");
+                uploads::clean_name(&name)
+                    .map(str::to_owned)
+                    .ok_or_else(|| {
+                        JobError::Failed(format!(
+                            "slicer `{}` declares the unusable destination extension {extension:?}",
+                            order.slicer
+                        ))
+                    })?
             }
         };
         let ext_ok = destination.rsplit_once('.').is_some_and(|(_, ext)| {
@@ -468,6 +496,8 @@ impl Slicing {
                 .into_owned(),
             progress: None,
             cancelled: false,
+            finishing: false,
+            progress_report: slicer.properties.progress_report,
         };
         {
             let mut jobs = self.jobs.lock().unwrap();
@@ -510,6 +540,11 @@ impl Slicing {
             let job = jobs
                 .get_mut(&id)
                 .ok_or_else(|| JobError::NotFound(format!("no slicing job {id} is running")))?;
+            if job.finishing {
+                return Err(JobError::Conflict(format!(
+                    "slicing job {id} has finished slicing and is being stored"
+                )));
+            }
             job.cancelled = true;
             job.clone()
         };
@@ -518,11 +553,45 @@ impl Slicing {
             .map_err(|e| JobError::Failed(format!("plugin `{}` failed to cancel: {e}", job.plugin)))
     }
 
-    /// Cancels every running job (at shutdown).
-    pub fn cancel_all(&self) {
+    /// Cancels every running job and waits (at most `timeout`) for them to end.
+    pub fn shutdown(&self, timeout: std::time::Duration) {
         let ids: Vec<u64> = self.jobs.lock().unwrap().keys().copied().collect();
         for id in ids {
             let _ = self.cancel(id);
+        }
+        let deadline = Instant::now() + timeout;
+        while !self.jobs.lock().unwrap().is_empty() && Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+
+    /// Removes what jobs and profile saves of an earlier run left behind
+    /// (a crash, or a slicer that ignored the cancel at shutdown).
+    pub fn remove_leftovers(&self) {
+        let mut folders = vec![uploads::folder(&self.manager)];
+        let profiles = self.manager.paths().basedir.join("slicingProfiles");
+        folders.extend(
+            std::fs::read_dir(profiles)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|e| e.path()),
+        );
+        for folder in folders {
+            for entry in std::fs::read_dir(&folder).into_iter().flatten().flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let leftover = name.starts_with(".slicing-")
+                    || (name.starts_with('.')
+                        && name.ends_with(".tmp")
+                        && name.contains(".profile."));
+                if leftover {
+                    tracing::info!(
+                        "removing {}, left by an earlier run",
+                        entry.path().display()
+                    );
+                    let _ = std::fs::remove_file(entry.path());
+                }
+            }
         }
     }
 
@@ -538,9 +607,18 @@ impl Slicing {
 
     /// The job's thread.
     fn run(self: Arc<Self>, job: RunningJob, request: SliceRequest, order: SliceOrder) {
+        // Even if something below panics, the job leaves the list of running jobs.
+        struct Leave<'a>(&'a Slicing, u64);
+        impl Drop for Leave<'_> {
+            fn drop(&mut self) {
+                self.0.manager.end_slicing_progress(self.1);
+                self.0.jobs.lock().unwrap().remove(&self.1);
+            }
+        }
+        let _leave = Leave(&self, job.id);
         let begin = Instant::now();
         let mut payload = Self::payload(&job);
-        payload["progressAvailable"] = json!(true);
+        payload["progressAvailable"] = json!(job.progress_report);
         self.manager.fire_event("SlicingStarted", &payload);
         let sink_self = self.clone();
         let sink_job = job.clone();
@@ -558,12 +636,13 @@ impl Slicing {
         );
         let result = self.manager.call::<m::DoSlice>(&job.plugin, &request);
         self.manager.end_slicing_progress(job.id);
-        let cancelled = self
-            .jobs
-            .lock()
-            .unwrap()
-            .get(&job.id)
-            .is_some_and(|j| j.cancelled);
+        let cancelled = match self.jobs.lock().unwrap().get_mut(&job.id) {
+            Some(j) => {
+                j.finishing = true;
+                j.cancelled
+            }
+            None => true,
+        };
         let temp = PathBuf::from(&job.machinecode_path);
         let mut payload = Self::payload(&job);
         let outcome = match result {
@@ -618,15 +697,16 @@ impl Slicing {
             )));
         }
         let folder = uploads::folder(&self.manager);
-        if let Some(analysis) = result.get("analysis") {
-            if let Err(e) = uploads::store_analysis(&folder, &job.destination, analysis) {
-                tracing::warn!("cannot store the analysis of {}: {e}", job.destination);
-            }
-        } else {
-            uploads::forget_analysis(&folder, &job.destination);
-        }
         std::fs::rename(temp, folder.join(&job.destination))
             .map_err(|e| SliceError::Failed(format!("cannot store {}: {e}", job.destination)))?;
+        match result.get("analysis") {
+            Some(analysis) => {
+                if let Err(e) = uploads::store_analysis(&folder, &job.destination, analysis) {
+                    tracing::warn!("cannot store the analysis of {}: {e}", job.destination);
+                }
+            }
+            None => uploads::forget_analysis(&folder, &job.destination),
+        }
         self.manager.fire_event(
             "FileAdded",
             &json!({"storage": "local", "path": job.destination, "name": job.destination, "type": ["machinecode", "gcode"]}),
@@ -646,7 +726,15 @@ impl Slicing {
             destination_path: job.destination.clone(),
             progress: percent,
         };
-        let value = serde_json::to_value(&progress).expect("encodes");
+        // OctoPrint's push message names the destination `dest_…`.
+        let value = json!({
+            "slicer": progress.slicer,
+            "source_location": progress.source_location,
+            "source_path": progress.source_path,
+            "dest_location": progress.destination_location,
+            "dest_path": progress.destination_path,
+            "progress": percent,
+        });
         self.manager.fire_event("SlicingProgress", &value);
         self.manager.push(&json!({ "slicingProgress": value }));
         self.progress.slicing(progress);
@@ -688,6 +776,14 @@ mod tests {
         assert!(same_device_refusal(&props(false), true, Some(1)).is_none());
         let why = same_device_refusal(&props(true), true, Some(1)).unwrap();
         assert!(why.contains("`x`") && why.contains("1 core"), "{why}");
+    }
+
+    #[test]
+    fn slicer_types_must_be_plain_names() {
+        assert!(is_plain_type("planar") && is_plain_type("cura-4_x"));
+        for bad in ["", "..", "../x", "a/b", "a b", "ü", "jobs"] {
+            assert!(!is_plain_type(bad), "{bad}");
+        }
     }
 
     #[test]
