@@ -19,7 +19,7 @@ use axum::Json;
 use plinth_sdk::{json, Value};
 
 use super::auth::Caller;
-use super::{json_request, need, ApiError, App};
+use super::{blocking, json_request, need, optional_flag, optional_text, ApiError, App};
 use crate::jobs::slicing::SliceOrder;
 use crate::uploads::{self, extension_tree, sanitize, type_of};
 
@@ -60,10 +60,10 @@ fn entry(folder: &std::path::Path, tree: &Value, name: &str, meta: &std::fs::Met
 pub async fn list(State(app): State<Arc<App>>, caller: Caller) -> Result<Json<Value>, ApiError> {
     need(&caller, "files_list")?;
     let app2 = app.clone();
-    let files = tokio::task::spawn_blocking(move || {
+    let files = blocking(move || {
         let tree = extension_tree(&app2.manager);
         let folder = uploads(&app2);
-        let mut files: Vec<Value> = std::fs::read_dir(uploads(&app2))
+        let mut files: Vec<Value> = std::fs::read_dir(&folder)
             .into_iter()
             .flatten()
             .flatten()
@@ -76,8 +76,7 @@ pub async fn list(State(app): State<Arc<App>>, caller: Caller) -> Result<Json<Va
         files.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
         files
     })
-    .await
-    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    .await?;
     Ok(Json(json!({ "files": files })))
 }
 
@@ -105,7 +104,7 @@ pub async fn upload(
         let data = field.bytes().await.map_err(failed)?;
         let app2 = app.clone();
         let stored = name.clone();
-        let info = tokio::task::spawn_blocking(move || -> Result<Value, ApiError> {
+        let info = blocking(move || -> Result<Value, ApiError> {
             let tree = extension_tree(&app2.manager);
             let kind = type_of(&tree, &stored).ok_or_else(|| {
                 ApiError::new(
@@ -140,9 +139,7 @@ pub async fn upload(
             );
             uploads::forget_analysis(&folder, &stored);
             Ok(entry(&folder, &tree, &stored, &meta))
-        })
-        .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+        }).await??;
         return Ok((
             StatusCode::CREATED,
             Json(json!({"done": true, "files": {"local": info}})),
@@ -238,27 +235,11 @@ pub async fn command(
 ) -> Result<Response, ApiError> {
     caller.check_csrf(&headers)?;
     let body = json_request(&headers, &body)?;
-    let flag = |key: &str| -> Result<bool, ApiError> {
-        match body.get(key) {
-            None | Some(Value::Null) => Ok(false),
-            Some(Value::Bool(b)) => Ok(*b),
-            Some(_) => Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                format!("`{key}` must be true or false"),
-            )),
-        }
-    };
-    let text = |key: &str| -> Result<Option<String>, ApiError> {
-        match body.get(key) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(_) => Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                format!("`{key}` must be text"),
-            )),
-        }
-    };
-    let (select, print) = (flag("select")?, flag("print")?);
+    let text = |key: &str| optional_text(&body, key);
+    let (select, print) = (
+        optional_flag(&body, "select")?,
+        optional_flag(&body, "print")?,
+    );
     match text("command")?.as_deref() {
         Some("select") => {
             need(&caller, "files_select")?;
@@ -267,9 +248,7 @@ pub async fn command(
             }
             let (name, _) = existing(&app, &name)?;
             let printer = app.jobs.printer.clone();
-            tokio::task::spawn_blocking(move || printer.select(&name, print))
-                .await
-                .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+            blocking(move || printer.select(&name, print)).await??;
             Ok(StatusCode::NO_CONTENT.into_response())
         }
         Some("slice") => {
@@ -306,9 +285,7 @@ pub async fn command(
                 print,
             };
             let slicing = app.jobs.slicing.clone();
-            let job = tokio::task::spawn_blocking(move || slicing.slice(order))
-                .await
-                .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+            let job = blocking(move || slicing.slice(order)).await??;
             let dest = &job.destination;
             let mut response = (
                 StatusCode::ACCEPTED,

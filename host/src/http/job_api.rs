@@ -13,7 +13,7 @@ use axum::Json;
 use plinth_sdk::Value;
 
 use super::auth::Caller;
-use super::{json_request, need, ApiError, App};
+use super::{blocking, json_request, need, ApiError, App};
 use crate::jobs::JobError;
 
 impl From<JobError> for ApiError {
@@ -33,9 +33,7 @@ impl From<JobError> for ApiError {
 pub async fn get(State(app): State<Arc<App>>, caller: Caller) -> Result<Json<Value>, ApiError> {
     need(&caller, "status")?;
     let jobs = app.jobs.clone();
-    let job = tokio::task::spawn_blocking(move || jobs.printer.job())
-        .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let job = blocking(move || jobs.printer.job()).await?;
     Ok(Json(job))
 }
 
@@ -65,7 +63,7 @@ pub async fn command(
         }
     };
     let printer = app.jobs.printer.clone();
-    tokio::task::spawn_blocking(move || match (command.as_str(), action.as_deref()) {
+    blocking(move || match (command.as_str(), action.as_deref()) {
         ("start", _) => printer.start(),
         ("pause", Some("pause")) => printer.pause(),
         ("pause", Some("resume")) | ("resume", _) => printer.resume(),
@@ -78,7 +76,6 @@ pub async fn command(
             "unknown command {other:?} (start, pause, resume or cancel)"
         ))),
     })
-    .await
-    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+    .await??;
     Ok(StatusCode::NO_CONTENT)
 }

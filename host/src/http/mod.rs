@@ -187,6 +187,39 @@ pub fn json_request(
     json_body(body)
 }
 
+/// Runs blocking work (files, plugin calls) on the blocking pool.
+pub async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+}
+
+/// An optional text field of a JSON body (`null` counts as absent); 400 for another type.
+pub fn optional_text(body: &plinth_sdk::Value, key: &str) -> Result<Option<String>, ApiError> {
+    match body.get(key) {
+        None | Some(plinth_sdk::Value::Null) => Ok(None),
+        Some(plinth_sdk::Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("`{key}` must be text"),
+        )),
+    }
+}
+
+/// An optional true/false field of a JSON body (absent is false); 400 for another type.
+pub fn optional_flag(body: &plinth_sdk::Value, key: &str) -> Result<bool, ApiError> {
+    match body.get(key) {
+        None | Some(plinth_sdk::Value::Null) => Ok(false),
+        Some(plinth_sdk::Value::Bool(b)) => Ok(*b),
+        Some(_) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("`{key}` must be true or false"),
+        )),
+    }
+}
+
 /// A request body as JSON, or 400 saying why not.
 pub fn json_body(body: &[u8]) -> Result<plinth_sdk::Value, ApiError> {
     serde_json::from_slice(body).map_err(|e| {

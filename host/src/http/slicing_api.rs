@@ -19,19 +19,17 @@ use axum::Json;
 use plinth_sdk::{json, Value};
 
 use super::auth::Caller;
-use super::{json_request, need, ApiError, App};
+use super::{json_request, need, optional_text, ApiError, App};
 use crate::jobs::slicing::Slicing;
 use crate::jobs::JobError;
 
 /// Runs a slicing-manager call on the blocking pool (it calls plugins).
-async fn blocking<T: Send + 'static>(
+async fn on_slicing<T: Send + 'static>(
     app: &Arc<App>,
     f: impl FnOnce(&Arc<Slicing>) -> Result<T, JobError> + Send + 'static,
 ) -> Result<T, ApiError> {
     let slicing = app.jobs.slicing.clone();
-    Ok(tokio::task::spawn_blocking(move || f(&slicing))
-        .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??)
+    Ok(super::blocking(move || f(&slicing)).await??)
 }
 
 /// `GET /api/slicing`.
@@ -40,7 +38,7 @@ pub async fn overview(
     caller: Caller,
 ) -> Result<Json<Value>, ApiError> {
     need(&caller, "slice")?;
-    Ok(Json(blocking(&app, |s| Ok(s.overview())).await?))
+    Ok(Json(on_slicing(&app, |s| Ok(s.overview())).await?))
 }
 
 /// `GET /api/slicing/<slicer>/profiles`.
@@ -50,7 +48,7 @@ pub async fn profiles(
     Path(kind): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     need(&caller, "slice")?;
-    let overview = blocking(&app, move |s| {
+    let overview = on_slicing(&app, move |s| {
         s.slicer(&kind)?;
         Ok(s.overview()[&kind]["profiles"].clone())
     })
@@ -65,7 +63,7 @@ pub async fn profile(
     Path((kind, name)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     need(&caller, "slice")?;
-    let profile = blocking(&app, move |s| s.profile(&s.slicer(&kind)?, &name)).await?;
+    let profile = on_slicing(&app, move |s| s.profile(&s.slicer(&kind)?, &name)).await?;
     Ok(Json(profile_json(&profile)))
 }
 
@@ -92,20 +90,10 @@ pub async fn put_profile(
     need(&caller, "settings")?;
     caller.check_csrf(&headers)?;
     let body = json_request(&headers, &body)?;
-    let text = |key: &str| -> Result<Option<String>, ApiError> {
-        match body.get(key) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(_) => Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                format!("`{key}` must be text"),
-            )),
-        }
-    };
-    let display_name = text("displayName")?;
-    let description = text("description")?;
+    let display_name = optional_text(&body, "displayName")?;
+    let description = optional_text(&body, "description")?;
     let data = body.get("data").cloned();
-    let saved = blocking(&app, move |s| {
+    let saved = on_slicing(&app, move |s| {
         s.save_profile(&s.slicer(&kind)?, &name, display_name, description, data)
     })
     .await?;
@@ -121,7 +109,7 @@ pub async fn delete_profile(
 ) -> Result<StatusCode, ApiError> {
     need(&caller, "settings")?;
     caller.check_csrf(&headers)?;
-    blocking(&app, move |s| s.delete_profile(&s.slicer(&kind)?, &name)).await?;
+    on_slicing(&app, move |s| s.delete_profile(&s.slicer(&kind)?, &name)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -150,6 +138,6 @@ pub async fn cancel(
     let id: u64 = id
         .parse()
         .map_err(|_| ApiError::new(StatusCode::NOT_FOUND, format!("no slicing job {id:?}")))?;
-    blocking(&app, move |s| s.cancel(id)).await?;
+    on_slicing(&app, move |s| s.cancel(id)).await?;
     Ok(StatusCode::NO_CONTENT)
 }

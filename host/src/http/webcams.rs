@@ -20,7 +20,7 @@ use plinth_sdk::{json, Value, Webcam};
 
 use super::auth::Caller;
 use super::calls::call_plugin;
-use super::{need, ApiError, App};
+use super::{blocking, need, ApiError, App};
 use crate::manager::PluginManager;
 
 const CONTEXT: &str = "WebcamProviderPlugin.get_webcam_configurations";
@@ -41,9 +41,7 @@ fn webcams(manager: &PluginManager) -> Vec<(String, Webcam)> {
 pub async fn list(State(app): State<Arc<App>>, caller: Caller) -> Result<Json<Value>, ApiError> {
     need(&caller, "webcam")?;
     let manager = app.manager.clone();
-    let cams = tokio::task::spawn_blocking(move || webcams(&manager))
-        .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let cams = blocking(move || webcams(&manager)).await?;
     let list: Vec<Value> = cams
         .into_iter()
         .map(|(provider, cam)| {
@@ -64,13 +62,12 @@ pub async fn snapshot(
     need(&caller, "webcam")?;
     let manager = app.manager.clone();
     let wanted = name.clone();
-    let provider = tokio::task::spawn_blocking(move || {
+    let provider = blocking(move || {
         webcams(&manager)
             .into_iter()
             .find(|(_, cam)| cam.name == wanted)
     })
-    .await
-    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+    .await?
     .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no webcam {name:?}")))?;
     let (provider, webcam) = provider;
     if !webcam.can_snapshot {
