@@ -52,6 +52,7 @@ pub fn run(manager: PluginManager, options: ServeOptions) -> Result<(), String> 
 
         let app = Arc::new(App::new(manager.clone()));
         let jobs = app.jobs.clone();
+        let warm_app = app.clone();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(async move {
             axum::serve(
@@ -80,6 +81,13 @@ pub fn run(manager: PluginManager, options: ServeOptions) -> Result<(), String> 
             .filter(|p| p.state == crate::State::Enabled)
             .count();
         tracing::info!("Plinth started on {host}:{port} with {enabled} plugins enabled");
+        tokio::task::spawn_blocking(move || {
+            let first_run = warm_app.users.all().map(|u| u.is_empty()).unwrap_or(false);
+            let cached = crate::web::index::warm(&warm_app.manager, &warm_app.web, first_run);
+            if cached > 0 {
+                tracing::info!("preemptively cached {cached} pages");
+            }
+        });
 
         signals.next().await;
         tracing::info!("shutting down (press Ctrl-C again to stop at once)");

@@ -87,6 +87,9 @@ fn file_stamp(path: &Path) -> Option<FileStamp> {
     Some((meta.len(), meta.modified().ok(), inode))
 }
 
+/// Why [`Users::add_first_admin`] refused: there are users already.
+pub const USERS_EXIST: &str = "there are users already: log in as one of them";
+
 impl Users {
     /// The users of the base folder `basedir`.
     pub fn new(basedir: &Path) -> Self {
@@ -161,6 +164,23 @@ impl Users {
         admin: bool,
         permissions: Option<Vec<String>>,
     ) -> Result<(), String> {
+        self.insert(name, password, admin, permissions, false)
+    }
+
+    /// Adds the first user, an administrator (the first-run wizard). Refused
+    /// with [`USERS_EXIST`] when any user exists, checked under the file lock.
+    pub fn add_first_admin(&self, name: &str, password: &str) -> Result<(), String> {
+        self.insert(name, password, true, None, true)
+    }
+
+    fn insert(
+        &self,
+        name: &str,
+        password: &str,
+        admin: bool,
+        permissions: Option<Vec<String>>,
+        first_only: bool,
+    ) -> Result<(), String> {
         check_name(name)?;
         if password.is_empty() {
             return Err("the password is empty".into());
@@ -185,6 +205,9 @@ impl Users {
         };
         let hash = hash_password(password)?;
         self.update(|users| {
+            if first_only && !users.is_empty() {
+                return Err(USERS_EXIST.to_owned());
+            }
             if users.contains_key(name) {
                 return Err(format!("there is already a user `{name}`"));
             }

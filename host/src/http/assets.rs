@@ -58,11 +58,12 @@ fn safe_relative(raw: &str) -> Option<PathBuf> {
     Some(rel)
 }
 
-struct Asset {
-    bytes: Vec<u8>,
-    modified: Option<SystemTime>,
-    etag: String,
-    name: PathBuf,
+pub(crate) struct Asset {
+    pub bytes: Vec<u8>,
+    pub modified: Option<SystemTime>,
+    pub etag: String,
+    /// The file name, for the content type.
+    pub name: PathBuf,
 }
 
 /// Looks the file up in the plugin's asset folder, then among its embedded files.
@@ -79,11 +80,7 @@ fn find(manager: &crate::PluginManager, id: &str, rel: &Path) -> Option<Asset> {
     } else {
         None
     };
-    // A plugin in its own folder (or registered from one) has `static/` beside its library;
-    // a single library file has only what is compiled into it.
-    let own_folder =
-        info.path == info.base_folder || info.source == crate::discover::Source::Manifest;
-    let folder = folder.or_else(|| own_folder.then(|| info.base_folder.join("static")));
+    let folder = folder.or_else(|| default_folder(&info, "static"));
     if let Some(asset) = folder.and_then(|f| from_folder(&f, rel)) {
         return Some(asset);
     }
@@ -92,13 +89,16 @@ fn find(manager: &crate::PluginManager, id: &str, rel: &Path) -> Option<Asset> {
     let modified = std::fs::metadata(&info.path)
         .and_then(|m| m.modified())
         .ok();
-    let etag = format!("\"{}\"", hex(&Sha256::digest(&bytes)[..12]));
-    Some(Asset {
-        bytes,
-        modified,
-        etag,
-        name: rel.to_path_buf(),
-    })
+    Some(Asset::from_bytes(&key, bytes, modified))
+}
+
+/// A plugin's default folder `sub` (`static`, `templates`): a plugin in its own
+/// folder (or registered from one) has it beside its library; a single library
+/// file has only what is compiled into it.
+pub(crate) fn default_folder(info: &crate::PluginInfo, sub: &str) -> Option<PathBuf> {
+    let own_folder =
+        info.path == info.base_folder || info.source == crate::discover::Source::Manifest;
+    own_folder.then(|| info.base_folder.join(sub))
 }
 
 fn from_folder(folder: &Path, rel: &Path) -> Option<Asset> {
@@ -126,7 +126,19 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 impl Asset {
-    fn respond(self, request: &HeaderMap) -> Response {
+    /// A file held in memory, its ETag a hash of its bytes.
+    pub fn from_bytes(name: &str, bytes: Vec<u8>, modified: Option<SystemTime>) -> Self {
+        let etag = format!("\"{}\"", hex(&Sha256::digest(&bytes)[..12]));
+        Self {
+            bytes,
+            modified,
+            etag,
+            name: PathBuf::from(name),
+        }
+    }
+
+    /// 200 with the file, or 304 when the request's validators match.
+    pub fn respond(self, request: &HeaderMap) -> Response {
         let mime = mime_guess::from_path(&self.name).first_or_octet_stream();
         let mut content_type = mime.essence_str().to_owned();
         if mime.type_() == "text" || content_type == "application/javascript" {

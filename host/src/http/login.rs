@@ -78,8 +78,13 @@ pub async fn login(
         ));
     };
     app.sessions.succeeded(address);
-    let (id, session) = app.sessions.open(&name);
-    let mut response = Json(user_json(&name, &user)).into_response();
+    Ok(open_session(&app, &name, &user))
+}
+
+/// Opens a session for `name` and answers with the user and the session's cookies.
+pub fn open_session(app: &App, name: &str, user: &User) -> Response {
+    let (id, session) = app.sessions.open(name);
+    let mut response = Json(user_json(name, user)).into_response();
     let cookies = [
         format!("{SESSION_COOKIE}={id}; Path=/; HttpOnly; SameSite=Lax"),
         format!("{CSRF_COOKIE}={}; Path=/; SameSite=Lax", session.csrf),
@@ -90,7 +95,7 @@ pub async fn login(
             HeaderValue::from_str(&c).expect("ASCII cookie"),
         );
     }
-    Ok(response)
+    response
 }
 
 /// Ends the session of the request's cookie.

@@ -2,18 +2,20 @@
 //!
 //! Everything under `/api/` answers errors as JSON `{"error": "..."}`.
 
-mod assets;
+pub(crate) mod assets;
 mod auth;
 mod blueprint;
 mod calls;
 mod files;
 mod job_api;
 mod login;
+mod page;
 mod plugins_api;
 mod push;
 mod server_api;
 mod sessions;
 mod settings_api;
+mod setup_api;
 mod simple_api;
 mod slicing_api;
 mod system_api;
@@ -50,6 +52,8 @@ pub struct App {
     pub in_flight: std::sync::Mutex<std::collections::HashMap<String, usize>>,
     /// The virtual printer and the slicing manager.
     pub jobs: Arc<crate::jobs::Jobs>,
+    /// The page cache and the requests recorded for preemptive caching.
+    pub web: crate::web::Web,
 }
 
 impl App {
@@ -64,8 +68,10 @@ impl App {
             .unwrap_or(30.0);
         let users = Users::new(&manager.paths().basedir);
         let jobs = crate::jobs::Jobs::new(&manager);
+        let web = crate::web::Web::new(&manager.paths().basedir);
         Self {
             jobs,
+            web,
             manager,
             users,
             call_budget: std::time::Duration::from_secs_f64(budget),
@@ -129,6 +135,14 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/ws", get(push::ws))
         .route("/api/login", axum::routing::post(login::login))
         .route("/api/logout", axum::routing::post(login::logout))
+        .route("/", get(page::index))
+        .route("/login", get(page::login))
+        .route("/static/{file}", get(page::static_file))
+        .route("/api/setup/admin", axum::routing::post(setup_api::admin))
+        .route(
+            "/api/setup/wizard",
+            get(setup_api::list).post(setup_api::finish),
+        )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(app)

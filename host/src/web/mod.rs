@@ -1,4 +1,34 @@
-//! The web interface (issue 6): the rules that turn TemplatePlugin
-//! configurations into injected components.
+//! The web interface: the page at `/` (the default page or a UiPlugin's),
+//! built from the TemplatePlugins' components and the AssetPlugins' assets,
+//! with the wizards of WizardPlugins, cached server side.
+//!
+//! The parts, in the order a request goes through them: [`index`] decides who
+//! answers; [`sources`] gathers the plugins' templates and assets;
+//! [`injection`] applies the TemplatePlugin rules; [`wizards`] picks the
+//! wizards to show; [`page`] lays out and renders the components with
+//! [`render`]; [`cache`] keeps what was rendered; [`statics`] holds the
+//! host's own script, styles and client library.
 
+pub mod cache;
+pub mod index;
 pub mod injection;
+pub mod page;
+pub mod render;
+pub mod sources;
+pub mod statics;
+pub mod wizards;
+
+/// The web interface's state in a running server.
+pub struct Web {
+    pub cache: cache::PageCache,
+    pub records: cache::Records,
+}
+
+impl Web {
+    pub fn new(basedir: &std::path::Path) -> Self {
+        Self {
+            cache: Default::default(),
+            records: cache::Records::new(basedir),
+        }
+    }
+}

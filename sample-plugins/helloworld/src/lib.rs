@@ -11,8 +11,9 @@
 //! - [`TemplatePlugin`]: navbar, tab and settings templates compiled into the
 //!   library with `export_plugin!`'s `files` list and found under their default
 //!   names (`helloworld_navbar.jinja2`, …), plus a template variable;
-//! - [`AssetPlugin`]: a JavaScript view model and a style sheet, compiled in too
-//!   and served at `/plugin/helloworld/static/…`;
+//! - [`AssetPlugin`]: a JavaScript view model, a style sheet and a part of the
+//!   client library (`OctoPrint.plugins.helloworld`), compiled in too and
+//!   served at `/plugin/helloworld/static/…` (the client part inside `/static/client.js`);
 //! - [`SimpleApiPlugin`]: the seed's `SimpleApiPlugin` example, two commands
 //!   POSTed to `/api/plugin/helloworld` and a GET resource answering
 //!   `{"foo": "bar"}`.
@@ -116,6 +117,10 @@ impl AssetPlugin for HelloWorld {
         BTreeMap::from([
             ("js".to_owned(), vec!["js/helloworld.js".to_owned()]),
             ("css".to_owned(), vec!["css/helloworld.css".to_owned()]),
+            (
+                "clientjs".to_owned(),
+                vec!["clientjs/helloworld.js".to_owned()],
+            ),
         ])
     }
 }
@@ -171,5 +176,6 @@ export_plugin! {
         "templates/helloworld_settings.jinja2" => include_bytes!("../templates/helloworld_settings.jinja2"),
         "static/js/helloworld.js" => include_bytes!("../static/js/helloworld.js"),
         "static/css/helloworld.css" => include_bytes!("../static/css/helloworld.css"),
+        "static/clientjs/helloworld.js" => include_bytes!("../static/clientjs/helloworld.js"),
     },
 }

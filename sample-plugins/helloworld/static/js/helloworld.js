@@ -1,14 +1,26 @@
 /*
  * View model of the Hello World sample plugin.
  *
- * It only keeps a reference to the settings view model so that the tab can
- * show the current value of `some_setting`; it changes nothing on the page.
+ * Plain JavaScript (the page has no jQuery and no knockout): the view model is
+ * pushed onto OCTOPRINT_VIEWMODELS as soon as this script runs, and the page
+ * constructs it with the settings view model once it has started. The tab
+ * shows the current value of `some_setting` through the page's own
+ * `text: settings.plugins.helloworld.some_setting` binding; the view model only
+ * keeps the settings at hand and, once start-up is complete, marks the tab
+ * with `data-ready="true"` (visible, harmless, and easy for tests to check).
  */
-$(function () {
+(function () {
     function HelloWorldViewModel(parameters) {
         var self = this;
 
         self.settings = parameters[0];
+
+        self.onStartupComplete = function () {
+            var tab = document.getElementById("tab_plugin_helloworld");
+            if (tab) {
+                tab.setAttribute("data-ready", "true");
+            }
+        };
     }
 
     OCTOPRINT_VIEWMODELS.push({
@@ -16,4 +28,4 @@ $(function () {
         dependencies: ["settingsViewModel"],
         elements: ["#tab_plugin_helloworld"]
     });
-});
+})();

@@ -1,0 +1,221 @@
+//! The web interface over HTTP: `GET /` (see [`crate::web::index`]),
+//! `GET /login`, and the host's static files under `/static/`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Redirect, Response};
+use plinth_sdk::Request;
+
+use super::assets::Asset;
+use super::auth::Caller;
+use super::App;
+use crate::web::index::{self, Outcome, PageRequest};
+use crate::web::render::Renderer;
+use crate::web::statics;
+
+/// `GET /`.
+pub async fn index(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    method: Method,
+    uri: Uri,
+    Query(query): Query<BTreeMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let request = Request {
+        method: method.as_str().to_owned(),
+        path: uri.path().to_owned(),
+        query,
+        headers: headers
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+            .collect(),
+        user: caller.name().map(str::to_owned),
+        ..Default::default()
+    };
+    let refresh = request.query.get("_refresh").map(String::as_str) == Some("true")
+        || ["cache-control", "pragma"].iter().any(|h| {
+            request
+                .headers
+                .get(*h)
+                .is_some_and(|v| v.to_ascii_lowercase().contains("no-cache"))
+        });
+    let target = uri
+        .path_and_query()
+        .map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned());
+    let worker = app.clone();
+    let outcome = super::blocking(move || {
+        let first_run = worker.users.all().map(|u| u.is_empty()).unwrap_or(false);
+        let may = |p: &str| caller.has(p);
+        index::answer(
+            &worker.manager,
+            &worker.web,
+            &PageRequest {
+                request,
+                refresh,
+                first_run,
+                may: &may,
+                record: true,
+            },
+        )
+    })
+    .await;
+    match outcome {
+        Ok(Outcome::Page {
+            page,
+            stamp,
+            hit,
+            plugin,
+        }) => {
+            let mut response_headers = HeaderMap::new();
+            for (name, value) in &page.headers {
+                if let (Ok(n), Ok(v)) = (
+                    header::HeaderName::from_bytes(name.as_bytes()),
+                    HeaderValue::from_str(value),
+                ) {
+                    response_headers.insert(n, v);
+                }
+            }
+            let mut put = |name: &str, value: &str| {
+                if let (Ok(n), Ok(v)) = (
+                    header::HeaderName::from_bytes(name.as_bytes()),
+                    HeaderValue::from_str(value),
+                ) {
+                    response_headers.entry(n).or_insert(v);
+                }
+            };
+            put("etag", &stamp.etag);
+            if let Some(lm) = stamp.last_modified {
+                put("last-modified", &httpdate::fmt_http_date(lm));
+            }
+            put("cache-control", "no-cache");
+            put("x-plinth-cache", if hit { "hit" } else { "miss" });
+            put("x-plinth-ui", plugin.as_deref().unwrap_or("_default"));
+            if !refresh && matches_etag(&headers, &stamp.etag) {
+                return (StatusCode::NOT_MODIFIED, response_headers).into_response();
+            }
+            let status = StatusCode::from_u16(page.status).unwrap_or(StatusCode::OK);
+            (status, response_headers, page.body).into_response()
+        }
+        Ok(Outcome::Login) => {
+            let to = format!("/login?redirect={}", urlencode(&target));
+            Redirect::to(&to).into_response()
+        }
+        Ok(Outcome::Failed(e)) => {
+            tracing::error!("the page failed to render: {e}");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("the page failed to render: {e}"),
+            )
+                .into_response()
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+fn matches_etag(headers: &HeaderMap, etag: &str) -> bool {
+    headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|tags| {
+            tags.split(',')
+                .map(|t| t.trim().trim_start_matches("W/"))
+                .any(|t| t == etag || t == "*")
+        })
+}
+
+/// `GET /login?redirect=<path>`: the login page. A redirect that is not a
+/// path on this server (`//host`, `http:`) becomes `/`.
+pub async fn login(
+    State(app): State<Arc<App>>,
+    Query(query): Query<BTreeMap<String, String>>,
+) -> Response {
+    let redirect = safe_redirect(query.get("redirect").map(String::as_str));
+    let manager = app.manager.clone();
+    let rendered = super::blocking(move || {
+        let version = env!("CARGO_PKG_VERSION");
+        let context = minijinja::Value::from_serialize(plinth_sdk::json!({
+            "redirect": redirect,
+            "version": {"number": version, "branch": null, "display": version},
+            "display_version": version,
+        }));
+        Renderer::new(&manager, Vec::new()).render("login.jinja2", &context)
+    })
+    .await;
+    match rendered {
+        Ok(Ok(html)) => (
+            [
+                (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+                (header::CACHE_CONTROL, "no-cache"),
+            ],
+            html,
+        )
+            .into_response(),
+        Ok(Err(e)) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the login page failed to render: {e}"),
+        )
+            .into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// A path on this server to go to after login, else `/`.
+pub fn safe_redirect(wanted: Option<&str>) -> String {
+    match wanted {
+        Some(p)
+            if p.starts_with('/')
+                && !p.starts_with("//")
+                && !p.contains('\\')
+                && !p.chars().any(char::is_control) =>
+        {
+            p.to_owned()
+        }
+        _ => "/".to_owned(),
+    }
+}
+
+fn urlencode(text: &str) -> String {
+    percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+/// `GET /static/<file>`: the host's script, styles and client library.
+pub async fn static_file(
+    State(app): State<Arc<App>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let manager = app.manager.clone();
+    let file_name = name.clone();
+    let bytes = super::blocking(move || statics::file(&manager, &file_name)).await;
+    match bytes {
+        Ok(Some(bytes)) => Asset::from_bytes(&name, bytes, None).respond(&headers),
+        Ok(None) => (StatusCode::NOT_FOUND, "not found").into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_redirect;
+
+    #[test]
+    fn redirects_stay_on_this_server() {
+        assert_eq!(safe_redirect(Some("/?x=1")), "/?x=1");
+        assert_eq!(safe_redirect(Some("/plugin/a/b")), "/plugin/a/b");
+        for bad in [
+            None,
+            Some(""),
+            Some("//evil.example"),
+            Some("http://evil.example"),
+            Some("/\\evil"),
+            Some("javascript:alert(1)"),
+            Some("/a\nb"),
+        ] {
+            assert_eq!(safe_redirect(bad), "/", "{bad:?}");
+        }
+    }
+}

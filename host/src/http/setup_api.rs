@@ -1,0 +1,152 @@
+//! The wizards over HTTP.
+//!
+//! - `POST /api/setup/admin {"user", "pass"}`: the first-run wizard's access
+//!   control step. Only while no user exists (409 after); creates the
+//!   administrator and logs them in.
+//! - `GET /api/setup/wizard`: the wizards shown, in order, with their details.
+//! - `POST /api/setup/wizard {"handled": [ids]}`: finishes a wizard session.
+//!
+//! Both wizard routes need the `settings` permission, or a first run.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::Json;
+use plinth_sdk::{json, Value};
+
+use super::auth::Caller;
+use super::{blocking, json_request, need, ApiError, App};
+use crate::users::USERS_EXIST;
+use crate::web::page::Survey;
+use crate::web::wizards;
+
+fn first_run(app: &App) -> Result<bool, ApiError> {
+    app.users
+        .all()
+        .map(|u| u.is_empty())
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e))
+}
+
+/// `POST /api/setup/admin`.
+pub async fn admin(
+    State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let data = json_request(&headers, &body)?;
+    let text = |key: &str| match data.get(key) {
+        Some(Value::String(s)) => Ok(s.clone()),
+        Some(_) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("`{key}` must be text"),
+        )),
+        None => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("`{key}` is missing"),
+        )),
+    };
+    let (name, pass) = (text("user")?, text("pass")?);
+    if let Err(wait) = app.sessions.attempt(peer.ip()) {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "too many attempts; try again in {} s",
+                wait.as_secs().max(1)
+            ),
+        ));
+    }
+    let worker = app.clone();
+    let user_name = name.clone();
+    let added = blocking(move || {
+        worker.users.add_first_admin(&user_name, &pass)?;
+        worker
+            .users
+            .all()?
+            .remove(&user_name)
+            .ok_or_else(|| "the new user vanished".to_owned())
+    })
+    .await?;
+    match added {
+        Ok(user) => {
+            tracing::info!("first run: administrator {name} created");
+            Ok(super::login::open_session(&app, &name, &user))
+        }
+        Err(e) if e == USERS_EXIST => Err(ApiError::new(StatusCode::CONFLICT, e)),
+        Err(e) => Err(ApiError::new(StatusCode::BAD_REQUEST, e)),
+    }
+}
+
+fn may_use_wizards(app: &App, caller: &Caller) -> Result<(), ApiError> {
+    if first_run(app)? {
+        return Ok(());
+    }
+    need(caller, "settings")
+}
+
+/// `GET /api/setup/wizard`.
+pub async fn list(State(app): State<Arc<App>>, caller: Caller) -> Result<Json<Value>, ApiError> {
+    let worker = app.clone();
+    blocking(move || {
+        may_use_wizards(&worker, &caller)?;
+        let first = first_run(&worker)?;
+        let survey = Survey::take(&worker.manager, first);
+        let shown: Vec<Value> = survey
+            .shown_wizards()
+            .into_iter()
+            .map(|(w, step)| {
+                json!({
+                    "id": w.id,
+                    "name": step.map_or(w.name.as_str(), |s| s.name.as_str()),
+                    "version": w.version,
+                    "mandatory": step.is_some_and(|s| s.mandatory()),
+                    "details": wizards::details(&worker.manager, &w.id),
+                })
+            })
+            .collect();
+        Ok(Json(json!({"firstRun": first, "wizards": shown})))
+    })
+    .await?
+}
+
+/// `POST /api/setup/wizard`.
+pub async fn finish(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>, ApiError> {
+    caller.check_csrf(&headers)?;
+    let data = json_request(&headers, &body)?;
+    let handled: Vec<String> = match data.get("handled") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|v| {
+                v.as_str().map(str::to_owned).ok_or_else(|| {
+                    ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        "`handled` must be a list of plugin identifiers",
+                    )
+                })
+            })
+            .collect::<Result<_, _>>()?,
+        Some(_) => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "`handled` must be a list of plugin identifiers",
+            ))
+        }
+    };
+    let worker = app.clone();
+    blocking(move || {
+        may_use_wizards(&worker, &caller)?;
+        let done = wizards::finish(&worker.manager, &handled)
+            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e))?;
+        Ok(Json(json!({ "handled": done })))
+    })
+    .await?
+}

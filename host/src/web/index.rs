@@ -1,0 +1,397 @@
+//! What `GET /` answers: the first UiPlugin (in the `UiPlugin.will_handle_ui`
+//! sorting order) whose `will_handle_ui` is true and whose `on_ui_render`
+//! answers, else the default page; both through the page cache, and recorded
+//! for preemptive caching at the next start-up.
+
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+use plinth_sdk::methods::plugin as m;
+use plinth_sdk::{Request, Value};
+
+use super::cache::{self, Page, Record, Stamp, StampInput};
+use super::page::Survey;
+use super::render::Renderer;
+use super::Web;
+use crate::PluginManager;
+
+/// The sorting context of UiPlugins.
+pub const UI_CONTEXT: &str = "UiPlugin.will_handle_ui";
+/// What the default page asks of the caller.
+pub const DEFAULT_PERMISSIONS: &[&str] = &["status", "settings_read"];
+
+/// A request for the page.
+pub struct PageRequest<'a> {
+    /// As a UiPlugin sees it (header names in lower case).
+    pub request: Request,
+    /// `Cache-Control: no-cache`, `Pragma: no-cache` or `?_refresh=true`.
+    pub refresh: bool,
+    /// No user exists yet: no login is asked for.
+    pub first_run: bool,
+    /// Whether the caller has a permission.
+    pub may: &'a dyn Fn(&str) -> bool,
+    /// Record this request for preemptive caching (false while warming the cache).
+    pub record: bool,
+}
+
+/// The answer.
+#[derive(Debug)]
+pub enum Outcome {
+    /// A page, from the cache (`hit`) or rendered now.
+    Page {
+        page: Page,
+        stamp: Stamp,
+        hit: bool,
+        /// The UiPlugin that answered; `None` for the default page.
+        plugin: Option<String>,
+    },
+    /// The caller lacks a permission the page needs: show the login page.
+    Login,
+    /// The default page failed to render.
+    Failed(String),
+}
+
+/// Answers a request for `/`.
+pub fn answer(manager: &PluginManager, web: &Web, req: &PageRequest<'_>) -> Outcome {
+    let mut survey: Option<Survey> = None;
+    for (id, _) in manager.implementations("Ui", Some(UI_CONTEXT)) {
+        match manager.call::<m::WillHandleUi>(&id, &req.request) {
+            Ok(true) => {}
+            Ok(false) => continue,
+            Err(e) => {
+                tracing::warn!("plugin {id}: will_handle_ui failed: {e}; trying the next UiPlugin");
+                continue;
+            }
+        }
+        let permissions = manager
+            .call::<m::GetUiPermissions>(&id, &())
+            .unwrap_or_else(|_| {
+                DEFAULT_PERMISSIONS
+                    .iter()
+                    .map(|p| (*p).to_owned())
+                    .collect()
+            });
+        if !req.first_run && !permissions.iter().all(|p| (req.may)(p)) {
+            return Outcome::Login;
+        }
+        let survey = survey.get_or_insert_with(|| Survey::take(manager, req.first_run));
+        if let Some(outcome) = plugin_page(manager, web, &id, survey, req) {
+            return outcome;
+        }
+    }
+    if !req.first_run && !DEFAULT_PERMISSIONS.iter().all(|p| (req.may)(p)) {
+        return Outcome::Login;
+    }
+    let survey = survey.unwrap_or_else(|| Survey::take(manager, req.first_run));
+    default_page(manager, web, &survey, req)
+}
+
+/// The cache key of a request: who renders it, the path, the query without `_refresh`.
+fn cache_key(who: &str, req: &Request, extra: &str) -> String {
+    let query: Vec<String> = req
+        .query
+        .iter()
+        .filter(|(k, _)| k.as_str() != "_refresh")
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    format!("{who}|{}|{}|{extra}", req.path, query.join("&"))
+}
+
+fn default_page(
+    manager: &PluginManager,
+    web: &Web,
+    survey: &Survey,
+    req: &PageRequest<'_>,
+) -> Outcome {
+    let tracked = survey.tracked(manager);
+    let fields = survey.etag_fields();
+    let stamp = cache::stamp(&StampInput {
+        tracked: &tracked,
+        fields: &fields,
+        ..Default::default()
+    });
+    let key = cache_key("_default", &req.request, "");
+    if !req.refresh {
+        if let Some(page) = web.cache.get(&key, &stamp.etag) {
+            return Outcome::Page {
+                page,
+                stamp,
+                hit: true,
+                plugin: None,
+            };
+        }
+    }
+    let renderer = Renderer::new(manager, survey.plugins.clone());
+    let kwargs = survey.kwargs(manager);
+    let globals = minijinja::Value::from_serialize(&kwargs);
+    let mut context: BTreeMap<String, minijinja::Value> = kwargs
+        .iter()
+        .map(|(k, v)| (k.clone(), minijinja::Value::from_serialize(v)))
+        .collect();
+    context.insert(
+        "templates".into(),
+        survey.templates(&renderer, &globals, true),
+    );
+    // The asset URLs are built here (identifiers and percent-encoded paths):
+    // safe in an attribute as they are.
+    context.insert("assets".into(), survey.asset_urls());
+    let html = match renderer.render("index.jinja2", &minijinja::Value::from_object(context)) {
+        Ok(html) => html,
+        Err(e) => return Outcome::Failed(e),
+    };
+    let page = Page {
+        status: 200,
+        headers: vec![("content-type".into(), "text/html; charset=utf-8".into())],
+        body: html.into_bytes(),
+    };
+    web.cache.put(key, stamp.etag.clone(), page.clone());
+    if req.record {
+        web.records.add(Record {
+            plugin: "_default".into(),
+            path: req.request.path.clone(),
+            query: BTreeMap::new(),
+            headers: BTreeMap::new(),
+            data: String::new(),
+        });
+    }
+    Outcome::Page {
+        page,
+        stamp,
+        hit: false,
+        plugin: None,
+    }
+}
+
+/// A UiPlugin's page, or `None` to move on to the next plugin.
+fn plugin_page(
+    manager: &PluginManager,
+    web: &Web,
+    id: &str,
+    survey: &Survey,
+    req: &PageRequest<'_>,
+) -> Option<Outcome> {
+    let tracked: Vec<std::path::PathBuf> = match manager.call::<m::GetUiCustomTrackedFiles>(id, &())
+    {
+        Ok(Some(files)) => files.into_iter().map(Into::into).collect(),
+        _ => {
+            let mut files = survey.tracked(manager);
+            if let Ok(Some(more)) = manager.call::<m::GetUiAdditionalTrackedFiles>(id, &()) {
+                files.extend(more.into_iter().map(Into::into));
+            }
+            files
+        }
+    };
+    let defaults = survey.etag_fields();
+    let mut fields = match manager.call::<m::GetUiAdditionalEtag>(id, &defaults) {
+        Ok(Some(fields)) => fields,
+        Ok(None) => Vec::new(),
+        Err(_) => defaults,
+    };
+    fields.push(format!("ui:{id}"));
+    let stamp = cache::stamp(&StampInput {
+        tracked: &tracked,
+        fields: &fields,
+        custom_etag: manager.call::<m::GetUiCustomEtag>(id, &()).ok().flatten(),
+        custom_last_modified: manager
+            .call::<m::GetUiCustomLastmodified>(id, &())
+            .ok()
+            .flatten(),
+    });
+    let key_data = manager
+        .call::<m::GetUiAdditionalKeyDataForCache>(id, &())
+        .ok()
+        .flatten()
+        .map_or_else(String::new, |v| v.to_string());
+    let key = cache_key(&format!("ui:{id}"), &req.request, &key_data);
+    if !req.refresh {
+        if let Some(page) = web.cache.get(&key, &stamp.etag) {
+            return Some(Outcome::Page {
+                page,
+                stamp,
+                hit: true,
+                plugin: Some(id.to_owned()),
+            });
+        }
+    }
+
+    let renderer = Renderer::new(manager, survey.plugins.clone());
+    let mut kwargs = survey.kwargs(manager);
+    let globals = minijinja::Value::from_serialize(&kwargs);
+    let templates = survey.templates(&renderer, &globals, false);
+    kwargs.insert(
+        "templates".into(),
+        serde_json::to_value(&templates).unwrap_or(Value::Null),
+    );
+    let now = rfc3339(SystemTime::now());
+    let args = (now, req.request.clone(), Value::Object(kwargs));
+    let response = match manager.call::<m::OnUiRender>(id, &args) {
+        Ok(Some(response)) => response,
+        Ok(None) => return None,
+        Err(e) => {
+            tracing::warn!("plugin {id}: on_ui_render failed: {e}; trying the next UiPlugin");
+            return None;
+        }
+    };
+    let page = Page {
+        status: response.status,
+        headers: response.headers.into_iter().collect(),
+        body: response.body,
+    };
+    let no_cache = page.headers.iter().any(|(name, value)| {
+        let name = name.to_ascii_lowercase();
+        (name == "cache-control" && value.to_ascii_lowercase().contains("no-cache"))
+            || (name == "pragma" && value.to_ascii_lowercase().contains("no-cache"))
+    });
+    if (200..300).contains(&page.status) && !no_cache {
+        web.cache.put(key, stamp.etag.clone(), page.clone());
+        if req.record {
+            record_plugin_request(manager, web, id, &req.request);
+        }
+    }
+    Some(Outcome::Page {
+        page,
+        stamp,
+        hit: false,
+        plugin: Some(id.to_owned()),
+    })
+}
+
+/// Records a request a UiPlugin answered, unless the plugin opts out.
+fn record_plugin_request(manager: &PluginManager, web: &Web, id: &str, request: &Request) {
+    let enabled = manager
+        .call::<m::GetUiPreemptiveCachingEnabled>(id, &())
+        .unwrap_or(true);
+    let unless = manager
+        .call::<m::GetUiPreemptiveCachingAdditionalUnless>(id, &())
+        .unwrap_or(false);
+    if !enabled || unless {
+        return;
+    }
+    let mut headers: BTreeMap<String, String> = request
+        .headers
+        .iter()
+        .filter(|(k, _)| k.as_str() == "user-agent")
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    if let Ok(extra) = manager.call::<m::GetUiAdditionalRequestDataForPreemptiveCaching>(id, &()) {
+        headers.extend(cache::string_map(
+            extra.get("headers").unwrap_or(&Value::Null),
+        ));
+    }
+    let data = manager
+        .call::<m::GetUiDataForPreemptiveCaching>(id, &())
+        .map(|v| v.to_string())
+        .unwrap_or_default();
+    web.records.add(Record {
+        plugin: id.to_owned(),
+        path: request.path.clone(),
+        query: request
+            .query
+            .iter()
+            .filter(|(k, _)| k.as_str() != "_refresh")
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        headers,
+        data,
+    });
+}
+
+/// Renders every recorded request into the cache (at start-up). Returns how
+/// many pages were cached. A recorded UiPlugin that is gone, opted out, or no
+/// longer handles its request is skipped.
+pub fn warm(manager: &PluginManager, web: &Web, first_run: bool) -> usize {
+    let mut cached = 0;
+    for record in web.records.all() {
+        let request = Request {
+            method: "GET".into(),
+            path: record.path.clone(),
+            query: record.query.clone(),
+            headers: record.headers.clone(),
+            ..Default::default()
+        };
+        let may = |_: &str| true;
+        let req = PageRequest {
+            request,
+            refresh: true,
+            first_run,
+            may: &may,
+            record: false,
+        };
+        let outcome = if record.plugin == "_default" {
+            Some(default_page(
+                manager,
+                web,
+                &Survey::take(manager, first_run),
+                &req,
+            ))
+        } else {
+            let wanted = manager
+                .implementations("Ui", Some(UI_CONTEXT))
+                .iter()
+                .any(|(id, _)| id == &record.plugin)
+                && manager
+                    .call::<m::GetUiPreemptiveCachingEnabled>(&record.plugin, &())
+                    .unwrap_or(false)
+                && manager
+                    .call::<m::WillHandleUi>(&record.plugin, &req.request)
+                    .unwrap_or(false);
+            wanted
+                .then(|| {
+                    plugin_page(
+                        manager,
+                        web,
+                        &record.plugin,
+                        &Survey::take(manager, first_run),
+                        &req,
+                    )
+                })
+                .flatten()
+        };
+        match outcome {
+            Some(Outcome::Page { .. }) => cached += 1,
+            Some(Outcome::Failed(e)) => {
+                tracing::warn!("preemptive caching of {}: {e}", record.path)
+            }
+            _ => {}
+        }
+    }
+    cached
+}
+
+/// A time as RFC 3339 in UTC, to the second (`2026-11-21T09:30:00Z`).
+pub fn rfc3339(time: SystemTime) -> String {
+    let secs = time
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    // Howard Hinnant's civil_from_days.
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rfc3339;
+    use std::time::{Duration, SystemTime};
+
+    #[test]
+    fn rfc3339_dates() {
+        let at = |s: u64| rfc3339(SystemTime::UNIX_EPOCH + Duration::from_secs(s));
+        assert_eq!(at(0), "1970-01-01T00:00:00Z");
+        assert_eq!(at(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(at(1_795_258_861), "2026-11-21T11:01:01Z");
+    }
+}
