@@ -385,6 +385,14 @@ fn ui_plugins_answer_in_order_and_errors_fall_through() {
         one.body.contains("UI probe"),
         "render kwargs reach the plugin"
     );
+    // Its template filter took every tab out; the sidebar keeps core and plugin entries.
+    assert!(one.body.contains("tabs=[]"), "{}", one.body);
+    assert!(
+        one.body
+            .contains(r#"sidebar=["state","plugin_ui_probe_x"]"#),
+        "{}",
+        one.body
+    );
     let two = get(&server, "/?k=a", &[("X-Probe", "a")]);
     assert_eq!(two.body, one.body);
     assert_eq!(two.header("x-plinth-cache"), Some("hit"));

@@ -1,6 +1,7 @@
 //! Requests per second of `GET /api/plugin/helloworld` (a call into a plugin
 //! through the ABI, authenticated by API key) next to `GET /api/server` (a
-//! plain axum route) on the same server.
+//! plain axum route) on the same server, and of the web page at `/`, served
+//! from the page cache and rendered afresh (`?_refresh=true`).
 //!
 //! Run: `cargo bench -p plinth --bench http`. It builds the workspace in
 //! release mode, starts `plinth serve` on a free loopback port with the
@@ -131,6 +132,10 @@ fn main() {
     let plugin = measure(port, "/api/plugin/helloworld", &key);
     println!("GET /api/server (plain axum route):          {plain:>9.0} requests/s");
     println!("GET /api/plugin/helloworld (plugin, API key): {plugin:>9.0} requests/s");
+    let cached = measure(port, "/", &key);
+    let rendered = measure(port, "/?_refresh=true", &key);
+    println!("GET / (the page, from the cache):             {cached:>9.0} requests/s");
+    println!("GET /?_refresh=true (the page, rendered):     {rendered:>9.0} requests/s");
     let _ = server.kill();
     let _ = server.wait();
 }

@@ -218,10 +218,9 @@ fn plugin_page(
     let mut kwargs = survey.kwargs(manager);
     let globals = minijinja::Value::from_serialize(&kwargs);
     let templates = survey.templates(&renderer, &globals, false);
-    kwargs.insert(
-        "templates".into(),
-        serde_json::to_value(&templates).unwrap_or(Value::Null),
-    );
+    let mut templates = serde_json::to_value(&templates).unwrap_or(Value::Null);
+    filter_templates(manager, id, &mut templates);
+    kwargs.insert("templates".into(), templates);
     let now = rfc3339(SystemTime::now());
     let args = (now, req.request.clone(), Value::Object(kwargs));
     let response = match manager.call::<m::OnUiRender>(id, &args) {
@@ -254,6 +253,36 @@ fn plugin_page(
         hit: false,
         plugin: Some(id.to_owned()),
     })
+}
+
+/// Applies a UiPlugin's `get_ui_custom_template_filter` to its render
+/// arguments' templates: an entry the filter refuses leaves `order` and `entries`.
+fn filter_templates(manager: &PluginManager, id: &str, templates: &mut Value) {
+    let Some(kinds) = templates.as_object_mut() else {
+        return;
+    };
+    for (kind, data) in kinds.iter_mut() {
+        let keys: Vec<String> = data["order"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|k| k.as_str().map(str::to_owned))
+            .collect();
+        for key in keys {
+            let args = (kind.clone(), key.clone(), true);
+            let keep = manager
+                .call::<m::GetUiCustomTemplateFilter>(id, &args)
+                .unwrap_or(true);
+            if !keep {
+                if let Some(order) = data["order"].as_array_mut() {
+                    order.retain(|k| k.as_str() != Some(key.as_str()));
+                }
+                if let Some(entries) = data["entries"].as_object_mut() {
+                    entries.remove(&key);
+                }
+            }
+        }
+    }
 }
 
 /// Records a request a UiPlugin answered, unless the plugin opts out.

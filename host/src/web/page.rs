@@ -367,3 +367,69 @@ pub fn escape_html(text: &str) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    fn keys(slots: &[Slot<'_>]) -> Vec<String> {
+        slots
+            .iter()
+            .map(|s| match s {
+                Slot::Core(key, _) => format!("core:{key}"),
+                Slot::Plugin(c) => c.key.clone(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn plugins_go_around_the_core_components_and_take_the_place_they_replace() {
+        let files: BTreeSet<String> = ["a_navbar.jinja2", "a_tab.jinja2", "a_control.jinja2"]
+            .map(str::to_owned)
+            .into();
+        let configs = vec![
+            json!({"type": "tab"}),
+            json!({"type": "tab", "template": "a_control.jinja2", "replaces": "control"}),
+        ];
+        let injection = injection::collect(&[PluginTemplates {
+            id: "a",
+            name: "A",
+            configs: &configs,
+            files: &files,
+        }]);
+        assert_eq!(
+            keys(&layout(&injection, "navbar", false)),
+            ["plugin_a", "core:settings", "core:about", "core:login"],
+            "navbar: plugins left of the core links"
+        );
+        assert_eq!(
+            keys(&layout(&injection, "tab", false)),
+            [
+                "plugin_a_2",
+                "core:pluginmanager",
+                "core:events",
+                "plugin_a"
+            ],
+            "tab: the replacement in the place of `control`, the others after the core tabs"
+        );
+        assert_eq!(
+            keys(&layout(&injection, "wizard", false)),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            keys(&layout(&injection, "wizard", true)),
+            ["core:firstrun_acl"],
+            "the first-run step only on the first run"
+        );
+    }
+
+    #[test]
+    fn html_is_escaped() {
+        assert_eq!(
+            escape_html(r#"<a href="x">'&'</a>"#),
+            "&lt;a href=&quot;x&quot;&gt;&#x27;&amp;&#x27;&lt;/a&gt;"
+        );
+    }
+}

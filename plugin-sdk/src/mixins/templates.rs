@@ -13,6 +13,16 @@ use crate::plugin::Plugin;
 /// Without configuration, a template of each type is looked for under its
 /// default name, `<id>_<type>.jinja2` (`<id>.jinja2` for generic), in the
 /// template folder or among the files compiled into the library (`templates/<name>`).
+///
+/// Templates are Jinja2 (rendered by minijinja, HTML autoescaping on). They see
+/// the page's render arguments (`debug`, `firstRun`, `version`,
+/// `display_version`, `pluginNames`, `supportedExtensions`, …) and every
+/// plugin's variables as `plugin_<id>_<name>`. The host wraps each component
+/// (div id `<type>_plugin_<id><suffix>`); the template supplies the content.
+/// In the page, `data-bind="value: settings.plugins.<id>.<key>"` (also
+/// `checked:` and `text:`) binds an element to the plugin's settings; the
+/// settings dialog and the wizard save bound inputs. A template that fails to
+/// render is replaced by an error box; the rest of the page is unaffected.
 pub trait TemplatePlugin: Plugin {
     /// Template configurations: objects with `type` and optionally `name`,
     /// `template`, `suffix`, `div`, `replaces`, `custom_bindings`, `data_bind`,

@@ -20,8 +20,13 @@ pub trait UiPlugin: Plugin {
 
     /// Renders the page. `now` is the request time (RFC 3339); `render_kwargs`
     /// holds what the default page is rendered with (`debug`, `firstRun`,
-    /// `version`, `templates`, `pluginNames`, `locales`, `supportedExtensions`,
-    /// and every plugin's template variables). `Ok(None)` moves on to the next plugin.
+    /// `version` (`number`, `branch`, `display`), `display_version`,
+    /// `templates` (per template type `{"order": [key], "entries": {key: entry}}`,
+    /// each plugin entry with its rendered `html`), `pluginNames`, `locales`,
+    /// `supportedExtensions`, `assets` (`js`, `css`, `less` URLs) and every
+    /// plugin's template variables as `plugin_<id>_<name>`).
+    /// `Ok(None)` and `Err` move on to the next plugin (the error is logged).
+    /// A response with `Cache-Control: no-cache` is not cached.
     fn on_ui_render(
         &self,
         now: &str,

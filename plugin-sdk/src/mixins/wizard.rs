@@ -9,7 +9,12 @@ use crate::plugin::Plugin;
 
 /// A wizard dialog (its template comes through [`TemplatePlugin`](crate::TemplatePlugin))
 /// shown when [`is_wizard_required`](WizardPlugin::is_wizard_required) is true and the
-/// wizard was not yet seen in its current version. Reload-needing.
+/// wizard was not yet seen in its current version ([`is_wizard_ignored`]). Reload-needing.
+///
+/// The host keeps the version seen per plugin in its config
+/// (`server.seenWizards.<id>`). Steps are shown mandatory first (the wizard
+/// template's `mandatory` key), then by name; the page's view models get the
+/// details in `onWizardDetails({"<id>": {"details": …}})`.
 pub trait WizardPlugin: Plugin {
     /// Whether the wizard must be shown (default `false`).
     fn is_wizard_required(&self) -> bool {
