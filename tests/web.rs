@@ -218,6 +218,8 @@ fn the_page_asks_for_a_login_once_users_exist() {
         ("/static/plinth.js", "javascript"),
         ("/static/plinth.css", "text/css"),
         ("/static/client.js", "javascript"),
+        ("/static/favicon.svg", "image/svg+xml"),
+        ("/favicon.ico", "image/svg+xml"),
     ];
     for (path, kind) in statics {
         let file = get(&server, path, &[]);

@@ -138,6 +138,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/", get(page::index))
         .route("/login", get(page::login))
         .route("/static/{file}", get(page::static_file))
+        .route("/favicon.ico", get(page::favicon))
         .route("/api/setup/admin", axum::routing::post(setup_api::admin))
         .route(
             "/api/setup/wizard",

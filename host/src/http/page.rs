@@ -182,7 +182,13 @@ fn urlencode(text: &str) -> String {
     percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
 
-/// `GET /static/<file>`: the host's script, styles and client library.
+/// `GET /favicon.ico`: the host's icon (SVG), for pages that name none.
+pub async fn favicon(headers: HeaderMap) -> Response {
+    let icon = statics::FAVICON_SVG.as_bytes().to_vec();
+    Asset::from_bytes("favicon.svg", icon, None).respond(&headers)
+}
+
+/// `GET /static/<file>`: the host's script, styles, client library and icon.
 pub async fn static_file(
     State(app): State<Arc<App>>,
     Path(name): Path<String>,

@@ -10,6 +10,8 @@ pub const PLINTH_JS: &str = include_str!("../../web/static/plinth.js");
 pub const PLINTH_CSS: &str = include_str!("../../web/static/plinth.css");
 /// The core of the client library.
 pub const CLIENT_JS: &str = include_str!("../../web/static/client.js");
+/// The icon, also served at `/favicon.ico`.
+pub const FAVICON_SVG: &str = include_str!("../../web/static/favicon.svg");
 
 /// A host static file by name: its bytes. `client.js` is assembled afresh.
 pub fn file(manager: &PluginManager, name: &str) -> Option<Vec<u8>> {
@@ -17,6 +19,7 @@ pub fn file(manager: &PluginManager, name: &str) -> Option<Vec<u8>> {
         "plinth.js" => Some(PLINTH_JS.as_bytes().to_vec()),
         "plinth.css" => Some(PLINTH_CSS.as_bytes().to_vec()),
         "client.js" => Some(client_library(manager).into_bytes()),
+        "favicon.svg" => Some(FAVICON_SVG.as_bytes().to_vec()),
         _ => None,
     }
 }

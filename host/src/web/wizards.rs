@@ -75,15 +75,14 @@ pub fn wizards(manager: &PluginManager) -> Vec<Wizard> {
 }
 
 /// Ends a wizard session in which the wizards of `handled` were shown: stores
-/// the version seen of each of those still shown, then calls
-/// `on_wizard_finish(handled)` on every WizardPlugin. Returns the plugins
-/// counted as handled; identifiers of plugins that show no wizard are left out.
+/// the current version of each as seen, then calls `on_wizard_finish(handled)`
+/// on every WizardPlugin. (As in OctoPrint, a wizard counts as handled even if
+/// the session made it no longer required, as saving its step usually does.)
+/// Returns the plugins counted as handled; identifiers that are not enabled
+/// WizardPlugins are left out.
 pub fn finish(manager: &PluginManager, handled: &[String]) -> Result<Vec<String>, String> {
     let all = wizards(manager);
-    let done: Vec<&Wizard> = all
-        .iter()
-        .filter(|w| w.shown() && handled.contains(&w.id))
-        .collect();
+    let done: Vec<&Wizard> = all.iter().filter(|w| handled.contains(&w.id)).collect();
     let config = manager.config();
     for wizard in &done {
         let version = wizard.version.map_or(Value::Null, Value::from);

@@ -12,9 +12,10 @@
  * knockout-style `settings.settings.` prefix are accepted too).
  *
  *   value: settings.<path>     <input>, <select>, <textarea>: filled when the
- *                              settings dialog (or the wizard) opens, sent back
- *                              when it is saved (finished). Numbers, booleans
- *                              and lists keep their type when the text allows.
+ *                              settings dialog (or the wizard) opens; when it is
+ *                              saved (finished) the values that differ from the
+ *                              loaded ones are sent. Numbers, booleans and lists
+ *                              keep their type when the text allows.
  *   checked: settings.<path>   checkbox: true/false; radio: checked when its
  *                              value equals the setting. Same life cycle.
  *   text: settings.<path>      any element: its text is the setting, refreshed
@@ -964,6 +965,15 @@
         }));
         $("wizard_finish").addEventListener("click", () => wizardBusy(finishWizard));
         $("wizard_close").addEventListener("click", () => { wiz.done = true; dialog.close(); });
+        const acl = $("wizard_firstrun_acl");
+        if (acl) {
+            // Enter in the access control fields goes on, as the visible button would.
+            acl.addEventListener("keydown", (ev) => {
+                if (ev.key !== "Enter" || ev.target.tagName !== "INPUT") return;
+                ev.preventDefault();
+                $(wiz.index === wiz.steps.length - 1 ? "wizard_finish" : "wizard_next").click();
+            });
+        }
         dialog.addEventListener("cancel", (ev) => { if (!wiz.closable) ev.preventDefault(); });
         dialog.addEventListener("close", () => {
             if (!wiz.done && !wiz.closable && wiz.steps.length) dialog.showModal();
