@@ -112,6 +112,8 @@ struct Driver {
     child: Child,
     port: u16,
     profile: tempfile::TempDir,
+    /// The process was waited for: its id may belong to another process now.
+    reaped: bool,
 }
 
 impl Driver {
@@ -156,10 +158,12 @@ impl Driver {
                 child,
                 port,
                 profile,
+                reaped: false,
             };
             let deadline = Instant::now() + WAIT;
             loop {
                 if let Ok(Some(status)) = driver.child.try_wait() {
+                    driver.reaped = true;
                     last_error = format!(
                         "chromedriver exited with {status}: {}",
                         std::fs::read_to_string(&log).unwrap_or_default()
@@ -195,9 +199,13 @@ impl Driver {
     }
 
     fn kill(&mut self) {
+        if self.reaped {
+            return;
+        }
         #[cfg(unix)]
         {
-            // The group chromedriver leads: chromedriver and its browser.
+            // The group chromedriver leads: chromedriver and its browser (the
+            // id is still ours: the process has not been waited for yet).
             let _ = Command::new("kill")
                 .args(["-KILL", "--", &format!("-{}", self.child.id())])
                 .stdout(Stdio::null())
@@ -206,6 +214,7 @@ impl Driver {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
+        self.reaped = true;
     }
 }
 
@@ -244,6 +253,10 @@ impl Browser {
     }
 
     fn start_with(name: &str, server: &Server, options: Options) -> Self {
+        // No artifacts of an earlier run under this name.
+        for ext in ["png", "html", "console.txt"] {
+            let _ = std::fs::remove_file(artifacts_dir().join(format!("{name}.{ext}")));
+        }
         let slot = Slot::take();
         let driver = Driver::start();
         let rt = tokio::runtime::Builder::new_multi_thread()
@@ -955,6 +968,33 @@ fn the_browser_harness_sees_console_errors_and_missing_assets() {
     );
 }
 
+/// A test that fails still leaves its screenshot, its page and its console.
+#[test]
+fn a_failing_browser_test_still_leaves_its_screenshot() {
+    let name = "a_failing_browser_test_still_leaves_its_screenshot";
+    let sb = sandbox_with(&["helloworld"]);
+    let server = Server::start(&sb);
+    let files: Vec<PathBuf> = ["png", "html", "console.txt"]
+        .iter()
+        .map(|ext| artifacts_dir().join(format!("{name}.{ext}")))
+        .collect();
+    for file in &files {
+        let _ = std::fs::remove_file(file);
+    }
+    let failed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let browser = Browser::start(name, &server);
+        browser.goto("/plugin/helloworld/static/css/helloworld.css");
+        browser.wait_text("body", ".helloworld");
+        panic!("a deliberate failure");
+    }));
+    assert!(failed.is_err());
+    for file in &files {
+        assert!(file.is_file(), "{} is missing", file.display());
+    }
+    let png = std::fs::read(&files[0]).unwrap();
+    assert!(png.starts_with(b"\x89PNG"), "not a PNG");
+}
+
 /// No users: the first-run wizard creates the admin and shows wizard_demo's
 /// step; finishing saves its setting, calls on_wizard_finish and reloads the
 /// page, which has no wizard any more.
@@ -1158,6 +1198,15 @@ fn after_logging_in_every_sample_plugin_shows_its_navbar_item_tab_and_settings()
         "{}",
         browser.text("#navbar_plugin_helloworld")
     );
+    // Every plugin navbar item is shown.
+    let navbar_items: Vec<String> = serde_json::from_value(browser.js(
+        "return Array.from(document.querySelectorAll('#navbar [id^=\"navbar_plugin_\"]'))\
+         .map(function (e) { return e.id; });",
+    ))
+    .unwrap();
+    for item in &navbar_items {
+        assert!(browser.visible(&format!("#{item}")), "#{item} is hidden");
+    }
     browser.click("#tab_plugin_helloworld_link a");
     browser.wait_visible("#tab_plugin_helloworld");
     browser.wait_text("#tab_plugin_helloworld", "Hello World!");
@@ -1211,6 +1260,19 @@ fn after_logging_in_every_sample_plugin_shows_its_navbar_item_tab_and_settings()
         browser.click(&link);
         browser.wait_visible(&format!("#{section}"));
         browser.wait_value(input, value);
+    }
+    // Every plugin's section has its link in the nav.
+    let sections: Vec<String> = serde_json::from_value(browser.js(
+        "return Array.from(document.querySelectorAll('#settings_dialog .settings-section[id^=\"settings_plugin_\"]'))\
+         .map(function (e) { return e.id; });",
+    ))
+    .unwrap();
+    for section in &sections {
+        let name = browser.text(&format!(
+            "#{section} h1, #{section} h2, #{section} h3, #{section} h4"
+        ));
+        browser.click(&settings_nav_link(&browser, section, &name));
+        browser.wait_visible(&format!("#{section}"));
     }
     browser.click("#settings_cancel");
     browser.wait_dialog("#settings_dialog", false);
