@@ -46,16 +46,7 @@ fn get(server: &Server, path: &str, headers: &[(&str, &str)]) -> Answer {
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
-    let mut response = request.call().unwrap();
-    Answer {
-        status: response.status().as_u16(),
-        headers: response
-            .headers()
-            .iter()
-            .map(|(n, v)| (n.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
-            .collect(),
-        body: response.body_mut().read_to_string().unwrap_or_default(),
-    }
+    answer(request.call().unwrap())
 }
 
 fn post(server: &Server, path: &str, headers: &[(&str, &str)], body: &Value) -> Answer {
@@ -65,7 +56,10 @@ fn post(server: &Server, path: &str, headers: &[(&str, &str)], body: &Value) -> 
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
-    let mut response = request.send(body.to_string()).unwrap();
+    answer(request.send(body.to_string()).unwrap())
+}
+
+fn answer(mut response: ureq::http::Response<ureq::Body>) -> Answer {
     Answer {
         status: response.status().as_u16(),
         headers: response
