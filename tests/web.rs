@@ -7,7 +7,7 @@ mod common;
 use std::fs;
 use std::time::{Duration, Instant};
 
-use common::{add_user, api_key, built, http, lib_file, Sandbox, Server};
+use common::{add_user, api_key, built, lib_file, Sandbox, Server};
 use plinth_sdk::{json, Value};
 
 const IPHONE: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1";
@@ -130,7 +130,10 @@ fn the_page_is_cached_until_a_template_changes_and_renders_afresh_on_request() {
         .contains("/plugin/helloworld/static/css/helloworld.css"));
     // The probe's variable is escaped; its broken template becomes an error
     // box; its configuration naming a missing file is left out.
-    assert!(first.body.contains("&lt;b&gt;bold&lt;"));
+    assert!(
+        first.body.contains("Word: &lt;b&gt;bold&lt;"),
+        "_() and escaping"
+    );
     assert!(!first.body.contains("<b>bold</b>"));
     assert!(first.body.contains("sidebar_plugin_ui_probe_x"));
     assert!(first.body.contains("plugin-template-error"));
@@ -180,6 +183,32 @@ fn the_page_is_cached_until_a_template_changes_and_renders_afresh_on_request() {
     assert_eq!(changed.header("x-plinth-cache"), Some("miss"));
     assert_ne!(changed.header("etag"), Some(etag.as_str()));
     assert!(changed.body.contains("Hello World! again"));
+
+    // So does any new file in a template folder (templates include others)…
+    let etag = changed.header("etag").unwrap().to_owned();
+    fs::write(
+        sb.basedir
+            .join("plugins/helloworld/templates/helloworld_part.jinja2"),
+        "part",
+    )
+    .unwrap();
+    let added = get(&server, "/", &auth);
+    assert_eq!(added.header("x-plinth-cache"), Some("miss"));
+    assert_ne!(added.header("etag"), Some(etag.as_str()));
+
+    // …and a template variable that changes with a setting.
+    let etag = added.header("etag").unwrap().to_owned();
+    let saved = post(
+        &server,
+        "/api/settings",
+        &auth,
+        &json!({"plugins": {"ui_probe": {"word": "renamed"}}}),
+    );
+    assert_eq!(saved.status, 200, "{}", saved.body);
+    let renamed = get(&server, "/", &auth);
+    assert_eq!(renamed.header("x-plinth-cache"), Some("miss"));
+    assert_ne!(renamed.header("etag"), Some(etag.as_str()));
+    assert!(renamed.body.contains("Word: renamed"));
 }
 
 #[test]
@@ -236,6 +265,18 @@ fn the_first_run_wizard_creates_the_admin_once_and_plugin_wizards_are_finished()
     assert_eq!(page.status, 200, "first run needs no login");
     assert!(page.body.contains("id=\"wizard_firstrun_acl\""));
     assert!(page.body.contains("id=\"wizard_plugin_wizard_demo\""));
+    // No UiPlugin stands between a phone and the first-run wizard.
+    let phone = get(&server, "/", &[("User-Agent", IPHONE)]);
+    assert_eq!(phone.header("x-plinth-ui"), Some("_default"));
+    assert!(phone.body.contains("id=\"wizard_firstrun_acl\""));
+    // Nobody finishes wizards before there is an administrator.
+    let early = post(
+        &server,
+        "/api/setup/wizard",
+        &[],
+        &json!({"handled": ["wizard_demo"]}),
+    );
+    assert_eq!(early.status, 403, "{}", early.body);
 
     let wizards = get(&server, "/api/setup/wizard", &[]).json();
     assert_eq!(wizards["firstRun"], json!(true));
@@ -298,14 +339,11 @@ fn the_first_run_wizard_creates_the_admin_once_and_plugin_wizards_are_finished()
     assert_eq!(get(&server, "/api/setup/wizard", &[]).status, 403);
     let key = api_key(&sb, "admin");
     let auth = [("X-Api-Key", key.as_str())];
-    let refused = post(
-        &server,
-        "/api/setup/wizard",
-        &auth,
-        &json!({"handled": "x"}),
-    );
-    assert_eq!(refused.status, 400);
-    assert!(refused.body.contains("`handled`"));
+    for bad in [json!({"handled": "x"}), json!({}), json!({"handled": [1]})] {
+        let refused = post(&server, "/api/setup/wizard", &auth, &bad);
+        assert_eq!(refused.status, 400, "{bad}");
+        assert!(refused.body.contains("`handled`"));
+    }
 
     let finished = post(
         &server,
@@ -332,6 +370,20 @@ fn the_first_run_wizard_creates_the_admin_once_and_plugin_wizards_are_finished()
     post(&server, "/api/setup/wizard", &auth, &json!({"handled": []}));
     let log = fs::read_to_string(sb.basedir.join("data/wizard_demo/finished.log")).unwrap();
     assert_eq!(log.lines().last(), Some("handled=false some_key=null"));
+
+    // Removing every user does not open the first run to anyone again.
+    server.stop();
+    let removed = sb.plinth(&["user", "remove", "admin"]);
+    assert!(removed.status.success(), "{}", common::stderr(&removed));
+    let server = Server::start(&sb);
+    assert_eq!(get(&server, "/", &[]).status, 303);
+    let retry = post(
+        &server,
+        "/api/setup/admin",
+        &[],
+        &json!({"user": "mallory", "pass": "x"}),
+    );
+    assert_eq!(retry.status, 409, "{}", retry.body);
 }
 
 #[test]
@@ -373,7 +425,10 @@ fn ui_plugins_answer_in_order_and_errors_fall_through() {
     );
     assert_eq!(none.header("x-plinth-ui"), Some("_default"));
 
-    // A probe page is cached (per path and query); no-cache answers are not.
+    // No-cache answers are not cached; other probe pages are (per path).
+    let n1 = get(&server, "/", &[("X-Probe", "nocache")]);
+    let n2 = get(&server, "/", &[("X-Probe", "nocache")]);
+    assert_ne!(n1.body, n2.body);
     let one = get(&server, "/?k=a", &[("X-Probe", "a")]);
     assert_eq!(one.status, 200, "the probe asks for no permissions");
     assert!(one.body.starts_with("probe page a "), "{}", one.body);
@@ -389,24 +444,69 @@ fn ui_plugins_answer_in_order_and_errors_fall_through() {
         "{}",
         one.body
     );
-    let two = get(&server, "/?k=a", &[("X-Probe", "a")]);
+    // Another query is the same page: the cache cannot be filled by queries.
+    let two = get(&server, "/?k=b", &[("X-Probe", "a")]);
     assert_eq!(two.body, one.body);
     assert_eq!(two.header("x-plinth-cache"), Some("hit"));
-    let n1 = get(&server, "/?k=n", &[("X-Probe", "nocache")]);
-    let n2 = get(&server, "/?k=n", &[("X-Probe", "nocache")]);
-    assert_ne!(n1.body, n2.body);
 
     // A tracked file of the plugin's invalidates its page.
     sb.data_file("ui_probe", "tracked.txt", "changed");
-    let three = get(&server, "/?k=a", &[("X-Probe", "a")]);
+    let three = get(&server, "/", &[("X-Probe", "a")]);
     assert_eq!(three.header("x-plinth-cache"), Some("miss"));
     assert_ne!(three.header("etag"), one.header("etag"));
+
+    // A will_handle_ui that panics moves on too (and marks the plugin failed, as any panic does).
+    let panicked = get(&server, "/", &auth(&[("X-Probe", "panic")]));
+    assert_eq!(panicked.status, 200);
+    assert_eq!(panicked.header("x-plinth-ui"), Some("_default"));
+}
+
+#[test]
+fn a_ui_plugins_permissions_are_checked_before_its_cached_page() {
+    let sb = sandbox();
+    add_user(&sb, "admin", true);
+    let server = Server::start(&sb);
+    let admin = api_key(&sb, "admin");
+    let cached = get(
+        &server,
+        "/",
+        &[("X-Api-Key", &admin), ("User-Agent", IPHONE)],
+    );
+    assert_eq!(cached.header("x-plinth-ui"), Some("dummy_mobile_ui"));
+    let anonymous = get(&server, "/", &[("User-Agent", IPHONE)]);
+    assert_eq!(anonymous.status, 303, "{}", anonymous.body);
+    assert!(!anonymous.body.contains("Dummy"));
+}
+
+#[test]
+fn a_logged_in_user_without_the_permissions_is_told_what_is_missing() {
+    let sb = sandbox();
+    add_user(&sb, "admin", true);
+    let mut child = std::process::Command::new(built().plinth())
+        .arg("--basedir")
+        .arg(&sb.basedir)
+        .args(["user", "add", "camera", "--permissions", "webcam"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(b"pw\n").unwrap();
+    }
+    assert!(child.wait().unwrap().success());
+    let key = api_key(&sb, "camera");
+    let server = Server::start(&sb);
+    let page = get(&server, "/", &[("X-Api-Key", &key)]);
+    assert_eq!(page.status, 403, "no redirect loop through the login page");
+    assert!(page.body.contains("camera"));
+    assert!(page.body.contains("status, settings_read"), "{}", page.body);
 }
 
 #[test]
 fn custom_etag_and_last_modified_come_from_the_ui_plugin() {
     let sb = sandbox();
     sb.write_config("plugins:\n  ui_probe:\n    etag: probe-v1\n    last_modified: 1000000000\n");
+    add_user(&sb, "admin", true);
     let server = Server::start(&sb);
     let page = get(&server, "/", &[("X-Probe", "b")]);
     assert_eq!(page.header("etag"), Some("\"probe-v1\""));
@@ -420,6 +520,23 @@ fn custom_etag_and_last_modified_come_from_the_ui_plugin() {
         &[("X-Probe", "b"), ("If-None-Match", "\"probe-v1\"")],
     );
     assert_eq!(again.status, 304);
+    // A new custom ETag is a new page.
+    let key = api_key(&sb, "admin");
+    let saved = post(
+        &server,
+        "/api/settings",
+        &[("X-Api-Key", &key)],
+        &json!({"plugins": {"ui_probe": {"etag": "probe-v2"}}}),
+    );
+    assert_eq!(saved.status, 200, "{}", saved.body);
+    let changed = get(
+        &server,
+        "/",
+        &[("X-Probe", "b"), ("If-None-Match", "\"probe-v1\"")],
+    );
+    assert_eq!(changed.status, 200);
+    assert_eq!(changed.header("etag"), Some("\"probe-v2\""));
+    assert_eq!(changed.header("x-plinth-cache"), Some("miss"));
 }
 
 #[test]
@@ -481,17 +598,29 @@ fn client_library_carries_every_plugins_clientjs() {
     let client = get(&server, "/static/client.js", &[]);
     assert_eq!(client.status, 200);
     assert!(client.body.contains("registerPluginComponent"));
-    let part = "/* plugin helloworld: clientjs/helloworld.js */";
-    let at = client
+    let part = get(&server, "/static/client/helloworld.js", &[]);
+    assert_eq!(part.status, 200);
+    assert!(part.header("content-type").unwrap().contains("javascript"));
+    let at = part
         .body
-        .find(part)
-        .expect("helloworld's clientjs is appended");
-    assert!(client.body[at..].contains("registerPluginComponent(\"helloworld\""));
-    // Only the client library carries it; the page does not link it.
+        .find("/* plugin helloworld: clientjs/helloworld.js */\ntry {")
+        .expect("helloworld's clientjs, in a try block");
+    assert!(part.body[at..].contains("registerPluginComponent(\"helloworld\""));
+    assert!(part.body.contains("} catch (error) {"));
+    // The page links the part after the core library, not the raw file.
     let page = get(&server, "/", &[]);
+    let core = page.body.find("src=\"/static/client.js\"").unwrap();
+    let linked = page
+        .body
+        .find("src=\"/static/client/helloworld.js\"")
+        .unwrap();
+    assert!(core < linked);
     assert!(!page.body.contains("clientjs/helloworld.js"));
-    assert!(http()
-        .get(&server.url("/plugin/helloworld/static/clientjs/helloworld.js"))
-        .call()
-        .is_ok());
+    for missing in [
+        "/static/client/wizard_demo.js",
+        "/static/client/nosuch.js",
+        "/static/client/x",
+    ] {
+        assert_eq!(get(&server, missing, &[]).status, 404, "{missing}");
+    }
 }

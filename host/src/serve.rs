@@ -82,7 +82,7 @@ pub fn run(manager: PluginManager, options: ServeOptions) -> Result<(), String> 
             .count();
         tracing::info!("Plinth started on {host}:{port} with {enabled} plugins enabled");
         tokio::task::spawn_blocking(move || {
-            let first_run = warm_app.users.all().map(|u| u.is_empty()).unwrap_or(false);
+            let first_run = crate::web::first_run(&warm_app.manager, &warm_app.users);
             let cached = crate::web::index::warm(&warm_app.manager, &warm_app.web, first_run);
             if cached > 0 {
                 tracing::info!("preemptively cached {cached} pages");

@@ -139,6 +139,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/login", get(page::login))
         .route("/static/{file}", get(page::static_file))
         .route("/favicon.ico", get(page::favicon))
+        .route("/static/client/{file}", get(page::client_part))
         .route("/api/setup/admin", axum::routing::post(setup_api::admin))
         .route(
             "/api/setup/wizard",

@@ -13,6 +13,7 @@ use super::assets::Asset;
 use super::auth::Caller;
 use super::App;
 use crate::web::index::{self, Outcome, PageRequest};
+use crate::web::page::escape_html;
 use crate::web::render::Renderer;
 use crate::web::statics;
 
@@ -47,8 +48,9 @@ pub async fn index(
         .path_and_query()
         .map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned());
     let worker = app.clone();
+    let user = caller.name().map(str::to_owned);
     let outcome = super::blocking(move || {
-        let first_run = worker.users.all().map(|u| u.is_empty()).unwrap_or(false);
+        let first_run = crate::web::first_run(&worker.manager, &worker.users);
         let may = |p: &str| caller.has(p);
         index::answer(
             &worker.manager,
@@ -94,16 +96,38 @@ pub async fn index(
             put("cache-control", "no-cache");
             put("x-plinth-cache", if hit { "hit" } else { "miss" });
             put("x-plinth-ui", plugin.as_deref().unwrap_or("_default"));
-            if !refresh && matches_etag(&headers, &stamp.etag) {
+            // A plugin may set its own ETag; that is the one the browser sends back.
+            let etag = response_headers
+                .get(header::ETAG)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or(&stamp.etag)
+                .to_owned();
+            if !refresh && matches_etag(&headers, &etag) {
                 return (StatusCode::NOT_MODIFIED, response_headers).into_response();
             }
             let status = StatusCode::from_u16(page.status).unwrap_or(StatusCode::OK);
             (status, response_headers, page.body).into_response()
         }
-        Ok(Outcome::Login) => {
-            let to = format!("/login?redirect={}", urlencode(&target));
-            Redirect::to(&to).into_response()
-        }
+        Ok(Outcome::Login(missing)) => match user {
+            // Logging in again would only come back here.
+            Some(name) => (
+                StatusCode::FORBIDDEN,
+                [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+                format!(
+                    "<!doctype html><meta charset=\"utf-8\"><title>Plinth</title>\
+                     <p>You are logged in as <b>{}</b>, but this page needs the \
+                     permissions {}. Ask an administrator for them, or \
+                     <a href=\"/login?redirect=%2F\">log in as someone else</a>.</p>",
+                    escape_html(&name),
+                    escape_html(&missing.join(", "))
+                ),
+            )
+                .into_response(),
+            None => {
+                let to = format!("/login?redirect={}", urlencode(&target));
+                Redirect::to(&to).into_response()
+            }
+        },
         Ok(Outcome::Failed(e)) => {
             tracing::error!("the page failed to render: {e}");
             (
@@ -189,16 +213,25 @@ pub async fn favicon(headers: HeaderMap) -> Response {
 }
 
 /// `GET /static/<file>`: the host's script, styles, client library and icon.
-pub async fn static_file(
+pub async fn static_file(Path(name): Path<String>, headers: HeaderMap) -> Response {
+    match statics::file(&name) {
+        Some(bytes) => Asset::from_bytes(&name, bytes.to_vec(), None).respond(&headers),
+        None => (StatusCode::NOT_FOUND, "not found").into_response(),
+    }
+}
+
+/// `GET /static/client/<id>.js`: a plugin's part of the client library.
+pub async fn client_part(
     State(app): State<Arc<App>>,
     Path(name): Path<String>,
     headers: HeaderMap,
 ) -> Response {
+    let Some(id) = name.strip_suffix(".js").map(str::to_owned) else {
+        return (StatusCode::NOT_FOUND, "not found").into_response();
+    };
     let manager = app.manager.clone();
-    let file_name = name.clone();
-    let bytes = super::blocking(move || statics::file(&manager, &file_name)).await;
-    match bytes {
-        Ok(Some(bytes)) => Asset::from_bytes(&name, bytes, None).respond(&headers),
+    match super::blocking(move || statics::client_part(&manager, &id)).await {
+        Ok(Some(text)) => Asset::from_bytes(&name, text.into_bytes(), None).respond(&headers),
         Ok(None) => (StatusCode::NOT_FOUND, "not found").into_response(),
         Err(e) => e.into_response(),
     }

@@ -6,12 +6,12 @@
 //! - `GET /api/setup/wizard`: the wizards shown, in order, with their details.
 //! - `POST /api/setup/wizard {"handled": [ids]}`: finishes a wizard session.
 //!
-//! Both wizard routes need the `settings` permission, or a first run.
+//! Both wizard routes need the `settings` permission; on the first run the
+//! list is open to everyone.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::Json;
@@ -23,17 +23,9 @@ use crate::users::USERS_EXIST;
 use crate::web::page::Survey;
 use crate::web::wizards;
 
-fn first_run(app: &App) -> Result<bool, ApiError> {
-    app.users
-        .all()
-        .map(|u| u.is_empty())
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e))
-}
-
 /// `POST /api/setup/admin`.
 pub async fn admin(
     State(app): State<Arc<App>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
@@ -50,19 +42,14 @@ pub async fn admin(
         )),
     };
     let (name, pass) = (text("user")?, text("pass")?);
-    if let Err(wait) = app.sessions.attempt(peer.ip()) {
-        return Err(ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            format!(
-                "too many attempts; try again in {} s",
-                wait.as_secs().max(1)
-            ),
-        ));
-    }
     let worker = app.clone();
     let user_name = name.clone();
     let added = blocking(move || {
+        if !crate::web::first_run(&worker.manager, &worker.users) {
+            return Err(USERS_EXIST.to_owned());
+        }
         worker.users.add_first_admin(&user_name, &pass)?;
+        crate::web::end_first_run(&worker.manager)?;
         worker
             .users
             .all()?
@@ -81,7 +68,7 @@ pub async fn admin(
 }
 
 fn may_use_wizards(app: &App, caller: &Caller) -> Result<(), ApiError> {
-    if first_run(app)? {
+    if crate::web::first_run(&app.manager, &app.users) {
         return Ok(());
     }
     need(caller, "settings")
@@ -92,7 +79,7 @@ pub async fn list(State(app): State<Arc<App>>, caller: Caller) -> Result<Json<Va
     let worker = app.clone();
     blocking(move || {
         may_use_wizards(&worker, &caller)?;
-        let first = first_run(&worker)?;
+        let first = crate::web::first_run(&worker.manager, &worker.users);
         let survey = Survey::take(&worker.manager, first);
         let shown: Vec<Value> = survey
             .shown_wizards()
@@ -122,7 +109,6 @@ pub async fn finish(
     caller.check_csrf(&headers)?;
     let data = json_request(&headers, &body)?;
     let handled: Vec<String> = match data.get("handled") {
-        None | Some(Value::Null) => Vec::new(),
         Some(Value::Array(items)) => items
             .iter()
             .map(|v| {
@@ -134,7 +120,7 @@ pub async fn finish(
                 })
             })
             .collect::<Result<_, _>>()?,
-        Some(_) => {
+        _ => {
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "`handled` must be a list of plugin identifiers",
@@ -143,7 +129,9 @@ pub async fn finish(
     };
     let worker = app.clone();
     blocking(move || {
-        may_use_wizards(&worker, &caller)?;
+        // Finishing changes what every wizard plugin does next: always the
+        // `settings` permission (the page creates the administrator first).
+        need(&caller, "settings")?;
         let done = wizards::finish(&worker.manager, &handled)
             .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e))?;
         Ok(Json(json!({ "handled": done })))

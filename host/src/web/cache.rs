@@ -109,9 +109,16 @@ impl PageCache {
             .map(|(_, page)| page.clone())
     }
 
-    /// Keeps `page` under `key` for ETag `etag`.
+    /// Keeps `page` under `key` for ETag `etag`. Beyond [`MAX_PAGES`] keys,
+    /// an arbitrary other page makes room.
     pub fn put(&self, key: String, etag: String, page: Page) {
-        self.pages.lock().unwrap().insert(key, (etag, page));
+        let mut pages = self.pages.lock().unwrap();
+        if pages.len() >= MAX_PAGES && !pages.contains_key(&key) {
+            if let Some(victim) = pages.keys().next().cloned() {
+                pages.remove(&victim);
+            }
+        }
+        pages.insert(key, (etag, page));
     }
 
     /// How many pages are cached.
@@ -131,9 +138,6 @@ pub struct Record {
     /// The UiPlugin that answered, or `_default` for the default page.
     pub plugin: String,
     pub path: String,
-    /// Query values (without `_refresh`).
-    #[serde(default)]
-    pub query: BTreeMap<String, String>,
     /// Request headers that decide the page (`user-agent`, and what the
     /// plugin's `get_ui_additional_request_data_for_preemptive_caching` adds).
     #[serde(default)]
@@ -208,6 +212,9 @@ impl Records {
     }
 }
 
+/// How many pages the cache holds at most.
+pub const MAX_PAGES: usize = 64;
+
 /// How many requests are recorded for preemptive caching at most.
 pub const MAX_RECORDS: usize = 32;
 
@@ -271,7 +278,6 @@ mod tests {
         let record = |path: &str| Record {
             plugin: "_default".into(),
             path: path.into(),
-            query: BTreeMap::new(),
             headers: BTreeMap::new(),
             data: String::new(),
         };
@@ -284,6 +290,29 @@ mod tests {
         let all = records.all();
         assert_eq!(all.len(), MAX_RECORDS);
         assert_eq!(all.last().unwrap().path, format!("/{}", MAX_RECORDS + 4));
+    }
+
+    #[test]
+    fn the_cache_is_bounded() {
+        let cache = PageCache::default();
+        let page = Page {
+            status: 200,
+            headers: Vec::new(),
+            body: b"x".to_vec(),
+        };
+        for i in 0..MAX_PAGES * 2 {
+            cache.put(format!("k{i}"), "\"e\"".into(), page.clone());
+        }
+        assert_eq!(cache.len(), MAX_PAGES);
+        let last = format!("k{}", MAX_PAGES * 2 - 1);
+        assert!(
+            cache.get(&last, "\"e\"").is_some(),
+            "the newest page is kept"
+        );
+        assert!(
+            cache.get(&last, "\"other\"").is_none(),
+            "a stale ETag misses"
+        );
     }
 
     #[test]

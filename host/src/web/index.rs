@@ -45,8 +45,9 @@ pub enum Outcome {
         /// The UiPlugin that answered; `None` for the default page.
         plugin: Option<String>,
     },
-    /// The caller lacks a permission the page needs: show the login page.
-    Login,
+    /// The caller lacks these permissions, which the page needs: show the
+    /// login page (or, to a logged-in caller, say what is missing).
+    Login(Vec<String>),
     /// The default page failed to render.
     Failed(String),
 }
@@ -54,7 +55,14 @@ pub enum Outcome {
 /// Answers a request for `/`.
 pub fn answer(manager: &PluginManager, web: &Web, req: &PageRequest<'_>) -> Outcome {
     let mut survey: Option<Survey> = None;
-    for (id, _) in manager.implementations("Ui", Some(UI_CONTEXT)) {
+    // On the first run the default page's wizard creates the administrator:
+    // no UiPlugin may stand in its way.
+    let ui_plugins = if req.first_run {
+        Vec::new()
+    } else {
+        manager.implementations("Ui", Some(UI_CONTEXT))
+    };
+    for (id, _) in ui_plugins {
         match manager.call::<m::WillHandleUi>(&id, &req.request) {
             Ok(true) => {}
             Ok(false) => continue,
@@ -71,30 +79,37 @@ pub fn answer(manager: &PluginManager, web: &Web, req: &PageRequest<'_>) -> Outc
                     .map(|p| (*p).to_owned())
                     .collect()
             });
-        if !req.first_run && !permissions.iter().all(|p| (req.may)(p)) {
-            return Outcome::Login;
+        // Permission names are matched case-insensitively (OctoPrint's are upper case).
+        let missing: Vec<String> = permissions
+            .iter()
+            .map(|p| p.to_ascii_lowercase())
+            .filter(|p| !(req.may)(p))
+            .collect();
+        if !missing.is_empty() {
+            return Outcome::Login(missing);
         }
         let survey = survey.get_or_insert_with(|| Survey::take(manager, req.first_run));
         if let Some(outcome) = plugin_page(manager, web, &id, survey, req) {
             return outcome;
         }
     }
-    if !req.first_run && !DEFAULT_PERMISSIONS.iter().all(|p| (req.may)(p)) {
-        return Outcome::Login;
+    let missing: Vec<String> = DEFAULT_PERMISSIONS
+        .iter()
+        .filter(|p| !(req.may)(p))
+        .map(|p| (*p).to_owned())
+        .collect();
+    if !req.first_run && !missing.is_empty() {
+        return Outcome::Login(missing);
     }
     let survey = survey.unwrap_or_else(|| Survey::take(manager, req.first_run));
     default_page(manager, web, &survey, req)
 }
 
-/// The cache key of a request: who renders it, the path, the query without `_refresh`.
+/// The cache key of a request: who renders it, the path and the plugin's
+/// additional key data. Not the query string (as OctoPrint keys on the base
+/// URL): a caller must not be able to fill the cache with `?x=1`, `?x=2`, ….
 fn cache_key(who: &str, req: &Request, extra: &str) -> String {
-    let query: Vec<String> = req
-        .query
-        .iter()
-        .filter(|(k, _)| k.as_str() != "_refresh")
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect();
-    format!("{who}|{}|{}|{extra}", req.path, query.join("&"))
+    format!("{who}|{}|{extra}", req.path)
 }
 
 fn default_page(
@@ -103,7 +118,7 @@ fn default_page(
     survey: &Survey,
     req: &PageRequest<'_>,
 ) -> Outcome {
-    let tracked = survey.tracked(manager);
+    let tracked = survey.tracked();
     let fields = survey.etag_fields();
     let stamp = cache::stamp(&StampInput {
         tracked: &tracked,
@@ -149,7 +164,6 @@ fn default_page(
         web.records.add(Record {
             plugin: "_default".into(),
             path: req.request.path.clone(),
-            query: BTreeMap::new(),
             headers: BTreeMap::new(),
             data: String::new(),
         });
@@ -174,7 +188,7 @@ fn plugin_page(
     {
         Ok(Some(files)) => files.into_iter().map(Into::into).collect(),
         _ => {
-            let mut files = survey.tracked(manager);
+            let mut files = survey.tracked();
             if let Ok(Some(more)) = manager.call::<m::GetUiAdditionalTrackedFiles>(id, &()) {
                 files.extend(more.into_iter().map(Into::into));
             }
@@ -236,10 +250,14 @@ fn plugin_page(
         headers: response.headers.into_iter().collect(),
         body: response.body,
     };
+    // Not cached: what the plugin says must not be, and what sets cookies
+    // (one caller's cookie must never be replayed to another).
     let no_cache = page.headers.iter().any(|(name, value)| {
         let name = name.to_ascii_lowercase();
-        (name == "cache-control" && value.to_ascii_lowercase().contains("no-cache"))
-            || (name == "pragma" && value.to_ascii_lowercase().contains("no-cache"))
+        let value = value.to_ascii_lowercase();
+        ((name == "cache-control" || name == "pragma") && value.contains("no-cache"))
+            || (name == "cache-control" && value.contains("no-store"))
+            || name == "set-cookie"
     });
     if (200..300).contains(&page.status) && !no_cache {
         web.cache.put(key, stamp.etag.clone(), page.clone());
@@ -314,12 +332,6 @@ fn record_plugin_request(manager: &PluginManager, web: &Web, id: &str, request: 
     web.records.add(Record {
         plugin: id.to_owned(),
         path: request.path.clone(),
-        query: request
-            .query
-            .iter()
-            .filter(|(k, _)| k.as_str() != "_refresh")
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
         headers,
         data,
     });
@@ -334,7 +346,6 @@ pub fn warm(manager: &PluginManager, web: &Web, first_run: bool) -> usize {
         let request = Request {
             method: "GET".into(),
             path: record.path.clone(),
-            query: record.query.clone(),
             headers: record.headers.clone(),
             ..Default::default()
         };

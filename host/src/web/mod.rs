@@ -32,3 +32,27 @@ impl Web {
         }
     }
 }
+
+/// Whether this is the first run: no user exists and the first-run wizard
+/// has not created one before (`server.firstRun: false` in the config once it
+/// has; removing every user later does not open the wizard to anyone again).
+pub fn first_run(manager: &crate::PluginManager, users: &crate::users::Users) -> bool {
+    let done = manager
+        .config()
+        .effective(&crate::config::key_path(&["server", "firstRun"]))
+        .and_then(|v| v.as_bool())
+        == Some(false);
+    !done && users.all().map(|u| u.is_empty()).unwrap_or(false)
+}
+
+/// Records that the first-run wizard created the administrator.
+pub fn end_first_run(manager: &crate::PluginManager) -> Result<(), String> {
+    let config = manager.config();
+    config
+        .set(
+            crate::config::key_path(&["server", "firstRun"]),
+            plinth_sdk::Value::Bool(false),
+        )
+        .and_then(|()| config.save())
+        .map_err(|e| e.to_string())
+}

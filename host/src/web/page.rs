@@ -98,16 +98,17 @@ impl Survey {
             ("js".to_owned(), safe(&self.assets.js)),
             ("css".to_owned(), safe(&self.assets.css)),
             ("less".to_owned(), safe(&self.assets.less)),
+            ("clientjs".to_owned(), safe(&self.assets.client_urls())),
         ]))
     }
 
     /// The files whose changes make a cached page stale: every template and
     /// asset (or the library holding it).
-    pub fn tracked(&self, manager: &PluginManager) -> Vec<PathBuf> {
+    pub fn tracked(&self) -> Vec<PathBuf> {
         let mut files: Vec<PathBuf> = self
             .plugins
             .iter()
-            .flat_map(|p| sources::tracked_templates(manager, p))
+            .flat_map(sources::tracked_templates)
             .chain(self.assets.tracked.iter().cloned())
             .collect();
         files.sort();
@@ -122,9 +123,25 @@ impl Survey {
             format!("firstRun={}", self.first_run),
             format!("debug={}", self.debug),
         ];
-        fields.extend(self.plugins.iter().map(|p| format!("template:{}", p.id)));
+        // What the plugins answered: their configurations and variables
+        // (which settings often drive) change the page as much as a file does.
+        fields.extend(self.plugins.iter().map(|p| {
+            format!(
+                "template:{}:{}:{}",
+                p.id,
+                Value::Array(p.configs.clone()),
+                Value::Object(p.vars.clone())
+            )
+        }));
         fields.extend(self.assets.js.iter().map(|u| format!("js:{u}")));
         fields.extend(self.assets.css.iter().map(|u| format!("css:{u}")));
+        fields.extend(self.assets.less.iter().map(|u| format!("less:{u}")));
+        fields.extend(
+            self.assets
+                .client_urls()
+                .iter()
+                .map(|u| format!("clientjs:{u}")),
+        );
         fields.extend(
             self.wizards
                 .iter()

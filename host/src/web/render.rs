@@ -34,6 +34,20 @@ impl Renderer {
             .expect("the host page compiles");
         env.add_template("login.jinja2", LOGIN)
             .expect("the login page compiles");
+        // OctoPrint's templates are translated with `_()`, `gettext()` and
+        // `ngettext()`; Plinth has no translations, so they return the text.
+        env.add_function("_", |text: String| text);
+        env.add_function("gettext", |text: String| text);
+        env.add_function(
+            "ngettext",
+            |one: String, many: String, n: i64| {
+                if n == 1 {
+                    one
+                } else {
+                    many
+                }
+            },
+        );
         let manager = manager.clone();
         let plugins = Arc::new(plugins);
         env.set_loader(move |name| load(&manager, &plugins, name));

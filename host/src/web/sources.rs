@@ -48,6 +48,20 @@ pub struct Assets {
     pub tracked: Vec<PathBuf>,
 }
 
+impl Assets {
+    /// The URL of each plugin's part of the client library, in plugin order.
+    pub fn client_urls(&self) -> Vec<String> {
+        let mut urls: Vec<String> = Vec::new();
+        for (id, _) in &self.clientjs {
+            let url = super::statics::client_part_url(id);
+            if !urls.contains(&url) {
+                urls.push(url);
+            }
+        }
+        urls
+    }
+}
+
 /// The enabled TemplatePlugins in plugin order. A plugin whose calls fail is
 /// kept without configurations or variables (and logged).
 pub fn template_plugins(manager: &PluginManager) -> Vec<TemplatePlugin> {
@@ -159,18 +173,28 @@ fn inside(folder: &Path, file: &Path) -> bool {
     }
 }
 
-/// The files behind a plugin's templates (template files, or the library for
-/// compiled-in ones).
-pub fn tracked_templates(manager: &PluginManager, plugin: &TemplatePlugin) -> Vec<PathBuf> {
-    plugin
-        .files
-        .iter()
-        .map(|name| match find_template(manager, plugin, name) {
-            Some(Found::File(path)) => path,
-            _ => plugin.library.clone(),
-        })
-        .collect()
+/// The files behind a plugin's templates: its library (for compiled-in
+/// templates) and every file in its template folder (templates include and
+/// import each other; OctoPrint tracks the whole folder too), at most
+/// [`MAX_TRACKED`] of them.
+pub fn tracked_templates(plugin: &TemplatePlugin) -> Vec<PathBuf> {
+    let mut files = vec![plugin.library.clone()];
+    if let Some(folder) = &plugin.folder {
+        files.extend(
+            walkdir::WalkDir::new(folder)
+                .max_depth(4)
+                .into_iter()
+                .filter_map(Result::ok)
+                .filter(|e| e.file_type().is_file())
+                .take(MAX_TRACKED)
+                .map(walkdir::DirEntry::into_path),
+        );
+    }
+    files
 }
+
+/// How many files of one template folder are tracked at most.
+pub const MAX_TRACKED: usize = 1000;
 
 /// The assets of every enabled AssetPlugin, in plugin order. Paths that
 /// could leave the asset folder are skipped (and logged).

@@ -1,6 +1,6 @@
 //! The host's own static files, compiled into the binary and served under
-//! `/static/`: the page's script and styles, and the client library with
-//! every AssetPlugin's `clientjs` files appended.
+//! `/static/`: the page's script and styles, the core client library, and
+//! each AssetPlugin's part of the client library (its `clientjs` files).
 
 use crate::PluginManager;
 
@@ -13,35 +13,52 @@ pub const CLIENT_JS: &str = include_str!("../../web/static/client.js");
 /// The icon, also served at `/favicon.ico`.
 pub const FAVICON_SVG: &str = include_str!("../../web/static/favicon.svg");
 
-/// A host static file by name: its bytes. `client.js` is assembled afresh.
-pub fn file(manager: &PluginManager, name: &str) -> Option<Vec<u8>> {
+/// A host static file by name: its bytes.
+pub fn file(name: &str) -> Option<&'static [u8]> {
     match name {
-        "plinth.js" => Some(PLINTH_JS.as_bytes().to_vec()),
-        "plinth.css" => Some(PLINTH_CSS.as_bytes().to_vec()),
-        "client.js" => Some(client_library(manager).into_bytes()),
-        "favicon.svg" => Some(FAVICON_SVG.as_bytes().to_vec()),
+        "plinth.js" => Some(PLINTH_JS.as_bytes()),
+        "plinth.css" => Some(PLINTH_CSS.as_bytes()),
+        "client.js" => Some(CLIENT_JS.as_bytes()),
+        "favicon.svg" => Some(FAVICON_SVG.as_bytes()),
         _ => None,
     }
 }
 
-/// The client library: the core, then each AssetPlugin's `clientjs` files in
-/// plugin order, each under a comment naming it. A file that cannot be read
-/// is named in a comment and left out.
-pub fn client_library(manager: &PluginManager) -> String {
-    let mut out = String::from(CLIENT_JS);
-    for (id, path) in super::sources::assets(manager).clientjs {
-        let safe_path = path.replace("*/", "* /");
-        match super::sources::read_asset(manager, &id, &path) {
-            Some(bytes) => {
-                out.push_str(&format!("\n/* plugin {id}: {safe_path} */\n"));
-                out.push_str(&String::from_utf8_lossy(&bytes));
-                out.push('\n');
-            }
-            None => {
-                tracing::warn!("plugin {id}: clientjs file {path} not found");
-                out.push_str(&format!("\n/* plugin {id}: {safe_path} not found */\n"));
-            }
-        }
+/// The URL of a plugin's part of the client library.
+pub fn client_part_url(id: &str) -> String {
+    format!("/static/client/{id}.js")
+}
+
+/// A plugin's part of the client library: its `clientjs` files in order,
+/// each under a comment naming it and inside a `try` block, so that a file
+/// that throws stops only itself. Each plugin's part is a file of its own, so
+/// that a syntax error in one stops no other plugin's part, and never the
+/// page. `None` when the plugin (enabled, an AssetPlugin) has no `clientjs`.
+pub fn client_part(manager: &PluginManager, plugin: &str) -> Option<String> {
+    let files: Vec<String> = super::sources::assets(manager)
+        .clientjs
+        .into_iter()
+        .filter(|(id, _)| id == plugin)
+        .map(|(_, path)| path)
+        .collect();
+    if files.is_empty() {
+        return None;
     }
-    out
+    let mut out = String::new();
+    for path in files {
+        let shown = path.replace("*/", "* /");
+        let Some(bytes) = super::sources::read_asset(manager, plugin, &path) else {
+            tracing::warn!("plugin {plugin}: clientjs file {path} not found");
+            out.push_str(&format!("/* plugin {plugin}: {shown} not found */\n"));
+            continue;
+        };
+        let label = serde_json::to_string(&format!("plugin {plugin}: {path}"))
+            .expect("a string serialises");
+        out.push_str(&format!("/* plugin {plugin}: {shown} */\ntry {{\n"));
+        out.push_str(&String::from_utf8_lossy(&bytes));
+        out.push_str(&format!(
+            "\n}} catch (error) {{\n    console.warn({label}, \"failed:\", error);\n}}\n"
+        ));
+    }
+    Some(out)
 }

@@ -1,8 +1,8 @@
 /*
  * Plinth core client library, served at /static/client.js.
  *
- * Globals it defines (the AssetPlugin `clientjs` files appended after it may
- * use them right away):
+ * Globals it defines (each AssetPlugin's `clientjs` files, served after it as
+ * /static/client/<plugin>.js, may use them right away):
  *
  *   OctoPrint.get(url)                 GET, Promise of the parsed JSON answer
  *   OctoPrint.postJson(url, data)      POST a JSON body (adds the CSRF header)

@@ -274,6 +274,7 @@
 
     // ----- bindings ------------------------------------------------------
 
+    const UNSAFE_KEYS = new Set(["__proto__", "constructor", "prototype"]);
     const BINDING = /^(value|checked|text)\s*:\s*settings((?:\.[\w$-]+)+)(?:\(\))?$/;
 
     /** The supported bindings of an element: [{kind, path}]. */
@@ -281,7 +282,11 @@
         const out = [];
         for (const part of (el.getAttribute("data-bind") || "").split(",")) {
             const m = BINDING.exec(part.trim());
-            if (m) out.push({ kind: m[1], path: m[2].slice(1).split(".") });
+            if (!m) continue;
+            const path = m[2].slice(1).split(".");
+            // Never a path into the prototype chain.
+            if (path.some((key) => UNSAFE_KEYS.has(key))) continue;
+            out.push({ kind: m[1], path: path });
         }
         return out;
     }
@@ -441,11 +446,20 @@
         return true;
     }
 
+    /** Percent-decodes a URL fragment; a malformed one (`#%`) is taken as it is. */
+    function safeDecode(text) {
+        try {
+            return decodeURIComponent(text);
+        } catch (e) {
+            return text;
+        }
+    }
+
     /** Handles links to `#id`: tab panes are shown, dialog sections scrolled to. */
     function onHashLink(ev) {
         const a = ev.target.closest && ev.target.closest('a[href^="#"]');
         if (!a) return;
-        const id = decodeURIComponent(a.getAttribute("href").slice(1));
+        const id = safeDecode(a.getAttribute("href").slice(1));
         const target = id ? $(id) : null;
         if (!target) return;
         if (tabPanes().includes(target)) {
@@ -1000,7 +1014,7 @@
         wireWizard();
         setUser(null);
 
-        const hash = decodeURIComponent(location.hash.slice(1));
+        const hash = safeDecode(location.hash.slice(1));
         if (!showTab(hash) && tabPanes().length) showTab(tabPanes()[0].id);
 
         if (!page.firstRun) {

@@ -13,7 +13,7 @@
 //!   names (`helloworld_navbar.jinja2`, …), plus a template variable;
 //! - [`AssetPlugin`]: a JavaScript view model, a style sheet and a part of the
 //!   client library (`OctoPrint.plugins.helloworld`), compiled in too and
-//!   served at `/plugin/helloworld/static/…` (the client part inside `/static/client.js`);
+//!   served at `/plugin/helloworld/static/…` (the client part as `/static/client/helloworld.js`);
 //! - [`SimpleApiPlugin`]: the seed's `SimpleApiPlugin` example, two commands
 //!   POSTed to `/api/plugin/helloworld` and a GET resource answering
 //!   `{"foo": "bar"}`.

@@ -1,6 +1,6 @@
 /*
  * The Hello World plugin's part of the client library (`clientjs` asset):
- * appended by the host to /static/client.js, it gives scripts on the page
+ * served by the host as /static/client/helloworld.js, it gives scripts on the page
  * `OctoPrint.plugins.helloworld`, a wrapper around the plugin's Simple API.
  */
 (function () {
