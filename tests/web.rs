@@ -503,6 +503,24 @@ fn a_logged_in_user_without_the_permissions_is_told_what_is_missing() {
 }
 
 #[test]
+fn a_plugin_that_hangs_gets_the_page_a_504_not_a_hang() {
+    let sb = sandbox();
+    sb.write_config(
+        "server:\n  plugin_call_timeout: 1\nplugins:\n  ui_probe:\n    sleep_seconds: 60\n",
+    );
+    let server = Server::start(&sb);
+    let started = Instant::now();
+    let page = get(&server, "/", &[]);
+    assert_eq!(page.status, 504, "{}", page.body);
+    assert!(page.body.contains("a plugin is not answering"));
+    assert!(started.elapsed() < Duration::from_secs(30));
+    let status = get(&server, "/api/server", &[]);
+    assert_eq!(status.status, 200, "the server goes on");
+    assert!(status.json()["slow_plugin_calls"].as_u64().unwrap() >= 1);
+    assert!(server.log().contains("the page took longer than"));
+}
+
+#[test]
 fn custom_etag_and_last_modified_come_from_the_ui_plugin() {
     let sb = sandbox();
     sb.write_config("plugins:\n  ui_probe:\n    etag: probe-v1\n    last_modified: 1000000000\n");

@@ -49,7 +49,10 @@ pub async fn index(
         .map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned());
     let worker = app.clone();
     let user = caller.name().map(str::to_owned);
-    let outcome = super::blocking(move || {
+    // The page asks many plugins; one that hangs must not hang the page
+    // forever: past the call budget the request gets 504 (and the log says so).
+    let budget = app.call_budget;
+    let work = super::blocking(move || {
         let first_run = crate::web::first_run(&worker.manager, &worker.users);
         let may = |p: &str| caller.has(p);
         index::answer(
@@ -63,8 +66,21 @@ pub async fn index(
                 record: true,
             },
         )
-    })
-    .await;
+    });
+    let Ok(outcome) = tokio::time::timeout(budget, work).await else {
+        app.slow_calls
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        tracing::warn!(
+            "the page took longer than {budget:?}: a TemplatePlugin, AssetPlugin, WizardPlugin or UiPlugin is not answering"
+        );
+        return (
+            StatusCode::GATEWAY_TIMEOUT,
+            format!(
+                "the page took longer than {budget:?}: a plugin is not answering (see the log)"
+            ),
+        )
+            .into_response();
+    };
     match outcome {
         Ok(Outcome::Page {
             page,
