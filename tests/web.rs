@@ -387,6 +387,66 @@ fn the_first_run_wizard_creates_the_admin_once_and_plugin_wizards_are_finished()
 }
 
 #[test]
+fn mandatory_wizards_come_first_and_each_is_finished_on_its_own() {
+    let sb = sandbox();
+    sb.write_config("plugins:\n  ui_probe:\n    wizard: true\n");
+    add_user(&sb, "admin", true);
+    let key = api_key(&sb, "admin");
+    let auth = [("X-Api-Key", key.as_str())];
+    let server = Server::start(&sb);
+
+    let list = get(&server, "/api/setup/wizard", &auth).json();
+    let shown: Vec<(&str, bool)> = list["wizards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| (w["id"].as_str().unwrap(), w["mandatory"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(shown, [("ui_probe", true), ("wizard_demo", false)]);
+    assert_eq!(list["wizards"][0]["name"], json!("Zzz probe"));
+    assert_eq!(list["wizards"][0]["details"], json!({"probe": true}));
+    let page = get(&server, "/", &auth).body;
+    let probe = page
+        .find("id=\"wizard_plugin_ui_probe\"")
+        .expect("the probe's step");
+    let demo = page
+        .find("id=\"wizard_plugin_wizard_demo\"")
+        .expect("the demo's step");
+    assert!(probe < demo, "the mandatory step first");
+
+    // Finishing one leaves the other shown; every wizard plugin is told.
+    let done = post(
+        &server,
+        "/api/setup/wizard",
+        &auth,
+        &json!({"handled": ["wizard_demo"]}),
+    );
+    assert_eq!(done.json()["handled"], json!(["wizard_demo"]));
+    let probe_log = || fs::read_to_string(sb.basedir.join("data/ui_probe/wizard.log")).unwrap();
+    assert_eq!(probe_log(), "handled=false\n");
+    let list = get(&server, "/api/setup/wizard", &auth).json();
+    assert_eq!(list["wizards"].as_array().unwrap().len(), 1);
+    assert_eq!(list["wizards"][0]["id"], json!("ui_probe"));
+
+    // A wizard without a version, once seen, is ignored (the seed's table: N, N).
+    post(
+        &server,
+        "/api/setup/wizard",
+        &auth,
+        &json!({"handled": ["ui_probe"]}),
+    );
+    assert_eq!(probe_log(), "handled=false\nhandled=true\n");
+    assert!(sb.config().contains("ui_probe: null"), "{}", sb.config());
+    assert_eq!(
+        get(&server, "/api/setup/wizard", &auth).json()["wizards"],
+        json!([])
+    );
+    assert!(!get(&server, "/", &auth)
+        .body
+        .contains("wizard_plugin_ui_probe"));
+}
+
+#[test]
 fn ui_plugins_answer_in_order_and_errors_fall_through() {
     let sb = sandbox();
     add_user(&sb, "admin", true);
