@@ -1593,3 +1593,150 @@ fn the_page_loads_without_console_errors_and_every_asset_answers_200() {
     browser.reload_ready();
     browser.assert_page_healthy("after a reload");
 }
+
+/// One bad plugin takes nothing else down: with the `bad_assets` fixture (a
+/// client part that does not parse, a script that throws at load, a view
+/// model with an unknown dependency whose `onStartupComplete` throws, a tab
+/// template that does not compile) beside helloworld and wizard_demo, the
+/// page starts, helloworld's view model and client part work, the bad tab
+/// shows the host's error box, the settings dialog still saves, and every
+/// console error names `bad_assets`.
+#[test]
+fn a_plugin_with_broken_scripts_and_templates_takes_nothing_else_down() {
+    let sb = sandbox_with(&["helloworld", "wizard_demo"]);
+    sb.bundle_as(&built().fixture("bad_assets"), "bad_assets");
+    sb.write_config(WIZARD_DEMO_DONE);
+    add_user(&sb, "ada", true);
+    let server = Server::start(&sb);
+    let key = api_key(&sb, "ada");
+    let browser = Browser::start(
+        "a_plugin_with_broken_scripts_and_templates_takes_nothing_else_down",
+        &server,
+    );
+    browser.login("ada", "pw");
+
+    // helloworld's view model ran (its onStartupComplete marks its tab) and
+    // its part of the client library works.
+    browser.wait_for(
+        "#tab_plugin_helloworld[data-ready=\"true\"]",
+        "var e = document.getElementById('tab_plugin_helloworld'); \
+         return e !== null && e.getAttribute('data-ready') === 'true';",
+    );
+    assert_eq!(
+        browser.js("return typeof OctoPrint.plugins.helloworld;"),
+        "object"
+    );
+    assert_eq!(
+        browser.js("return typeof OctoPrint.plugins.bad_assets;"),
+        "undefined",
+        "bad_assets' client part never ran"
+    );
+    let answer = browser.must(
+        "OctoPrint.plugins.helloworld.get()",
+        browser.client().execute_async(
+            "var done = arguments[arguments.length - 1]; \
+             OctoPrint.plugins.helloworld.get().then( \
+                function (r) { done({ok: r}); }, \
+                function (e) { done({error: e}); });",
+            vec![],
+        ),
+    );
+    assert_eq!(answer, json!({"ok": {"foo": "bar"}}));
+
+    // The bad tab shows the host's error box; its navbar item works.
+    assert!(
+        browser.exists("#tab_plugin_bad_assets .plugin-template-error"),
+        "no error box in #tab_plugin_bad_assets (screenshot {})",
+        browser.screenshot_path().display()
+    );
+    assert!(browser
+        .text("#tab_plugin_bad_assets .plugin-template-error")
+        .contains("bad_assets_tab.jinja2"));
+    browser.wait_visible("#bad_assets_link");
+    assert_eq!(browser.text("#bad_assets_link"), "bad");
+
+    // The settings dialog still opens and saves.
+    let value = "saved beside a bad plugin";
+    browser.click_link("#navbar_settings");
+    browser.wait_dialog("#settings_dialog", true);
+    browser.click(&settings_nav_link(
+        &browser,
+        "settings_plugin_helloworld",
+        "Hello World",
+    ));
+    browser.wait_value("#helloworld_some_setting", "foo");
+    browser.fill("#helloworld_some_setting", value);
+    browser.click("#settings_save");
+    browser.wait_dialog("#settings_dialog", false);
+    browser.click("#tab_plugin_helloworld_link a");
+    browser.wait_text("#helloworld_current_setting", value);
+    assert_eq!(
+        settings(&server, &key)["plugins"]["helloworld"]["some_setting"],
+        value
+    );
+
+    // The console errors are bad_assets' own, and only those.
+    let errors = browser.console_errors();
+    eprintln!("console errors:\n  {}", errors.join("\n  "));
+    for expected in [
+        "/plugin/bad_assets/static/js/throws.js",
+        "/static/client/bad_assets.js",
+    ] {
+        assert!(
+            errors.iter().any(|e| e.contains(expected)),
+            "no console error from {expected}: {errors:?}"
+        );
+    }
+    for error in &errors {
+        assert!(
+            error.contains("bad_assets"),
+            "a console error that is not bad_assets': {error}"
+        );
+        for other in [
+            "helloworld",
+            "wizard_demo",
+            "/static/plinth.js",
+            "/static/client.js",
+        ] {
+            assert!(
+                !error.contains(other),
+                "{other} in a console error: {error}"
+            );
+        }
+    }
+    // The view model was reached: the page warned about it and went on.
+    let warnings: Vec<String> = browser
+        .console
+        .borrow()
+        .iter()
+        .filter(|e| e["level"] == "WARNING")
+        .map(|e| e["message"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    eprintln!("console warnings:\n  {}", warnings.join("\n  "));
+    for expected in [
+        "depends on unknown badAssetsNoSuchViewModel",
+        "badAssetsViewModel failed in onStartupComplete",
+    ] {
+        assert!(
+            warnings.iter().any(|w| w.contains(expected)),
+            "no console warning {expected:?}: {warnings:?}"
+        );
+    }
+    let assets = browser.assert_assets_ok();
+    for asset in [
+        "/static/client/bad_assets.js",
+        "/static/client/helloworld.js",
+        "/plugin/bad_assets/static/js/throws.js",
+        "/plugin/bad_assets/static/js/viewmodel.js",
+        "/plugin/helloworld/static/js/helloworld.js",
+    ] {
+        assert!(
+            assets.iter().any(|a| a.ends_with(asset)),
+            "{asset} is not linked: {assets:?}"
+        );
+    }
+
+    // The screenshot shows the bad tab with its error box.
+    browser.click("#tab_plugin_bad_assets_link a");
+    browser.wait_visible("#tab_plugin_bad_assets .plugin-template-error");
+}
