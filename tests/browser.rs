@@ -1450,6 +1450,22 @@ fn disabling_a_reload_needing_plugin_shows_the_reload_banner() {
     browser.assert_page_healthy("after the reload button");
 }
 
+/// Opens the settings dialog, changes helloworld's `some_setting` from its
+/// default `foo` to `value`, saves, and waits for the dialog to close.
+fn change_helloworld_setting(browser: &Browser, value: &str) {
+    browser.click_link("#navbar_settings");
+    browser.wait_dialog("#settings_dialog", true);
+    browser.click(&settings_nav_link(
+        browser,
+        "settings_plugin_helloworld",
+        "Hello World",
+    ));
+    browser.wait_value("#helloworld_some_setting", "foo");
+    browser.fill("#helloworld_some_setting", value);
+    browser.click("#settings_save");
+    browser.wait_dialog("#settings_dialog", false);
+}
+
 /// A helloworld setting changed in the settings dialog is saved, shown in
 /// the tab, and still there after a reload.
 #[test]
@@ -1467,17 +1483,7 @@ fn a_helloworld_setting_changed_in_the_settings_dialog_survives_a_reload() {
     browser.wait_text("#helloworld_current_setting", "foo");
 
     let value = "kept <across> reloads";
-    browser.click_link("#navbar_settings");
-    browser.wait_dialog("#settings_dialog", true);
-    browser.click(&settings_nav_link(
-        &browser,
-        "settings_plugin_helloworld",
-        "Hello World",
-    ));
-    browser.wait_value("#helloworld_some_setting", "foo");
-    browser.fill("#helloworld_some_setting", value);
-    browser.click("#settings_save");
-    browser.wait_dialog("#settings_dialog", false);
+    change_helloworld_setting(&browser, value);
     // Text bindings are filled after every save.
     browser.click("#tab_plugin_helloworld_link a");
     browser.wait_visible("#tab_plugin_helloworld");
@@ -1657,17 +1663,7 @@ fn a_plugin_with_broken_scripts_and_templates_takes_nothing_else_down() {
 
     // The settings dialog still opens and saves.
     let value = "saved beside a bad plugin";
-    browser.click_link("#navbar_settings");
-    browser.wait_dialog("#settings_dialog", true);
-    browser.click(&settings_nav_link(
-        &browser,
-        "settings_plugin_helloworld",
-        "Hello World",
-    ));
-    browser.wait_value("#helloworld_some_setting", "foo");
-    browser.fill("#helloworld_some_setting", value);
-    browser.click("#settings_save");
-    browser.wait_dialog("#settings_dialog", false);
+    change_helloworld_setting(&browser, value);
     browser.click("#tab_plugin_helloworld_link a");
     browser.wait_text("#helloworld_current_setting", value);
     assert_eq!(
