@@ -21,7 +21,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{add_user, api_key, built, Sandbox, Server};
+use common::{add_user, api_key, built, upload, Sandbox, Server};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
 
@@ -1735,4 +1735,301 @@ fn a_plugin_with_broken_scripts_and_templates_takes_nothing_else_down() {
     // The screenshot shows the bad tab with its error box.
     browser.click("#tab_plugin_bad_assets_link a");
     browser.wait_visible("#tab_plugin_bad_assets .plugin-template-error");
+}
+
+/// The state of the sidebar and the event log, read in one script.
+const PRINT_SAMPLE_JS: &str = "var log = document.getElementById('event_log'); \
+    var has = function (n) { return log.querySelector('li[data-event=\"' + n + '\"]') !== null; }; \
+    var bar = document.getElementById('job_progress'); \
+    return { \
+        state: document.getElementById('state_text').textContent.trim(), \
+        file: document.getElementById('job_file').textContent.trim(), \
+        progress: bar.value, \
+        label: document.getElementById('job_progress_text').textContent.trim(), \
+        started: has('PrintStarted'), \
+        done: has('PrintDone'), \
+        samePage: window.__plinthTestOldPage === true \
+    };";
+
+/// Waits until `#webcam_image` shows a loaded image (other than the one at
+/// `not_src`); returns its `[naturalWidth, naturalHeight, src]`.
+fn wait_webcam_image(browser: &Browser, not_src: &str) -> Value {
+    browser.wait_for_with(
+        "#webcam_image to show a loaded snapshot",
+        "var i = document.getElementById('webcam_image'); \
+         if (i === null || i.hidden || !i.complete || i.naturalWidth === 0) return null; \
+         var src = i.getAttribute('src') || ''; \
+         if (src === '' || src === arguments[0]) return null; \
+         return [i.naturalWidth, i.naturalHeight, src];",
+        vec![json!(not_src)],
+    )
+}
+
+/// With helloworld and testpicture, an admin's page shows the testpicture
+/// webcam's snapshot (a real 640×480 image) on the Control tab; a G-code file
+/// uploaded and printed through the API shows up live, without a reload: its
+/// `FileAdded`, `PrintStarted` and `PrintDone` in the Events tab, the state
+/// Printing, the file name and a progress bar that goes up to 100 in the
+/// sidebar, then Operational again. Besides the final screenshot (the Control
+/// tab after the print) it leaves `<name>.printing.png`, taken mid-print.
+#[test]
+fn the_page_shows_live_events_job_progress_and_the_webcam_snapshot() {
+    let name = "the_page_shows_live_events_job_progress_and_the_webcam_snapshot";
+    let printing_png = artifacts_dir().join(format!("{name}.printing.png"));
+    let _ = std::fs::remove_file(&printing_png);
+    let sb = sandbox_with(&["helloworld", "testpicture"]);
+    // 200 commands at 50 a second: a print of about 4 s.
+    sb.write_config("printer:\n  lines_per_second: 50\n");
+    add_user(&sb, "ada", true);
+    let server = Server::start(&sb);
+    let key = api_key(&sb, "ada");
+
+    // The API's side of the webcam: one testpicture webcam, a JPEG snapshot.
+    let (status, webcams) = request(&server, "GET", "/api/webcams", Some(&key), None);
+    assert_eq!(status, 200, "{webcams}");
+    assert!(
+        webcams["webcams"]
+            .as_array()
+            .is_some_and(|w| w.iter().any(|w| w["name"] == "testpicture")),
+        "{webcams}"
+    );
+    let mut snapshot = agent()
+        .get(&server.url("/api/webcams/testpicture/snapshot"))
+        .header("X-Api-Key", &key)
+        .call()
+        .expect("GET the snapshot");
+    assert_eq!(snapshot.status().as_u16(), 200);
+    assert_eq!(
+        snapshot
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("image/jpeg")
+    );
+    let jpeg = snapshot.body_mut().read_to_vec().expect("the snapshot");
+    assert!(jpeg.starts_with(&[0xff, 0xd8, 0xff]), "not a JPEG");
+
+    let browser = Browser::start(name, &server);
+    browser.login("ada", "pw");
+    browser.assert_page_healthy("after logging in");
+
+    // The Control tab: the webcam panel lists testpicture and shows its
+    // snapshot, a real image.
+    browser.click("#control_link a");
+    browser.wait_visible("#webcam_panel");
+    browser.wait_exists("#webcam_select option[value=\"testpicture\"]");
+    assert_eq!(
+        browser.js("return document.getElementById('webcam_select').value;"),
+        "testpicture"
+    );
+    assert_eq!(
+        browser.text("#webcam_select option[value=\"testpicture\"]"),
+        "Test picture"
+    );
+    let first = wait_webcam_image(&browser, "");
+    assert_eq!(
+        (&first[0], &first[1]),
+        (&json!(640), &json!(480)),
+        "the snapshot's size: {first}"
+    );
+    let first_src = first[2].as_str().unwrap_or_default().to_owned();
+    assert!(
+        first_src.starts_with("/api/webcams/testpicture/snapshot"),
+        "{first_src}"
+    );
+    browser.wait_visible("#webcam_image");
+    assert_eq!(browser.text("#webcam_error"), "", "no webcam error shown");
+    let statuses = browser.js("return performance.getEntriesByType('resource')\
+         .filter(function (e) { return e.name.indexOf('/api/webcams/testpicture/snapshot') >= 0; })\
+         .map(function (e) { return e.responseStatus; });");
+    assert!(
+        statuses
+            .as_array()
+            .is_some_and(|s| !s.is_empty() && s.iter().all(|s| s == 200)),
+        "the browser's snapshot requests: {statuses}"
+    );
+
+    // The Events tab, then no reload from here on.
+    browser.click("#events_link a");
+    browser.wait_visible("#events");
+    browser.mark_page();
+
+    // The page's push channel is open once a probe upload's FileAdded reaches
+    // the log (the page may still be connecting: an event before that is not
+    // sent to it). Then the log is cleared with its button.
+    let deadline = Instant::now() + WAIT;
+    loop {
+        assert_eq!(upload(&server, &key, "probe.gcode", b"G28\n").0, 201);
+        let arrived = Instant::now() + Duration::from_secs(1);
+        let mut seen = false;
+        while !seen && Instant::now() < arrived {
+            seen = browser.exists("#event_log li[data-event=\"FileAdded\"]");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        if seen {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no FileAdded in #event_log within {WAIT:?} of uploading probe.gcode (screenshot {})",
+            browser.screenshot_path().display()
+        );
+    }
+    browser.click("#event_log_clear");
+    browser.wait_for(
+        "#event_log to be empty",
+        "return document.getElementById('event_log').children.length === 0;",
+    );
+    let idle = browser.js(PRINT_SAMPLE_JS);
+    assert_eq!(idle["state"], "Operational", "{idle}");
+
+    // Upload: FileAdded arrives, naming the file.
+    let file = "browser_print.gcode";
+    let gcode: String = (0..200)
+        .map(|i| format!("G1 X{} Y{} E{}\n", i % 100, i / 100, i))
+        .collect();
+    let (status, answer) = upload(&server, &key, file, gcode.as_bytes());
+    assert_eq!(status, 201, "{answer}");
+    browser.wait_text("#event_log li[data-event=\"FileAdded\"]", file);
+
+    // Print: PrintStarted, Printing with the file, progress going up, then
+    // PrintDone at 100 and Operational.
+    let (status, answer) = request(
+        &server,
+        "POST",
+        &format!("/api/files/local/{file}"),
+        Some(&key),
+        Some(json!({"command": "select", "print": true})),
+    );
+    assert_eq!(status, 204, "{answer}");
+    let started = Instant::now();
+    let mut samples: Vec<Value> = Vec::new();
+    let mut printing_screenshot = false;
+    loop {
+        let sample = browser.js(PRINT_SAMPLE_JS);
+        let finished = sample["done"] == true && sample["state"] == "Operational";
+        if !printing_screenshot
+            && sample["state"] == "Printing"
+            && sample["started"] == true
+            && sample["progress"].as_f64().unwrap_or(0.0) > 0.0
+        {
+            // A picture of the page mid-print, beside the final one.
+            let png = browser.must("screenshot", browser.client().screenshot());
+            std::fs::write(&printing_png, png).expect("the mid-print screenshot");
+            printing_screenshot = true;
+        }
+        samples.push(sample);
+        if finished {
+            break;
+        }
+        assert!(
+            started.elapsed() < WAIT,
+            "the print did not end on the page within {WAIT:?}; samples:\n  {}\n(screenshot {})",
+            samples
+                .iter()
+                .map(Value::to_string)
+                .collect::<Vec<_>>()
+                .join("\n  "),
+            browser.screenshot_path().display()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let took = started.elapsed();
+    let listing = samples
+        .iter()
+        .map(Value::to_string)
+        .collect::<Vec<_>>()
+        .join("\n  ");
+    eprintln!(
+        "{} samples over {took:?}; progress seen: {:?}",
+        samples.len(),
+        samples
+            .iter()
+            .map(|s| format!("{} {}", s["state"].as_str().unwrap_or("?"), s["progress"]))
+            .collect::<Vec<_>>()
+    );
+    assert!(
+        samples.iter().all(|s| s["samePage"] == true),
+        "the page reloaded:\n  {listing}"
+    );
+    let printing: Vec<&Value> = samples
+        .iter()
+        .filter(|s| s["state"] == "Printing")
+        .collect();
+    assert!(
+        !printing.is_empty(),
+        "#state_text never showed Printing:\n  {listing}"
+    );
+    for s in &printing {
+        assert_eq!(s["file"], file, "#job_file while printing:\n  {listing}");
+    }
+    assert!(
+        printing.iter().any(|s| s["started"] == true),
+        "no PrintStarted in #event_log while printing:\n  {listing}"
+    );
+    let progress: Vec<f64> = samples
+        .iter()
+        .map(|s| s["progress"].as_f64().unwrap_or(-1.0))
+        .collect();
+    assert!(
+        progress.windows(2).all(|w| w[0] <= w[1]),
+        "#job_progress went down:\n  {listing}"
+    );
+    let mut between: Vec<f64> = printing
+        .iter()
+        .map(|s| s["progress"].as_f64().unwrap_or(-1.0))
+        .filter(|p| *p > 0.0 && *p < 100.0)
+        .collect();
+    between.dedup();
+    assert!(
+        between.len() >= 3,
+        "#job_progress should move through several values while printing, saw {between:?}:\n  {listing}"
+    );
+    let last = samples.last().expect("a sample");
+    assert_eq!(last["progress"], 100.0, "{last}");
+    assert_eq!(last["label"], "100.0 %", "{last}");
+    assert_eq!(last["state"], "Operational", "{last}");
+    assert_eq!(last["file"], file, "{last}");
+
+    // The log, newest first: PrintDone, PrintStarted, FileAdded, each once and
+    // about this file.
+    let log = browser.js(
+        "return Array.from(document.querySelectorAll('#event_log li'))\
+         .map(function (e) { return [e.getAttribute('data-event'), e.textContent]; });",
+    );
+    let entries: Vec<(String, String)> = serde_json::from_value(log.clone()).expect("the log");
+    let order: Vec<&str> = entries
+        .iter()
+        .map(|(event, _)| event.as_str())
+        .filter(|e| ["FileAdded", "PrintStarted", "PrintDone"].contains(e))
+        .collect();
+    assert_eq!(order, ["PrintDone", "PrintStarted", "FileAdded"], "{log}");
+    for (event, text) in &entries {
+        if ["FileAdded", "PrintStarted", "PrintDone"].contains(&event.as_str()) {
+            assert!(text.contains(file), "{event} does not name {file}: {text}");
+        }
+    }
+    browser.wait_visible("#event_log li[data-event=\"PrintDone\"]");
+    let (status, job) = request(&server, "GET", "/api/job", Some(&key), None);
+    assert_eq!(status, 200, "{job}");
+    assert_eq!(job["state"], "Operational", "{job}");
+    assert_eq!(job["progress"]["completion"], 100.0, "{job}");
+
+    // Back on the Control tab, the snapshot is refreshed; the final
+    // screenshot shows it beside the finished job.
+    browser.click("#control_link a");
+    browser.wait_visible("#webcam_panel");
+    let again = wait_webcam_image(&browser, &first_src);
+    assert_eq!(
+        (&again[0], &again[1]),
+        (&json!(640), &json!(480)),
+        "{again}"
+    );
+    assert_eq!(
+        browser.js("return window.__plinthTestOldPage === true;"),
+        true,
+        "the page reloaded"
+    );
+    browser.assert_page_healthy("after the print");
+    assert!(printing_screenshot, "no mid-print screenshot was taken");
 }
