@@ -312,6 +312,15 @@ fn the_first_run_wizard_creates_the_admin_once_and_plugin_wizards_are_finished()
         .unwrap();
     assert_eq!(not_json.status().as_u16(), 415);
 
+    // A page served under another name (DNS rebinding) cannot create it.
+    let rebound = post(
+        &server,
+        "/api/setup/admin",
+        &[("Host", "evil.example")],
+        &json!({"user": "mallory", "pass": "x"}),
+    );
+    assert_eq!(rebound.status, 403, "{}", rebound.body);
+    assert!(rebound.body.contains("DNS-rebinding"));
     let created = post(
         &server,
         "/api/setup/admin",

@@ -51,6 +51,9 @@ pub fn run(manager: PluginManager, options: ServeOptions) -> Result<(), String> 
             .map_err(|e| format!("start-up failed: {e}"))?;
 
         let app = Arc::new(App::new(manager.clone()));
+        let loopback = listener.local_addr().is_ok_and(|a| a.ip().is_loopback());
+        app.loopback
+            .store(loopback, std::sync::atomic::Ordering::Relaxed);
         let jobs = app.jobs.clone();
         let warm_app = app.clone();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();

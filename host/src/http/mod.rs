@@ -54,6 +54,8 @@ pub struct App {
     pub jobs: Arc<crate::jobs::Jobs>,
     /// The page cache and the requests recorded for preemptive caching.
     pub web: crate::web::Web,
+    /// The server listens on a loopback address only (set by `serve`).
+    pub loopback: std::sync::atomic::AtomicBool,
 }
 
 impl App {
@@ -72,6 +74,7 @@ impl App {
         Self {
             jobs,
             web,
+            loopback: Default::default(),
             manager,
             users,
             call_budget: std::time::Duration::from_secs_f64(budget),

@@ -29,6 +29,14 @@ pub async fn admin(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
+    if app.loopback.load(std::sync::atomic::Ordering::Relaxed) && !local_host(&headers) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "while Plinth listens on loopback only, the administrator is created only \
+             through http://127.0.0.1 or http://localhost (a page under another name \
+             could be a DNS-rebinding attack)",
+        ));
+    }
     let data = json_request(&headers, &body)?;
     let text = |key: &str| match data.get(key) {
         Some(Value::String(s)) => Ok(s.clone()),
@@ -65,6 +73,21 @@ pub async fn admin(
         Err(e) if e == USERS_EXIST => Err(ApiError::new(StatusCode::CONFLICT, e)),
         Err(e) => Err(ApiError::new(StatusCode::BAD_REQUEST, e)),
     }
+}
+
+/// Whether the request's `Host` names this machine's loopback interface.
+fn local_host(headers: &HeaderMap) -> bool {
+    let Some(host) = headers.get("host").and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let name = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 fn may_use_wizards(app: &App, caller: &Caller) -> Result<(), ApiError> {
@@ -137,4 +160,38 @@ pub async fn finish(
         Ok(Json(json!({ "handled": done })))
     })
     .await?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::local_host;
+    use axum::http::{HeaderMap, HeaderValue};
+
+    #[test]
+    fn only_loopback_names_are_local() {
+        let with = |host: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert("host", HeaderValue::from_str(host).unwrap());
+            local_host(&headers)
+        };
+        for good in [
+            "127.0.0.1:5000",
+            "localhost:5000",
+            "LOCALHOST",
+            "[::1]:5000",
+            "127.0.0.2",
+        ] {
+            assert!(with(good), "{good}");
+        }
+        for bad in [
+            "evil.example:5000",
+            "evil.example",
+            "192.168.1.2:5000",
+            "[::2]:80",
+            "localhost.evil.example",
+        ] {
+            assert!(!with(bad), "{bad}");
+        }
+        assert!(!local_host(&HeaderMap::new()));
+    }
 }
