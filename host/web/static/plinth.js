@@ -66,7 +66,8 @@
  *
  * Also available: window.Plinth = {showTab(id), showMessage(text, kind),
  * refreshBindings(), viewModels}. window.PLINTH_READY is true once start-up
- * is complete.
+ * is complete. <body data-push="connected"> while the push channel is
+ * subscribed (from the server's greeting), "disconnected" otherwise.
  */
 (function () {
     "use strict";
@@ -674,6 +675,7 @@
 
     /** Shows whether the push channel is connected (only a problem is shown). */
     function setPushStatus(connected) {
+        if (!connected) document.body.dataset.push = "disconnected";
         const el = $("push_status");
         if (!el) return;
         el.hidden = connected;
@@ -683,6 +685,8 @@
     /** Handles one push message. */
     function onPush(message) {
         if (!isPlain(message)) return;
+        // The greeting comes once the server has subscribed this channel.
+        if (isPlain(message.connected)) document.body.dataset.push = "connected";
         if (Array.isArray(message.event)) {
             const [name, payload] = message.event;
             logEvent(String(name), payload);
