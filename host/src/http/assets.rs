@@ -121,6 +121,19 @@ fn from_folder(folder: &Path, rel: &Path) -> Option<Asset> {
     })
 }
 
+/// Whether the request's `If-None-Match` names `etag` (or `*`); `None` when
+/// the request has no `If-None-Match`.
+pub(crate) fn if_none_match(request: &HeaderMap, etag: &str) -> Option<bool> {
+    let tags = request
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())?;
+    Some(
+        tags.split(',')
+            .map(|t| t.trim().trim_start_matches("W/"))
+            .any(|t| t == etag || t == "*"),
+    )
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -145,14 +158,8 @@ impl Asset {
             content_type.push_str("; charset=utf-8");
         }
         let last_modified = self.modified.map(httpdate::fmt_http_date);
-        let not_modified = match request
-            .get(header::IF_NONE_MATCH)
-            .and_then(|v| v.to_str().ok())
-        {
-            Some(tags) => tags
-                .split(',')
-                .map(|t| t.trim().trim_start_matches("W/"))
-                .any(|t| t == self.etag || t == "*"),
+        let not_modified = match if_none_match(request, &self.etag) {
+            Some(matched) => matched,
             None => {
                 let since = request
                     .get(header::IF_MODIFIED_SINCE)

@@ -9,8 +9,9 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
 use plinth_sdk::Request;
 
-use super::assets::Asset;
+use super::assets::{if_none_match, Asset};
 use super::auth::Caller;
+use super::calls::{into_http, plugin_headers};
 use super::App;
 use crate::web::index::{self, Outcome, PageRequest};
 use crate::web::page::escape_html;
@@ -30,10 +31,7 @@ pub async fn index(
         method: method.as_str().to_owned(),
         path: uri.path().to_owned(),
         query,
-        headers: headers
-            .iter()
-            .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
-            .collect(),
+        headers: plugin_headers(&headers),
         user: caller.name().map(str::to_owned),
         ..Default::default()
     };
@@ -88,21 +86,11 @@ pub async fn index(
             hit,
             plugin,
         }) => {
-            let mut response_headers = HeaderMap::new();
-            for (name, value) in &page.headers {
-                if let (Ok(n), Ok(v)) = (
-                    header::HeaderName::from_bytes(name.as_bytes()),
-                    HeaderValue::from_str(value),
-                ) {
-                    response_headers.insert(n, v);
-                }
-            }
-            let mut put = |name: &str, value: &str| {
-                if let (Ok(n), Ok(v)) = (
-                    header::HeaderName::from_bytes(name.as_bytes()),
-                    HeaderValue::from_str(value),
-                ) {
-                    response_headers.entry(n).or_insert(v);
+            let mut response = into_http(page);
+            // What the plugin set stays; the rest is the host's.
+            let mut put = |name: &'static str, value: &str| {
+                if let Ok(v) = HeaderValue::from_str(value) {
+                    response.headers_mut().entry(name).or_insert(v);
                 }
             };
             put("etag", &stamp.etag);
@@ -113,16 +101,17 @@ pub async fn index(
             put("x-plinth-cache", if hit { "hit" } else { "miss" });
             put("x-plinth-ui", plugin.as_deref().unwrap_or("_default"));
             // A plugin may set its own ETag; that is the one the browser sends back.
-            let etag = response_headers
+            let etag = response
+                .headers()
                 .get(header::ETAG)
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or(&stamp.etag)
                 .to_owned();
-            if !refresh && matches_etag(&headers, &etag) {
-                return (StatusCode::NOT_MODIFIED, response_headers).into_response();
+            if !refresh && if_none_match(&headers, &etag) == Some(true) {
+                let headers = std::mem::take(response.headers_mut());
+                return (StatusCode::NOT_MODIFIED, headers).into_response();
             }
-            let status = StatusCode::from_u16(page.status).unwrap_or(StatusCode::OK);
-            (status, response_headers, page.body).into_response()
+            response
         }
         Ok(Outcome::Login(missing)) => match user {
             // Logging in again would only come back here.
@@ -154,17 +143,6 @@ pub async fn index(
         }
         Err(e) => e.into_response(),
     }
-}
-
-fn matches_etag(headers: &HeaderMap, etag: &str) -> bool {
-    headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|tags| {
-            tags.split(',')
-                .map(|t| t.trim().trim_start_matches("W/"))
-                .any(|t| t == etag || t == "*")
-        })
 }
 
 /// `GET /login?redirect=<path>`: the login page. A redirect that is not a

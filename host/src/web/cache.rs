@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::SystemTime;
 
-use plinth_sdk::Value;
+use plinth_sdk::{Response, Value};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -85,23 +85,15 @@ pub fn stamp(input: &StampInput<'_>) -> Stamp {
     }
 }
 
-/// A rendered response.
-#[derive(Debug, Clone)]
-pub struct Page {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
-}
-
 /// The cache: one page per key, with the ETag it was rendered under.
 #[derive(Default)]
 pub struct PageCache {
-    pages: Mutex<HashMap<String, (String, Page)>>,
+    pages: Mutex<HashMap<String, (String, Response)>>,
 }
 
 impl PageCache {
     /// The page cached under `key` for ETag `etag`, if any.
-    pub fn get(&self, key: &str, etag: &str) -> Option<Page> {
+    pub fn get(&self, key: &str, etag: &str) -> Option<Response> {
         let pages = self.pages.lock().unwrap();
         pages
             .get(key)
@@ -111,7 +103,7 @@ impl PageCache {
 
     /// Keeps `page` under `key` for ETag `etag`. Beyond [`MAX_PAGES`] keys,
     /// an arbitrary other page makes room.
-    pub fn put(&self, key: String, etag: String, page: Page) {
+    pub fn put(&self, key: String, etag: String, page: Response) {
         let mut pages = self.pages.lock().unwrap();
         if pages.len() >= MAX_PAGES && !pages.contains_key(&key) {
             if let Some(victim) = pages.keys().next().cloned() {
@@ -295,11 +287,7 @@ mod tests {
     #[test]
     fn the_cache_is_bounded() {
         let cache = PageCache::default();
-        let page = Page {
-            status: 200,
-            headers: Vec::new(),
-            body: b"x".to_vec(),
-        };
+        let page = Response::html("x");
         for i in 0..MAX_PAGES * 2 {
             cache.put(format!("k{i}"), "\"e\"".into(), page.clone());
         }

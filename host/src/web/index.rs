@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 use std::time::SystemTime;
 
 use plinth_sdk::methods::plugin as m;
-use plinth_sdk::{Request, Value};
+use plinth_sdk::{Request, Response, Value};
 
-use super::cache::{self, Page, Record, Stamp, StampInput};
+use super::cache::{self, Record, Stamp, StampInput};
 use super::page::Survey;
 use super::render::Renderer;
 use super::Web;
@@ -39,7 +39,7 @@ pub struct PageRequest<'a> {
 pub enum Outcome {
     /// A page, from the cache (`hit`) or rendered now.
     Page {
-        page: Page,
+        page: Response,
         stamp: Stamp,
         hit: bool,
         /// The UiPlugin that answered; `None` for the default page.
@@ -154,11 +154,7 @@ fn default_page(
         Ok(html) => html,
         Err(e) => return Outcome::Failed(e),
     };
-    let page = Page {
-        status: 200,
-        headers: vec![("content-type".into(), "text/html; charset=utf-8".into())],
-        body: html.into_bytes(),
-    };
+    let page = Response::html(html);
     web.cache.put(key, stamp.etag.clone(), page.clone());
     if req.record {
         web.records.add(Record {
@@ -237,18 +233,13 @@ fn plugin_page(
     kwargs.insert("templates".into(), templates);
     let now = rfc3339(SystemTime::now());
     let args = (now, req.request.clone(), Value::Object(kwargs));
-    let response = match manager.call::<m::OnUiRender>(id, &args) {
+    let page = match manager.call::<m::OnUiRender>(id, &args) {
         Ok(Some(response)) => response,
         Ok(None) => return None,
         Err(e) => {
             tracing::warn!("plugin {id}: on_ui_render failed: {e}; trying the next UiPlugin");
             return None;
         }
-    };
-    let page = Page {
-        status: response.status,
-        headers: response.headers.into_iter().collect(),
-        body: response.body,
     };
     // Not cached: what the plugin says must not be, and what sets cookies
     // (one caller's cookie must never be replayed to another).
