@@ -73,18 +73,8 @@ pub fn answer(manager: &PluginManager, web: &Web, req: &PageRequest<'_>) -> Outc
         }
         let permissions = manager
             .call::<m::GetUiPermissions>(&id, &())
-            .unwrap_or_else(|_| {
-                DEFAULT_PERMISSIONS
-                    .iter()
-                    .map(|p| (*p).to_owned())
-                    .collect()
-            });
-        // Permission names are matched case-insensitively (OctoPrint's are upper case).
-        let missing: Vec<String> = permissions
-            .iter()
-            .map(|p| p.to_ascii_lowercase())
-            .filter(|p| !(req.may)(p))
-            .collect();
+            .unwrap_or_else(|_| default_permissions());
+        let missing = missing(&permissions, req.may);
         if !missing.is_empty() {
             return Outcome::Login(missing);
         }
@@ -93,11 +83,7 @@ pub fn answer(manager: &PluginManager, web: &Web, req: &PageRequest<'_>) -> Outc
             return outcome;
         }
     }
-    let missing: Vec<String> = DEFAULT_PERMISSIONS
-        .iter()
-        .filter(|p| !(req.may)(p))
-        .map(|p| (*p).to_owned())
-        .collect();
+    let missing = missing(&default_permissions(), req.may);
     if !req.first_run && !missing.is_empty() {
         return Outcome::Login(missing);
     }
@@ -105,11 +91,49 @@ pub fn answer(manager: &PluginManager, web: &Web, req: &PageRequest<'_>) -> Outc
     default_page(manager, web, &survey, req)
 }
 
+fn default_permissions() -> Vec<String> {
+    DEFAULT_PERMISSIONS
+        .iter()
+        .map(|p| (*p).to_owned())
+        .collect()
+}
+
+/// The permissions the caller lacks, matched case-insensitively (OctoPrint's
+/// names are upper case, Plinth's lower case).
+fn missing(permissions: &[String], may: &dyn Fn(&str) -> bool) -> Vec<String> {
+    permissions
+        .iter()
+        .map(|p| p.to_ascii_lowercase())
+        .filter(|p| !may(p))
+        .collect()
+}
+
 /// The cache key of a request: who renders it, the path and the plugin's
 /// additional key data. Not the query string (as OctoPrint keys on the base
 /// URL): a caller must not be able to fill the cache with `?x=1`, `?x=2`, ….
 fn cache_key(who: &str, req: &Request, extra: &str) -> String {
     format!("{who}|{}|{extra}", req.path)
+}
+
+/// The cached page for `key` under the current ETag, unless the request
+/// asks for a fresh render.
+fn from_cache(
+    web: &Web,
+    key: &str,
+    stamp: &Stamp,
+    req: &PageRequest<'_>,
+    plugin: Option<&str>,
+) -> Option<Outcome> {
+    if req.refresh {
+        return None;
+    }
+    let page = web.cache.get(key, &stamp.etag)?;
+    Some(Outcome::Page {
+        page,
+        stamp: stamp.clone(),
+        hit: true,
+        plugin: plugin.map(str::to_owned),
+    })
 }
 
 fn default_page(
@@ -126,15 +150,8 @@ fn default_page(
         ..Default::default()
     });
     let key = cache_key("_default", &req.request, "");
-    if !req.refresh {
-        if let Some(page) = web.cache.get(&key, &stamp.etag) {
-            return Outcome::Page {
-                page,
-                stamp,
-                hit: true,
-                plugin: None,
-            };
-        }
+    if let Some(hit) = from_cache(web, &key, &stamp, req, None) {
+        return hit;
     }
     let renderer = Renderer::new(manager, survey.plugins.clone());
     let kwargs = survey.kwargs(manager);
@@ -213,15 +230,8 @@ fn plugin_page(
         .flatten()
         .map_or_else(String::new, |v| v.to_string());
     let key = cache_key(&format!("ui:{id}"), &req.request, &key_data);
-    if !req.refresh {
-        if let Some(page) = web.cache.get(&key, &stamp.etag) {
-            return Some(Outcome::Page {
-                page,
-                stamp,
-                hit: true,
-                plugin: Some(id.to_owned()),
-            });
-        }
+    if let Some(hit) = from_cache(web, &key, &stamp, req, Some(id)) {
+        return Some(hit);
     }
 
     let renderer = Renderer::new(manager, survey.plugins.clone());
@@ -332,8 +342,14 @@ fn record_plugin_request(manager: &PluginManager, web: &Web, id: &str, request: 
 /// many pages were cached. A recorded UiPlugin that is gone, opted out, or no
 /// longer handles its request is skipped.
 pub fn warm(manager: &PluginManager, web: &Web, first_run: bool) -> usize {
+    let records = web.records.all();
+    if records.is_empty() {
+        return 0;
+    }
+    let survey = Survey::take(manager, first_run);
+    let ui_plugins = manager.implementations("Ui", Some(UI_CONTEXT));
     let mut cached = 0;
-    for record in web.records.all() {
+    for record in records {
         let request = Request {
             method: "GET".into(),
             path: record.path.clone(),
@@ -349,17 +365,9 @@ pub fn warm(manager: &PluginManager, web: &Web, first_run: bool) -> usize {
             record: false,
         };
         let outcome = if record.plugin == "_default" {
-            Some(default_page(
-                manager,
-                web,
-                &Survey::take(manager, first_run),
-                &req,
-            ))
+            Some(default_page(manager, web, &survey, &req))
         } else {
-            let wanted = manager
-                .implementations("Ui", Some(UI_CONTEXT))
-                .iter()
-                .any(|(id, _)| id == &record.plugin)
+            let wanted = ui_plugins.iter().any(|(id, _)| id == &record.plugin)
                 && manager
                     .call::<m::GetUiPreemptiveCachingEnabled>(&record.plugin, &())
                     .unwrap_or(false)
@@ -367,15 +375,7 @@ pub fn warm(manager: &PluginManager, web: &Web, first_run: bool) -> usize {
                     .call::<m::WillHandleUi>(&record.plugin, &req.request)
                     .unwrap_or(false);
             wanted
-                .then(|| {
-                    plugin_page(
-                        manager,
-                        web,
-                        &record.plugin,
-                        &Survey::take(manager, first_run),
-                        &req,
-                    )
-                })
+                .then(|| plugin_page(manager, web, &record.plugin, &survey, &req))
                 .flatten()
         };
         match outcome {

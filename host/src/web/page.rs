@@ -193,7 +193,7 @@ impl Survey {
     /// With `safe` the rendered HTML is marked safe for the host page; without,
     /// it is plain text (for a UiPlugin's render keyword arguments).
     pub fn templates(&self, renderer: &Renderer, globals: &Mj, safe: bool) -> Mj {
-        let mut out: BTreeMap<&str, Mj> = BTreeMap::new();
+        let mut out: BTreeMap<String, Mj> = BTreeMap::new();
         for kind in TEMPLATE_TYPES {
             let mut order = Vec::new();
             let mut entries: BTreeMap<String, Mj> = BTreeMap::new();
@@ -213,18 +213,14 @@ impl Survey {
                 }
             }
             out.insert(
-                kind,
+                (*kind).to_owned(),
                 Mj::from_serialize(BTreeMap::from([
                     ("order", Mj::from_serialize(&order)),
                     ("entries", Mj::from_object(entries)),
                 ])),
             );
         }
-        Mj::from_object(
-            out.into_iter()
-                .map(|(k, v)| (k.to_owned(), v))
-                .collect::<BTreeMap<_, _>>(),
-        )
+        Mj::from_object(out)
     }
 }
 
@@ -326,8 +322,7 @@ fn entry(renderer: &Renderer, globals: &Mj, c: &Component, safe: bool) -> Mj {
     let header = c
         .template_header()
         .and_then(|h| renderer.plugin_template(&c.plugin, h, globals).ok());
-    let joined = |items: Vec<&str>, sep: &str| items.join(sep);
-    let mut map: BTreeMap<&str, Mj> = BTreeMap::from([
+    let mut map: BTreeMap<String, Mj> = [
         ("core", Mj::from(false)),
         ("key", Mj::from(c.key.clone())),
         ("plugin", Mj::from(c.plugin.clone())),
@@ -343,30 +338,17 @@ fn entry(renderer: &Renderer, globals: &Mj, c: &Component, safe: bool) -> Mj {
         ("classes", Mj::from(c.classes.join(" "))),
         ("styles", Mj::from(c.styles.join("; "))),
         ("error", Mj::from_serialize(&error)),
-    ]);
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
     for part in ["wrapper", "content", "link"] {
-        let classes = joined(c.classes_for(part), " ");
-        let styles = joined(c.styles_for(part), "; ");
-        map.insert(leak_key("classes", part), Mj::from(classes));
-        map.insert(leak_key("styles", part), Mj::from(styles));
+        let classes = c.classes_for(part).join(" ");
+        let styles = c.styles_for(part).join("; ");
+        map.insert(format!("classes_{part}"), Mj::from(classes));
+        map.insert(format!("styles_{part}"), Mj::from(styles));
     }
-    Mj::from_object(
-        map.into_iter()
-            .map(|(k, v)| (k.to_owned(), v))
-            .collect::<BTreeMap<String, Mj>>(),
-    )
-}
-
-/// `classes_wrapper` and the like as static keys.
-fn leak_key(prefix: &str, part: &str) -> &'static str {
-    match (prefix, part) {
-        ("classes", "wrapper") => "classes_wrapper",
-        ("classes", "content") => "classes_content",
-        ("classes", "link") => "classes_link",
-        ("styles", "wrapper") => "styles_wrapper",
-        ("styles", "content") => "styles_content",
-        _ => "styles_link",
-    }
+    Mj::from_object(map)
 }
 
 /// Text for HTML content or a quoted attribute.
