@@ -66,22 +66,30 @@ pub(crate) struct Asset {
     pub name: PathBuf,
 }
 
-/// Looks the file up in the plugin's asset folder, then among its embedded files.
-fn find(manager: &crate::PluginManager, id: &str, rel: &Path) -> Option<Asset> {
-    let info = manager
-        .plugin(id)
-        .filter(|p| p.state == PluginState::Enabled)?;
-    let folder = if info.mixins.iter().any(|x| x == "Asset") {
+/// A plugin's asset folder: `get_asset_folder` for an AssetPlugin, else (or
+/// when it says none) the default `static/` folder.
+pub(crate) fn asset_folder(
+    manager: &crate::PluginManager,
+    info: &crate::PluginInfo,
+) -> Option<PathBuf> {
+    let configured = if info.mixins.iter().any(|x| x == "Asset") {
         manager
-            .call::<m::GetAssetFolder>(id, &())
+            .call::<m::GetAssetFolder>(&info.id, &())
             .ok()
             .flatten()
             .map(PathBuf::from)
     } else {
         None
     };
-    let folder = folder.or_else(|| default_folder(&info, "static"));
-    if let Some(asset) = folder.and_then(|f| from_folder(&f, rel)) {
+    configured.or_else(|| default_folder(info, "static"))
+}
+
+/// Looks the file up in the plugin's asset folder, then among its embedded files.
+pub(crate) fn find(manager: &crate::PluginManager, id: &str, rel: &Path) -> Option<Asset> {
+    let info = manager
+        .plugin(id)
+        .filter(|p| p.state == PluginState::Enabled)?;
+    if let Some(asset) = asset_folder(manager, &info).and_then(|f| from_folder(&f, rel)) {
         return Some(asset);
     }
     let key = format!("static/{}", rel.to_string_lossy().replace('\\', "/"));

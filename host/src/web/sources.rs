@@ -13,7 +13,7 @@ use plinth_sdk::methods::plugin as m;
 use plinth_sdk::Value;
 
 use super::injection::{default_template, TEMPLATE_TYPES};
-use crate::http::assets::default_folder;
+use crate::http::assets::{asset_folder, default_folder};
 use crate::{PluginInfo, PluginManager};
 
 /// One enabled TemplatePlugin.
@@ -211,12 +211,7 @@ pub fn assets(manager: &PluginManager) -> Assets {
                 continue;
             }
         };
-        let folder = manager
-            .call::<m::GetAssetFolder>(&id, &())
-            .ok()
-            .flatten()
-            .map(PathBuf::from)
-            .or_else(|| default_folder(&info, "static"));
+        let folder = asset_folder(manager, &info);
         for (kind, paths) in listed {
             for path in paths {
                 if !safe_name(&path) {
@@ -245,26 +240,6 @@ pub fn assets(manager: &PluginManager) -> Assets {
         }
     }
     out
-}
-
-/// Reads one asset of a plugin (folder first, then compiled in).
-pub fn read_asset(manager: &PluginManager, id: &str, path: &str) -> Option<Vec<u8>> {
-    let info = manager.plugin(id)?;
-    let folder = manager
-        .call::<m::GetAssetFolder>(id, &())
-        .ok()
-        .flatten()
-        .map(PathBuf::from)
-        .or_else(|| default_folder(&info, "static"));
-    if let Some(folder) = folder {
-        let file = folder.join(path);
-        if safe_name(path) && inside(&folder, &file) {
-            return std::fs::read(file).ok();
-        }
-    }
-    manager
-        .embedded_file(id, &format!("static/{path}"))
-        .map(<[u8]>::to_vec)
 }
 
 /// Percent-encodes what a URL path segment cannot hold as is.

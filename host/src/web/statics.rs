@@ -2,6 +2,8 @@
 //! `/static/`: the page's script and styles, the core client library, and
 //! each AssetPlugin's part of the client library (its `clientjs` files).
 
+use plinth_sdk::methods::plugin as m;
+
 use crate::PluginManager;
 
 /// The page's script.
@@ -35,19 +37,16 @@ pub fn client_part_url(id: &str) -> String {
 /// that a syntax error in one stops no other plugin's part, and never the
 /// page. `None` when the plugin (enabled, an AssetPlugin) has no `clientjs`.
 pub fn client_part(manager: &PluginManager, plugin: &str) -> Option<String> {
-    let files: Vec<String> = super::sources::assets(manager)
-        .clientjs
-        .into_iter()
-        .filter(|(id, _)| id == plugin)
-        .map(|(_, path)| path)
-        .collect();
-    if files.is_empty() {
-        return None;
-    }
+    let files = manager
+        .call::<m::GetAssets>(plugin, &())
+        .ok()?
+        .remove("clientjs")
+        .filter(|files| !files.is_empty())?;
     let mut out = String::new();
     for path in files {
         let shown = path.replace("*/", "* /");
-        let Some(bytes) = super::sources::read_asset(manager, plugin, &path) else {
+        let found = crate::http::assets::find(manager, plugin, std::path::Path::new(&path));
+        let Some(bytes) = found.map(|asset| asset.bytes) else {
             tracing::warn!("plugin {plugin}: clientjs file {path} not found");
             out.push_str(&format!("/* plugin {plugin}: {shown} not found */\n"));
             continue;
