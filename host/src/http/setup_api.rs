@@ -18,7 +18,7 @@ use axum::Json;
 use plinth_sdk::{json, Value};
 
 use super::auth::Caller;
-use super::{blocking, json_request, need, ApiError, App};
+use super::{blocking, json_request, need, optional_text, ApiError, App};
 use crate::users::USERS_EXIST;
 use crate::web::page::Survey;
 use crate::web::wizards;
@@ -38,16 +38,9 @@ pub async fn admin(
         ));
     }
     let data = json_request(&headers, &body)?;
-    let text = |key: &str| match data.get(key) {
-        Some(Value::String(s)) => Ok(s.clone()),
-        Some(_) => Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            format!("`{key}` must be text"),
-        )),
-        None => Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            format!("`{key}` is missing"),
-        )),
+    let text = |key: &str| {
+        optional_text(&data, key)?
+            .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, format!("`{key}` is missing")))
     };
     let (name, pass) = (text("user")?, text("pass")?);
     let worker = app.clone();
@@ -90,19 +83,14 @@ fn local_host(headers: &HeaderMap) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
-fn may_use_wizards(app: &App, caller: &Caller) -> Result<(), ApiError> {
-    if crate::web::first_run(&app.manager, &app.users) {
-        return Ok(());
-    }
-    need(caller, "settings")
-}
-
 /// `GET /api/setup/wizard`.
 pub async fn list(State(app): State<Arc<App>>, caller: Caller) -> Result<Json<Value>, ApiError> {
     let worker = app.clone();
     blocking(move || {
-        may_use_wizards(&worker, &caller)?;
         let first = crate::web::first_run(&worker.manager, &worker.users);
+        if !first {
+            need(&caller, "settings")?;
+        }
         let survey = Survey::take(&worker.manager, first);
         let shown: Vec<Value> = survey
             .shown_wizards()
@@ -131,25 +119,21 @@ pub async fn finish(
 ) -> Result<Json<Value>, ApiError> {
     caller.check_csrf(&headers)?;
     let data = json_request(&headers, &body)?;
-    let handled: Vec<String> = match data.get("handled") {
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|v| {
-                v.as_str().map(str::to_owned).ok_or_else(|| {
-                    ApiError::new(
-                        StatusCode::BAD_REQUEST,
-                        "`handled` must be a list of plugin identifiers",
-                    )
-                })
-            })
-            .collect::<Result<_, _>>()?,
-        _ => {
-            return Err(ApiError::new(
+    let handled: Vec<String> = data
+        .get("handled")
+        .and_then(Value::as_array)
+        .and_then(|items| {
+            items
+                .iter()
+                .map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+        .ok_or_else(|| {
+            ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "`handled` must be a list of plugin identifiers",
-            ))
-        }
-    };
+            )
+        })?;
     let worker = app.clone();
     blocking(move || {
         // Finishing changes what every wizard plugin does next: always the
