@@ -109,12 +109,16 @@ pub(crate) fn default_folder(info: &crate::PluginInfo, sub: &str) -> Option<Path
     own_folder.then(|| info.base_folder.join(sub))
 }
 
-fn from_folder(folder: &Path, rel: &Path) -> Option<Asset> {
+/// The file `rel` below `folder`, symlinks resolved, if it exists and stays
+/// within the folder.
+pub(crate) fn file_within(folder: &Path, rel: &Path) -> Option<PathBuf> {
     let root = std::fs::canonicalize(folder).ok()?;
     let file = std::fs::canonicalize(root.join(rel)).ok()?;
-    if !file.starts_with(&root) || !file.is_file() {
-        return None;
-    }
+    (file.starts_with(&root) && file.is_file()).then_some(file)
+}
+
+fn from_folder(folder: &Path, rel: &Path) -> Option<Asset> {
+    let file = file_within(folder, rel)?;
     let meta = std::fs::metadata(&file).ok()?;
     let modified = meta.modified().ok();
     let stamp = modified

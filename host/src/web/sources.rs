@@ -13,7 +13,7 @@ use plinth_sdk::methods::plugin as m;
 use plinth_sdk::Value;
 
 use super::injection::{default_template, TEMPLATE_TYPES};
-use crate::http::assets::{asset_folder, default_folder};
+use crate::http::assets::{asset_folder, default_folder, file_within};
 use crate::{PluginInfo, PluginManager};
 
 /// One enabled TemplatePlugin.
@@ -144,11 +144,12 @@ pub fn find_template(
     if !safe_name(name) {
         return None;
     }
-    if let Some(folder) = &plugin.folder {
-        let file = folder.join(name);
-        if inside(folder, &file) {
-            return Some(Found::File(file));
-        }
+    if let Some(file) = plugin
+        .folder
+        .as_deref()
+        .and_then(|folder| file_within(folder, Path::new(name)))
+    {
+        return Some(Found::File(file));
     }
     manager
         .embedded_file(&plugin.id, &format!("templates/{name}"))
@@ -163,14 +164,6 @@ fn safe_name(name: &str) -> bool {
         && name
             .split('/')
             .all(|s| !s.is_empty() && s != "." && s != "..")
-}
-
-/// Whether `file` exists and, symlinks resolved, lies within `folder`.
-fn inside(folder: &Path, file: &Path) -> bool {
-    match (std::fs::canonicalize(folder), std::fs::canonicalize(file)) {
-        (Ok(root), Ok(file)) => file.starts_with(root) && file.is_file(),
-        _ => false,
-    }
 }
 
 /// The files behind a plugin's templates: its library (for compiled-in
