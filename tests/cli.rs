@@ -350,6 +350,14 @@ fn bad_usage_and_a_broken_config_fail_with_a_clear_message() {
             "{args:?}: {err}"
         );
     }
+    // A missing argument is named, with the usage.
+    let err = stderr(&sb.plinth(&["plugins", "enable"]));
+    assert!(
+        err.contains("not provided: <ID>") && err.contains("usage: plinth plugins enable <ID>"),
+        "{err}"
+    );
+    let err = stderr(&sb.plinth(&["config", "set", "server.debug"]));
+    assert!(err.contains("not provided: <VALUE>"), "{err}");
     for args in [
         vec!["--help"],
         vec!["plugins", "--help"],

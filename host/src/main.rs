@@ -11,10 +11,7 @@ fn main() {
             e.exit()
         }
         Err(e) => {
-            // One line: what is wrong; `--help` has the rest.
-            let text = e.to_string();
-            let first = text.lines().next().unwrap_or("error: invalid usage");
-            eprintln!("{first} (see plinth --help)");
+            eprintln!("{}", one_line(&e.to_string()));
             std::process::exit(2);
         }
     };
@@ -25,4 +22,42 @@ fn main() {
         .with_ansi(std::io::stderr().is_terminal())
         .init();
     std::process::exit(plinth::cli::run(cli));
+}
+
+/// Clap's message on one line: what is wrong with everything it names (the
+/// missing argument, a tip), then the usage; `--help` has the rest.
+fn one_line(text: &str) -> String {
+    let mut said = Vec::new();
+    let mut usage = None;
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        if let Some(u) = line.strip_prefix("Usage: ") {
+            usage = Some(u);
+        } else if !line.starts_with("For more information") {
+            said.push(line);
+        }
+    }
+    let mut out = said.join(" ");
+    if out.is_empty() {
+        out.push_str("error: invalid usage");
+    }
+    match usage {
+        Some(usage) => out.push_str(&format!(" (usage: {usage}; see --help)")),
+        None => out.push_str(" (see plinth --help)"),
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::one_line;
+
+    #[test]
+    fn a_usage_error_is_one_line_naming_what_is_missing() {
+        let clap = "error: the following required arguments were not provided:\n  <ID>\n\nUsage: plinth plugins enable <ID>\n\nFor more information, try '--help'.\n";
+        assert_eq!(
+            one_line(clap),
+            "error: the following required arguments were not provided: <ID> (usage: plinth plugins enable <ID>; see --help)"
+        );
+        assert_eq!(one_line(""), "error: invalid usage (see plinth --help)");
+    }
 }
