@@ -97,9 +97,24 @@ pub fn panic_message(payload: &(dyn Any + Send)) -> String {
     }
 }
 
+/// Drops a caught panic payload. A payload whose `Drop` panics again would
+/// otherwise unwind out of an `extern "C"` function and abort the host: that
+/// second panic is caught too, and its own payload is leaked, never dropped.
+fn dispose(payload: Box<dyn Any + Send>) {
+    if let Err(again) = catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+        std::mem::forget(again);
+    }
+}
+
+/// The message of a caught panic; the payload is disposed of safely.
+fn caught(payload: Box<dyn Any + Send>) -> String {
+    let message = panic_message(&*payload);
+    dispose(payload);
+    message
+}
+
 fn guarded(f: impl FnOnce() -> CallOutcome) -> CallOutcome {
-    catch_unwind(AssertUnwindSafe(f))
-        .unwrap_or_else(|p| CallOutcome::Panic(panic_message(&*p).into()))
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|p| CallOutcome::Panic(caught(p).into()))
 }
 
 extern "C" fn call<P: Plugin>(
@@ -153,7 +168,7 @@ pub fn instantiate<P: Plugin>(
             vtable: &VTableOf::<P>::VTABLE,
         }),
         Ok(Err(e)) => RErr(e.into()),
-        Err(p) => RErr(format!("panicked in new: {}", panic_message(&*p)).into()),
+        Err(p) => RErr(format!("panicked in new: {}", caught(p)).into()),
     }
 }
 
@@ -240,6 +255,26 @@ impl<const N: usize> Writer<N> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A panic payload that panics again when dropped.
+    struct Spiteful;
+
+    impl Drop for Spiteful {
+        fn drop(&mut self) {
+            panic!("dropping the payload");
+        }
+    }
+
+    #[test]
+    fn a_payload_that_panics_when_dropped_does_not_escape() {
+        let outcome = guarded(|| std::panic::panic_any(Spiteful));
+        assert!(
+            matches!(&outcome, CallOutcome::Panic(m) if m.as_str() == "panic with a non-text payload"),
+            "{outcome:?}"
+        );
+        let outcome = guarded(|| panic!("plain"));
+        assert!(matches!(&outcome, CallOutcome::Panic(m) if m.as_str() == "plain"));
+    }
 
     const PARTS: &[MetaPart] = &[
         MetaPart::Raw("{\"name\":"),
