@@ -112,7 +112,8 @@ pub enum ConfigCommand {
     Set { path: String, value: String },
     /// Remove the value at a dotted path (a plugin setting reads as its default again).
     Remove { path: String },
-    /// Check that config.yaml parses and has the right types where Plinth reads it.
+    /// Check that config.yaml parses and that every key Plinth reads holds what it accepts
+    /// (the keys, ranges and defaults are listed in the README).
     Check,
 }
 
@@ -156,15 +157,7 @@ fn execute(cli: Cli) -> Result<(), String> {
     let marker = paths.basedir.join("startup_incomplete");
     if matches!(cli.command, Command::Serve { .. }) && !cli.safe_mode && marker.exists() {
         let ignore_in_config = ConfigStore::open(&paths.config_file())
-            .ok()
-            .and_then(|c| {
-                c.effective(&crate::config::key_path(&[
-                    "server",
-                    "ignore_incomplete_startup",
-                ]))
-            })
-            .and_then(|v| v.as_bool())
-            .unwrap_or(false);
+            .is_ok_and(|c| crate::host_settings::IGNORE_INCOMPLETE_STARTUP.get(&c));
         if cli.ignore_incomplete_startup || ignore_in_config {
             tracing::warn!("the last start-up did not finish; starting normally as asked");
         } else {
@@ -189,7 +182,15 @@ fn execute(cli: Cli) -> Result<(), String> {
             },
         ),
         Command::Config(ConfigCommand::Check) => {
-            ConfigStore::open(&paths.config_file()).map_err(|e| e.to_string())?;
+            let config = ConfigStore::open(&paths.config_file()).map_err(|e| e.to_string())?;
+            let problems = crate::host_settings::problems(&config);
+            if !problems.is_empty() {
+                return Err(format!(
+                    "{}: {}",
+                    paths.config_file().display(),
+                    problems.join("\n  ")
+                ));
+            }
             println!("{}: ok", paths.config_file().display());
             Ok(())
         }

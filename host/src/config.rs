@@ -7,9 +7,15 @@
 //!   exclusive lock on `config.yaml.lock`), and atomic: a temporary file in the
 //!   same folder, fsync, rename, fsync of the folder. The saved text is also
 //!   kept as `config.yaml.bak`.
+//! - Reads show the file as it is on disk: when another process (`plinth
+//!   config set`, an editor) changed it, it is read again first, with the
+//!   changes not saved yet applied on top.
 //! - Changes are kept as a list of operations until saved; when another
 //!   process changed the file in between, they are applied to its new content
-//!   instead of overwriting it.
+//!   instead of overwriting it. Every change is kept, even one that sets what
+//!   is already there, so a save that returns has put every value it was
+//!   given on disk, whatever another process wrote meanwhile; a save that
+//!   would change nothing writes nothing.
 //! - A save that finds its changes already written by a concurrent save returns
 //!   at once (group commit).
 //!
@@ -110,7 +116,6 @@ fn leaf_ops(current: Option<&Value>, path: Vec<String>, new: &Value, out: &mut V
                 );
             }
         }
-        (Some(cur), new) if cur == new => {}
         _ => out.push(Op::Set(path, new.clone())),
     }
 }
@@ -146,6 +151,8 @@ struct State {
     last_gen: u64,
     saved_gen: u64,
     stamp: Option<Stamp>,
+    /// The stamp of a changed file that did not load (reported once).
+    refused: Option<Stamp>,
     overlays: Vec<(String, Value)>,
 }
 
@@ -170,6 +177,7 @@ impl ConfigStore {
             last_gen: 0,
             saved_gen: 0,
             stamp,
+            refused: None,
             overlays: Vec::new(),
         };
         Ok(Arc::new(Self {
@@ -184,9 +192,38 @@ impl ConfigStore {
         &self.path
     }
 
+    /// The state, first brought up to date with the file when another
+    /// process changed it since it was last read or written.
+    fn fresh(&self) -> std::sync::MutexGuard<'_, State> {
+        let mut state = self.state.lock().unwrap();
+        let disk = stamp(&self.path);
+        if disk != state.stamp && disk != state.refused {
+            if let Err(e) = self.reload(&mut state) {
+                // Keep what was read last; a save refuses to write over it.
+                tracing::warn!("{e}; going on with the settings read before");
+                state.refused = disk;
+            }
+        }
+        state
+    }
+
+    /// Reads the file again and applies the changes not saved yet on top.
+    fn reload(&self, state: &mut State) -> Result<(), ConfigError> {
+        let (base, stamp) = read(&self.path)?.unwrap_or((Value::Object(Map::new()), None));
+        let mut doc = base.clone();
+        for (_, op) in &state.pending {
+            op.apply(&mut doc);
+        }
+        state.base = base;
+        state.doc = doc;
+        state.stamp = stamp;
+        state.refused = None;
+        Ok(())
+    }
+
     /// The value at `path` in the file's content (with unsaved changes), without overlays.
     pub fn get(&self, path: &[String]) -> Option<Value> {
-        values::get(&self.state.lock().unwrap().doc, path).cloned()
+        values::get(&self.fresh().doc, path).cloned()
     }
 
     /// The value at `path` with the plugins' overlays underneath.
@@ -216,14 +253,38 @@ impl ConfigStore {
 
     /// The whole content (with unsaved changes), without overlays.
     pub fn snapshot(&self) -> Value {
-        self.state.lock().unwrap().doc.clone()
+        self.fresh().doc.clone()
+    }
+
+    /// Hashes of the file's content and of the content over the plugins'
+    /// overlays (OctoPrint's `config_hash` and `effective_hash`): clients
+    /// compare them to learn that the settings changed.
+    pub fn hashes(&self) -> (String, String) {
+        use sha2::{Digest, Sha256};
+        let state = self.fresh();
+        let effective = state
+            .overlays
+            .iter()
+            .map(|(_, o)| o)
+            .chain(std::iter::once(&state.doc))
+            .fold(Value::Object(Map::new()), |under, layer| {
+                values::merge(&under, layer)
+            });
+        let hash = |v: &Value| {
+            let digest = Sha256::digest(serde_json::to_vec(v).expect("JSON values encode"));
+            digest
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        };
+        (hash(&state.doc), hash(&effective))
     }
 
     /// Sets `path` to `value` (not saved until [`save`](Self::save)). Refused when
     /// it would give a part Plinth reads the wrong type.
     /// A value that equals what is there changes nothing (and writes nothing).
     pub fn set(&self, path: Vec<String>, value: Value) -> Result<(), ConfigError> {
-        let mut state = self.state.lock().unwrap();
+        let mut state = self.fresh();
         if let Some(blocker) = values::blocked(&state.doc, &path) {
             return Err(ConfigError(format!(
                 "cannot set {}: {} is not a mapping; set it as a whole",
@@ -247,6 +308,8 @@ impl ConfigStore {
                 keys.join(".")
             ))
         })?;
+        crate::host_settings::check_change(&path, &doc)
+            .map_err(|e| ConfigError(format!("cannot set {}: {e}", path.join("."))))?;
         state.doc = doc;
         Self::record(&mut state, ops);
         Ok(())
@@ -264,16 +327,13 @@ impl ConfigStore {
     /// Removes `path` and the objects it leaves empty (not saved until [`save`](Self::save)).
     /// Removing what is not there changes nothing.
     pub fn remove(&self, path: Vec<String>) -> Result<(), ConfigError> {
-        let mut state = self.state.lock().unwrap();
+        let mut state = self.fresh();
         if let Some(blocker) = values::blocked(&state.doc, &path) {
             return Err(ConfigError(format!(
                 "cannot remove {}: {} is not a mapping; set it as a whole",
                 path.join("."),
                 blocker.join(".")
             )));
-        }
-        if values::get(&state.doc, &path).is_none() {
-            return Ok(());
         }
         let op = Op::Remove(path);
         op.apply(&mut state.doc);
@@ -288,11 +348,7 @@ impl ConfigStore {
         item: Value,
         add: bool,
     ) -> Result<(), ConfigError> {
-        let mut state = self.state.lock().unwrap();
-        let present = matches!(values::get(&state.doc, &path), Some(Value::Array(items)) if items.contains(&item));
-        if present == add {
-            return Ok(());
-        }
+        let mut state = self.fresh();
         let op = if add {
             Op::ListAdd(path, item)
         } else {
@@ -342,29 +398,25 @@ impl ConfigStore {
         let (doc, gen) = {
             let mut state = self.state.lock().unwrap();
             if disk != state.stamp {
-                let base = read(&self.path)
-                    .map_err(|e| {
-                        ConfigError(format!(
-                            "{e} (it was changed by another program; not saving over it)"
-                        ))
-                    })?
-                    .map(|(doc, _)| doc)
-                    .unwrap_or_else(|| Value::Object(Map::new()));
-                let mut doc = base.clone();
-                for (_, op) in &state.pending {
-                    op.apply(&mut doc);
-                }
-                state.base = base;
-                state.doc = doc;
+                self.reload(&mut state).map_err(|e| {
+                    ConfigError(format!(
+                        "{e} (it was changed by another program; not saving over it)"
+                    ))
+                })?;
             }
             (state.doc.clone(), state.last_gen)
         };
-        let text = yaml_serde::to_string(&doc).map_err(|e| err("cannot serialise", &e))?;
-        // Never write a file that would not load again.
-        parse(&self.path, &text).map_err(|e| ConfigError(format!("refusing to save: {e}")))?;
-        self.keep_backup();
-        write_atomic_with(&self.path, text.as_bytes(), fault_point)
-            .map_err(|e| err("cannot write", &e))?;
+        // The file on disk is `base` (its stamp was checked under the lock): a
+        // save that changes nothing writes nothing, so comments survive.
+        let unchanged = doc == self.state.lock().unwrap().base;
+        if !unchanged {
+            let text = yaml_serde::to_string(&doc).map_err(|e| err("cannot serialise", &e))?;
+            // Never write a file that would not load again.
+            parse(&self.path, &text).map_err(|e| ConfigError(format!("refusing to save: {e}")))?;
+            self.keep_backup();
+            write_atomic_with(&self.path, text.as_bytes(), fault_point)
+                .map_err(|e| err("cannot write", &e))?;
+        }
         let mut state = self.state.lock().unwrap();
         state.base = doc;
         state.pending.retain(|(g, _)| *g > gen);
@@ -401,7 +453,7 @@ impl ConfigStore {
     /// `plugins._disabled` (the file's, plus those of overlays).
     pub fn disabled(&self) -> Result<Vec<String>, ConfigError> {
         let mut out = BTreeSet::new();
-        let state = self.state.lock().unwrap();
+        let state = self.fresh();
         let layers = state
             .overlays
             .iter()
@@ -1016,15 +1068,16 @@ mod tests {
         let (dir, c) = store("plugins:\n  hw:\n    a: 1\n");
         let path = dir.path().join("config.yaml");
         let ours = c.unwrap();
+        // Ours changes the mapping before the other process writes; its save comes after.
+        ours.set(key_path(&["plugins", "hw"]), json!({"a": 2}))
+            .unwrap();
+        ours.set_disabled("x", true).unwrap();
         let theirs = ConfigStore::open(&path).unwrap();
         theirs
             .set(key_path(&["plugins", "hw", "b"]), json!(7))
             .unwrap();
         theirs.set_disabled("y", true).unwrap();
         theirs.save().unwrap();
-        ours.set(key_path(&["plugins", "hw"]), json!({"a": 2}))
-            .unwrap();
-        ours.set_disabled("x", true).unwrap();
         ours.save().unwrap();
         let disk = ConfigStore::open(&path).unwrap();
         assert_eq!(
@@ -1113,6 +1166,79 @@ mod tests {
         c.save().unwrap();
         let text = fs::read_to_string(dir.path().join("config.yaml")).unwrap();
         assert_eq!(text, "plugins:\n  hw:\n    a: 1\n    b: 2\n");
+    }
+
+    #[test]
+    fn reads_show_the_disk_and_an_acknowledged_save_is_on_disk() {
+        let (dir, c) = store("server:\n  port: 1\nplugins:\n  hw:\n    a: 1\n");
+        let path = dir.path().join("config.yaml");
+        let ours = c.unwrap();
+        let theirs = ConfigStore::open(&path).unwrap();
+        let port = key_path(&["server", "port"]);
+        let a = key_path(&["plugins", "hw", "a"]);
+        let on_disk = |p: &[String]| ConfigStore::open(&path).unwrap().get(p);
+        // Another process changes both keys: reads show it at once.
+        theirs.set(port.clone(), json!(2)).unwrap();
+        theirs.set(a.clone(), json!(2)).unwrap();
+        theirs.save().unwrap();
+        assert_eq!(ours.get(&port), Some(json!(2)));
+        // Setting them back is a change, and it is saved.
+        ours.set(port.clone(), json!(1)).unwrap();
+        ours.set(a.clone(), json!(1)).unwrap();
+        ours.save().unwrap();
+        assert_eq!(
+            (on_disk(&port), on_disk(&a)),
+            (Some(json!(1)), Some(json!(1)))
+        );
+        // Set to what it already holds, then the other process writes before
+        // the save: the save still puts the value it was given on disk.
+        ours.set(port.clone(), json!(1)).unwrap();
+        theirs.set(port.clone(), json!(3)).unwrap();
+        theirs.save().unwrap();
+        ours.save().unwrap();
+        assert_eq!(on_disk(&port), Some(json!(1)));
+        // A removal of what is not there is kept the same way.
+        ours.remove(key_path(&["server", "gone"])).unwrap();
+        theirs
+            .set(key_path(&["server", "gone"]), json!(true))
+            .unwrap();
+        theirs.save().unwrap();
+        ours.save().unwrap();
+        assert_eq!(on_disk(&key_path(&["server", "gone"])), None);
+    }
+
+    #[test]
+    fn a_file_broken_by_hand_meanwhile_keeps_what_was_read_and_is_not_saved_over() {
+        let (dir, c) = store("a: 1\n");
+        let path = dir.path().join("config.yaml");
+        let c = c.unwrap();
+        fs::write(&path, "a: [1\n").unwrap();
+        assert_eq!(c.get(&key_path(&["a"])), Some(json!(1)));
+        c.set(key_path(&["b"]), json!(2)).unwrap();
+        let err = c.save().unwrap_err().0;
+        assert!(err.contains("not saving over it"), "{err}");
+        assert_eq!(fs::read_to_string(&path).unwrap(), "a: [1\n");
+    }
+
+    #[test]
+    fn host_keys_are_checked_on_every_change() {
+        let (_d, c) = store("server:\n  port: 5000\n");
+        let c = c.unwrap();
+        let err = c
+            .set(key_path(&["server", "plugin_call_timeout"]), json!(1e308))
+            .unwrap_err()
+            .0;
+        assert!(
+            err.starts_with("cannot set server.plugin_call_timeout: server.plugin_call_timeout must be a number of seconds from 0.1 to 86400"),
+            "{err}"
+        );
+        assert!(c
+            .set(key_path(&["server"]), json!({"debug": "yes"}))
+            .is_err());
+        assert!(c.set(key_path(&["server"]), json!(5)).is_err());
+        assert_eq!(c.snapshot(), json!({"server": {"port": 5000}}));
+        c.set(key_path(&["server", "plugin_call_timeout"]), json!(12.5))
+            .unwrap();
     }
 
     #[test]

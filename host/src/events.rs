@@ -28,9 +28,6 @@ pub trait EventSink: Send + Sync {
     fn handlers(&self) -> Vec<(String, Arc<PluginObject>)>;
 }
 
-/// The default bound of each handler's queue.
-pub const DEFAULT_QUEUE_LIMIT: usize = 10_000;
-
 /// An event with its encoded `(name, payload)`, shared by every handler.
 type Encoded = (String, Arc<[u8]>);
 

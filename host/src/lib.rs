@@ -13,6 +13,7 @@ pub mod config;
 pub mod discover;
 pub mod environment;
 pub mod events;
+pub mod host_settings;
 pub mod http;
 pub mod instance;
 pub mod jobs;

@@ -113,11 +113,8 @@ impl PluginManager {
             records.push(record);
         }
         apply_overlays(&config, &mut records)?;
-        let queue_limit = config
-            .effective(&crate::config::key_path(&["server", "event_queue_limit"]))
-            .and_then(|v| v.as_u64())
-            .filter(|n| *n > 0)
-            .map_or(crate::events::DEFAULT_QUEUE_LIMIT, |n| n as usize);
+        let queue_limit = usize::try_from(crate::host_settings::EVENT_QUEUE_LIMIT.get(&config))
+            .unwrap_or(usize::MAX);
         let shared = Arc::new_cyclic(|me: &Weak<Shared>| Shared {
             paths,
             options,

@@ -25,6 +25,15 @@ const DRAIN: Duration = Duration::from_secs(10);
 /// Runs the host until a termination signal, then shuts down. Returns when
 /// done. A second signal during shutdown exits at once.
 pub fn run(manager: PluginManager, options: ServeOptions) -> Result<(), String> {
+    let paths = manager.paths();
+    tracing::info!(
+        "base folder {} (bundled plugins from {})",
+        paths.basedir.display(),
+        paths.bundled.display()
+    );
+    for problem in crate::host_settings::problems(manager.config()) {
+        tracing::warn!("{}: {problem}", paths.config_file().display());
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

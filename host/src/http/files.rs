@@ -23,9 +23,6 @@ use super::{blocking, json_request, need, optional_flag, optional_text, ApiError
 use crate::jobs::slicing::SliceOrder;
 use crate::uploads::{self, extension_tree, sanitize, type_of};
 
-/// The default largest upload.
-pub const DEFAULT_MAX_UPLOAD: u64 = 1 << 30;
-
 fn uploads(app: &App) -> PathBuf {
     uploads::folder(&app.manager)
 }
@@ -343,9 +340,5 @@ pub async fn download(
 
 /// The upload limit from the config.
 pub fn max_upload(app: &App) -> u64 {
-    app.manager
-        .config()
-        .effective(&crate::config::key_path(&["server", "upload_max_bytes"]))
-        .and_then(|v| v.as_u64())
-        .unwrap_or(DEFAULT_MAX_UPLOAD)
+    crate::host_settings::UPLOAD_MAX_BYTES.get(app.manager.config())
 }

@@ -20,12 +20,6 @@ use super::{percents_passed, JobError, ProgressNotifier};
 use crate::manager::PluginManager;
 use crate::uploads;
 
-/// Commands per second when `printer.lines_per_second` is not set.
-pub const DEFAULT_LINES_PER_SECOND: f64 = 100.0;
-
-/// The slowest rate: one command a minute.
-const MIN_LINES_PER_SECOND: f64 = 1.0 / 60.0;
-
 /// The printer's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PrinterState {
@@ -107,12 +101,7 @@ impl Printer {
     /// An operational printer with nothing selected; the rate comes from
     /// `printer.lines_per_second` in the config.
     pub fn new(manager: PluginManager, progress: Arc<ProgressNotifier>) -> Arc<Self> {
-        let rate = manager
-            .config()
-            .effective(&crate::config::key_path(&["printer", "lines_per_second"]))
-            .and_then(|v| v.as_f64())
-            .filter(|r| r.is_finite() && *r > 0.0)
-            .map_or(DEFAULT_LINES_PER_SECOND, |r| r.max(MIN_LINES_PER_SECOND));
+        let rate = crate::host_settings::LINES_PER_SECOND.get(manager.config());
         Arc::new(Self {
             manager,
             progress,

@@ -37,11 +37,7 @@ impl Web {
 /// has not created one before (`server.firstRun: false` in the config once it
 /// has; removing every user later does not open the wizard to anyone again).
 pub fn first_run(manager: &crate::PluginManager, users: &crate::users::Users) -> bool {
-    let done = manager
-        .config()
-        .effective(&crate::config::key_path(&["server", "firstRun"]))
-        .and_then(|v| v.as_bool())
-        == Some(false);
+    let done = !crate::host_settings::FIRST_RUN.get(manager.config());
     !done && users.all().map(|u| u.is_empty()).unwrap_or(false)
 }
 
@@ -50,7 +46,7 @@ pub fn end_first_run(manager: &crate::PluginManager) -> Result<(), String> {
     let config = manager.config();
     config
         .set(
-            crate::config::key_path(&["server", "firstRun"]),
+            crate::config::key_path(crate::host_settings::FIRST_RUN.0.path),
             plinth_sdk::Value::Bool(false),
         )
         .and_then(|()| config.save())

@@ -49,11 +49,7 @@ impl Survey {
         if let Some(steps) = injection.components.get_mut("wizard") {
             steps.retain(|c| wizards.iter().any(|w| w.id == c.plugin && w.shown()));
         }
-        let debug = manager
-            .config()
-            .effective(&crate::config::key_path(&["server", "debug"]))
-            .and_then(|v| v.as_bool())
-            .unwrap_or(false);
+        let debug = crate::host_settings::DEBUG.get(manager.config());
         Self {
             assets: sources::assets(manager),
             plugins,

@@ -5,6 +5,7 @@
 //! version last seen, which is kept per plugin in the config under
 //! `server.seenWizards.<id>` (the version, or null for a wizard without one).
 
+use crate::host_settings::SEEN_WIZARDS;
 use std::collections::BTreeMap;
 
 use plinth_sdk::methods::plugin as m;
@@ -36,7 +37,7 @@ impl Wizard {
 
 /// The versions of the wizards finished so far, per plugin.
 pub fn seen(manager: &PluginManager) -> BTreeMap<String, Option<i64>> {
-    match manager.config().get(&key_path(&["server", "seenWizards"])) {
+    match manager.config().get(&key_path(SEEN_WIZARDS.path)) {
         Some(Value::Object(map)) => map.into_iter().map(|(id, v)| (id, v.as_i64())).collect(),
         _ => BTreeMap::new(),
     }
@@ -87,7 +88,10 @@ pub fn finish(manager: &PluginManager, handled: &[String]) -> Result<Vec<String>
     for wizard in &done {
         let version = wizard.version.map_or(Value::Null, Value::from);
         config
-            .set(key_path(&["server", "seenWizards", &wizard.id]), version)
+            .set(
+                [key_path(SEEN_WIZARDS.path), vec![wizard.id.clone()]].concat(),
+                version,
+            )
             .map_err(|e| e.to_string())?;
     }
     config.save().map_err(|e| e.to_string())?;
