@@ -524,9 +524,22 @@ fn login_sessions_csrf_logout_and_the_failed_login_limit() {
         401
     );
 
-    // Logout ends the session.
+    // Logout needs the CSRF token like every other state change, then ends the session.
+    for token in [None, Some("wrong")] {
+        assert_eq!(
+            post("/api/logout", "{}", Some(&session_pair), token)
+                .status()
+                .as_u16(),
+            400
+        );
+    }
     assert_eq!(
-        post("/api/logout", "{}", Some(&session_pair), None)
+        get(Some(&session_pair)),
+        200,
+        "a refused logout ends nothing"
+    );
+    assert_eq!(
+        post("/api/logout", "{}", Some(&session_pair), Some(&csrf))
             .status()
             .as_u16(),
         204
@@ -952,7 +965,16 @@ fn a_failing_plugin_is_left_out_of_the_settings_api_and_wrong_methods_are_json()
         .header("Content-Type", "application/json")
         .send(r#"{"plugins": {"good": {"value": 5}, "y_fail_in_save": {"value": 6}}}"#)
         .unwrap();
-    assert_eq!(response.status().as_u16(), 200);
+    // The caller is told which part was not saved (and which was).
+    assert_eq!(response.status().as_u16(), 500);
+    let body: Value = serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap();
+    assert_eq!(body["saved"], json!(["good"]), "{body}");
+    assert!(body["failed"]["y_fail_in_save"].is_string(), "{body}");
+    let mut response = http()
+        .get(&server.url("/api/settings"))
+        .header("X-Api-Key", &key)
+        .call()
+        .unwrap();
     let body: Value = serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap();
     assert_eq!(body["plugins"]["good"]["value"], 5);
     assert_eq!(
@@ -1276,7 +1298,11 @@ fn the_push_channel_carries_events_and_plugin_messages_to_logged_in_clients() {
         plugin_message.unwrap(),
         json!({"plugin": {"plugin": "rec", "data": {"progress": 42}}})
     );
-    assert_eq!(settings_event.unwrap()["event"][1], json!({"plugins": {}}));
+    // OctoPrint's payload: hashes only, never the settings.
+    let payload = settings_event.unwrap()["event"][1].clone();
+    let keys: Vec<&String> = payload.as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["config_hash", "effective_hash"], "{payload}");
+    assert_eq!(payload["config_hash"].as_str().unwrap().len(), 64);
 }
 
 #[test]

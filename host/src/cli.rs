@@ -47,12 +47,22 @@ pub enum Command {
     #[command(subcommand)]
     Plugins(PluginsCommand),
     /// Read, change and check config.yaml.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = crate::host_settings::help(
+        "Host settings Plinth reads (checked whenever they are set; a bad value written by hand is reported and its default used):",
+        crate::host_settings::KEYS,
+    ))]
     Config(ConfigCommand),
     /// Add, list and remove users, and make API keys.
     #[command(subcommand)]
     User(UserCommand),
     /// Run the host: start every enabled plugin and run until Ctrl-C or SIGTERM.
+    ///
+    /// Ctrl-C or SIGTERM stops accepting, lets requests in flight finish (10 s at most),
+    /// runs every on_shutdown (10 s at most) and exits; a second signal exits at once.
+    #[command(after_help = crate::host_settings::help(
+        "Limits (in config.yaml; plinth config set <key> <value>):",
+        crate::host_settings::SERVER_LIMITS,
+    ))]
     Serve {
         /// The address to listen on.
         #[arg(long, default_value = "127.0.0.1")]
@@ -109,7 +119,12 @@ pub enum ConfigCommand {
     },
     /// Set the value at a dotted path; the value is parsed as YAML (`5`, `true`, `[a, b]`, `{k: v}`).
     /// Plugin paths go through the plugin's setter preprocessors; a value equal to the default is removed.
-    Set { path: String, value: String },
+    Set {
+        path: String,
+        /// The value, as YAML (negative numbers need no `--`).
+        #[arg(allow_hyphen_values = true)]
+        value: String,
+    },
     /// Remove the value at a dotted path (a plugin setting reads as its default again).
     Remove { path: String },
     /// Check that config.yaml parses and that every key Plinth reads holds what it accepts

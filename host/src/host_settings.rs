@@ -404,6 +404,34 @@ pub fn problems(config: &ConfigStore) -> Vec<String> {
     found
 }
 
+/// The limits of the server, for `plinth serve --help`.
+pub const SERVER_LIMITS: &[&Key] = &[
+    &HEADER_TIMEOUT.0,
+    &STALL_TIMEOUT.0,
+    &MAX_CONNECTIONS.0,
+    &PLUGIN_CALL_TIMEOUT.0,
+    &UPLOAD_MAX_BYTES.0,
+    &LOGIN_FAILURES_PER_USER.0,
+    &LOGIN_FAILURES_PER_ADDRESS.0,
+    &LOGIN_LOCKOUT.0,
+    &EVENT_QUEUE_LIMIT.0,
+];
+
+/// `keys` as text for `--help`: each key, what it accepts, its default and what it does.
+pub fn help(title: &str, keys: &[&Key]) -> String {
+    let mut out = format!("{title}\n");
+    for key in keys {
+        out.push_str(&format!(
+            "  {}: {} (default {})\n      {}\n",
+            key.name(),
+            key.accepted(),
+            key.default,
+            key.about
+        ));
+    }
+    out
+}
+
 /// The keys as a Markdown table (the README's list is checked against it).
 pub fn table() -> String {
     let mut out = String::from("| key | accepts | default | what |\n|---|---|---|---|\n");

@@ -9,7 +9,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use plinth_sdk::{json, Value};
 
-use super::sessions::{cookie, CSRF_COOKIE, SESSION_COOKIE};
+use super::auth::Caller;
+use super::sessions::{cookie, LockedOut, CSRF_COOKIE, SESSION_COOKIE};
 use super::{ApiError, App};
 use crate::users::User;
 
@@ -55,12 +56,16 @@ pub async fn login(
         ));
     };
     let address = peer.ip();
-    if let Err(wait) = app.sessions.attempt(address) {
+    if let Err(locked) = app.sessions.attempt(name, address) {
+        let whom = match locked {
+            LockedOut::User(_) => format!("to `{name}` from this address"),
+            LockedOut::Address(_) => "from this address".to_owned(),
+        };
         return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             format!(
-                "too many failed logins; try again in {} s",
-                wait.as_secs().max(1)
+                "too many failed logins {whom}; try again in {} s",
+                locked.wait().as_secs().max(1)
             ),
         ));
     }
@@ -77,7 +82,7 @@ pub async fn login(
             "wrong user name or password",
         ));
     };
-    app.sessions.succeeded(address);
+    app.sessions.succeeded(&name, address);
     Ok(open_session(&app, &name, &user))
 }
 
@@ -98,8 +103,15 @@ pub fn open_session(app: &App, name: &str, user: &User) -> Response {
     response
 }
 
-/// Ends the session of the request's cookie.
-pub async fn logout(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+/// Ends the session of the request's cookie. Like every other state change
+/// authenticated by the cookie, it needs the session's CSRF token (else a
+/// page elsewhere could log the user out).
+pub async fn logout(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    caller.check_csrf(&headers)?;
     if let Some(id) = headers
         .get(header::COOKIE)
         .and_then(|v| v.to_str().ok())
@@ -115,5 +127,5 @@ pub async fn logout(State(app): State<Arc<App>>, headers: HeaderMap) -> Response
             HeaderValue::from_str(&c).expect("ASCII cookie"),
         );
     }
-    response
+    Ok(response)
 }

@@ -29,7 +29,6 @@ use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use plinth_sdk::json;
 
 use crate::manager::PluginManager;
 use crate::users::Users;
@@ -60,14 +59,13 @@ pub struct App {
 
 impl App {
     /// The state of a server for `manager`; the call budget comes from
-    /// `server.plugin_call_timeout` (seconds, default 30) in the config.
+    /// `server.plugin_call_timeout` in the config.
     pub fn new(manager: PluginManager) -> Self {
-        let budget = manager
-            .config()
-            .effective(&crate::config::key_path(&["server", "plugin_call_timeout"]))
-            .and_then(|v| v.as_f64())
-            .filter(|s| *s > 0.0)
-            .unwrap_or(30.0);
+        let call_budget = crate::host_settings::PLUGIN_CALL_TIMEOUT.duration(manager.config());
+        let sessions = sessions::Sessions::new(
+            sessions::SESSION_IDLE,
+            sessions::LoginLimits::from_config(manager.config()),
+        );
         let users = Users::new(&manager.paths().basedir);
         let jobs = crate::jobs::Jobs::new(&manager);
         let web = crate::web::Web::new(&manager.paths().basedir);
@@ -77,9 +75,9 @@ impl App {
             loopback: Default::default(),
             manager,
             users,
-            call_budget: std::time::Duration::from_secs_f64(budget),
+            call_budget,
             slow_calls: Default::default(),
-            sessions: Default::default(),
+            sessions,
             refresh: Default::default(),
             blueprints: Default::default(),
             in_flight: Default::default(),
@@ -165,11 +163,13 @@ pub fn need(caller: &Caller, permission: &str) -> Result<(), ApiError> {
     }
 }
 
-/// An error answer: JSON under `/api/`.
+/// An error answer: JSON `{"error": message}` under `/api/`, plus any details.
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
     pub message: String,
+    /// More fields of the answer beside `error`.
+    pub details: serde_json::Map<String, plinth_sdk::Value>,
 }
 
 impl ApiError {
@@ -177,13 +177,22 @@ impl ApiError {
         Self {
             status,
             message: message.into(),
+            details: Default::default(),
         }
+    }
+
+    /// Adds the field `key` to the answer.
+    pub fn with(mut self, key: &str, value: plinth_sdk::Value) -> Self {
+        self.details.insert(key.to_owned(), value);
+        self
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(json!({ "error": self.message }))).into_response()
+        let mut body = self.details;
+        body.insert("error".into(), plinth_sdk::Value::String(self.message));
+        (self.status, Json(plinth_sdk::Value::Object(body))).into_response()
     }
 }
 

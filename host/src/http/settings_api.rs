@@ -4,10 +4,18 @@
 //! permission) and, under `plugins`, every enabled Settings plugin's
 //! `on_settings_load`, with the plugin's restricted paths filtered for the
 //! caller, as OctoPrint does (anonymous callers may read what is not
-//! restricted). POST needs the `settings` permission: each plugin in
-//! `plugins` gets `on_settings_save` with its part, other keys are stored as
-//! host settings, and `SettingsUpdated` is fired. A plugin that fails is
-//! logged and left out; the others still answer.
+//! restricted). A plugin that fails to load its settings is logged and left
+//! out; the others still answer.
+//!
+//! POST needs the `settings` permission: other keys than `plugins` are host
+//! settings (checked against their declared types and ranges first: a bad one
+//! is a 400 naming it and changes nothing), and each plugin in `plugins` gets
+//! `on_settings_save` with its part. When a plugin's save fails (an error, a
+//! panic, no answer in time), the answer is 500 naming each such plugin and
+//! why, and saying which parts were saved. `SettingsUpdated` is fired with
+//! OctoPrint's payload, `{"config_hash", "effective_hash"}`: never the
+//! settings themselves, which every logged-in push client would receive;
+//! clients read `/api/settings` again, filtered for them.
 
 use std::sync::Arc;
 
@@ -108,6 +116,10 @@ pub async fn post(
         crate::values::set(&mut probe, std::slice::from_ref(key), value.clone());
     }
     crate::config::check(&probe).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e))?;
+    for key in data.keys().filter(|k| *k != "plugins") {
+        crate::host_settings::check_change(std::slice::from_ref(key), &probe)
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e))?;
+    }
     for (key, value) in data.iter().filter(|(k, _)| *k != "plugins") {
         config
             .set(vec![key.clone()], value.clone())
@@ -116,22 +128,36 @@ pub async fn post(
     config
         .save()
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.0))?;
-    let mut saved = Map::new();
+    let mut saved = Vec::new();
+    let mut failed = Map::new();
     for (id, part) in plugins {
         let plugin = id.clone();
-        match call_plugin(&app, &id, "on_settings_save", move |pm| {
+        let outcome = call_plugin(&app, &id, "on_settings_save", move |pm| {
             pm.call::<m::OnSettingsSave>(&plugin, &part)
         })
-        .await
-        {
-            Ok(Ok(diff)) => {
-                saved.insert(id, diff);
+        .await;
+        let why = match outcome {
+            Ok(Ok(_)) => {
+                saved.push(id);
+                continue;
             }
-            Ok(Err(e)) => tracing::error!(plugin = %id, "on_settings_save: {e}"),
-            Err(e) => tracing::error!(plugin = %id, "on_settings_save: {}", e.message),
-        }
+            Ok(Err(e)) => e.to_string(),
+            Err(e) => e.message,
+        };
+        tracing::error!(plugin = %id, "on_settings_save: {why}; its settings were not saved");
+        failed.insert(id, Value::String(why));
     }
-    app.manager
-        .fire_event("SettingsUpdated", &json!({"plugins": saved}));
+    let (config_hash, effective_hash) = config.hashes();
+    app.manager.fire_event(
+        "SettingsUpdated",
+        &json!({"config_hash": config_hash, "effective_hash": effective_hash}),
+    );
+    if !failed.is_empty() {
+        let names: Vec<String> = failed.keys().map(|id| format!("`{id}`")).collect();
+        let message = format!("the settings of plugin {} were not saved", names.join(", "));
+        return Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, message)
+            .with("failed", Value::Object(failed))
+            .with("saved", json!(saved)));
+    }
     get(State(app), caller).await
 }

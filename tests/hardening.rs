@@ -1,0 +1,480 @@
+//! The holes an attack from outside found (issue 11), each through the real
+//! binary and its HTTP API: settings over the push channel, the push
+//! channel's Origin check, lost saves, plugin failures while saving, the
+//! login lock-out, host settings that bricked the server, hostile plugins.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{add_user, api_key, http, Sandbox, Server};
+use plinth_sdk::{json, Value};
+
+/// POSTs a JSON body with an API key: status and JSON answer.
+fn send(server: &Server, method: &str, path: &str, key: &str, body: &str) -> (u16, Value) {
+    assert_eq!(method, "POST");
+    let mut response = http()
+        .post(&server.url(path))
+        .header("X-Api-Key", key)
+        .header("Content-Type", "application/json")
+        .send(body)
+        .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+    let status = response.status().as_u16();
+    let text = response.body_mut().read_to_string().unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+fn get(server: &Server, path: &str, key: &str) -> (u16, Value) {
+    let mut response = http()
+        .get(&server.url(path))
+        .header("X-Api-Key", key)
+        .call()
+        .unwrap();
+    let status = response.status().as_u16();
+    let text = response.body_mut().read_to_string().unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// Logs in: the session cookie (`name=value`) and the CSRF token.
+fn login(server: &Server, user: &str) -> (String, String) {
+    let response = http()
+        .post(&server.url("/api/login"))
+        .header("Content-Type", "application/json")
+        .send(format!(r#"{{"user": "{user}", "pass": "pw"}}"#))
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let cookie = |name: &str| {
+        response
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap())
+            .find(|c| c.starts_with(&format!("{name}=")))
+            .and_then(|c| c.split(';').next())
+            .unwrap()
+            .to_owned()
+    };
+    let csrf = cookie("plinth_csrf")
+        .trim_start_matches("plinth_csrf=")
+        .to_owned();
+    (cookie("plinth_session"), csrf)
+}
+
+type Socket = tungstenite::WebSocket<tungstenite::stream::MaybeTlsStream<std::net::TcpStream>>;
+
+/// Opens `/ws` with extra request headers; the status of a refusal otherwise.
+fn push_channel(server: &Server, query: &str, headers: &[(&str, &str)]) -> Result<Socket, u16> {
+    use tungstenite::client::IntoClientRequest;
+    let mut request = format!("ws://127.0.0.1:{}/ws{query}", server.port)
+        .into_client_request()
+        .unwrap();
+    for (name, value) in headers {
+        request.headers_mut().insert(
+            tungstenite::http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            value.parse().unwrap(),
+        );
+    }
+    match tungstenite::connect(request) {
+        Ok((mut socket, _)) => {
+            if let tungstenite::stream::MaybeTlsStream::Plain(s) = socket.get_mut() {
+                s.set_read_timeout(Some(Duration::from_millis(200)))
+                    .unwrap();
+            }
+            Ok(socket)
+        }
+        Err(tungstenite::Error::Http(response)) => Err(response.status().as_u16()),
+        Err(e) => panic!("the upgrade failed: {e}"),
+    }
+}
+
+/// Every text message the socket receives within `wait`.
+fn messages_within(socket: &mut Socket, wait: Duration) -> Vec<String> {
+    let deadline = Instant::now() + wait;
+    let mut out = Vec::new();
+    while Instant::now() < deadline {
+        match socket.read() {
+            Ok(tungstenite::Message::Text(text)) => out.push(text.to_string()),
+            Ok(_) => {}
+            Err(tungstenite::Error::Io(e))
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => break,
+        }
+    }
+    out
+}
+
+/// Waits (bounded) until the server's log contains `text`.
+fn wait_for_log(server: &Server, text: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let log = server.log();
+        if log.contains(text) {
+            return log;
+        }
+        assert!(Instant::now() < deadline, "no {text:?} in the log:\n{log}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn settings_updated_carries_hashes_and_no_restricted_value_reaches_push_clients() {
+    let sb = Sandbox::new();
+    sb.bundle_sample("restricted");
+    add_user(&sb, "ada", true);
+    add_user(&sb, "bob", false);
+    let (admin, plain) = (api_key(&sb, "ada"), api_key(&sb, "bob"));
+    let server = Server::start(&sb);
+    let mut socket = push_channel(&server, &format!("?apikey={plain}"), &[]).unwrap();
+    let secret = "s3cret-admin-value";
+    let (status, _) = send(
+        &server,
+        "POST",
+        "/api/settings",
+        &admin,
+        &json!({"plugins": {"restricted": {"some": {"admin_only": {"path": secret}}}}}).to_string(),
+    )
+    .clone();
+    assert_eq!(status, 200);
+    let received = messages_within(&mut socket, Duration::from_secs(2));
+    let updated: Vec<Value> = received
+        .iter()
+        .map(|m| serde_json::from_str::<Value>(m).unwrap())
+        .filter(|m| m["event"][0] == "SettingsUpdated")
+        .collect();
+    assert_eq!(updated.len(), 1, "{received:?}");
+    let payload = updated[0]["event"][1].as_object().unwrap();
+    assert_eq!(
+        payload.keys().collect::<Vec<_>>(),
+        ["config_hash", "effective_hash"]
+    );
+    assert!(
+        received.iter().all(|m| !m.contains(secret)),
+        "a restricted value reached a plain user: {received:?}"
+    );
+    // The plain user reads the settings again: the value stays hidden.
+    let (_, settings) = get(&server, "/api/settings", &plain);
+    assert_eq!(
+        settings["plugins"]["restricted"]["some"]["admin_only"]["path"],
+        Value::Null
+    );
+    // The hash changes with the settings.
+    send(
+        &server,
+        "POST",
+        "/api/settings",
+        &admin,
+        r#"{"server": {"note": "changed"}}"#,
+    );
+    let again: Vec<Value> = messages_within(&mut socket, Duration::from_secs(2))
+        .iter()
+        .map(|m| serde_json::from_str::<Value>(m).unwrap())
+        .filter(|m| m["event"][0] == "SettingsUpdated")
+        .collect();
+    assert_eq!(again.len(), 1);
+    assert_ne!(
+        again[0]["event"][1]["config_hash"],
+        updated[0]["event"][1]["config_hash"]
+    );
+}
+
+#[test]
+fn the_push_channel_refuses_a_session_cookie_from_another_site() {
+    let sb = Sandbox::new();
+    add_user(&sb, "ada", true);
+    let key = api_key(&sb, "ada");
+    let server = Server::start(&sb);
+    let (cookie, _) = login(&server, "ada");
+    let own = format!("http://127.0.0.1:{}", server.port);
+    let with = |origin: &str| push_channel(&server, "", &[("Cookie", &cookie), ("Origin", origin)]);
+    assert_eq!(with("http://evil.example").err(), Some(403));
+    assert_eq!(
+        with(&format!("http://127.0.0.1:{}", server.port + 1)).err(),
+        Some(403)
+    );
+    assert_eq!(with("null").err(), Some(403));
+    let mut socket = with(&own).expect("the server's own page");
+    let hello = messages_within(&mut socket, Duration::from_secs(1));
+    assert!(hello[0].contains("\"connected\""), "{hello:?}");
+    // API keys are no ambient credentials: any Origin.
+    assert!(push_channel(
+        &server,
+        &format!("?apikey={key}"),
+        &[("Origin", "http://evil.example")]
+    )
+    .is_ok());
+    // A user without the `status` permission gets nothing pushed.
+    let mut command = std::process::Command::new(common::built().plinth());
+    command.arg("--basedir").arg(&sb.basedir).args([
+        "user",
+        "add",
+        "nobody",
+        "--permissions",
+        "files_list",
+    ]);
+    let mut child = command.stdin(std::process::Stdio::piped()).spawn().unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), b"pw\n").unwrap();
+    assert!(child.wait().unwrap().success());
+    let nobody = api_key(&sb, "nobody");
+    assert_eq!(
+        push_channel(&server, &format!("?apikey={nobody}"), &[]).err(),
+        Some(403)
+    );
+}
+
+#[test]
+fn a_logged_out_session_loses_its_push_channel() {
+    let sb = Sandbox::new();
+    add_user(&sb, "ada", true);
+    let server = Server::start(&sb);
+    let (cookie, csrf) = login(&server, "ada");
+    let own = format!("http://127.0.0.1:{}", server.port);
+    let mut socket = push_channel(&server, "", &[("Cookie", &cookie), ("Origin", &own)]).unwrap();
+    let response = http()
+        .post(&server.url("/api/logout"))
+        .header("Cookie", &cookie)
+        .header("X-CSRF-Token", &csrf)
+        .header("Content-Type", "application/json")
+        .send("{}")
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 204);
+    let received = messages_within(&mut socket, Duration::from_secs(8));
+    assert!(
+        received.iter().any(|m| m.contains("reauthRequired")),
+        "{received:?}"
+    );
+}
+
+#[test]
+fn a_save_acknowledged_after_another_process_changed_the_file_is_on_disk() {
+    let sb = Sandbox::new();
+    sb.bundle_sample("helloworld");
+    add_user(&sb, "ada", true);
+    let key = api_key(&sb, "ada");
+    let server = Server::start(&sb);
+    let on_disk = |path: &str| {
+        let out = sb.plinth(&["config", "get", path, "--json"]);
+        serde_json::from_str::<Value>(&common::stdout(&out)).unwrap_or(Value::Null)
+    };
+    for round in 0..5 {
+        // Another process changes a host key and a plugin key…
+        for (path, value) in [
+            ("server.note", format!("cli-{round}")),
+            ("plugins.helloworld.some_setting", format!("cli-{round}")),
+        ] {
+            let out = sb.plinth(&["config", "set", path, &value]);
+            assert!(out.status.success(), "{}", common::stderr(&out));
+        }
+        // …and the server reads the disk's truth…
+        let (_, settings) = get(&server, "/api/settings", &key);
+        assert_eq!(settings["server"]["note"], format!("cli-{round}"));
+        assert_eq!(
+            settings["plugins"]["helloworld"]["some_setting"],
+            format!("cli-{round}")
+        );
+        // …then an HTTP save sets both back: acknowledged means on disk.
+        let (status, answer) = send(
+            &server,
+            "POST",
+            "/api/settings",
+            &key,
+            r#"{"server": {"note": "web"}, "plugins": {"helloworld": {"some_setting": "web"}}}"#,
+        );
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(answer["server"]["note"], "web");
+        assert_eq!(on_disk("server.note"), "web", "round {round}");
+        assert_eq!(
+            on_disk("plugins.helloworld.some_setting"),
+            "web",
+            "round {round}"
+        );
+    }
+}
+
+#[test]
+fn a_plugin_failing_to_save_its_settings_is_named_in_the_answer() {
+    let sb = Sandbox::new();
+    sb.bundle_sample("helloworld");
+    sb.user_as(
+        &common::built().fixture("settings_probe"),
+        "probe_panic_in_save",
+    );
+    sb.user_as(
+        &common::built().fixture("settings_probe"),
+        "probe_fail_in_save",
+    );
+    add_user(&sb, "ada", true);
+    let key = api_key(&sb, "ada");
+    let server = Server::start(&sb);
+    let (status, answer) = send(
+        &server,
+        "POST",
+        "/api/settings",
+        &key,
+        r#"{"plugins": {"helloworld": {"some_setting": "kept"}, "probe_panic_in_save": {"value": 1}, "probe_fail_in_save": {"value": 2}}}"#,
+    );
+    assert_eq!(status, 500, "{answer}");
+    let error = answer["error"].as_str().unwrap();
+    assert!(
+        error.contains("`probe_fail_in_save`") && error.contains("`probe_panic_in_save`"),
+        "{error}"
+    );
+    assert!(answer["failed"]["probe_panic_in_save"]
+        .as_str()
+        .unwrap()
+        .contains("panicked"));
+    assert!(answer["failed"]["probe_fail_in_save"]
+        .as_str()
+        .unwrap()
+        .contains("fails in save"));
+    assert_eq!(answer["saved"], json!(["helloworld"]));
+    let (_, settings) = get(&server, "/api/settings", &key);
+    assert_eq!(settings["plugins"]["helloworld"]["some_setting"], "kept");
+    // Unchanged: what its migration at start-up left.
+    assert_eq!(settings["plugins"]["probe_panic_in_save"]["value"], 42);
+    assert!(server.log().contains("its settings were not saved"));
+}
+
+#[test]
+fn failed_logins_lock_out_a_user_at_an_address_not_everyone_behind_it() {
+    let sb = Sandbox::new();
+    sb.write_config("server:\n  login_failures_per_user: 3\n  login_failures_per_address: 6\n");
+    add_user(&sb, "ada", true);
+    add_user(&sb, "bob", false);
+    let server = Server::start(&sb);
+    let attempt = |user: &str, pass: &str| {
+        let mut response = http()
+            .post(&server.url("/api/login"))
+            .header("Content-Type", "application/json")
+            .send(format!(r#"{{"user": "{user}", "pass": "{pass}"}}"#))
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.body_mut().read_to_string().unwrap())
+    };
+    for _ in 0..3 {
+        assert_eq!(attempt("mallory", "guess").0, 403);
+    }
+    let (status, text) = attempt("mallory", "guess");
+    assert_eq!(status, 429);
+    assert!(
+        text.contains("too many failed logins to `mallory` from this address"),
+        "{text}"
+    );
+    // Everyone else behind the same address still logs in.
+    assert_eq!(attempt("ada", "pw").0, 200);
+    assert_eq!(attempt("bob", "pw").0, 200);
+    // Guessing at many users hits the higher cap for the whole address.
+    for user in ["carl", "dora", "emil"] {
+        assert_eq!(attempt(user, "guess").0, 403);
+    }
+    let (status, text) = attempt("bob", "pw");
+    assert_eq!(status, 429, "{text}");
+    assert!(
+        text.contains("too many failed logins from this address"),
+        "{text}"
+    );
+}
+
+#[test]
+fn host_settings_out_of_range_are_refused_on_every_path_and_never_brick_the_server() {
+    let sb = Sandbox::new();
+    sb.bundle_sample("helloworld");
+    add_user(&sb, "ada", true);
+    let key = api_key(&sb, "ada");
+    {
+        let server = Server::start(&sb);
+        let (status, answer) = send(
+            &server,
+            "POST",
+            "/api/settings",
+            &key,
+            r#"{"server": {"plugin_call_timeout": 1e308}}"#,
+        );
+        assert_eq!(status, 400);
+        let error = answer["error"].as_str().unwrap();
+        assert!(
+            error.contains(
+                "server.plugin_call_timeout must be a number of seconds from 0.1 to 86400"
+            ),
+            "{error}"
+        );
+        let (status, _) = send(
+            &server,
+            "POST",
+            "/api/settings",
+            &key,
+            r#"{"server": {"note": "fine", "upload_max_bytes": -5}}"#,
+        );
+        assert_eq!(status, 400);
+        assert!(
+            !sb.config().contains("fine"),
+            "a refused request writes nothing"
+        );
+        assert_eq!(server.stop(), Some(0));
+    }
+    for (path, value, named) in [
+        (
+            "server.plugin_call_timeout",
+            "abc",
+            "server.plugin_call_timeout must be a number of seconds",
+        ),
+        (
+            "server.upload_max_bytes",
+            "-5",
+            "server.upload_max_bytes must be a whole number of bytes from 1",
+        ),
+        ("server", "7", "server must be a mapping"),
+        (
+            "printer.lines_per_second",
+            "0",
+            "printer.lines_per_second must be a number",
+        ),
+    ] {
+        let out = sb.plinth(&["config", "set", path, value]);
+        assert_eq!(out.status.code(), Some(1), "{path} {value}");
+        let err = common::stderr(&out);
+        assert!(err.contains(named), "{err}");
+    }
+    // Written by hand: `config check` names the key, and the server starts with the default.
+    sb.write_config("server:\n  plugin_call_timeout: 1e308\n  header_timeout: never\n");
+    let out = sb.plinth(&["config", "check"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = common::stderr(&out);
+    assert!(
+        err.contains("server.plugin_call_timeout must be") && err.contains("using the default 30"),
+        "{err}"
+    );
+    assert!(err.contains("server.header_timeout must be"), "{err}");
+    let server = Server::start(&sb);
+    let log = wait_for_log(&server, "server.plugin_call_timeout must be");
+    assert!(log.contains("using the default 30"), "{log}");
+    assert_eq!(get(&server, "/api/plugin/helloworld", &key).0, 200);
+    assert_eq!(server.stop(), Some(0));
+}
+
+#[test]
+fn a_panic_payload_that_panics_when_dropped_does_not_take_the_host_down() {
+    let sb = Sandbox::new();
+    sb.user_as(&common::built().fixture("hostile"), "hostile");
+    add_user(&sb, "ada", true);
+    let key = api_key(&sb, "ada");
+    let server = Server::start(&sb);
+    for _ in 0..3 {
+        let (status, answer) = send(
+            &server,
+            "POST",
+            "/api/plugin/hostile",
+            &key,
+            r#"{"command": "spiteful"}"#,
+        );
+        assert_eq!(status, 500, "{answer}");
+        assert!(
+            answer["error"].as_str().unwrap().contains("panicked"),
+            "{answer}"
+        );
+    }
+    assert_eq!(get(&server, "/api/server", &key).0, 200);
+    assert_eq!(server.stop(), Some(0));
+}
