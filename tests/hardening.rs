@@ -478,3 +478,146 @@ fn a_panic_payload_that_panics_when_dropped_does_not_take_the_host_down() {
     assert_eq!(get(&server, "/api/server", &key).0, 200);
     assert_eq!(server.stop(), Some(0));
 }
+
+#[cfg(unix)]
+#[test]
+fn no_file_operation_leaves_the_uploads_folder_through_a_symlink() {
+    use std::os::unix::fs::symlink;
+    let sb = Sandbox::new();
+    add_user(&sb, "ada", true);
+    add_user(&sb, "bob", false);
+    let bob = api_key(&sb, "bob");
+    let users = sb.basedir.join("users.yaml");
+    let secret = std::fs::read_to_string(&users).unwrap();
+    let uploads = sb.basedir.join("uploads");
+    std::fs::create_dir_all(&uploads).unwrap();
+    symlink(&users, uploads.join("users.gcode")).unwrap();
+    symlink("/etc/passwd", uploads.join("passwd.gcode")).unwrap();
+    symlink(&sb.basedir, uploads.join("base.gcode")).unwrap();
+    let outside = sb.basedir.join("outside");
+    std::fs::create_dir(&outside).unwrap();
+    symlink(&outside, uploads.join(".metadata")).unwrap();
+    let server = Server::start(&sb);
+
+    let (_, listing) = get(&server, "/api/files", &bob);
+    assert_eq!(listing["files"], json!([]), "links are not listed");
+    for name in ["users.gcode", "passwd.gcode", "base.gcode"] {
+        assert_eq!(
+            get(&server, &format!("/api/files/local/{name}"), &bob).0,
+            404
+        );
+        let download = http()
+            .get(&server.url(&format!("/downloads/files/local/{name}")))
+            .header("X-Api-Key", &bob)
+            .call()
+            .unwrap();
+        assert_eq!(download.status().as_u16(), 404, "{name}");
+        let deleted = http()
+            .delete(&server.url(&format!("/api/files/local/{name}")))
+            .header("X-Api-Key", &bob)
+            .call()
+            .unwrap();
+        assert_eq!(deleted.status().as_u16(), 404, "{name}");
+        let (status, _) = send(
+            &server,
+            "POST",
+            &format!("/api/files/local/{name}"),
+            &bob,
+            r#"{"command": "select", "print": true}"#,
+        );
+        assert_eq!(status, 404, "{name}");
+    }
+    assert_eq!(std::fs::read_to_string(&users).unwrap(), secret);
+
+    // An upload under a link's name replaces the link, never its target.
+    let (status, answer) = common::upload(&server, &bob, "users.gcode", b"G28\n");
+    assert_eq!(status, 201, "{answer}");
+    assert_eq!(std::fs::read_to_string(&users).unwrap(), secret);
+    let stored = uploads.join("users.gcode");
+    assert!(std::fs::symlink_metadata(&stored).unwrap().is_file());
+    assert_eq!(std::fs::read_to_string(&stored).unwrap(), "G28\n");
+    // Names with folders stay in the folder.
+    let (status, answer) = common::upload(&server, &bob, "../../escape.gcode", b"G1\n");
+    assert_eq!(
+        (status, answer["files"]["local"]["name"].as_str()),
+        (201, Some("escape.gcode"))
+    );
+    assert!(uploads.join("escape.gcode").is_file());
+    assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0);
+    assert!(
+        std::fs::read_dir(&uploads)
+            .unwrap()
+            .flatten()
+            .all(|e| !e.file_name().to_string_lossy().ends_with(".tmp")),
+        "no temporary file is left"
+    );
+}
+
+#[test]
+fn an_upload_name_of_300_characters_gets_a_clean_result() {
+    let sb = Sandbox::new();
+    add_user(&sb, "bob", false);
+    let bob = api_key(&sb, "bob");
+    let server = Server::start(&sb);
+    let long = format!("{}.gcode", "x".repeat(300));
+    let (status, answer) = common::upload(&server, &bob, &long, b"G28\n");
+    assert_eq!(status, 201, "{answer}");
+    let name = answer["files"]["local"]["name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(name.len() <= 200 && name.ends_with(".gcode"), "{name}");
+    assert_eq!(
+        get(&server, &format!("/api/files/local/{name}"), &bob).0,
+        200
+    );
+    // Asking for the long name is a plain 404, not a server error.
+    assert_eq!(
+        get(&server, &format!("/api/files/local/{long}"), &bob).0,
+        404
+    );
+}
+
+#[test]
+fn an_upload_cut_short_leaves_nothing_behind() {
+    use std::io::Write;
+    let sb = Sandbox::new();
+    add_user(&sb, "bob", false);
+    let bob = api_key(&sb, "bob");
+    let server = Server::start(&sb);
+    let boundary = "cutboundary";
+    let head = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"cut.gcode\"\r\n\r\n"
+    );
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    write!(
+        stream,
+        "POST /api/files/local HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Api-Key: {bob}\r\nContent-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: 10000000\r\n\r\n{head}"
+    )
+    .unwrap();
+    stream.write_all(&[b'G'; 100_000]).unwrap();
+    stream.flush().unwrap();
+    let uploads = sb.basedir.join("uploads");
+    let temporaries = || {
+        std::fs::read_dir(&uploads)
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while temporaries() == 0 {
+        assert!(Instant::now() < deadline, "the upload streams into a temporary file");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    drop(stream);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while temporaries() > 0 {
+        assert!(Instant::now() < deadline, "the temporary file stays");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (_, listing) = get(&server, "/api/files", &bob);
+    assert_eq!(listing["files"], json!([]));
+}

@@ -2,32 +2,36 @@
 //! delete and download.
 //!
 //! Names are sanitised (letters, digits, `.`, `_`, `-`; spaces become `_`;
-//! no folders, no leading dot), and only extensions of the extension tree are
-//! accepted: G-code by default, plus what every enabled slicer plugin adds
-//! through `get_slicer_extension_tree` (STL models by default). Uploads are
-//! limited to `server.upload_max_bytes` (default 1 GiB) and written
-//! atomically. `FileAdded` and `FileRemoved` are fired.
+//! no folders, no leading dot, at most 200 bytes: longer names are shortened),
+//! and only extensions of the extension tree are accepted: G-code by default,
+//! plus what every enabled slicer plugin adds through
+//! `get_slicer_extension_tree` (STL models by default). Uploads are limited to
+//! `server.upload_max_bytes` (default 1 GiB), streamed to disk and renamed
+//! into place when complete; downloads are streamed. No symlink in the
+//! folder is ever followed (see [`crate::uploads::Folder`]). `FileAdded` and
+//! `FileRemoved` are fired.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
+use axum::body::Body;
 use axum::extract::{Multipart, Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use plinth_sdk::{json, Value};
+use tokio::io::AsyncWriteExt;
 
 use super::auth::Caller;
 use super::{blocking, json_request, need, optional_flag, optional_text, ApiError, App};
 use crate::jobs::slicing::SliceOrder;
-use crate::uploads::{self, extension_tree, sanitize, type_of};
+use crate::uploads::{self, extension_tree, sanitize, type_of, Folder};
 
-fn uploads(app: &App) -> PathBuf {
+fn uploads(app: &App) -> Folder {
     uploads::folder(&app.manager)
 }
 
-fn entry(folder: &std::path::Path, tree: &Value, name: &str, meta: &std::fs::Metadata) -> Value {
+fn entry(folder: &Folder, tree: &Value, name: &str, meta: &std::fs::Metadata) -> Value {
     let date = meta
         .modified()
         .ok()
@@ -47,10 +51,14 @@ fn entry(folder: &std::path::Path, tree: &Value, name: &str, meta: &std::fs::Met
             "download": format!("/downloads/files/local/{name}"),
         },
     });
-    if let Some(analysis) = uploads::analysis(folder, name) {
+    if let Some(analysis) = folder.analysis(name) {
         entry["gcodeAnalysis"] = analysis;
     }
     entry
+}
+
+fn server_error(what: String) -> ApiError {
+    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, what)
 }
 
 /// `GET /api/files`.
@@ -60,15 +68,10 @@ pub async fn list(State(app): State<Arc<App>>, caller: Caller) -> Result<Json<Va
     let files = blocking(move || {
         let tree = extension_tree(&app2.manager);
         let folder = uploads(&app2);
-        let mut files: Vec<Value> = std::fs::read_dir(&folder)
+        let mut files: Vec<Value> = folder
+            .list()
             .into_iter()
-            .flatten()
-            .flatten()
-            .filter_map(|e| {
-                let name = e.file_name().to_string_lossy().into_owned();
-                let meta = e.metadata().ok().filter(|m| m.is_file())?;
-                (!name.starts_with('.')).then(|| entry(&folder, &tree, &name, &meta))
-            })
+            .map(|(name, meta)| entry(&folder, &tree, &name, &meta))
             .collect();
         files.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
         files
@@ -77,7 +80,22 @@ pub async fn list(State(app): State<Arc<App>>, caller: Caller) -> Result<Json<Va
     Ok(Json(json!({ "files": files })))
 }
 
+/// 409 when a print or a slicing job uses `name`.
+fn check_free(app: &App, name: &str) -> Result<(), ApiError> {
+    if app.jobs.printer.is_printing_file(name) || app.jobs.slicing.is_writing(name) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!("{name} is in use by a print or slicing job; upload it under another name"),
+        ));
+    }
+    Ok(())
+}
+
 /// `POST /api/files/local`: a multipart upload with the field `file`.
+///
+/// The file streams to a temporary file in the uploads folder (memory stays
+/// small whatever its size), is checked there (STL models), and is renamed
+/// into place only when complete: a failed or cut upload leaves nothing.
 pub async fn upload(
     State(app): State<Arc<App>>,
     caller: Caller,
@@ -91,17 +109,17 @@ pub async fn upload(
     let failed = |e: axum::extract::multipart::MultipartError| {
         ApiError::new(e.status(), format!("the upload failed: {}", e.body_text()))
     };
-    while let Some(field) = form.next_field().await.map_err(failed)? {
+    while let Some(mut field) = form.next_field().await.map_err(failed)? {
         if field.name() != Some("file") {
             continue;
         }
         let original = field.file_name().unwrap_or_default().to_owned();
         let name = sanitize(&original)
             .ok_or_else(|| bad(format!("{original:?} is not a usable file name")))?;
-        let data = field.bytes().await.map_err(failed)?;
+        // The type and the name are checked before anything is written.
         let app2 = app.clone();
         let stored = name.clone();
-        let info = blocking(move || -> Result<Value, ApiError> {
+        let (tree, kind, temp) = blocking(move || -> Result<_, ApiError> {
             let tree = extension_tree(&app2.manager);
             let kind = type_of(&tree, &stored).ok_or_else(|| {
                 ApiError::new(
@@ -109,34 +127,46 @@ pub async fn upload(
                     format!("{stored}: this file type is not accepted (accepted: {tree})"),
                 )
             })?;
+            check_free(&app2, &stored)?;
+            let temp = uploads(&app2)
+                .temp(".upload-")
+                .map_err(|e| server_error(format!("cannot store {stored}: {e}")))?;
+            Ok((tree, kind, temp))
+        })
+        .await??;
+        let cannot = |e: std::io::Error| server_error(format!("cannot store {name}: {e}"));
+        let mut writer = tokio::fs::File::from_std(temp.as_file().try_clone().map_err(cannot)?);
+        while let Some(chunk) = field.chunk().await.map_err(failed)? {
+            writer.write_all(&chunk).await.map_err(cannot)?;
+        }
+        writer.flush().await.map_err(cannot)?;
+        drop(writer);
+        let app2 = app.clone();
+        let info = blocking(move || -> Result<Value, ApiError> {
+            let folder = uploads(&app2);
+            let cannot = |e: std::io::Error| server_error(format!("cannot store {name}: {e}"));
             if kind == ["model", "stl"] {
-                uploads::check_stl(&data).map_err(|why| {
-                    ApiError::new(StatusCode::BAD_REQUEST, format!("{stored} is not a valid STL file: {why}"))
+                let len = temp.as_file().metadata().map_err(cannot)?.len();
+                let file = temp.reopen().map_err(cannot)?;
+                uploads::check_stl(file, len).map_err(|why| {
+                    ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        format!("{name} is not a valid STL file: {why}"),
+                    )
                 })?;
             }
-            if app2.jobs.printer.is_printing_file(&stored) || app2.jobs.slicing.is_writing(&stored) {
-                return Err(ApiError::new(
-                    StatusCode::CONFLICT,
-                    format!("{stored} is in use by a print or slicing job; upload it under another name"),
-                ));
-            }
-            let folder = uploads(&app2);
-            let path = folder.join(&stored);
-            crate::config::write_atomic(&path, &data).map_err(|e| {
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    format!("cannot store {stored}: {e}"),
-                )
-            })?;
-            let meta = std::fs::metadata(&path)
-                .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+            // A print or slicing job may have taken the name meanwhile.
+            check_free(&app2, &name)?;
+            folder.persist(temp, &name).map_err(cannot)?;
+            folder.forget_analysis(&name);
+            let meta = folder.metadata(&name).map_err(cannot)?;
             app2.manager.fire_event(
                 "FileAdded",
-                &json!({"storage": "local", "path": stored, "name": stored, "type": kind}),
+                &json!({"storage": "local", "path": name, "name": name, "type": kind}),
             );
-            uploads::forget_analysis(&folder, &stored);
-            Ok(entry(&folder, &tree, &stored, &meta))
-        }).await??;
+            Ok(entry(&folder, &tree, &name, &meta))
+        })
+        .await??;
         return Ok((
             StatusCode::CREATED,
             Json(json!({"done": true, "files": {"local": info}})),
@@ -146,18 +176,13 @@ pub async fn upload(
     Err(bad("the upload has no `file` field".into()))
 }
 
-fn existing(app: &App, name: &str) -> Result<(String, PathBuf), ApiError> {
-    let clean = uploads::clean_name(name)
-        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no file {name:?}")))?;
-    let path = uploads(app).join(clean);
-    if path.is_file() {
-        Ok((clean.to_owned(), path))
-    } else {
-        Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            format!("no file {name:?}"),
-        ))
-    }
+/// The clean name of an uploaded file and its metadata; 404 unless it is a
+/// regular file in the uploads folder.
+fn existing(app: &App, name: &str) -> Result<(String, std::fs::Metadata), ApiError> {
+    let gone = || ApiError::new(StatusCode::NOT_FOUND, format!("no file {name:?}"));
+    let clean = uploads::clean_name(name).ok_or_else(gone)?;
+    let meta = uploads(app).metadata(clean).map_err(|_| gone())?;
+    Ok((clean.to_owned(), meta))
 }
 
 /// `GET /api/files/local/<name>`.
@@ -167,9 +192,7 @@ pub async fn info(
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     need(&caller, "files_list")?;
-    let (name, path) = existing(&app, &name)?;
-    let meta = std::fs::metadata(&path)
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let (name, meta) = existing(&app, &name)?;
     Ok(Json(entry(
         &uploads(&app),
         &extension_tree(&app.manager),
@@ -187,7 +210,7 @@ pub async fn delete(
 ) -> Result<StatusCode, ApiError> {
     need(&caller, "files_delete")?;
     caller.check_csrf(&headers)?;
-    let (name, path) = existing(&app, &name)?;
+    let (name, _) = existing(&app, &name)?;
     if app.jobs.printer.is_printing_file(&name) {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -201,13 +224,11 @@ pub async fn delete(
         ));
     }
     app.jobs.printer.deselect(&name);
-    std::fs::remove_file(&path).map_err(|e| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("cannot remove {name}: {e}"),
-        )
-    })?;
-    uploads::forget_analysis(&uploads(&app), &name);
+    let folder = uploads(&app);
+    folder
+        .remove(&name)
+        .map_err(|e| server_error(format!("cannot remove {name}: {e}")))?;
+    folder.forget_analysis(&name);
     app.manager.fire_event(
         "FileRemoved",
         &json!({"storage": "local", "path": name, "name": name}),
@@ -315,23 +336,29 @@ pub async fn command(
     }
 }
 
-/// `GET /downloads/files/local/<name>`.
+/// `GET /downloads/files/local/<name>`: streamed from the file.
 pub async fn download(
     State(app): State<Arc<App>>,
     caller: Caller,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
     need(&caller, "files_download")?;
-    let (name, path) = existing(&app, &name)?;
-    let bytes = tokio::fs::read(&path)
-        .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-    let mut response = bytes.into_response();
+    let (name, _) = existing(&app, &name)?;
+    let file = uploads(&app)
+        .open(&name)
+        .map_err(|_| ApiError::new(StatusCode::NOT_FOUND, format!("no file {name:?}")))?;
+    let len = file
+        .metadata()
+        .map_err(|e| server_error(e.to_string()))?
+        .len();
+    let stream = tokio_util::io::ReaderStream::new(tokio::fs::File::from_std(file));
+    let mut response = Body::from_stream(stream).into_response();
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/octet-stream"),
     );
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
     if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
         headers.insert(header::CONTENT_DISPOSITION, v);
     }

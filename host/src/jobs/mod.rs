@@ -28,6 +28,7 @@ impl Jobs {
         let printer = printer::Printer::new(manager.clone(), progress.clone());
         let slicing = slicing::Slicing::new(manager.clone(), progress, printer.clone());
         slicing.remove_leftovers();
+        crate::uploads::folder(manager).remove_leftovers();
         Arc::new(Self { printer, slicing })
     }
 

@@ -9,7 +9,6 @@
 //! `PrintPaused`, `PrintResumed`, `PrintDone`, `PrintFailed`, `PrintCancelled`.
 
 use std::io::BufRead;
-use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, UNIX_EPOCH};
@@ -45,7 +44,6 @@ impl PrinterState {
 #[derive(Debug, Clone)]
 struct Selected {
     name: String,
-    path: PathBuf,
     size: u64,
     date: Option<u64>,
 }
@@ -146,11 +144,9 @@ impl Printer {
                 "{name} is not machine code: only G-code files can be printed"
             )));
         }
-        let path = uploads::folder(&self.manager).join(name);
-        let meta = std::fs::metadata(&path)
-            .ok()
-            .filter(|m| m.is_file())
-            .ok_or_else(|| JobError::NotFound(format!("no file {name:?}")))?;
+        let meta = uploads::folder(&self.manager)
+            .metadata(name)
+            .map_err(|_| JobError::NotFound(format!("no file {name:?}")))?;
         {
             let mut status = self.status.lock().unwrap();
             if status.state != PrinterState::Operational {
@@ -161,7 +157,6 @@ impl Printer {
             }
             status.selected = Some(Selected {
                 name: name.to_owned(),
-                path,
                 size: meta.len(),
                 date: meta
                     .modified()
@@ -205,9 +200,9 @@ impl Printer {
                 JobError::Conflict("no file is selected: select a G-code file first".into())
             })?;
             // The file may have been uploaded again since it was selected.
-            match std::fs::metadata(&selected.path) {
-                Ok(meta) if meta.is_file() => selected.size = meta.len(),
-                _ => {
+            match uploads::folder(&self.manager).metadata(&selected.name) {
+                Ok(meta) => selected.size = meta.len(),
+                Err(_) => {
                     let name = selected.name.clone();
                     status.selected = None;
                     return Err(JobError::NotFound(format!(
@@ -372,7 +367,7 @@ impl Printer {
             status.error.clone(),
         );
         drop(status);
-        let analysis = name.and_then(|n| uploads::analysis(&uploads::folder(&self.manager), &n));
+        let analysis = name.and_then(|n| uploads::folder(&self.manager).analysis(&n));
         let job = json!({
             "job": {
                 "file": file,
@@ -453,7 +448,7 @@ impl Printer {
     }
 
     fn stream(&self, selected: &Selected) -> Outcome {
-        let file = match std::fs::File::open(&selected.path) {
+        let file = match uploads::folder(&self.manager).open(&selected.name) {
             Ok(file) => file,
             Err(e) => return Outcome::Failed(format!("cannot read {}: {e}", selected.name)),
         };

@@ -140,6 +140,12 @@ fn is_plain_type(kind: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
+/// The hidden file in the uploads folder a job's slicer writes to; it becomes
+/// the destination only when the job succeeds.
+fn output_name(job: u64, destination: &str) -> String {
+    format!(".slicing-{job}-{destination}")
+}
+
 /// A profile name that is safe as a file name.
 fn check_profile_name(name: &str) -> Result<(), JobError> {
     if uploads::clean_name(name).is_some() {
@@ -404,8 +410,8 @@ impl Slicing {
         let slicer = self.slicer(&order.slicer)?;
         let folder = uploads::folder(&self.manager);
         let source = uploads::clean_name(&order.source)
-            .map(|n| folder.join(n))
-            .filter(|p| p.is_file())
+            .filter(|n| folder.metadata(n).is_ok())
+            .map(|n| folder.path(n))
             .ok_or_else(|| JobError::NotFound(format!("no file {:?}", order.source)))?;
         let tree = uploads::extension_tree(&self.manager);
         let kind = uploads::type_of(&tree, &order.source).unwrap_or_default();
@@ -491,7 +497,7 @@ impl Slicing {
             source: order.source.clone(),
             destination: destination.clone(),
             machinecode_path: folder
-                .join(format!(".slicing-{id}-{destination}"))
+                .path(&output_name(id, &destination))
                 .to_string_lossy()
                 .into_owned(),
             progress: None,
@@ -512,6 +518,14 @@ impl Slicing {
                 )));
             }
             jobs.insert(id, job.clone());
+        }
+        // The output file exists before the slicer runs: created here, in the
+        // folder, never through a link that happened to have its name.
+        if let Err(e) = folder.fresh(&output_name(id, &destination)) {
+            self.jobs.lock().unwrap().remove(&id);
+            return Err(JobError::Failed(format!(
+                "cannot create the output of {destination}: {e}"
+            )));
         }
         let request = SliceRequest {
             model_path: source.to_string_lossy().into_owned(),
@@ -568,7 +582,7 @@ impl Slicing {
     /// Removes what jobs and profile saves of an earlier run left behind
     /// (a crash, or a slicer that ignored the cancel at shutdown).
     pub fn remove_leftovers(&self) {
-        let mut folders = vec![uploads::folder(&self.manager)];
+        let mut folders = vec![uploads::folder(&self.manager).root().to_path_buf()];
         let profiles = self.manager.paths().basedir.join("slicingProfiles");
         folders.extend(
             std::fs::read_dir(profiles)
@@ -647,7 +661,7 @@ impl Slicing {
         let mut payload = Self::payload(&job);
         let outcome = match result {
             Ok(Ok(_)) if cancelled => Err(SliceError::Cancelled),
-            Ok(Ok(result)) => self.finish(&job, &temp, &result),
+            Ok(Ok(result)) => self.finish(&job, &result),
             Ok(Err(e)) => Err(e),
             Err(e) => Err(SliceError::Failed(format!(
                 "plugin `{}` failed: {e}",
@@ -679,15 +693,16 @@ impl Slicing {
     }
 
     /// Moves a finished job's output into place with its analysis.
-    fn finish(&self, job: &RunningJob, temp: &Path, result: &Value) -> Result<(), SliceError> {
-        let meta = std::fs::metadata(temp).map_err(|e| {
-            SliceError::Failed(format!(
-                "the slicer reported success but wrote no output: {e}"
-            ))
+    fn finish(&self, job: &RunningJob, result: &Value) -> Result<(), SliceError> {
+        let folder = uploads::folder(&self.manager);
+        let output = output_name(job.id, &job.destination);
+        // The output file was created empty before the slicer ran.
+        let meta = folder.metadata(&output).map_err(|e| {
+            SliceError::Failed(format!("the slicer's output is gone or not a file: {e}"))
         })?;
-        if !meta.is_file() {
+        if meta.len() == 0 {
             return Err(SliceError::Failed(
-                "the slicer's output is not a file".into(),
+                "the slicer reported success but wrote no output".into(),
             ));
         }
         if self.printer.is_printing_file(&job.destination) {
@@ -696,16 +711,16 @@ impl Slicing {
                 job.destination
             )));
         }
-        let folder = uploads::folder(&self.manager);
-        std::fs::rename(temp, folder.join(&job.destination))
+        folder
+            .rename(&output, &job.destination)
             .map_err(|e| SliceError::Failed(format!("cannot store {}: {e}", job.destination)))?;
         match result.get("analysis") {
             Some(analysis) => {
-                if let Err(e) = uploads::store_analysis(&folder, &job.destination, analysis) {
+                if let Err(e) = folder.store_analysis(&job.destination, analysis) {
                     tracing::warn!("cannot store the analysis of {}: {e}", job.destination);
                 }
             }
-            None => uploads::forget_analysis(&folder, &job.destination),
+            None => folder.forget_analysis(&job.destination),
         }
         self.manager.fire_event(
             "FileAdded",
