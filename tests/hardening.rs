@@ -609,7 +609,10 @@ fn an_upload_cut_short_leaves_nothing_behind() {
     };
     let deadline = Instant::now() + Duration::from_secs(10);
     while temporaries() == 0 {
-        assert!(Instant::now() < deadline, "the upload streams into a temporary file");
+        assert!(
+            Instant::now() < deadline,
+            "the upload streams into a temporary file"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     drop(stream);
@@ -620,4 +623,307 @@ fn an_upload_cut_short_leaves_nothing_behind() {
     }
     let (_, listing) = get(&server, "/api/files", &bob);
     assert_eq!(listing["files"], json!([]));
+}
+
+/// Whether the server closed `stream` within `limit` (reads end or fail).
+fn closed_within(stream: &mut std::net::TcpStream, limit: Duration) -> bool {
+    use std::io::Read;
+    let deadline = Instant::now() + limit;
+    let mut buf = [0u8; 64 * 1024];
+    while Instant::now() < deadline {
+        stream
+            .set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        match stream.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => return true,
+        }
+    }
+    false
+}
+
+#[test]
+fn idle_and_half_sent_connections_are_closed_while_others_are_served() {
+    use std::io::Write;
+    use std::net::TcpStream;
+    let sb = Sandbox::new();
+    sb.write_config(
+        "server:\n  header_timeout: 1.5\n  stall_timeout: 1.5\n  max_connections: 300\n",
+    );
+    add_user(&sb, "bob", false);
+    let bob = api_key(&sb, "bob");
+    let server = Server::start(&sb);
+    let address = ("127.0.0.1", server.port);
+    // 600 connections: silent ones, and ones that send half a head or half a body.
+    let mut held: Vec<TcpStream> = Vec::new();
+    for i in 0..600 {
+        let mut stream = TcpStream::connect(address).unwrap();
+        match i % 3 {
+            0 => {}
+            1 => stream.write_all(b"GET /api/server HTTP/1.1\r\nHost: x\r\n").unwrap(),
+            _ => write!(
+                stream,
+                "POST /api/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"user\""
+            )
+            .unwrap(),
+        }
+        held.push(stream);
+        if i % 100 == 99 {
+            // Everyone else is still served, at once.
+            let started = Instant::now();
+            assert_eq!(get(&server, "/api/server", &bob).0, 200);
+            assert!(started.elapsed() < Duration::from_secs(5));
+        }
+    }
+    // Past the timeouts, the server has closed every one of them.
+    for (i, stream) in held.iter_mut().enumerate() {
+        assert!(
+            closed_within(stream, Duration::from_secs(10)),
+            "connection {i} is still open"
+        );
+    }
+    assert_eq!(get(&server, "/api/server", &bob).0, 200);
+    assert_eq!(server.stop(), Some(0));
+}
+
+#[test]
+fn a_client_that_stops_reading_its_answer_loses_the_connection() {
+    use std::io::Write;
+    let sb = Sandbox::new();
+    sb.write_config("server:\n  stall_timeout: 1\n");
+    add_user(&sb, "bob", false);
+    let bob = api_key(&sb, "bob");
+    let server = Server::start(&sb);
+    let big = vec![b';'; 32 << 20];
+    assert_eq!(common::upload(&server, &bob, "big.gcode", &big).0, 201);
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    write!(
+        stream,
+        "GET /downloads/files/local/big.gcode HTTP/1.1\r\nHost: x\r\nX-Api-Key: {bob}\r\n\r\n"
+    )
+    .unwrap();
+    // Read nothing for a while: the server's writes stall, then it gives up.
+    std::thread::sleep(Duration::from_secs(4));
+    let mut received = 0usize;
+    let mut buf = vec![0u8; 1 << 20];
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    loop {
+        match std::io::Read::read(&mut stream, &mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => received += n,
+        }
+    }
+    assert!(
+        received < big.len(),
+        "the whole answer arrived: the connection was never given up"
+    );
+    assert_eq!(get(&server, "/api/server", &bob).0, 200);
+}
+
+#[test]
+fn past_the_connection_limit_a_busy_server_answers_503_and_an_idle_one_makes_room() {
+    use std::io::Write;
+    use std::net::TcpStream;
+    let sb = Sandbox::new();
+    sb.write_config("server:\n  max_connections: 3\n  stall_timeout: 30\n  header_timeout: 30\n");
+    add_user(&sb, "bob", false);
+    let bob = api_key(&sb, "bob");
+    let server = Server::start(&sb);
+    let address = ("127.0.0.1", server.port);
+    // Three idle connections: a fourth client is served, the oldest idle one closed.
+    let mut idle: Vec<TcpStream> = (0..3)
+        .map(|_| TcpStream::connect(address).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(get(&server, "/api/server", &bob).0, 200);
+    assert!(closed_within(&mut idle[0], Duration::from_secs(5)));
+    drop(idle);
+    std::thread::sleep(Duration::from_millis(200));
+    // Three uploads in flight (their bodies half sent): every connection is busy.
+    let busy: Vec<TcpStream> = (0..3)
+        .map(|_| {
+            let mut s = TcpStream::connect(address).unwrap();
+            write!(
+                s,
+                "POST /api/files/local HTTP/1.1\r\nHost: x\r\nX-Api-Key: {bob}\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: 1000\r\n\r\n--b\r\n"
+            )
+            .unwrap();
+            s
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let mut extra = http()
+        .get(&server.url("/api/server"))
+        .header("X-Api-Key", &bob)
+        .call()
+        .unwrap();
+    assert_eq!(extra.status().as_u16(), 503);
+    assert!(extra.body_mut().read_to_string().unwrap().contains("busy"));
+    drop(busy);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(get(&server, "/api/server", &bob).0, 200);
+}
+
+#[cfg(unix)]
+#[test]
+fn sigterm_ends_the_server_even_while_a_plugin_call_spins() {
+    let sb = Sandbox::new();
+    sb.user_as(&common::built().fixture("hostile"), "hostile");
+    sb.write_config("server:\n  plugin_call_timeout: 1\n");
+    add_user(&sb, "ada", true);
+    let key = api_key(&sb, "ada");
+    let mut server = Server::start(&sb);
+    let (status, _) = send(
+        &server,
+        "POST",
+        "/api/plugin/hostile",
+        &key,
+        r#"{"command": "spin"}"#,
+    );
+    assert_eq!(status, 504, "the call spins on; the request does not");
+    server.signal("TERM");
+    let code = server.exit_within(Duration::from_secs(30));
+    assert_eq!(code, Ok(Some(0)), "{}", server.log());
+    let log = server.log();
+    assert!(log.contains("stopped"), "{log}");
+    assert!(
+        log.lines()
+            .any(|l| l.contains("calls still running") && l.contains("hostile")),
+        "the plugin holding up the shutdown is named: {log}"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn a_second_signal_exits_at_once_whatever_is_running() {
+    let sb = Sandbox::new();
+    sb.user_as(&common::built().fixture("hostile"), "hostile");
+    add_user(&sb, "ada", true);
+    let key = api_key(&sb, "ada");
+    let mut server = Server::start(&sb);
+    let url = server.url("/api/plugin/hostile");
+    // A request spins inside the plugin (the call budget is 30 s): the drain waits for it.
+    std::thread::spawn(move || {
+        let _ = http()
+            .post(&url)
+            .header("X-Api-Key", &key)
+            .header("Content-Type", "application/json")
+            .send(r#"{"command": "spin"}"#);
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    server.signal("TERM");
+    wait_for_log(&server, "shutting down");
+    assert!(
+        server.exit_within(Duration::from_millis(500)).is_err(),
+        "still draining"
+    );
+    server.signal("INT");
+    assert_eq!(server.exit_within(Duration::from_secs(3)), Ok(Some(130)));
+}
+
+#[test]
+fn a_disabled_or_uninstalled_plugins_thread_can_no_longer_act_through_the_host() {
+    let sb = Sandbox::new();
+    sb.user_as(&common::built().fixture("hostile"), "hostile");
+    add_user(&sb, "ada", true);
+    let key = api_key(&sb, "ada");
+    let server = Server::start(&sb);
+    let chatter = sb.basedir.join("data/hostile/chatter.log");
+    let lines = || -> Vec<String> {
+        std::fs::read_to_string(&chatter)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    };
+    let wait_until = |what: &str, done: &dyn Fn() -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !done() {
+            assert!(Instant::now() < deadline, "{what}: {:?}", lines().last());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    let toggle = |command: &str| {
+        let (status, answer) = send(
+            &server,
+            "POST",
+            "/api/plugins/hostile",
+            &key,
+            &json!({ "command": command }).to_string(),
+        );
+        assert_eq!(status, 200, "{command}: {answer}");
+    };
+    assert_eq!(
+        send(
+            &server,
+            "POST",
+            "/api/plugin/hostile",
+            &key,
+            r#"{"command": "chatter"}"#
+        )
+        .0,
+        204
+    );
+    wait_until("the thread acts", &|| {
+        lines().iter().filter(|l| l.ends_with(" ok")).count() >= 3
+    });
+    let mut socket = push_channel(&server, &format!("?apikey={key}"), &[]).unwrap();
+
+    toggle("disable");
+    wait_until("its calls are refused", &|| {
+        lines()
+            .last()
+            .is_some_and(|l| l.contains("refused: plugin `hostile` is not running"))
+    });
+    let tick_then = sb.config();
+    let seen = lines().len();
+    // Once refused, nothing of it gets through: no settings write, no event,
+    // no message, no log line.
+    let pushed = messages_within(&mut socket, Duration::from_secs(1));
+    wait_until("it goes on trying", &|| lines().len() > seen + 10);
+    assert_eq!(sb.config(), tick_then, "no settings write");
+    assert!(lines()[seen..].iter().all(|l| l.contains("refused")));
+    let later = messages_within(&mut socket, Duration::from_secs(1));
+    assert!(
+        later.iter().all(|m| !m.contains("tick")),
+        "nothing pushed: {later:?} (before: {} messages)",
+        pushed.len()
+    );
+    let log = server.log();
+    let refusals = log
+        .lines()
+        .filter(|l| {
+            l.contains("the plugin is not running, but something of it still calls the host")
+        })
+        .collect::<Vec<_>>();
+    assert_eq!(refusals.len(), 1, "logged once: {refusals:?}");
+    assert!(refusals[0].contains("plugin=hostile"), "{}", refusals[0]);
+    let ticks_logged = log.lines().filter(|l| l.contains("tick ")).count();
+
+    // Enabled again, it is served again.
+    toggle("enable");
+    let seen = lines().len();
+    wait_until("served again", &|| {
+        lines()[seen..].iter().any(|l| l.ends_with(" ok"))
+    });
+
+    // Uninstalled, it is refused for good.
+    toggle("uninstall");
+    let seen = lines().len();
+    wait_until("refused after uninstall", &|| {
+        lines()[seen..]
+            .iter()
+            .filter(|l| l.contains("refused"))
+            .count()
+            >= 5
+    });
+    assert!(server.log().lines().filter(|l| l.contains("tick ")).count() > ticks_logged);
 }

@@ -104,11 +104,21 @@ impl PluginObject {
     /// Stops letting plain calls in and waits (at most `timeout`) for those inside.
     /// Returns false when some were still running at the deadline.
     pub fn deactivate(&self, timeout: Duration) -> bool {
+        self.close();
+        self.wait_idle(Instant::now() + timeout)
+    }
+
+    /// Stops letting plain calls in (those inside go on).
+    pub fn close(&self) {
         self.active.store(false, SeqCst);
-        let deadline = Instant::now() + timeout;
+    }
+
+    /// Waits until no plain call is inside, at most until `deadline`.
+    /// Returns false when some were still running then.
+    pub fn wait_idle(&self, deadline: Instant) -> bool {
         while self.in_flight.load(SeqCst) > 0 {
             if Instant::now() >= deadline {
-                tracing::warn!(plugin = %self.id, "calls still running after {timeout:?}; going on without them");
+                tracing::warn!(plugin = %self.id, "calls still running; going on without them");
                 return false;
             }
             std::thread::sleep(Duration::from_millis(1));

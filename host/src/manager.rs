@@ -7,7 +7,7 @@
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use plinth_sdk::abi::PluginModuleRef;
 use plinth_sdk::methods::plugin as m;
@@ -65,12 +65,20 @@ pub(crate) const CALL_DRAIN: Duration = Duration::from_secs(10);
 /// Drops a plugin object once nothing else holds it (an event being delivered
 /// may still, for a moment), so its `Drop` runs here; gives up after a while.
 pub(crate) fn drop_when_unique(object: Arc<PluginObject>) {
-    let deadline = std::time::Instant::now() + CALL_DRAIN;
-    while Arc::strong_count(&object) > 1 && std::time::Instant::now() < deadline {
+    drop_when_unique_by(object, Instant::now() + CALL_DRAIN)
+}
+
+/// [`drop_when_unique`], giving up at `deadline`.
+fn drop_when_unique_by(object: Arc<PluginObject>, deadline: Instant) {
+    while Arc::strong_count(&object) > 1 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(1));
     }
     drop(object);
 }
+
+/// How long the `Shutdown` event may take to reach every handler before
+/// `on_shutdown` runs.
+const SHUTDOWN_EVENT_WAIT: Duration = Duration::from_secs(2);
 
 impl PluginManager {
     /// Reads the config and discovers every plugin; reads their metadata
@@ -319,6 +327,9 @@ impl PluginManager {
             records[i].registrations = registrations;
             records[i].state = State::Enabled;
             records[i].error = None;
+            if let Some(context) = &records[i].context {
+                context.open();
+            }
         }
         object.activate();
         if let Err(e) = object.call::<m::OnPluginEnabled>(&()) {
@@ -350,8 +361,8 @@ impl PluginManager {
             let r = &records[i];
             let meta = r.meta.as_ref().expect("loaded plugins have metadata");
             let id = &r.found.id;
-            let context = Arc::new(PluginContext {
-                identity: Identity {
+            let context = Arc::new(PluginContext::new(
+                Identity {
                     id: id.clone(),
                     name: meta.name.clone(),
                     version: meta.version.clone(),
@@ -363,9 +374,9 @@ impl PluginManager {
                         .to_string_lossy()
                         .into_owned(),
                 },
-                services: self.shared.me.clone() as Weak<dyn HostServices>,
-                settings: Arc::new(PluginSettings::new(self.shared.config.clone(), id)),
-            });
+                self.shared.me.clone() as Weak<dyn HostServices>,
+                Arc::new(PluginSettings::new(self.shared.config.clone(), id)),
+            ));
             (context, r.has_mixin("Settings"))
         };
         let id = context.identity.id.clone();
@@ -458,6 +469,9 @@ impl PluginManager {
             };
             r.registrations = Registrations::default();
             r.fail(State::Failed, error);
+            if let Some(context) = &r.context {
+                context.close();
+            }
             r.object.clone()
         };
         if let Some(object) = object {
@@ -541,24 +555,46 @@ impl PluginManager {
     /// Shuts down: the `Shutdown` event, `on_shutdown` in sorted order, then
     /// every plugin object is dropped.
     pub fn shutdown(&self) {
+        self.shutdown_within(CALL_DRAIN);
+    }
+
+    /// [`shutdown`](Self::shutdown), waiting for calls still running in
+    /// plugins (and event deliveries) until `limit` from now at most, all
+    /// together. (A callback that never returns holds up only its own caller.)
+    pub fn shutdown_within(&self, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        let left = || deadline.saturating_duration_since(Instant::now());
         let _guard = self.shared.lifecycle.lock().unwrap();
         *self.shared.phase.lock().unwrap() = Phase::ShuttingDown;
         self.shared.events.fire("Shutdown", &Value::Null);
-        self.shared.events.flush(Duration::from_secs(10));
+        self.shared.events.flush(SHUTDOWN_EVENT_WAIT.min(left()));
         for (id, object) in self.implementations("Shutdown", Some("ShutdownPlugin.on_shutdown")) {
             if let Err(e) = object.call::<m::OnShutdown>(&()) {
                 self.mark_failed_id(&id, format!("on_shutdown: {e}"));
             }
         }
-        let objects: Vec<_> = {
+        let (objects, contexts): (Vec<_>, Vec<_>) = {
             let mut records = self.shared.records.write().unwrap();
-            records.iter_mut().filter_map(|r| r.object.take()).collect()
+            records
+                .iter_mut()
+                .filter_map(|r| Some((r.object.take()?, r.context.clone())))
+                .unzip()
         };
         for object in &objects {
-            object.deactivate(CALL_DRAIN);
+            object.close();
         }
-        self.shared.events.stop(CALL_DRAIN);
-        objects.into_iter().for_each(drop_when_unique);
+        for object in &objects {
+            object.wait_idle(deadline);
+        }
+        // The event threads get a moment even when the calls used up the time.
+        self.shared
+            .events
+            .stop(left().max(Duration::from_millis(200)));
+        // What the plugins left running can no longer act through the host.
+        contexts.iter().flatten().for_each(|c| c.close());
+        for object in objects {
+            drop_when_unique_by(object, deadline);
+        }
     }
 
     /// Enables or disables a plugin and saves the disabled list.
@@ -700,6 +736,10 @@ impl PluginManager {
             if let Err(e) = object.call::<m::OnPluginDisabled>(&()) {
                 self.mark_failed(i, format!("on_plugin_disabled: {e}"));
             }
+        }
+        // What it left running can no longer act through the host.
+        if let Some(context) = &self.shared.records.read().unwrap()[i].context {
+            context.close();
         }
     }
 

@@ -1,8 +1,16 @@
 //! The services the host offers plugins, behind the frozen `HostVTable`.
+//!
+//! A plugin's handle serves it while the plugin runs. Once it is disabled (or
+//! failed, or shut down), the handle refuses what changes anything (settings
+//! writes, events, plugin messages, helpers, hooks, progress reports) with an
+//! error, and drops its log lines: a thread the plugin left behind can no
+//! longer act through the host. The first refusal is logged with the
+//! plugin's identifier. Reads (identity, settings) go on being answered.
 
 use std::ffi::c_void;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 
 use abi_stable::std_types::{RSlice, RStr};
@@ -32,9 +40,55 @@ pub struct PluginContext {
     pub services: Weak<dyn HostServices>,
     /// The plugin's settings (`plugins.<id>` of the config).
     pub settings: Arc<PluginSettings>,
+    /// Closed once the plugin stops running: what changes anything is refused.
+    closed: AtomicBool,
+    /// Whether a refusal was logged since the handle closed.
+    refusal_logged: AtomicBool,
 }
 
 impl PluginContext {
+    /// The context of a plugin, open.
+    pub fn new(
+        identity: Identity,
+        services: Weak<dyn HostServices>,
+        settings: Arc<PluginSettings>,
+    ) -> Self {
+        Self {
+            identity,
+            services,
+            settings,
+            closed: AtomicBool::new(false),
+            refusal_logged: AtomicBool::new(false),
+        }
+    }
+
+    /// The plugin stopped running: refuse what changes anything from now on.
+    pub fn close(&self) {
+        self.refusal_logged.store(false, Ordering::SeqCst);
+        self.closed.store(true, Ordering::SeqCst);
+    }
+
+    /// The plugin runs (again): serve everything.
+    pub fn open(&self) {
+        self.closed.store(false, Ordering::SeqCst);
+    }
+
+    /// Whether the handle refuses what changes anything.
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::SeqCst)
+    }
+
+    /// Logs the first refusal since the handle closed.
+    fn note_refusal(&self, what: &str) {
+        if !self.refusal_logged.swap(true, Ordering::SeqCst) {
+            tracing::warn!(
+                plugin = %self.identity.id,
+                "the plugin is not running, but something of it still calls the host ({what}); \
+                 refusing its settings writes, events, messages, helper and hook calls, and dropping its log lines"
+            );
+        }
+    }
+
     /// A handle for the plugin. The pointer stays valid while the host keeps
     /// `self` alive; the plugin takes its own references through `retain`.
     pub fn handle(self: &Arc<Self>) -> HostHandle {
@@ -45,6 +99,17 @@ impl PluginContext {
     }
 
     fn serve(&self, service: u32, args: &[u8]) -> CallOutcome {
+        if self.is_closed() && changes_something(service) {
+            let name = service_name(service);
+            self.note_refusal(name);
+            return CallOutcome::Error(
+                format!(
+                    "plugin `{}` is not running: the host refuses its {name}",
+                    self.identity.id
+                )
+                .into(),
+            );
+        }
         match service {
             GetIdentity::ID => reply::<GetIdentity>(args, |()| Ok(self.identity.clone())),
             EnsureDataFolder::ID => reply::<EnsureDataFolder>(args, |()| {
@@ -109,6 +174,32 @@ impl PluginContext {
     }
 }
 
+/// Whether a service changes anything (refused once the plugin stopped).
+fn changes_something(service: u32) -> bool {
+    !matches!(
+        service,
+        GetIdentity::ID
+            | EnsureDataFolder::ID
+            | SettingsGet::ID
+            | SettingsHas::ID
+            | SettingsGlobalGet::ID
+            | SettingsLoad::ID
+            | SettingsDiff::ID
+    )
+}
+
+/// The name of a service, for messages.
+fn service_name(service: u32) -> &'static str {
+    match service {
+        FireEvent::ID => "events",
+        SendPluginMessage::ID => "plugin messages",
+        CallHelper::ID => "helper calls",
+        CallHook::ID => "hook calls",
+        ReportSlicingProgress::ID => "slicing progress reports",
+        _ => "settings writes",
+    }
+}
+
 fn reply<M: Method>(
     args: &[u8],
     f: impl FnOnce(M::Args) -> Result<M::Output, String>,
@@ -141,8 +232,13 @@ extern "C" fn release(ctx: *const c_void) {
 
 extern "C" fn log(ctx: *const c_void, lvl: u8, message: RStr<'_>) {
     // SAFETY: the plugin only calls with a context it retained.
-    let id = unsafe { context(ctx) }.identity.id.as_str();
+    let context = unsafe { context(ctx) };
     let message = message.as_str();
+    if context.is_closed() {
+        context.note_refusal("log lines");
+        return;
+    }
+    let id = context.identity.id.as_str();
     match lvl {
         level::ERROR => tracing::error!(target: "plugin", plugin = id, "{message}"),
         level::WARN => tracing::warn!(target: "plugin", plugin = id, "{message}"),

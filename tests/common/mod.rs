@@ -288,6 +288,32 @@ impl Server {
         self.log.lock().unwrap().clone()
     }
 
+    /// Sends a signal (`TERM`, `INT`, …) to the server.
+    #[cfg(unix)]
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -{name}");
+    }
+
+    /// The exit code once the server has exited, waiting at most `limit`;
+    /// `Err` with the time waited when it is still running then.
+    pub fn exit_within(
+        &mut self,
+        limit: std::time::Duration,
+    ) -> Result<Option<i32>, std::time::Duration> {
+        let start = std::time::Instant::now();
+        while start.elapsed() < limit {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Ok(status.code());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        Err(start.elapsed())
+    }
+
     /// Sends SIGTERM and waits for the exit code.
     #[cfg(unix)]
     pub fn stop(mut self) -> Option<i32> {
