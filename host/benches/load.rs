@@ -149,20 +149,20 @@ fn bench_calls(library: &Path) {
     let meta = metadata::read(library).unwrap();
     let module = loader::load(library, &meta).unwrap();
     let services: Arc<dyn HostServices> = Arc::new(NoServices);
-    let context = Arc::new(PluginContext {
-        identity: Identity {
+    let context = Arc::new(PluginContext::new(
+        Identity {
             id: "bench".into(),
             name: meta.name.clone(),
             version: meta.version.clone(),
             base_folder: "/tmp".into(),
             data_folder: "/tmp/plinth-bench".into(),
         },
-        services: Arc::downgrade(&services) as Weak<dyn HostServices>,
-        settings: Arc::new(PluginSettings::new(
+        Arc::downgrade(&services) as Weak<dyn HostServices>,
+        Arc::new(PluginSettings::new(
             ConfigStore::open(&dir.path().join("config.yaml")).unwrap(),
             "bench",
         )),
-    });
+    ));
     // SAFETY: `context` outlives the plugin object (both live until this function returns).
     let object = unsafe { PluginObject::instantiate(module, context.handle(), "bench") }.unwrap();
     let n = 10_000_000;
