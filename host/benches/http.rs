@@ -8,33 +8,13 @@
 //! sample plugins, and drives it from 4 threads over keep-alive connections
 //! for 5 seconds per route. Client and server share the machine's cores.
 
+mod support;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-fn release() -> PathBuf {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let ok = Command::new(cargo)
-        .args(["build", "--release", "--workspace", "--quiet"])
-        .current_dir(root())
-        .status();
-    assert!(ok.is_ok_and(|s| s.success()), "release build failed");
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("target"));
-    target.join("release")
-}
 
 /// Sends requests on one keep-alive connection until `stop`; counts the 200s.
 fn drive(port: u16, request: Arc<Vec<u8>>, stop: Arc<AtomicBool>, done: Arc<AtomicU64>) {
@@ -91,43 +71,8 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
-    let bin = release();
-    let plinth = bin.join("plinth");
-    let base = tempfile::tempdir().unwrap();
-    let basedir = base.path().to_str().unwrap();
-    let mut add = Command::new(&plinth)
-        .args(["--basedir", basedir, "user", "add", "bench", "--admin"])
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap();
-    add.stdin.take().unwrap().write_all(b"bench\n").unwrap();
-    assert!(add.wait().unwrap().success());
-    let key = String::from_utf8(
-        Command::new(&plinth)
-            .args(["--basedir", basedir, "user", "apikey", "bench"])
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .unwrap()
-    .trim()
-    .to_owned();
-    let mut server = Command::new(&plinth)
-        .args(["--basedir", basedir, "serve", "--port", "0"])
-        .env("PLINTH_LOG", "warn,plinth::serve=info")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut port = 0;
-    for line in BufReader::new(server.stderr.take().unwrap()).lines() {
-        let line = line.unwrap();
-        if let Some(rest) = line.split("listening on http://127.0.0.1:").nth(1) {
-            port = rest.trim().parse().unwrap();
-        }
-        if line.contains("Plinth started") {
-            break;
-        }
-    }
+    let server = support::Server::start("");
+    let (port, key) = (server.port, server.key.clone());
     let plain = measure(port, "/api/server", &key);
     let plugin = measure(port, "/api/plugin/helloworld", &key);
     println!("GET /api/server (plain axum route):          {plain:>9.0} requests/s");
@@ -136,6 +81,4 @@ fn main() {
     let rendered = measure(port, "/?_refresh=true", &key);
     println!("GET / (the page, from the cache):             {cached:>9.0} requests/s");
     println!("GET /?_refresh=true (the page, rendered):     {rendered:>9.0} requests/s");
-    let _ = server.kill();
-    let _ = server.wait();
 }
