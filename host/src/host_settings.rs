@@ -214,7 +214,7 @@ pub const SEEN_WIZARDS: Key = Key {
 pub const LINES_PER_SECOND: NumberKey = NumberKey(Key {
     path: &["printer", "lines_per_second"],
     kind: Kind::Number {
-        min: 1.0 / 60.0,
+        min: 0.01,
         max: 1_000_000.0,
         unit: "lines per second",
     },
@@ -459,6 +459,16 @@ mod tests {
         std::fs::write(&path, yaml).unwrap();
         let store = ConfigStore::open(&path).unwrap();
         (dir, store)
+    }
+
+    #[test]
+    fn the_readme_lists_every_host_key_as_declared() {
+        let readme = include_str!("../../README.md");
+        assert!(
+            readme.contains(&table()),
+            "update the README's table of host settings to:\n{}",
+            table()
+        );
     }
 
     #[test]
