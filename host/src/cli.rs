@@ -127,8 +127,8 @@ pub enum ConfigCommand {
     },
     /// Remove the value at a dotted path (a plugin setting reads as its default again).
     Remove { path: String },
-    /// Check that config.yaml parses and that every key Plinth reads holds what it accepts
-    /// (the keys, ranges and defaults are listed in the README).
+    /// Check that config.yaml parses and that every host key Plinth reads holds what it
+    /// accepts (the keys, ranges and defaults are listed below).
     Check,
 }
 
