@@ -10,15 +10,20 @@ use std::time::{Duration, Instant};
 use common::{add_user, api_key, http, Sandbox, Server};
 use plinth_sdk::{json, Value};
 
+/// A new user (`pw` as password) and an API key of theirs.
+fn user_key(sb: &Sandbox, name: &str, admin: bool) -> String {
+    add_user(sb, name, admin);
+    api_key(sb, name)
+}
+
 /// POSTs a JSON body with an API key: status and JSON answer.
-fn send(server: &Server, method: &str, path: &str, key: &str, body: &str) -> (u16, Value) {
-    assert_eq!(method, "POST");
+fn post(server: &Server, path: &str, key: &str, body: &str) -> (u16, Value) {
     let mut response = http()
         .post(&server.url(path))
         .header("X-Api-Key", key)
         .header("Content-Type", "application/json")
         .send(body)
-        .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        .unwrap_or_else(|e| panic!("POST {path}: {e}"));
     let status = response.status().as_u16();
     let text = response.body_mut().read_to_string().unwrap_or_default();
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
@@ -123,15 +128,12 @@ fn wait_for_log(server: &Server, text: &str) -> String {
 fn settings_updated_carries_hashes_and_no_restricted_value_reaches_push_clients() {
     let sb = Sandbox::new();
     sb.bundle_sample("restricted");
-    add_user(&sb, "ada", true);
-    add_user(&sb, "bob", false);
-    let (admin, plain) = (api_key(&sb, "ada"), api_key(&sb, "bob"));
+    let (admin, plain) = (user_key(&sb, "ada", true), user_key(&sb, "bob", false));
     let server = Server::start(&sb);
     let mut socket = push_channel(&server, &format!("?apikey={plain}"), &[]).unwrap();
     let secret = "s3cret-admin-value";
-    let (status, _) = send(
+    let (status, _) = post(
         &server,
-        "POST",
         "/api/settings",
         &admin,
         &json!({"plugins": {"restricted": {"some": {"admin_only": {"path": secret}}}}}).to_string(),
@@ -161,9 +163,8 @@ fn settings_updated_carries_hashes_and_no_restricted_value_reaches_push_clients(
         Value::Null
     );
     // The hash changes with the settings.
-    send(
+    post(
         &server,
-        "POST",
         "/api/settings",
         &admin,
         r#"{"server": {"note": "changed"}}"#,
@@ -183,8 +184,7 @@ fn settings_updated_carries_hashes_and_no_restricted_value_reaches_push_clients(
 #[test]
 fn the_push_channel_refuses_a_session_cookie_from_another_site() {
     let sb = Sandbox::new();
-    add_user(&sb, "ada", true);
-    let key = api_key(&sb, "ada");
+    let key = user_key(&sb, "ada", true);
     let server = Server::start(&sb);
     let (cookie, _) = login(&server, "ada");
     let own = format!("http://127.0.0.1:{}", server.port);
@@ -251,8 +251,7 @@ fn a_logged_out_session_loses_its_push_channel() {
 fn a_save_acknowledged_after_another_process_changed_the_file_is_on_disk() {
     let sb = Sandbox::new();
     sb.bundle_sample("helloworld");
-    add_user(&sb, "ada", true);
-    let key = api_key(&sb, "ada");
+    let key = user_key(&sb, "ada", true);
     let server = Server::start(&sb);
     let on_disk = |path: &str| {
         let out = sb.plinth(&["config", "get", path, "--json"]);
@@ -275,9 +274,8 @@ fn a_save_acknowledged_after_another_process_changed_the_file_is_on_disk() {
             format!("cli-{round}")
         );
         // …then an HTTP save sets both back: acknowledged means on disk.
-        let (status, answer) = send(
+        let (status, answer) = post(
             &server,
-            "POST",
             "/api/settings",
             &key,
             r#"{"server": {"note": "web"}, "plugins": {"helloworld": {"some_setting": "web"}}}"#,
@@ -305,12 +303,10 @@ fn a_plugin_failing_to_save_its_settings_is_named_in_the_answer() {
         &common::built().fixture("settings_probe"),
         "probe_fail_in_save",
     );
-    add_user(&sb, "ada", true);
-    let key = api_key(&sb, "ada");
+    let key = user_key(&sb, "ada", true);
     let server = Server::start(&sb);
-    let (status, answer) = send(
+    let (status, answer) = post(
         &server,
-        "POST",
         "/api/settings",
         &key,
         r#"{"plugins": {"helloworld": {"some_setting": "kept"}, "probe_panic_in_save": {"value": 1}, "probe_fail_in_save": {"value": 2}}}"#,
@@ -381,13 +377,11 @@ fn failed_logins_lock_out_a_user_at_an_address_not_everyone_behind_it() {
 fn host_settings_out_of_range_are_refused_on_every_path_and_never_brick_the_server() {
     let sb = Sandbox::new();
     sb.bundle_sample("helloworld");
-    add_user(&sb, "ada", true);
-    let key = api_key(&sb, "ada");
+    let key = user_key(&sb, "ada", true);
     {
         let server = Server::start(&sb);
-        let (status, answer) = send(
+        let (status, answer) = post(
             &server,
-            "POST",
             "/api/settings",
             &key,
             r#"{"server": {"plugin_call_timeout": 1e308}}"#,
@@ -400,9 +394,8 @@ fn host_settings_out_of_range_are_refused_on_every_path_and_never_brick_the_serv
             ),
             "{error}"
         );
-        let (status, _) = send(
+        let (status, _) = post(
             &server,
-            "POST",
             "/api/settings",
             &key,
             r#"{"server": {"note": "fine", "upload_max_bytes": -5}}"#,
@@ -458,13 +451,11 @@ fn host_settings_out_of_range_are_refused_on_every_path_and_never_brick_the_serv
 fn a_panic_payload_that_panics_when_dropped_does_not_take_the_host_down() {
     let sb = Sandbox::new();
     sb.user_as(&common::built().fixture("hostile"), "hostile");
-    add_user(&sb, "ada", true);
-    let key = api_key(&sb, "ada");
+    let key = user_key(&sb, "ada", true);
     let server = Server::start(&sb);
     for _ in 0..3 {
-        let (status, answer) = send(
+        let (status, answer) = post(
             &server,
-            "POST",
             "/api/plugin/hostile",
             &key,
             r#"{"command": "spiteful"}"#,
@@ -485,8 +476,7 @@ fn no_file_operation_leaves_the_uploads_folder_through_a_symlink() {
     use std::os::unix::fs::symlink;
     let sb = Sandbox::new();
     add_user(&sb, "ada", true);
-    add_user(&sb, "bob", false);
-    let bob = api_key(&sb, "bob");
+    let bob = user_key(&sb, "bob", false);
     let users = sb.basedir.join("users.yaml");
     let secret = std::fs::read_to_string(&users).unwrap();
     let uploads = sb.basedir.join("uploads");
@@ -518,9 +508,8 @@ fn no_file_operation_leaves_the_uploads_folder_through_a_symlink() {
             .call()
             .unwrap();
         assert_eq!(deleted.status().as_u16(), 404, "{name}");
-        let (status, _) = send(
+        let (status, _) = post(
             &server,
-            "POST",
             &format!("/api/files/local/{name}"),
             &bob,
             r#"{"command": "select", "print": true}"#,
@@ -556,8 +545,7 @@ fn no_file_operation_leaves_the_uploads_folder_through_a_symlink() {
 #[test]
 fn an_upload_name_of_300_characters_gets_a_clean_result() {
     let sb = Sandbox::new();
-    add_user(&sb, "bob", false);
-    let bob = api_key(&sb, "bob");
+    let bob = user_key(&sb, "bob", false);
     let server = Server::start(&sb);
     let long = format!("{}.gcode", "x".repeat(300));
     let (status, answer) = common::upload(&server, &bob, &long, b"G28\n");
@@ -582,8 +570,7 @@ fn an_upload_name_of_300_characters_gets_a_clean_result() {
 fn an_upload_cut_short_leaves_nothing_behind() {
     use std::io::Write;
     let sb = Sandbox::new();
-    add_user(&sb, "bob", false);
-    let bob = api_key(&sb, "bob");
+    let bob = user_key(&sb, "bob", false);
     let server = Server::start(&sb);
     let boundary = "cutboundary";
     let head = format!(
@@ -656,8 +643,7 @@ fn idle_and_half_sent_connections_are_closed_while_others_are_served() {
     sb.write_config(
         "server:\n  header_timeout: 1.5\n  stall_timeout: 1.5\n  max_connections: 300\n",
     );
-    add_user(&sb, "bob", false);
-    let bob = api_key(&sb, "bob");
+    let bob = user_key(&sb, "bob", false);
     let server = Server::start(&sb);
     let address = ("127.0.0.1", server.port);
     // 600 connections: silent ones, and ones that send half a head or half a body.
@@ -697,8 +683,7 @@ fn a_client_that_stops_reading_its_answer_loses_the_connection() {
     use std::io::Write;
     let sb = Sandbox::new();
     sb.write_config("server:\n  stall_timeout: 1\n");
-    add_user(&sb, "bob", false);
-    let bob = api_key(&sb, "bob");
+    let bob = user_key(&sb, "bob", false);
     let server = Server::start(&sb);
     let big = vec![b';'; 32 << 20];
     assert_eq!(common::upload(&server, &bob, "big.gcode", &big).0, 201);
@@ -734,8 +719,7 @@ fn past_the_connection_limit_a_busy_server_answers_503_and_an_idle_one_makes_roo
     use std::net::TcpStream;
     let sb = Sandbox::new();
     sb.write_config("server:\n  max_connections: 3\n  stall_timeout: 30\n  header_timeout: 30\n");
-    add_user(&sb, "bob", false);
-    let bob = api_key(&sb, "bob");
+    let bob = user_key(&sb, "bob", false);
     let server = Server::start(&sb);
     let address = ("127.0.0.1", server.port);
     // Three idle connections: a fourth client is served, the oldest idle one closed.
@@ -778,12 +762,10 @@ fn sigterm_ends_the_server_even_while_a_plugin_call_spins() {
     let sb = Sandbox::new();
     sb.user_as(&common::built().fixture("hostile"), "hostile");
     sb.write_config("server:\n  plugin_call_timeout: 1\n");
-    add_user(&sb, "ada", true);
-    let key = api_key(&sb, "ada");
+    let key = user_key(&sb, "ada", true);
     let mut server = Server::start(&sb);
-    let (status, _) = send(
+    let (status, _) = post(
         &server,
-        "POST",
         "/api/plugin/hostile",
         &key,
         r#"{"command": "spin"}"#,
@@ -806,8 +788,7 @@ fn sigterm_ends_the_server_even_while_a_plugin_call_spins() {
 fn a_second_signal_exits_at_once_whatever_is_running() {
     let sb = Sandbox::new();
     sb.user_as(&common::built().fixture("hostile"), "hostile");
-    add_user(&sb, "ada", true);
-    let key = api_key(&sb, "ada");
+    let key = user_key(&sb, "ada", true);
     let mut server = Server::start(&sb);
     let url = server.url("/api/plugin/hostile");
     // A request spins inside the plugin (the call budget is 30 s): the drain waits for it.
@@ -833,8 +814,7 @@ fn a_second_signal_exits_at_once_whatever_is_running() {
 fn a_disabled_or_uninstalled_plugins_thread_can_no_longer_act_through_the_host() {
     let sb = Sandbox::new();
     sb.user_as(&common::built().fixture("hostile"), "hostile");
-    add_user(&sb, "ada", true);
-    let key = api_key(&sb, "ada");
+    let key = user_key(&sb, "ada", true);
     let server = Server::start(&sb);
     let chatter = sb.basedir.join("data/hostile/chatter.log");
     let lines = || -> Vec<String> {
@@ -852,9 +832,8 @@ fn a_disabled_or_uninstalled_plugins_thread_can_no_longer_act_through_the_host()
         }
     };
     let toggle = |command: &str| {
-        let (status, answer) = send(
+        let (status, answer) = post(
             &server,
-            "POST",
             "/api/plugins/hostile",
             &key,
             &json!({ "command": command }).to_string(),
@@ -862,9 +841,8 @@ fn a_disabled_or_uninstalled_plugins_thread_can_no_longer_act_through_the_host()
         assert_eq!(status, 200, "{command}: {answer}");
     };
     assert_eq!(
-        send(
+        post(
             &server,
-            "POST",
             "/api/plugin/hostile",
             &key,
             r#"{"command": "chatter"}"#
