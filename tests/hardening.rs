@@ -545,6 +545,7 @@ fn no_file_operation_leaves_the_uploads_folder_through_a_symlink() {
 #[test]
 fn an_upload_name_of_300_characters_gets_a_clean_result() {
     let sb = Sandbox::new();
+    sb.bundle_sample("planar_slicer");
     let bob = user_key(&sb, "bob", false);
     let server = Server::start(&sb);
     let long = format!("{}.gcode", "x".repeat(300));
@@ -564,6 +565,26 @@ fn an_upload_name_of_300_characters_gets_a_clean_result() {
         get(&server, &format!("/api/files/local/{long}"), &bob).0,
         404
     );
+    // A model with a long name slices to a G-code file of a usable name.
+    let model = format!("{}.stl", "m".repeat(300));
+    let facet =
+        "facet normal 0 0 1 outer loop vertex 0 0 0 vertex 10 0 0 vertex 0 10 0 endloop endfacet";
+    let stl = format!("solid t {facet} endsolid t");
+    let (status, answer) = common::upload(&server, &bob, &model, stl.as_bytes());
+    assert_eq!(status, 201, "{answer}");
+    let stored = answer["files"]["local"]["name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, answer) = post(
+        &server,
+        &format!("/api/files/local/{stored}"),
+        &bob,
+        r#"{"command": "slice", "slicer": "planar"}"#,
+    );
+    assert_eq!(status, 202, "{answer}");
+    let gcode = answer["name"].as_str().unwrap();
+    assert!(gcode.len() <= 200 && gcode.ends_with(".gcode"), "{gcode}");
 }
 
 #[test]
@@ -714,11 +735,14 @@ fn a_client_that_stops_reading_its_answer_loses_the_connection() {
 }
 
 #[test]
-fn past_the_connection_limit_a_busy_server_answers_503_and_an_idle_one_makes_room() {
+fn past_the_connection_limit_the_client_keeping_the_server_waiting_makes_room() {
     use std::io::Write;
     use std::net::TcpStream;
     let sb = Sandbox::new();
-    sb.write_config("server:\n  max_connections: 3\n  stall_timeout: 30\n  header_timeout: 30\n");
+    sb.user_as(&common::built().fixture("hostile"), "hostile");
+    sb.write_config(
+        "server:\n  max_connections: 3\n  stall_timeout: 30\n  header_timeout: 30\n  plugin_call_timeout: 4\n",
+    );
     let bob = user_key(&sb, "bob", false);
     let server = Server::start(&sb);
     let address = ("127.0.0.1", server.port);
@@ -731,19 +755,53 @@ fn past_the_connection_limit_a_busy_server_answers_503_and_an_idle_one_makes_roo
     assert!(closed_within(&mut idle[0], Duration::from_secs(5)));
     drop(idle);
     std::thread::sleep(Duration::from_millis(200));
-    // Three uploads in flight (their bodies half sent): every connection is busy.
-    let busy: Vec<TcpStream> = (0..3)
+    // Three clients trickle request bodies (a byte now and then, never the
+    // whole): they keep the server waiting, so they make room for others.
+    let mut tricklers: Vec<TcpStream> = (0..3)
         .map(|_| {
             let mut s = TcpStream::connect(address).unwrap();
             write!(
                 s,
-                "POST /api/files/local HTTP/1.1\r\nHost: x\r\nX-Api-Key: {bob}\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: 1000\r\n\r\n--b\r\n"
+                "POST /api/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{{"
             )
             .unwrap();
             s
         })
         .collect();
-    std::thread::sleep(Duration::from_millis(500));
+    for _ in 0..3 {
+        std::thread::sleep(Duration::from_millis(200));
+        for s in &mut tricklers {
+            let _ = s.write_all(b" ");
+        }
+        assert_eq!(get(&server, "/api/server", &bob).0, 200);
+    }
+    let closed = tricklers
+        .iter_mut()
+        .map(|s| closed_within(s, Duration::from_millis(300)))
+        .filter(|closed| *closed)
+        .count();
+    assert!(closed >= 1, "no trickler was closed to make room");
+    drop(tricklers);
+    std::thread::sleep(Duration::from_millis(300));
+    // Three requests the server is working on (plugin calls of 4 s): every
+    // connection is busy, and a newcomer is told so.
+    let url = server.url("/api/plugin/hostile");
+    let working: Vec<_> = (0..3)
+        .map(|_| {
+            let (url, bob) = (url.clone(), bob.clone());
+            std::thread::spawn(move || {
+                http()
+                    .post(&url)
+                    .header("X-Api-Key", &bob)
+                    .header("Content-Type", "application/json")
+                    .send(r#"{"command": "spin"}"#)
+                    .unwrap()
+                    .status()
+                    .as_u16()
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(1000));
     let mut extra = http()
         .get(&server.url("/api/server"))
         .header("X-Api-Key", &bob)
@@ -751,9 +809,57 @@ fn past_the_connection_limit_a_busy_server_answers_503_and_an_idle_one_makes_roo
         .unwrap();
     assert_eq!(extra.status().as_u16(), 503);
     assert!(extra.body_mut().read_to_string().unwrap().contains("busy"));
-    drop(busy);
-    std::thread::sleep(Duration::from_millis(500));
+    for w in working {
+        assert_eq!(w.join().unwrap(), 504);
+    }
     assert_eq!(get(&server, "/api/server", &bob).0, 200);
+}
+
+#[test]
+fn a_user_has_a_bounded_number_of_push_channels_and_they_count_as_connections() {
+    let sb = Sandbox::new();
+    let key = user_key(&sb, "ada", true);
+    let server = Server::start(&sb);
+    let query = format!("?apikey={key}");
+    let mut open: Vec<Socket> = (0..32)
+        .map(|_| push_channel(&server, &query, &[]).unwrap())
+        .collect();
+    assert_eq!(push_channel(&server, &query, &[]).err(), Some(429));
+    let mut first = open.remove(0);
+    first.close(None).unwrap();
+    let _ = messages_within(&mut first, Duration::from_millis(300));
+    drop(first);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while push_channel(&server, &query, &[]).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "a closed channel frees its place"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(open);
+
+    // Push channels hold their connection: they count, and are never closed to make room.
+    let sb = Sandbox::new();
+    sb.write_config("server:\n  max_connections: 2\n");
+    let key = user_key(&sb, "ada", true);
+    let server = Server::start(&sb);
+    let query = format!("?apikey={key}");
+    let sockets: Vec<Socket> = (0..2)
+        .map(|_| push_channel(&server, &query, &[]).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let busy = http().get(&server.url("/api/server")).call().unwrap();
+    assert_eq!(busy.status().as_u16(), 503);
+    drop(sockets);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while get(&server, "/api/server", &key).0 != 200 {
+        assert!(
+            Instant::now() < deadline,
+            "closed channels free their connections"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 #[cfg(unix)]
@@ -863,12 +969,21 @@ fn a_disabled_or_uninstalled_plugins_thread_can_no_longer_act_through_the_host()
     });
     let tick_then = sb.config();
     let seen = lines().len();
+    let ticks_logged = server.log().lines().filter(|l| l.contains("tick ")).count();
     // Once refused, nothing of it gets through: no settings write, no event,
     // no message, no log line.
     let pushed = messages_within(&mut socket, Duration::from_secs(1));
     wait_until("it goes on trying", &|| lines().len() > seen + 10);
     assert_eq!(sb.config(), tick_then, "no settings write");
-    assert!(lines()[seen..].iter().all(|l| l.contains("refused")));
+    for line in &lines()[seen..] {
+        assert!(
+            line.matches("is not running: the host refuses its").count() == 3
+                && ["settings writes", "events", "plugin messages"]
+                    .iter()
+                    .all(|what| line.contains(what)),
+            "each service is refused on its own: {line}"
+        );
+    }
     let later = messages_within(&mut socket, Duration::from_secs(1));
     assert!(
         later.iter().all(|m| !m.contains("tick")),
@@ -876,6 +991,11 @@ fn a_disabled_or_uninstalled_plugins_thread_can_no_longer_act_through_the_host()
         pushed.len()
     );
     let log = server.log();
+    assert_eq!(
+        log.lines().filter(|l| l.contains("tick ")).count(),
+        ticks_logged,
+        "no log line of it while disabled"
+    );
     let refusals = log
         .lines()
         .filter(|l| {
@@ -884,7 +1004,6 @@ fn a_disabled_or_uninstalled_plugins_thread_can_no_longer_act_through_the_host()
         .collect::<Vec<_>>();
     assert_eq!(refusals.len(), 1, "logged once: {refusals:?}");
     assert!(refusals[0].contains("plugin=hostile"), "{}", refusals[0]);
-    let ticks_logged = log.lines().filter(|l| l.contains("tick ")).count();
 
     // Enabled again, it is served again.
     toggle("enable");
@@ -904,4 +1023,108 @@ fn a_disabled_or_uninstalled_plugins_thread_can_no_longer_act_through_the_host()
             >= 5
     });
     assert!(server.log().lines().filter(|l| l.contains("tick ")).count() > ticks_logged);
+}
+
+/// A `plinth serve` whose start-up does not finish: no port to wait for.
+struct Starting {
+    child: std::process::Child,
+    log: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Starting {
+    fn spawn(sb: &Sandbox) -> Self {
+        use std::io::{BufRead, BufReader};
+        let mut child = std::process::Command::new(common::built().plinth())
+            .arg("--basedir")
+            .arg(&sb.basedir)
+            .arg("--bundled-dir")
+            .arg(&sb.bundled)
+            .args(["serve", "--port", "0"])
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let sink = log.clone();
+        let reader = BufReader::new(child.stderr.take().unwrap());
+        std::thread::spawn(move || {
+            for line in reader.lines().map_while(Result::ok) {
+                let mut log = sink.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        Self { child, log }
+    }
+
+    fn wait_for(&self, text: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !self.log.lock().unwrap().contains(text) {
+            assert!(
+                Instant::now() < deadline,
+                "no {text:?}: {}",
+                self.log.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn signal(&self, name: &str) {
+        let status = std::process::Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    fn exit_within(&mut self, limit: Duration) -> Option<i32> {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!(
+            "still running after {limit:?}: {}",
+            self.log.lock().unwrap()
+        );
+    }
+}
+
+impl Drop for Starting {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn a_signal_while_a_plugin_hangs_in_start_up_still_ends_the_server() {
+    let sb = Sandbox::new();
+    sb.user_as(
+        &common::built().fixture("hostile"),
+        "hostile_hang_on_startup",
+    );
+    let mut server = Starting::spawn(&sb);
+    server.wait_for("hanging in on_startup");
+    server.signal("TERM");
+    server.wait_for("signal during start-up");
+    // The step gets the drain time (10 s) to finish, then the process gives up.
+    assert_eq!(server.exit_within(Duration::from_secs(30)), Some(1));
+    assert!(server
+        .log
+        .lock()
+        .unwrap()
+        .contains("start-up did not finish"));
+    // The start-up marker stays: the next start is in safe mode, without it.
+    assert!(sb.basedir.join("startup_incomplete").exists());
+    std::fs::remove_file(sb.basedir.join("startup_incomplete")).unwrap();
+
+    let mut again = Starting::spawn(&sb);
+    again.wait_for("hanging in on_startup");
+    again.signal("TERM");
+    again.wait_for("signal during start-up");
+    again.signal("INT");
+    assert_eq!(again.exit_within(Duration::from_secs(3)), Some(130));
 }

@@ -58,7 +58,8 @@ pub enum Command {
     /// Run the host: start every enabled plugin and run until Ctrl-C or SIGTERM.
     ///
     /// Ctrl-C or SIGTERM stops accepting, lets requests in flight finish (10 s at most),
-    /// runs every on_shutdown (10 s at most) and exits; a second signal exits at once.
+    /// stops running jobs (5 s at most), runs every on_shutdown (10 s at most) and exits 0,
+    /// whatever plugins do; a second signal exits at once (130).
     #[command(after_help = crate::host_settings::help(
         "Limits (in config.yaml; plinth config set <key> <value>):",
         crate::host_settings::SERVER_LIMITS,

@@ -157,7 +157,7 @@ pub const MAX_CONNECTIONS: CountKey = count(
     1_000_000,
     "connections",
     "4096",
-    "the most connections served at once; past it, the longest idle connection is closed, or the new one gets 503 when none is idle",
+    "the most connections served at once, push channels included; past it, the connection that kept the server waiting the longest is closed, or the new one gets 503 when the server works for all",
 );
 /// Failed logins to one user from one address before that pair is locked out.
 pub const LOGIN_FAILURES_PER_USER: CountKey = count(

@@ -590,11 +590,11 @@ impl PluginManager {
         self.shared
             .events
             .stop(left().max(Duration::from_millis(200)));
-        // What the plugins left running can no longer act through the host.
-        contexts.iter().flatten().for_each(|c| c.close());
         for object in objects {
             drop_when_unique_by(object, deadline);
         }
+        // What the plugins left running can no longer act through the host.
+        contexts.iter().flatten().for_each(|c| c.close());
     }
 
     /// Enables or disables a plugin and saves the disabled list.

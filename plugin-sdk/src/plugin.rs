@@ -64,6 +64,17 @@ impl<P> Registry<P> {
 /// Every callback may be called from any thread, hence `Send + Sync`: keep mutable
 /// state behind a `Mutex` or atomics. A panic in any callback is caught by the SDK
 /// and reported to the host as an error of that call.
+///
+/// # Background work
+/// Threads the plugin starts are its own to end: stop them in
+/// [`on_plugin_disabled`](Plugin::on_plugin_disabled) (and
+/// [`ShutdownPlugin::on_shutdown`](crate::ShutdownPlugin::on_shutdown)). Once
+/// `on_plugin_disabled` (or `on_shutdown`) has returned, or the plugin has
+/// failed, its [`Host`] refuses whatever changes anything (settings writes,
+/// events, plugin messages, helper and hook calls) with a [`HostError`](crate::HostError)
+/// and drops its log lines; reads still work. Save what must be kept in those
+/// callbacks, not in `Drop` after an uninstall. Enabling the plugin again
+/// opens the handle again.
 pub trait Plugin: Send + Sync + 'static {
     /// Creates the plugin object. `host` is the plugin's handle to the host:
     /// its identifier, folders, logger, events, hooks and helpers. Keep it.
@@ -91,7 +102,8 @@ pub trait Plugin: Send + Sync + 'static {
     /// Called when the plugin has been enabled, after `initialize` (at start-up and at run time alike).
     fn on_plugin_enabled(&self) {}
 
-    /// Called when the plugin is disabled at run time.
+    /// Called when the plugin is disabled at run time. The last moment its
+    /// [`Host`] serves writes: stop background work here (see "Background work").
     fn on_plugin_disabled(&self) {}
 
     /// Called by the plugin manager before the plugin is uninstalled.

@@ -55,6 +55,8 @@ pub struct App {
     pub web: crate::web::Web,
     /// The server listens on a loopback address only (set by `serve`).
     pub loopback: std::sync::atomic::AtomicBool,
+    /// The push channels open, per user.
+    pub push_clients: push::Clients,
 }
 
 impl App {
@@ -73,6 +75,7 @@ impl App {
             jobs,
             web,
             loopback: Default::default(),
+            push_clients: Default::default(),
             manager,
             users,
             call_budget,

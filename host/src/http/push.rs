@@ -7,8 +7,10 @@
 //!
 //! - A browser's upgrade authenticated by the session cookie must come from
 //!   this server's own page: its `Origin` must name the host it asked (or the
-//!   `X-Forwarded-Host` of a proxy in front). Clients with an API key carry
-//!   no ambient credentials and may come from anywhere.
+//!   host a proxy in front was asked: `X-Forwarded-Host`, or `host=` of
+//!   `Forwarded`). Clients with an API key carry no ambient credentials and
+//!   may come from anywhere.
+//! - A user has at most [`MAX_PER_USER`] push channels open at once.
 //! - The client's credentials are checked again every few seconds: once its
 //!   session ends, its user is removed or loses `status`, it is sent
 //!   `{"reauthRequired": {"reason": …}}` and the socket is closed.
@@ -36,6 +38,40 @@ const RECHECK: Duration = Duration::from_secs(5);
 const PING: Duration = Duration::from_secs(30);
 /// A client silent for this long (no answer to pings) is closed.
 pub const SILENCE_LIMIT: Duration = Duration::from_secs(90);
+/// The most push channels one user has open at once.
+pub const MAX_PER_USER: usize = 32;
+
+/// The push channels open, per user.
+#[derive(Default)]
+pub struct Clients(std::sync::Mutex<std::collections::HashMap<String, usize>>);
+
+/// One open push channel of a user, counted until dropped.
+struct Open(Arc<App>, String);
+
+impl Clients {
+    /// Counts a new channel of `user`; `None` when the user has too many.
+    fn open(app: &Arc<App>, user: &str) -> Option<Open> {
+        let mut open = app.push_clients.0.lock().unwrap();
+        let n = open.entry(user.to_owned()).or_default();
+        if *n >= MAX_PER_USER {
+            return None;
+        }
+        *n += 1;
+        Some(Open(app.clone(), user.to_owned()))
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        let mut open = self.0.push_clients.0.lock().unwrap();
+        if let Some(n) = open.get_mut(&self.1) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.1);
+            }
+        }
+    }
+}
 
 /// Upgrades an authenticated request to the push channel.
 pub async fn ws(
@@ -58,6 +94,13 @@ pub async fn ws(
         return e.into_response();
     }
     let name = caller.name().unwrap_or_default().to_owned();
+    let Some(open) = Clients::open(&app, &name) else {
+        return ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("`{name}` has {MAX_PER_USER} push channels open already; close one first"),
+        )
+        .into_response();
+    };
     let messages = app.manager.subscribe_push();
     // Only what authenticates is kept for the checks to come.
     let mut credentials = HeaderMap::new();
@@ -66,7 +109,10 @@ pub async fn ws(
             credentials.insert(key, v.clone());
         }
     }
-    upgrade.on_upgrade(move |socket| forward(app, socket, messages, name, credentials))
+    upgrade.on_upgrade(move |socket| async move {
+        forward(app, socket, messages, name, credentials).await;
+        drop(open);
+    })
 }
 
 /// Whether `caller` may open the push channel with these request headers.
@@ -79,6 +125,19 @@ fn admit(caller: &Caller, headers: &HeaderMap) -> Result<(), ApiError> {
     }
     // Cookie sessions are ambient credentials: refuse other sites' pages.
     if caller.csrf.is_some() && !same_origin(headers) {
+        let header = |name: header::HeaderName| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("none")
+                .to_owned()
+        };
+        tracing::info!(
+            "push channel: refused a session cookie sent from Origin {} to Host {} \
+             (behind a proxy, pass X-Forwarded-Host)",
+            header(header::ORIGIN),
+            header(header::HOST)
+        );
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "the push channel refuses a session cookie sent from another site (Origin does not match Host)",
@@ -114,10 +173,23 @@ fn same_origin(headers: &HeaderMap) -> bool {
         .strip_suffix(default_port)
         .unwrap_or(&authority)
         .to_owned();
+    let forwarded = headers
+        .get(header::FORWARDED)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .and_then(|first| {
+            first.split(';').find_map(|pair| {
+                let (key, value) = pair.trim().split_once('=')?;
+                key.eq_ignore_ascii_case("host")
+                    .then(|| value.trim_matches('"').to_owned())
+            })
+        });
     [header::HOST.as_str(), "x-forwarded-host"]
         .into_iter()
         .filter_map(|name| headers.get(name)?.to_str().ok())
         .filter_map(|value| value.split(',').next())
+        .map(str::to_owned)
+        .chain(forwarded)
         .map(|host| host.trim().to_ascii_lowercase())
         .any(|host| {
             let bare = host
@@ -227,6 +299,14 @@ mod tests {
         assert!(same(&[
             ("host", "127.0.0.1:5000"),
             ("x-forwarded-host", "octopi.local"),
+            ("origin", "https://octopi.local")
+        ]));
+        assert!(same(&[
+            ("host", "127.0.0.1:5000"),
+            (
+                "forwarded",
+                "for=10.0.0.9;proto=https;host=\"octopi.local\""
+            ),
             ("origin", "https://octopi.local")
         ]));
         assert!(!same(&[

@@ -75,6 +75,12 @@ impl LockedOut {
 /// The key of failed logins per user and address.
 type UserAtAddress = (String, IpAddr);
 
+/// The part of a user name that failed logins are counted under: names are
+/// kept short, so that guesses with huge names take no memory to count.
+fn counted_name(user: &str) -> String {
+    user.chars().take(64).collect()
+}
+
 /// A logged-in session.
 #[derive(Debug, Clone)]
 pub struct Session {
@@ -183,7 +189,7 @@ impl Sessions {
         let mut failures = self.failures.lock().unwrap();
         forget_old(&mut failures.per_user, window);
         forget_old(&mut failures.per_address, window);
-        let key = (user.to_owned(), address);
+        let key = (counted_name(user), address);
         if let Some(wait) = locked(failures.per_user.get(&key), per_user, window) {
             return Err(LockedOut::User(wait));
         }
@@ -207,7 +213,7 @@ impl Sessions {
     /// to one's own account does not wipe failed guesses at another.
     pub fn succeeded(&self, user: &str, address: IpAddr) {
         let mut failures = self.failures.lock().unwrap();
-        if let Some(list) = failures.per_user.get_mut(&(user.to_owned(), address)) {
+        if let Some(list) = failures.per_user.get_mut(&(counted_name(user), address)) {
             list.pop();
         }
         if let Some(list) = failures.per_address.get_mut(&address) {

@@ -435,15 +435,22 @@ impl Slicing {
         let destination = match &order.destination {
             Some(name) => uploads::clean_name(name)
                 .map(str::to_owned)
-                .ok_or_else(|| JobError::Invalid(format!("{name:?} is not a usable file name")))?,
+                .ok_or_else(|| {
+                    JobError::Invalid(format!(
+                        "{name:?} is not a usable file name (letters, digits, `.`, `_`, `-`; \
+                         at most {} bytes; no leading dot)",
+                        uploads::MAX_NAME_BYTES
+                    ))
+                })?,
             None => {
                 let stem = order
                     .source
                     .rsplit_once('.')
                     .map_or(order.source.as_str(), |s| s.0);
+                // Shortened like an upload's name when the model's is long.
                 let name = format!("{stem}.{extension}");
-                uploads::clean_name(&name)
-                    .map(str::to_owned)
+                uploads::sanitize(&name)
+                    .filter(|clean| clean.ends_with(&format!(".{extension}")))
                     .ok_or_else(|| {
                         JobError::Failed(format!(
                             "slicer `{}` declares the unusable destination extension {extension:?}",

@@ -7,9 +7,11 @@
 //!   idle keep-alive connection stays open);
 //! - a request body, or an answer the client does not read, that moves no
 //!   data for `server.stall_timeout` ends its connection;
-//! - at most `server.max_connections` at once: past it, the connection that
-//!   has been idle the longest is closed to make room, and when every
-//!   connection is busy the new one is answered 503 and closed;
+//! - at most `server.max_connections` at once, WebSockets included: past it,
+//!   the connection that has kept the server waiting the longest (idle
+//!   between requests, or sending nothing of a request body it started) is
+//!   closed to make room, and when every connection is busy with work of the
+//!   server's the new one is answered 503 and closed;
 //! - the soft open-files limit is raised to the hard one at start-up, and
 //!   the connection limit kept below it.
 
@@ -100,8 +102,40 @@ struct Conn {
     busy: AtomicUsize,
     /// When the last answer was sent (or the connection opened).
     idle_since: Mutex<Instant>,
+    /// Since when a request body has been waited for, if one is.
+    body_wait: Mutex<Option<Instant>>,
+    /// Upgraded to a WebSocket: no longer served by the connection task.
+    upgraded: std::sync::atomic::AtomicBool,
     /// Told when the connection must close to make room.
     evict: Notify,
+}
+
+impl Conn {
+    /// Since when the connection has kept the server waiting (idle, or
+    /// sending nothing of a request body); `None` while the server works
+    /// for it, or once it is a WebSocket.
+    fn waiting_since(&self) -> Option<Instant> {
+        if self.upgraded.load(Ordering::SeqCst) {
+            None
+        } else if self.busy.load(Ordering::SeqCst) == 0 {
+            Some(*self.idle_since.lock().unwrap())
+        } else {
+            *self.body_wait.lock().unwrap()
+        }
+    }
+}
+
+/// A connection's place in the registry, given up when its socket closes
+/// (the socket moves into a WebSocket's task when upgraded).
+struct Slot {
+    registry: Arc<Registry>,
+    id: u64,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.registry.remove(self.id);
+    }
 }
 
 /// The connections being served.
@@ -112,15 +146,21 @@ struct Registry {
 }
 
 impl Registry {
-    fn add(&self) -> (u64, Arc<Conn>) {
+    fn add(self: &Arc<Self>) -> (Slot, Arc<Conn>) {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let conn = Arc::new(Conn {
             busy: AtomicUsize::new(0),
             idle_since: Mutex::new(Instant::now()),
+            body_wait: Mutex::new(None),
+            upgraded: Default::default(),
             evict: Notify::new(),
         });
         self.live.lock().unwrap().insert(id, conn.clone());
-        (id, conn)
+        let slot = Slot {
+            registry: self.clone(),
+            id,
+        };
+        (slot, conn)
     }
 
     fn remove(&self, id: u64) {
@@ -131,15 +171,16 @@ impl Registry {
         self.live.lock().unwrap().len()
     }
 
-    /// Tells the connection idle the longest to close (it is forgotten at
-    /// once); false when every connection has a request in flight.
+    /// Tells the connection that has kept the server waiting the longest to
+    /// close (it is forgotten at once); false when the server works for every
+    /// connection.
     fn make_room(&self) -> bool {
         let mut live = self.live.lock().unwrap();
         let victim = live
             .iter()
-            .filter(|(_, c)| c.busy.load(Ordering::SeqCst) == 0)
-            .min_by_key(|(_, c)| *c.idle_since.lock().unwrap())
-            .map(|(id, _)| *id);
+            .filter_map(|(id, c)| Some((c.waiting_since()?, *id)))
+            .min()
+            .map(|(_, id)| id);
         match victim.and_then(|id| live.remove(&id)) {
             Some(conn) => {
                 conn.evict.notify_one();
@@ -194,6 +235,47 @@ impl http_body::Body for Answer {
     }
 }
 
+/// A request body: a stall ends it (`TimeoutBody`), and while it is waited
+/// for, its connection counts as keeping the server waiting.
+struct RequestBody {
+    body: Pin<Box<TimeoutBody<Incoming>>>,
+    conn: Arc<Conn>,
+}
+
+impl http_body::Body for RequestBody {
+    type Data = axum::body::Bytes;
+    type Error = tower_http::BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let poll = self.body.as_mut().poll_frame(cx);
+        let mut wait = self.conn.body_wait.lock().unwrap();
+        match poll {
+            Poll::Pending => {
+                wait.get_or_insert_with(Instant::now);
+            }
+            Poll::Ready(_) => *wait = None,
+        }
+        poll
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
+impl Drop for RequestBody {
+    fn drop(&mut self) {
+        *self.conn.body_wait.lock().unwrap() = None;
+    }
+}
+
 /// A client connection whose writes fail once they make no progress for
 /// `limit`: a client that stops reading its answer does not hold it for ever.
 /// (Reads are bounded by the header timeout and the request body timeout.)
@@ -201,6 +283,8 @@ struct Stall {
     stream: TcpStream,
     limit: Duration,
     waiting: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// Held as long as the socket is open.
+    _slot: Slot,
 }
 
 impl Stall {
@@ -287,7 +371,7 @@ pub async fn serve(
                 let (stream, peer) = match accepted {
                     Ok(accepted) => accepted,
                     Err(e) => {
-                        accept_failed(e).await;
+                        accept_failed(e, &registry).await;
                         continue;
                     }
                 };
@@ -295,12 +379,9 @@ pub async fn serve(
                     tasks.spawn(refuse(stream));
                     continue;
                 }
-                let (id, conn) = registry.add();
-                let (registry, app, stop) = (registry.clone(), app.clone(), stop.clone());
-                tasks.spawn(async move {
-                    serve_connection(stream, peer, app, limits, conn, stop).await;
-                    registry.remove(id);
-                });
+                let (slot, conn) = registry.add();
+                let (app, stop) = (app.clone(), stop.clone());
+                tasks.spawn(serve_connection(stream, slot, peer, app, limits, conn, stop));
             }
             Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
             _ = stop.changed() => break,
@@ -312,6 +393,7 @@ pub async fn serve(
 
 async fn serve_connection(
     stream: TcpStream,
+    slot: Slot,
     peer: SocketAddr,
     app: Router,
     limits: Limits,
@@ -322,16 +404,26 @@ async fn serve_connection(
         stream,
         limit: limits.stall_timeout,
         waiting: None,
+        _slot: slot,
     });
     let requests = conn.clone();
     let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
         let busy = Busy::new(requests.clone());
-        let mut request =
-            request.map(|body| Body::new(TimeoutBody::new(limits.stall_timeout, body)));
+        let conn = requests.clone();
+        let mut request = request.map(|body| {
+            Body::new(RequestBody {
+                body: Box::pin(TimeoutBody::new(limits.stall_timeout, body)),
+                conn: conn.clone(),
+            })
+        });
         request.extensions_mut().insert(ConnectInfo(peer));
         let app = app.clone();
         async move {
             let response = app.oneshot(request).await.unwrap_or_else(|e| match e {});
+            if response.status() == axum::http::StatusCode::SWITCHING_PROTOCOLS {
+                // The socket goes on in the WebSocket's task, still counted.
+                conn.upgraded.store(true, Ordering::SeqCst);
+            }
             Ok::<_, Infallible>(response.map(|body| Answer { body, _busy: busy }))
         }
     });
@@ -354,7 +446,8 @@ async fn serve_connection(
     }
 }
 
-/// Answers a connection past the limit with 503 and closes it.
+/// Answers a connection past the limit with 503 and closes it (after
+/// reading what the client sent, so that it sees the answer, not a reset).
 async fn refuse(mut stream: TcpStream) {
     let body = r#"{"error": "the server is busy: every connection is in use; try again"}"#;
     let answer = format!(
@@ -364,13 +457,22 @@ async fn refuse(mut stream: TcpStream) {
     let _ = tokio::time::timeout(Duration::from_secs(1), async {
         let _ = stream.write_all(answer.as_bytes()).await;
         let _ = stream.shutdown().await;
+        let mut sink = [0u8; 4096];
+        let mut read = 0;
+        while read < 64 * 1024 {
+            match tokio::io::AsyncReadExt::read(&mut stream, &mut sink).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => read += n,
+            }
+        }
     })
     .await;
 }
 
 /// After a failed accept: a client that gave up is nothing; running out of
-/// file descriptors waits a moment (the connection stays queued) and is logged.
-async fn accept_failed(e: io::Error) {
+/// file descriptors closes the connection that kept the server waiting the
+/// longest, and waits a moment (the newcomer stays queued), logged.
+async fn accept_failed(e: io::Error, registry: &Registry) {
     if matches!(
         e.kind(),
         io::ErrorKind::ConnectionAborted
@@ -381,6 +483,7 @@ async fn accept_failed(e: io::Error) {
         return;
     }
     tracing::warn!("cannot accept a connection: {e}");
+    registry.make_room();
     tokio::time::sleep(Duration::from_millis(100)).await;
 }
 
@@ -389,19 +492,34 @@ mod tests {
     use super::*;
 
     #[test]
-    fn room_is_made_by_closing_the_connection_idle_the_longest() {
-        let registry = Registry::default();
-        let (_, first) = registry.add();
+    fn room_is_made_by_closing_the_connection_that_kept_the_server_waiting_longest() {
+        let registry = Arc::new(Registry::default());
+        let (_a, first) = registry.add();
         std::thread::sleep(Duration::from_millis(5));
-        let (_, second) = registry.add();
+        let (_b, _second) = registry.add();
+        let (_c, socket) = registry.add();
+        socket.upgraded.store(true, Ordering::SeqCst);
         let busy = Busy::new(first.clone());
         assert!(registry.make_room(), "the second one is idle");
+        assert_eq!(registry.count(), 2);
+        assert!(
+            !registry.make_room(),
+            "the first one is busy, the third a WebSocket"
+        );
+        // A request body the client does not send keeps the server waiting.
+        *first.body_wait.lock().unwrap() = Some(Instant::now());
+        assert!(registry.make_room(), "waiting for a body");
         assert_eq!(registry.count(), 1);
-        assert!(!registry.make_room(), "the first one is busy");
         drop(busy);
-        assert!(registry.make_room(), "idle again");
+    }
+
+    #[test]
+    fn a_connection_leaves_the_registry_when_its_socket_closes() {
+        let registry = Arc::new(Registry::default());
+        let (slot, _) = registry.add();
+        assert_eq!(registry.count(), 1);
+        drop(slot);
         assert_eq!(registry.count(), 0);
-        drop(second);
     }
 
     #[test]

@@ -1,7 +1,10 @@
 //! `plinth serve`: bind the listener, run `on_startup`, accept requests, run
 //! `on_after_startup`; on Ctrl-C or SIGTERM stop accepting, let requests in
-//! flight finish (at most [`DRAIN`]), shut the plugins down (at most
-//! [`PLUGIN_SHUTDOWN`]) and return; a second signal exits at once. Whatever
+//! flight finish (at most [`DRAIN`]), stop the jobs and shut the plugins down
+//! (at most [`JOBS_SHUTDOWN`] + [`PLUGIN_SHUTDOWN`]) and return; a second
+//! signal exits at once. A signal during start-up lets the step running
+//! finish (at most [`DRAIN`], else the process exits with 1, leaving the
+//! start-up marker for safe mode next time), then shuts down. Whatever
 //! plugins do (a call that never returns included), the process ends: the
 //! runtime is not waited for on the way out.
 //! Plugin calls run on blocking threads, never on the async runtime.
@@ -29,6 +32,8 @@ pub struct ServeOptions {
 
 /// How long requests in flight may take to finish at shutdown.
 pub const DRAIN: Duration = Duration::from_secs(10);
+/// How long running print and slicing jobs may take to stop at shutdown.
+pub const JOBS_SHUTDOWN: Duration = Duration::from_secs(5);
 /// How long the plugins' shutdown (the `Shutdown` event, `on_shutdown`,
 /// calls still running) may take.
 pub const PLUGIN_SHUTDOWN: Duration = Duration::from_secs(10);
@@ -78,9 +83,9 @@ async fn serve(
     }
     let starting = manager.clone();
     let start_host = host.clone();
-    tokio::task::spawn_blocking(move || starting.startup(&start_host, port))
-        .await
-        .map_err(|e| format!("start-up failed: {e}"))?;
+    let mut stop_asked = false;
+    let startup = tokio::task::spawn_blocking(move || starting.startup(&start_host, port));
+    start_up_step(startup, &mut signals, &mut stop_asked).await?;
 
     let app = Arc::new(App::new(manager.clone()));
     let loopback = listener.local_addr().is_ok_and(|a| a.ip().is_loopback());
@@ -104,9 +109,8 @@ async fn serve(
     );
 
     let after = manager.clone();
-    tokio::task::spawn_blocking(move || after.after_startup())
-        .await
-        .map_err(|e| format!("start-up failed: {e}"))?;
+    let after_startup = tokio::task::spawn_blocking(move || after.after_startup());
+    start_up_step(after_startup, &mut signals, &mut stop_asked).await?;
     if let Some(marker) = &options.marker {
         if let Err(e) = std::fs::remove_file(marker) {
             tracing::warn!("cannot remove {}: {e}", marker.display());
@@ -126,24 +130,27 @@ async fn serve(
         }
     });
 
-    signals.next().await;
+    if !stop_asked {
+        signals.next().await;
+    }
     tracing::info!("shutting down (press Ctrl-C again to stop at once)");
     let stopping = async move {
         let _ = stop_tx.send(true);
-        if tokio::time::timeout(DRAIN, server).await.is_err() {
+        let mut server = server;
+        if tokio::time::timeout(DRAIN, &mut server).await.is_err() {
+            // Requests still running stop here (a plugin call they wait for goes on).
+            server.abort();
             tracing::warn!(
                 "requests still running after {DRAIN:?}; shutting down without them{}",
                 still_calling(&app)
             );
         }
         let plugins = tokio::task::spawn_blocking(move || {
-            jobs.shutdown(Duration::from_secs(5));
+            jobs.shutdown(JOBS_SHUTDOWN);
             manager.shutdown_within(PLUGIN_SHUTDOWN)
         });
-        if tokio::time::timeout(PLUGIN_SHUTDOWN + Duration::from_secs(1), plugins)
-            .await
-            .is_err()
-        {
+        let limit = JOBS_SHUTDOWN + PLUGIN_SHUTDOWN + Duration::from_secs(1);
+        if tokio::time::timeout(limit, plugins).await.is_err() {
             tracing::warn!(
                 "the plugins did not finish shutting down within {PLUGIN_SHUTDOWN:?}; exiting without them{}",
                 still_calling(&app)
@@ -159,6 +166,46 @@ async fn serve(
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Waits for a start-up step. A signal meanwhile asks for a shutdown once
+/// the step is done: it may take [`DRAIN`] more, else the process exits (1);
+/// a second signal exits at once (130).
+async fn start_up_step(
+    step: tokio::task::JoinHandle<()>,
+    signals: &mut Signals,
+    stop_asked: &mut bool,
+) -> Result<(), String> {
+    let failed = |e: tokio::task::JoinError| format!("start-up failed: {e}");
+    tokio::pin!(step);
+    if !*stop_asked {
+        tokio::select! {
+            done = &mut step => return done.map_err(failed),
+            _ = signals.next() => {
+                *stop_asked = true;
+                tracing::warn!(
+                    "signal during start-up: shutting down once this step is done \
+                     (at most {DRAIN:?}; press Ctrl-C again to stop at once)"
+                );
+            }
+        }
+    }
+    tokio::select! {
+        done = tokio::time::timeout(DRAIN, &mut step) => match done {
+            Ok(done) => done.map_err(failed),
+            Err(_) => {
+                tracing::error!(
+                    "start-up did not finish within {DRAIN:?} of the signal (a plugin's \
+                     on_startup or on_after_startup does not return); exiting"
+                );
+                std::process::exit(1);
+            }
+        },
+        _ = signals.next() => {
+            tracing::warn!("second signal: exiting without finishing the start-up");
+            std::process::exit(130);
+        }
+    }
 }
 
 /// `: plugin `x` (2 calls still running), …` for the plugins with calls

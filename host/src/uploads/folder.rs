@@ -79,10 +79,11 @@ impl Folder {
     }
 
     /// A new, empty temporary file in the folder, created exclusively (never
-    /// through a link); removed when dropped unless [`persist`](Self::persist)ed.
+    /// through a link) with the mode new files get (the umask applies);
+    /// removed when dropped unless [`persist`](Self::persist)ed.
     pub fn temp(&self, prefix: &str) -> io::Result<NamedTempFile> {
         fs::create_dir_all(&self.root)?;
-        tempfile::Builder::new()
+        new_file()
             .prefix(prefix)
             .suffix(".tmp")
             .tempfile_in(&self.root)
@@ -154,7 +155,7 @@ impl Folder {
     /// Stores the analysis of `name` (atomically).
     pub fn store_analysis(&self, name: &str, analysis: &Value) -> io::Result<()> {
         let dir = self.analyses(true)?;
-        let mut temp = NamedTempFile::new_in(&dir)?;
+        let mut temp = new_file().tempfile_in(&dir)?;
         serde_json::to_writer_pretty(&mut temp, analysis)?;
         temp.flush()?;
         temp.as_file().sync_all()?;
@@ -184,6 +185,18 @@ impl Folder {
             }
         }
     }
+}
+
+/// Temporary files that become files of the folder: created with the mode
+/// any new file gets (0666 less the umask), not only for their owner.
+fn new_file() -> tempfile::Builder<'static, 'static> {
+    let mut builder = tempfile::Builder::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(fs::Permissions::from_mode(0o666));
+    }
+    builder
 }
 
 /// Opens a regular file for reading without following a link at its end.
@@ -281,6 +294,24 @@ mod tests {
         let out = folder.fresh(".slicing-1-x.gcode").unwrap();
         fs::write(&out, "G1\n").unwrap();
         assert_eq!(fs::read_to_string(&secret).unwrap(), "secret");
+    }
+
+    #[test]
+    fn stored_files_get_the_mode_any_new_file_gets() {
+        use std::os::unix::fs::PermissionsExt;
+        let (dir, folder, _) = attacked();
+        let reference = dir.path().join("reference");
+        File::create(&reference).unwrap();
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        folder
+            .persist(folder.temp(".upload-").unwrap(), "new.gcode")
+            .unwrap();
+        assert_eq!(mode(&folder.path("new.gcode")), mode(&reference));
+        folder
+            .store_analysis("new.gcode", &serde_json::json!({}))
+            .unwrap();
+        let analysis = folder.path(ANALYSES).join("new.gcode.json");
+        assert_eq!(mode(&analysis), mode(&reference));
     }
 
     #[test]
