@@ -1,0 +1,89 @@
+//! Writing a file so that readers see the old or the new content, never a
+//! mix: a temporary file in the same folder, fsync, rename, fsync of the folder.
+
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+
+/// Where a test can stop a save: `PLINTH_FAULT_INJECT=config-before-rename`
+/// aborts the process after the new content is written and synced but before
+/// it replaces the old file.
+pub(super) fn fault_point() {
+    if std::env::var_os("PLINTH_FAULT_INJECT").is_some_and(|v| v == "config-before-rename") {
+        std::process::abort();
+    }
+}
+
+/// Removes temporaries a writer that died left behind (called with the lock held).
+pub(super) fn remove_stale_temporaries(path: &Path) {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return;
+    };
+    let prefix = format!(".{}.", name.to_string_lossy());
+    let Ok(entries) = fs::read_dir(if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    }) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file = entry.file_name().to_string_lossy().into_owned();
+        if file.starts_with(&prefix) && file.ends_with(".tmp") {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// Replaces `path` with `bytes` so that readers see the old or the new content, never a mix.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    write_atomic_with(path, bytes, || {})
+}
+
+pub(super) fn write_atomic_with(
+    path: &Path,
+    bytes: &[u8],
+    before_rename: impl FnOnce(),
+) -> std::io::Result<()> {
+    // Write through a symlink to the file it names, keeping the link.
+    let resolved;
+    let path = if fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+        resolved = fs::canonicalize(path)?;
+        resolved.as_path()
+    } else {
+        path
+    };
+    let old_permissions = fs::metadata(path).ok().map(|m| m.permissions());
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    fs::create_dir_all(dir)?;
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let result = (|| {
+        let mut file = fs::File::create(&tmp)?;
+        match &old_permissions {
+            Some(permissions) => file.set_permissions(permissions.clone())?,
+            // New files may hold secrets: readable by their owner only.
+            #[cfg(unix)]
+            None => {
+                use std::os::unix::fs::PermissionsExt;
+                file.set_permissions(fs::Permissions::from_mode(0o600))?;
+            }
+            #[cfg(not(unix))]
+            None => {}
+        }
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        before_rename();
+        fs::rename(&tmp, path)?;
+        #[cfg(unix)]
+        fs::File::open(dir)?.sync_all()?;
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
