@@ -628,7 +628,7 @@ fn users_are_added_listed_given_api_keys_and_removed_from_the_command_line() {
         .trim()
         .to_owned();
     assert_eq!(key.len(), 48);
-    let users = plinth::users::Users::new(&sb.basedir);
+    let users = plinth::Users::new(&sb.basedir);
     assert_eq!(users.by_api_key(&key).unwrap().0, "bob");
     assert!(users.authenticate("ada", "correct horse").unwrap().admin);
     let text = fs::read_to_string(sb.basedir.join("users.yaml")).unwrap();

@@ -7,8 +7,7 @@ use std::fs;
 use std::process::Command;
 
 use common::{built, stderr, stdout, Sandbox};
-use plinth::config::{key_path, ConfigStore};
-use plinth::plugin_settings::PluginSettings;
+use plinth::{key_path, ConfigStore, PluginSettings};
 use plinth_sdk::{json, Value};
 
 fn read_yaml(path: &std::path::Path) -> Value {

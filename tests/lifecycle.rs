@@ -211,7 +211,7 @@ fn disabled_blocklisted_shadowed_and_safe_mode_plugins_are_listed_but_never_run(
     let state = |id: &str| {
         m.plugins()
             .into_iter()
-            .find(|p| p.id == id && p.source == plinth::discover::Source::User)
+            .find(|p| p.id == id && p.source == plinth::Source::User)
             .unwrap()
     };
     assert_eq!(state("off").state, State::Disabled);
@@ -532,7 +532,7 @@ fn uninstall_calls_pending_uninstall_removes_files_and_refuses_bundled_plugins()
     );
     assert!(matches!(
         m.uninstall("gone"),
-        Err(plinth::manager::ManagerError::NotFound(_))
+        Err(plinth::ManagerError::NotFound(_))
     ));
     m.shutdown();
 }
@@ -738,7 +738,7 @@ fn uninstalling_the_winner_lets_the_shadowed_copy_take_its_place() {
     let left = m.plugin("twin").unwrap();
     assert_eq!(
         (left.state, left.source),
-        (State::Enabled, plinth::discover::Source::Manifest)
+        (State::Enabled, plinth::Source::Manifest)
     );
     m.shutdown();
 }

@@ -12,12 +12,10 @@ use std::process::Command;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
-use plinth::config::ConfigStore;
-use plinth::instance::PluginObject;
-use plinth::paths::{LIB_EXT, LIB_PREFIX};
-use plinth::plugin_settings::PluginSettings;
-use plinth::services::{HostServices, PluginContext};
-use plinth::{loader, metadata, Options, Paths, PluginManager, State};
+use plinth::{
+    loader, metadata, ConfigStore, HostServices, Options, Paths, PluginContext, PluginManager,
+    PluginObject, PluginSettings, State, LIB_EXT, LIB_PREFIX,
+};
 use plinth_sdk::methods::plugin::OnPluginEnabled;
 use plinth_sdk::{HookReply, Identity, Value};
 

@@ -10,16 +10,16 @@ use std::sync::Arc;
 use plinth_sdk::methods::plugin as m;
 use plinth_sdk::Value;
 
+use crate::config::plugin_settings::PluginSettings;
+use crate::config::values;
 use crate::config::ConfigStore;
-use crate::discover::{find_manifest, inspect_path, sha256_file, Manifest, Source};
-use crate::instance::PluginObject;
-use crate::manager::{Options, PluginInfo, PluginManager};
 use crate::paths::{check_id, id_from_library, Paths};
-use crate::plugin_settings::PluginSettings;
-use crate::serve::{self, ServeOptions};
+use crate::plugins::discover::{find_manifest, inspect_path, sha256_file, Manifest, Source};
+use crate::plugins::manager::{Options, PluginInfo, PluginManager};
+use crate::plugins::object::PluginObject;
+use crate::plugins::{loader, metadata};
+use crate::server::{self, ServeOptions};
 use crate::users::Users;
-use crate::values;
-use crate::{loader, metadata};
 
 /// Plinth: a plugin host for native plugins with OctoPrint's plugin semantics.
 #[derive(Debug, Parser)]
@@ -47,9 +47,9 @@ pub enum Command {
     #[command(subcommand)]
     Plugins(PluginsCommand),
     /// Read, change and check config.yaml.
-    #[command(subcommand, after_help = crate::host_settings::help(
+    #[command(subcommand, after_help = crate::config::host_settings::help(
         "Host settings Plinth reads (checked whenever they are set; a bad value written by hand is reported and its default used):",
-        crate::host_settings::KEYS,
+        crate::config::host_settings::KEYS,
     ))]
     Config(ConfigCommand),
     /// Add, list and remove users, and make API keys.
@@ -60,9 +60,9 @@ pub enum Command {
     /// Ctrl-C or SIGTERM stops accepting, lets requests in flight finish (10 s at most),
     /// stops running jobs (5 s at most), runs every on_shutdown (10 s at most) and exits 0,
     /// whatever plugins do; a second signal exits at once (130).
-    #[command(after_help = crate::host_settings::help(
+    #[command(after_help = crate::config::host_settings::help(
         "Limits (in config.yaml; plinth config set <key> <value>):",
-        crate::host_settings::SERVER_LIMITS,
+        crate::config::host_settings::SERVER_LIMITS,
     ))]
     Serve {
         /// The address to listen on.
@@ -173,7 +173,7 @@ fn execute(cli: Cli) -> Result<(), String> {
     let marker = paths.basedir.join("startup_incomplete");
     if matches!(cli.command, Command::Serve { .. }) && !cli.safe_mode && marker.exists() {
         let ignore_in_config = ConfigStore::open(&paths.config_file())
-            .is_ok_and(|c| crate::host_settings::IGNORE_INCOMPLETE_STARTUP.get(&c));
+            .is_ok_and(|c| crate::config::host_settings::IGNORE_INCOMPLETE_STARTUP.get(&c));
         if cli.ignore_incomplete_startup || ignore_in_config {
             tracing::warn!("the last start-up did not finish; starting normally as asked");
         } else {
@@ -189,7 +189,7 @@ fn execute(cli: Cli) -> Result<(), String> {
     }
     let manager = || PluginManager::new(paths.clone(), options.clone()).map_err(|e| e.to_string());
     match cli.command {
-        Command::Serve { host, port } => serve::run(
+        Command::Serve { host, port } => server::run(
             manager()?,
             ServeOptions {
                 host,
@@ -199,7 +199,7 @@ fn execute(cli: Cli) -> Result<(), String> {
         ),
         Command::Config(ConfigCommand::Check) => {
             let config = ConfigStore::open(&paths.config_file()).map_err(|e| e.to_string())?;
-            let problems = crate::host_settings::problems(&config);
+            let problems = crate::config::host_settings::problems(&config);
             if !problems.is_empty() {
                 return Err(format!(
                     "{}: {}",

@@ -1,37 +1,45 @@
 //! Plinth: a plugin host for native plugins with OctoPrint's plugin semantics.
 //!
-//! The data path reads top to bottom: [`discover`] finds plugins,
-//! [`metadata`] reads what they are without running them ([`registry`] turns
-//! that and the [`config`] into a state), [`loader`] maps them in,
-//! [`manager`] enables them and drives their lifecycle, [`routing`] carries
-//! calls to enabled plugins (with [`services`] the other way), and [`serve`]
-//! runs the host. Settings: [`config`] stores them, [`plugin_settings`] is one
-//! plugin's view, [`restrict`] filters them for a caller.
+//! # The nouns
+//! - A **plugin** is a shared library (or a folder holding one) that exports
+//!   a Plinth root module; its **metadata** (name, version, mixins) is read
+//!   from the library file without running it.
+//! - A **source** is where plugins are found: the bundled folder, the user's
+//!   `plugins` folder, registered **manifests**.
+//! - A plugin's **state** (enabled, disabled, failed, incompatible,
+//!   blocklisted, safe-mode victim, shadowed) is decided from its metadata and
+//!   the **config** before any of its code runs.
+//! - The **plugin manager** loads, enables and disables plugins; an enabled
+//!   plugin is a plugin **object**, called through the ABI with (method
+//!   number, bytes) messages, and calling back through its **services**.
+//! - A **mixin** is a capability a plugin implements (Startup, Settings,
+//!   SimpleApi, …), as in OctoPrint.
+//! - The **server** serves the REST API, the plugins' routes, the push
+//!   channel and the web page; **jobs** are slicing and printing on the
+//!   virtual printer; **users** log in to the server.
+//!
+//! # The folders, along the data path
+//! [`plugins`] (discover → metadata → state → load → lifecycle → dispatch),
+//! [`config`] (the store, host settings, plugin settings, restriction),
+//! [`server`] (run, HTTP, web page), [`jobs`] (slicing, printer, uploads),
+//! [`users`]; [`cli`] is the command line, [`paths`] where things are.
 
 pub mod cli;
-pub mod config;
-pub mod discover;
-pub mod environment;
-pub mod events;
-pub mod host_settings;
-pub mod http;
-pub mod instance;
-pub mod jobs;
-pub mod loader;
-pub mod manager;
-pub mod metadata;
-pub mod paths;
-pub mod plugin_settings;
-pub mod registry;
-pub mod restrict;
-pub mod routing;
-pub mod serve;
-pub mod services;
-pub mod sorting;
-pub mod uploads;
-pub mod users;
-pub mod values;
-pub mod web;
+pub(crate) mod config;
+pub(crate) mod jobs;
+pub(crate) mod paths;
+pub(crate) mod plugins;
+pub(crate) mod server;
+pub(crate) mod users;
 
-pub use manager::{Options, PluginInfo, PluginManager, State, Toggle};
-pub use paths::Paths;
+// The nouns tests, benches and the binary use.
+pub use config::plugin_settings::PluginSettings;
+pub use config::restrict;
+pub use config::{key_path, ConfigStore};
+pub use paths::{Paths, LIB_EXT, LIB_PREFIX};
+pub use plugins::discover::Source;
+pub use plugins::manager::{ManagerError, Options, PluginInfo, PluginManager, State, Toggle};
+pub use plugins::object::PluginObject;
+pub use plugins::services::{HostServices, PluginContext};
+pub use plugins::{loader, metadata};
+pub use users::Users;

@@ -8,8 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use plinth::paths::{LIB_EXT, LIB_PREFIX};
-use plinth::{Options, Paths, PluginManager};
+use plinth::{Options, Paths, PluginManager, LIB_EXT, LIB_PREFIX};
 
 /// Where the build put things.
 pub struct Built {

@@ -25,6 +25,10 @@
 
 mod atomic;
 mod format;
+pub mod host_settings;
+pub mod plugin_settings;
+pub mod restrict;
+pub mod values;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -33,7 +37,6 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{Map, Value};
 
-use crate::values;
 pub use atomic::write_atomic;
 use atomic::{fault_point, remove_stale_temporaries, write_atomic_with};
 pub use format::{check, parse};
@@ -292,7 +295,7 @@ impl ConfigStore {
                 keys.join(".")
             ))
         })?;
-        crate::host_settings::check_change(&path, &doc)
+        crate::config::host_settings::check_change(&path, &doc)
             .map_err(|e| ConfigError(format!("cannot set {}: {e}", path.join("."))))?;
         state.doc = doc;
         Self::record(&mut state, ops);

@@ -5,6 +5,7 @@
 
 pub mod printer;
 pub mod slicing;
+pub mod uploads;
 
 use std::sync::mpsc::{channel, Sender};
 use std::sync::{Arc, Mutex};
@@ -13,7 +14,7 @@ use std::time::Duration;
 use plinth_sdk::methods::plugin as m;
 use plinth_sdk::SlicingProgress;
 
-use crate::manager::PluginManager;
+use crate::plugins::manager::PluginManager;
 
 /// The printer and the slicing manager of one host.
 pub struct Jobs {
@@ -28,7 +29,7 @@ impl Jobs {
         let printer = printer::Printer::new(manager.clone(), progress.clone());
         let slicing = slicing::Slicing::new(manager.clone(), progress, printer.clone());
         slicing.remove_leftovers();
-        crate::uploads::folder(manager).remove_leftovers();
+        crate::jobs::uploads::folder(manager).remove_leftovers();
         Arc::new(Self { printer, slicing })
     }
 

@@ -16,8 +16,8 @@ use std::time::{Duration, Instant, UNIX_EPOCH};
 use plinth_sdk::{json, Value};
 
 use super::{percents_passed, JobError, ProgressNotifier};
-use crate::manager::PluginManager;
-use crate::uploads;
+use crate::jobs::uploads;
+use crate::plugins::manager::PluginManager;
 
 /// The printer's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,7 +99,7 @@ impl Printer {
     /// An operational printer with nothing selected; the rate comes from
     /// `printer.lines_per_second` in the config.
     pub fn new(manager: PluginManager, progress: Arc<ProgressNotifier>) -> Arc<Self> {
-        let rate = crate::host_settings::LINES_PER_SECOND.get(manager.config());
+        let rate = crate::config::host_settings::LINES_PER_SECOND.get(manager.config());
         Arc::new(Self {
             manager,
             progress,

@@ -23,8 +23,8 @@ use plinth_sdk::{
 
 use super::printer::Printer;
 use super::{percents_passed, JobError, ProgressNotifier};
-use crate::manager::PluginManager;
-use crate::uploads;
+use crate::jobs::uploads;
+use crate::plugins::manager::PluginManager;
 
 /// Slicing jobs that may run at once.
 pub const MAX_JOBS: usize = 4;

@@ -1,0 +1,547 @@
+//! The host's own keys in `config.yaml`, each declared once with its type,
+//! range, default and meaning; everything else derives from [`KEYS`].
+//!
+//! - Every write goes through [`check_change`]: the config store calls it for
+//!   each change, so `POST /api/settings`, `plinth config set` and plugins
+//!   (through their handle) all get an error naming the key and the accepted
+//!   range, and nothing is written.
+//! - A bad value written by hand is reported by [`problems`] (`plinth config
+//!   check` and `plinth serve` at start-up); reading such a key gives its
+//!   default, so one bad value never stops the host.
+//! - `null` (a key written with no value) means the default.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::config::ConfigStore;
+
+/// What a key holds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Kind {
+    /// A number (decimals allowed) from `min` to `max`, in `unit`.
+    Number {
+        min: f64,
+        max: f64,
+        unit: &'static str,
+    },
+    /// A whole number from `min` to `max`, in `unit`.
+    Count {
+        min: u64,
+        max: u64,
+        unit: &'static str,
+    },
+    /// `true` or `false`.
+    Flag,
+    /// A mapping of plugin identifiers to wizard versions (whole numbers or `null`).
+    WizardVersions,
+}
+
+/// One host key.
+#[derive(Debug)]
+pub struct Key {
+    /// Where it lives, e.g. `["server", "plugin_call_timeout"]`.
+    pub path: &'static [&'static str],
+    /// What it holds.
+    pub kind: Kind,
+    /// The value used when the key is absent (or bad), as written in YAML.
+    pub default: &'static str,
+    /// What it does, for `--help` and the README.
+    pub about: &'static str,
+}
+
+/// A key holding a number.
+#[derive(Debug)]
+pub struct NumberKey(pub Key);
+/// A key holding a whole number.
+#[derive(Debug)]
+pub struct CountKey(pub Key);
+/// A key holding `true` or `false`.
+#[derive(Debug)]
+pub struct FlagKey(pub Key);
+
+const fn seconds(
+    path: &'static [&'static str],
+    min: f64,
+    max: f64,
+    default: &'static str,
+    about: &'static str,
+) -> NumberKey {
+    NumberKey(Key {
+        path,
+        kind: Kind::Number {
+            min,
+            max,
+            unit: "seconds",
+        },
+        default,
+        about,
+    })
+}
+
+const fn count(
+    path: &'static [&'static str],
+    min: u64,
+    max: u64,
+    unit: &'static str,
+    default: &'static str,
+    about: &'static str,
+) -> CountKey {
+    CountKey(Key {
+        path,
+        kind: Kind::Count { min, max, unit },
+        default,
+        about,
+    })
+}
+
+const fn flag(
+    path: &'static [&'static str],
+    default: &'static str,
+    about: &'static str,
+) -> FlagKey {
+    FlagKey(Key {
+        path,
+        kind: Kind::Flag,
+        default,
+        about,
+    })
+}
+
+/// How long a call into a plugin made for a request may take before the request gets 504.
+pub const PLUGIN_CALL_TIMEOUT: NumberKey = seconds(
+    &["server", "plugin_call_timeout"],
+    0.1,
+    86_400.0,
+    "30",
+    "how long a plugin call made for a request may take before the request gets 504",
+);
+/// The largest upload.
+pub const UPLOAD_MAX_BYTES: CountKey = count(
+    &["server", "upload_max_bytes"],
+    1,
+    1 << 40,
+    "bytes",
+    "1073741824",
+    "the largest upload",
+);
+/// How many events an event handler may be behind before it misses events.
+pub const EVENT_QUEUE_LIMIT: CountKey = count(
+    &["server", "event_queue_limit"],
+    1,
+    10_000_000,
+    "events",
+    "10000",
+    "how many events a handler plugin may be behind before it misses events",
+);
+/// How long the head of a request may take to arrive.
+pub const HEADER_TIMEOUT: NumberKey = seconds(
+    &["server", "header_timeout"],
+    0.1,
+    3_600.0,
+    "10",
+    "how long a connection may wait for the head of its next request (from opening, or from the previous answer) before it is closed",
+);
+/// How long an upload or an answer may move no data.
+pub const STALL_TIMEOUT: NumberKey = seconds(
+    &["server", "stall_timeout"],
+    0.1,
+    3_600.0,
+    "60",
+    "how long a request body or an answer may move no data before its connection is closed",
+);
+/// The most connections served at once.
+pub const MAX_CONNECTIONS: CountKey = count(
+    &["server", "max_connections"],
+    2,
+    1_000_000,
+    "connections",
+    "4096",
+    "the most connections served at once, push channels included; past it, the connection that kept the server waiting the longest is closed, or the new one gets 503 when the server works for all",
+);
+/// Failed logins to one user from one address before that pair is locked out.
+pub const LOGIN_FAILURES_PER_USER: CountKey = count(
+    &["server", "login_failures_per_user"],
+    1,
+    1_000,
+    "failed logins",
+    "5",
+    "failed logins to one user from one address within the lock-out time before that user is locked out from that address",
+);
+/// Failed logins from one address before the address is locked out.
+pub const LOGIN_FAILURES_PER_ADDRESS: CountKey = count(
+    &["server", "login_failures_per_address"],
+    1,
+    100_000,
+    "failed logins",
+    "20",
+    "failed logins from one address (any user) within the lock-out time before every login from it is locked out",
+);
+/// How long failed logins count, and so how long a lock-out lasts.
+pub const LOGIN_LOCKOUT: NumberKey = seconds(
+    &["server", "login_lockout"],
+    1.0,
+    86_400.0,
+    "300",
+    "how long failed logins are counted, and so how long a lock-out lasts",
+);
+/// The page's debug mode.
+pub const DEBUG: FlagKey = flag(
+    &["server", "debug"],
+    "false",
+    "render the web page in debug mode",
+);
+/// False once the first-run wizard created the administrator.
+pub const FIRST_RUN: FlagKey = flag(
+    &["server", "firstRun"],
+    "true",
+    "false once the first-run wizard created the administrator (written by Plinth)",
+);
+/// Start normally even after a start-up that did not finish.
+pub const IGNORE_INCOMPLETE_STARTUP: FlagKey = flag(
+    &["server", "ignore_incomplete_startup"],
+    "false",
+    "start normally even when the last start-up did not finish",
+);
+/// The version of each plugin wizard finished.
+pub const SEEN_WIZARDS: Key = Key {
+    path: &["server", "seenWizards"],
+    kind: Kind::WizardVersions,
+    default: "{}",
+    about: "the version of each plugin wizard finished (written by Plinth)",
+};
+/// How fast the virtual printer streams G-code.
+pub const LINES_PER_SECOND: NumberKey = NumberKey(Key {
+    path: &["printer", "lines_per_second"],
+    kind: Kind::Number {
+        min: 0.01,
+        max: 1_000_000.0,
+        unit: "lines per second",
+    },
+    default: "100",
+    about: "how fast the virtual printer streams G-code commands",
+});
+
+/// Every host key Plinth reads.
+pub const KEYS: &[&Key] = &[
+    &PLUGIN_CALL_TIMEOUT.0,
+    &UPLOAD_MAX_BYTES.0,
+    &EVENT_QUEUE_LIMIT.0,
+    &HEADER_TIMEOUT.0,
+    &STALL_TIMEOUT.0,
+    &MAX_CONNECTIONS.0,
+    &LOGIN_FAILURES_PER_USER.0,
+    &LOGIN_FAILURES_PER_ADDRESS.0,
+    &LOGIN_LOCKOUT.0,
+    &DEBUG.0,
+    &FIRST_RUN.0,
+    &IGNORE_INCOMPLETE_STARTUP.0,
+    &SEEN_WIZARDS,
+    &LINES_PER_SECOND.0,
+];
+
+impl Key {
+    /// The dotted name, e.g. `server.plugin_call_timeout`.
+    pub fn name(&self) -> String {
+        self.path.join(".")
+    }
+
+    /// What the key accepts, in words.
+    pub fn accepted(&self) -> String {
+        match self.kind {
+            Kind::Number { min, max, unit } => format!("a number of {unit} from {min} to {max}"),
+            Kind::Count { min, max, unit } => {
+                format!("a whole number of {unit} from {min} to {max}")
+            }
+            Kind::Flag => "true or false".to_owned(),
+            Kind::WizardVersions => {
+                "a mapping of plugin identifiers to whole numbers or null".to_owned()
+            }
+        }
+    }
+
+    /// Checks a value for this key; the error names the key, what it accepts
+    /// and what it got.
+    pub fn check(&self, value: &Value) -> Result<(), String> {
+        let fits = match (self.kind, value) {
+            (_, Value::Null) => true,
+            (Kind::Number { min, max, .. }, Value::Number(n)) => {
+                n.as_f64().is_some_and(|v| v >= min && v <= max)
+            }
+            (Kind::Count { min, max, .. }, Value::Number(n)) => {
+                n.as_u64().is_some_and(|v| v >= min && v <= max)
+            }
+            (Kind::Flag, Value::Bool(_)) => true,
+            (Kind::WizardVersions, Value::Object(map)) => {
+                map.values().all(|v| v.is_null() || v.as_i64().is_some())
+            }
+            _ => false,
+        };
+        if fits {
+            Ok(())
+        } else {
+            Err(format!(
+                "{} must be {}, not {value}",
+                self.name(),
+                self.accepted()
+            ))
+        }
+    }
+
+    fn path(&self) -> Vec<String> {
+        crate::config::key_path(self.path)
+    }
+
+    /// The value in effect: the config's (with plugin overlays), else `None`
+    /// for the default. A bad value counts as absent.
+    fn effective(&self, config: &ConfigStore) -> Option<Value> {
+        config
+            .effective(&self.path())
+            .filter(|v| !v.is_null() && self.check(v).is_ok())
+    }
+
+    fn default_value(&self) -> Value {
+        yaml_serde::from_str(self.default).expect("defaults are valid YAML")
+    }
+}
+
+impl NumberKey {
+    /// The value in effect (the default when absent or bad).
+    pub fn get(&self, config: &ConfigStore) -> f64 {
+        self.0
+            .effective(config)
+            .unwrap_or_else(|| self.0.default_value())
+            .as_f64()
+            .expect("checked to be a number")
+    }
+
+    /// The value in effect as a duration (for keys in seconds).
+    pub fn duration(&self, config: &ConfigStore) -> Duration {
+        Duration::from_secs_f64(self.get(config))
+    }
+}
+
+impl CountKey {
+    /// The value in effect (the default when absent or bad).
+    pub fn get(&self, config: &ConfigStore) -> u64 {
+        self.0
+            .effective(config)
+            .unwrap_or_else(|| self.0.default_value())
+            .as_u64()
+            .expect("checked to be a whole number")
+    }
+}
+
+impl FlagKey {
+    /// The value in effect (the default when absent or bad).
+    pub fn get(&self, config: &ConfigStore) -> bool {
+        self.0
+            .effective(config)
+            .unwrap_or_else(|| self.0.default_value())
+            .as_bool()
+            .expect("checked to be a flag")
+    }
+}
+
+/// Checks what a change at `path` leaves in `doc` (the whole config after
+/// the change): every host key at, under or above `path` must hold what it
+/// accepts, and everything on the way to a host key must be a mapping.
+pub fn check_change(path: &[String], doc: &Value) -> Result<(), String> {
+    for key in KEYS {
+        let overlaps = key.path.iter().zip(path).all(|(a, b)| *a == b.as_str());
+        if overlaps {
+            check_key(key, doc)?;
+        }
+    }
+    Ok(())
+}
+
+fn check_key(key: &Key, doc: &Value) -> Result<(), String> {
+    let mut node = doc;
+    for (depth, step) in key.path.iter().enumerate() {
+        match node {
+            Value::Object(map) => match map.get(*step) {
+                Some(next) => node = next,
+                None => return Ok(()),
+            },
+            Value::Null => return Ok(()),
+            other if depth > 0 => {
+                return Err(format!(
+                    "{} must be a mapping, not {other}",
+                    key.path[..depth].join(".")
+                ))
+            }
+            _ => return Ok(()),
+        }
+    }
+    key.check(node)
+}
+
+/// Every host key whose value in effect is bad, as messages naming the key,
+/// what it accepts, what it holds and the default used instead.
+pub fn problems(config: &ConfigStore) -> Vec<String> {
+    let mut doc = config.snapshot();
+    for key in KEYS {
+        if let Some(value) = config.effective(&key.path()) {
+            crate::config::values::set(&mut doc, &key.path(), value);
+        }
+    }
+    let mut found: Vec<String> = Vec::new();
+    for key in KEYS {
+        if let Err(e) = check_key(key, &doc) {
+            let message = format!("{e}; using the default {}", key.default);
+            // A mapping in the way is said once, not once per key under it.
+            let message = if e.contains(" must be a mapping, ") {
+                e
+            } else {
+                message
+            };
+            if !found.contains(&message) {
+                found.push(message);
+            }
+        }
+    }
+    found
+}
+
+/// The limits of the server, for `plinth serve --help`.
+pub const SERVER_LIMITS: &[&Key] = &[
+    &HEADER_TIMEOUT.0,
+    &STALL_TIMEOUT.0,
+    &MAX_CONNECTIONS.0,
+    &PLUGIN_CALL_TIMEOUT.0,
+    &UPLOAD_MAX_BYTES.0,
+    &LOGIN_FAILURES_PER_USER.0,
+    &LOGIN_FAILURES_PER_ADDRESS.0,
+    &LOGIN_LOCKOUT.0,
+    &EVENT_QUEUE_LIMIT.0,
+];
+
+/// `keys` as text for `--help`: each key, what it accepts, its default and what it does.
+pub fn help(title: &str, keys: &[&Key]) -> String {
+    let mut out = format!("{title}\n");
+    for key in keys {
+        out.push_str(&format!(
+            "  {}: {} (default {})\n      {}\n",
+            key.name(),
+            key.accepted(),
+            key.default,
+            key.about
+        ));
+    }
+    out
+}
+
+/// The keys as a Markdown table (the README's list is checked against it).
+#[cfg(test)]
+pub fn table() -> String {
+    let mut out = String::from("| key | accepts | default | what |\n|---|---|---|---|\n");
+    for key in KEYS {
+        out.push_str(&format!(
+            "| `{}` | {} | `{}` | {} |\n",
+            key.name(),
+            key.accepted(),
+            key.default,
+            key.about
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::key_path;
+    use serde_json::json;
+
+    fn store(yaml: &str) -> (tempfile::TempDir, std::sync::Arc<ConfigStore>) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.yaml");
+        std::fs::write(&path, yaml).unwrap();
+        let store = ConfigStore::open(&path).unwrap();
+        (dir, store)
+    }
+
+    #[test]
+    fn the_readme_lists_every_host_key_as_declared() {
+        let readme = include_str!("../../../README.md");
+        assert!(
+            readme.contains(&table()),
+            "update the README's table of host settings to:\n{}",
+            table()
+        );
+    }
+
+    #[test]
+    fn every_default_is_accepted_by_its_own_key() {
+        for key in KEYS {
+            assert_eq!(key.check(&key.default_value()), Ok(()), "{}", key.name());
+        }
+    }
+
+    #[test]
+    fn values_out_of_range_or_of_the_wrong_type_are_refused_by_name() {
+        let err = PLUGIN_CALL_TIMEOUT.0.check(&json!(1e308)).unwrap_err();
+        assert_eq!(
+            err,
+            "server.plugin_call_timeout must be a number of seconds from 0.1 to 86400, not 1e+308"
+        );
+        assert!(PLUGIN_CALL_TIMEOUT.0.check(&json!("abc")).is_err());
+        assert!(PLUGIN_CALL_TIMEOUT.0.check(&json!(0)).is_err());
+        assert!(UPLOAD_MAX_BYTES
+            .0
+            .check(&json!(-5))
+            .unwrap_err()
+            .contains("a whole number of bytes from 1 to"));
+        assert!(UPLOAD_MAX_BYTES.0.check(&json!(2.5)).is_err());
+        assert!(DEBUG.0.check(&json!("yes")).is_err());
+        assert!(SEEN_WIZARDS.check(&json!({"a": 1, "b": null})).is_ok());
+        assert!(SEEN_WIZARDS.check(&json!({"a": "x"})).is_err());
+        assert!(DEBUG.0.check(&Value::Null).is_ok(), "null is the default");
+    }
+
+    #[test]
+    fn a_change_is_checked_at_above_and_below_its_path() {
+        let ok = json!({"server": {"plugin_call_timeout": 5, "port": "anything"}});
+        assert_eq!(check_change(&key_path(&["server"]), &ok), Ok(()));
+        let bad = json!({"server": {"plugin_call_timeout": 1e308}});
+        assert!(check_change(&key_path(&["server"]), &bad).is_err());
+        assert!(check_change(&key_path(&["server", "plugin_call_timeout"]), &bad).is_err());
+        assert_eq!(
+            check_change(&key_path(&["printer"]), &bad),
+            Ok(()),
+            "not touched"
+        );
+        let flat = json!({"server": 5});
+        assert_eq!(
+            check_change(&key_path(&["server"]), &flat).unwrap_err(),
+            "server must be a mapping, not 5"
+        );
+        let wizards = json!({"server": {"seenWizards": {"x": "one"}}});
+        assert!(check_change(&key_path(&["server", "seenWizards", "x"]), &wizards).is_err());
+    }
+
+    #[test]
+    fn a_bad_value_on_disk_reads_as_the_default_and_is_reported() {
+        let (_d, config) = store(
+            "server:\n  plugin_call_timeout: 1e308\n  upload_max_bytes: 2000\n  debug: maybe\n",
+        );
+        assert_eq!(
+            PLUGIN_CALL_TIMEOUT.duration(&config),
+            Duration::from_secs(30)
+        );
+        assert_eq!(UPLOAD_MAX_BYTES.get(&config), 2000);
+        assert!(!DEBUG.get(&config));
+        let found = problems(&config);
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(found[0].starts_with("server.plugin_call_timeout must be"));
+        assert!(found[0].ends_with("using the default 30"));
+        assert!(found[1].starts_with("server.debug must be true or false"));
+        let (_d, config) = store("server: 7\n");
+        assert_eq!(
+            problems(&config),
+            ["server must be a mapping, not 7"],
+            "said once for every key under it"
+        );
+    }
+}

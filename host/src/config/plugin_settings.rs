@@ -1,0 +1,299 @@
+//! One plugin's settings: `plugins.<id>` of the config, over the plugin's
+//! defaults (and overlays). Only what differs from the defaults is stored.
+//!
+//! This is the host's half of OctoPrint's `PluginSettings` and of the default
+//! `on_settings_load`, `on_settings_save` and `on_settings_cleanup`.
+
+use std::sync::{Arc, RwLock};
+
+use serde_json::{Map, Value};
+
+use crate::config::values;
+use crate::config::{ConfigError, ConfigStore};
+
+/// The key of the stored settings format version.
+pub const CONFIG_VERSION_KEY: &str = "_config_version";
+
+/// A plugin's view of the config.
+pub struct PluginSettings {
+    store: Arc<ConfigStore>,
+    id: String,
+    defaults: RwLock<(Value, Option<i64>)>,
+}
+
+impl PluginSettings {
+    /// Settings of plugin `id`, with empty defaults until [`set_defaults`](Self::set_defaults).
+    pub fn new(store: Arc<ConfigStore>, id: &str) -> Self {
+        Self {
+            store,
+            id: id.to_owned(),
+            defaults: RwLock::new((Value::Object(Map::new()), None)),
+        }
+    }
+
+    /// The plugin's defaults and settings format version.
+    pub fn set_defaults(&self, defaults: Value, version: Option<i64>) {
+        *self.defaults.write().unwrap() = (defaults, version);
+    }
+
+    /// The config store underneath.
+    pub fn store(&self) -> &Arc<ConfigStore> {
+        &self.store
+    }
+
+    /// The settings format version the plugin declared.
+    pub fn version(&self) -> Option<i64> {
+        self.defaults.read().unwrap().1
+    }
+
+    fn root(&self) -> Vec<String> {
+        vec!["plugins".to_owned(), self.id.clone()]
+    }
+
+    fn full(&self, path: &[String]) -> Vec<String> {
+        let mut full = self.root();
+        full.extend_from_slice(path);
+        full
+    }
+
+    /// The defaults, with the overlays' values for this plugin on top.
+    pub fn defaults(&self) -> Value {
+        let own = self.defaults.read().unwrap().0.clone();
+        match self.store.overlays_at(&self.root()) {
+            Some(overlay) => values::merge(&own, &overlay),
+            None => own,
+        }
+    }
+
+    /// The plugin's own defaults, without overlays: what is stored is the
+    /// difference to these (as OctoPrint compares with `get_settings_defaults`).
+    pub fn own_defaults(&self) -> Value {
+        self.defaults.read().unwrap().0.clone()
+    }
+
+    /// What the config file holds for the plugin (`{}` when nothing).
+    pub fn stored(&self) -> Value {
+        match self.store.get(&self.root()) {
+            Some(v @ Value::Object(_)) => v,
+            _ => Value::Object(Map::new()),
+        }
+    }
+
+    /// Everything: stored values merged over the defaults, without the version key.
+    pub fn all(&self) -> Value {
+        let mut all = values::merge(&self.defaults(), &self.stored());
+        if let Value::Object(map) = &mut all {
+            map.shift_remove(CONFIG_VERSION_KEY);
+        }
+        all
+    }
+
+    /// The value at `path`, stored or default.
+    pub fn get(&self, path: &[String]) -> Option<Value> {
+        values::get(&values::merge(&self.defaults(), &self.stored()), path).cloned()
+    }
+
+    /// Whether `path` has a value, stored or default.
+    pub fn has(&self, path: &[String]) -> bool {
+        self.get(path).is_some()
+    }
+
+    /// Sets `path`. What equals the default is not stored; a value equal to the
+    /// default removes the stored one. Lists are replaced whole.
+    pub fn set(&self, path: &[String], value: Value) -> Result<(), ConfigError> {
+        if path.is_empty() {
+            let version = self.stored().get(CONFIG_VERSION_KEY).cloned();
+            return self.replace_all(&value, version);
+        }
+        let defaults = self.defaults();
+        let diff = match values::get(&defaults, path) {
+            Some(default) => values::minimal_diff(default, &value),
+            None => Some(value),
+        };
+        match diff {
+            Some(diff) => self.store.set(self.full(path), diff),
+            None => self.store.remove(self.full(path)),
+        }
+    }
+
+    /// Removes the stored value at `path`: it reads as its default again.
+    pub fn remove(&self, path: &[String]) -> Result<(), ConfigError> {
+        self.store.remove(self.full(path))
+    }
+
+    fn replace_all(&self, data: &Value, version: Option<Value>) -> Result<(), ConfigError> {
+        let mut keep = values::minimal_diff(&self.own_defaults(), data)
+            .unwrap_or_else(|| Value::Object(Map::new()));
+        if let Value::Object(map) = &mut keep {
+            map.shift_remove(CONFIG_VERSION_KEY);
+            if let Some(v) = version {
+                map.insert(CONFIG_VERSION_KEY.to_owned(), v);
+            }
+        }
+        if keep.as_object().is_some_and(Map::is_empty) {
+            self.store.remove(self.root())
+        } else {
+            self.store.set(self.root(), keep)
+        }
+    }
+
+    /// The stored settings format version, if any.
+    pub fn stored_version(&self) -> Option<i64> {
+        self.stored()
+            .get(CONFIG_VERSION_KEY)
+            .and_then(Value::as_i64)
+    }
+
+    /// Stores the settings format version.
+    pub fn set_stored_version(&self, version: i64) -> Result<(), ConfigError> {
+        self.store.set(
+            self.full(&[CONFIG_VERSION_KEY.to_owned()]),
+            Value::from(version),
+        )
+    }
+
+    /// The default `on_settings_save(data)`: merges `data` over the current
+    /// settings, stores the minimal difference to the defaults (plus the
+    /// version), saves, and returns what differs from the defaults.
+    pub fn save_data(&self, data: &Value) -> Result<Value, ConfigError> {
+        let diff = self.diff(data);
+        self.store_all(&diff)?;
+        Ok(diff)
+    }
+
+    /// What `data` merged over the current settings differs from the defaults.
+    pub fn diff(&self, data: &Value) -> Value {
+        let mut merged = values::merge(&self.all(), data);
+        if let Value::Object(map) = &mut merged {
+            map.shift_remove(CONFIG_VERSION_KEY);
+        }
+        values::minimal_diff(&self.own_defaults(), &merged)
+            .unwrap_or_else(|| Value::Object(Map::new()))
+    }
+
+    /// Stores `data` as the plugin's settings (its difference to the defaults,
+    /// plus the version) and saves.
+    pub fn store_all(&self, data: &Value) -> Result<(), ConfigError> {
+        self.replace_all(data, self.version().map(Value::from))?;
+        self.store.save()
+    }
+
+    /// The default `on_settings_cleanup`: reduces what is stored to its
+    /// difference from the defaults (keeping the version).
+    pub fn cleanup(&self) -> Result<(), ConfigError> {
+        match self.store.get(&self.root()) {
+            None => Ok(()),
+            Some(Value::Object(stored)) => {
+                let version = stored.get(CONFIG_VERSION_KEY).cloned();
+                self.replace_all(&Value::Object(stored), version)
+            }
+            Some(_) => self.store.remove(self.root()),
+        }
+    }
+
+    /// Writes the config to disk.
+    pub fn persist(&self) -> Result<(), ConfigError> {
+        self.store.save()
+    }
+
+    /// What is stored now, to put back with [`restore`](Self::restore) if a callback fails.
+    pub fn snapshot(&self) -> Option<Value> {
+        self.store.get(&self.root())
+    }
+
+    /// Puts back what [`snapshot`](Self::snapshot) returned.
+    pub fn restore(&self, snapshot: Option<Value>) {
+        match snapshot {
+            Some(v) => {
+                // It was valid before, so it is valid again.
+                let _ = self.store.set(self.root(), v);
+            }
+            None => {
+                let _ = self.store.remove(self.root());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::key_path;
+    use serde_json::json;
+
+    fn settings(yaml: &str) -> (tempfile::TempDir, PluginSettings) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.yaml");
+        std::fs::write(&path, yaml).unwrap();
+        let store = ConfigStore::open(&path).unwrap();
+        let s = PluginSettings::new(store, "hw");
+        s.set_defaults(json!({"some_setting": "foo", "some_value": 23, "sub": {"some_flag": true}, "l": [1, 2]}), Some(2));
+        (dir, s)
+    }
+
+    fn p(s: &str) -> Vec<String> {
+        crate::config::values::dotted(s).unwrap()
+    }
+
+    #[test]
+    fn reads_merge_stored_over_defaults() {
+        let (_d, s) = settings("plugins:\n  hw:\n    some_value: 42\n    sub: {extra: 1}\n");
+        assert_eq!(s.get(&p("some_value")), Some(json!(42)));
+        assert_eq!(s.get(&p("some_setting")), Some(json!("foo")));
+        assert_eq!(
+            s.get(&p("sub")),
+            Some(json!({"some_flag": true, "extra": 1}))
+        );
+        assert_eq!(s.get(&p("missing")), None);
+        assert!(s.has(&p("sub.some_flag")) && !s.has(&p("nope")));
+    }
+
+    #[test]
+    fn setting_the_default_removes_the_stored_value_and_lists_are_replaced() {
+        let (_d, s) = settings("plugins:\n  hw:\n    some_value: 42\n");
+        s.set(&p("some_value"), json!(23)).unwrap();
+        assert_eq!(s.stored(), json!({}));
+        s.set(&p("sub"), json!({"some_flag": true, "new": 5}))
+            .unwrap();
+        assert_eq!(s.stored(), json!({"sub": {"new": 5}}));
+        s.set(&p("l"), json!([3])).unwrap();
+        assert_eq!(s.get(&p("l")), Some(json!([3])));
+        s.remove(&p("l")).unwrap();
+        assert_eq!(s.get(&p("l")), Some(json!([1, 2])));
+    }
+
+    #[test]
+    fn default_save_stores_the_minimal_diff_with_the_version_and_returns_it() {
+        let (_d, s) = settings("");
+        let saved = s
+            .save_data(&json!({"some_value": 5, "some_setting": "foo", "sub": {"some_flag": true}}))
+            .unwrap();
+        assert_eq!(saved, json!({"some_value": 5}));
+        assert_eq!(s.stored(), json!({"some_value": 5, "_config_version": 2}));
+        let saved = s.save_data(&json!({"some_value": 23})).unwrap();
+        assert_eq!(saved, json!({}));
+        assert_eq!(s.stored(), json!({"_config_version": 2}));
+    }
+
+    #[test]
+    fn cleanup_minimises_what_is_stored_and_keeps_the_version() {
+        let (_d, s) = settings(
+            "plugins:\n  hw:\n    _config_version: 1\n    some_setting: foo\n    some_value: 7\n    sub: {some_flag: true}\n",
+        );
+        s.cleanup().unwrap();
+        assert_eq!(s.stored(), json!({"_config_version": 1, "some_value": 7}));
+        let (_d, s) = settings("plugins:\n  hw: null\n");
+        s.cleanup().unwrap();
+        assert_eq!(s.store.get(&key_path(&["plugins", "hw"])), None);
+    }
+
+    #[test]
+    fn snapshot_and_restore_undo_a_failed_migration() {
+        let (_d, s) = settings("plugins:\n  hw:\n    some_value: 1\n");
+        let snap = s.snapshot();
+        s.set(&p("some_value"), json!(99)).unwrap();
+        s.set_stored_version(2).unwrap();
+        s.restore(snap);
+        assert_eq!(s.stored(), json!({"some_value": 1}));
+    }
+}

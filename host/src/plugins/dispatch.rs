@@ -1,0 +1,272 @@
+//! Plain calls into enabled plugins: mixin implementations in sorted order,
+//! hooks, helpers and events, and the services plugins call back through.
+//! Each goes through the plugin's call gate (see `PluginObject::call_active`).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use plinth_sdk::methods::plugin as m;
+use plinth_sdk::{HookReply, Value};
+
+use crate::plugins::discover::Source;
+use crate::plugins::events::EventSink;
+use crate::plugins::manager::{PluginManager, Shared};
+use crate::plugins::object::{CallError, PluginObject};
+use crate::plugins::services::HostServices;
+use crate::plugins::sorting::{self, DEFAULT_ORDER};
+use crate::plugins::state::State;
+
+impl PluginManager {
+    /// The enabled plugins implementing `mixin`, sorted for `context`:
+    /// by sorting key (config override, else the plugin's key, else 1000),
+    /// then bundled before others, then identifier.
+    pub fn implementations(
+        &self,
+        mixin: &str,
+        context: Option<&str>,
+    ) -> Vec<(String, Arc<PluginObject>)> {
+        let candidates: Vec<(String, bool, Arc<PluginObject>)> = {
+            let records = self.shared.records.read().unwrap();
+            records
+                .iter()
+                .filter(|r| r.state == State::Enabled && r.has_mixin(mixin))
+                .filter_map(|r| {
+                    let object = r.object.clone()?;
+                    Some((
+                        r.found.id.clone(),
+                        r.found.source == Source::Bundled,
+                        object,
+                    ))
+                })
+                .collect()
+        };
+        // Without a sorting context every key is the default: no config read
+        // (events ask for their handlers on every event).
+        let overrides = if context.is_some() {
+            self.sorting_overrides()
+        } else {
+            BTreeMap::new()
+        };
+        let mut keyed: Vec<_> = candidates
+            .into_iter()
+            .map(|(id, bundled, object)| {
+                let key = context.map_or(DEFAULT_ORDER, |ctx| {
+                    sorting::override_for(&overrides, &id, ctx).unwrap_or_else(|| {
+                        object
+                            .call::<m::GetSortingKey>(&ctx.to_owned())
+                            .ok()
+                            .flatten()
+                            .unwrap_or(DEFAULT_ORDER)
+                    })
+                });
+                ((key, !bundled, id.clone()), (id, object))
+            })
+            .collect();
+        keyed.sort_by(|a, b| a.0.cmp(&b.0));
+        keyed.into_iter().map(|(_, v)| v).collect()
+    }
+
+    /// Identifiers of the enabled implementations of a mixin, sorted for `context`.
+    pub fn implementation_ids(&self, mixin: &str, context: Option<&str>) -> Vec<String> {
+        self.implementations(mixin, context)
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect()
+    }
+
+    fn sorting_overrides(&self) -> BTreeMap<String, BTreeMap<String, i64>> {
+        self.shared.config.sorting_order().unwrap_or_default()
+    }
+
+    /// A receiver of the push channel (events and plugin messages as JSON text).
+    pub fn subscribe_push(
+        &self,
+    ) -> tokio::sync::broadcast::Receiver<crate::plugins::events::PushMessage> {
+        self.shared.events.subscribe()
+    }
+
+    /// Sends a message (`{"<type>": payload}`) to the push channel's clients,
+    /// after the events fired so far.
+    pub fn push(&self, message: &Value) {
+        self.shared.events.push(message.to_string().into());
+    }
+
+    /// Routes slicing job `job`'s progress reports from plugin `slicer` to `sink`
+    /// until [`end_slicing_progress`](Self::end_slicing_progress).
+    pub fn route_slicing_progress(
+        &self,
+        job: u64,
+        slicer: &str,
+        sink: crate::plugins::manager::ProgressSink,
+    ) {
+        self.shared
+            .slicing_progress
+            .lock()
+            .unwrap()
+            .insert(job, (slicer.to_owned(), sink));
+    }
+
+    /// Stops routing slicing job `job`'s progress reports.
+    pub fn end_slicing_progress(&self, job: u64) {
+        self.shared.slicing_progress.lock().unwrap().remove(&job);
+    }
+
+    /// Fires an event on the bus.
+    pub fn fire_event(&self, event: &str, payload: &Value) {
+        self.shared.events.fire(event, payload);
+    }
+
+    /// Waits until every event fired so far was delivered.
+    pub fn flush_events(&self) -> bool {
+        self.shared.events.flush(Duration::from_secs(30))
+    }
+
+    /// Calls every handler of `hook` in `(order, identifier)` order.
+    pub fn call_hook(&self, hook: &str, args: &Value) -> Vec<HookReply> {
+        let handlers: Vec<(i64, String, Arc<PluginObject>)> = {
+            let overrides = self.sorting_overrides();
+            let records = self.shared.records.read().unwrap();
+            records
+                .iter()
+                .filter(|r| r.state == State::Enabled)
+                .filter_map(|r| {
+                    let (_, order) = r.registrations.hooks.iter().find(|(n, _)| n == hook)?;
+                    let order = sorting::hook_order(&overrides, &r.found.id, hook, *order);
+                    Some((order, r.found.id.clone(), r.object.clone()?))
+                })
+                .collect()
+        };
+        let mut handlers = handlers;
+        handlers.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+        let encoded = serde_json::to_vec(&(hook, args)).expect("JSON values always encode");
+        handlers
+            .into_iter()
+            .map(|(_, id, object)| {
+                let result = object
+                    .call_encoded_active::<m::CallHook>(&encoded)
+                    .map_err(|e| {
+                        tracing::error!(plugin = %id, "hook {hook}: {e}");
+                        e.to_string()
+                    });
+                HookReply { plugin: id, result }
+            })
+            .collect()
+    }
+
+    /// Calls the helper `helper` of the enabled plugin `plugin`.
+    pub fn call_helper(&self, plugin: &str, helper: &str, args: &Value) -> Result<Value, String> {
+        let object = {
+            let records = self.shared.records.read().unwrap();
+            let r = records
+                .iter()
+                .find(|r| r.found.id == plugin)
+                .ok_or_else(|| format!("no plugin `{plugin}`"))?;
+            if r.state != State::Enabled {
+                return Err(format!(
+                    "plugin `{plugin}` is not enabled (it is {})",
+                    r.state.as_str()
+                ));
+            }
+            if !r.registrations.helpers.iter().any(|h| h == helper) {
+                return Err(format!("plugin `{plugin}` has no helper `{helper}`"));
+            }
+            r.object
+                .clone()
+                .ok_or_else(|| format!("plugin `{plugin}` is not running"))?
+        };
+        object
+            .call_active::<m::CallHelper>(&(helper.to_owned(), args.clone()))
+            .map_err(|e| match e {
+                CallError::Panicked(m) => format!("helper `{plugin}.{helper}` panicked: {m}"),
+                other => format!("helper `{plugin}.{helper}` failed: {other}"),
+            })
+    }
+
+    /// A file compiled into a plugin's library (`templates/…`, `static/…`).
+    /// `None` when it has no such file, or was built before ABI 1.1 had them.
+    pub fn embedded_file(&self, id: &str, path: &str) -> Option<&'static [u8]> {
+        let module = self
+            .shared
+            .records
+            .read()
+            .unwrap()
+            .iter()
+            .find(|r| r.found.id == id)?
+            .module?;
+        let lookup = module.embedded_file()?;
+        lookup(abi_stable::std_types::RStr::from_str(path))
+            .into_option()
+            .map(|s| s.as_slice())
+    }
+
+    /// Calls method `M` on an enabled plugin (for the services of later layers and tests).
+    pub fn call<M: plinth_sdk::Method>(
+        &self,
+        id: &str,
+        args: &M::Args,
+    ) -> Result<M::Output, CallError> {
+        let object = {
+            let records = self.shared.records.read().unwrap();
+            records
+                .iter()
+                .find(|r| r.found.id == id && r.state == State::Enabled)
+                .and_then(|r| r.object.clone())
+        };
+        object
+            .ok_or_else(|| CallError::Failed(format!("plugin `{id}` is not enabled")))?
+            .call_active::<M>(args)
+    }
+}
+
+impl HostServices for Shared {
+    fn fire_event(&self, event: String, payload: Value) {
+        self.events.fire(&event, &payload);
+    }
+
+    fn call_helper(&self, plugin: &str, helper: &str, args: Value) -> Result<Value, String> {
+        self.manager().call_helper(plugin, helper, &args)
+    }
+
+    fn call_hook(&self, hook: &str, args: Value) -> Vec<HookReply> {
+        self.manager().call_hook(hook, &args)
+    }
+
+    fn send_plugin_message(&self, plugin: &str, data: Value) {
+        let message = serde_json::json!({"plugin": {"plugin": plugin, "data": data}}).to_string();
+        self.events.push(message.into());
+    }
+
+    fn report_slicing_progress(&self, plugin: &str, job: u64, fraction: f64) -> Result<(), String> {
+        let sink = self
+            .slicing_progress
+            .lock()
+            .unwrap()
+            .get(&job)
+            .filter(|(slicer, _)| slicer == plugin)
+            .map(|(_, sink)| sink.clone())
+            .ok_or_else(|| format!("`{plugin}` runs no slicing job {job}"))?;
+        if !fraction.is_finite() {
+            return Err(format!("progress {fraction} is not a number from 0 to 1"));
+        }
+        sink(fraction.clamp(0.0, 1.0));
+        Ok(())
+    }
+}
+
+impl EventSink for Shared {
+    fn handlers(&self) -> Vec<(String, Arc<PluginObject>)> {
+        self.manager().implementations("EventHandler", None)
+    }
+}
+
+impl Shared {
+    fn manager(&self) -> PluginManager {
+        PluginManager {
+            shared: self
+                .me
+                .upgrade()
+                .expect("the manager is alive while it serves calls"),
+        }
+    }
+}

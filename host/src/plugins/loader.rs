@@ -1,0 +1,88 @@
+//! Maps a plugin library into the process and checks its binary interface.
+//!
+//! This is one of the two places with `unsafe` code (the other is the host
+//! side of the ABI in `services.rs` and `instance.rs`). Libraries are never
+//! unmapped: code, vtables and type layouts of a plugin may be referenced
+//! until the process exits (see abi_stable's design).
+
+use std::path::Path;
+
+use abi_stable::abi_stability::abi_checking::check_layout_compatibility;
+use abi_stable::library::{lib_header_from_path, AbiHeader, LibraryError};
+use abi_stable::StableAbi;
+use plinth_sdk::abi::{PluginModuleRef, ABI_MINOR};
+use plinth_sdk::Metadata;
+
+use crate::plugins::metadata::Refusal;
+
+/// Loads the library at `path` and returns its root module.
+///
+/// The layout check runs in the direction the plugin's ABI minor calls for:
+/// a plugin built against an older SDK has fewer root-module fields than this
+/// host, so the host's layout must extend the plugin's; a newer plugin's
+/// layout must extend the host's. Fields the plugin lacks read back as `None`.
+pub fn load(path: &Path, meta: &Metadata) -> Result<PluginModuleRef, Refusal> {
+    let header = lib_header_from_path(path).map_err(|e| match e {
+        e @ LibraryError::OpenError { .. } => Refusal::Failed(format!(
+            "cannot load the library: {}",
+            one_line(&e.to_string())
+        )),
+        LibraryError::GetSymbolError { .. } => Refusal::Incompatible(
+            "not a Plinth plugin (no abi_stable root module is exported)".into(),
+        ),
+        LibraryError::InvalidAbiHeader(found) => {
+            let ours = AbiHeader::VALUE;
+            Refusal::Incompatible(if found.magic_string == ours.magic_string {
+                format!(
+                    "incompatible library: built with abi_stable ABI {}.{}, this host uses {}.{}",
+                    found.abi_major, found.abi_minor, ours.abi_major, ours.abi_minor
+                )
+            } else {
+                "incompatible library: its root-module header is not abi_stable's".to_owned()
+            })
+        }
+        other => Refusal::Incompatible(format!(
+            "incompatible library: {}",
+            one_line(&other.to_string())
+        )),
+    })?;
+    let host_layout = <PluginModuleRef as StableAbi>::LAYOUT;
+    let plugin_layout = header
+        .layout()
+        .ok_or_else(|| Refusal::Incompatible("the library carries no layout to check".into()))?;
+    let checked = if meta.abi.1 < ABI_MINOR {
+        check_layout_compatibility(plugin_layout, host_layout)
+    } else {
+        check_layout_compatibility(host_layout, plugin_layout)
+    };
+    checked.map_err(|e| {
+        tracing::debug!("layout check of {} failed:\n{e}", path.display());
+        Refusal::Incompatible(format!(
+            "its binary interface does not match this host's: {}",
+            first_lines(&e.to_string(), 6)
+        ))
+    })?;
+    // SAFETY: the layout of the root module was checked just above, in the
+    // direction that matches the plugin's ABI minor.
+    let module = unsafe { header.init_root_module_with_unchecked_layout::<PluginModuleRef>() };
+    module.map_err(|e| {
+        Refusal::Incompatible(format!(
+            "cannot initialise the plugin: {}",
+            one_line(&e.to_string())
+        ))
+    })
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn first_lines(s: &str, n: usize) -> String {
+    let lines: Vec<&str> = s
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .take(n)
+        .collect();
+    lines.join(" / ")
+}

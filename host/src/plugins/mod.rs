@@ -1,0 +1,18 @@
+//! Plugins, along their data path: [`discover`] finds them in the three
+//! sources, [`metadata`] reads what each one is without running it, [`state`]
+//! decides what becomes of it (enabled, disabled, blocklisted, …), [`loader`]
+//! maps its library in, and the [`manager`] drives its lifecycle (enable,
+//! disable, uninstall, start-up, shutdown) through its [`object`]. Calls go in
+//! through [`dispatch`] (mixin implementations in [`sorting`] order, hooks,
+//! helpers, the [`events`] bus) and come back out through its [`services`].
+
+pub mod discover;
+pub mod dispatch;
+pub mod events;
+pub mod loader;
+pub mod manager;
+pub mod metadata;
+pub mod object;
+pub mod services;
+pub mod sorting;
+pub mod state;

@@ -1,0 +1,263 @@
+//! The services the host offers plugins, behind the frozen `HostVTable`.
+//!
+//! A plugin's handle serves it while the plugin runs. Once it is disabled (or
+//! failed, or shut down), the handle refuses what changes anything (settings
+//! writes, events, plugin messages, helpers, hooks, progress reports) with an
+//! error, and drops its log lines: a thread the plugin left behind can no
+//! longer act through the host. The first refusal is logged with the
+//! plugin's identifier. Reads (identity, settings) go on being answered.
+
+use std::ffi::c_void;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
+
+use abi_stable::std_types::{RSlice, RStr};
+use plinth_sdk::abi::{level, CallOutcome, HostHandle, HostVTable};
+use plinth_sdk::methods::host::*;
+use plinth_sdk::{Codec, HookReply, Identity, Value};
+
+use crate::config::plugin_settings::PluginSettings;
+
+/// What plugins reach through their handle; the plugin manager implements it.
+pub trait HostServices: Send + Sync {
+    /// Fires `event` with `payload` on the event bus.
+    fn fire_event(&self, event: String, payload: Value);
+    /// Calls a helper of an enabled plugin.
+    fn call_helper(&self, plugin: &str, helper: &str, args: Value) -> Result<Value, String>;
+    /// Calls every handler of a hook, in order.
+    fn call_hook(&self, hook: &str, args: Value) -> Vec<HookReply>;
+    /// Sends a plugin's message to the push channel's clients.
+    fn send_plugin_message(&self, plugin: &str, data: Value);
+    /// Passes a slicer plugin's progress report for slicing job `job` on.
+    fn report_slicing_progress(&self, plugin: &str, job: u64, fraction: f64) -> Result<(), String>;
+}
+
+/// The host's state for one plugin, shared with the plugin through its handle.
+pub struct PluginContext {
+    pub identity: Identity,
+    pub services: Weak<dyn HostServices>,
+    /// The plugin's settings (`plugins.<id>` of the config).
+    pub settings: Arc<PluginSettings>,
+    /// Closed once the plugin stops running: what changes anything is refused.
+    closed: AtomicBool,
+    /// Whether a refusal was logged since the handle closed.
+    refusal_logged: AtomicBool,
+}
+
+impl PluginContext {
+    /// The context of a plugin, open.
+    pub fn new(
+        identity: Identity,
+        services: Weak<dyn HostServices>,
+        settings: Arc<PluginSettings>,
+    ) -> Self {
+        Self {
+            identity,
+            services,
+            settings,
+            closed: AtomicBool::new(false),
+            refusal_logged: AtomicBool::new(false),
+        }
+    }
+
+    /// The plugin stopped running: refuse what changes anything from now on.
+    pub fn close(&self) {
+        self.refusal_logged.store(false, Ordering::SeqCst);
+        self.closed.store(true, Ordering::SeqCst);
+    }
+
+    /// The plugin runs (again): serve everything.
+    pub fn open(&self) {
+        self.closed.store(false, Ordering::SeqCst);
+    }
+
+    /// Whether the handle refuses what changes anything.
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::SeqCst)
+    }
+
+    /// Logs the first refusal since the handle closed.
+    fn note_refusal(&self, what: &str) {
+        if !self.refusal_logged.swap(true, Ordering::SeqCst) {
+            tracing::warn!(
+                plugin = %self.identity.id,
+                "the plugin is not running, but something of it still calls the host ({what}); \
+                 refusing its settings writes, events, messages, helper and hook calls, and dropping its log lines"
+            );
+        }
+    }
+
+    /// A handle for the plugin. The pointer stays valid while the host keeps
+    /// `self` alive; the plugin takes its own references through `retain`.
+    pub fn handle(self: &Arc<Self>) -> HostHandle {
+        HostHandle {
+            ctx: Arc::as_ptr(self) as *const c_void,
+            vtable: &HOST_VTABLE,
+        }
+    }
+
+    fn serve(&self, service: u32, args: &[u8]) -> CallOutcome {
+        if self.is_closed() && changes_something(service) {
+            let name = service_name(service);
+            self.note_refusal(name);
+            return CallOutcome::Error(
+                format!(
+                    "plugin `{}` is not running: the host refuses its {name}",
+                    self.identity.id
+                )
+                .into(),
+            );
+        }
+        match service {
+            GetIdentity::ID => reply::<GetIdentity>(args, |()| Ok(self.identity.clone())),
+            EnsureDataFolder::ID => reply::<EnsureDataFolder>(args, |()| {
+                let dir = PathBuf::from(&self.identity.data_folder);
+                std::fs::create_dir_all(&dir)
+                    .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+                Ok(self.identity.data_folder.clone())
+            }),
+            FireEvent::ID => reply::<FireEvent>(args, |(name, payload)| {
+                let event = format!("plugin_{}_{name}", self.identity.id);
+                self.services()?.fire_event(event, payload);
+                Ok(())
+            }),
+            CallHelper::ID => reply::<CallHelper>(args, |(plugin, helper, a)| {
+                self.services()?.call_helper(&plugin, &helper, a)
+            }),
+            CallHook::ID => {
+                reply::<CallHook>(args, |(hook, a)| Ok(self.services()?.call_hook(&hook, a)))
+            }
+            SendPluginMessage::ID => reply::<SendPluginMessage>(args, |data| {
+                self.services()?
+                    .send_plugin_message(&self.identity.id, data);
+                Ok(())
+            }),
+            ReportSlicingProgress::ID => reply::<ReportSlicingProgress>(args, |(job, fraction)| {
+                self.services()?
+                    .report_slicing_progress(&self.identity.id, job, fraction)
+            }),
+            SettingsGet::ID => reply::<SettingsGet>(args, |path| Ok(self.settings.get(&path))),
+            SettingsSet::ID => reply::<SettingsSet>(args, |(path, value)| {
+                self.settings.set(&path, value).map_err(|e| e.0)
+            }),
+            SettingsRemove::ID => {
+                reply::<SettingsRemove>(args, |path| self.settings.remove(&path).map_err(|e| e.0))
+            }
+            SettingsHas::ID => reply::<SettingsHas>(args, |path| Ok(self.settings.has(&path))),
+            SettingsPersist::ID => {
+                reply::<SettingsPersist>(args, |()| self.settings.persist().map_err(|e| e.0))
+            }
+            SettingsGlobalGet::ID => {
+                reply::<SettingsGlobalGet>(args, |path| Ok(self.settings.store().effective(&path)))
+            }
+            SettingsLoad::ID => reply::<SettingsLoad>(args, |()| Ok(self.settings.all())),
+            SettingsSave::ID => {
+                reply::<SettingsSave>(args, |data| self.settings.save_data(&data).map_err(|e| e.0))
+            }
+            SettingsDiff::ID => reply::<SettingsDiff>(args, |data| Ok(self.settings.diff(&data))),
+            SettingsStoreAll::ID => reply::<SettingsStoreAll>(args, |data| {
+                self.settings.store_all(&data).map_err(|e| e.0)
+            }),
+            SettingsCleanup::ID => {
+                reply::<SettingsCleanup>(args, |()| self.settings.cleanup().map_err(|e| e.0))
+            }
+            _ => CallOutcome::Unsupported,
+        }
+    }
+
+    fn services(&self) -> Result<Arc<dyn HostServices>, String> {
+        self.services
+            .upgrade()
+            .ok_or_else(|| "the host is shutting down".to_owned())
+    }
+}
+
+/// Whether a service changes anything (refused once the plugin stopped).
+fn changes_something(service: u32) -> bool {
+    !matches!(
+        service,
+        GetIdentity::ID
+            | EnsureDataFolder::ID
+            | SettingsGet::ID
+            | SettingsHas::ID
+            | SettingsGlobalGet::ID
+            | SettingsLoad::ID
+            | SettingsDiff::ID
+    )
+}
+
+/// The name of a service, for messages.
+fn service_name(service: u32) -> &'static str {
+    match service {
+        FireEvent::ID => "events",
+        SendPluginMessage::ID => "plugin messages",
+        CallHelper::ID => "helper calls",
+        CallHook::ID => "hook calls",
+        ReportSlicingProgress::ID => "slicing progress reports",
+        _ => "settings writes",
+    }
+}
+
+fn reply<M: Method>(
+    args: &[u8],
+    f: impl FnOnce(M::Args) -> Result<M::Output, String>,
+) -> CallOutcome {
+    let result = M::ArgsCodec::decode(args)
+        .and_then(f)
+        .and_then(|out| M::OutputCodec::encode(&out));
+    match result {
+        Ok(bytes) => CallOutcome::Ok(bytes.into()),
+        Err(e) => CallOutcome::Error(e.into()),
+    }
+}
+
+/// # Safety
+/// `ctx` must come from `PluginContext::handle` and still be alive.
+unsafe fn context<'a>(ctx: *const c_void) -> &'a PluginContext {
+    // SAFETY: guaranteed by the caller.
+    unsafe { &*(ctx as *const PluginContext) }
+}
+
+extern "C" fn retain(ctx: *const c_void) {
+    // SAFETY: `ctx` is `Arc::as_ptr` of a live `Arc<PluginContext>` (see `handle`).
+    unsafe { Arc::increment_strong_count(ctx as *const PluginContext) }
+}
+
+extern "C" fn release(ctx: *const c_void) {
+    // SAFETY: each `release` matches an earlier `retain` of the same pointer.
+    unsafe { Arc::decrement_strong_count(ctx as *const PluginContext) }
+}
+
+extern "C" fn log(ctx: *const c_void, lvl: u8, message: RStr<'_>) {
+    // SAFETY: the plugin only calls with a context it retained.
+    let context = unsafe { context(ctx) };
+    let message = message.as_str();
+    if context.is_closed() {
+        context.note_refusal("log lines");
+        return;
+    }
+    let id = context.identity.id.as_str();
+    match lvl {
+        level::ERROR => tracing::error!(target: "plugin", plugin = id, "{message}"),
+        level::WARN => tracing::warn!(target: "plugin", plugin = id, "{message}"),
+        level::INFO => tracing::info!(target: "plugin", plugin = id, "{message}"),
+        level::DEBUG => tracing::debug!(target: "plugin", plugin = id, "{message}"),
+        _ => tracing::trace!(target: "plugin", plugin = id, "{message}"),
+    }
+}
+
+extern "C" fn call(ctx: *const c_void, service: u32, args: RSlice<'_, u8>) -> CallOutcome {
+    // SAFETY: the plugin only calls with a context it retained.
+    let context = unsafe { context(ctx) };
+    catch_unwind(AssertUnwindSafe(|| context.serve(service, args.as_slice())))
+        .unwrap_or_else(|_| CallOutcome::Error("the host failed while serving this call".into()))
+}
+
+static HOST_VTABLE: HostVTable = HostVTable {
+    retain,
+    release,
+    log,
+    call,
+};

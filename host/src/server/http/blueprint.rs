@@ -1,0 +1,310 @@
+//! `/plugin/<id>/…`: a Blueprint plugin's routes (and, under `static/`, any
+//! plugin's static files).
+//!
+//! Rules are Flask's: `/items/<item>`, `<int:n>` (digits), `<path:rest>`
+//! (the rest, slashes included). A path that matches a rule but not its
+//! method is 405. Routes need a logged-in user unless the plugin's
+//! `is_blueprint_protected` is false. With `is_blueprint_csrf_protected`
+//! (the default), unsafe methods on routes not marked exempt need the CSRF
+//! token when the caller is authenticated by the session cookie (API keys
+//! are exempt; anonymous callers carry no credentials to abuse). Errors are
+//! JSON under the plugin's API prefixes (all of it by default), plain text
+//! elsewhere, unless the plugin has an error handler for the status.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, RwLock};
+
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use plinth_sdk::methods::plugin as m;
+use plinth_sdk::BlueprintSpec;
+
+use super::auth::{identify, Caller};
+use super::calls::{call_plugin, into_http, plugin_headers};
+use super::{assets, ApiError, App};
+use crate::plugins::state::State as PluginState;
+
+/// What the host knows of one plugin's blueprint, asked for once.
+pub struct Mounted {
+    spec: BlueprintSpec,
+    protected: bool,
+    csrf: bool,
+    api_prefixes: Option<Vec<String>>,
+}
+
+/// The mounted blueprints (a Blueprint plugin is restart-needing: they do not change while running).
+#[derive(Default)]
+pub struct Blueprints(RwLock<HashMap<String, Arc<Mounted>>>);
+
+/// Every request under `/plugin/<id>/`.
+pub async fn route(
+    State(app): State<Arc<App>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    Query(query): Query<BTreeMap<String, String>>,
+    body: Bytes,
+) -> Response {
+    let Some(rest) = uri.path().strip_prefix("/plugin/") else {
+        return plain(StatusCode::NOT_FOUND, "not found");
+    };
+    let (id, path) = match rest.split_once('/') {
+        Some((id, path)) => (id.to_owned(), format!("/{path}")),
+        None => (rest.to_owned(), "/".to_owned()),
+    };
+    // Static files are public: served before anything looks at credentials.
+    if path.starts_with("/static/") && (method == Method::GET || method == Method::HEAD) {
+        return assets::static_file(app, id, &uri, &headers).await;
+    }
+    let caller = match identify(&app, &headers).await {
+        Ok(caller) => caller,
+        Err(e) => return e.into_response(),
+    };
+    // Decoded once, before matching, as Flask does; an encoded slash cannot
+    // smuggle extra segments into a parameter.
+    let Some(path) = decode_path(&path) else {
+        return plain(StatusCode::NOT_FOUND, "not found");
+    };
+    match handle(&app, &caller, &id, method, path, headers, query, body).await {
+        Ok(response) => response,
+        Err(response) => response,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn handle(
+    app: &Arc<App>,
+    caller: &Caller,
+    id: &str,
+    method: Method,
+    path: String,
+    headers: HeaderMap,
+    query: BTreeMap<String, String>,
+    body: Bytes,
+) -> Result<Response, Response> {
+    let enabled = app.manager.plugin(id).is_some_and(|p| {
+        p.state == PluginState::Enabled && p.mixins.iter().any(|x| x == "Blueprint")
+    });
+    if !enabled {
+        return Err(plain(StatusCode::NOT_FOUND, "not found"));
+    }
+    let mounted = mounted(app, id)
+        .await
+        .map_err(IntoResponse::into_response)?;
+    let json_errors = mounted
+        .api_prefixes
+        .as_ref()
+        .is_none_or(|ps| ps.iter().any(|p| path.starts_with(p.as_str())));
+    let fail = |status: StatusCode, message: &str| -> Response {
+        if json_errors {
+            ApiError::new(status, message).into_response()
+        } else {
+            plain(status, message)
+        }
+    };
+    if mounted.protected && caller.user.is_none() {
+        return Err(fail(StatusCode::FORBIDDEN, "log in to use this"));
+    }
+    let mut request = plinth_sdk::Request {
+        method: method.to_string(),
+        path: path.clone(),
+        query,
+        headers: plugin_headers(&headers),
+        body: body.to_vec(),
+        user: caller.name().map(str::to_owned),
+        ..Default::default()
+    };
+    let mut wrong_method = false;
+    let mut chosen = None;
+    for (i, spec) in mounted.spec.routes.iter().enumerate() {
+        if let Some(params) = match_rule(&spec.rule, &path) {
+            if spec.methods.iter().any(|m| m.as_str() == method.as_str()) {
+                chosen = Some((i, spec.csrf_exempt, params));
+                break;
+            }
+            wrong_method = true;
+        }
+    }
+    let Some((index, exempt, params)) = chosen else {
+        let status = if wrong_method {
+            StatusCode::METHOD_NOT_ALLOWED
+        } else {
+            StatusCode::NOT_FOUND
+        };
+        return Err(error_page(
+            app,
+            id,
+            &mounted,
+            status,
+            request,
+            fail(status, "no such route"),
+        )
+        .await);
+    };
+    let unsafe_method = !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS);
+    if unsafe_method && mounted.csrf && !exempt {
+        caller
+            .check_csrf(&headers)
+            .map_err(|e| fail(e.status, &e.message))?;
+    }
+    request.params = params;
+    let plugin = id.to_owned();
+    let req = request.clone();
+    let answer = call_plugin(app, id, "a blueprint route", move |pm| {
+        pm.call::<m::HandleBlueprintRoute>(&plugin, &(index as u32, req))
+    })
+    .await
+    .map_err(|e| fail(e.status, &e.message))?;
+    match answer {
+        Ok(response) => Ok(into_http(response)),
+        Err(e) => {
+            tracing::error!(plugin = %id, "{} {path}: {e}", request.method);
+            let status = StatusCode::INTERNAL_SERVER_ERROR;
+            Err(error_page(
+                app,
+                id,
+                &mounted,
+                status,
+                request,
+                fail(status, &format!("the plugin failed: {e}")),
+            )
+            .await)
+        }
+    }
+}
+
+/// The plugin's own error handler for `status`, if it has one, else `fallback`.
+async fn error_page(
+    app: &Arc<App>,
+    id: &str,
+    mounted: &Mounted,
+    status: StatusCode,
+    request: plinth_sdk::Request,
+    fallback: Response,
+) -> Response {
+    if !mounted.spec.error_handlers.contains(&status.as_u16()) {
+        return fallback;
+    }
+    let plugin = id.to_owned();
+    let code = status.as_u16();
+    match call_plugin(app, id, "an error handler", move |pm| {
+        pm.call::<m::HandleBlueprintError>(&plugin, &(code, request))
+    })
+    .await
+    {
+        Ok(Ok(response)) => into_http(response),
+        _ => fallback,
+    }
+}
+
+async fn mounted(app: &Arc<App>, id: &str) -> Result<Arc<Mounted>, ApiError> {
+    if let Some(m) = app.blueprints.0.read().unwrap().get(id) {
+        return Ok(m.clone());
+    }
+    let plugin = id.to_owned();
+    let asked = call_plugin(app, id, "mounting its blueprint", move |pm| {
+        Ok::<_, crate::plugins::object::CallError>(Mounted {
+            spec: pm.call::<m::GetBlueprintSpec>(&plugin, &())?,
+            protected: pm.call::<m::IsBlueprintProtected>(&plugin, &())?,
+            csrf: pm.call::<m::IsBlueprintCsrfProtected>(&plugin, &())?,
+            api_prefixes: pm.call::<m::GetBlueprintApiPrefixes>(&plugin, &())?,
+        })
+    })
+    .await?
+    .map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("plugin `{id}`: {e}"),
+        )
+    })?;
+    let mounted = Arc::new(asked);
+    app.blueprints
+        .0
+        .write()
+        .unwrap()
+        .insert(id.to_owned(), mounted.clone());
+    Ok(mounted)
+}
+
+fn plain(status: StatusCode, message: &str) -> Response {
+    (status, message.to_owned()).into_response()
+}
+
+/// The path with each segment percent-decoded; `None` when a segment decodes
+/// to something holding a slash, a backslash or a NUL, or is not UTF-8.
+fn decode_path(path: &str) -> Option<String> {
+    let segments: Option<Vec<String>> = path
+        .split('/')
+        .map(|segment| {
+            let decoded = percent_encoding::percent_decode_str(segment)
+                .decode_utf8()
+                .ok()?;
+            (!decoded.contains(['/', '\\', '\0'])).then(|| decoded.into_owned())
+        })
+        .collect();
+    Some(segments?.join("/"))
+}
+
+/// Matches a Flask-style rule against a decoded path; the route's parameters on success.
+pub fn match_rule(rule: &str, path: &str) -> Option<BTreeMap<String, String>> {
+    let rule_parts: Vec<&str> = rule.trim_start_matches('/').split('/').collect();
+    let path_parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let mut params = BTreeMap::new();
+    for (i, part) in rule_parts.iter().enumerate() {
+        let Some(inner) = part.strip_prefix('<').and_then(|p| p.strip_suffix('>')) else {
+            if path_parts.get(i) != Some(part) {
+                return None;
+            }
+            continue;
+        };
+        let (converter, name) = inner.split_once(':').unwrap_or(("string", inner));
+        let value = match converter {
+            "path" => {
+                let rest = path_parts.get(i..)?.join("/");
+                if rest.is_empty() {
+                    return None;
+                }
+                params.insert(name.to_owned(), rest);
+                return Some(params);
+            }
+            _ => *path_parts.get(i)?,
+        };
+        let ok =
+            !value.is_empty() && (converter != "int" || value.bytes().all(|b| b.is_ascii_digit()));
+        if !ok {
+            return None;
+        }
+        let decoded = percent_encoding::percent_decode_str(value)
+            .decode_utf8()
+            .ok()?;
+        params.insert(name.to_owned(), decoded.into_owned());
+    }
+    (rule_parts.len() == path_parts.len()).then_some(params)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::match_rule;
+
+    #[test]
+    fn flask_rules() {
+        assert!(match_rule("/echo", "/echo").unwrap().is_empty());
+        assert!(match_rule("/echo", "/echo/more").is_none());
+        assert_eq!(
+            match_rule("/items/<item>", "/items/a%20b").unwrap()["item"],
+            "a b"
+        );
+        assert!(match_rule("/items/<int:n>", "/items/x").is_none());
+        assert_eq!(
+            match_rule("/items/<int:n>", "/items/42").unwrap()["n"],
+            "42"
+        );
+        assert_eq!(
+            match_rule("/files/<path:p>", "/files/a/b/c").unwrap()["p"],
+            "a/b/c"
+        );
+        assert!(match_rule("/", "/").is_some());
+    }
+}

@@ -1,0 +1,116 @@
+//! The plugin manager over HTTP (the `plugin_manager` permission):
+//! `GET /api/plugins` lists every plugin as `plinth plugins list --json` does,
+//! with `pending_*`, `needs_restart` and `needs_refresh`;
+//! `POST /api/plugins/<id>` with `{"command": "enable" | "disable" | "uninstall"}`.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use plinth_sdk::{json, Value};
+
+use super::auth::Caller;
+use super::calls::call_plugin;
+use super::{ApiError, App};
+use crate::plugins::discover::Source;
+use crate::plugins::manager::ManagerError;
+
+/// Reload-needing plugins toggled since the server started: the page must reload.
+#[derive(Default)]
+pub struct Refresh(Mutex<BTreeSet<String>>);
+
+fn need_permission(caller: &Caller) -> Result<(), ApiError> {
+    if caller.has("plugin_manager") {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "the plugin manager needs the `plugin_manager` permission",
+        ))
+    }
+}
+
+fn listing(app: &App) -> Vec<Value> {
+    let refresh = app.refresh.0.lock().unwrap().clone();
+    app.manager
+        .plugins()
+        .into_iter()
+        .map(|p| {
+            let needs_restart = p.pending_enable || p.pending_disable || p.pending_uninstall;
+            let needs_refresh = p.reload_needing && refresh.contains(&p.id);
+            let mut v = serde_json::to_value(&p).expect("plugin info serialises");
+            v["needs_restart"] = json!(needs_restart);
+            v["needs_refresh"] = json!(needs_refresh);
+            v
+        })
+        .collect()
+}
+
+/// `GET /api/plugins`.
+pub async fn list(State(app): State<Arc<App>>, caller: Caller) -> Result<Json<Value>, ApiError> {
+    need_permission(&caller)?;
+    Ok(Json(json!({ "plugins": listing(&app) })))
+}
+
+/// `POST /api/plugins/<id>`.
+pub async fn command(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>, ApiError> {
+    need_permission(&caller)?;
+    caller.check_csrf(&headers)?;
+    let data: Value = super::json_body(&body)?;
+    let command = data
+        .get("command")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let info = app
+        .manager
+        .plugin(&id)
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no plugin `{id}`")))?;
+    if command == "uninstall" && info.source == Source::Bundled {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!("`{id}` is a bundled plugin and cannot be uninstalled"),
+        ));
+    }
+    let plugin = id.clone();
+    let toggled = match command.as_str() {
+        "enable" | "disable" => {
+            let enable = command == "enable";
+            call_plugin(&app, &id, &command, move |pm| {
+                pm.set_enabled(&plugin, enable)
+            })
+            .await?
+        }
+        "uninstall" => call_plugin(&app, &id, "uninstall", move |pm| pm.uninstall(&plugin)).await?,
+        other => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!("unknown command {other:?}: use enable, disable or uninstall"),
+            ))
+        }
+    };
+    let toggle = toggled.map_err(|e| match e {
+        ManagerError::NotFound(m) => ApiError::new(StatusCode::NOT_FOUND, m),
+        ManagerError::Refused(m) | ManagerError::Config(m) => {
+            ApiError::new(StatusCode::BAD_REQUEST, m)
+        }
+    })?;
+    if toggle.needs_refresh {
+        app.refresh.0.lock().unwrap().insert(id.clone());
+    }
+    Ok(Json(json!({
+        "id": toggle.id,
+        "state": toggle.state,
+        "needs_restart": toggle.needs_restart,
+        "needs_refresh": toggle.needs_refresh,
+        "plugin": listing(&app).into_iter().find(|p| p["id"] == id.as_str()),
+    })))
+}

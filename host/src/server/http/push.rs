@@ -1,0 +1,323 @@
+//! `/ws`: the push channel. A logged-in client (session cookie, `X-Api-Key`,
+//! or `?apikey=` since browsers cannot set headers on a WebSocket) with the
+//! `status` permission receives every event as `{"event": ["<name>",
+//! <payload>]}` and every plugin message as `{"plugin": {"plugin": "<id>",
+//! "data": …}}`. A client that falls more than 1,024 messages behind is told
+//! how many it missed: `{"dropped": n}`.
+//!
+//! - A browser's upgrade authenticated by the session cookie must come from
+//!   this server's own page: its `Origin` must name the host it asked (or the
+//!   host a proxy in front was asked: `X-Forwarded-Host`, or `host=` of
+//!   `Forwarded`). Clients with an API key carry no ambient credentials and
+//!   may come from anywhere.
+//! - A user has at most [`MAX_PER_USER`] push channels open at once.
+//! - The client's credentials are checked again every few seconds: once its
+//!   session ends, its user is removed or loses `status`, it is sent
+//!   `{"reauthRequired": {"reason": …}}` and the socket is closed.
+//! - The server pings; a client that answers nothing for [`SILENCE_LIMIT`] is
+//!   closed.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use tokio::sync::broadcast::error::RecvError;
+
+use super::auth::{identify, Caller};
+use super::{ApiError, App};
+
+/// The permission every push message needs (OctoPrint's `STATUS`).
+const PUSH_PERMISSION: &str = "status";
+/// How often the client's credentials are checked again.
+const RECHECK: Duration = Duration::from_secs(5);
+/// How often the server pings.
+const PING: Duration = Duration::from_secs(30);
+/// A client silent for this long (no answer to pings) is closed.
+pub const SILENCE_LIMIT: Duration = Duration::from_secs(90);
+/// The most push channels one user has open at once.
+pub const MAX_PER_USER: usize = 32;
+
+/// The push channels open, per user.
+#[derive(Default)]
+pub struct Clients(std::sync::Mutex<std::collections::HashMap<String, usize>>);
+
+/// One open push channel of a user, counted until dropped.
+struct Open(Arc<App>, String);
+
+impl Clients {
+    /// Counts a new channel of `user`; `None` when the user has too many.
+    fn open(app: &Arc<App>, user: &str) -> Option<Open> {
+        let mut open = app.push_clients.0.lock().unwrap();
+        let n = open.entry(user.to_owned()).or_default();
+        if *n >= MAX_PER_USER {
+            return None;
+        }
+        *n += 1;
+        Some(Open(app.clone(), user.to_owned()))
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        let mut open = self.0.push_clients.0.lock().unwrap();
+        if let Some(n) = open.get_mut(&self.1) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.1);
+            }
+        }
+    }
+}
+
+/// Upgrades an authenticated request to the push channel.
+pub async fn ws(
+    State(app): State<Arc<App>>,
+    Query(query): Query<BTreeMap<String, String>>,
+    mut headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    if let Some(key) = query
+        .get("apikey")
+        .and_then(|k| HeaderValue::from_str(k).ok())
+    {
+        headers.insert("x-api-key", key);
+    }
+    let caller = match identify(&app, &headers).await {
+        Ok(caller) => caller,
+        Err(e) => return e.into_response(),
+    };
+    if let Err(e) = admit(&caller, &headers) {
+        return e.into_response();
+    }
+    let name = caller.name().unwrap_or_default().to_owned();
+    let Some(open) = Clients::open(&app, &name) else {
+        return ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("`{name}` has {MAX_PER_USER} push channels open already; close one first"),
+        )
+        .into_response();
+    };
+    let messages = app.manager.subscribe_push();
+    // Only what authenticates is kept for the checks to come.
+    let mut credentials = HeaderMap::new();
+    for key in [header::COOKIE.as_str(), "x-api-key"] {
+        if let Some(v) = headers.get(key) {
+            credentials.insert(key, v.clone());
+        }
+    }
+    upgrade.on_upgrade(move |socket| async move {
+        forward(app, socket, messages, name, credentials).await;
+        drop(open);
+    })
+}
+
+/// Whether `caller` may open the push channel with these request headers.
+fn admit(caller: &Caller, headers: &HeaderMap) -> Result<(), ApiError> {
+    if caller.name().is_none() {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "log in to use the push channel",
+        ));
+    }
+    // Cookie sessions are ambient credentials: refuse other sites' pages.
+    if caller.csrf.is_some() && !same_origin(headers) {
+        let header = |name: header::HeaderName| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("none")
+                .to_owned()
+        };
+        tracing::info!(
+            "push channel: refused a session cookie sent from Origin {} to Host {} \
+             (behind a proxy, pass X-Forwarded-Host)",
+            header(header::ORIGIN),
+            header(header::HOST)
+        );
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "the push channel refuses a session cookie sent from another site (Origin does not match Host)",
+        ));
+    }
+    if !caller.has(PUSH_PERMISSION) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!("the push channel needs the `{PUSH_PERMISSION}` permission"),
+        ));
+    }
+    Ok(())
+}
+
+/// Whether a browser's `Origin` is this server: the host it asked, or the
+/// host a proxy in front was asked. No `Origin` is not a browser (browsers
+/// always send one with a WebSocket upgrade); `null` never matches.
+fn same_origin(headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return true;
+    };
+    let Some((scheme, authority)) = origin.to_str().ok().and_then(|o| o.split_once("://")) else {
+        return false;
+    };
+    let scheme = scheme.to_ascii_lowercase();
+    let authority = authority.trim_end_matches('/').to_ascii_lowercase();
+    let default_port = match scheme.as_str() {
+        "http" => ":80",
+        "https" => ":443",
+        _ => return false,
+    };
+    let origin = authority
+        .strip_suffix(default_port)
+        .unwrap_or(&authority)
+        .to_owned();
+    let forwarded = headers
+        .get(header::FORWARDED)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .and_then(|first| {
+            first.split(';').find_map(|pair| {
+                let (key, value) = pair.trim().split_once('=')?;
+                key.eq_ignore_ascii_case("host")
+                    .then(|| value.trim_matches('"').to_owned())
+            })
+        });
+    [header::HOST.as_str(), "x-forwarded-host"]
+        .into_iter()
+        .filter_map(|name| headers.get(name)?.to_str().ok())
+        .filter_map(|value| value.split(',').next())
+        .map(str::to_owned)
+        .chain(forwarded)
+        .map(|host| host.trim().to_ascii_lowercase())
+        .any(|host| {
+            let bare = host
+                .strip_suffix(":80")
+                .or_else(|| host.strip_suffix(":443"))
+                .unwrap_or(&host);
+            origin == host || origin == bare
+        })
+}
+
+/// Why a client's credentials no longer hold, if they do not.
+async fn recheck(app: &Arc<App>, credentials: &HeaderMap, user: &str) -> Option<&'static str> {
+    match identify(app, credentials).await {
+        Ok(caller) if caller.name() == Some(user) => {
+            (!caller.has(PUSH_PERMISSION)).then_some("permissions")
+        }
+        _ => Some("logout"),
+    }
+}
+
+async fn forward(
+    app: Arc<App>,
+    mut socket: WebSocket,
+    mut messages: tokio::sync::broadcast::Receiver<crate::plugins::events::PushMessage>,
+    user: String,
+    credentials: HeaderMap,
+) {
+    let hello =
+        serde_json::json!({"connected": {"version": env!("CARGO_PKG_VERSION"), "user": user}})
+            .to_string();
+    if socket.send(Message::Text(hello.into())).await.is_err() {
+        return;
+    }
+    let mut recheck_timer = tokio::time::interval(RECHECK);
+    let mut ping_timer = tokio::time::interval(PING);
+    let mut heard = Instant::now();
+    loop {
+        tokio::select! {
+            message = messages.recv() => {
+                let text = match message {
+                    Ok(text) => text.to_string(),
+                    Err(RecvError::Lagged(n)) => serde_json::json!({"dropped": n}).to_string(),
+                    Err(RecvError::Closed) => return,
+                };
+                if socket.send(Message::Text(text.into())).await.is_err() {
+                    return;
+                }
+            }
+            incoming = socket.recv() => match incoming {
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                Some(Ok(_)) => heard = Instant::now(),
+            },
+            _ = recheck_timer.tick() => {
+                if let Some(reason) = recheck(&app, &credentials, &user).await {
+                    let notice = serde_json::json!({"reauthRequired": {"reason": reason}});
+                    let _ = socket.send(Message::Text(notice.to_string().into())).await;
+                    let _ = socket.send(Message::Close(None)).await;
+                    return;
+                }
+            }
+            _ = ping_timer.tick() => {
+                if heard.elapsed() > SILENCE_LIMIT
+                    || socket.send(Message::Ping(Default::default())).await.is_err()
+                {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(
+                axum::http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        h
+    }
+
+    #[test]
+    fn only_this_servers_own_pages_are_the_same_origin() {
+        let same = |pairs: &[(&str, &str)]| same_origin(&headers(pairs));
+        assert!(same(&[("host", "127.0.0.1:5000")]), "no Origin: no browser");
+        assert!(same(&[
+            ("host", "127.0.0.1:5000"),
+            ("origin", "http://127.0.0.1:5000")
+        ]));
+        assert!(same(&[
+            ("host", "Printer.local"),
+            ("origin", "http://printer.local")
+        ]));
+        assert!(same(&[
+            ("host", "printer.local:80"),
+            ("origin", "http://printer.local")
+        ]));
+        assert!(same(&[
+            ("host", "printer.local"),
+            ("origin", "https://printer.local:443")
+        ]));
+        assert!(same(&[
+            ("host", "127.0.0.1:5000"),
+            ("x-forwarded-host", "octopi.local"),
+            ("origin", "https://octopi.local")
+        ]));
+        assert!(same(&[
+            ("host", "127.0.0.1:5000"),
+            (
+                "forwarded",
+                "for=10.0.0.9;proto=https;host=\"octopi.local\""
+            ),
+            ("origin", "https://octopi.local")
+        ]));
+        assert!(!same(&[
+            ("host", "127.0.0.1:5000"),
+            ("origin", "http://evil.example")
+        ]));
+        assert!(!same(&[
+            ("host", "127.0.0.1:5000"),
+            ("origin", "http://127.0.0.1:5001")
+        ]));
+        assert!(!same(&[("host", "127.0.0.1:5000"), ("origin", "null")]));
+        assert!(!same(&[("origin", "http://127.0.0.1:5000")]), "no Host");
+    }
+}

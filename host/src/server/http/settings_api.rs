@@ -1,0 +1,163 @@
+//! `GET /api/settings` and `POST /api/settings`.
+//!
+//! GET answers the host's own settings (to callers with the `settings`
+//! permission) and, under `plugins`, every enabled Settings plugin's
+//! `on_settings_load`, with the plugin's restricted paths filtered for the
+//! caller, as OctoPrint does (anonymous callers may read what is not
+//! restricted). A plugin that fails to load its settings is logged and left
+//! out; the others still answer.
+//!
+//! POST needs the `settings` permission: other keys than `plugins` are host
+//! settings (checked against their declared types and ranges first: a bad one
+//! is a 400 naming it and changes nothing), and each plugin in `plugins` gets
+//! `on_settings_save` with its part. When a plugin's save fails (an error, a
+//! panic, no answer in time), the answer is 500 naming each such plugin and
+//! why, and saying which parts were saved. `SettingsUpdated` is fired with
+//! OctoPrint's payload, `{"config_hash", "effective_hash"}`: never the
+//! settings themselves, which every logged-in push client would receive;
+//! clients read `/api/settings` again, filtered for them.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use plinth_sdk::methods::plugin as m;
+use plinth_sdk::{json, Value};
+use serde_json::Map;
+
+use super::auth::Caller;
+use super::calls::call_plugin;
+use super::{ApiError, App};
+use crate::config::restrict;
+use crate::plugins::state::State as PluginState;
+
+fn settings_plugins(app: &App) -> Vec<String> {
+    app.manager
+        .plugins()
+        .into_iter()
+        .filter(|p| p.state == PluginState::Enabled && p.mixins.iter().any(|x| x == "Settings"))
+        .map(|p| p.id)
+        .collect()
+}
+
+/// `GET /api/settings`.
+pub async fn get(State(app): State<Arc<App>>, caller: Caller) -> Result<Json<Value>, ApiError> {
+    let mut out = Map::new();
+    if caller.has("settings") {
+        if let Value::Object(host) = app.manager.config().snapshot() {
+            out.extend(host.into_iter().filter(|(k, _)| k != "plugins"));
+        }
+    }
+    let who = caller.for_settings();
+    let mut plugins = Map::new();
+    for id in settings_plugins(&app) {
+        let plugin = id.clone();
+        let loaded = call_plugin(&app, &id, "on_settings_load", move |pm| {
+            let data = pm.call::<m::OnSettingsLoad>(&plugin, &())?;
+            let restricted = pm.call::<m::GetSettingsRestrictedPaths>(&plugin, &())?;
+            Ok::<_, crate::plugins::object::CallError>((data, restricted))
+        })
+        .await;
+        match loaded {
+            Ok(Ok((data, restricted))) => {
+                plugins.insert(id, restrict::filter(&data, &restricted, &who));
+            }
+            Ok(Err(e)) => tracing::error!(plugin = %id, "on_settings_load: {e}"),
+            Err(e) => tracing::error!(plugin = %id, "on_settings_load: {}", e.message),
+        }
+    }
+    out.insert("plugins".into(), Value::Object(plugins));
+    Ok(Json(Value::Object(out)))
+}
+
+/// `POST /api/settings`.
+pub async fn post(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>, ApiError> {
+    if !caller.has("settings") {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "changing settings needs the `settings` permission",
+        ));
+    }
+    caller.check_csrf(&headers)?;
+    let data: Value = super::json_request(&headers, &body)?;
+    let Value::Object(data) = data else {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "send a mapping of settings",
+        ));
+    };
+    // Check everything before changing anything: a refused request writes nothing.
+    let known = settings_plugins(&app);
+    let plugins = match data.get("plugins") {
+        None => Map::new(),
+        Some(Value::Object(plugins)) => plugins.clone(),
+        Some(_) => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "`plugins` must be a mapping",
+            ))
+        }
+    };
+    if let Some(id) = plugins.keys().find(|id| !known.contains(id)) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("no enabled plugin `{id}` with settings"),
+        ));
+    }
+    let config = app.manager.config();
+    let mut probe = config.snapshot();
+    for (key, value) in data.iter().filter(|(k, _)| *k != "plugins") {
+        crate::config::values::set(&mut probe, std::slice::from_ref(key), value.clone());
+    }
+    crate::config::check(&probe).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e))?;
+    for key in data.keys().filter(|k| *k != "plugins") {
+        crate::config::host_settings::check_change(std::slice::from_ref(key), &probe)
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e))?;
+    }
+    for (key, value) in data.iter().filter(|(k, _)| *k != "plugins") {
+        config
+            .set(vec![key.clone()], value.clone())
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.0))?;
+    }
+    config
+        .save()
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.0))?;
+    let mut saved = Vec::new();
+    let mut failed = Map::new();
+    for (id, part) in plugins {
+        let plugin = id.clone();
+        let outcome = call_plugin(&app, &id, "on_settings_save", move |pm| {
+            pm.call::<m::OnSettingsSave>(&plugin, &part)
+        })
+        .await;
+        let why = match outcome {
+            Ok(Ok(_)) => {
+                saved.push(id);
+                continue;
+            }
+            Ok(Err(e)) => e.to_string(),
+            Err(e) => e.message,
+        };
+        tracing::error!(plugin = %id, "on_settings_save: {why}; its settings were not saved");
+        failed.insert(id, Value::String(why));
+    }
+    let (config_hash, effective_hash) = config.hashes();
+    app.manager.fire_event(
+        "SettingsUpdated",
+        &json!({"config_hash": config_hash, "effective_hash": effective_hash}),
+    );
+    if !failed.is_empty() {
+        let names: Vec<String> = failed.keys().map(|id| format!("`{id}`")).collect();
+        let message = format!("the settings of plugin {} were not saved", names.join(", "));
+        return Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, message)
+            .with("failed", Value::Object(failed))
+            .with("saved", json!(saved)));
+    }
+    get(State(app), caller).await
+}

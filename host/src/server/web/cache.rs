@@ -1,0 +1,300 @@
+//! The server-side cache of rendered pages (the default page and UiPlugin
+//! responses), their ETag and Last-Modified, and the record of requests to
+//! render again at the next start-up (preemptive caching).
+//!
+//! A cached page is served while its ETag still matches: the ETag hashes
+//! Plinth's version, the host page's own files, the tracked files (path,
+//! modification time and size of each) and the additional fields. Changing a
+//! tracked file, or what the fields describe, makes a new ETag and a new
+//! render. A request with `Cache-Control: no-cache` (or `Pragma: no-cache`),
+//! or `?_refresh=true`, always renders afresh.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::SystemTime;
+
+use plinth_sdk::{Response, Value};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// A page's validators.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stamp {
+    /// Quoted, ready for the header.
+    pub etag: String,
+    pub last_modified: Option<SystemTime>,
+}
+
+/// What decides a page's validators.
+#[derive(Debug, Default)]
+pub struct StampInput<'a> {
+    pub tracked: &'a [PathBuf],
+    pub fields: &'a [String],
+    /// Replaces the computed ETag (`get_ui_custom_etag`).
+    pub custom_etag: Option<String>,
+    /// Replaces the newest tracked modification time (`get_ui_custom_lastmodified`, seconds).
+    pub custom_last_modified: Option<i64>,
+}
+
+/// Computes the ETag and Last-Modified of a page.
+pub fn stamp(input: &StampInput<'_>) -> Stamp {
+    let mut newest: Option<SystemTime> = None;
+    let mut hash = Sha256::new();
+    hash.update(env!("CARGO_PKG_VERSION"));
+    hash.update(super::render::INDEX);
+    hash.update(super::statics::PLINTH_JS);
+    hash.update(super::statics::PLINTH_CSS);
+    for file in input.tracked {
+        hash.update(file.to_string_lossy().as_bytes());
+        match std::fs::metadata(file) {
+            Ok(meta) => {
+                let modified = meta.modified().ok();
+                if let Some(m) = modified {
+                    newest = Some(newest.map_or(m, |n| n.max(m)));
+                }
+                let nanos = modified
+                    .and_then(|m| m.duration_since(SystemTime::UNIX_EPOCH).ok())
+                    .map_or(0, |d| d.as_nanos());
+                hash.update(format!(":{nanos}:{}\n", meta.len()));
+            }
+            Err(_) => hash.update(":missing\n"),
+        }
+    }
+    for field in input.fields {
+        hash.update(field.as_bytes());
+        hash.update("\n");
+    }
+    let last_modified = match input.custom_last_modified {
+        Some(secs) => u64::try_from(secs)
+            .ok()
+            .map(|s| SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(s)),
+        None => newest,
+    };
+    let etag = match &input.custom_etag {
+        Some(custom) => format!("\"{}\"", custom.replace(['"', '\\', '\r', '\n'], "")),
+        None => {
+            let digest = hash.finalize();
+            let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+            format!("\"{hex}\"")
+        }
+    };
+    Stamp {
+        etag,
+        last_modified,
+    }
+}
+
+/// The cache: one page per key, with the ETag it was rendered under.
+#[derive(Default)]
+pub struct PageCache {
+    pages: Mutex<HashMap<String, (String, Response)>>,
+}
+
+impl PageCache {
+    /// The page cached under `key` for ETag `etag`, if any.
+    pub fn get(&self, key: &str, etag: &str) -> Option<Response> {
+        let pages = self.pages.lock().unwrap();
+        pages
+            .get(key)
+            .filter(|(e, _)| e == etag)
+            .map(|(_, page)| page.clone())
+    }
+
+    /// Keeps `page` under `key` for ETag `etag`. Beyond [`MAX_PAGES`] keys,
+    /// an arbitrary other page makes room.
+    pub fn put(&self, key: String, etag: String, page: Response) {
+        let mut pages = self.pages.lock().unwrap();
+        if pages.len() >= MAX_PAGES && !pages.contains_key(&key) {
+            if let Some(victim) = pages.keys().next().cloned() {
+                pages.remove(&victim);
+            }
+        }
+        pages.insert(key, (etag, page));
+    }
+}
+
+/// A request recorded for preemptive caching: rendered again at start-up.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Record {
+    /// The UiPlugin that answered, or `_default` for the default page.
+    pub plugin: String,
+    pub path: String,
+    /// Request headers that decide the page (`user-agent`, and what the
+    /// plugin's `get_ui_additional_request_data_for_preemptive_caching` adds).
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// What the plugin's `get_ui_data_for_preemptive_caching` returned (as JSON text).
+    #[serde(default)]
+    pub data: String,
+}
+
+/// The recorded requests, kept in `<basedir>/data/preemptive_cache.json`.
+pub struct Records {
+    path: PathBuf,
+    lock: Mutex<()>,
+}
+
+impl Records {
+    pub fn new(basedir: &Path) -> Self {
+        Self {
+            path: basedir.join("data").join("preemptive_cache.json"),
+            lock: Mutex::new(()),
+        }
+    }
+
+    /// Every record; a missing file is none, an unreadable one is logged and none.
+    pub fn all(&self) -> Vec<Record> {
+        let _guard = self.lock.lock().unwrap();
+        self.read()
+    }
+
+    fn read(&self) -> Vec<Record> {
+        match std::fs::read(&self.path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+                tracing::warn!(
+                    "{}: not a list of preemptive cache records ({e}); ignored",
+                    self.path.display()
+                );
+                Vec::new()
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => {
+                tracing::warn!("{}: cannot read: {e}", self.path.display());
+                Vec::new()
+            }
+        }
+    }
+
+    /// Adds a record unless it is there already. Records of the same plugin
+    /// and path replace each other only when everything matches; at most
+    /// [`MAX_RECORDS`] are kept (the oldest go first).
+    pub fn add(&self, record: Record) {
+        let _guard = self.lock.lock().unwrap();
+        let mut all = self.read();
+        if all.contains(&record) {
+            return;
+        }
+        all.push(record);
+        if all.len() > MAX_RECORDS {
+            let excess = all.len() - MAX_RECORDS;
+            all.drain(..excess);
+        }
+        let text = serde_json::to_vec_pretty(&all).expect("records serialise");
+        if let Some(parent) = self.path.parent() {
+            let _ = std::fs::create_dir_all(parent);
+        }
+        if let Err(e) = crate::config::write_atomic(&self.path, &text) {
+            tracing::warn!("{}: cannot write: {e}", self.path.display());
+        }
+    }
+}
+
+/// How many pages the cache holds at most.
+pub const MAX_PAGES: usize = 64;
+
+/// How many requests are recorded for preemptive caching at most.
+pub const MAX_RECORDS: usize = 32;
+
+/// A JSON object's string values as headers (lower-case names).
+pub fn string_map(value: &Value) -> BTreeMap<String, String> {
+    value
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter_map(|(k, v)| v.as_str().map(|v| (k.to_ascii_lowercase(), v.to_owned())))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_changed_file_changes_the_etag_and_last_modified() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a_tab.jinja2");
+        std::fs::write(&file, "one").unwrap();
+        let tracked = vec![file.clone()];
+        let input = StampInput {
+            tracked: &tracked,
+            ..Default::default()
+        };
+        let first = stamp(&input);
+        assert_eq!(first, stamp(&input), "stable while nothing changes");
+        assert!(first.last_modified.is_some());
+        std::fs::write(&file, "two, longer").unwrap();
+        assert_ne!(first.etag, stamp(&input).etag);
+    }
+
+    #[test]
+    fn fields_and_custom_values_count() {
+        let fields = vec!["wizard:x:Some(1)".to_owned()];
+        let plain = stamp(&StampInput::default());
+        let with_fields = stamp(&StampInput {
+            fields: &fields,
+            ..Default::default()
+        });
+        assert_ne!(plain.etag, with_fields.etag);
+        let custom = stamp(&StampInput {
+            custom_etag: Some("v\"1".into()),
+            custom_last_modified: Some(1_000),
+            ..Default::default()
+        });
+        assert_eq!(custom.etag, "\"v1\"");
+        assert_eq!(
+            custom.last_modified,
+            Some(SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000))
+        );
+    }
+
+    #[test]
+    fn records_are_kept_once_and_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let records = Records::new(dir.path());
+        assert!(records.all().is_empty());
+        let record = |path: &str| Record {
+            plugin: "_default".into(),
+            path: path.into(),
+            headers: BTreeMap::new(),
+            data: String::new(),
+        };
+        records.add(record("/"));
+        records.add(record("/"));
+        assert_eq!(records.all(), vec![record("/")]);
+        for i in 0..MAX_RECORDS + 5 {
+            records.add(record(&format!("/{i}")));
+        }
+        let all = records.all();
+        assert_eq!(all.len(), MAX_RECORDS);
+        assert_eq!(all.last().unwrap().path, format!("/{}", MAX_RECORDS + 4));
+    }
+
+    #[test]
+    fn the_cache_is_bounded() {
+        let cache = PageCache::default();
+        let page = Response::html("x");
+        for i in 0..MAX_PAGES * 2 {
+            cache.put(format!("k{i}"), "\"e\"".into(), page.clone());
+        }
+        assert_eq!(cache.pages.lock().unwrap().len(), MAX_PAGES);
+        let last = format!("k{}", MAX_PAGES * 2 - 1);
+        assert!(
+            cache.get(&last, "\"e\"").is_some(),
+            "the newest page is kept"
+        );
+        assert!(
+            cache.get(&last, "\"other\"").is_none(),
+            "a stale ETag misses"
+        );
+    }
+
+    #[test]
+    fn a_broken_record_file_is_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        let records = Records::new(dir.path());
+        std::fs::create_dir_all(records.path.parent().unwrap()).unwrap();
+        std::fs::write(&records.path, "{not json").unwrap();
+        assert!(records.all().is_empty());
+    }
+}
