@@ -53,7 +53,8 @@ fn plugin_built_against_a_newer_sdk_loads_when_it_needs_nothing_new() {
         json!("plinth-sdk 1.2.0")
     );
     assert_eq!(
-        m.embedded_file("future_abi", "templates/snapshot.jinja2"),
+        m.embedded_file("future_abi", "templates/snapshot.jinja2")
+            .as_deref(),
         Some(&b"embedded"[..])
     );
     // A service this host does not know is answered Unsupported; nothing breaks.

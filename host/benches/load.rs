@@ -161,8 +161,7 @@ fn bench_calls(library: &Path) {
             "bench",
         )),
     ));
-    // SAFETY: `context` outlives the plugin object (both live until this function returns).
-    let object = unsafe { PluginObject::instantiate(module, context.handle(), "bench") }.unwrap();
+    let object = PluginObject::instantiate(&*module, &context).unwrap();
     let n = 10_000_000;
     let direct = per_call(n, || {
         black_box(direct_noop(black_box(1)));

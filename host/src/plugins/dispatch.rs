@@ -185,7 +185,7 @@ impl PluginManager {
 
     /// A file compiled into a plugin's library (`templates/…`, `static/…`).
     /// `None` when it has no such file, or was built before ABI 1.1 had them.
-    pub fn embedded_file(&self, id: &str, path: &str) -> Option<&'static [u8]> {
+    pub fn embedded_file(&self, id: &str, path: &str) -> Option<std::borrow::Cow<'static, [u8]>> {
         let module = self
             .shared
             .records
@@ -193,11 +193,9 @@ impl PluginManager {
             .unwrap()
             .iter()
             .find(|r| r.found.id == id)?
-            .module?;
-        let lookup = module.embedded_file()?;
-        lookup(abi_stable::std_types::RStr::from_str(path))
-            .into_option()
-            .map(|s| s.as_slice())
+            .module
+            .clone()?;
+        module.embedded_file(path)
     }
 
     /// Calls method `M` on an enabled plugin (for the services of later layers and tests).

@@ -1,11 +1,10 @@
-//! Maps a plugin library into the process and checks its binary interface.
-//!
-//! This is one of the two places with `unsafe` code (the other is the host
-//! side of the ABI in `services.rs` and `instance.rs`). Libraries are never
-//! unmapped: code, vtables and type layouts of a plugin may be referenced
-//! until the process exits (see abi_stable's design).
+//! Maps a plugin library into the process and checks its binary interface;
+//! the library is then reached through [`ffi::InProcess`]. Libraries are
+//! never unmapped: code, vtables and type layouts of a plugin may be
+//! referenced until the process exits (see abi_stable's design).
 
 use std::path::Path;
+use std::sync::Arc;
 
 use abi_stable::abi_stability::abi_checking::check_layout_compatibility;
 use abi_stable::library::{lib_header_from_path, AbiHeader, LibraryError};
@@ -13,15 +12,17 @@ use abi_stable::StableAbi;
 use plinth_sdk::abi::{PluginModuleRef, ABI_MINOR};
 use plinth_sdk::Metadata;
 
+use crate::plugins::ffi;
 use crate::plugins::metadata::Refusal;
+use crate::plugins::transport::Library;
 
-/// Loads the library at `path` and returns its root module.
+/// Loads the library at `path`.
 ///
 /// The layout check runs in the direction the plugin's ABI minor calls for:
 /// a plugin built against an older SDK has fewer root-module fields than this
 /// host, so the host's layout must extend the plugin's; a newer plugin's
 /// layout must extend the host's. Fields the plugin lacks read back as `None`.
-pub fn load(path: &Path, meta: &Metadata) -> Result<PluginModuleRef, Refusal> {
+pub fn load(path: &Path, meta: &Metadata) -> Result<Arc<dyn Library>, Refusal> {
     let header = lib_header_from_path(path).map_err(|e| match e {
         e @ LibraryError::OpenError { .. } => Refusal::Failed(format!(
             "cannot load the library: {}",
@@ -62,15 +63,13 @@ pub fn load(path: &Path, meta: &Metadata) -> Result<PluginModuleRef, Refusal> {
             first_lines(&e.to_string(), 6)
         ))
     })?;
-    // SAFETY: the layout of the root module was checked just above, in the
-    // direction that matches the plugin's ABI minor.
-    let module = unsafe { header.init_root_module_with_unchecked_layout::<PluginModuleRef>() };
-    module.map_err(|e| {
+    let module = ffi::init_checked_root_module(header).map_err(|e| {
         Refusal::Incompatible(format!(
             "cannot initialise the plugin: {}",
             one_line(&e.to_string())
         ))
-    })
+    })?;
+    Ok(Arc::new(ffi::InProcess(module)))
 }
 
 fn one_line(s: &str) -> String {

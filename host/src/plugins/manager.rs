@@ -9,7 +9,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::{Duration, Instant};
 
-use plinth_sdk::abi::PluginModuleRef;
+use crate::plugins::transport::Library;
 use plinth_sdk::methods::plugin as m;
 use plinth_sdk::{Identity, Registrations, Value};
 
@@ -202,8 +202,9 @@ impl PluginManager {
         }
         let module = self.shared.records.read().unwrap()[i]
             .module
+            .clone()
             .expect("just loaded");
-        self.create_object(i, module)
+        self.create_object(i, &*module)
             .map_err(|e| ManagerError::Refused(format!("`{id}`: {e}")))
     }
 
@@ -303,7 +304,7 @@ impl PluginManager {
         let (module, existing, id) = {
             let records = self.shared.records.read().unwrap();
             let r = &records[i];
-            (r.module, r.object.clone(), r.found.id.clone())
+            (r.module.clone(), r.object.clone(), r.found.id.clone())
         };
         let object = match existing {
             Some(object) => object,
@@ -311,7 +312,7 @@ impl PluginManager {
                 let Some(module) = module else {
                     return self.mark_failed(i, "its library is not loaded".into());
                 };
-                match self.instantiate(i, module) {
+                match self.instantiate(i, &*module) {
                     Ok(object) => object,
                     Err(e) => return self.mark_failed(i, e),
                 }
@@ -341,7 +342,7 @@ impl PluginManager {
     }
 
     /// Creates the plugin object (injection), then initialises it and its settings.
-    fn instantiate(&self, i: usize, module: PluginModuleRef) -> Result<Arc<PluginObject>, String> {
+    fn instantiate(&self, i: usize, module: &dyn Library) -> Result<Arc<PluginObject>, String> {
         let object = self.create_object(i, module)?;
         object
             .call::<m::Initialize>(&())
@@ -352,11 +353,7 @@ impl PluginManager {
 
     /// Creates the plugin object, handing it its host handle, and learns its
     /// settings defaults and version (Settings plugins).
-    fn create_object(
-        &self,
-        i: usize,
-        module: PluginModuleRef,
-    ) -> Result<Arc<PluginObject>, String> {
+    fn create_object(&self, i: usize, module: &dyn Library) -> Result<Arc<PluginObject>, String> {
         let (context, is_settings) = {
             let records = self.shared.records.read().unwrap();
             let r = &records[i];
@@ -380,10 +377,7 @@ impl PluginManager {
             ));
             (context, r.has_mixin("Settings"))
         };
-        let id = context.identity.id.clone();
-        // SAFETY: `context` is alive for the whole call (this function holds it),
-        // and the plugin retains its own reference before using it later.
-        let object = Arc::new(unsafe { PluginObject::instantiate(module, context.handle(), &id) }?);
+        let object = Arc::new(PluginObject::instantiate(module, &context)?);
         {
             let mut records = self.shared.records.write().unwrap();
             records[i].object = Some(object.clone());
@@ -774,8 +768,8 @@ impl PluginManager {
         let object = match object {
             Some(object) => Some(object),
             None if to_be_enabled && self.load_index(i) => {
-                let module = self.shared.records.read().unwrap()[i].module;
-                module.and_then(|module| self.instantiate(i, module).ok())
+                let module = self.shared.records.read().unwrap()[i].module.clone();
+                module.and_then(|module| self.instantiate(i, &*module).ok())
             }
             None => None,
         };

@@ -9,6 +9,7 @@
 pub mod discover;
 pub mod dispatch;
 pub mod events;
+pub(crate) mod ffi;
 pub mod loader;
 pub mod manager;
 pub mod metadata;
@@ -16,3 +17,4 @@ pub mod object;
 pub mod services;
 pub mod sorting;
 pub mod state;
+pub mod transport;

@@ -1,12 +1,15 @@
-//! The host's side of a live plugin object: typed calls through the ABI.
+//! The host's side of a live plugin object: typed calls through its
+//! [`Transport`], behind a gate that closes when the plugin is disabled.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use abi_stable::std_types::{RResult, RSlice};
-use plinth_sdk::abi::{CallOutcome, HostHandle, PluginInstance, PluginModuleRef};
+use plinth_sdk::abi::CallOutcome;
 use plinth_sdk::{Codec, Method};
+
+use crate::plugins::services::PluginContext;
+use crate::plugins::transport::{Library, Transport};
 
 /// Why a call into a plugin did not return a value.
 #[derive(Debug, Clone, PartialEq)]
@@ -38,43 +41,29 @@ impl std::fmt::Display for CallError {
 /// that gate and waits for the calls already inside, so no plain call reaches
 /// a plugin once it was told it is disabled.
 pub struct PluginObject {
-    raw: PluginInstance,
+    transport: Box<dyn Transport>,
     id: Arc<str>,
     active: AtomicBool,
     in_flight: AtomicUsize,
 }
 
-// SAFETY: the SDK requires every plugin type to be `Send + Sync`, and the
-// object is only reached through its vtable, which takes `&self`-like access.
-unsafe impl Send for PluginObject {}
-// SAFETY: as above.
-unsafe impl Sync for PluginObject {}
-
 impl PluginObject {
-    /// Creates the plugin object, handing it `host`.
-    ///
-    /// # Safety
-    /// `host` must point to a live host context (see `PluginContext::handle`)
-    /// that stays alive for this call; the plugin takes its own reference.
-    pub unsafe fn instantiate(
-        module: PluginModuleRef,
-        host: HostHandle,
-        id: &str,
+    /// Creates the plugin object from `library`, handing it `context`.
+    pub fn instantiate(
+        library: &dyn Library,
+        context: &Arc<PluginContext>,
     ) -> Result<Self, String> {
-        match (module.instantiate())(host) {
-            RResult::ROk(raw) => Ok(Self {
-                raw,
-                id: id.into(),
-                active: AtomicBool::new(false),
-                in_flight: AtomicUsize::new(0),
-            }),
-            RResult::RErr(e) => Err(e.into()),
-        }
+        Ok(Self {
+            transport: library.instantiate(context)?,
+            id: context.identity.id.as_str().into(),
+            active: AtomicBool::new(false),
+            in_flight: AtomicUsize::new(0),
+        })
     }
 
     /// Calls method `M` with already encoded arguments (events encode once for all plugins).
     pub fn call_encoded<M: Method>(&self, args: &[u8]) -> Result<M::Output, CallError> {
-        match (self.raw.vtable.call)(self.raw.this, M::ID, RSlice::from_slice(args)) {
+        match self.transport.call(M::ID, args) {
             CallOutcome::Ok(bytes) => M::OutputCodec::decode(&bytes).map_err(CallError::Failed),
             CallOutcome::Unsupported => Err(CallError::Unsupported),
             CallOutcome::Error(e) => Err(CallError::Failed(e.into())),
@@ -163,7 +152,7 @@ impl Drop for Pass<'_> {
 
 impl Drop for PluginObject {
     fn drop(&mut self) {
-        match (self.raw.vtable.drop)(self.raw.this) {
+        match self.transport.release() {
             CallOutcome::Panic(msg) => {
                 tracing::error!(plugin = %self.id, "panicked while being dropped: {msg}")
             }

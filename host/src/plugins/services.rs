@@ -7,14 +7,11 @@
 //! longer act through the host. The first refusal is logged with the
 //! plugin's identifier. Reads (identity, settings) go on being answered.
 
-use std::ffi::c_void;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 
-use abi_stable::std_types::{RSlice, RStr};
-use plinth_sdk::abi::{level, CallOutcome, HostHandle, HostVTable};
+use plinth_sdk::abi::{level, CallOutcome};
 use plinth_sdk::methods::host::*;
 use plinth_sdk::{Codec, HookReply, Identity, Value};
 
@@ -89,16 +86,24 @@ impl PluginContext {
         }
     }
 
-    /// A handle for the plugin. The pointer stays valid while the host keeps
-    /// `self` alive; the plugin takes its own references through `retain`.
-    pub fn handle(self: &Arc<Self>) -> HostHandle {
-        HostHandle {
-            ctx: Arc::as_ptr(self) as *const c_void,
-            vtable: &HOST_VTABLE,
+    /// Writes a log line of the plugin's (dropped once the handle closed).
+    pub fn log(&self, lvl: u8, message: &str) {
+        if self.is_closed() {
+            self.note_refusal("log lines");
+            return;
+        }
+        let id = self.identity.id.as_str();
+        match lvl {
+            level::ERROR => tracing::error!(target: "plugin", plugin = id, "{message}"),
+            level::WARN => tracing::warn!(target: "plugin", plugin = id, "{message}"),
+            level::INFO => tracing::info!(target: "plugin", plugin = id, "{message}"),
+            level::DEBUG => tracing::debug!(target: "plugin", plugin = id, "{message}"),
+            _ => tracing::trace!(target: "plugin", plugin = id, "{message}"),
         }
     }
 
-    fn serve(&self, service: u32, args: &[u8]) -> CallOutcome {
+    /// Answers the plugin's call of service number `service`.
+    pub fn serve(&self, service: u32, args: &[u8]) -> CallOutcome {
         if self.is_closed() && changes_something(service) {
             let name = service_name(service);
             self.note_refusal(name);
@@ -212,52 +217,3 @@ fn reply<M: Method>(
         Err(e) => CallOutcome::Error(e.into()),
     }
 }
-
-/// # Safety
-/// `ctx` must come from `PluginContext::handle` and still be alive.
-unsafe fn context<'a>(ctx: *const c_void) -> &'a PluginContext {
-    // SAFETY: guaranteed by the caller.
-    unsafe { &*(ctx as *const PluginContext) }
-}
-
-extern "C" fn retain(ctx: *const c_void) {
-    // SAFETY: `ctx` is `Arc::as_ptr` of a live `Arc<PluginContext>` (see `handle`).
-    unsafe { Arc::increment_strong_count(ctx as *const PluginContext) }
-}
-
-extern "C" fn release(ctx: *const c_void) {
-    // SAFETY: each `release` matches an earlier `retain` of the same pointer.
-    unsafe { Arc::decrement_strong_count(ctx as *const PluginContext) }
-}
-
-extern "C" fn log(ctx: *const c_void, lvl: u8, message: RStr<'_>) {
-    // SAFETY: the plugin only calls with a context it retained.
-    let context = unsafe { context(ctx) };
-    let message = message.as_str();
-    if context.is_closed() {
-        context.note_refusal("log lines");
-        return;
-    }
-    let id = context.identity.id.as_str();
-    match lvl {
-        level::ERROR => tracing::error!(target: "plugin", plugin = id, "{message}"),
-        level::WARN => tracing::warn!(target: "plugin", plugin = id, "{message}"),
-        level::INFO => tracing::info!(target: "plugin", plugin = id, "{message}"),
-        level::DEBUG => tracing::debug!(target: "plugin", plugin = id, "{message}"),
-        _ => tracing::trace!(target: "plugin", plugin = id, "{message}"),
-    }
-}
-
-extern "C" fn call(ctx: *const c_void, service: u32, args: RSlice<'_, u8>) -> CallOutcome {
-    // SAFETY: the plugin only calls with a context it retained.
-    let context = unsafe { context(ctx) };
-    catch_unwind(AssertUnwindSafe(|| context.serve(service, args.as_slice())))
-        .unwrap_or_else(|_| CallOutcome::Error("the host failed while serving this call".into()))
-}
-
-static HOST_VTABLE: HostVTable = HostVTable {
-    retain,
-    release,
-    log,
-    call,
-};

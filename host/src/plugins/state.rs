@@ -12,7 +12,6 @@ use crate::plugins::discover::{Found, Source};
 use crate::plugins::metadata::{self, Refusal};
 use crate::plugins::object::PluginObject;
 use crate::plugins::services::PluginContext;
-use plinth_sdk::abi::PluginModuleRef;
 use std::sync::Arc;
 
 /// The state of a plugin, as listed.
@@ -98,7 +97,7 @@ pub(crate) struct Record {
     pub(crate) meta: Option<Metadata>,
     pub(crate) state: State,
     pub(crate) error: Option<String>,
-    pub(crate) module: Option<PluginModuleRef>,
+    pub(crate) module: Option<std::sync::Arc<dyn crate::plugins::transport::Library>>,
     pub(crate) object: Option<Arc<PluginObject>>,
     pub(crate) context: Option<Arc<PluginContext>>,
     pub(crate) registrations: Registrations,

@@ -101,7 +101,7 @@ fn load(
                     format!("cannot read {}: {e}", path.display()),
                 )
             })?,
-            Some(Found::Embedded(bytes)) => bytes.to_vec(),
+            Some(Found::Embedded(bytes)) => bytes.into_owned(),
             None => continue,
         };
         return String::from_utf8(bytes).map(Some).map_err(|_| {

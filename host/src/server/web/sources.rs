@@ -131,7 +131,7 @@ pub enum Found {
     /// A file in the template folder.
     File(PathBuf),
     /// Compiled into the library.
-    Embedded(&'static [u8]),
+    Embedded(std::borrow::Cow<'static, [u8]>),
 }
 
 /// Finds template `name` of `plugin`; `None` when it has none by that name or
