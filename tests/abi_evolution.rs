@@ -7,7 +7,7 @@ mod common;
 
 use common::{built, Sandbox};
 use plinth::State;
-use plinth_sdk::json;
+use plinth_abi::json;
 
 #[test]
 fn plugin_built_against_sdk_1_0_loads_and_runs_in_this_newer_host() {

@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{built, lib_file, stderr, stdout, Sandbox};
-use plinth_sdk::Value;
+use plinth_abi::Value;
 
 fn json(out: &std::process::Output) -> Value {
     assert!(out.status.success(), "plinth failed: {}", stderr(out));

@@ -8,7 +8,7 @@ use std::process::Command;
 
 use common::{built, stderr, stdout, Sandbox};
 use plinth::{key_path, ConfigStore, PluginSettings};
-use plinth_sdk::{json, Value};
+use plinth_abi::{json, Value};
 
 fn read_yaml(path: &std::path::Path) -> Value {
     yaml_serde::from_str(&fs::read_to_string(path).unwrap()).unwrap()

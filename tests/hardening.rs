@@ -8,7 +8,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{add_user, api_key, http, Sandbox, Server};
-use plinth_sdk::{json, Value};
+use plinth_abi::{json, Value};
 
 /// A new user (`pw` as password) and an API key of theirs.
 fn user_key(sb: &Sandbox, name: &str, admin: bool) -> String {

@@ -3,7 +3,7 @@
 mod common;
 
 use common::{add_user, api_key, http, upload, Sandbox, Server};
-use plinth_sdk::{json, Value};
+use plinth_abi::{json, Value};
 
 fn get_json(server: &Server, path: &str) -> (u16, Value) {
     let mut response = http().get(&server.url(path)).call().unwrap();

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{add_user, api_key, http, upload, Sandbox, Server};
-use plinth_sdk::{json, Value};
+use plinth_abi::{json, Value};
 
 /// Every message the push channel sends, collected by a thread.
 struct Push {

@@ -5,7 +5,7 @@ mod common;
 
 use common::{built, Sandbox};
 use plinth::{Options, State};
-use plinth_sdk::json;
+use plinth_abi::json;
 
 fn lines(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| (*s).to_owned()).collect()
@@ -806,7 +806,7 @@ fn a_handler_far_behind_is_told_how_many_events_it_missed() {
         .iter()
         .find(|e| e.starts_with("plinth_events_dropped "))
         .expect("a drop notice");
-    let count: u64 = serde_json::from_str::<plinth_sdk::Value>(
+    let count: u64 = serde_json::from_str::<plinth_abi::Value>(
         notice.trim_start_matches("plinth_events_dropped "),
     )
     .unwrap()["count"]

@@ -4,8 +4,8 @@ mod common;
 
 use common::Sandbox;
 use plinth::State;
-use plinth_sdk::json;
-use plinth_sdk::methods::plugin as m;
+use plinth_abi::json;
+use plinth_abi::methods::plugin as m;
 
 #[test]
 fn helloworld_follows_the_seeds_simple_api_settings_template_and_asset_examples() {
@@ -39,7 +39,7 @@ fn helloworld_follows_the_seeds_simple_api_settings_template_and_asset_examples(
     assert_eq!(
         (
             get.status,
-            serde_json::from_slice::<plinth_sdk::Value>(&get.body).unwrap()
+            serde_json::from_slice::<plinth_abi::Value>(&get.body).unwrap()
         ),
         (200, json!({"foo": "bar"}))
     );
@@ -99,7 +99,7 @@ fn myblueprintplugin_declares_the_seeds_blueprint_routes() {
         ]
     );
     assert!(pm.call::<m::IsBlueprintCsrfProtected>(id, &()).unwrap());
-    let mut request = plinth_sdk::Request {
+    let mut request = plinth_abi::Request {
         method: "GET".into(),
         path: "/echo".into(),
         ..Default::default()

@@ -7,8 +7,8 @@ mod common;
 use common::Sandbox;
 use plinth::restrict::{filter, Caller};
 use plinth::{PluginManager, State};
-use plinth_sdk::methods::plugin as m;
-use plinth_sdk::{json, Value};
+use plinth_abi::methods::plugin as m;
+use plinth_abi::{json, Value};
 
 /// A sandbox with one bundled sample and, when given, a config file.
 fn sandbox(sample: &str, config: Option<&str>) -> Sandbox {

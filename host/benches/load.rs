@@ -16,8 +16,8 @@ use plinth::{
     loader, metadata, ConfigStore, HostServices, Options, Paths, PluginContext, PluginManager,
     PluginObject, PluginSettings, State, LIB_EXT, LIB_PREFIX,
 };
-use plinth_sdk::methods::plugin::OnPluginEnabled;
-use plinth_sdk::{HookReply, Identity, Value};
+use plinth_abi::methods::plugin::OnPluginEnabled;
+use plinth_abi::{HookReply, Identity, Value};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -92,7 +92,7 @@ fn bench_events(library: &Path, handlers: usize, events: usize) -> f64 {
     manager.start("127.0.0.1", 0);
     assert!(manager.flush_events());
     let payload =
-        plinth_sdk::json!({"name": "cube.gcode", "path": "cube.gcode", "origin": "local"});
+        plinth_abi::json!({"name": "cube.gcode", "path": "cube.gcode", "origin": "local"});
     let best = (0..3)
         .map(|_| {
             let t = Instant::now();

@@ -7,8 +7,8 @@ use clap::{Parser, Subcommand};
 
 use std::sync::Arc;
 
-use plinth_sdk::methods::plugin as m;
-use plinth_sdk::Value;
+use plinth_abi::methods::plugin as m;
+use plinth_abi::Value;
 
 use crate::config::plugin_settings::PluginSettings;
 use crate::config::values;
@@ -299,7 +299,7 @@ impl PluginAccess {
 
     fn preprocess<M>(&self, path: &[String], value: Value) -> Value
     where
-        M: plinth_sdk::Method<Args = (Vec<String>, Value), Output = Value>,
+        M: plinth_abi::Method<Args = (Vec<String>, Value), Output = Value>,
     {
         match &self.object {
             Some(object) => object
@@ -460,7 +460,7 @@ fn toggle(manager: &PluginManager, id: &str, enable: bool) -> Result<(), String>
 }
 
 /// Checks that the library at `path` is a plugin this host can load.
-fn check_loads(library: &Path) -> Result<plinth_sdk::Metadata, String> {
+fn check_loads(library: &Path) -> Result<plinth_abi::Metadata, String> {
     let meta =
         metadata::read(library).map_err(|r| format!("{}: {}", library.display(), r.message()))?;
     metadata::check_compatible(&meta)

@@ -46,26 +46,31 @@
 //!   refuses a plugin built with `panic = "abort"`.
 #![deny(missing_docs)]
 
-pub mod abi;
+mod error;
 mod export;
 mod host;
-mod metadata;
-pub mod methods;
 mod mixins;
 mod plugin;
 mod settings;
-mod types;
-mod wire;
 
+// The contract, under the names the SDK's modules use.
+use plinth_abi::{methods, vtable as abi, wire};
+mod types {
+    pub use crate::error::{PluginError, PluginResult};
+    pub use plinth_abi::types::*;
+}
+
+pub use error::{PluginError, PluginResult};
 pub use host::{Host, HostError, Logger};
-pub use metadata::Metadata;
 pub use mixins::*;
+pub use plinth_abi::is_wizard_ignored;
+pub use plinth_abi::types::{
+    HookReply, Request, Response, SliceError, SliceRequest, SlicerProperties, SlicingProfile,
+    SlicingProgress, Webcam,
+};
 pub use plugin::{HelperFn, HookHandler, Plugin, Registry};
 pub use serde_json::{json, Value};
 pub use settings::{to_bool, to_float, to_int, Settings};
-pub use types::*;
-#[doc(hidden)]
-pub use wire::{Codec, Method};
 
 /// The README's "write your first plugin" guide, compiled as a doctest.
 #[cfg(doctest)]
@@ -86,9 +91,6 @@ pub mod prelude {
 
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::abi::{
-        HostHandle, PluginInstance, PluginModule, PluginModuleRef, ABI_MAJOR, ABI_MINOR,
-    };
     pub use crate::export::{
         embedded_file, emit, instantiate, DispatchFn, InitFn, MetaPart, MixinEntry,
     };
@@ -99,9 +101,9 @@ pub mod __private {
     };
     pub use abi_stable::prefix_type::PrefixTypeTrait;
     pub use abi_stable::std_types::{ROption, RResult, RSlice, RStr, RString};
+    pub use plinth_abi::vtable::{HostHandle, PluginInstance, PluginModule, PluginModuleRef};
+    pub use plinth_abi::ABI_JSON;
 
-    /// `"1.1"`-style ABI version for the metadata.
-    pub const ABI_JSON: &str = concat!("[", 1, ",", 1, "]");
     /// The SDK's own version.
     pub const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -111,11 +113,6 @@ pub mod __private {
         ROOT_SYMBOL,
         abi_stable::library::ROOT_MODULE_LOADER_NAME
     ));
-    const _: () = assert!(
-        crate::abi::ABI_MAJOR == 1 && crate::abi::ABI_MINOR == 1,
-        "update ABI_JSON"
-    );
-
     const fn str_eq(a: &str, b: &str) -> bool {
         let (a, b) = (a.as_bytes(), b.as_bytes());
         if a.len() != b.len() {

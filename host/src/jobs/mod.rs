@@ -11,8 +11,8 @@ use std::sync::mpsc::{channel, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use plinth_sdk::methods::plugin as m;
-use plinth_sdk::SlicingProgress;
+use plinth_abi::methods::plugin as m;
+use plinth_abi::SlicingProgress;
 
 use crate::plugins::manager::PluginManager;
 

@@ -13,7 +13,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
-use plinth_sdk::{json, Value};
+use plinth_abi::{json, Value};
 
 use super::{percents_passed, JobError, ProgressNotifier};
 use crate::jobs::uploads;

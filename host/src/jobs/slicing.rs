@@ -16,8 +16,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use plinth_sdk::methods::plugin as m;
-use plinth_sdk::{
+use plinth_abi::methods::plugin as m;
+use plinth_abi::{
     json, SliceError, SliceRequest, SlicerProperties, SlicingProfile, SlicingProgress, Value,
 };
 

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use plinth_sdk::methods::plugin as m;
-use plinth_sdk::{HookReply, Value};
+use plinth_abi::methods::plugin as m;
+use plinth_abi::{HookReply, Value};
 
 use crate::plugins::discover::Source;
 use crate::plugins::events::EventSink;
@@ -199,7 +199,7 @@ impl PluginManager {
     }
 
     /// Calls method `M` on an enabled plugin (for the services of later layers and tests).
-    pub fn call<M: plinth_sdk::Method>(
+    pub fn call<M: plinth_abi::Method>(
         &self,
         id: &str,
         args: &M::Args,

@@ -18,8 +18,8 @@ use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use plinth_sdk::methods::plugin as m;
-use plinth_sdk::Value;
+use plinth_abi::methods::plugin as m;
+use plinth_abi::Value;
 
 use crate::plugins::object::PluginObject;
 

@@ -2,7 +2,7 @@
 //! ABI's vtables. A library is mapped once and never unmapped (code, vtables
 //! and type layouts of a plugin may be referenced until the process exits),
 //! its root module initialised after the layout check; plugin objects are
-//! called through their [`PluginVTable`](plinth_sdk::abi::PluginVTable), and
+//! called through their [`PluginVTable`](plinth_abi::vtable::PluginVTable), and
 //! the plugin calls the host back through [`HOST_VTABLE`], whose context is
 //! the plugin's [`PluginContext`], reference counted by the plugin.
 
@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use abi_stable::library::{LibHeader, LibraryError};
 use abi_stable::std_types::{RResult, RSlice, RStr};
-use plinth_sdk::abi::{CallOutcome, HostHandle, HostVTable, PluginInstance, PluginModuleRef};
+use plinth_abi::vtable::{CallOutcome, HostHandle, HostVTable, PluginInstance, PluginModuleRef};
 
 use crate::plugins::services::PluginContext;
 use crate::plugins::transport::{Library, Transport};

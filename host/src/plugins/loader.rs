@@ -9,8 +9,8 @@ use std::sync::Arc;
 use abi_stable::abi_stability::abi_checking::check_layout_compatibility;
 use abi_stable::library::{lib_header_from_path, AbiHeader, LibraryError};
 use abi_stable::StableAbi;
-use plinth_sdk::abi::{PluginModuleRef, ABI_MINOR};
-use plinth_sdk::Metadata;
+use plinth_abi::Metadata;
+use plinth_abi::{vtable::PluginModuleRef, ABI_MINOR};
 
 use crate::plugins::ffi;
 use crate::plugins::metadata::Refusal;

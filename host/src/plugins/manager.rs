@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::{Duration, Instant};
 
 use crate::plugins::transport::Library;
-use plinth_sdk::methods::plugin as m;
-use plinth_sdk::{Identity, Registrations, Value};
+use plinth_abi::methods::plugin as m;
+use plinth_abi::{Identity, Registrations, Value};
 
 use crate::config::plugin_settings::PluginSettings;
 use crate::config::{ConfigError, ConfigStore};

@@ -6,8 +6,8 @@ use std::path::Path;
 
 use object::read::ReadCache;
 use object::{Object, ObjectSection};
-use plinth_sdk::abi::{ABI_MAJOR, ABI_MINOR, METADATA_SECTION};
-use plinth_sdk::{mixin_info, Metadata};
+use plinth_abi::{Metadata, Mixin};
+use plinth_abi::{ABI_MAJOR, ABI_MINOR, METADATA_SECTION};
 
 /// Why a library cannot be used.
 #[derive(Debug, Clone, PartialEq)]
@@ -91,7 +91,7 @@ pub fn check_compatible(meta: &Metadata) -> Result<(), Refusal> {
         .mixins
         .iter()
         .map(String::as_str)
-        .filter(|m| mixin_info(m).is_none())
+        .filter(|m| Mixin::from_name(m).is_none())
         .collect();
     if !unknown.is_empty() {
         return Err(Refusal::Incompatible(format!(

@@ -5,8 +5,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use plinth_sdk::abi::CallOutcome;
-use plinth_sdk::{Codec, Method};
+use plinth_abi::vtable::CallOutcome;
+use plinth_abi::{Codec, Method};
 
 use crate::plugins::services::PluginContext;
 use crate::plugins::transport::{Library, Transport};

@@ -11,9 +11,9 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 
-use plinth_sdk::abi::{level, CallOutcome};
-use plinth_sdk::methods::host::*;
-use plinth_sdk::{Codec, HookReply, Identity, Value};
+use plinth_abi::methods::host::*;
+use plinth_abi::vtable::{level, CallOutcome};
+use plinth_abi::{Codec, HookReply, Identity, Value};
 
 use crate::config::plugin_settings::PluginSettings;
 

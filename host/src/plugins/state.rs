@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use plinth_sdk::{mixin_info, Metadata, Registrations, Value};
+use plinth_abi::{Metadata, Mixin, Registrations, Value};
 use serde::Serialize;
 
 use crate::config::{BlockEntry, ConfigError, ConfigStore};
@@ -117,7 +117,7 @@ impl Record {
                 || m.overlay.is_some()
                 || m.mixins
                     .iter()
-                    .any(|x| mixin_info(x).is_some_and(|i| i.restart_needing))
+                    .any(|x| Mixin::from_name(x).is_some_and(Mixin::restart_needing))
         })
     }
 
@@ -125,7 +125,7 @@ impl Record {
         self.meta.as_ref().is_some_and(|m| {
             m.mixins
                 .iter()
-                .any(|x| mixin_info(x).is_some_and(|i| i.reload_needing))
+                .any(|x| Mixin::from_name(x).is_some_and(Mixin::reload_needing))
         })
     }
 

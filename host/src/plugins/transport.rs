@@ -9,7 +9,7 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use plinth_sdk::abi::CallOutcome;
+use plinth_abi::vtable::CallOutcome;
 
 use crate::plugins::services::PluginContext;
 

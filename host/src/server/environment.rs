@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use plinth_sdk::{json, Value};
+use plinth_abi::{json, Value};
 use sysinfo::{MemoryRefreshKind, RefreshKind, System};
 
 /// Detects the environment (OctoPrint's `environment` structure, with
@@ -34,7 +34,7 @@ pub fn detect() -> Value {
         },
         "plinth": {
             "version": env!("CARGO_PKG_VERSION"),
-            "abi": format!("{}.{}", plinth_sdk::abi::ABI_MAJOR, plinth_sdk::abi::ABI_MINOR),
+            "abi": format!("{}.{}", plinth_abi::ABI_MAJOR, plinth_abi::ABI_MINOR),
         },
         "container": in_container(Path::new("/")),
     })

@@ -25,7 +25,7 @@ pub trait AssetPlugin: Plugin {
     }
 }
 
-mixin_marker!(Asset, AssetPlugin, 7, |inst, method, args| {
+mixin_marker!(Asset, AssetPlugin, |inst, method, args| {
     let p = &inst.plugin;
     match method {
         GetAssetFolder::ID => serve::<GetAssetFolder>(args, |()| p.get_asset_folder()),

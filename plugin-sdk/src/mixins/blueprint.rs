@@ -95,7 +95,7 @@ pub trait BlueprintPlugin: Plugin {
     }
 }
 
-mixin_marker!(Blueprint, BlueprintPlugin, 6, |inst, method, args| {
+mixin_marker!(Blueprint, BlueprintPlugin, |inst, method, args| {
     let p = &inst.plugin;
     let routes = || {
         inst.blueprint.get_or_init(|| {

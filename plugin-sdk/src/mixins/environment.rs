@@ -17,7 +17,6 @@ pub trait EnvironmentDetectionPlugin: Plugin {
 mixin_marker!(
     EnvironmentDetection,
     EnvironmentDetectionPlugin,
-    14,
     |inst, method, args| {
         match method {
             OnEnvironmentDetected::ID => serve::<OnEnvironmentDetected>(args, |env| {

@@ -31,14 +31,14 @@ pub trait ProgressPlugin: Plugin {
     }
 }
 
-mixin_marker!(EventHandler, EventHandlerPlugin, 4, |inst, method, args| {
+mixin_marker!(EventHandler, EventHandlerPlugin, |inst, method, args| {
     match method {
         OnEvent::ID => serve::<OnEvent>(args, |(e, p)| inst.plugin.on_event(&e, &p)),
         _ => CallOutcome::Unsupported,
     }
 });
 
-mixin_marker!(Progress, ProgressPlugin, 11, |inst, method, args| {
+mixin_marker!(Progress, ProgressPlugin, |inst, method, args| {
     let p = &inst.plugin;
     match method {
         OnPrintProgress::ID => {

@@ -29,7 +29,7 @@ pub trait ShutdownPlugin: Plugin {
     fn on_shutdown(&self) {}
 }
 
-mixin_marker!(Startup, StartupPlugin, 1, |inst, method, args| {
+mixin_marker!(Startup, StartupPlugin, |inst, method, args| {
     let p = &inst.plugin;
     match method {
         OnStartup::ID => serve::<OnStartup>(args, |(h, port)| p.on_startup(&h, port)),
@@ -38,7 +38,7 @@ mixin_marker!(Startup, StartupPlugin, 1, |inst, method, args| {
     }
 });
 
-mixin_marker!(Shutdown, ShutdownPlugin, 2, |inst, method, args| {
+mixin_marker!(Shutdown, ShutdownPlugin, |inst, method, args| {
     match method {
         OnShutdown::ID => serve::<OnShutdown>(args, |()| inst.plugin.on_shutdown()),
         _ => CallOutcome::Unsupported,

@@ -1,5 +1,5 @@
-//! One trait per mixin of OctoPrint's plugin system, and the table the host
-//! uses to know them.
+//! One trait per mixin of OctoPrint's plugin system (the mixins themselves,
+//! their numbers and flags, are declared in the contract: `plinth_abi::Mixin`).
 
 mod assets;
 mod blueprint;
@@ -25,60 +25,12 @@ pub use slicer::{SlicerPlugin, SlicingJob};
 pub use templates::TemplatePlugin;
 pub use ui::UiPlugin;
 pub use webcam::WebcamProviderPlugin;
-pub use wizard::{is_wizard_ignored, WizardPlugin};
+pub use wizard::WizardPlugin;
 
 use crate::abi::CallOutcome;
 use crate::export::Instance;
 use crate::types::PluginResult;
 use crate::wire::{Codec, Method};
-
-/// What the host knows of a mixin.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct MixinInfo {
-    /// Its number: the high byte of its method numbers.
-    pub id: u8,
-    /// Its name as `export_plugin!` spells it (`Startup`, `Settings`, …).
-    pub name: &'static str,
-    /// Enabling or disabling a plugin with it takes effect at the next start only.
-    pub restart_needing: bool,
-    /// Enabling or disabling a plugin with it needs the web page to be reloaded.
-    pub reload_needing: bool,
-    /// The ABI minor that introduced it.
-    pub since_abi_minor: u32,
-}
-
-const fn mixin(id: u8, name: &'static str, restart: bool, reload: bool) -> MixinInfo {
-    MixinInfo {
-        id,
-        name,
-        restart_needing: restart,
-        reload_needing: reload,
-        since_abi_minor: 0,
-    }
-}
-
-/// Every mixin this SDK (and a host built with it) knows.
-pub const MIXINS: &[MixinInfo] = &[
-    mixin(1, "Startup", false, false),
-    mixin(2, "Shutdown", false, false),
-    mixin(3, "Settings", false, false),
-    mixin(4, "EventHandler", false, false),
-    mixin(5, "SimpleApi", false, false),
-    mixin(6, "Blueprint", true, false),
-    mixin(7, "Asset", true, false),
-    mixin(8, "Template", false, true),
-    mixin(9, "Wizard", false, true),
-    mixin(10, "Ui", false, false),
-    mixin(11, "Progress", false, false),
-    mixin(12, "Slicer", false, false),
-    mixin(13, "WebcamProvider", false, false),
-    mixin(14, "EnvironmentDetection", true, false),
-];
-
-/// Looks a mixin up by name.
-pub fn mixin_info(name: &str) -> Option<&'static MixinInfo> {
-    MIXINS.iter().find(|m| m.name == name)
-}
 
 #[doc(hidden)]
 /// Routes a method number of one mixin to the plugin's trait implementation.
@@ -116,12 +68,12 @@ pub(crate) fn serve_result<M: Method>(
 
 /// Defines the zero-sized marker a mixin name in `export_plugin!` refers to.
 macro_rules! mixin_marker {
-    ($name:ident, $trait:ident, $id:literal, $(on_instantiate: |$i:ident| $init:block,)? |$inst:ident, $method:ident, $args:ident| $body:block) => {
+    ($name:ident, $trait:ident, $(on_instantiate: |$i:ident| $init:block,)? |$inst:ident, $method:ident, $args:ident| $body:block) => {
         #[doc(hidden)]
         #[allow(non_camel_case_types)]
         pub struct $name;
         impl<P: $trait> $crate::mixins::Dispatch<P> for $name {
-            const ID: u8 = $id;
+            const ID: u8 = plinth_abi::Mixin::$name.number();
             fn dispatch(
                 $inst: &$crate::export::Instance<P>,
                 $method: u32,
@@ -152,36 +104,4 @@ pub mod markers {
     pub use super::ui::Ui;
     pub use super::webcam::WebcamProvider;
     pub use super::wizard::Wizard;
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn mixin_table_has_unique_ids_and_names() {
-        for (i, a) in MIXINS.iter().enumerate() {
-            for b in &MIXINS[i + 1..] {
-                assert_ne!(a.id, b.id);
-                assert_ne!(a.name, b.name);
-            }
-        }
-        assert_eq!(MIXINS.len(), 14);
-    }
-
-    #[test]
-    fn restart_and_reload_needing_mixins_are_the_seeds() {
-        let restart: Vec<_> = MIXINS
-            .iter()
-            .filter(|m| m.restart_needing)
-            .map(|m| m.name)
-            .collect();
-        let reload: Vec<_> = MIXINS
-            .iter()
-            .filter(|m| m.reload_needing)
-            .map(|m| m.name)
-            .collect();
-        assert_eq!(restart, ["Blueprint", "Asset", "EnvironmentDetection"]);
-        assert_eq!(reload, ["Template", "Wizard"]);
-    }
 }

@@ -155,7 +155,7 @@ fn host_error(e: HostError) -> PluginError {
     PluginError::new(e.to_string())
 }
 
-mixin_marker!(Settings, SettingsPlugin, 3, on_instantiate: |inst| { preprocessors(&inst.plugin); }, |inst, method, args| {
+mixin_marker!(Settings, SettingsPlugin, on_instantiate: |inst| { preprocessors(&inst.plugin); }, |inst, method, args| {
     let p = &inst.plugin;
     let pre = || preprocessors(p);
     match method {

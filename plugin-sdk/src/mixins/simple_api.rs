@@ -45,7 +45,7 @@ pub trait SimpleApiPlugin: Plugin {
     }
 }
 
-mixin_marker!(SimpleApi, SimpleApiPlugin, 5, |inst, method, args| {
+mixin_marker!(SimpleApi, SimpleApiPlugin, |inst, method, args| {
     let p = &inst.plugin;
     match method {
         GetApiCommands::ID => serve::<GetApiCommands>(args, |()| p.get_api_commands()),

@@ -119,7 +119,7 @@ fn profile_files(dir: &str) -> PluginResult<Vec<std::path::PathBuf>> {
     Ok(files)
 }
 
-mixin_marker!(Slicer, SlicerPlugin, 12, |inst, method, args| {
+mixin_marker!(Slicer, SlicerPlugin, |inst, method, args| {
     let p = &inst.plugin;
     match method {
         IsSlicerConfigured::ID => serve::<IsSlicerConfigured>(args, |()| p.is_slicer_configured()),

@@ -43,7 +43,7 @@ pub trait TemplatePlugin: Plugin {
     }
 }
 
-mixin_marker!(Template, TemplatePlugin, 8, |inst, method, args| {
+mixin_marker!(Template, TemplatePlugin, |inst, method, args| {
     let p = &inst.plugin;
     match method {
         GetTemplateConfigs::ID => serve::<GetTemplateConfigs>(args, |()| p.get_template_configs()),

@@ -102,7 +102,7 @@ pub trait UiPlugin: Plugin {
     }
 }
 
-mixin_marker!(Ui, UiPlugin, 10, |inst, method, args| {
+mixin_marker!(Ui, UiPlugin, |inst, method, args| {
     let p = &inst.plugin;
     match method {
         WillHandleUi::ID => serve::<WillHandleUi>(args, |r| p.will_handle_ui(&r)),

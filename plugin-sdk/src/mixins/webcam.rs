@@ -19,7 +19,6 @@ pub trait WebcamProviderPlugin: Plugin {
 mixin_marker!(
     WebcamProvider,
     WebcamProviderPlugin,
-    13,
     |inst, method, args| {
         let p = &inst.plugin;
         match method {

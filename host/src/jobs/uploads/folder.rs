@@ -9,7 +9,7 @@ use std::fs::{self, File, Metadata};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use plinth_sdk::Value;
+use plinth_abi::Value;
 use tempfile::NamedTempFile;
 
 /// The folder holding the analyses kept beside G-code files.

@@ -1,8 +1,8 @@
 //! File names in the uploads folder and the types they stand for: the
 //! extension tree of accepted types.
 
-use plinth_sdk::methods::plugin as m;
-use plinth_sdk::{json, Value};
+use plinth_abi::methods::plugin as m;
+use plinth_abi::{json, Value};
 
 use crate::plugins::manager::PluginManager;
 use crate::plugins::state::State;

@@ -12,7 +12,7 @@ use std::time::SystemTime;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use percent_encoding::percent_decode_str;
-use plinth_sdk::methods::plugin as m;
+use plinth_abi::methods::plugin as m;
 use sha2::{Digest, Sha256};
 
 use super::App;

@@ -18,8 +18,8 @@ use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use plinth_sdk::methods::plugin as m;
-use plinth_sdk::BlueprintSpec;
+use plinth_abi::methods::plugin as m;
+use plinth_abi::BlueprintSpec;
 
 use super::auth::{identify, Caller};
 use super::calls::{call_plugin, into_http, plugin_headers};
@@ -107,7 +107,7 @@ async fn handle(
     if mounted.protected && caller.user.is_none() {
         return Err(fail(StatusCode::FORBIDDEN, "log in to use this"));
     }
-    let mut request = plinth_sdk::Request {
+    let mut request = plinth_abi::Request {
         method: method.to_string(),
         path: path.clone(),
         query,
@@ -181,7 +181,7 @@ async fn error_page(
     id: &str,
     mounted: &Mounted,
     status: StatusCode,
-    request: plinth_sdk::Request,
+    request: plinth_abi::Request,
     fallback: Response,
 ) -> Response {
     if !mounted.spec.error_handlers.contains(&status.as_u16()) {

@@ -99,7 +99,7 @@ pub fn plugin_headers(
 }
 
 /// A plugin's response as an HTTP response.
-pub fn into_http(response: plinth_sdk::Response) -> Response {
+pub fn into_http(response: plinth_abi::Response) -> Response {
     let status = StatusCode::from_u16(response.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut out = (status, Body::from(response.body)).into_response();
     for (name, value) in response.headers {

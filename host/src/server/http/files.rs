@@ -19,7 +19,7 @@ use axum::extract::{Multipart, Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use plinth_sdk::{json, Value};
+use plinth_abi::{json, Value};
 use tokio::io::AsyncWriteExt;
 
 use super::auth::Caller;

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
-use plinth_sdk::Value;
+use plinth_abi::Value;
 
 use super::auth::Caller;
 use super::{blocking, json_request, need, ApiError, App};

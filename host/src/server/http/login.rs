@@ -7,7 +7,7 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use plinth_sdk::{json, Value};
+use plinth_abi::{json, Value};
 
 use super::auth::Caller;
 use super::sessions::{cookie, LockedOut, CSRF_COOKIE, SESSION_COOKIE};

@@ -173,7 +173,7 @@ pub struct ApiError {
     pub status: StatusCode,
     pub message: String,
     /// More fields of the answer beside `error`.
-    pub details: serde_json::Map<String, plinth_sdk::Value>,
+    pub details: serde_json::Map<String, plinth_abi::Value>,
 }
 
 impl ApiError {
@@ -186,7 +186,7 @@ impl ApiError {
     }
 
     /// Adds the field `key` to the answer.
-    pub fn with(mut self, key: &str, value: plinth_sdk::Value) -> Self {
+    pub fn with(mut self, key: &str, value: plinth_abi::Value) -> Self {
         self.details.insert(key.to_owned(), value);
         self
     }
@@ -195,8 +195,8 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut body = self.details;
-        body.insert("error".into(), plinth_sdk::Value::String(self.message));
-        (self.status, Json(plinth_sdk::Value::Object(body))).into_response()
+        body.insert("error".into(), plinth_abi::Value::String(self.message));
+        (self.status, Json(plinth_abi::Value::Object(body))).into_response()
     }
 }
 
@@ -205,7 +205,7 @@ impl IntoResponse for ApiError {
 pub fn json_request(
     headers: &axum::http::HeaderMap,
     body: &[u8],
-) -> Result<plinth_sdk::Value, ApiError> {
+) -> Result<plinth_abi::Value, ApiError> {
     let content_type = headers
         .get("content-type")
         .and_then(|v| v.to_str().ok())
@@ -229,10 +229,10 @@ pub async fn blocking<T: Send + 'static>(
 }
 
 /// An optional text field of a JSON body (`null` counts as absent); 400 for another type.
-pub fn optional_text(body: &plinth_sdk::Value, key: &str) -> Result<Option<String>, ApiError> {
+pub fn optional_text(body: &plinth_abi::Value, key: &str) -> Result<Option<String>, ApiError> {
     match body.get(key) {
-        None | Some(plinth_sdk::Value::Null) => Ok(None),
-        Some(plinth_sdk::Value::String(s)) => Ok(Some(s.clone())),
+        None | Some(plinth_abi::Value::Null) => Ok(None),
+        Some(plinth_abi::Value::String(s)) => Ok(Some(s.clone())),
         Some(_) => Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             format!("`{key}` must be text"),
@@ -241,10 +241,10 @@ pub fn optional_text(body: &plinth_sdk::Value, key: &str) -> Result<Option<Strin
 }
 
 /// An optional true/false field of a JSON body (absent is false); 400 for another type.
-pub fn optional_flag(body: &plinth_sdk::Value, key: &str) -> Result<bool, ApiError> {
+pub fn optional_flag(body: &plinth_abi::Value, key: &str) -> Result<bool, ApiError> {
     match body.get(key) {
-        None | Some(plinth_sdk::Value::Null) => Ok(false),
-        Some(plinth_sdk::Value::Bool(b)) => Ok(*b),
+        None | Some(plinth_abi::Value::Null) => Ok(false),
+        Some(plinth_abi::Value::Bool(b)) => Ok(*b),
         Some(_) => Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             format!("`{key}` must be true or false"),
@@ -253,7 +253,7 @@ pub fn optional_flag(body: &plinth_sdk::Value, key: &str) -> Result<bool, ApiErr
 }
 
 /// A request body as JSON, or 400 saying why not.
-pub fn json_body(body: &[u8]) -> Result<plinth_sdk::Value, ApiError> {
+pub fn json_body(body: &[u8]) -> Result<plinth_abi::Value, ApiError> {
     serde_json::from_slice(body).map_err(|e| {
         ApiError::new(
             StatusCode::BAD_REQUEST,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
-use plinth_sdk::Request;
+use plinth_abi::Request;
 
 use super::assets::{if_none_match, Asset};
 use super::auth::Caller;
@@ -155,7 +155,7 @@ pub async fn login(
     let manager = app.manager.clone();
     let rendered = super::blocking(move || {
         let version = env!("CARGO_PKG_VERSION");
-        let context = minijinja::Value::from_serialize(plinth_sdk::json!({
+        let context = minijinja::Value::from_serialize(plinth_abi::json!({
             "redirect": redirect,
             "version": {"number": version, "branch": null, "display": version},
             "display_version": version,

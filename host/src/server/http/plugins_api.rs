@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
-use plinth_sdk::{json, Value};
+use plinth_abi::{json, Value};
 
 use super::auth::Caller;
 use super::calls::call_plugin;

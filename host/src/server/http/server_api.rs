@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use axum::extract::State;
 use axum::Json;
-use plinth_sdk::{json, Value};
+use plinth_abi::{json, Value};
 
 use super::App;
 

@@ -22,8 +22,8 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
-use plinth_sdk::methods::plugin as m;
-use plinth_sdk::{json, Value};
+use plinth_abi::methods::plugin as m;
+use plinth_abi::{json, Value};
 use serde_json::Map;
 
 use super::auth::Caller;

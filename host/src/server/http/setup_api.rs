@@ -15,7 +15,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::Json;
-use plinth_sdk::{json, Value};
+use plinth_abi::{json, Value};
 
 use super::auth::Caller;
 use super::{blocking, json_request, need, optional_text, ApiError, App};

@@ -20,8 +20,8 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use plinth_sdk::methods::plugin as m;
-use plinth_sdk::Value;
+use plinth_abi::methods::plugin as m;
+use plinth_abi::Value;
 
 use super::auth::Caller;
 use super::calls::{call_plugin, into_http, plugin_error, plugin_headers};
@@ -37,7 +37,7 @@ pub async fn get(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     check_access(&app, &id, &caller).await?;
-    let request = plinth_sdk::Request {
+    let request = plinth_abi::Request {
         method: "GET".into(),
         path: "/".into(),
         query,

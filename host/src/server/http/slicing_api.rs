@@ -16,7 +16,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use plinth_sdk::{json, Value};
+use plinth_abi::{json, Value};
 
 use super::auth::Caller;
 use super::{json_request, need, optional_text, ApiError, App};
@@ -67,7 +67,7 @@ pub async fn profile(
     Ok(Json(profile_json(&profile)))
 }
 
-fn profile_json(p: &plinth_sdk::SlicingProfile) -> Value {
+fn profile_json(p: &plinth_abi::SlicingProfile) -> Value {
     json!({
         "key": p.name,
         "slicer": p.slicer,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use plinth_sdk::Value;
+use plinth_abi::Value;
 
 use super::auth::Caller;
 use super::{need, ApiError, App};

@@ -15,8 +15,8 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use plinth_sdk::methods::plugin as m;
-use plinth_sdk::{json, Value, Webcam};
+use plinth_abi::methods::plugin as m;
+use plinth_abi::{json, Value, Webcam};
 
 use super::auth::Caller;
 use super::calls::call_plugin;

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::SystemTime;
 
-use plinth_sdk::{Response, Value};
+use plinth_abi::{Response, Value};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 

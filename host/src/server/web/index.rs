@@ -6,8 +6,8 @@
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
-use plinth_sdk::methods::plugin as m;
-use plinth_sdk::{Request, Response, Value};
+use plinth_abi::methods::plugin as m;
+use plinth_abi::{Request, Response, Value};
 
 use super::cache::{self, Record, Stamp, StampInput};
 use super::page::Survey;

@@ -47,7 +47,7 @@ pub fn end_first_run(manager: &crate::PluginManager) -> Result<(), String> {
     config
         .set(
             crate::config::key_path(crate::config::host_settings::FIRST_RUN.0.path),
-            plinth_sdk::Value::Bool(false),
+            plinth_abi::Value::Bool(false),
         )
         .and_then(|()| config.save())
         .map_err(|e| e.to_string())

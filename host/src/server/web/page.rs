@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use minijinja::Value as Mj;
-use plinth_sdk::{json, Value};
+use plinth_abi::{json, Value};
 
 use super::injection::{self, Component, Injection, PluginTemplates, TEMPLATE_TYPES};
 use super::render::Renderer;

@@ -9,8 +9,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use plinth_sdk::methods::plugin as m;
-use plinth_sdk::Value;
+use plinth_abi::methods::plugin as m;
+use plinth_abi::Value;
 
 use super::injection::{default_template, TEMPLATE_TYPES};
 use crate::server::http::assets::{asset_folder, default_folder, file_within};

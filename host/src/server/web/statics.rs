@@ -2,7 +2,7 @@
 //! `/static/`: the page's script and styles, the core client library, and
 //! each AssetPlugin's part of the client library (its `clientjs` files).
 
-use plinth_sdk::methods::plugin as m;
+use plinth_abi::methods::plugin as m;
 
 use crate::PluginManager;
 

@@ -8,8 +8,8 @@
 use crate::config::host_settings::SEEN_WIZARDS;
 use std::collections::BTreeMap;
 
-use plinth_sdk::methods::plugin as m;
-use plinth_sdk::{is_wizard_ignored, Value};
+use plinth_abi::methods::plugin as m;
+use plinth_abi::{is_wizard_ignored, Value};
 
 use crate::config::key_path;
 use crate::PluginManager;

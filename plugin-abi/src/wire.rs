@@ -3,7 +3,6 @@
 //! Arguments and results are JSON, except where a method moves raw bytes
 //! (webcam snapshots). "Nothing" (`()`) is the empty byte string, so a call
 //! without arguments or result allocates nothing.
-#![allow(missing_docs)]
 
 use std::any::{Any, TypeId};
 use std::marker::PhantomData;
@@ -12,7 +11,9 @@ use serde::{de::DeserializeOwned, Serialize};
 
 /// Encodes and decodes one type for the wire.
 pub trait Codec<T> {
+    /// The bytes of `value`.
     fn encode(value: &T) -> Result<Vec<u8>, String>;
+    /// The value of `bytes`; the error says what is wrong.
     fn decode(bytes: &[u8]) -> Result<T, String>;
 }
 
@@ -65,32 +66,15 @@ pub trait Method {
     const NAME: &'static str;
     /// The ABI minor that introduced it.
     const SINCE: u32;
+    /// What it takes.
     type Args;
+    /// How its arguments are encoded.
     type ArgsCodec: Codec<Self::Args>;
+    /// What it returns.
     type Output;
+    /// How its result is encoded.
     type OutputCodec: Codec<Self::Output>;
 }
-
-/// Declares method descriptors: `Name = id (since minor): Args => Output;`
-macro_rules! wire_methods {
-    ($( $name:ident = $id:literal ($since:literal): $args:ty => $out:ty $([$codec:ty])?; )*) => {
-        $(
-            pub struct $name;
-            impl $crate::wire::Method for $name {
-                const ID: u32 = $id;
-                const NAME: &'static str = stringify!($name);
-                const SINCE: u32 = $since;
-                type Args = $args;
-                type ArgsCodec = $crate::wire::Json<$args>;
-                type Output = $out;
-                type OutputCodec = wire_methods!(@codec $out $(, $codec)?);
-            }
-        )*
-    };
-    (@codec $out:ty) => { $crate::wire::Json<$out> };
-    (@codec $out:ty, $codec:ty) => { $codec };
-}
-pub(crate) use wire_methods;
 
 #[cfg(test)]
 mod tests {

@@ -1,8 +1,5 @@
-//! The binary interface between the Plinth host and a plugin library.
-//!
-//! Plugin authors never use this module: [`export_plugin!`](crate::export_plugin)
-//! writes everything in it for them. It is public so that the host, which
-//! depends on this crate too, shares the exact same definitions.
+//! The binary interface between the Plinth host and a plugin library: the
+//! root module a library exports, and the two vtables calls cross.
 //!
 //! # How the interface grows
 //!
@@ -19,7 +16,6 @@
 //! |-----|---------------|
 //! | 1.0 | root module with `metadata` and `instantiate`; every mixin of the seed |
 //! | 1.1 | `PluginModule::embedded_file`: templates and assets compiled into the library |
-#![allow(missing_docs)]
 
 use std::ffi::c_void;
 
@@ -31,22 +27,6 @@ use abi_stable::{
     std_types::{ROption, RResult, RSlice, RStr, RString, RVec},
     StableAbi,
 };
-
-/// Major version of the Plinth ABI. A host loads only plugins of its major.
-pub const ABI_MAJOR: u32 = 1;
-/// Minor version of the Plinth ABI: the number of compatible additions.
-pub const ABI_MINOR: u32 = 1;
-
-/// Name of the section of the library file that holds the plugin's metadata
-/// (JSON), so the host can read it without running any of the plugin's code.
-#[cfg(all(not(target_vendor = "apple"), not(windows)))]
-pub const METADATA_SECTION: &str = ".plinth_meta";
-/// Name of the section of the library file that holds the plugin's metadata.
-#[cfg(target_vendor = "apple")]
-pub const METADATA_SECTION: &str = "__plinth_meta";
-/// Name of the section of the library file that holds the plugin's metadata.
-#[cfg(windows)]
-pub const METADATA_SECTION: &str = ".plinthm";
 
 /// The root module every plugin library exports.
 #[repr(C)]
@@ -90,6 +70,7 @@ pub enum CallOutcome {
 pub struct PluginInstance {
     /// Opaque pointer to the plugin's state; only its own vtable uses it.
     pub this: *const c_void,
+    /// The object's entry points.
     pub vtable: &'static PluginVTable,
 }
 
@@ -109,15 +90,21 @@ pub struct PluginVTable {
 pub struct HostHandle {
     /// Opaque pointer to the host's context for this plugin.
     pub ctx: *const c_void,
+    /// The host's entry points.
     pub vtable: &'static HostVTable,
 }
 
 /// Log levels as they cross the boundary.
 pub mod level {
+    /// An error.
     pub const ERROR: u8 = 1;
+    /// A warning.
     pub const WARN: u8 = 2;
+    /// Information.
     pub const INFO: u8 = 3;
+    /// Debugging detail.
     pub const DEBUG: u8 = 4;
+    /// Tracing detail.
     pub const TRACE: u8 = 5;
 }
 
@@ -125,8 +112,12 @@ pub mod level {
 #[repr(C)]
 #[derive(StableAbi)]
 pub struct HostVTable {
+    /// Takes a reference to the context (a plugin keeps its handle).
     pub retain: extern "C" fn(ctx: *const c_void),
+    /// Gives a reference back.
     pub release: extern "C" fn(ctx: *const c_void),
+    /// Writes a line into the host's log under the plugin's identifier.
     pub log: extern "C" fn(ctx: *const c_void, level: u8, message: RStr<'_>),
+    /// Calls service number `service` with encoded arguments.
     pub call: extern "C" fn(ctx: *const c_void, service: u32, args: RSlice<'_, u8>) -> CallOutcome,
 }
