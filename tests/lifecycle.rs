@@ -4,8 +4,9 @@
 mod common;
 
 use common::{built, Sandbox};
-use plinth::{Options, State};
+use plinth::{Options, SortingContext, State};
 use plinth_abi::json;
+use plinth_abi::Mixin;
 
 fn lines(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| (*s).to_owned()).collect()
@@ -56,7 +57,7 @@ fn sorting_keys_then_bundled_first_then_identifier_with_config_overrides_winning
     sb.write_config("plugins:\n  _sortingOrder:\n    a:\n      StartupPlugin.on_startup: 0\n");
     let m = sb.manager();
     assert_eq!(
-        m.implementation_ids("Startup", Some("StartupPlugin.on_startup")),
+        m.implementation_ids(Mixin::Startup, Some(SortingContext::OnStartup)),
         Vec::<String>::new()
     );
     m.start("h", 1);
@@ -71,7 +72,7 @@ fn sorting_keys_then_bundled_first_then_identifier_with_config_overrides_winning
     // Without overrides for this context: b (5), then bundled before user at 1000, then id.
     assert_eq!(order("on_after_startup"), ["b", "z_bundled", "a", "c"]);
     assert_eq!(
-        m.implementation_ids("Shutdown", Some("ShutdownPlugin.on_shutdown")),
+        m.implementation_ids(Mixin::Shutdown, Some(SortingContext::OnShutdown)),
         ["z_bundled", "a", "b", "c"]
     );
     m.shutdown();

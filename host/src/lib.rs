@@ -41,5 +41,6 @@ pub use plugins::discover::Source;
 pub use plugins::manager::{ManagerError, Options, PluginInfo, PluginManager, State, Toggle};
 pub use plugins::object::PluginObject;
 pub use plugins::services::{HostServices, PluginContext};
+pub use plugins::sorting::Context as SortingContext;
 pub use plugins::{loader, metadata};
 pub use users::Users;

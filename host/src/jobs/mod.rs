@@ -15,6 +15,7 @@ use plinth_abi::methods::plugin as m;
 use plinth_abi::SlicingProgress;
 
 use crate::plugins::manager::PluginManager;
+use plinth_abi::Mixin;
 
 /// The printer and the slicing manager of one host.
 pub struct Jobs {
@@ -91,7 +92,7 @@ impl ProgressNotifier {
             .name("plinth-progress".into())
             .spawn(move || {
                 for note in rx {
-                    for (id, plugin) in manager.implementations("Progress", None) {
+                    for (id, plugin) in manager.implementations(Mixin::Progress, None) {
                         let result = match &note {
                             Note::Print {
                                 storage,

@@ -25,6 +25,7 @@ use super::printer::Printer;
 use super::{percents_passed, JobError, ProgressNotifier};
 use crate::jobs::uploads;
 use crate::plugins::manager::PluginManager;
+use plinth_abi::Mixin;
 
 /// Slicing jobs that may run at once.
 pub const MAX_JOBS: usize = 4;
@@ -176,7 +177,7 @@ impl Slicing {
     /// configured. Two plugins with one type: the first in plugin order wins.
     pub fn slicers(&self) -> BTreeMap<String, Slicer> {
         let mut out: BTreeMap<String, Slicer> = BTreeMap::new();
-        for id in self.manager.implementation_ids("Slicer", None) {
+        for id in self.manager.implementation_ids(Mixin::Slicer, None) {
             if !self
                 .manager
                 .call::<m::IsSlicerConfigured>(&id, &())

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use plinth_abi::methods::plugin as m;
-use plinth_abi::{HookReply, Value};
+use plinth_abi::{HookReply, Mixin, Value};
 
 use crate::plugins::discover::Source;
 use crate::plugins::events::EventSink;
@@ -23,8 +23,8 @@ impl PluginManager {
     /// then bundled before others, then identifier.
     pub fn implementations(
         &self,
-        mixin: &str,
-        context: Option<&str>,
+        mixin: Mixin,
+        context: Option<sorting::Context>,
     ) -> Vec<(String, Arc<PluginObject>)> {
         let candidates: Vec<(String, bool, Arc<PluginObject>)> = {
             let records = self.shared.records.read().unwrap();
@@ -52,9 +52,9 @@ impl PluginManager {
             .into_iter()
             .map(|(id, bundled, object)| {
                 let key = context.map_or(DEFAULT_ORDER, |ctx| {
-                    sorting::override_for(&overrides, &id, ctx).unwrap_or_else(|| {
+                    sorting::override_for(&overrides, &id, ctx.as_str()).unwrap_or_else(|| {
                         object
-                            .call::<m::GetSortingKey>(&ctx.to_owned())
+                            .call::<m::GetSortingKey>(&ctx.as_str().to_owned())
                             .ok()
                             .flatten()
                             .unwrap_or(DEFAULT_ORDER)
@@ -68,7 +68,11 @@ impl PluginManager {
     }
 
     /// Identifiers of the enabled implementations of a mixin, sorted for `context`.
-    pub fn implementation_ids(&self, mixin: &str, context: Option<&str>) -> Vec<String> {
+    pub fn implementation_ids(
+        &self,
+        mixin: Mixin,
+        context: Option<sorting::Context>,
+    ) -> Vec<String> {
         self.implementations(mixin, context)
             .into_iter()
             .map(|(id, _)| id)
@@ -254,7 +258,7 @@ impl HostServices for Shared {
 
 impl EventSink for Shared {
     fn handlers(&self) -> Vec<(String, Arc<PluginObject>)> {
-        self.manager().implementations("EventHandler", None)
+        self.manager().implementations(Mixin::EventHandler, None)
     }
 }
 

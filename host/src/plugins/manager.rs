@@ -23,8 +23,10 @@ use crate::plugins::metadata;
 use crate::plugins::object::PluginObject;
 use crate::plugins::services::{HostServices, PluginContext};
 
+use crate::plugins::sorting::Context;
 use crate::plugins::state::{apply_overlays, evaluate, refusal_state, source_name, Record};
 pub use crate::plugins::state::{ManagerError, Options, Pending, PluginInfo, State, Toggle};
+use plinth_abi::Mixin;
 
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Phase {
@@ -375,7 +377,7 @@ impl PluginManager {
                 self.shared.me.clone() as Weak<dyn HostServices>,
                 Arc::new(PluginSettings::new(self.shared.config.clone(), id)),
             ));
-            (context, r.has_mixin("Settings"))
+            (context, r.has_mixin(Mixin::Settings))
         };
         let object = Arc::new(PluginObject::instantiate(module, &context)?);
         {
@@ -409,7 +411,7 @@ impl PluginManager {
             let r = &records[i];
             (
                 r.context.as_ref().map(|c| c.settings.clone()),
-                r.has_mixin("Settings"),
+                r.has_mixin(Mixin::Settings),
             )
         };
         let (Some(settings), true) = (settings, is_settings) else {
@@ -491,7 +493,7 @@ impl PluginManager {
         self.report_unused();
         let _guard = self.shared.lifecycle.lock().unwrap();
         self.detect_environment();
-        for (id, object) in self.implementations("Startup", Some("StartupPlugin.on_startup")) {
+        for (id, object) in self.implementations(Mixin::Startup, Some(Context::OnStartup)) {
             if let Err(e) = object.call::<m::OnStartup>(&(host.to_owned(), port)) {
                 self.mark_failed_id(&id, format!("on_startup: {e}"));
             }
@@ -507,8 +509,7 @@ impl PluginManager {
     pub fn after_startup(&self) {
         let _guard = self.shared.lifecycle.lock().unwrap();
         self.shared.events.release_with_startup();
-        for (id, object) in self.implementations("Startup", Some("StartupPlugin.on_after_startup"))
-        {
+        for (id, object) in self.implementations(Mixin::Startup, Some(Context::OnAfterStartup)) {
             if let Err(e) = object.call::<m::OnAfterStartup>(&()) {
                 self.mark_failed_id(&id, format!("on_after_startup: {e}"));
             }
@@ -521,7 +522,7 @@ impl PluginManager {
             .shared
             .environment
             .get_or_init(crate::server::environment::detect);
-        for (id, object) in self.implementations("EnvironmentDetection", None) {
+        for (id, object) in self.implementations(Mixin::EnvironmentDetection, None) {
             if let Err(e) = object.call::<m::OnEnvironmentDetected>(environment) {
                 tracing::error!(plugin = %id, "on_environment_detected: {e}");
             }
@@ -563,7 +564,7 @@ impl PluginManager {
         *self.shared.phase.lock().unwrap() = Phase::ShuttingDown;
         self.shared.events.fire("Shutdown", &Value::Null);
         self.shared.events.flush(SHUTDOWN_EVENT_WAIT.min(left()));
-        for (id, object) in self.implementations("Shutdown", Some("ShutdownPlugin.on_shutdown")) {
+        for (id, object) in self.implementations(Mixin::Shutdown, Some(Context::OnShutdown)) {
             if let Err(e) = object.call::<m::OnShutdown>(&()) {
                 self.mark_failed_id(&id, format!("on_shutdown: {e}"));
             }
@@ -701,7 +702,7 @@ impl PluginManager {
         };
         let object = {
             let records = self.shared.records.read().unwrap();
-            if !records[i].has_mixin("Startup") {
+            if !records[i].has_mixin(Mixin::Startup) {
                 return;
             }
             records[i].object.clone()

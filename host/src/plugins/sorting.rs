@@ -7,6 +7,36 @@ use std::collections::BTreeMap;
 /// The default sorting key and hook order.
 pub const DEFAULT_ORDER: i64 = 1000;
 
+/// Where implementations of a mixin are sorted (OctoPrint's sorting
+/// contexts); a plugin's `get_sorting_key` and the config's
+/// `plugins._sortingOrder` name them as [`as_str`](Context::as_str) spells them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Context {
+    /// `StartupPlugin.on_startup`.
+    OnStartup,
+    /// `StartupPlugin.on_after_startup`.
+    OnAfterStartup,
+    /// `ShutdownPlugin.on_shutdown`.
+    OnShutdown,
+    /// `UiPlugin.will_handle_ui`.
+    WillHandleUi,
+    /// `WebcamProviderPlugin.get_webcam_configurations`.
+    WebcamConfigurations,
+}
+
+impl Context {
+    /// The context's name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Context::OnStartup => "StartupPlugin.on_startup",
+            Context::OnAfterStartup => "StartupPlugin.on_after_startup",
+            Context::OnShutdown => "ShutdownPlugin.on_shutdown",
+            Context::WillHandleUi => "UiPlugin.will_handle_ui",
+            Context::WebcamConfigurations => "WebcamProviderPlugin.get_webcam_configurations",
+        }
+    }
+}
+
 /// `plugins._sortingOrder.<id>.<context>`, if set.
 pub fn override_for(
     overrides: &BTreeMap<String, BTreeMap<String, i64>>,

@@ -74,6 +74,13 @@ pub struct PluginInfo {
     pub sdk: Option<String>,
 }
 
+impl PluginInfo {
+    /// Whether the plugin implements `mixin`.
+    pub fn has(&self, mixin: Mixin) -> bool {
+        self.mixins.iter().any(|x| x == mixin.name())
+    }
+}
+
 /// The reply to a toggle.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Toggle {
@@ -105,10 +112,10 @@ pub(crate) struct Record {
 }
 
 impl Record {
-    pub(crate) fn has_mixin(&self, name: &str) -> bool {
+    pub(crate) fn has_mixin(&self, mixin: Mixin) -> bool {
         self.meta
             .as_ref()
-            .is_some_and(|m| m.mixins.iter().any(|x| x == name))
+            .is_some_and(|m| m.mixins.iter().any(|x| x == mixin.name()))
     }
 
     pub(crate) fn restart_needing(&self) -> bool {

@@ -6,6 +6,7 @@ use plinth_abi::{json, Value};
 
 use crate::plugins::manager::PluginManager;
 use crate::plugins::state::State;
+use plinth_abi::Mixin;
 
 /// The longest file name kept, in bytes: longer names are shortened (the
 /// extension kept), so that every name and what Plinth keeps beside it
@@ -56,7 +57,7 @@ pub fn clean_name(name: &str) -> Option<&str> {
 pub fn extension_tree(manager: &PluginManager) -> Value {
     let mut tree = json!({"machinecode": {"gcode": ["gcode", "gco", "g"]}});
     for p in manager.plugins() {
-        if p.state == State::Enabled && p.mixins.iter().any(|x| x == "Slicer") {
+        if p.state == State::Enabled && p.has(Mixin::Slicer) {
             if let Ok(more) = manager.call::<m::GetSlicerExtensionTree>(&p.id, &()) {
                 tree = crate::config::values::merge(&tree, &more);
             }

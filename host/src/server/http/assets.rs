@@ -17,6 +17,7 @@ use sha2::{Digest, Sha256};
 
 use super::App;
 use crate::plugins::state::State as PluginState;
+use plinth_abi::Mixin;
 
 /// Serves one static file of an enabled plugin.
 pub async fn static_file(app: Arc<App>, id: String, uri: &Uri, headers: &HeaderMap) -> Response {
@@ -72,7 +73,7 @@ pub(crate) fn asset_folder(
     manager: &crate::PluginManager,
     info: &crate::PluginInfo,
 ) -> Option<PathBuf> {
-    let configured = if info.mixins.iter().any(|x| x == "Asset") {
+    let configured = if info.has(Mixin::Asset) {
         manager
             .call::<m::GetAssetFolder>(&info.id, &())
             .ok()

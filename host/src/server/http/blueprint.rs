@@ -25,6 +25,7 @@ use super::auth::{identify, Caller};
 use super::calls::{call_plugin, into_http, plugin_headers};
 use super::{assets, ApiError, App};
 use crate::plugins::state::State as PluginState;
+use plinth_abi::Mixin;
 
 /// What the host knows of one plugin's blueprint, asked for once.
 pub struct Mounted {
@@ -84,9 +85,10 @@ async fn handle(
     query: BTreeMap<String, String>,
     body: Bytes,
 ) -> Result<Response, Response> {
-    let enabled = app.manager.plugin(id).is_some_and(|p| {
-        p.state == PluginState::Enabled && p.mixins.iter().any(|x| x == "Blueprint")
-    });
+    let enabled = app
+        .manager
+        .plugin(id)
+        .is_some_and(|p| p.state == PluginState::Enabled && p.has(Mixin::Blueprint));
     if !enabled {
         return Err(plain(StatusCode::NOT_FOUND, "not found"));
     }

@@ -31,12 +31,13 @@ use super::calls::call_plugin;
 use super::{ApiError, App};
 use crate::config::restrict;
 use crate::plugins::state::State as PluginState;
+use plinth_abi::Mixin;
 
 fn settings_plugins(app: &App) -> Vec<String> {
     app.manager
         .plugins()
         .into_iter()
-        .filter(|p| p.state == PluginState::Enabled && p.mixins.iter().any(|x| x == "Settings"))
+        .filter(|p| p.state == PluginState::Enabled && p.has(Mixin::Settings))
         .map(|p| p.id)
         .collect()
 }

@@ -27,6 +27,7 @@ use super::auth::Caller;
 use super::calls::{call_plugin, into_http, plugin_error, plugin_headers};
 use super::{ApiError, App};
 use crate::plugins::state::State as PluginState;
+use plinth_abi::Mixin;
 
 /// `GET /api/plugin/<id>`.
 pub async fn get(
@@ -125,9 +126,10 @@ pub async fn post(
 /// 404 unless the plugin is enabled with a Simple API; 403 for a protected
 /// API and an anonymous caller, or an admin-only API and a non-admin.
 async fn check_access(app: &Arc<App>, id: &str, caller: &Caller) -> Result<(), ApiError> {
-    let has_api = app.manager.plugin(id).is_some_and(|p| {
-        p.state == PluginState::Enabled && p.mixins.iter().any(|x| x == "SimpleApi")
-    });
+    let has_api = app
+        .manager
+        .plugin(id)
+        .is_some_and(|p| p.state == PluginState::Enabled && p.has(Mixin::SimpleApi));
     if !has_api {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,

@@ -22,13 +22,15 @@ use super::auth::Caller;
 use super::calls::call_plugin;
 use super::{blocking, need, ApiError, App};
 use crate::plugins::manager::PluginManager;
-
-const CONTEXT: &str = "WebcamProviderPlugin.get_webcam_configurations";
+use crate::plugins::sorting::Context;
+use plinth_abi::Mixin;
 
 /// Every provider's webcams, in provider order.
 fn webcams(manager: &PluginManager) -> Vec<(String, Webcam)> {
     let mut out = Vec::new();
-    for (id, plugin) in manager.implementations("WebcamProvider", Some(CONTEXT)) {
+    for (id, plugin) in
+        manager.implementations(Mixin::WebcamProvider, Some(Context::WebcamConfigurations))
+    {
         match plugin.call_active::<m::GetWebcamConfigurations>(&()) {
             Ok(cams) => out.extend(cams.into_iter().map(|c| (id.clone(), c))),
             Err(e) => tracing::error!(plugin = %id, "get_webcam_configurations: {e}"),

@@ -13,10 +13,10 @@ use super::cache::{self, Record, Stamp, StampInput};
 use super::page::Survey;
 use super::render::Renderer;
 use super::Web;
+use crate::plugins::sorting::Context;
 use crate::PluginManager;
+use plinth_abi::Mixin;
 
-/// The sorting context of UiPlugins.
-pub const UI_CONTEXT: &str = "UiPlugin.will_handle_ui";
 /// What the default page asks of the caller.
 pub const DEFAULT_PERMISSIONS: &[&str] = &["status", "settings_read"];
 
@@ -60,7 +60,7 @@ pub fn answer(manager: &PluginManager, web: &Web, req: &PageRequest<'_>) -> Outc
     let ui_plugins = if req.first_run {
         Vec::new()
     } else {
-        manager.implementations("Ui", Some(UI_CONTEXT))
+        manager.implementations(Mixin::Ui, Some(Context::WillHandleUi))
     };
     for (id, _) in ui_plugins {
         match manager.call::<m::WillHandleUi>(&id, &req.request) {
@@ -347,7 +347,7 @@ pub fn warm(manager: &PluginManager, web: &Web, first_run: bool) -> usize {
         return 0;
     }
     let survey = Survey::take(manager, first_run);
-    let ui_plugins = manager.implementations("Ui", Some(UI_CONTEXT));
+    let ui_plugins = manager.implementations(Mixin::Ui, Some(Context::WillHandleUi));
     let mut cached = 0;
     for record in records {
         let request = Request {

@@ -15,6 +15,7 @@ use plinth_abi::Value;
 use super::injection::{default_template, TEMPLATE_TYPES};
 use crate::server::http::assets::{asset_folder, default_folder, file_within};
 use crate::{PluginInfo, PluginManager};
+use plinth_abi::Mixin;
 
 /// One enabled TemplatePlugin.
 #[derive(Debug, Clone)]
@@ -66,7 +67,7 @@ impl Assets {
 /// kept without configurations or variables (and logged).
 pub fn template_plugins(manager: &PluginManager) -> Vec<TemplatePlugin> {
     manager
-        .implementations("Template", None)
+        .implementations(Mixin::Template, None)
         .into_iter()
         .filter_map(|(id, _)| manager.plugin(&id))
         .map(|info| template_plugin(manager, &info))
@@ -193,7 +194,7 @@ pub const MAX_TRACKED: usize = 1000;
 /// could leave the asset folder are skipped (and logged).
 pub fn assets(manager: &PluginManager) -> Assets {
     let mut out = Assets::default();
-    for (id, _) in manager.implementations("Asset", None) {
+    for (id, _) in manager.implementations(Mixin::Asset, None) {
         let Some(info) = manager.plugin(&id) else {
             continue;
         };

@@ -13,6 +13,7 @@ use plinth_abi::{is_wizard_ignored, Value};
 
 use crate::config::key_path;
 use crate::PluginManager;
+use plinth_abi::Mixin;
 
 /// One enabled WizardPlugin.
 #[derive(Debug, Clone, PartialEq)]
@@ -47,7 +48,7 @@ pub fn seen(manager: &PluginManager) -> BTreeMap<String, Option<i64>> {
 pub fn wizards(manager: &PluginManager) -> Vec<Wizard> {
     let seen = seen(manager);
     manager
-        .implementations("Wizard", None)
+        .implementations(Mixin::Wizard, None)
         .into_iter()
         .map(|(id, _)| {
             let required = manager
