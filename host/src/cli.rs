@@ -1,23 +1,19 @@
 //! The `plinth` command line.
 
-use std::fs;
-use std::path::{Path, PathBuf};
-
-use clap::{Parser, Subcommand};
-
+use std::path::PathBuf;
 use std::sync::Arc;
 
+use clap::{Parser, Subcommand};
 use plinth_abi::methods::plugin as m;
 use plinth_abi::Value;
 
 use crate::config::plugin_settings::PluginSettings;
 use crate::config::values;
 use crate::config::ConfigStore;
-use crate::paths::{check_id, id_from_library, Paths};
-use crate::plugins::discover::{find_manifest, inspect_path, sha256_file, Manifest, Source};
+use crate::paths::Paths;
+use crate::plugins::install;
 use crate::plugins::manager::{Options, PluginInfo, PluginManager};
 use crate::plugins::object::PluginObject;
-use crate::plugins::{loader, metadata};
 use crate::server::{self, ServeOptions};
 use crate::users::Users;
 
@@ -166,27 +162,15 @@ pub fn run(cli: Cli) -> i32 {
 
 fn execute(cli: Cli) -> Result<(), String> {
     let paths = Paths::resolve(cli.basedir, cli.bundled_dir)?;
-    let mut options = Options {
-        safe_mode: cli.safe_mode,
-        safe_mode_reason: None,
-    };
-    let marker = paths.basedir.join("startup_incomplete");
-    if matches!(cli.command, Command::Serve { .. }) && !cli.safe_mode && marker.exists() {
-        let ignore_in_config = ConfigStore::open(&paths.config_file())
-            .is_ok_and(|c| crate::config::host_settings::IGNORE_INCOMPLETE_STARTUP.get(&c));
-        if cli.ignore_incomplete_startup || ignore_in_config {
-            tracing::warn!("the last start-up did not finish; starting normally as asked");
-        } else {
-            tracing::warn!(
-                "the last start-up did not finish ({} is still there): starting in safe mode",
-                marker.display()
-            );
-            options = Options {
-                safe_mode: true,
-                safe_mode_reason: Some("incomplete_startup".into()),
-            };
+    let marker = paths.startup_marker();
+    let options = if matches!(cli.command, Command::Serve { .. }) {
+        Options::for_start(&paths, cli.safe_mode, cli.ignore_incomplete_startup)
+    } else {
+        Options {
+            safe_mode: cli.safe_mode,
+            safe_mode_reason: None,
         }
-    }
+    };
     let manager = || PluginManager::new(paths.clone(), options.clone()).map_err(|e| e.to_string());
     match cli.command {
         Command::Serve { host, port } => server::run(
@@ -243,24 +227,28 @@ fn execute(cli: Cli) -> Result<(), String> {
             }
             PluginsCommand::Enable { id } => toggle(&manager()?, &id, true),
             PluginsCommand::Disable { id } => toggle(&manager()?, &id, false),
-            PluginsCommand::Install { path } => install(&paths, &path),
+            PluginsCommand::Install { path } => {
+                let (id, target) = install::install(&paths, &path).map_err(|e| e.to_string())?;
+                println!(
+                    "installed {id} into {}; it loads at the next start of the host",
+                    target.display()
+                );
+                Ok(())
+            }
             PluginsCommand::Uninstall { id } => {
                 let m = manager()?;
                 m.uninstall(&id).map_err(|e| e.to_string())?;
                 println!("uninstalled {id}");
                 Ok(())
             }
-            PluginsCommand::Register { library, id } => register(&paths, &library, id),
+            PluginsCommand::Register { library, id } => {
+                let (id, library) =
+                    install::register(&paths, &library, id).map_err(|e| e.to_string())?;
+                println!("registered {id} -> {}", library.display());
+                Ok(())
+            }
             PluginsCommand::Unregister { id } => {
-                check_id(&id)?;
-                let file = find_manifest(&paths.manifests(), &id).ok_or_else(|| {
-                    format!(
-                        "no registration for `{id}` in {}",
-                        paths.manifests().display()
-                    )
-                })?;
-                fs::remove_file(&file)
-                    .map_err(|e| format!("cannot remove {}: {e}", file.display()))?;
+                let file = install::unregister(&paths, &id).map_err(|e| e.to_string())?;
                 println!("unregistered {id} ({})", file.display());
                 Ok(())
             }
@@ -456,121 +444,6 @@ fn toggle(manager: &PluginManager, id: &str, enable: bool) -> Result<(), String>
         if enable { "enabled" } else { "disabled" }
     );
     let _ = reply;
-    Ok(())
-}
-
-/// Checks that the library at `path` is a plugin this host can load.
-fn check_loads(library: &Path) -> Result<plinth_abi::Metadata, String> {
-    let meta =
-        metadata::read(library).map_err(|r| format!("{}: {}", library.display(), r.message()))?;
-    metadata::check_compatible(&meta)
-        .map_err(|r| format!("{}: {}", library.display(), r.message()))?;
-    loader::load(library, &meta).map_err(|r| format!("{}: {}", library.display(), r.message()))?;
-    Ok(meta)
-}
-
-fn install(paths: &Paths, source: &Path) -> Result<(), String> {
-    let found = inspect_path(source, Source::User).ok_or_else(|| {
-        format!(
-            "{}: not a plugin library or plugin folder",
-            source.display()
-        )
-    })?;
-    if let Some(problem) = &found.problem {
-        return Err(format!("{}: {problem}", source.display()));
-    }
-    let library = found.library.clone().expect("no problem means a library");
-    check_loads(&library)?;
-    let bundled =
-        PluginManager::new(paths.clone(), Options::default()).map_err(|e| e.to_string())?;
-    if let Some(existing) = bundled
-        .plugin(&found.id)
-        .filter(|p| p.source == Source::Bundled)
-    {
-        return Err(format!(
-            "`{}` is already a bundled plugin ({}); an installed copy would be shadowed",
-            found.id,
-            existing.path.display()
-        ));
-    }
-    let dir = paths.user_plugins();
-    fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let name = source
-        .file_name()
-        .ok_or_else(|| format!("{}: no file name", source.display()))?;
-    let target = dir.join(name);
-    // Copy beside the target, then rename: a running host may have the old file mapped.
-    let staging = dir.join(format!(".{}.installing", name.to_string_lossy()));
-    copy_tree(source, &staging).map_err(|e| format!("cannot copy {}: {e}", source.display()))?;
-    if target.is_dir() {
-        fs::remove_dir_all(&target)
-            .map_err(|e| format!("cannot replace {}: {e}", target.display()))?;
-    }
-    fs::rename(&staging, &target)
-        .map_err(|e| format!("cannot install into {}: {e}", target.display()))?;
-    println!(
-        "installed {} into {}; it loads at the next start of the host",
-        found.id,
-        target.display()
-    );
-    Ok(())
-}
-
-fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
-    if to.exists() {
-        if to.is_dir() {
-            fs::remove_dir_all(to)?;
-        } else {
-            fs::remove_file(to)?;
-        }
-    }
-    if from.is_file() {
-        fs::copy(from, to)?;
-        return Ok(());
-    }
-    for entry in walkdir::WalkDir::new(from).follow_links(true) {
-        let entry = entry.map_err(std::io::Error::other)?;
-        let rel = entry
-            .path()
-            .strip_prefix(from)
-            .expect("walkdir yields paths below its root");
-        let dest = to.join(rel);
-        if entry.file_type().is_dir() {
-            fs::create_dir_all(&dest)?;
-        } else {
-            fs::copy(entry.path(), &dest)?;
-        }
-    }
-    Ok(())
-}
-
-fn register(paths: &Paths, library: &Path, id: Option<String>) -> Result<(), String> {
-    let library = fs::canonicalize(library).map_err(|e| format!("{}: {e}", library.display()))?;
-    let id = id.unwrap_or_else(|| id_from_library(&library));
-    check_id(&id)?;
-    check_loads(&library)?;
-    if let Some(existing) = find_manifest(&paths.manifests(), &id) {
-        return Err(format!(
-            "`{id}` is already registered ({}); unregister it first",
-            existing.display()
-        ));
-    }
-    let file = paths.manifests().join(format!("{id}.json"));
-    if file.exists() {
-        return Err(format!(
-            "`{id}` is already registered ({}); unregister it first",
-            file.display()
-        ));
-    }
-    let manifest = Manifest {
-        id: id.clone(),
-        library: library.clone(),
-        sha256: Some(sha256_file(&library)?),
-    };
-    let text = serde_json::to_string_pretty(&manifest).expect("serialises");
-    crate::config::write_atomic(&file, text.as_bytes())
-        .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
-    println!("registered {id} -> {}", library.display());
     Ok(())
 }
 

@@ -51,6 +51,12 @@ impl Paths {
         self.basedir.join("config.yaml")
     }
 
+    /// `<basedir>/startup_incomplete`: written when a start-up begins and
+    /// removed once it finished; still there, the last start-up did not finish.
+    pub fn startup_marker(&self) -> PathBuf {
+        self.basedir.join("startup_incomplete")
+    }
+
     /// `<basedir>/plugins`: plugins the user installed.
     pub fn user_plugins(&self) -> PathBuf {
         self.basedir.join("plugins")

@@ -32,7 +32,7 @@ impl PluginManager {
                 .iter()
                 .filter(|r| r.state == State::Enabled && r.has_mixin(mixin))
                 .filter_map(|r| {
-                    let object = r.object.clone()?;
+                    let object = r.object()?.clone();
                     Some((
                         r.found.id.clone(),
                         r.found.source == Source::Bundled,
@@ -135,9 +135,10 @@ impl PluginManager {
                 .iter()
                 .filter(|r| r.state == State::Enabled)
                 .filter_map(|r| {
-                    let (_, order) = r.registrations.hooks.iter().find(|(n, _)| n == hook)?;
+                    let live = r.live()?;
+                    let (_, order) = live.registrations.hooks.iter().find(|(n, _)| n == hook)?;
                     let order = sorting::hook_order(&overrides, &r.found.id, hook, *order);
-                    Some((order, r.found.id.clone(), r.object.clone()?))
+                    Some((order, r.found.id.clone(), live.object.clone()))
                 })
                 .collect()
         };
@@ -163,8 +164,7 @@ impl PluginManager {
         let object = {
             let records = self.shared.records.read().unwrap();
             let r = records
-                .iter()
-                .find(|r| r.found.id == plugin)
+                .get(plugin)
                 .ok_or_else(|| format!("no plugin `{plugin}`"))?;
             if r.state != State::Enabled {
                 return Err(format!(
@@ -172,12 +172,13 @@ impl PluginManager {
                     r.state.as_str()
                 ));
             }
-            if !r.registrations.helpers.iter().any(|h| h == helper) {
+            let live = r
+                .live()
+                .ok_or_else(|| format!("plugin `{plugin}` is not running"))?;
+            if !live.registrations.helpers.iter().any(|h| h == helper) {
                 return Err(format!("plugin `{plugin}` has no helper `{helper}`"));
             }
-            r.object
-                .clone()
-                .ok_or_else(|| format!("plugin `{plugin}` is not running"))?
+            live.object.clone()
         };
         object
             .call_active::<m::CallHelper>(&(helper.to_owned(), args.clone()))
@@ -190,16 +191,8 @@ impl PluginManager {
     /// A file compiled into a plugin's library (`templates/…`, `static/…`).
     /// `None` when it has no such file, or was built before ABI 1.1 had them.
     pub fn embedded_file(&self, id: &str, path: &str) -> Option<std::borrow::Cow<'static, [u8]>> {
-        let module = self
-            .shared
-            .records
-            .read()
-            .unwrap()
-            .iter()
-            .find(|r| r.found.id == id)?
-            .module
-            .clone()?;
-        module.embedded_file(path)
+        let library = self.with(id, |r| r.library().cloned())??;
+        library.embedded_file(path)
     }
 
     /// Calls method `M` on an enabled plugin (for the services of later layers and tests).
@@ -208,13 +201,13 @@ impl PluginManager {
         id: &str,
         args: &M::Args,
     ) -> Result<M::Output, CallError> {
-        let object = {
-            let records = self.shared.records.read().unwrap();
-            records
-                .iter()
-                .find(|r| r.found.id == id && r.state == State::Enabled)
-                .and_then(|r| r.object.clone())
-        };
+        let object = self
+            .with(id, |r| {
+                (r.state == State::Enabled)
+                    .then(|| r.object().cloned())
+                    .flatten()
+            })
+            .flatten();
         object
             .ok_or_else(|| CallError::Failed(format!("plugin `{id}` is not enabled")))?
             .call_active::<M>(args)

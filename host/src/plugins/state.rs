@@ -12,6 +12,7 @@ use crate::plugins::discover::{Found, Source};
 use crate::plugins::metadata::{self, Refusal};
 use crate::plugins::object::PluginObject;
 use crate::plugins::services::PluginContext;
+use crate::plugins::transport::Library;
 use std::sync::Arc;
 
 /// The state of a plugin, as listed.
@@ -99,19 +100,138 @@ pub struct Options {
     pub safe_mode_reason: Option<String>,
 }
 
+impl Options {
+    /// The options of a host about to start: safe mode when `safe_mode` is
+    /// asked for, or when the last start-up did not finish (its marker is
+    /// still there), unless `ignore_incomplete` or
+    /// `server.ignore_incomplete_startup` says to start normally.
+    pub fn for_start(
+        paths: &crate::paths::Paths,
+        safe_mode: bool,
+        ignore_incomplete: bool,
+    ) -> Self {
+        let marker = paths.startup_marker();
+        if safe_mode || !marker.exists() {
+            return Self {
+                safe_mode,
+                safe_mode_reason: None,
+            };
+        }
+        let ignore_in_config = ConfigStore::open(&paths.config_file())
+            .is_ok_and(|c| crate::config::host_settings::IGNORE_INCOMPLETE_STARTUP.get(&c));
+        if ignore_incomplete || ignore_in_config {
+            tracing::warn!("the last start-up did not finish; starting normally as asked");
+            return Self::default();
+        }
+        tracing::warn!(
+            "the last start-up did not finish ({} is still there): starting in safe mode",
+            marker.display()
+        );
+        Self {
+            safe_mode: true,
+            safe_mode_reason: Some("incomplete_startup".into()),
+        }
+    }
+}
+
+/// How far a plugin has come into the host; each stage holds what exists
+/// at it, so a plugin object without its library or context cannot be.
+pub(crate) enum Stage {
+    /// Found, with its metadata if it has any: none of its code is loaded.
+    Listed,
+    /// Its library is loaded.
+    Loaded(Arc<dyn Library>),
+    /// Its object exists (created, initialised or running).
+    Live(Live),
+}
+
+/// A plugin whose object exists.
+pub(crate) struct Live {
+    pub(crate) library: Arc<dyn Library>,
+    pub(crate) object: Arc<PluginObject>,
+    pub(crate) context: Arc<PluginContext>,
+    /// Its hooks and helpers while it is enabled (empty otherwise).
+    pub(crate) registrations: Registrations,
+}
+
+/// One plugin as the manager knows it.
 pub(crate) struct Record {
+    /// Its place in discovery order.
+    pub(crate) seq: usize,
     pub(crate) found: Found,
     pub(crate) meta: Option<Metadata>,
     pub(crate) state: State,
     pub(crate) error: Option<String>,
-    pub(crate) module: Option<std::sync::Arc<dyn crate::plugins::transport::Library>>,
-    pub(crate) object: Option<Arc<PluginObject>>,
-    pub(crate) context: Option<Arc<PluginContext>>,
-    pub(crate) registrations: Registrations,
+    pub(crate) stage: Stage,
     pub(crate) pending: Option<Pending>,
 }
 
 impl Record {
+    /// A plugin just found (the `seq`th): listed, enabled until decided otherwise.
+    pub(crate) fn found(seq: usize, found: Found) -> Self {
+        Self {
+            seq,
+            found,
+            meta: None,
+            state: State::Enabled,
+            error: None,
+            stage: Stage::Listed,
+            pending: None,
+        }
+    }
+
+    /// Its library, once loaded.
+    pub(crate) fn library(&self) -> Option<&Arc<dyn Library>> {
+        match &self.stage {
+            Stage::Listed => None,
+            Stage::Loaded(library) | Stage::Live(Live { library, .. }) => Some(library),
+        }
+    }
+
+    /// Its object and what goes with it, once created.
+    pub(crate) fn live(&self) -> Option<&Live> {
+        match &self.stage {
+            Stage::Live(live) => Some(live),
+            _ => None,
+        }
+    }
+
+    /// Its object, once created.
+    pub(crate) fn object(&self) -> Option<&Arc<PluginObject>> {
+        self.live().map(|l| &l.object)
+    }
+
+    /// Its context (settings, services), once its object exists.
+    pub(crate) fn context(&self) -> Option<&Arc<PluginContext>> {
+        self.live().map(|l| &l.context)
+    }
+
+    /// Whether its object takes plain calls (it runs).
+    pub(crate) fn is_running(&self) -> bool {
+        self.object().is_some_and(|o| o.is_active())
+    }
+
+    /// Sets what it registered (live plugins only).
+    pub(crate) fn set_registrations(&mut self, registrations: Registrations) {
+        if let Stage::Live(live) = &mut self.stage {
+            live.registrations = registrations;
+        }
+    }
+
+    /// Takes its object out (it is dropped elsewhere); it is loaded again.
+    pub(crate) fn take_object(&mut self) -> Option<(Arc<PluginObject>, Arc<PluginContext>)> {
+        match std::mem::replace(&mut self.stage, Stage::Listed) {
+            Stage::Live(live) => {
+                self.stage = Stage::Loaded(live.library);
+                Some((live.object, live.context))
+            }
+            other => {
+                self.stage = other;
+                None
+            }
+        }
+    }
+
     pub(crate) fn has_mixin(&self, mixin: Mixin) -> bool {
         self.meta
             .as_ref()
@@ -164,6 +284,89 @@ impl Record {
             pending_uninstall: self.pending == Some(Pending::Uninstall),
             sdk: meta.map(|m| m.sdk.clone()),
         }
+    }
+}
+
+/// Every plugin found, keyed by identifier: the one that provides each
+/// identifier (the first source to), in discovery order, and the copies it
+/// shadows.
+#[derive(Default)]
+pub(crate) struct Records {
+    plugins: indexmap::IndexMap<String, Record>,
+    shadowed: Vec<Record>,
+}
+
+impl Records {
+    /// Adds a plugin found after those already here; a copy of an identifier
+    /// already provided is kept as shadowed.
+    pub(crate) fn push(&mut self, record: Record) {
+        if self.plugins.contains_key(&record.found.id) {
+            self.shadowed.push(record);
+        } else {
+            self.plugins.insert(record.found.id.clone(), record);
+        }
+    }
+
+    /// The plugin providing `id`.
+    pub(crate) fn get(&self, id: &str) -> Option<&Record> {
+        self.plugins.get(id)
+    }
+
+    /// The plugin providing `id`, to change.
+    pub(crate) fn get_mut(&mut self, id: &str) -> Option<&mut Record> {
+        self.plugins.get_mut(id)
+    }
+
+    /// The plugins providing their identifiers, in discovery order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Record> {
+        self.plugins.values()
+    }
+
+    /// The same, to change.
+    pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = &mut Record> {
+        self.plugins.values_mut()
+    }
+
+    /// The identifiers of the plugins for which `f` holds, in discovery order.
+    pub(crate) fn ids(&self, f: impl Fn(&Record) -> bool) -> Vec<String> {
+        self.iter()
+            .filter(|r| f(r))
+            .map(|r| r.found.id.clone())
+            .collect()
+    }
+
+    /// Every plugin found, shadowed copies included, in discovery order.
+    pub(crate) fn listing(&self) -> Vec<&Record> {
+        let mut all: Vec<&Record> = self.plugins.values().chain(&self.shadowed).collect();
+        all.sort_by_key(|r| r.seq);
+        all
+    }
+
+    /// Forgets the plugin providing `id`; the next copy of it (if any) takes
+    /// its place, in its place of discovery order, and is returned to be
+    /// decided on.
+    pub(crate) fn remove(&mut self, id: &str) -> (Option<Record>, Option<&mut Record>) {
+        let removed = self.plugins.shift_remove(id);
+        let Some(next) = self
+            .shadowed
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.found.id == id)
+            .min_by_key(|(_, r)| r.seq)
+            .map(|(i, _)| i)
+        else {
+            return (removed, None);
+        };
+        let next = self.shadowed.remove(next);
+        let at = self.plugins.values().filter(|r| r.seq < next.seq).count();
+        self.plugins.shift_insert(at, id.to_owned(), next);
+        let promoted = self.plugins.get_mut(id);
+        (removed, promoted)
+    }
+
+    /// Whether any plugin waits for the next start.
+    pub(crate) fn any_pending(&self) -> bool {
+        self.iter().any(|r| r.pending.is_some())
     }
 }
 
@@ -266,7 +469,7 @@ pub(crate) fn evaluate(
 /// disables the plugins those overlays disable.
 pub(crate) fn apply_overlays(
     config: &ConfigStore,
-    records: &mut [Record],
+    records: &mut Records,
 ) -> Result<(), ConfigError> {
     let overlays: Vec<(String, Value)> = records
         .iter()

@@ -1,0 +1,152 @@
+//! Start-up and shutdown of every plugin, in OctoPrint's order: enable all,
+//! `on_startup` (sorted), the `Startup` event, `on_after_startup` (sorted);
+//! and at the end the `Shutdown` event, `on_shutdown` (sorted), then every
+//! plugin object dropped, within one time limit.
+
+use std::time::{Duration, Instant};
+
+use plinth_abi::methods::plugin as m;
+use plinth_abi::{Mixin, Value};
+
+use crate::plugins::manager::{drop_when_unique_by, Phase, PluginManager, State, CALL_DRAIN};
+use crate::plugins::sorting::Context;
+
+/// How long the `Shutdown` event may take to reach every handler before
+/// `on_shutdown` runs.
+const SHUTDOWN_EVENT_WAIT: Duration = Duration::from_secs(2);
+
+impl PluginManager {
+    /// Runs start-up: `on_startup(host, port)` in sorted order, the `Startup`
+    /// event (releasing the events held back so far), then `on_after_startup`.
+    /// A server calls [`startup`](Self::startup) before it accepts and
+    /// [`after_startup`](Self::after_startup) once it does.
+    pub fn start(&self, host: &str, port: u16) {
+        self.startup(host, port);
+        self.after_startup();
+    }
+
+    /// The first half of [`start`](Self::start): enables every plugin and runs
+    /// `on_startup(host, port)`; the server is not accepting yet.
+    pub fn startup(&self, host: &str, port: u16) {
+        self.enable_all();
+        self.report_unused();
+        let _guard = self.shared.lifecycle.lock().unwrap();
+        self.detect_environment();
+        for (id, object) in self.implementations(Mixin::Startup, Some(Context::OnStartup)) {
+            if let Err(e) = object.call::<m::OnStartup>(&(host.to_owned(), port)) {
+                self.mark_failed(&id, format!("on_startup: {e}"));
+            }
+        }
+        *self.shared.phase.lock().unwrap() = Phase::Started {
+            host: host.to_owned(),
+            port,
+        };
+    }
+
+    /// The second half of [`start`](Self::start), once the server accepts: the
+    /// `Startup` event (releasing the events held back), then `on_after_startup`.
+    pub fn after_startup(&self) {
+        let _guard = self.shared.lifecycle.lock().unwrap();
+        self.shared.events.release_with_startup();
+        for (id, object) in self.implementations(Mixin::Startup, Some(Context::OnAfterStartup)) {
+            if let Err(e) = object.call::<m::OnAfterStartup>(&()) {
+                self.mark_failed(&id, format!("on_after_startup: {e}"));
+            }
+        }
+    }
+
+    /// Gives a plugin enabled after start-up its `on_startup` and `on_after_startup`.
+    pub(crate) fn start_late(&self, id: &str) {
+        let (host, port) = match &*self.shared.phase.lock().unwrap() {
+            Phase::Started { host, port } => (host.clone(), *port),
+            _ => return,
+        };
+        let object = self
+            .with(id, |r| {
+                r.has_mixin(Mixin::Startup)
+                    .then(|| r.object().cloned())
+                    .flatten()
+            })
+            .flatten();
+        let Some(object) = object else { return };
+        if let Err(e) = object.call::<m::OnStartup>(&(host, port)) {
+            self.mark_failed(id, format!("on_startup: {e}"));
+        } else if let Err(e) = object.call::<m::OnAfterStartup>(&()) {
+            self.mark_failed(id, format!("on_after_startup: {e}"));
+        }
+    }
+
+    /// Detects the environment (once) and tells every EnvironmentDetection plugin.
+    fn detect_environment(&self) {
+        let environment = self
+            .shared
+            .environment
+            .get_or_init(crate::server::environment::detect);
+        for (id, object) in self.implementations(Mixin::EnvironmentDetection, None) {
+            if let Err(e) = object.call::<m::OnEnvironmentDetected>(environment) {
+                tracing::error!(plugin = %id, "on_environment_detected: {e}");
+            }
+        }
+    }
+
+    /// The environment detected at start-up (`None` before start-up).
+    pub fn environment(&self) -> Option<&Value> {
+        self.shared.environment.get()
+    }
+
+    /// Logs every plugin that does not run, and why.
+    fn report_unused(&self) {
+        for p in self.plugins() {
+            let why = p.error.as_deref().unwrap_or("");
+            match p.state {
+                State::Enabled => {}
+                State::Failed | State::Incompatible => {
+                    tracing::warn!(plugin = %p.id, "not loaded ({}): {why}", p.state.as_str())
+                }
+                state => tracing::info!(plugin = %p.id, "not loaded ({}) {why}", state.as_str()),
+            }
+        }
+    }
+
+    /// Shuts down: the `Shutdown` event, `on_shutdown` in sorted order, then
+    /// every plugin object is dropped.
+    pub fn shutdown(&self) {
+        self.shutdown_within(CALL_DRAIN);
+    }
+
+    /// [`shutdown`](Self::shutdown), waiting for calls still running in
+    /// plugins (and event deliveries) until `limit` from now at most, all
+    /// together. (A callback that never returns holds up only its own caller.)
+    pub fn shutdown_within(&self, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        let left = || deadline.saturating_duration_since(Instant::now());
+        let _guard = self.shared.lifecycle.lock().unwrap();
+        *self.shared.phase.lock().unwrap() = Phase::ShuttingDown;
+        self.shared.events.fire("Shutdown", &Value::Null);
+        self.shared.events.flush(SHUTDOWN_EVENT_WAIT.min(left()));
+        for (id, object) in self.implementations(Mixin::Shutdown, Some(Context::OnShutdown)) {
+            if let Err(e) = object.call::<m::OnShutdown>(&()) {
+                self.mark_failed(&id, format!("on_shutdown: {e}"));
+            }
+        }
+        let (objects, contexts): (Vec<_>, Vec<_>) = {
+            let mut records = self.shared.records.write().unwrap();
+            records.iter_mut().filter_map(|r| r.take_object()).unzip()
+        };
+        for object in &objects {
+            object.close();
+        }
+        for object in &objects {
+            object.wait_idle(deadline);
+        }
+        // The event threads get a moment even when the calls used up the time.
+        self.shared
+            .events
+            .stop(left().max(Duration::from_millis(200)));
+        for object in objects {
+            drop_when_unique_by(object, deadline);
+        }
+        // What the plugins left running can no longer act through the host.
+        contexts.iter().for_each(|c| c.close());
+    }
+}
