@@ -22,7 +22,7 @@ use plinth_abi::methods::plugin as m;
 use plinth_abi::BlueprintSpec;
 
 use super::auth::{identify, Caller};
-use super::calls::{call_plugin, into_http, plugin_headers};
+use super::calls::{call_plugin, into_http, plugin_request};
 use super::{assets, ApiError, App};
 use crate::plugins::state::State as PluginState;
 use plinth_abi::Mixin;
@@ -109,15 +109,8 @@ async fn handle(
     if mounted.protected && caller.user.is_none() {
         return Err(fail(StatusCode::FORBIDDEN, "log in to use this"));
     }
-    let mut request = plinth_abi::Request {
-        method: method.to_string(),
-        path: path.clone(),
-        query,
-        headers: plugin_headers(&headers),
-        body: body.to_vec(),
-        user: caller.name().map(str::to_owned),
-        ..Default::default()
-    };
+    let mut request = plugin_request(&method, path.clone(), query, &headers, caller);
+    request.body = body.to_vec();
     let mut wrong_method = false;
     let mut chosen = None;
     for (i, spec) in mounted.spec.routes.iter().enumerate() {

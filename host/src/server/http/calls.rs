@@ -31,7 +31,55 @@ impl Drop for Slot {
     }
 }
 
-/// Runs `f` with the plugin manager on the blocking pool, within the budget.
+/// Why work for a request did not finish.
+pub enum Unfinished {
+    /// It ran past the call budget (counted as a slow call); it goes on on its thread.
+    Late(std::time::Duration),
+    /// It panicked in the host.
+    Failed,
+}
+
+/// Runs `f` with the plugin manager on the blocking pool, within the call
+/// budget (`server.plugin_call_timeout`): the one path by which request
+/// handlers call plugins. Past the budget the call is counted as slow and the
+/// request goes on without it.
+pub async fn within_budget<T: Send + 'static>(
+    app: &Arc<App>,
+    f: impl FnOnce(&PluginManager) -> T + Send + 'static,
+) -> Result<T, Unfinished> {
+    let manager = app.manager.clone();
+    let task = tokio::task::spawn_blocking(move || f(&manager));
+    match tokio::time::timeout(app.call_budget, task).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(_)) => Err(Unfinished::Failed),
+        Err(_) => {
+            app.slow_calls.fetch_add(1, Ordering::Relaxed);
+            Err(Unfinished::Late(app.call_budget))
+        }
+    }
+}
+
+/// A plugin's view of a request: method, path (below its mount point),
+/// query, headers (names lower case) and the logged-in user.
+pub fn plugin_request(
+    method: &axum::http::Method,
+    path: String,
+    query: std::collections::BTreeMap<String, String>,
+    headers: &axum::http::HeaderMap,
+    caller: &super::auth::Caller,
+) -> plinth_abi::Request {
+    plinth_abi::Request {
+        method: method.as_str().to_owned(),
+        path,
+        query,
+        headers: plugin_headers(headers),
+        user: caller.name().map(str::to_owned),
+        ..Default::default()
+    }
+}
+
+/// Runs `f` with the plugin manager on the blocking pool, within the budget,
+/// in one of the plugin's call slots ([`MAX_CALLS_PER_PLUGIN`]).
 pub async fn call_plugin<T: Send + 'static>(
     app: &Arc<App>,
     id: &str,
@@ -53,20 +101,18 @@ pub async fn call_plugin<T: Send + 'static>(
         app: app.clone(),
         id: id.to_owned(),
     };
-    let manager = app.manager.clone();
-    let budget = app.call_budget;
-    let task = tokio::task::spawn_blocking(move || {
+    match within_budget(app, move |manager| {
         let _slot = slot;
-        f(&manager)
-    });
-    match tokio::time::timeout(budget, task).await {
-        Ok(Ok(value)) => Ok(value),
-        Ok(Err(_)) => Err(ApiError::new(
+        f(manager)
+    })
+    .await
+    {
+        Ok(value) => Ok(value),
+        Err(Unfinished::Failed) => Err(ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("plugin `{id}` failed in {what}"),
         )),
-        Err(_) => {
-            app.slow_calls.fetch_add(1, Ordering::Relaxed);
+        Err(Unfinished::Late(budget)) => {
             tracing::warn!(plugin = %id, "{what} did not answer within {budget:?}");
             Err(ApiError::new(
                 StatusCode::GATEWAY_TIMEOUT,

@@ -22,8 +22,8 @@ use axum::Json;
 use plinth_abi::{json, Value};
 use tokio::io::AsyncWriteExt;
 
-use super::auth::Caller;
-use super::{blocking, json_request, need, optional_flag, optional_text, ApiError, App};
+use super::extract::{perm, Changing, JsonBody, Permitted};
+use super::{blocking, need, optional_flag, optional_text, ApiError, App};
 use crate::jobs::slicing::SliceOrder;
 use crate::jobs::uploads::{self, extension_tree, sanitize, type_of, Folder};
 
@@ -62,8 +62,10 @@ fn server_error(what: String) -> ApiError {
 }
 
 /// `GET /api/files`.
-pub async fn list(State(app): State<Arc<App>>, caller: Caller) -> Result<Json<Value>, ApiError> {
-    need(&caller, "files_list")?;
+pub async fn list(
+    State(app): State<Arc<App>>,
+    _: Permitted<perm::FilesList>,
+) -> Result<Json<Value>, ApiError> {
     let app2 = app.clone();
     let files = blocking(move || {
         let tree = extension_tree(&app2.manager);
@@ -98,12 +100,9 @@ fn check_free(app: &App, name: &str) -> Result<(), ApiError> {
 /// into place only when complete: a failed or cut upload leaves nothing.
 pub async fn upload(
     State(app): State<Arc<App>>,
-    caller: Caller,
-    headers: axum::http::HeaderMap,
+    _: Permitted<perm::FilesUpload>,
     mut form: Multipart,
 ) -> Result<Response, ApiError> {
-    need(&caller, "files_upload")?;
-    caller.check_csrf(&headers)?;
     let bad = |m: String| ApiError::new(StatusCode::BAD_REQUEST, m);
     // Multipart errors carry their status: 413 past the upload limit, 400 otherwise.
     let failed = |e: axum::extract::multipart::MultipartError| {
@@ -188,10 +187,9 @@ fn existing(app: &App, name: &str) -> Result<(String, std::fs::Metadata), ApiErr
 /// `GET /api/files/local/<name>`.
 pub async fn info(
     State(app): State<Arc<App>>,
-    caller: Caller,
+    _: Permitted<perm::FilesList>,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    need(&caller, "files_list")?;
     let (name, meta) = existing(&app, &name)?;
     Ok(Json(entry(
         &uploads(&app),
@@ -204,12 +202,9 @@ pub async fn info(
 /// `DELETE /api/files/local/<name>`.
 pub async fn delete(
     State(app): State<Arc<App>>,
-    caller: Caller,
-    headers: axum::http::HeaderMap,
+    _: Permitted<perm::FilesDelete>,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    need(&caller, "files_delete")?;
-    caller.check_csrf(&headers)?;
     let (name, _) = existing(&app, &name)?;
     if app.jobs.printer.is_printing_file(&name) {
         return Err(ApiError::new(
@@ -246,13 +241,10 @@ pub async fn delete(
 ///   runs on (see `/api/slicing/jobs`).
 pub async fn command(
     State(app): State<Arc<App>>,
-    caller: Caller,
-    headers: axum::http::HeaderMap,
+    Changing(caller): Changing,
     Path(name): Path<String>,
-    body: axum::body::Bytes,
+    JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
-    caller.check_csrf(&headers)?;
-    let body = json_request(&headers, &body)?;
     let text = |key: &str| optional_text(&body, key);
     let (select, print) = (
         optional_flag(&body, "select")?,
@@ -339,10 +331,9 @@ pub async fn command(
 /// `GET /downloads/files/local/<name>`: streamed from the file.
 pub async fn download(
     State(app): State<Arc<App>>,
-    caller: Caller,
+    _: Permitted<perm::FilesDownload>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    need(&caller, "files_download")?;
     let (name, _) = existing(&app, &name)?;
     let file = uploads(&app)
         .open(&name)

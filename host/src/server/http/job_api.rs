@@ -8,12 +8,12 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::Json;
 use plinth_abi::Value;
 
-use super::auth::Caller;
-use super::{blocking, json_request, need, ApiError, App};
+use super::extract::{perm, JsonBody, Permitted};
+use super::{blocking, ApiError, App};
 use crate::jobs::JobError;
 
 impl From<JobError> for ApiError {
@@ -30,8 +30,10 @@ impl From<JobError> for ApiError {
 }
 
 /// `GET /api/job`.
-pub async fn get(State(app): State<Arc<App>>, caller: Caller) -> Result<Json<Value>, ApiError> {
-    need(&caller, "status")?;
+pub async fn get(
+    State(app): State<Arc<App>>,
+    _: Permitted<perm::Status>,
+) -> Result<Json<Value>, ApiError> {
     let jobs = app.jobs.clone();
     let job = blocking(move || jobs.printer.job()).await?;
     Ok(Json(job))
@@ -40,13 +42,9 @@ pub async fn get(State(app): State<Arc<App>>, caller: Caller) -> Result<Json<Val
 /// `POST /api/job`.
 pub async fn command(
     State(app): State<Arc<App>>,
-    caller: Caller,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
+    _: Permitted<perm::Print>,
+    JsonBody(body): JsonBody,
 ) -> Result<StatusCode, ApiError> {
-    need(&caller, "print")?;
-    caller.check_csrf(&headers)?;
-    let body = json_request(&headers, &body)?;
     let command = body
         .get("command")
         .and_then(Value::as_str)

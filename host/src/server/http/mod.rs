@@ -6,6 +6,7 @@ pub(crate) mod assets;
 mod auth;
 mod blueprint;
 mod calls;
+mod extract;
 mod files;
 mod job_api;
 mod login;

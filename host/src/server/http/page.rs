@@ -7,11 +7,10 @@ use std::sync::Arc;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
-use plinth_abi::Request;
 
 use super::assets::{if_none_match, Asset};
 use super::auth::Caller;
-use super::calls::{into_http, plugin_headers};
+use super::calls::{into_http, plugin_request, within_budget, Unfinished};
 use super::App;
 use crate::server::web::index::{self, Outcome, PageRequest};
 use crate::server::web::page::escape_html;
@@ -27,14 +26,7 @@ pub async fn index(
     Query(query): Query<BTreeMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
-    let request = Request {
-        method: method.as_str().to_owned(),
-        path: uri.path().to_owned(),
-        query,
-        headers: plugin_headers(&headers),
-        user: caller.name().map(str::to_owned),
-        ..Default::default()
-    };
+    let request = plugin_request(&method, uri.path().to_owned(), query, &headers, &caller);
     let refresh = request.query.get("_refresh").map(String::as_str) == Some("true")
         || ["cache-control", "pragma"].iter().any(|h| {
             request
@@ -49,12 +41,11 @@ pub async fn index(
     let user = caller.name().map(str::to_owned);
     // The page asks many plugins; one that hangs must not hang the page
     // forever: past the call budget the request gets 504 (and the log says so).
-    let budget = app.call_budget;
-    let work = super::blocking(move || {
-        let first_run = crate::server::web::first_run(&worker.manager, &worker.users);
+    let work = within_budget(&app, move |manager| {
+        let first_run = crate::server::web::first_run(manager, &worker.users);
         let may = |p: &str| caller.has(p);
         index::answer(
-            &worker.manager,
+            manager,
             &worker.web,
             &PageRequest {
                 request,
@@ -65,27 +56,35 @@ pub async fn index(
             },
         )
     });
-    let Ok(outcome) = tokio::time::timeout(budget, work).await else {
-        app.slow_calls
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        tracing::warn!(
-            "the page took longer than {budget:?}: a TemplatePlugin, AssetPlugin, WizardPlugin or UiPlugin is not answering"
-        );
-        return (
-            StatusCode::GATEWAY_TIMEOUT,
-            format!(
-                "the page took longer than {budget:?}: a plugin is not answering (see the log)"
-            ),
-        )
-            .into_response();
+    let outcome = match work.await {
+        Ok(outcome) => outcome,
+        Err(Unfinished::Late(budget)) => {
+            tracing::warn!(
+                "the page took longer than {budget:?}: a TemplatePlugin, AssetPlugin, WizardPlugin or UiPlugin is not answering"
+            );
+            return (
+                StatusCode::GATEWAY_TIMEOUT,
+                format!(
+                    "the page took longer than {budget:?}: a plugin is not answering (see the log)"
+                ),
+            )
+                .into_response();
+        }
+        Err(Unfinished::Failed) => {
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the page failed (see the log)",
+            )
+                .into_response()
+        }
     };
     match outcome {
-        Ok(Outcome::Page {
+        Outcome::Page {
             page,
             stamp,
             hit,
             plugin,
-        }) => {
+        } => {
             let mut response = into_http(page);
             // What the plugin set stays; the rest is the host's.
             let mut put = |name: &'static str, value: &str| {
@@ -113,7 +112,7 @@ pub async fn index(
             }
             response
         }
-        Ok(Outcome::Login(missing)) => match user {
+        Outcome::Login(missing) => match user {
             // Logging in again would only come back here.
             Some(name) => (
                 StatusCode::FORBIDDEN,
@@ -133,7 +132,7 @@ pub async fn index(
                 Redirect::to(&to).into_response()
             }
         },
-        Ok(Outcome::Failed(e)) => {
+        Outcome::Failed(e) => {
             tracing::error!("the page failed to render: {e}");
             (
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -141,7 +140,6 @@ pub async fn index(
             )
                 .into_response()
         }
-        Err(e) => e.into_response(),
     }
 }
 

@@ -7,12 +7,12 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::Json;
 use plinth_abi::{json, Value};
 
-use super::auth::Caller;
 use super::calls::call_plugin;
+use super::extract::{perm, Permitted};
 use super::{ApiError, App};
 use crate::plugins::discover::Source;
 use crate::plugins::manager::ManagerError;
@@ -20,17 +20,6 @@ use crate::plugins::manager::ManagerError;
 /// Reload-needing plugins toggled since the server started: the page must reload.
 #[derive(Default)]
 pub struct Refresh(Mutex<BTreeSet<String>>);
-
-fn need_permission(caller: &Caller) -> Result<(), ApiError> {
-    if caller.has("plugin_manager") {
-        Ok(())
-    } else {
-        Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "the plugin manager needs the `plugin_manager` permission",
-        ))
-    }
-}
 
 fn listing(app: &App) -> Vec<Value> {
     let refresh = app.refresh.0.lock().unwrap().clone();
@@ -49,8 +38,10 @@ fn listing(app: &App) -> Vec<Value> {
 }
 
 /// `GET /api/plugins`.
-pub async fn list(State(app): State<Arc<App>>, caller: Caller) -> Result<Json<Value>, ApiError> {
-    need_permission(&caller)?;
+pub async fn list(
+    State(app): State<Arc<App>>,
+    _: Permitted<perm::PluginManager>,
+) -> Result<Json<Value>, ApiError> {
     Ok(Json(json!({ "plugins": listing(&app) })))
 }
 
@@ -58,12 +49,9 @@ pub async fn list(State(app): State<Arc<App>>, caller: Caller) -> Result<Json<Va
 pub async fn command(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
-    caller: Caller,
-    headers: HeaderMap,
+    _: Permitted<perm::PluginManager>,
     body: axum::body::Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    need_permission(&caller)?;
-    caller.check_csrf(&headers)?;
     let data: Value = super::json_body(&body)?;
     let command = data
         .get("command")

@@ -20,7 +20,7 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::Json;
 use plinth_abi::methods::plugin as m;
 use plinth_abi::{json, Value};
@@ -28,6 +28,7 @@ use serde_json::Map;
 
 use super::auth::Caller;
 use super::calls::call_plugin;
+use super::extract::{perm, JsonBody, Permitted};
 use super::{ApiError, App};
 use crate::config::restrict;
 use crate::plugins::state::State as PluginState;
@@ -75,18 +76,9 @@ pub async fn get(State(app): State<Arc<App>>, caller: Caller) -> Result<Json<Val
 /// `POST /api/settings`.
 pub async fn post(
     State(app): State<Arc<App>>,
-    caller: Caller,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
+    Permitted(caller, _): Permitted<perm::Settings>,
+    JsonBody(data): JsonBody,
 ) -> Result<Json<Value>, ApiError> {
-    if !caller.has("settings") {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "changing settings needs the `settings` permission",
-        ));
-    }
-    caller.check_csrf(&headers)?;
-    let data: Value = super::json_request(&headers, &body)?;
     let Value::Object(data) = data else {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,

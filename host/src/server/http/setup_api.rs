@@ -18,6 +18,7 @@ use axum::Json;
 use plinth_abi::{json, Value};
 
 use super::auth::Caller;
+use super::extract::{Changing, JsonBody};
 use super::{blocking, json_request, need, optional_text, ApiError, App};
 use crate::server::web::page::Survey;
 use crate::server::web::wizards;
@@ -113,12 +114,9 @@ pub async fn list(State(app): State<Arc<App>>, caller: Caller) -> Result<Json<Va
 /// `POST /api/setup/wizard`.
 pub async fn finish(
     State(app): State<Arc<App>>,
-    caller: Caller,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
+    Changing(caller): Changing,
+    JsonBody(data): JsonBody,
 ) -> Result<Json<Value>, ApiError> {
-    caller.check_csrf(&headers)?;
-    let data = json_request(&headers, &body)?;
     let handled: Vec<String> = data
         .get("handled")
         .and_then(Value::as_array)

@@ -18,13 +18,13 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use plinth_abi::methods::plugin as m;
 use plinth_abi::Value;
 
 use super::auth::Caller;
-use super::calls::{call_plugin, into_http, plugin_error, plugin_headers};
+use super::calls::{call_plugin, into_http, plugin_error, plugin_request};
 use super::{ApiError, App};
 use crate::plugins::state::State as PluginState;
 use plinth_abi::Mixin;
@@ -38,14 +38,7 @@ pub async fn get(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     check_access(&app, &id, &caller).await?;
-    let request = plinth_abi::Request {
-        method: "GET".into(),
-        path: "/".into(),
-        query,
-        headers: plugin_headers(&headers),
-        user: caller.name().map(str::to_owned),
-        ..Default::default()
-    };
+    let request = plugin_request(&Method::GET, "/".into(), query, &headers, &caller);
     let plugin = id.clone();
     let answer = call_plugin(&app, &id, "on_api_get", move |pm| {
         pm.call::<m::OnApiGet>(&plugin, &request)

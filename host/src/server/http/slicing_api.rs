@@ -13,13 +13,13 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use plinth_abi::{json, Value};
 
-use super::auth::Caller;
-use super::{json_request, need, optional_text, ApiError, App};
+use super::extract::{perm, JsonBody, Permitted};
+use super::{optional_text, ApiError, App};
 use crate::jobs::slicing::Slicing;
 use crate::jobs::JobError;
 
@@ -35,19 +35,17 @@ async fn on_slicing<T: Send + 'static>(
 /// `GET /api/slicing`.
 pub async fn overview(
     State(app): State<Arc<App>>,
-    caller: Caller,
+    _: Permitted<perm::Slice>,
 ) -> Result<Json<Value>, ApiError> {
-    need(&caller, "slice")?;
     Ok(Json(on_slicing(&app, |s| Ok(s.overview())).await?))
 }
 
 /// `GET /api/slicing/<slicer>/profiles`.
 pub async fn profiles(
     State(app): State<Arc<App>>,
-    caller: Caller,
+    _: Permitted<perm::Slice>,
     Path(kind): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    need(&caller, "slice")?;
     let overview = on_slicing(&app, move |s| {
         s.slicer(&kind)?;
         Ok(s.overview()[&kind]["profiles"].clone())
@@ -59,10 +57,9 @@ pub async fn profiles(
 /// `GET /api/slicing/<slicer>/profiles/<name>`.
 pub async fn profile(
     State(app): State<Arc<App>>,
-    caller: Caller,
+    _: Permitted<perm::Slice>,
     Path((kind, name)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    need(&caller, "slice")?;
     let profile = on_slicing(&app, move |s| s.profile(&s.slicer(&kind)?, &name)).await?;
     Ok(Json(profile_json(&profile)))
 }
@@ -82,14 +79,10 @@ fn profile_json(p: &plinth_abi::SlicingProfile) -> Value {
 /// `PUT /api/slicing/<slicer>/profiles/<name>`.
 pub async fn put_profile(
     State(app): State<Arc<App>>,
-    caller: Caller,
-    headers: HeaderMap,
+    _: Permitted<perm::Settings>,
     Path((kind, name)): Path<(String, String)>,
-    body: axum::body::Bytes,
+    JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
-    need(&caller, "settings")?;
-    caller.check_csrf(&headers)?;
-    let body = json_request(&headers, &body)?;
     let display_name = optional_text(&body, "displayName")?;
     let description = optional_text(&body, "description")?;
     let data = body.get("data").cloned();
@@ -103,19 +96,18 @@ pub async fn put_profile(
 /// `DELETE /api/slicing/<slicer>/profiles/<name>`.
 pub async fn delete_profile(
     State(app): State<Arc<App>>,
-    caller: Caller,
-    headers: HeaderMap,
+    _: Permitted<perm::Settings>,
     Path((kind, name)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    need(&caller, "settings")?;
-    caller.check_csrf(&headers)?;
     on_slicing(&app, move |s| s.delete_profile(&s.slicer(&kind)?, &name)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// `GET /api/slicing/jobs`.
-pub async fn jobs(State(app): State<Arc<App>>, caller: Caller) -> Result<Json<Value>, ApiError> {
-    need(&caller, "slice")?;
+pub async fn jobs(
+    State(app): State<Arc<App>>,
+    _: Permitted<perm::Slice>,
+) -> Result<Json<Value>, ApiError> {
     let jobs: Vec<Value> = app
         .jobs
         .slicing
@@ -129,12 +121,9 @@ pub async fn jobs(State(app): State<Arc<App>>, caller: Caller) -> Result<Json<Va
 /// `DELETE /api/slicing/jobs/<id>`: cancels a running job.
 pub async fn cancel(
     State(app): State<Arc<App>>,
-    caller: Caller,
-    headers: HeaderMap,
+    _: Permitted<perm::Slice>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    need(&caller, "slice")?;
-    caller.check_csrf(&headers)?;
     let id: u64 = id
         .parse()
         .map_err(|_| ApiError::new(StatusCode::NOT_FOUND, format!("no slicing job {id:?}")))?;

@@ -8,15 +8,14 @@ use axum::http::StatusCode;
 use axum::Json;
 use plinth_abi::Value;
 
-use super::auth::Caller;
-use super::{need, ApiError, App};
+use super::extract::{perm, Permitted};
+use super::{ApiError, App};
 
 /// `GET /api/system/environment`.
 pub async fn environment(
     State(app): State<Arc<App>>,
-    caller: Caller,
+    _: Permitted<perm::System>,
 ) -> Result<Json<Value>, ApiError> {
-    need(&caller, "system")?;
     let environment = match app.manager.environment() {
         Some(env) => env.clone(),
         None => {

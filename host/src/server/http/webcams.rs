@@ -18,9 +18,9 @@ use axum::Json;
 use plinth_abi::methods::plugin as m;
 use plinth_abi::{json, Value, Webcam};
 
-use super::auth::Caller;
 use super::calls::call_plugin;
-use super::{blocking, need, ApiError, App};
+use super::extract::{perm, Permitted};
+use super::{blocking, ApiError, App};
 use crate::plugins::manager::PluginManager;
 use crate::plugins::sorting::Context;
 use plinth_abi::Mixin;
@@ -40,8 +40,10 @@ fn webcams(manager: &PluginManager) -> Vec<(String, Webcam)> {
 }
 
 /// `GET /api/webcams`.
-pub async fn list(State(app): State<Arc<App>>, caller: Caller) -> Result<Json<Value>, ApiError> {
-    need(&caller, "webcam")?;
+pub async fn list(
+    State(app): State<Arc<App>>,
+    _: Permitted<perm::Webcam>,
+) -> Result<Json<Value>, ApiError> {
     let manager = app.manager.clone();
     let cams = blocking(move || webcams(&manager)).await?;
     let list: Vec<Value> = cams
@@ -58,10 +60,9 @@ pub async fn list(State(app): State<Arc<App>>, caller: Caller) -> Result<Json<Va
 /// `GET /api/webcams/<name>/snapshot`.
 pub async fn snapshot(
     State(app): State<Arc<App>>,
-    caller: Caller,
+    _: Permitted<perm::Webcam>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    need(&caller, "webcam")?;
     let manager = app.manager.clone();
     let wanted = name.clone();
     let provider = blocking(move || {
