@@ -180,7 +180,8 @@ fn execute(cli: Cli) -> Result<(), String> {
                 port,
                 marker: Some(marker),
             },
-        ),
+        )
+        .map_err(|e| e.to_string()),
         Command::Config(ConfigCommand::Check) => {
             let config = ConfigStore::open(&paths.config_file()).map_err(|e| e.to_string())?;
             let problems = crate::config::host_settings::problems(&config);

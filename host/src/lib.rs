@@ -26,6 +26,7 @@
 
 pub mod cli;
 pub(crate) mod config;
+pub(crate) mod disk;
 pub(crate) mod jobs;
 pub(crate) mod paths;
 pub(crate) mod plugins;

@@ -15,7 +15,7 @@ use argon2::Argon2;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::config::write_atomic;
+use crate::disk::write_atomic;
 
 /// Permissions only administrators have by default.
 pub const ADMIN_PERMISSIONS: &[&str] = &["settings", "plugin_manager", "users", "system"];
@@ -88,7 +88,75 @@ fn file_stamp(path: &Path) -> Option<FileStamp> {
 }
 
 /// Why [`Users::add_first_admin`] refused: there are users already.
-pub const USERS_EXIST: &str = "there are users already: log in as one of them";
+/// Why a change of the users did not happen.
+#[derive(Debug)]
+pub enum UserError {
+    /// The users file (or its lock) cannot be read, parsed or written.
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What failed.
+        what: &'static str,
+        /// Why.
+        error: String,
+    },
+    /// A user name that cannot be used, and why.
+    BadName(String, &'static str),
+    /// An empty password.
+    EmptyPassword,
+    /// A permission this host does not know.
+    UnknownPermission(String),
+    /// A user of that name exists.
+    Exists(String),
+    /// The first-run administrator, when users exist already.
+    UsersExist,
+    /// No user of that name.
+    NoSuchUser(String),
+    /// Hashing the password failed.
+    Hash(String),
+}
+
+impl std::fmt::Display for UserError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UserError::File { path, what, error } => {
+                write!(f, "{}: cannot {what}: {error}", path.display())
+            }
+            UserError::BadName(name, why) => write!(f, "invalid user name {name:?}: {why}"),
+            UserError::EmptyPassword => f.write_str("the password is empty"),
+            UserError::UnknownPermission(bad) => write!(
+                f,
+                "unknown permission {bad:?}; known: {}",
+                ADMIN_PERMISSIONS
+                    .iter()
+                    .chain(USER_PERMISSIONS)
+                    .copied()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            UserError::Exists(name) => write!(f, "there is already a user `{name}`"),
+            UserError::UsersExist => f.write_str("there are users already: log in as one of them"),
+            UserError::NoSuchUser(name) => write!(f, "no user `{name}`"),
+            UserError::Hash(e) => write!(f, "cannot hash the password: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for UserError {}
+
+impl From<UserError> for String {
+    fn from(e: UserError) -> Self {
+        e.to_string()
+    }
+}
+
+fn file_error<'a>(path: &'a Path, what: &'static str) -> impl FnOnce(String) -> UserError + 'a {
+    move |error| UserError::File {
+        path: path.to_path_buf(),
+        what,
+        error,
+    }
+}
 
 impl Users {
     /// The users of the base folder `basedir`.
@@ -105,7 +173,7 @@ impl Users {
     }
 
     /// Every user, by name (read again only when the file changed).
-    pub fn all(&self) -> Result<BTreeMap<String, User>, String> {
+    pub fn all(&self) -> Result<BTreeMap<String, User>, UserError> {
         let stamp = file_stamp(&self.path);
         if let (Some(stamp), Some((cached, users))) = (stamp, self.cache.lock().unwrap().as_ref()) {
             if *cached == stamp {
@@ -119,40 +187,41 @@ impl Users {
         Ok(users)
     }
 
-    fn read(&self) -> Result<BTreeMap<String, User>, String> {
+    fn read(&self) -> Result<BTreeMap<String, User>, UserError> {
         let text = match fs::read_to_string(&self.path) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
-            Err(e) => return Err(format!("{}: cannot read: {e}", self.path.display())),
+            Err(e) => return Err(file_error(&self.path, "read")(e.to_string())),
         };
         if text.trim().is_empty() {
             return Ok(BTreeMap::new());
         }
-        yaml_serde::from_str(&text).map_err(|e| format!("{}: {e}", self.path.display()))
+        yaml_serde::from_str(&text).map_err(|e| file_error(&self.path, "parse")(e.to_string()))
     }
 
     /// Changes the users under the lock and writes them back.
     fn update<T>(
         &self,
-        change: impl FnOnce(&mut BTreeMap<String, User>) -> Result<T, String>,
-    ) -> Result<T, String> {
+        change: impl FnOnce(&mut BTreeMap<String, User>) -> Result<T, UserError>,
+    ) -> Result<T, UserError> {
         let lock_path = self.path.with_file_name("users.yaml.lock");
         if let Some(dir) = self.path.parent() {
-            fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            fs::create_dir_all(dir).map_err(|e| file_error(dir, "create")(e.to_string()))?;
         }
         let lock = fs::OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
             .open(&lock_path)
-            .map_err(|e| format!("{}: {e}", lock_path.display()))?;
+            .map_err(|e| file_error(&lock_path, "open")(e.to_string()))?;
         lock.lock()
-            .map_err(|e| format!("cannot lock {}: {e}", lock_path.display()))?;
+            .map_err(|e| file_error(&lock_path, "lock")(e.to_string()))?;
         let mut users = self.read()?;
         let out = change(&mut users)?;
-        let text = yaml_serde::to_string(&users).map_err(|e| e.to_string())?;
+        let text = yaml_serde::to_string(&users)
+            .map_err(|e| file_error(&self.path, "serialise")(e.to_string()))?;
         write_atomic(&self.path, text.as_bytes())
-            .map_err(|e| format!("{}: cannot write: {e}", self.path.display()))?;
+            .map_err(|e| file_error(&self.path, "write")(e.to_string()))?;
         Ok(out)
     }
 
@@ -163,13 +232,13 @@ impl Users {
         password: &str,
         admin: bool,
         permissions: Option<Vec<String>>,
-    ) -> Result<(), String> {
+    ) -> Result<(), UserError> {
         self.insert(name, password, admin, permissions, false)
     }
 
     /// Adds the first user, an administrator (the first-run wizard). Refused
-    /// with [`USERS_EXIST`] when any user exists, checked under the file lock.
-    pub fn add_first_admin(&self, name: &str, password: &str) -> Result<(), String> {
+    /// with [`UserError::UsersExist`] when any user exists, checked under the file lock.
+    pub fn add_first_admin(&self, name: &str, password: &str) -> Result<(), UserError> {
         self.insert(name, password, true, None, true)
     }
 
@@ -180,23 +249,15 @@ impl Users {
         admin: bool,
         permissions: Option<Vec<String>>,
         first_only: bool,
-    ) -> Result<(), String> {
+    ) -> Result<(), UserError> {
         check_name(name)?;
         if password.is_empty() {
-            return Err("the password is empty".into());
+            return Err(UserError::EmptyPassword);
         }
         let permissions: BTreeSet<String> = match permissions {
             Some(list) => {
                 if let Some(bad) = list.iter().find(|p| !is_known_permission(p)) {
-                    return Err(format!(
-                        "unknown permission {bad:?}; known: {}",
-                        ADMIN_PERMISSIONS
-                            .iter()
-                            .chain(USER_PERMISSIONS)
-                            .copied()
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ));
+                    return Err(UserError::UnknownPermission(bad.clone()));
                 }
                 list.into_iter().collect()
             }
@@ -206,10 +267,10 @@ impl Users {
         let hash = hash_password(password)?;
         self.update(|users| {
             if first_only && !users.is_empty() {
-                return Err(USERS_EXIST.to_owned());
+                return Err(UserError::UsersExist);
             }
             if users.contains_key(name) {
-                return Err(format!("there is already a user `{name}`"));
+                return Err(UserError::Exists(name.to_owned()));
             }
             users.insert(
                 name.to_owned(),
@@ -225,18 +286,18 @@ impl Users {
     }
 
     /// Removes a user.
-    pub fn remove(&self, name: &str) -> Result<(), String> {
+    pub fn remove(&self, name: &str) -> Result<(), UserError> {
         self.update(|users| {
             users
                 .remove(name)
                 .map(|_| ())
-                .ok_or_else(|| format!("no user `{name}`"))
+                .ok_or_else(|| UserError::NoSuchUser(name.to_owned()))
         })
     }
 
     /// Makes a new API key for `name` (replacing the old one) and returns it.
     /// Only its hash is stored: it is shown this once.
-    pub fn new_api_key(&self, name: &str) -> Result<String, String> {
+    pub fn new_api_key(&self, name: &str) -> Result<String, UserError> {
         let mut bytes = [0u8; 24];
         OsRng.fill_bytes(&mut bytes);
         let key: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
@@ -244,7 +305,7 @@ impl Users {
         self.update(|users| {
             let user = users
                 .get_mut(name)
-                .ok_or_else(|| format!("no user `{name}`"))?;
+                .ok_or_else(|| UserError::NoSuchUser(name.to_owned()))?;
             user.api_key_sha256 = Some(hashed);
             Ok(())
         })?;
@@ -283,12 +344,12 @@ fn dummy_hash() -> &'static str {
     DUMMY.get_or_init(|| hash_password("not a password of anyone").expect("hashing works"))
 }
 
-fn hash_password(password: &str) -> Result<String, String> {
+fn hash_password(password: &str) -> Result<String, UserError> {
     let salt = SaltString::generate(&mut OsRng);
     Argon2::default()
         .hash_password(password.as_bytes(), &salt)
         .map(|h| h.to_string())
-        .map_err(|e| format!("cannot hash the password: {e}"))
+        .map_err(|e| UserError::Hash(e.to_string()))
 }
 
 fn sha256_hex(text: &str) -> String {
@@ -299,16 +360,13 @@ fn sha256_hex(text: &str) -> String {
 }
 
 /// User names: 1 to 64 characters, no white space or control characters.
-pub fn check_name(name: &str) -> Result<(), String> {
+pub fn check_name(name: &str) -> Result<(), UserError> {
+    let bad = |why| Err(UserError::BadName(name.to_owned(), why));
     if name.is_empty() || name.chars().count() > 64 {
-        return Err(format!(
-            "invalid user name {name:?}: use 1 to 64 characters"
-        ));
+        return bad("use 1 to 64 characters");
     }
     if name.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(format!(
-            "invalid user name {name:?}: no spaces or control characters"
-        ));
+        return bad("no spaces or control characters");
     }
     Ok(())
 }
@@ -328,18 +386,22 @@ mod tests {
         assert!(users
             .add("ada", "x", false, None)
             .unwrap_err()
+            .to_string()
             .contains("already"));
         assert!(users
             .add("eve", "x", false, Some(vec!["fly".into()]))
             .unwrap_err()
+            .to_string()
             .contains("unknown permission \"fly\""));
         assert!(users
             .add("a b", "x", false, None)
             .unwrap_err()
+            .to_string()
             .contains("invalid user name"));
         assert!(users
             .add("carl", "", false, None)
             .unwrap_err()
+            .to_string()
             .contains("empty"));
 
         let ada = users.authenticate("ada", "s3cret").unwrap();
@@ -366,7 +428,11 @@ mod tests {
         assert!(!fs::read_to_string(users.path()).unwrap().contains(&newer));
 
         users.remove("bob").unwrap();
-        assert!(users.remove("bob").unwrap_err().contains("no user `bob`"));
+        assert!(users
+            .remove("bob")
+            .unwrap_err()
+            .to_string()
+            .contains("no user `bob`"));
         assert_eq!(users.all().unwrap().keys().collect::<Vec<_>>(), ["ada"]);
     }
 

@@ -23,7 +23,6 @@
 //! start with `_`: `_disabled`, `_blocklist`, `_sortingOrder`. Plugin overlays
 //! (defaults a plugin ships for other parts of the config) sit under the file's content.
 
-mod atomic;
 mod format;
 pub mod host_settings;
 pub mod plugin_settings;
@@ -37,8 +36,7 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{Map, Value};
 
-pub use atomic::write_atomic;
-use atomic::{fault_point, remove_stale_temporaries, write_atomic_with};
+use crate::disk::{fault_point, remove_stale_temporaries, write_atomic, write_atomic_with};
 pub use format::{check, parse};
 use format::{check_doc, parse_blocklist, read, sibling, stamp, string_list, Stamp};
 

@@ -191,7 +191,7 @@ pub fn register(
         ),
     };
     let text = serde_json::to_string_pretty(&manifest).expect("serialises");
-    crate::config::write_atomic(&file, text.as_bytes()).map_err(io("write", &file))?;
+    crate::disk::write_atomic(&file, text.as_bytes()).map_err(io("write", &file))?;
     Ok((id, library))
 }
 

@@ -41,9 +41,38 @@ pub const JOBS_SHUTDOWN: Duration = Duration::from_secs(5);
 /// calls still running) may take.
 pub const PLUGIN_SHUTDOWN: Duration = Duration::from_secs(10);
 
+/// Why the server could not run.
+#[derive(Debug)]
+pub enum ServeError {
+    /// The async runtime did not start.
+    Runtime(std::io::Error),
+    /// Signals cannot be listened for.
+    Signals(&'static str, std::io::Error),
+    /// The address cannot be listened on.
+    Listen(String, std::io::Error),
+    /// The start-up marker cannot be written.
+    Marker(std::path::PathBuf, std::io::Error),
+    /// A start-up step failed in the host itself.
+    StartUp(String),
+}
+
+impl std::fmt::Display for ServeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ServeError::Runtime(e) => write!(f, "cannot start the async runtime: {e}"),
+            ServeError::Signals(which, e) => write!(f, "cannot listen for {which}: {e}"),
+            ServeError::Listen(address, e) => write!(f, "cannot listen on {address}: {e}"),
+            ServeError::Marker(path, e) => write!(f, "cannot write {}: {e}", path.display()),
+            ServeError::StartUp(e) => write!(f, "start-up failed: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ServeError {}
+
 /// Runs the host until a termination signal, then shuts down. Returns when
 /// done. A second signal during shutdown exits at once.
-pub fn run(manager: PluginManager, options: ServeOptions) -> Result<(), String> {
+pub fn run(manager: PluginManager, options: ServeOptions) -> Result<(), ServeError> {
     let paths = manager.paths();
     tracing::info!(
         "base folder {} (bundled plugins from {})",
@@ -58,7 +87,7 @@ pub fn run(manager: PluginManager, options: ServeOptions) -> Result<(), String> 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+        .map_err(ServeError::Runtime)?;
     let outcome = runtime.block_on(serve(manager, options, limits));
     // Threads still inside a plugin call are not waited for.
     runtime.shutdown_background();
@@ -69,20 +98,23 @@ async fn serve(
     manager: PluginManager,
     options: ServeOptions,
     limits: Limits,
-) -> Result<(), String> {
+) -> Result<(), ServeError> {
     // Listen for signals before anything else: one that arrives during
     // start-up still leads to an orderly shutdown once start-up is done.
     let mut signals = Signals::new()?;
     let address = format!("{}:{}", options.host, options.port);
     let listener = tokio::net::TcpListener::bind(&address)
         .await
-        .map_err(|e| format!("cannot listen on {address}: {e}"))?;
-    let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+        .map_err(|e| ServeError::Listen(address.clone(), e))?;
+    let port = listener
+        .local_addr()
+        .map_err(|e| ServeError::Listen(address.clone(), e))?
+        .port();
     let host = options.host.clone();
 
     if let Some(marker) = &options.marker {
-        crate::config::write_atomic(marker, b"start-up began; removed once it finished\n")
-            .map_err(|e| format!("cannot write {}: {e}", marker.display()))?;
+        crate::disk::write_atomic(marker, b"start-up began; removed once it finished\n")
+            .map_err(|e| ServeError::Marker(marker.clone(), e))?;
     }
     let starting = manager.clone();
     let start_host = host.clone();
@@ -178,8 +210,8 @@ async fn start_up_step(
     step: tokio::task::JoinHandle<()>,
     signals: &mut Signals,
     stop_asked: &mut bool,
-) -> Result<(), String> {
-    let failed = |e: tokio::task::JoinError| format!("start-up failed: {e}");
+) -> Result<(), ServeError> {
+    let failed = |e: tokio::task::JoinError| ServeError::StartUp(e.to_string());
     tokio::pin!(step);
     if !*stop_asked {
         tokio::select! {

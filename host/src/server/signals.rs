@@ -11,14 +11,14 @@ pub struct Signals {
 
 impl Signals {
     /// Starts listening.
-    pub fn new() -> Result<Self, String> {
+    pub fn new() -> Result<Self, super::ServeError> {
         #[cfg(unix)]
         {
             use tokio::signal::unix::{signal, SignalKind};
             let term = signal(SignalKind::terminate())
-                .map_err(|e| format!("cannot listen for SIGTERM: {e}"))?;
+                .map_err(|e| super::ServeError::Signals("SIGTERM", e))?;
             let int = signal(SignalKind::interrupt())
-                .map_err(|e| format!("cannot listen for SIGINT: {e}"))?;
+                .map_err(|e| super::ServeError::Signals("SIGINT", e))?;
             Ok(Self { term, int })
         }
         #[cfg(not(unix))]

@@ -22,7 +22,7 @@ use super::extract::{Changing, JsonBody};
 use super::{blocking, json_request, need, optional_text, ApiError, App};
 use crate::server::web::page::Survey;
 use crate::server::web::wizards;
-use crate::users::USERS_EXIST;
+use crate::users::UserError;
 
 /// `POST /api/setup/admin`.
 pub async fn admin(
@@ -46,27 +46,33 @@ pub async fn admin(
     let (name, pass) = (text("user")?, text("pass")?);
     let worker = app.clone();
     let user_name = name.clone();
-    let added = blocking(move || {
+    let refused = |e: UserError| {
+        let status = match e {
+            UserError::UsersExist => StatusCode::CONFLICT,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        ApiError::new(status, e.to_string())
+    };
+    let bad = |e: String| ApiError::new(StatusCode::BAD_REQUEST, e);
+    let user = blocking(move || {
         if !crate::server::web::first_run(&worker.manager, &worker.users) {
-            return Err(USERS_EXIST.to_owned());
+            return Err(refused(UserError::UsersExist));
         }
-        worker.users.add_first_admin(&user_name, &pass)?;
-        crate::server::web::end_first_run(&worker.manager)?;
         worker
             .users
-            .all()?
+            .add_first_admin(&user_name, &pass)
+            .map_err(refused)?;
+        crate::server::web::end_first_run(&worker.manager).map_err(bad)?;
+        worker
+            .users
+            .all()
+            .map_err(refused)?
             .remove(&user_name)
-            .ok_or_else(|| "the new user vanished".to_owned())
+            .ok_or_else(|| bad("the new user vanished".into()))
     })
-    .await?;
-    match added {
-        Ok(user) => {
-            tracing::info!("first run: administrator {name} created");
-            Ok(super::login::open_session(&app, &name, &user))
-        }
-        Err(e) if e == USERS_EXIST => Err(ApiError::new(StatusCode::CONFLICT, e)),
-        Err(e) => Err(ApiError::new(StatusCode::BAD_REQUEST, e)),
-    }
+    .await??;
+    tracing::info!("first run: administrator {name} created");
+    Ok(super::login::open_session(&app, &name, &user))
 }
 
 /// Whether the request's `Host` names this machine's loopback interface.

@@ -184,7 +184,7 @@ impl Records {
         if let Some(parent) = self.path.parent() {
             let _ = std::fs::create_dir_all(parent);
         }
-        if let Err(e) = crate::config::write_atomic(&self.path, &text) {
+        if let Err(e) = crate::disk::write_atomic(&self.path, &text) {
             tracing::warn!("{}: cannot write: {e}", self.path.display());
         }
     }

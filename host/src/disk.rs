@@ -1,5 +1,6 @@
-//! Writing a file so that readers see the old or the new content, never a
-//! mix: a temporary file in the same folder, fsync, rename, fsync of the folder.
+//! Files on disk that readers never see half-written (the config, users,
+//! manifests, the start-up marker, the page cache's records): a temporary
+//! file in the same folder, fsync, rename, fsync of the folder.
 
 use std::fs;
 use std::io::Write;
@@ -8,14 +9,14 @@ use std::path::Path;
 /// Where a test can stop a save: `PLINTH_FAULT_INJECT=config-before-rename`
 /// aborts the process after the new content is written and synced but before
 /// it replaces the old file.
-pub(super) fn fault_point() {
+pub(crate) fn fault_point() {
     if std::env::var_os("PLINTH_FAULT_INJECT").is_some_and(|v| v == "config-before-rename") {
         std::process::abort();
     }
 }
 
 /// Removes temporaries a writer that died left behind (called with the lock held).
-pub(super) fn remove_stale_temporaries(path: &Path) {
+pub(crate) fn remove_stale_temporaries(path: &Path) {
     let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
         return;
     };
@@ -40,7 +41,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     write_atomic_with(path, bytes, || {})
 }
 
-pub(super) fn write_atomic_with(
+pub(crate) fn write_atomic_with(
     path: &Path,
     bytes: &[u8],
     before_rename: impl FnOnce(),
