@@ -111,19 +111,6 @@ fn messages_within(socket: &mut Socket, wait: Duration) -> Vec<String> {
     out
 }
 
-/// Waits (bounded) until the server's log contains `text`.
-fn wait_for_log(server: &Server, text: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let log = server.log();
-        if log.contains(text) {
-            return log;
-        }
-        assert!(Instant::now() < deadline, "no {text:?} in the log:\n{log}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 #[test]
 fn settings_updated_carries_hashes_and_no_restricted_value_reaches_push_clients() {
     let sb = Sandbox::new();
@@ -330,7 +317,7 @@ fn a_plugin_failing_to_save_its_settings_is_named_in_the_answer() {
     assert_eq!(settings["plugins"]["helloworld"]["some_setting"], "kept");
     // Unchanged: what its migration at start-up left.
     assert_eq!(settings["plugins"]["probe_panic_in_save"]["value"], 42);
-    assert!(server.log().contains("its settings were not saved"));
+    server.wait_for_log("its settings were not saved");
 }
 
 #[test]
@@ -441,7 +428,7 @@ fn host_settings_out_of_range_are_refused_on_every_path_and_never_brick_the_serv
     );
     assert!(err.contains("server.header_timeout must be"), "{err}");
     let server = Server::start(&sb);
-    let log = wait_for_log(&server, "server.plugin_call_timeout must be");
+    let log = server.wait_for_log("server.plugin_call_timeout must be");
     assert!(log.contains("using the default 30"), "{log}");
     assert_eq!(get(&server, "/api/plugin/helloworld", &key).0, 200);
     assert_eq!(server.stop(), Some(0));
@@ -907,7 +894,7 @@ fn a_second_signal_exits_at_once_whatever_is_running() {
     });
     std::thread::sleep(Duration::from_millis(500));
     server.signal("TERM");
-    wait_for_log(&server, "shutting down");
+    server.wait_for_log("shutting down");
     assert!(
         server.exit_within(Duration::from_millis(500)).is_err(),
         "still draining"

@@ -371,13 +371,7 @@ fn every_row_of_the_simple_api_table() {
         serde_json::from_str::<Value>(&text).unwrap(),
         json!({"id": "rec", "query": {"a": "b"}, "user": "bob"})
     );
-    assert!(
-        server
-            .log()
-            .contains("on_api_command did not answer within 1s"),
-        "{}",
-        server.log()
-    );
+    server.wait_for_log("on_api_command did not answer within 1s");
     assert_eq!(get_json(&server, "/api/server").1["slow_plugin_calls"], 1);
 }
 
@@ -981,11 +975,7 @@ fn a_failing_plugin_is_left_out_of_the_settings_api_and_wrong_methods_are_json()
         body["plugins"]["y_fail_in_save"]["value"], 42,
         "not saved: the migrated value stays"
     );
-    assert!(
-        server.log().contains("y_fail_in_save fails in save"),
-        "{}",
-        server.log()
-    );
+    server.wait_for_log("y_fail_in_save fails in save");
 
     let mut wrong = http().delete(&server.url("/api/server")).call().unwrap();
     assert_eq!(wrong.status().as_u16(), 405);
@@ -1031,11 +1021,8 @@ fn helloworlds_simple_api_follows_the_seed() {
     );
     assert_eq!(post(r#"{"command": "command1", "parameter": 1}"#), 204);
     assert_eq!(post(r#"{"command": "command1"}"#), 204);
-    let log = server.log();
-    assert!(
-        log.contains("command2 called, some_parameter is some_value"),
-        "{log}"
-    );
+    server.wait_for_log("command2 called, some_parameter is some_value");
+    let log = server.wait_for_log("command1 called, parameter is unset");
     assert!(
         log.contains("command1 called, parameter is set")
             && log.contains("command1 called, parameter is unset"),

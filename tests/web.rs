@@ -71,20 +71,6 @@ fn answer(mut response: ureq::http::Response<ureq::Body>) -> Answer {
     }
 }
 
-/// Waits (at most 30 s) for `text` in the server's log, which a thread reads
-/// from its standard error and so may lag behind an answer.
-fn wait_for_log(server: &Server, text: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !server.log().contains(text) {
-        assert!(
-            Instant::now() < deadline,
-            "no {text:?} in the log: {}",
-            server.log()
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
 /// A sandbox with helloworld installed as a folder plugin (its templates on
 /// disk, so the test can change them), wizard_demo, dummy_mobile_ui and the
 /// ui_probe fixture.
@@ -155,7 +141,7 @@ fn the_page_is_cached_until_a_template_changes_and_renders_afresh_on_request() {
         .body
         .contains("ui_probe_broken.jinja2 failed to render"));
     assert!(!first.body.contains("navbar_plugin_ui_probe\""));
-    wait_for_log(&server, "missing.jinja2");
+    server.wait_for_log("missing.jinja2");
 
     let second = get(&server, "/", &auth);
     assert_eq!(second.header("x-plinth-cache"), Some("hit"));
@@ -500,7 +486,7 @@ fn ui_plugins_answer_in_order_and_errors_fall_through() {
         &auth(&[("User-Agent", IPHONE), ("X-Probe", "fail")]),
     );
     assert_eq!(failed.header("x-plinth-ui"), Some("dummy_mobile_ui"));
-    wait_for_log(&server, "the probe fails on purpose");
+    server.wait_for_log("the probe fails on purpose");
     let none = get(
         &server,
         "/",
@@ -600,7 +586,7 @@ fn a_plugin_that_hangs_gets_the_page_a_504_not_a_hang() {
     let status = get(&server, "/api/server", &[]);
     assert_eq!(status.status, 200, "the server goes on");
     assert!(status.json()["slow_plugin_calls"].as_u64().unwrap() >= 1);
-    wait_for_log(&server, "the page took longer than");
+    server.wait_for_log("the page took longer than");
 }
 
 #[test]
@@ -669,7 +655,7 @@ fn recorded_requests_are_rendered_again_at_start_up() {
     assert!(plugins.contains(&"_default"), "{records}");
 
     let server = Server::start(&sb);
-    wait_for_log(&server, "preemptively cached 2 pages");
+    server.wait_for_log("preemptively cached 2 pages");
     let mobile = get(&server, "/", &[("X-Api-Key", &key), ("User-Agent", IPHONE)]);
     assert_eq!(mobile.header("x-plinth-cache"), Some("hit"));
     assert_eq!(mobile.body, first.body);
@@ -685,7 +671,7 @@ fn recorded_requests_are_rendered_again_at_start_up() {
     fs::write(sb.basedir.join("data/preemptive_cache.json"), "{oops").unwrap();
     let server = Server::start(&sb);
     assert_eq!(get(&server, "/", &[("X-Api-Key", &key)]).status, 200);
-    wait_for_log(&server, "preemptive_cache.json");
+    server.wait_for_log("preemptive_cache.json");
 }
 
 #[test]

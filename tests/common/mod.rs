@@ -287,6 +287,24 @@ impl Server {
         self.log.lock().unwrap().clone()
     }
 
+    /// Waits (at most 30 s) until the log contains `text` and returns it. A
+    /// thread reads the log from the server's standard error, so it may lag
+    /// behind an answer the server already sent.
+    pub fn wait_for_log(&self, text: &str) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let log = self.log();
+            if log.contains(text) {
+                return log;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no {text:?} in the log:\n{log}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+
     /// Sends a signal (`TERM`, `INT`, …) to the server.
     #[cfg(unix)]
     pub fn signal(&self, name: &str) {
