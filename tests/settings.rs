@@ -5,7 +5,7 @@
 mod common;
 
 use common::Sandbox;
-use plinth::restrict::{filter, Caller};
+use plinth::restrict::{filter, Viewer};
 use plinth::{PluginManager, State};
 use plinth_abi::methods::plugin as m;
 use plinth_abi::{json, Value};
@@ -415,24 +415,24 @@ fn restricted_paths_give_the_seeds_four_callers_exactly_what_octoprint_documents
     let cases = [
         (
             "anonymous",
-            Caller::anonymous(),
+            Viewer::anonymous(),
             restricted_view(false, false, false),
         ),
         (
             "user without webcam",
-            Caller::user(&[]),
+            Viewer::user(&[]),
             restricted_view(false, true, false),
         ),
         (
             "user with webcam",
-            Caller::user(&["webcam"]),
+            Viewer::user(&["webcam"]),
             restricted_view(false, true, true),
         ),
-        ("admin", Caller::admin(), restricted_view(true, true, true)),
+        ("admin", Viewer::admin(), restricted_view(true, true, true)),
         // `admin` means the `settings` permission, whoever has it.
         (
             "user with settings",
-            Caller::user(&["settings"]),
+            Viewer::user(&["settings"]),
             restricted_view(true, true, false),
         ),
     ];
@@ -480,7 +480,7 @@ fn default_restricted_paths_are_empty_and_restrict_nothing() {
         .unwrap();
     assert_eq!(restricted, json!({}));
     let data = pm.call::<m::OnSettingsLoad>("preprocessors", &()).unwrap();
-    assert_eq!(filter(&data, &restricted, &Caller::anonymous()), data);
+    assert_eq!(filter(&data, &restricted, &Viewer::anonymous()), data);
     pm.shutdown();
 }
 

@@ -87,7 +87,6 @@ fn file_stamp(path: &Path) -> Option<FileStamp> {
     Some((meta.len(), meta.modified().ok(), inode))
 }
 
-/// Why [`Users::add_first_admin`] refused: there are users already.
 /// Why a change of the users did not happen.
 #[derive(Debug)]
 pub enum UserError {

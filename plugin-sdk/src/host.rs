@@ -83,11 +83,10 @@ pub struct Host {
 }
 
 impl Host {
-    #[doc(hidden)]
     /// # Safety
     /// `handle` must come from the host's `instantiate` call: its context is
     /// alive for this call, and this takes its own reference to it.
-    pub unsafe fn from_raw(handle: HostHandle) -> Result<Self, HostError> {
+    pub(crate) unsafe fn from_raw(handle: HostHandle) -> Result<Self, HostError> {
         (handle.vtable.retain)(handle.ctx);
         let raw = Raw(handle);
         let identity = raw.call::<services::GetIdentity>(&())?;
@@ -172,8 +171,8 @@ impl Host {
         self.raw.call::<M>(args)
     }
 
-    #[doc(hidden)]
-    pub fn report_slicing_progress(&self, job: u64, progress: f64) -> Result<(), HostError> {
+    /// Reports a slicing job's progress (see [`SlicingJob::report_progress`](crate::SlicingJob::report_progress)).
+    pub(crate) fn report_slicing_progress(&self, job: u64, progress: f64) -> Result<(), HostError> {
         self.raw
             .call::<services::ReportSlicingProgress>(&(job, progress))
     }

@@ -62,7 +62,12 @@ mod types {
 
 pub use error::{PluginError, PluginResult};
 pub use host::{Host, HostError, Logger};
-pub use mixins::*;
+pub use mixins::{
+    AssetPlugin, BlueprintPlugin, BlueprintRoutes, EnvironmentDetectionPlugin, ErrorHandler,
+    EventHandlerPlugin, Preprocessor, Preprocessors, ProgressPlugin, RouteHandler, SettingsPlugin,
+    ShutdownPlugin, SimpleApiPlugin, SlicerPlugin, SlicingJob, StartupPlugin, TemplatePlugin,
+    UiPlugin, WebcamProviderPlugin, WizardPlugin,
+};
 pub use plinth_abi::is_wizard_ignored;
 pub use plinth_abi::types::{
     HookReply, Request, Response, SliceError, SliceRequest, SlicerProperties, SlicingProfile,

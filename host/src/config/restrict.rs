@@ -1,4 +1,4 @@
-//! Restricted settings paths: what of a plugin's settings a caller of the
+//! Restricted settings paths: what of a plugin's settings a viewer of the
 //! REST API may see (the seed's `get_settings_restricted_paths`).
 
 use std::collections::BTreeSet;
@@ -7,17 +7,17 @@ use serde_json::{Map, Value};
 
 /// Who asks: anonymous, a user with some permissions, or an administrator.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Caller {
+pub struct Viewer {
     /// Logged in (any user).
     pub logged_in: bool,
-    /// Named permissions the caller has (`settings`, `webcam`, …).
+    /// Named permissions the viewer has (`settings`, `webcam`, …).
     pub permissions: BTreeSet<String>,
     /// An administrator has every permission.
     pub admin: bool,
 }
 
-impl Caller {
-    /// An anonymous caller.
+impl Viewer {
+    /// An anonymous viewer.
     pub fn anonymous() -> Self {
         Self::default()
     }
@@ -44,7 +44,7 @@ impl Caller {
         self.admin || self.permissions.contains(permission)
     }
 
-    /// Whether the caller may see paths restricted at `level`.
+    /// Whether the viewer may see paths restricted at `level`.
     pub fn may_see(&self, level: &str) -> bool {
         match level {
             "never" => false,
@@ -55,20 +55,20 @@ impl Caller {
     }
 }
 
-/// `data` with every path the caller may not see replaced: by the path's given
+/// `data` with every path the viewer may not see replaced: by the path's given
 /// default, else `{}` for a mapping, `[]` for a list and null otherwise.
 ///
 /// `restricted` maps a level (`admin`, `user`, `never` or a permission name)
 /// to a list of paths. A path is a list of keys; its last element may be a
 /// `[key, default]` pair, or the whole path may be `{"path": [...], "default": …}`.
 /// Paths that do not exist in `data` are left alone.
-pub fn filter(data: &Value, restricted: &Value, caller: &Caller) -> Value {
+pub fn filter(data: &Value, restricted: &Value, viewer: &Viewer) -> Value {
     let mut out = data.clone();
     let Some(levels) = restricted.as_object() else {
         return out;
     };
     for (level, paths) in levels {
-        if caller.may_see(level) {
+        if viewer.may_see(level) {
             continue;
         }
         for path in paths.as_array().into_iter().flatten() {
@@ -134,7 +134,7 @@ mod tests {
     fn mappings_lists_and_given_defaults() {
         let data = json!({"a": {"m": {"x": 1}, "l": [1], "s": "secret", "d": "x"}});
         let restricted = json!({"never": [["a", "m"], ["a", "l"], ["a", "s"], ["a", ["d", "hidden"]], {"path": ["a", "nope"], "default": 1}]});
-        let out = filter(&data, &restricted, &Caller::admin());
+        let out = filter(&data, &restricted, &Viewer::admin());
         assert_eq!(
             out,
             json!({"a": {"m": {}, "l": [], "s": null, "d": "hidden"}})

@@ -172,13 +172,16 @@ impl PluginManager {
                     r.state.as_str()
                 ));
             }
-            let live = r
+            // Helpers are registered when the plugin is enabled: none before.
+            let registered = r
                 .live()
-                .ok_or_else(|| format!("plugin `{plugin}` is not running"))?;
-            if !live.registrations.helpers.iter().any(|h| h == helper) {
+                .is_some_and(|l| l.registrations.helpers.iter().any(|h| h == helper));
+            if !registered {
                 return Err(format!("plugin `{plugin}` has no helper `{helper}`"));
             }
-            live.object.clone()
+            r.object()
+                .cloned()
+                .ok_or_else(|| format!("plugin `{plugin}` is not running"))?
         };
         object
             .call_active::<m::CallHelper>(&(helper.to_owned(), args.clone()))

@@ -11,20 +11,46 @@ use std::ffi::c_void;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
+use abi_stable::abi_stability::abi_checking::check_layout_compatibility;
 use abi_stable::library::{LibHeader, LibraryError};
 use abi_stable::std_types::{RResult, RSlice, RStr};
+use abi_stable::StableAbi;
 use plinth_abi::vtable::{CallOutcome, HostHandle, HostVTable, PluginInstance, PluginModuleRef};
 
 use crate::plugins::services::PluginContext;
 use crate::plugins::transport::{Library, Transport};
 
-/// Initialises the root module of a library whose layout the caller checked.
-pub(crate) fn init_checked_root_module(
+/// Why a library's root module cannot be used.
+pub(crate) enum RootModuleError {
+    /// The library carries no layout to check.
+    NoLayout,
+    /// Its layout does not match this host's (the checker's report).
+    Layout(String),
+    /// Its root module failed to initialise.
+    Init(String),
+}
+
+/// Checks the layout of a library's root module against this host's, in the
+/// direction its ABI minor calls for, then initialises it. A plugin built
+/// against an older ABI has fewer root-module fields than this host, so the
+/// host's layout must extend the plugin's; a newer plugin's layout must
+/// extend the host's. Fields the plugin lacks read back as `None`.
+pub(crate) fn root_module(
     header: &'static LibHeader,
-) -> Result<PluginModuleRef, LibraryError> {
-    // SAFETY: the caller (`loader::load`) checked the root module's layout
-    // against this host's, in the direction the plugin's ABI minor calls for.
+    plugin_minor: u32,
+) -> Result<PluginModuleRef, RootModuleError> {
+    let host = <PluginModuleRef as StableAbi>::LAYOUT;
+    let plugin = header.layout().ok_or(RootModuleError::NoLayout)?;
+    let checked = if plugin_minor < plinth_abi::ABI_MINOR {
+        check_layout_compatibility(plugin, host)
+    } else {
+        check_layout_compatibility(host, plugin)
+    };
+    checked.map_err(|e| RootModuleError::Layout(e.to_string()))?;
+    // SAFETY: the layout was checked just above, in the direction that
+    // matches the plugin's ABI minor.
     unsafe { header.init_root_module_with_unchecked_layout::<PluginModuleRef>() }
+        .map_err(|e: LibraryError| RootModuleError::Init(e.to_string()))
 }
 
 /// A library mapped into this process.
@@ -39,7 +65,10 @@ impl Library for InProcess {
         // `context` is alive for the whole call; the plugin retains its own
         // reference (through `retain`) before it keeps the handle.
         match (self.0.instantiate())(handle) {
-            RResult::ROk(raw) => Ok(Box::new(Object(raw))),
+            RResult::ROk(raw) => Ok(Box::new(Object {
+                raw,
+                id: context.identity.id.clone(),
+            })),
             RResult::RErr(e) => Err(e.into()),
         }
     }
@@ -52,8 +81,12 @@ impl Library for InProcess {
     }
 }
 
-/// A plugin object living in this process.
-struct Object(PluginInstance);
+/// A plugin object living in this process; destroyed (once) when dropped.
+struct Object {
+    raw: PluginInstance,
+    /// Its plugin, for the log.
+    id: String,
+}
 
 // SAFETY: the SDK requires every plugin type to be `Send + Sync`, and the
 // object is only reached through its vtable, which takes `&self`-like access.
@@ -63,11 +96,22 @@ unsafe impl Sync for Object {}
 
 impl Transport for Object {
     fn call(&self, method: u32, args: &[u8]) -> CallOutcome {
-        (self.0.vtable.call)(self.0.this, method, RSlice::from_slice(args))
+        (self.raw.vtable.call)(self.raw.this, method, RSlice::from_slice(args))
     }
+}
 
-    fn release(&self) -> CallOutcome {
-        (self.0.vtable.drop)(self.0.this)
+impl Drop for Object {
+    fn drop(&mut self) {
+        // The only call of `drop`, after the last `call` (this owns the object).
+        match (self.raw.vtable.drop)(self.raw.this) {
+            CallOutcome::Panic(msg) => {
+                tracing::error!(plugin = %self.id, "panicked while being dropped: {msg}")
+            }
+            CallOutcome::Error(msg) => {
+                tracing::error!(plugin = %self.id, "failed while being dropped: {msg}")
+            }
+            _ => {}
+        }
     }
 }
 

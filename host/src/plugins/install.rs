@@ -34,6 +34,8 @@ pub enum InstallError {
     BadId(String),
     /// The config does not load.
     Config(String),
+    /// The library cannot be hashed (the message names it).
+    Hash(String),
     /// A file operation failed: what, on which path.
     Io {
         what: &'static str,
@@ -66,7 +68,9 @@ impl std::fmt::Display for InstallError {
             InstallError::NotRegistered { id, folder } => {
                 write!(f, "no registration for `{id}` in {}", folder.display())
             }
-            InstallError::BadId(why) | InstallError::Config(why) => f.write_str(why),
+            InstallError::BadId(why) | InstallError::Config(why) | InstallError::Hash(why) => {
+                f.write_str(why)
+            }
             InstallError::Io { what, path, error } => {
                 write!(f, "cannot {what} {}: {error}", path.display())
             }
@@ -186,9 +190,7 @@ pub fn register(
     let manifest = Manifest {
         id: id.clone(),
         library: library.clone(),
-        sha256: Some(
-            sha256_file(&library).map_err(|e| InstallError::Unusable(library.clone(), e))?,
-        ),
+        sha256: Some(sha256_file(&library).map_err(InstallError::Hash)?),
     };
     let text = serde_json::to_string_pretty(&manifest).expect("serialises");
     crate::disk::write_atomic(&file, text.as_bytes()).map_err(io("write", &file))?;
@@ -294,25 +296,21 @@ impl PluginManager {
         if self.with(id, Record::is_running).unwrap_or(false) {
             self.disable(id);
         }
+        let removed = self.shared.records.write().unwrap().remove(id);
+        if let Some((object, _)) = removed.and_then(|mut r| r.take_object()) {
+            drop_when_unique(object);
+        }
+        // The next copy of the identifier takes its place (it loads at the next start).
         let options = self.shared.options.clone();
         let disabled = self.shared.config.disabled().unwrap_or_default();
         let blocklist = self.shared.config.blocklist().unwrap_or_default();
-        let removed = {
-            let mut records = self.shared.records.write().unwrap();
-            let (removed, next) = records.remove(id);
-            // The next copy of the identifier takes its place (it loads at the next start).
-            if let Some(next) = next {
-                next.state = State::Enabled;
-                next.error = None;
-                match next.found.problem.clone() {
-                    Some(problem) => next.fail(State::Failed, problem),
-                    None => evaluate(next, &options, &disabled, &blocklist),
-                }
+        if let Some(next) = self.shared.records.write().unwrap().promote(id) {
+            next.state = State::Enabled;
+            next.error = None;
+            match next.found.problem.clone() {
+                Some(problem) => next.fail(State::Failed, problem),
+                None => evaluate(next, &options, &disabled, &blocklist),
             }
-            removed
-        };
-        if let Some((object, _)) = removed.and_then(|mut r| r.take_object()) {
-            drop_when_unique(object);
         }
     }
 }

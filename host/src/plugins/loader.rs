@@ -6,11 +6,8 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use abi_stable::abi_stability::abi_checking::check_layout_compatibility;
 use abi_stable::library::{lib_header_from_path, AbiHeader, LibraryError};
-use abi_stable::StableAbi;
 use plinth_abi::Metadata;
-use plinth_abi::{vtable::PluginModuleRef, ABI_MINOR};
 
 use crate::plugins::ffi;
 use crate::plugins::metadata::Refusal;
@@ -47,27 +44,20 @@ pub fn load(path: &Path, meta: &Metadata) -> Result<Arc<dyn Library>, Refusal> {
             one_line(&other.to_string())
         )),
     })?;
-    let host_layout = <PluginModuleRef as StableAbi>::LAYOUT;
-    let plugin_layout = header
-        .layout()
-        .ok_or_else(|| Refusal::Incompatible("the library carries no layout to check".into()))?;
-    let checked = if meta.abi.1 < ABI_MINOR {
-        check_layout_compatibility(plugin_layout, host_layout)
-    } else {
-        check_layout_compatibility(host_layout, plugin_layout)
-    };
-    checked.map_err(|e| {
-        tracing::debug!("layout check of {} failed:\n{e}", path.display());
-        Refusal::Incompatible(format!(
-            "its binary interface does not match this host's: {}",
-            first_lines(&e.to_string(), 6)
-        ))
-    })?;
-    let module = ffi::init_checked_root_module(header).map_err(|e| {
-        Refusal::Incompatible(format!(
-            "cannot initialise the plugin: {}",
-            one_line(&e.to_string())
-        ))
+    let module = ffi::root_module(header, meta.abi.1).map_err(|e| match e {
+        ffi::RootModuleError::NoLayout => {
+            Refusal::Incompatible("the library carries no layout to check".into())
+        }
+        ffi::RootModuleError::Layout(e) => {
+            tracing::debug!("layout check of {} failed:\n{e}", path.display());
+            Refusal::Incompatible(format!(
+                "its binary interface does not match this host's: {}",
+                first_lines(&e, 6)
+            ))
+        }
+        ffi::RootModuleError::Init(e) => {
+            Refusal::Incompatible(format!("cannot initialise the plugin: {}", one_line(&e)))
+        }
     })?;
     Ok(Arc::new(ffi::InProcess(module)))
 }

@@ -149,17 +149,3 @@ impl Drop for Pass<'_> {
         self.0.fetch_sub(1, SeqCst);
     }
 }
-
-impl Drop for PluginObject {
-    fn drop(&mut self) {
-        match self.transport.release() {
-            CallOutcome::Panic(msg) => {
-                tracing::error!(plugin = %self.id, "panicked while being dropped: {msg}")
-            }
-            CallOutcome::Error(msg) => {
-                tracing::error!(plugin = %self.id, "failed while being dropped: {msg}")
-            }
-            _ => {}
-        }
-    }
-}

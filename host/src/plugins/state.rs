@@ -342,26 +342,29 @@ impl Records {
         all
     }
 
-    /// Forgets the plugin providing `id`; the next copy of it (if any) takes
-    /// its place, in its place of discovery order, and is returned to be
+    /// Forgets the plugin providing `id`.
+    pub(crate) fn remove(&mut self, id: &str) -> Option<Record> {
+        self.plugins.shift_remove(id)
+    }
+
+    /// Once the plugin providing `id` is gone, the next copy of it (if any)
+    /// takes its place, in its place of discovery order; returned to be
     /// decided on.
-    pub(crate) fn remove(&mut self, id: &str) -> (Option<Record>, Option<&mut Record>) {
-        let removed = self.plugins.shift_remove(id);
-        let Some(next) = self
+    pub(crate) fn promote(&mut self, id: &str) -> Option<&mut Record> {
+        if self.plugins.contains_key(id) {
+            return None;
+        }
+        let next = self
             .shadowed
             .iter()
             .enumerate()
             .filter(|(_, r)| r.found.id == id)
             .min_by_key(|(_, r)| r.seq)
-            .map(|(i, _)| i)
-        else {
-            return (removed, None);
-        };
+            .map(|(i, _)| i)?;
         let next = self.shadowed.remove(next);
         let at = self.plugins.values().filter(|r| r.seq < next.seq).count();
         self.plugins.shift_insert(at, id.to_owned(), next);
-        let promoted = self.plugins.get_mut(id);
-        (removed, promoted)
+        self.plugins.get_mut(id)
     }
 
     /// Whether any plugin waits for the next start.

@@ -24,11 +24,9 @@ pub trait Library: Send + Sync {
     fn embedded_file(&self, path: &str) -> Option<Cow<'static, [u8]>>;
 }
 
-/// A live plugin object as the host reaches it.
+/// A live plugin object as the host reaches it; dropping the transport
+/// destroys the object (after its last call).
 pub trait Transport: Send + Sync {
     /// Calls method number `method` with encoded arguments.
     fn call(&self, method: u32, args: &[u8]) -> CallOutcome;
-
-    /// Destroys the plugin object; called once, after the last call.
-    fn release(&self) -> CallOutcome;
 }

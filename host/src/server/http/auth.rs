@@ -57,10 +57,10 @@ impl Caller {
     }
 
     /// The caller as the restricted-settings filter sees it.
-    pub fn for_settings(&self) -> restrict::Caller {
+    pub fn for_settings(&self) -> restrict::Viewer {
         match &self.user {
-            None => restrict::Caller::anonymous(),
-            Some((_, u)) => restrict::Caller {
+            None => restrict::Viewer::anonymous(),
+            Some((_, u)) => restrict::Viewer {
                 logged_in: true,
                 permissions: u.permissions.clone(),
                 admin: u.admin,

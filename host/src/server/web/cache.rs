@@ -116,7 +116,7 @@ impl PageCache {
 
 /// A request recorded for preemptive caching: rendered again at start-up.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct Record {
+pub struct RecordedRequest {
     /// The UiPlugin that answered, or `_default` for the default page.
     pub plugin: String,
     pub path: String,
@@ -130,12 +130,12 @@ pub struct Record {
 }
 
 /// The recorded requests, kept in `<basedir>/data/preemptive_cache.json`.
-pub struct Records {
+pub struct RecordedRequests {
     path: PathBuf,
     lock: Mutex<()>,
 }
 
-impl Records {
+impl RecordedRequests {
     pub fn new(basedir: &Path) -> Self {
         Self {
             path: basedir.join("data").join("preemptive_cache.json"),
@@ -144,12 +144,12 @@ impl Records {
     }
 
     /// Every record; a missing file is none, an unreadable one is logged and none.
-    pub fn all(&self) -> Vec<Record> {
+    pub fn all(&self) -> Vec<RecordedRequest> {
         let _guard = self.lock.lock().unwrap();
         self.read()
     }
 
-    fn read(&self) -> Vec<Record> {
+    fn read(&self) -> Vec<RecordedRequest> {
         match std::fs::read(&self.path) {
             Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|e| {
                 tracing::warn!(
@@ -169,7 +169,7 @@ impl Records {
     /// Adds a record unless it is there already. Records of the same plugin
     /// and path replace each other only when everything matches; at most
     /// [`MAX_RECORDS`] are kept (the oldest go first).
-    pub fn add(&self, record: Record) {
+    pub fn add(&self, record: RecordedRequest) {
         let _guard = self.lock.lock().unwrap();
         let mut all = self.read();
         if all.contains(&record) {
@@ -251,9 +251,9 @@ mod tests {
     #[test]
     fn records_are_kept_once_and_bounded() {
         let dir = tempfile::tempdir().unwrap();
-        let records = Records::new(dir.path());
+        let records = RecordedRequests::new(dir.path());
         assert!(records.all().is_empty());
-        let record = |path: &str| Record {
+        let record = |path: &str| RecordedRequest {
             plugin: "_default".into(),
             path: path.into(),
             headers: BTreeMap::new(),
@@ -292,7 +292,7 @@ mod tests {
     #[test]
     fn a_broken_record_file_is_ignored() {
         let dir = tempfile::tempdir().unwrap();
-        let records = Records::new(dir.path());
+        let records = RecordedRequests::new(dir.path());
         std::fs::create_dir_all(records.path.parent().unwrap()).unwrap();
         std::fs::write(&records.path, "{not json").unwrap();
         assert!(records.all().is_empty());

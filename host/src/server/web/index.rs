@@ -9,7 +9,7 @@ use std::time::SystemTime;
 use plinth_abi::methods::plugin as m;
 use plinth_abi::{Request, Response, Value};
 
-use super::cache::{self, Record, Stamp, StampInput};
+use super::cache::{self, RecordedRequest, Stamp, StampInput};
 use super::page::Survey;
 use super::render::Renderer;
 use super::Web;
@@ -174,7 +174,7 @@ fn default_page(
     let page = Response::html(html);
     web.cache.put(key, stamp.etag.clone(), page.clone());
     if req.record {
-        web.records.add(Record {
+        web.records.add(RecordedRequest {
             plugin: "_default".into(),
             path: req.request.path.clone(),
             headers: BTreeMap::new(),
@@ -330,7 +330,7 @@ fn record_plugin_request(manager: &PluginManager, web: &Web, id: &str, request: 
         .call::<m::GetUiDataForPreemptiveCaching>(id, &())
         .map(|v| v.to_string())
         .unwrap_or_default();
-    web.records.add(Record {
+    web.records.add(RecordedRequest {
         plugin: id.to_owned(),
         path: request.path.clone(),
         headers,

@@ -21,14 +21,14 @@ pub mod wizards;
 /// The web interface's state in a running server.
 pub struct Web {
     pub cache: cache::PageCache,
-    pub records: cache::Records,
+    pub records: cache::RecordedRequests,
 }
 
 impl Web {
     pub fn new(basedir: &std::path::Path) -> Self {
         Self {
             cache: Default::default(),
-            records: cache::Records::new(basedir),
+            records: cache::RecordedRequests::new(basedir),
         }
     }
 }
