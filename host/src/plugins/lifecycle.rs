@@ -11,9 +11,74 @@
 //! Enabling is refused for a plugin that is failed, incompatible,
 //! blocklisted, shadowed or a safe-mode victim, and for one another plugin's
 //! settings overlay disables; a bundled plugin cannot be uninstalled.
+//!
+//! At start-up, before any plugin code runs, a plugin is listed as the first
+//! of these that holds ([`listed`]): failed or incompatible (its metadata
+//! cannot be read or does not fit this host), blocklisted, a safe-mode victim
+//! (safe mode, not bundled), disabled (in `plugins._disabled`), else enabled.
+//! An enabled plugin another plugin's settings overlay disables is disabled
+//! ([`overlaid`]).
 
 use crate::plugins::discover::Source;
+use crate::plugins::metadata::Refusal;
 use crate::plugins::state::{Pending, State};
+
+/// What decides how a plugin is listed at start-up.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Listing<'a> {
+    /// Its metadata was read and fits this host, or why not.
+    pub metadata: Result<(), &'a Refusal>,
+    /// A `plugins._blocklist` entry matches it: `Some(None)` for every
+    /// version, `Some(Some(range))` for the versions in `range`.
+    pub blocked: Option<Option<String>>,
+    /// The host runs in safe mode.
+    pub safe_mode: bool,
+    /// It is bundled with the host.
+    pub bundled: bool,
+    /// It is in `plugins._disabled`.
+    pub disabled: bool,
+}
+
+/// The state a plugin is listed in at start-up, and why when it cannot run.
+pub fn listed(listing: &Listing) -> (State, Option<String>) {
+    if let Err(refusal) = listing.metadata {
+        return match refusal {
+            Refusal::Incompatible(m) => (State::Incompatible, Some(m.clone())),
+            Refusal::Failed(m) => (State::Failed, Some(m.clone())),
+        };
+    }
+    if let Some(range) = &listing.blocked {
+        let range = range
+            .as_ref()
+            .map(|r| format!(" (versions {r})"))
+            .unwrap_or_default();
+        return (
+            State::Blocklisted,
+            Some(format!("blocklisted in plugins._blocklist{range}")),
+        );
+    }
+    if listing.safe_mode && !listing.bundled {
+        return (
+            State::SafeModeVictim,
+            Some("safe mode: only bundled plugins load".into()),
+        );
+    }
+    let state = if listing.disabled {
+        State::Disabled
+    } else {
+        State::Enabled
+    };
+    (state, None)
+}
+
+/// The state of a plugin listed as `state` once the settings overlays are in
+/// place, `disabled` saying whether the overlaid `plugins._disabled` names it.
+pub fn overlaid(state: State, disabled: bool) -> State {
+    match state {
+        State::Enabled if disabled => State::Disabled,
+        other => other,
+    }
+}
 
 /// What a decision about one plugin depends on.
 #[derive(Debug, Clone, PartialEq)]
@@ -224,6 +289,130 @@ mod tests {
         f.restart_needing = true;
         let plan = toggle("p", &f, true).unwrap();
         assert!(plan.needs_restart && !plan.needs_refresh);
+    }
+
+    #[test]
+    fn the_start_up_listing_table_cell_by_cell() {
+        use State::*;
+        let failed = Refusal::Failed("damaged".into());
+        let incompatible = Refusal::Incompatible("ABI 9.0".into());
+        let all = Some(None);
+        let some = Some(Some("<2".to_owned()));
+        // (metadata, blocked, safe mode, bundled, disabled) → state, why
+        let table = [
+            (Ok(()), None, false, false, false, Enabled, None),
+            (Ok(()), None, false, false, true, Disabled, None),
+            (Ok(()), None, false, true, true, Disabled, None),
+            (Ok(()), None, true, true, false, Enabled, None),
+            (Ok(()), None, true, true, true, Disabled, None),
+            (
+                Ok(()),
+                None,
+                true,
+                false,
+                false,
+                SafeModeVictim,
+                Some("safe mode: only bundled plugins load"),
+            ),
+            (
+                Ok(()),
+                None,
+                true,
+                false,
+                true,
+                SafeModeVictim,
+                Some("safe mode: only bundled plugins load"),
+            ),
+            (
+                Ok(()),
+                all.clone(),
+                false,
+                false,
+                false,
+                Blocklisted,
+                Some("blocklisted in plugins._blocklist"),
+            ),
+            (
+                Ok(()),
+                some.clone(),
+                true,
+                false,
+                true,
+                Blocklisted,
+                Some("blocklisted in plugins._blocklist (versions <2)"),
+            ),
+            (
+                Ok(()),
+                all.clone(),
+                true,
+                true,
+                false,
+                Blocklisted,
+                Some("blocklisted in plugins._blocklist"),
+            ),
+            (
+                Err(&failed),
+                all.clone(),
+                true,
+                false,
+                true,
+                Failed,
+                Some("damaged"),
+            ),
+            (
+                Err(&incompatible),
+                None,
+                false,
+                true,
+                false,
+                Incompatible,
+                Some("ABI 9.0"),
+            ),
+            (
+                Err(&incompatible),
+                some.clone(),
+                true,
+                false,
+                true,
+                Incompatible,
+                Some("ABI 9.0"),
+            ),
+        ];
+        for (metadata, blocked, safe_mode, bundled, disabled, state, why) in table {
+            let listing = Listing {
+                metadata,
+                blocked,
+                safe_mode,
+                bundled,
+                disabled,
+            };
+            assert_eq!(
+                listed(&listing),
+                (state, why.map(str::to_owned)),
+                "{listing:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_overlay_disables_only_an_enabled_plugin() {
+        for state in [
+            State::Enabled,
+            State::Disabled,
+            State::Failed,
+            State::Blocklisted,
+        ] {
+            assert_eq!(overlaid(state, false), state);
+        }
+        assert_eq!(overlaid(State::Enabled, true), State::Disabled);
+        for state in [
+            State::Disabled,
+            State::Failed,
+            State::SafeModeVictim,
+            State::Incompatible,
+        ] {
+            assert_eq!(overlaid(state, true), state);
+        }
     }
 
     #[test]

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use crate::config::{BlockEntry, ConfigError, ConfigStore};
 use crate::plugins::discover::{Found, Source};
+use crate::plugins::lifecycle;
 use crate::plugins::metadata::{self, Refusal};
 use crate::plugins::object::PluginObject;
 use crate::plugins::services::PluginContext;
@@ -414,7 +415,8 @@ pub(crate) fn refusal_state(refusal: Refusal) -> (State, String) {
     }
 }
 
-/// Reads metadata and applies compatibility, blocklist, safe mode and the disabled list.
+/// Reads metadata and lists the plugin as [`lifecycle::listed`] decides
+/// from it, the blocklist, safe mode and the disabled list.
 pub(crate) fn evaluate(
     record: &mut Record,
     options: &Options,
@@ -426,45 +428,30 @@ pub(crate) fn evaluate(
         .library
         .clone()
         .expect("found plugins without a problem have a library");
-    let checked = metadata::read(&library).map(|meta| {
-        let compatible = metadata::check_compatible(&meta);
-        (meta, compatible)
-    });
-    let meta = match checked {
-        Ok((meta, Ok(()))) => meta,
-        Ok((meta, Err(refusal))) => {
-            // Listed with its metadata, refused with the reason.
-            record.meta = Some(meta);
-            let (state, msg) = refusal_state(refusal);
-            record.fail(state, msg);
-            return;
+    let (meta, checked) = match metadata::read(&library) {
+        Ok(meta) => {
+            let checked = metadata::check_compatible(&meta);
+            (Some(meta), checked)
         }
-        Err(refusal) => {
-            let (state, msg) = refusal_state(refusal);
-            record.fail(state, msg);
-            return;
-        }
+        Err(refusal) => (None, Err(refusal)),
     };
-    let id = record.found.id.clone();
-    let blocked = blocklist.iter().find(|b| b.blocks(&id, &meta.version));
-    record.meta = Some(meta);
-    if let Some(entry) = blocked {
-        let range = entry
-            .versions
-            .as_ref()
-            .map(|r| format!(" (versions {r})"))
-            .unwrap_or_default();
-        record.fail(
-            State::Blocklisted,
-            format!("blocklisted in plugins._blocklist{range}"),
-        );
-    } else if options.safe_mode && record.found.source != Source::Bundled {
-        record.fail(
-            State::SafeModeVictim,
-            "safe mode: only bundled plugins load".into(),
-        );
-    } else if disabled.iter().any(|d| d == &id) {
-        record.state = State::Disabled;
+    let id = &record.found.id;
+    let blocked = meta.as_ref().and_then(|meta| {
+        let entry = blocklist.iter().find(|b| b.blocks(id, &meta.version))?;
+        Some(entry.versions.as_ref().map(|r| r.to_string()))
+    });
+    let (state, why) = lifecycle::listed(&lifecycle::Listing {
+        metadata: checked.as_ref().map(|_| ()),
+        blocked,
+        safe_mode: options.safe_mode,
+        bundled: record.found.source == Source::Bundled,
+        disabled: disabled.contains(id),
+    });
+    // Listed with its metadata (when it could be read), refused with the reason.
+    record.meta = meta;
+    match why {
+        Some(why) => record.fail(state, why),
+        None => record.state = state,
     }
 }
 
@@ -484,10 +471,8 @@ pub(crate) fn apply_overlays(
     }
     config.set_overlays(overlays);
     let disabled = config.disabled()?;
-    for r in records.iter_mut().filter(|r| r.state == State::Enabled) {
-        if disabled.contains(&r.found.id) {
-            r.state = State::Disabled;
-        }
+    for r in records.iter_mut() {
+        r.state = lifecycle::overlaid(r.state, disabled.contains(&r.found.id));
     }
     Ok(())
 }
