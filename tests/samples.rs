@@ -145,7 +145,8 @@ fn greeter_and_wordsmith_share_a_hook_and_a_helper() {
     );
     let err = pm
         .call_helper("wordsmith", "shout", &json!({}))
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("failed"), "{err}");
     pm.shutdown();
 }

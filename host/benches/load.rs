@@ -13,8 +13,8 @@ use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use plinth::{
-    loader, metadata, ConfigStore, HostServices, Options, Paths, PluginContext, PluginManager,
-    PluginObject, PluginSettings, State, LIB_EXT, LIB_PREFIX,
+    loader, metadata, ConfigStore, HelperError, HostServices, Options, Paths, PluginContext,
+    PluginManager, PluginObject, PluginSettings, ProgressError, State, LIB_EXT, LIB_PREFIX,
 };
 use plinth_abi::methods::plugin::OnPluginEnabled;
 use plinth_abi::{HookReply, Identity, Value};
@@ -112,15 +112,20 @@ struct NoServices;
 
 impl HostServices for NoServices {
     fn fire_event(&self, _: String, _: Value) {}
-    fn call_helper(&self, _: &str, _: &str, _: Value) -> Result<Value, String> {
-        Err("none".into())
+    fn call_helper(&self, plugin: &str, _: &str, _: Value) -> Result<Value, HelperError> {
+        Err(HelperError::NoPlugin {
+            plugin: plugin.to_owned(),
+        })
     }
     fn call_hook(&self, _: &str, _: Value) -> Vec<HookReply> {
         Vec::new()
     }
     fn send_plugin_message(&self, _: &str, _: Value) {}
-    fn report_slicing_progress(&self, _: &str, _: u64, _: f64) -> Result<(), String> {
-        Err("none".into())
+    fn report_slicing_progress(&self, plugin: &str, job: u64, _: f64) -> Result<(), ProgressError> {
+        Err(ProgressError::NoJob {
+            plugin: plugin.to_owned(),
+            job,
+        })
     }
 }
 

@@ -36,10 +36,11 @@ pub(crate) mod users;
 // The nouns tests, benches and the binary use.
 pub use config::plugin_settings::PluginSettings;
 pub use config::restrict;
-pub use config::{key_path, ConfigStore};
+pub use config::{key_path, ConfigError, ConfigStore};
 pub use paths::{Paths, LIB_EXT, LIB_PREFIX};
 pub use plugins::discover::Source;
-pub use plugins::manager::{ManagerError, Options, PluginInfo, PluginManager, State, Toggle};
+pub use plugins::error::{EnableError, HelperError, ManagerError, ProgressError};
+pub use plugins::manager::{Options, PluginInfo, PluginManager, State, Toggle};
 pub use plugins::object::PluginObject;
 pub use plugins::services::{HostServices, PluginContext};
 pub use plugins::sorting::Context as SortingContext;

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
+use super::error::{Invalid, Position, Problem};
 use super::{key_path, BlockEntry, ConfigError};
 
 /// Identity of the file on disk as last seen, to notice writes by other processes.
@@ -43,17 +44,25 @@ pub(super) fn string_list(v: &Value) -> Option<Vec<String>> {
     }
 }
 
-pub(super) fn parse_blocklist(list: Option<&Value>) -> Result<Vec<BlockEntry>, (String, String)> {
+/// `plugins._blocklist` as entries; the problem names the entry at fault.
+pub(super) fn parse_blocklist(list: Option<&Value>) -> Result<Vec<BlockEntry>, Problem> {
     let items = match list {
         None | Some(Value::Null) => return Ok(Vec::new()),
         Some(Value::Array(items)) => items,
-        Some(_) => return Err(("_blocklist".into(), "must be a list".into())),
+        Some(_) => {
+            return Err(Problem::new(
+                key_path(&["plugins", "_blocklist"]),
+                "must be a list",
+            ))
+        }
     };
     items
         .iter()
         .enumerate()
         .map(|(i, item)| {
-            let bad = |what: &str| (format!("_blocklist[{i}]"), what.to_owned());
+            let bad = |what: &str| {
+                Problem::new(key_path(&["plugins", &format!("_blocklist[{i}]")]), what)
+            };
             match item {
                 Value::String(id) => Ok(BlockEntry {
                     id: id.clone(),
@@ -88,7 +97,10 @@ pub(super) fn parse_blocklist(list: Option<&Value>) -> Result<Vec<BlockEntry>, (
 
 /// Reads and checks the file, with the stamp of the very file read; `None` when it does not exist.
 pub(super) fn read(path: &Path) -> Result<Option<(Value, Option<Stamp>)>, ConfigError> {
-    let cannot = |e: std::io::Error| ConfigError(format!("{}: cannot read: {e}", path.display()));
+    let cannot = |source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    };
     let mut file = match fs::File::open(path) {
         Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -99,11 +111,8 @@ pub(super) fn read(path: &Path) -> Result<Option<(Value, Option<Stamp>)>, Config
     std::io::Read::read_to_string(&mut file, &mut text).map_err(cannot)?;
     let doc = parse(path, &text).map_err(|mut e| {
         let backup = sibling(path, ".bak");
-        if backup.is_file() {
-            e.0.push_str(&format!(
-                " (the last good config is in {})",
-                backup.display()
-            ));
+        if let (ConfigError::Invalid { backup: slot, .. }, true) = (&mut e, backup.is_file()) {
+            *slot = Some(backup);
         }
         e
     })?;
@@ -128,13 +137,18 @@ pub fn parse(path: &Path, text: &str) -> Result<Value, ConfigError> {
                         t.strip_prefix(key)
                             .is_some_and(|r| r.trim_start_matches(['"', '\'']).starts_with(':'))
                     });
-                    lines.nth(1).map(|(n, _)| format!("line {}: ", n + 1))
+                    lines.nth(1).map(|(n, _)| Position {
+                        line: n + 1,
+                        column: None,
+                    })
                 });
-            let at = duplicate.or_else(|| {
-                e.location()
-                    .map(|l| format!("line {}, column {}: ", l.line(), l.column()))
+            let position = duplicate.or_else(|| {
+                e.location().map(|l| Position {
+                    line: l.line(),
+                    column: Some(l.column()),
+                })
             });
-            let tab = e
+            let tabs = e
                 .location()
                 .and_then(|l| text.lines().nth(l.line().saturating_sub(1)))
                 .is_some_and(|line| {
@@ -142,33 +156,17 @@ pub fn parse(path: &Path, text: &str) -> Result<Value, ConfigError> {
                         .take_while(|c| c.is_whitespace())
                         .any(|c| c == '\t')
                 });
-            let hint = if tab {
-                " (YAML does not allow tabs for indentation; use spaces)"
-            } else {
-                ""
-            };
             // The message repeats the position; it is said once, up front.
             let mut message = e.to_string();
             if let Some(l) = e.location() {
                 message =
                     message.replace(&format!(" at line {} column {}", l.line(), l.column()), "");
             }
-            ConfigError(format!(
-                "{}: {}{message}{hint}",
-                path.display(),
-                at.unwrap_or_default()
-            ))
+            invalid(path, position, Invalid::Yaml { message, tabs })
         })?;
-        to_json(&yaml, &mut Vec::new()).map_err(|(keys, what)| {
-            let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
-            let line = line_of(text, &keys)
-                .map(|l| format!("line {l}: "))
-                .unwrap_or_default();
-            ConfigError(format!(
-                "{}: {line}{} {what}",
-                path.display(),
-                keys.join(".")
-            ))
+        to_json(&yaml, &mut Vec::new()).map_err(|problem| {
+            let position = line_of(text, &problem.keys).map(|line| Position { line, column: None });
+            invalid(path, position, Invalid::Value(problem))
         })?
     };
     let doc = if doc.is_null() {
@@ -176,39 +174,32 @@ pub fn parse(path: &Path, text: &str) -> Result<Value, ConfigError> {
     } else {
         doc
     };
-    check_doc(&doc).map_err(|(keys, what)| {
-        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
-        let line = line_of(text, &keys)
-            .or(keys.is_empty().then_some(1))
-            .map(|l| format!("line {l}: "));
-        let subject = if keys.is_empty() {
-            "the top level".to_owned()
-        } else {
-            keys.join(".")
-        };
-        ConfigError(format!(
-            "{}: {}{subject} {what}",
-            path.display(),
-            line.unwrap_or_default()
-        ))
+    check_doc(&doc).map_err(|problem| {
+        let position = line_of(text, &problem.keys)
+            .or(problem.keys.is_empty().then_some(1))
+            .map(|line| Position { line, column: None });
+        invalid(path, position, Invalid::Value(problem))
     })?;
     Ok(doc)
 }
 
-/// Checks a whole config document the way loading it would; the problem, if any.
-pub fn check(doc: &Value) -> Result<(), String> {
-    check_doc(doc).map_err(|(keys, what)| {
-        if keys.is_empty() {
-            format!("the top level {what}")
-        } else {
-            format!("{} {what}", keys.join("."))
-        }
-    })
+fn invalid(path: &Path, position: Option<Position>, what: Invalid) -> ConfigError {
+    ConfigError::Invalid {
+        path: path.to_owned(),
+        position,
+        what,
+        backup: None,
+    }
 }
 
-/// Checks the types of the parts Plinth reads; on error, the path and what is wrong.
-pub(super) fn check_doc(doc: &Value) -> Result<(), (Vec<String>, String)> {
-    let fail = |keys: &[&str], what: &str| Err((key_path(keys), what.to_owned()));
+/// Checks a whole config document the way loading it would; the problem, if any.
+pub fn check(doc: &Value) -> Result<(), Problem> {
+    check_doc(doc)
+}
+
+/// Checks the types of the parts Plinth reads; on error, the keys and what is wrong.
+pub(super) fn check_doc(doc: &Value) -> Result<(), Problem> {
+    let fail = |keys: &[&str], what: &str| Err(Problem::new(key_path(keys), what));
     let Value::Object(root) = doc else {
         return fail(&[], "must be a mapping of keys to values");
     };
@@ -223,9 +214,7 @@ pub(super) fn check_doc(doc: &Value) -> Result<(), (Vec<String>, String)> {
                         }
                     }
                     "_blocklist" => {
-                        if let Err((field, what)) = parse_blocklist(Some(value)) {
-                            return fail(&["plugins", &field], &what);
-                        }
+                        parse_blocklist(Some(value))?;
                     }
                     "_sortingOrder" => {
                         if serde_json::from_value::<BTreeMap<String, BTreeMap<String, i64>>>(
@@ -258,10 +247,7 @@ pub(super) fn check_doc(doc: &Value) -> Result<(), (Vec<String>, String)> {
 /// The YAML as JSON values, refusing what would not survive a save: keys that
 /// are not strings, and numbers that are not finite (`.inf`, `.nan`).
 /// (Duplicate keys are refused by the YAML parser itself.)
-pub(super) fn to_json(
-    yaml: &yaml_serde::Value,
-    at: &mut Vec<String>,
-) -> Result<Value, (Vec<String>, String)> {
+pub(super) fn to_json(yaml: &yaml_serde::Value, at: &mut Vec<String>) -> Result<Value, Problem> {
     use yaml_serde::Value as Y;
     Ok(match yaml {
         Y::Null => Value::Null,
@@ -276,7 +262,7 @@ pub(super) fn to_json(
                 serde_json::Number::from_f64(f)
                     .map(Value::Number)
                     .ok_or_else(|| {
-                        (
+                        Problem::new(
                             at.clone(),
                             format!("is {f}, which cannot be kept; use a finite number"),
                         )
@@ -303,7 +289,7 @@ pub(super) fn to_json(
                     Y::String(s) => s.clone(),
                     Y::Number(n) => n.to_string(),
                     Y::Bool(b) => b.to_string(),
-                    _ => return Err((at.clone(), "has a key that is not text".to_owned())),
+                    _ => return Err(Problem::new(at.clone(), "has a key that is not text")),
                 };
                 at.push(key.clone());
                 let value = to_json(v, at)?;
@@ -317,7 +303,7 @@ pub(super) fn to_json(
 }
 
 /// The line (1-based) where the key path is written, found by indentation.
-fn line_of(text: &str, keys: &[&str]) -> Option<usize> {
+fn line_of(text: &str, keys: &[impl AsRef<str>]) -> Option<usize> {
     let mut depth_indent: Vec<usize> = Vec::new();
     let mut matched = 0;
     for (n, line) in text.lines().enumerate() {
@@ -330,7 +316,12 @@ fn line_of(text: &str, keys: &[&str]) -> Option<usize> {
             depth_indent.pop();
             matched = matched.min(depth_indent.len());
         }
-        let key = keys.get(matched)?.split('[').next().unwrap_or_default();
+        let key = keys
+            .get(matched)?
+            .as_ref()
+            .split('[')
+            .next()
+            .unwrap_or_default();
         let bare = trimmed.trim_start_matches(['"', '\'']);
         if bare.starts_with(key)
             && bare[key.len()..]

@@ -262,7 +262,7 @@ impl Key {
 
     /// Checks a value for this key; the error names the key, what it accepts
     /// and what it got.
-    pub fn check(&self, value: &Value) -> Result<(), String> {
+    pub fn check(&self, value: &Value) -> Result<(), KeyError> {
         let fits = match (self.kind, value) {
             (_, Value::Null) => true,
             (Kind::Number { min, max, .. }, Value::Number(n)) => {
@@ -280,11 +280,11 @@ impl Key {
         if fits {
             Ok(())
         } else {
-            Err(format!(
-                "{} must be {}, not {value}",
-                self.name(),
-                self.accepted()
-            ))
+            Err(KeyError::Refused {
+                key: self.name(),
+                accepted: self.accepted(),
+                got: value.clone(),
+            })
         }
     }
 
@@ -343,10 +343,26 @@ impl FlagKey {
     }
 }
 
+/// A host key holding what it does not accept.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum KeyError {
+    /// The key (dotted) holds a value of the wrong kind or out of its range;
+    /// `accepted` says what it takes, in words.
+    #[error("{key} must be {accepted}, not {got}")]
+    Refused {
+        key: String,
+        accepted: String,
+        got: Value,
+    },
+    /// A key on the way to a host key (`at`, dotted) holds a value, not a mapping.
+    #[error("{at} must be a mapping, not {got}")]
+    NotAMapping { at: String, got: Value },
+}
+
 /// Checks what a change at `path` leaves in `doc` (the whole config after
 /// the change): every host key at, under or above `path` must hold what it
 /// accepts, and everything on the way to a host key must be a mapping.
-pub fn check_change(path: &[String], doc: &Value) -> Result<(), String> {
+pub fn check_change(path: &[String], doc: &Value) -> Result<(), KeyError> {
     for key in KEYS {
         let overlaps = key.path.iter().zip(path).all(|(a, b)| *a == b.as_str());
         if overlaps {
@@ -356,7 +372,7 @@ pub fn check_change(path: &[String], doc: &Value) -> Result<(), String> {
     Ok(())
 }
 
-fn check_key(key: &Key, doc: &Value) -> Result<(), String> {
+fn check_key(key: &Key, doc: &Value) -> Result<(), KeyError> {
     let mut node = doc;
     for (depth, step) in key.path.iter().enumerate() {
         match node {
@@ -366,10 +382,10 @@ fn check_key(key: &Key, doc: &Value) -> Result<(), String> {
             },
             Value::Null => return Ok(()),
             other if depth > 0 => {
-                return Err(format!(
-                    "{} must be a mapping, not {other}",
-                    key.path[..depth].join(".")
-                ))
+                return Err(KeyError::NotAMapping {
+                    at: key.path[..depth].join("."),
+                    got: other.clone(),
+                })
             }
             _ => return Ok(()),
         }
@@ -389,12 +405,10 @@ pub fn problems(config: &ConfigStore) -> Vec<String> {
     let mut found: Vec<String> = Vec::new();
     for key in KEYS {
         if let Err(e) = check_key(key, &doc) {
-            let message = format!("{e}; using the default {}", key.default);
             // A mapping in the way is said once, not once per key under it.
-            let message = if e.contains(" must be a mapping, ") {
-                e
-            } else {
-                message
+            let message = match e {
+                KeyError::NotAMapping { .. } => e.to_string(),
+                KeyError::Refused { .. } => format!("{e}; using the default {}", key.default),
             };
             if !found.contains(&message) {
                 found.push(message);
@@ -483,7 +497,7 @@ mod tests {
     fn values_out_of_range_or_of_the_wrong_type_are_refused_by_name() {
         let err = PLUGIN_CALL_TIMEOUT.0.check(&json!(1e308)).unwrap_err();
         assert_eq!(
-            err,
+            err.to_string(),
             "server.plugin_call_timeout must be a number of seconds from 0.1 to 86400, not 1e+308"
         );
         assert!(PLUGIN_CALL_TIMEOUT.0.check(&json!("abc")).is_err());
@@ -492,6 +506,7 @@ mod tests {
             .0
             .check(&json!(-5))
             .unwrap_err()
+            .to_string()
             .contains("a whole number of bytes from 1 to"));
         assert!(UPLOAD_MAX_BYTES.0.check(&json!(2.5)).is_err());
         assert!(DEBUG.0.check(&json!("yes")).is_err());
@@ -514,7 +529,9 @@ mod tests {
         );
         let flat = json!({"server": 5});
         assert_eq!(
-            check_change(&key_path(&["server"]), &flat).unwrap_err(),
+            check_change(&key_path(&["server"]), &flat)
+                .unwrap_err()
+                .to_string(),
             "server must be a mapping, not 5"
         );
         let wizards = json!({"server": {"seenWizards": {"x": "one"}}});

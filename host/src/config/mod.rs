@@ -23,6 +23,7 @@
 //! start with `_`: `_disabled`, `_blocklist`, `_sortingOrder`. Plugin overlays
 //! (defaults a plugin ships for other parts of the config) sit under the file's content.
 
+mod error;
 mod format;
 pub mod host_settings;
 pub mod plugin_settings;
@@ -40,17 +41,7 @@ use crate::disk::{fault_point, remove_stale_temporaries, write_atomic, write_ato
 pub use format::{check, parse};
 use format::{check_doc, parse_blocklist, read, sibling, stamp, string_list, Stamp};
 
-/// A problem with the config file, naming the file and where.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ConfigError(pub String);
-
-impl std::fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for ConfigError {}
+pub use error::{Change, ConfigError, Problem, SaveStep};
 
 /// One blocklist entry: a plugin, optionally only in a version range.
 #[derive(Debug, Clone, PartialEq)]
@@ -271,11 +262,11 @@ impl ConfigStore {
     pub fn set(&self, path: Vec<String>, value: Value) -> Result<(), ConfigError> {
         let mut state = self.fresh();
         if let Some(blocker) = values::blocked(&state.doc, &path) {
-            return Err(ConfigError(format!(
-                "cannot set {}: {} is not a mapping; set it as a whole",
-                path.join("."),
-                blocker.join(".")
-            )));
+            return Err(ConfigError::NotAMapping {
+                change: Change::Set,
+                key: path,
+                blocker,
+            });
         }
         let mut ops = Vec::new();
         leaf_ops(
@@ -286,15 +277,15 @@ impl ConfigStore {
         );
         let mut doc = state.doc.clone();
         ops.iter().for_each(|op| op.apply(&mut doc));
-        check_doc(&doc).map_err(|(keys, what)| {
-            ConfigError(format!(
-                "cannot set {}: {} {what}",
-                path.join("."),
-                keys.join(".")
-            ))
-        })?;
-        crate::config::host_settings::check_change(&path, &doc)
-            .map_err(|e| ConfigError(format!("cannot set {}: {e}", path.join("."))))?;
+        if let Err(problem) = check_doc(&doc) {
+            return Err(ConfigError::WrongType { key: path, problem });
+        }
+        if let Err(error) = crate::config::host_settings::check_change(&path, &doc) {
+            return Err(ConfigError::HostKey {
+                key: path,
+                error: Box::new(error),
+            });
+        }
         state.doc = doc;
         Self::record(&mut state, ops);
         Ok(())
@@ -314,11 +305,11 @@ impl ConfigStore {
     pub fn remove(&self, path: Vec<String>) -> Result<(), ConfigError> {
         let mut state = self.fresh();
         if let Some(blocker) = values::blocked(&state.doc, &path) {
-            return Err(ConfigError(format!(
-                "cannot remove {}: {} is not a mapping; set it as a whole",
-                path.join("."),
-                blocker.join(".")
-            )));
+            return Err(ConfigError::NotAMapping {
+                change: Change::Remove,
+                key: path,
+                blocker,
+            });
         }
         let op = Op::Remove(path);
         op.apply(&mut state.doc);
@@ -335,14 +326,13 @@ impl ConfigStore {
     ) -> Result<(), ConfigError> {
         let mut state = self.fresh();
         let op = if add {
-            Op::ListAdd(path, item)
+            Op::ListAdd(path.clone(), item)
         } else {
-            Op::ListRemove(path, item)
+            Op::ListRemove(path.clone(), item)
         };
         let mut doc = state.doc.clone();
         op.apply(&mut doc);
-        check_doc(&doc)
-            .map_err(|(keys, what)| ConfigError(format!("{}: {what}", keys.join("."))))?;
+        check_doc(&doc).map_err(|problem| ConfigError::ListChange { key: path, problem })?;
         state.doc = doc;
         Self::record(&mut state, vec![op]);
         Ok(())
@@ -360,22 +350,26 @@ impl ConfigStore {
         if self.state.lock().unwrap().saved_gen >= wanted {
             return Ok(()); // Written by a save that ran while we waited.
         }
-        let err = |what: &str, e: &dyn std::fmt::Display| {
-            ConfigError(format!("{}: {what}: {e}", self.path.display()))
+        let err = |step: SaveStep| {
+            move |source| ConfigError::Save {
+                path: self.path.clone(),
+                step,
+                source,
+            }
         };
         let dir = self
             .path
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
-        fs::create_dir_all(dir).map_err(|e| err("cannot create its folder", &e))?;
+        fs::create_dir_all(dir).map_err(err(SaveStep::CreateFolder))?;
         let lock = fs::OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
             .open(self.lock_path())
-            .map_err(|e| err("cannot open the lock file", &e))?;
-        lock.lock().map_err(|e| err("cannot lock", &e))?;
+            .map_err(err(SaveStep::OpenLock))?;
+        lock.lock().map_err(err(SaveStep::Lock))?;
         remove_stale_temporaries(&self.path);
 
         // Another process wrote the file since we read it: apply our changes to its content.
@@ -383,11 +377,8 @@ impl ConfigStore {
         let (doc, gen) = {
             let mut state = self.state.lock().unwrap();
             if disk != state.stamp {
-                self.reload(&mut state).map_err(|e| {
-                    ConfigError(format!(
-                        "{e} (it was changed by another program; not saving over it)"
-                    ))
-                })?;
+                self.reload(&mut state)
+                    .map_err(|e| ConfigError::ChangedElsewhere(Box::new(e)))?;
             }
             (state.doc.clone(), state.last_gen)
         };
@@ -395,12 +386,15 @@ impl ConfigStore {
         // save that changes nothing writes nothing, so comments survive.
         let unchanged = doc == self.state.lock().unwrap().base;
         if !unchanged {
-            let text = yaml_serde::to_string(&doc).map_err(|e| err("cannot serialise", &e))?;
+            let text = yaml_serde::to_string(&doc).map_err(|source| ConfigError::Serialise {
+                path: self.path.clone(),
+                source,
+            })?;
             // Never write a file that would not load again.
-            parse(&self.path, &text).map_err(|e| ConfigError(format!("refusing to save: {e}")))?;
+            parse(&self.path, &text).map_err(|e| ConfigError::WouldNotLoad(Box::new(e)))?;
             self.keep_backup();
             write_atomic_with(&self.path, text.as_bytes(), fault_point)
-                .map_err(|e| err("cannot write", &e))?;
+                .map_err(err(SaveStep::Write))?;
         }
         let mut state = self.state.lock().unwrap();
         state.base = doc;
@@ -447,7 +441,10 @@ impl ConfigStore {
         for layer in layers {
             if let Some(v) = values::get(layer, &key_path(&["plugins", "_disabled"])) {
                 out.extend(string_list(v).ok_or_else(|| {
-                    self.field_error("_disabled", "must be a list of plugin identifiers")
+                    self.entry_error(Problem::new(
+                        key_path(&["plugins", "_disabled"]),
+                        "must be a list of plugin identifiers",
+                    ))
                 })?);
             }
         }
@@ -476,14 +473,17 @@ impl ConfigStore {
             })
     }
 
-    fn field_error(&self, field: &str, what: &str) -> ConfigError {
-        ConfigError(format!("{}: plugins.{field} {what}", self.path.display()))
+    fn entry_error(&self, problem: Problem) -> ConfigError {
+        ConfigError::Entry {
+            path: self.path.clone(),
+            problem,
+        }
     }
 
     /// `plugins._blocklist`: entries `id` or `{id: …, version: "<semver range>"}`.
     pub fn blocklist(&self) -> Result<Vec<BlockEntry>, ConfigError> {
         let list = self.effective(&key_path(&["plugins", "_blocklist"]));
-        parse_blocklist(list.as_ref()).map_err(|(field, what)| self.field_error(&field, &what))
+        parse_blocklist(list.as_ref()).map_err(|problem| self.entry_error(problem))
     }
 
     /// `plugins._sortingOrder`: `{id: {context: key}}` overrides.
@@ -491,10 +491,10 @@ impl ConfigStore {
         match self.effective(&key_path(&["plugins", "_sortingOrder"])) {
             None | Some(Value::Null) => Ok(BTreeMap::new()),
             Some(v) => serde_json::from_value(v).map_err(|e| {
-                self.field_error(
-                    "_sortingOrder",
-                    &format!("must map identifiers to {{context: integer}}: {e}"),
-                )
+                self.entry_error(Problem::new(
+                    key_path(&["plugins", "_sortingOrder"]),
+                    format!("must map identifiers to {{context: integer}}: {e}"),
+                ))
             }),
         }
     }
@@ -530,7 +530,7 @@ mod tests {
     fn syntax_error_names_file_and_line_and_is_not_overwritten() {
         let text = "plugins:\n  _disabled: [a, b\nserver: {}\n";
         let (dir, c) = store(text);
-        let err = c.err().unwrap().0;
+        let err = c.err().unwrap().to_string();
         assert!(
             err.contains("config.yaml") && err.contains("line 3"),
             "{err}"
@@ -544,16 +544,16 @@ mod tests {
     #[test]
     fn tab_indentation_non_mapping_top_level_and_wrong_plugin_type() {
         let (_d, c) = store("plugins:\n\thelloworld:\n\t\tsome_setting: x\n");
-        let err = c.err().unwrap().0;
+        let err = c.err().unwrap().to_string();
         assert!(err.contains("line 2") && err.contains("tab"), "{err}");
         let (_d, c) = store("- a\n- b\n");
         assert!(c
             .err()
             .unwrap()
-            .0
+            .to_string()
             .contains("line 1: the top level must be a mapping"));
         let (_d, c) = store("server:\n  port: 5000\nplugins:\n  other: {}\n  helloworld: 5\n");
-        let err = c.err().unwrap().0;
+        let err = c.err().unwrap().to_string();
         assert!(
             err.contains("line 5: plugins.helloworld must be a mapping"),
             "{err}"
@@ -566,18 +566,26 @@ mod tests {
         assert!(c
             .err()
             .unwrap()
-            .0
+            .to_string()
             .contains("line 2: plugins._disabled must be a list"));
         let (_d, c) = store("plugins:\n  _blocklist:\n    - {version: '<1'}\n");
         assert!(c
             .err()
             .unwrap()
-            .0
+            .to_string()
             .contains("plugins._blocklist[0] needs an `id`"));
         let (_d, c) = store("plugins:\n  _blocklist:\n    - {id: x, version: 'not a range'}\n");
-        assert!(c.err().unwrap().0.contains("invalid version range"));
+        assert!(c
+            .err()
+            .unwrap()
+            .to_string()
+            .contains("invalid version range"));
         let (_d, c) = store("plugins:\n  _sortingOrder: {x: {ctx: high}}\n");
-        assert!(c.err().unwrap().0.contains("line 2: plugins._sortingOrder"));
+        assert!(c
+            .err()
+            .unwrap()
+            .to_string()
+            .contains("line 2: plugins._sortingOrder"));
     }
 
     #[test]
@@ -678,7 +686,7 @@ mod tests {
         let err = c
             .set(key_path(&["webcam", "urls", "1"]), json!("x"))
             .unwrap_err()
-            .0;
+            .to_string();
         assert!(
             err.contains("webcam.urls is not a mapping; set it as a whole"),
             "{err}"
@@ -696,10 +704,10 @@ mod tests {
     #[test]
     fn duplicate_keys_and_numbers_that_cannot_be_kept_are_refused() {
         let (_d, c) = store("plugins:\n  hw: {a: 1}\nplugins:\n  hw: {a: 2}\n");
-        let err = c.err().unwrap().0;
+        let err = c.err().unwrap().to_string();
         assert!(err.contains("duplicate") && err.contains("line 3"), "{err}");
         let (_d, c) = store("server:\n  ratio: .inf\n");
-        let err = c.err().unwrap().0;
+        let err = c.err().unwrap().to_string();
         assert!(err.contains("line 2: server.ratio is inf"), "{err}");
     }
 
@@ -739,7 +747,10 @@ mod tests {
     fn a_change_that_would_break_the_file_is_refused() {
         let (dir, c) = store("plugins:\n  hw: {a: 1}\n");
         let c = c.unwrap();
-        let err = c.set(key_path(&["plugins", "hw"]), json!(5)).unwrap_err().0;
+        let err = c
+            .set(key_path(&["plugins", "hw"]), json!(5))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("plugins.hw must be a mapping"), "{err}");
         assert!(c
             .set(key_path(&["plugins", "_disabled"]), json!("x"))
@@ -799,7 +810,7 @@ mod tests {
         fs::write(&path, "a: [1\n").unwrap();
         assert_eq!(c.get(&key_path(&["a"])), Some(json!(1)));
         c.set(key_path(&["b"]), json!(2)).unwrap();
-        let err = c.save().unwrap_err().0;
+        let err = c.save().unwrap_err().to_string();
         assert!(err.contains("not saving over it"), "{err}");
         assert_eq!(fs::read_to_string(&path).unwrap(), "a: [1\n");
     }
@@ -811,7 +822,7 @@ mod tests {
         let err = c
             .set(key_path(&["server", "plugin_call_timeout"]), json!(1e308))
             .unwrap_err()
-            .0;
+            .to_string();
         assert!(
             err.starts_with("cannot set server.plugin_call_timeout: server.plugin_call_timeout must be a number of seconds from 0.1 to 86400"),
             "{err}"

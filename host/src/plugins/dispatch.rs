@@ -10,6 +10,7 @@ use plinth_abi::methods::plugin as m;
 use plinth_abi::{HookReply, Mixin, Value};
 
 use crate::plugins::discover::Source;
+use crate::plugins::error::{HelperError, ProgressError};
 use crate::plugins::events::EventSink;
 use crate::plugins::manager::{PluginManager, Shared};
 use crate::plugins::object::{CallError, PluginObject};
@@ -160,34 +161,43 @@ impl PluginManager {
     }
 
     /// Calls the helper `helper` of the enabled plugin `plugin`.
-    pub fn call_helper(&self, plugin: &str, helper: &str, args: &Value) -> Result<Value, String> {
+    pub fn call_helper(
+        &self,
+        plugin: &str,
+        helper: &str,
+        args: &Value,
+    ) -> Result<Value, HelperError> {
         let object = {
             let records = self.shared.records.read().unwrap();
-            let r = records
-                .get(plugin)
-                .ok_or_else(|| format!("no plugin `{plugin}`"))?;
+            let r = records.get(plugin).ok_or_else(|| HelperError::NoPlugin {
+                plugin: plugin.to_owned(),
+            })?;
             if r.state != State::Enabled {
-                return Err(format!(
-                    "plugin `{plugin}` is not enabled (it is {})",
-                    r.state.as_str()
-                ));
+                return Err(HelperError::NotEnabled {
+                    plugin: plugin.to_owned(),
+                    state: r.state,
+                });
             }
             // Helpers are registered when the plugin is enabled: none before.
             let registered = r
                 .live()
                 .is_some_and(|l| l.registrations.helpers.iter().any(|h| h == helper));
             if !registered {
-                return Err(format!("plugin `{plugin}` has no helper `{helper}`"));
+                return Err(HelperError::NoHelper {
+                    plugin: plugin.to_owned(),
+                    helper: helper.to_owned(),
+                });
             }
-            r.object()
-                .cloned()
-                .ok_or_else(|| format!("plugin `{plugin}` is not running"))?
+            r.object().cloned().ok_or_else(|| HelperError::NotRunning {
+                plugin: plugin.to_owned(),
+            })?
         };
         object
             .call_active::<m::CallHelper>(&(helper.to_owned(), args.clone()))
-            .map_err(|e| match e {
-                CallError::Panicked(m) => format!("helper `{plugin}.{helper}` panicked: {m}"),
-                other => format!("helper `{plugin}.{helper}` failed: {other}"),
+            .map_err(|error| HelperError::Failed {
+                plugin: plugin.to_owned(),
+                helper: helper.to_owned(),
+                error,
             })
     }
 
@@ -222,7 +232,7 @@ impl HostServices for Shared {
         self.events.fire(&event, &payload);
     }
 
-    fn call_helper(&self, plugin: &str, helper: &str, args: Value) -> Result<Value, String> {
+    fn call_helper(&self, plugin: &str, helper: &str, args: Value) -> Result<Value, HelperError> {
         self.manager().call_helper(plugin, helper, &args)
     }
 
@@ -235,7 +245,12 @@ impl HostServices for Shared {
         self.events.push(message.into());
     }
 
-    fn report_slicing_progress(&self, plugin: &str, job: u64, fraction: f64) -> Result<(), String> {
+    fn report_slicing_progress(
+        &self,
+        plugin: &str,
+        job: u64,
+        fraction: f64,
+    ) -> Result<(), ProgressError> {
         let sink = self
             .slicing_progress
             .lock()
@@ -243,9 +258,12 @@ impl HostServices for Shared {
             .get(&job)
             .filter(|(slicer, _)| slicer == plugin)
             .map(|(_, sink)| sink.clone())
-            .ok_or_else(|| format!("`{plugin}` runs no slicing job {job}"))?;
+            .ok_or_else(|| ProgressError::NoJob {
+                plugin: plugin.to_owned(),
+                job,
+            })?;
         if !fraction.is_finite() {
-            return Err(format!("progress {fraction} is not a number from 0 to 1"));
+            return Err(ProgressError::NotANumber(fraction));
         }
         sink(fraction.clamp(0.0, 1.0));
         Ok(())

@@ -17,6 +17,7 @@ use abi_stable::std_types::{RResult, RSlice, RStr};
 use abi_stable::StableAbi;
 use plinth_abi::vtable::{CallOutcome, HostHandle, HostVTable, PluginInstance, PluginModuleRef};
 
+use crate::plugins::object::CallError;
 use crate::plugins::services::PluginContext;
 use crate::plugins::transport::{Library, Transport};
 
@@ -57,7 +58,7 @@ pub(crate) fn root_module(
 pub(crate) struct InProcess(pub(crate) PluginModuleRef);
 
 impl Library for InProcess {
-    fn instantiate(&self, context: &Arc<PluginContext>) -> Result<Box<dyn Transport>, String> {
+    fn instantiate(&self, context: &Arc<PluginContext>) -> Result<Box<dyn Transport>, CallError> {
         let handle = HostHandle {
             ctx: Arc::as_ptr(context) as *const c_void,
             vtable: &HOST_VTABLE,
@@ -69,7 +70,7 @@ impl Library for InProcess {
                 raw,
                 id: context.identity.id.clone(),
             })),
-            RResult::RErr(e) => Err(e.into()),
+            RResult::RErr(e) => Err(CallError::Failed(e.into())),
         }
     }
 

@@ -12,7 +12,7 @@ use crate::paths::{check_id, id_from_library, Paths};
 use crate::plugins::discover::{find_manifest, inspect_path, sha256_file, Manifest, Source};
 use crate::plugins::lifecycle::{self, Removal};
 use crate::plugins::manager::{
-    drop_when_unique, ManagerError, Options, Pending, PluginManager, State, Toggle,
+    drop_when_unique, not_found, ManagerError, Options, Pending, PluginManager, State, Toggle,
 };
 use crate::plugins::state::{evaluate, Record};
 use crate::plugins::{loader, metadata};
@@ -209,10 +209,6 @@ pub fn unregister(paths: &Paths, id: &str) -> Result<PathBuf, InstallError> {
     Ok(file)
 }
 
-fn not_found(id: &str) -> ManagerError {
-    ManagerError::NotFound(format!("no plugin `{id}`"))
-}
-
 impl PluginManager {
     /// Uninstalls a plugin: calls `on_plugin_pending_uninstall`, removes its
     /// files (a user plugin's file or folder, a manifest plugin's manifest),
@@ -231,7 +227,7 @@ impl PluginManager {
                 )
             })
             .ok_or_else(|| not_found(id))?;
-        lifecycle::uninstallable(id, source).map_err(|e| ManagerError::Refused(e.0))?;
+        lifecycle::uninstallable(id, source)?;
         // A plugin that is to be enabled but was not started (the command line)
         // is created just to hear about its uninstall.
         let object = match object {
@@ -254,8 +250,9 @@ impl PluginManager {
             }
             _ => path,
         };
-        remove_path(&target).map_err(|e| {
-            ManagerError::Refused(format!("cannot remove {}: {e}", target.display()))
+        remove_path(&target).map_err(|source| ManagerError::Remove {
+            path: target.clone(),
+            source,
         })?;
         // Our handle must go before unloading waits for the last one.
         drop(object);

@@ -127,23 +127,38 @@ pub struct Plan {
     pub needs_refresh: bool,
 }
 
-/// Why a request is refused (the message names the plugin and the reason).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refused(pub String);
+/// Why a request is refused; the message names the plugin and the reason.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refused {
+    /// Enabling a plugin whose state does not let it run.
+    #[error("cannot enable `{id}`: it is {} ({})", .state.as_str(), .why.as_deref().unwrap_or_default())]
+    CannotRun {
+        id: String,
+        state: State,
+        why: Option<String>,
+    },
+    /// Enabling a plugin another plugin's settings overlay disables.
+    #[error("cannot enable `{id}`: the settings overlay of `{owner}` disables it; disable `{owner}` first")]
+    DisabledByOverlay { id: String, owner: String },
+    /// Uninstalling a bundled plugin.
+    #[error("`{id}` is a bundled plugin and cannot be uninstalled")]
+    Bundled { id: String },
+}
 
 /// Decides enabling (`enable`) or disabling plugin `id`.
 pub fn toggle(id: &str, facts: &Facts, enable: bool) -> Result<Plan, Refused> {
     if enable && !matches!(facts.state, State::Enabled | State::Disabled) {
-        return Err(Refused(format!(
-            "cannot enable `{id}`: it is {} ({})",
-            facts.state.as_str(),
-            facts.why.as_deref().unwrap_or_default()
-        )));
+        return Err(Refused::CannotRun {
+            id: id.to_owned(),
+            state: facts.state,
+            why: facts.why.clone(),
+        });
     }
     if let (true, Some(owner)) = (enable, &facts.disabled_by_overlay) {
-        return Err(Refused(format!(
-            "cannot enable `{id}`: the settings overlay of `{owner}` disables it; disable `{owner}` first"
-        )));
+        return Err(Refused::DisabledByOverlay {
+            id: id.to_owned(),
+            owner: owner.clone(),
+        });
     }
     let step = if !facts.started {
         Step::Mark(match facts.state {
@@ -184,9 +199,7 @@ pub enum Removal {
 /// Whether plugin `id` from `source` may be uninstalled (bundled ones may not).
 pub fn uninstallable(id: &str, source: Source) -> Result<(), Refused> {
     if source == Source::Bundled {
-        return Err(Refused(format!(
-            "`{id}` is a bundled plugin and cannot be uninstalled"
-        )));
+        return Err(Refused::Bundled { id: id.to_owned() });
     }
     Ok(())
 }
@@ -267,7 +280,7 @@ mod tests {
         ] {
             let err = toggle("p", &facts(state, false, false, true), true).unwrap_err();
             assert_eq!(
-                err.0,
+                err.to_string(),
                 format!("cannot enable `p`: it is {} (why)", state.as_str())
             );
             // Disabling it is fine (the disabled list is saved).
@@ -277,7 +290,7 @@ mod tests {
         overlaid.disabled_by_overlay = Some("other".into());
         let err = toggle("p", &overlaid, true).unwrap_err();
         assert!(err
-            .0
+            .to_string()
             .contains("the settings overlay of `other` disables it"));
     }
 
@@ -418,7 +431,7 @@ mod tests {
     #[test]
     fn the_uninstall_table() {
         assert_eq!(
-            uninstallable("p", Source::Bundled).unwrap_err().0,
+            uninstallable("p", Source::Bundled).unwrap_err().to_string(),
             "`p` is a bundled plugin and cannot be uninstalled"
         );
         assert!(

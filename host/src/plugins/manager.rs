@@ -18,6 +18,7 @@ use crate::config::plugin_settings::PluginSettings;
 use crate::config::{ConfigError, ConfigStore};
 use crate::paths::Paths;
 use crate::plugins::discover::discover;
+pub use crate::plugins::error::{EnableError, ManagerError};
 use crate::plugins::events::{EventBus, EventSink};
 use crate::plugins::lifecycle::{self, Facts, Step};
 use crate::plugins::loader;
@@ -27,7 +28,7 @@ use crate::plugins::services::{HostServices, PluginContext};
 use crate::plugins::state::{
     apply_overlays, evaluate, refusal_state, source_name, Live, Record, Records, Stage,
 };
-pub use crate::plugins::state::{ManagerError, Options, Pending, PluginInfo, State, Toggle};
+pub use crate::plugins::state::{Options, Pending, PluginInfo, State, Toggle};
 use crate::plugins::transport::Library;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -80,8 +81,8 @@ pub(crate) fn drop_when_unique_by(object: Arc<PluginObject>, deadline: Instant) 
     drop(object);
 }
 
-fn not_found(id: &str) -> ManagerError {
-    ManagerError::NotFound(format!("no plugin `{id}`"))
+pub(crate) fn not_found(id: &str) -> ManagerError {
+    ManagerError::NotFound(id.to_owned())
 }
 
 impl PluginManager {
@@ -194,16 +195,20 @@ impl PluginManager {
         let _guard = self.shared.lifecycle.lock().unwrap();
         let state = self.with(id, |r| r.state).ok_or_else(|| not_found(id))?;
         if state != State::Enabled {
-            return Err(ManagerError::Refused(format!(
-                "`{id}` is {}; its code does not run",
-                state.as_str()
-            )));
+            return Err(ManagerError::NotRunning {
+                id: id.to_owned(),
+                state,
+            });
         }
-        let library = self
-            .load(id)
-            .map_err(|error| ManagerError::Refused(format!("`{id}` does not load: {error}")))?;
+        let library = self.load(id).map_err(|error| ManagerError::DoesNotLoad {
+            id: id.to_owned(),
+            error: Box::new(error),
+        })?;
         self.create_object(id, &*library)
-            .map_err(|e| ManagerError::Refused(format!("`{id}`: {e}")))
+            .map_err(|error| ManagerError::NotCreated {
+                id: id.to_owned(),
+                error: Box::new(error),
+            })
     }
 
     /// Loads the library of every plugin that is to be enabled. Refusals mark
@@ -223,7 +228,7 @@ impl PluginManager {
 
     /// Loads the library of `id` unless it is loaded; its library, or why not
     /// (the plugin is then marked `failed` or `incompatible`).
-    pub(crate) fn load(&self, id: &str) -> Result<Arc<dyn Library>, String> {
+    pub(crate) fn load(&self, id: &str) -> Result<Arc<dyn Library>, EnableError> {
         let (loaded, path, meta, error) = self
             .with(id, |r| {
                 let loaded = r.library().cloned();
@@ -232,12 +237,14 @@ impl PluginManager {
                 let meta = r.meta.clone().filter(|_| wanted);
                 (loaded, path, meta, r.error.clone())
             })
-            .ok_or_else(|| format!("no plugin `{id}`"))?;
+            .ok_or_else(|| EnableError::NotFound(id.to_owned()))?;
         if let Some(library) = loaded {
             return Ok(library);
         }
         let (Some(path), Some(meta)) = (path, meta) else {
-            return Err(error.unwrap_or_else(|| "it has no library to load".into()));
+            return Err(EnableError::NotLoaded(
+                error.unwrap_or_else(|| "it has no library to load".into()),
+            ));
         };
         match loader::load(&path, &meta) {
             Ok(library) => {
@@ -248,7 +255,7 @@ impl PluginManager {
                 let (state, msg) = refusal_state(refusal);
                 tracing::error!(plugin = %id, "cannot load: {msg}");
                 self.with_mut(id, |r| r.fail(state, msg.clone()));
-                Err(msg)
+                Err(EnableError::NotLoaded(msg))
             }
         }
     }
@@ -281,7 +288,7 @@ impl PluginManager {
             (None, None) => return self.mark_failed(id, "its library is not loaded".into()),
             (None, Some(library)) => match self.instantiate(id, &*library) {
                 Ok(object) => object,
-                Err(e) => return self.mark_failed(id, e),
+                Err(e) => return self.mark_failed(id, e.to_string()),
             },
         };
         let registrations = match object.call::<m::GetRegistrations>(&()) {
@@ -311,18 +318,22 @@ impl PluginManager {
         &self,
         id: &str,
         library: &dyn Library,
-    ) -> Result<Arc<PluginObject>, String> {
+    ) -> Result<Arc<PluginObject>, EnableError> {
         let object = self.create_object(id, library)?;
         object
             .call::<m::Initialize>(&())
-            .map_err(|e| format!("initialize: {e}"))?;
+            .map_err(EnableError::call("initialize"))?;
         self.initialize_settings(id, &object)?;
         Ok(object)
     }
 
     /// Creates the plugin object, handing it its context, and learns its
     /// settings defaults and version (Settings plugins).
-    fn create_object(&self, id: &str, library: &dyn Library) -> Result<Arc<PluginObject>, String> {
+    fn create_object(
+        &self,
+        id: &str,
+        library: &dyn Library,
+    ) -> Result<Arc<PluginObject>, EnableError> {
         let (context, is_settings) = self
             .with(id, |r| {
                 let meta = r.meta.as_ref().expect("loaded plugins have metadata");
@@ -344,8 +355,10 @@ impl PluginManager {
                 ));
                 (context, r.has_mixin(Mixin::Settings))
             })
-            .ok_or_else(|| format!("no plugin `{id}`"))?;
-        let object = Arc::new(PluginObject::instantiate(library, &context)?);
+            .ok_or_else(|| EnableError::NotFound(id.to_owned()))?;
+        let object = Arc::new(
+            PluginObject::instantiate(library, &context).map_err(EnableError::Instantiate)?,
+        );
         self.with_mut(id, |r| {
             let library = r.library().cloned().expect("created from its library");
             r.stage = Stage::Live(Live {
@@ -358,15 +371,13 @@ impl PluginManager {
         if is_settings {
             let defaults = object
                 .call::<m::GetSettingsDefaults>(&())
-                .map_err(|e| format!("get_settings_defaults: {e}"))?;
+                .map_err(EnableError::call("get_settings_defaults"))?;
             if !defaults.is_object() {
-                return Err(format!(
-                    "get_settings_defaults must return a mapping, not {defaults}"
-                ));
+                return Err(EnableError::DefaultsNotAMapping(defaults));
             }
             let version = object
                 .call::<m::GetSettingsVersion>(&())
-                .map_err(|e| format!("get_settings_version: {e}"))?;
+                .map_err(EnableError::call("get_settings_version"))?;
             context.settings.set_defaults(defaults, version);
         }
         Ok(object)
@@ -375,7 +386,7 @@ impl PluginManager {
     /// Settings start-up of a Settings plugin: migrate (when the stored version
     /// is missing or older than the plugin's), clean up, save, then
     /// `on_settings_initialized`. A failure puts back what was stored before.
-    fn initialize_settings(&self, id: &str, object: &PluginObject) -> Result<(), String> {
+    fn initialize_settings(&self, id: &str, object: &PluginObject) -> Result<(), EnableError> {
         let settings = self
             .with(id, |r| {
                 r.has_mixin(Mixin::Settings)
@@ -389,24 +400,28 @@ impl PluginManager {
         // A failure before the save puts back (and saves) what was stored; after
         // it the settings are valid and stay, as in OctoPrint.
         let before = settings.snapshot();
-        let until_saved = || -> Result<(), String> {
+        let stored = |what| {
+            move |error| EnableError::Settings {
+                what,
+                error: Box::new(error),
+            }
+        };
+        let until_saved = || -> Result<(), EnableError> {
             if let Some(target) = settings.version() {
                 let current = settings.stored_version();
                 if current.is_none_or(|c| c < target) {
                     object
                         .call::<m::OnSettingsMigrate>(&(Some(target), current))
-                        .map_err(|e| format!("on_settings_migrate: {e}"))?;
+                        .map_err(EnableError::call("on_settings_migrate"))?;
                     settings
                         .set_stored_version(target)
-                        .map_err(|e| format!("storing its settings version: {e}"))?;
+                        .map_err(stored("storing its settings version"))?;
                 }
             }
             object
                 .call::<m::OnSettingsCleanup>(&())
-                .map_err(|e| format!("on_settings_cleanup: {e}"))?;
-            settings
-                .persist()
-                .map_err(|e| format!("saving its settings: {e}"))
+                .map_err(EnableError::call("on_settings_cleanup"))?;
+            settings.persist().map_err(stored("saving its settings"))
         };
         if let Err(e) = until_saved() {
             settings.restore(before);
@@ -417,7 +432,7 @@ impl PluginManager {
         }
         object
             .call::<m::OnSettingsInitialized>(&())
-            .map_err(|e| format!("on_settings_initialized: {e}"))
+            .map_err(EnableError::call("on_settings_initialized"))
     }
 
     /// Marks a plugin failed after a lifecycle step went wrong; no further
@@ -463,12 +478,13 @@ impl PluginManager {
     /// `pending_disable`, and toggling back cancels it.
     pub fn set_enabled(&self, id: &str, enable: bool) -> Result<Toggle, ManagerError> {
         let _guard = self.shared.lifecycle.lock().unwrap();
-        let plan = lifecycle::toggle(id, &self.facts(id)?, enable)
-            .map_err(|e| ManagerError::Refused(e.0))?;
+        let plan = lifecycle::toggle(id, &self.facts(id)?, enable)?;
         // A plugin to enable now must load before anything is saved.
         if plan.step == Step::EnableNow {
-            self.load(id)
-                .map_err(|error| ManagerError::Refused(format!("cannot enable `{id}`: {error}")))?;
+            self.load(id).map_err(|error| ManagerError::CannotEnable {
+                id: id.to_owned(),
+                error: Box::new(error),
+            })?;
         }
         self.save_disabled(id, !enable)?;
         match plan.step {

@@ -8,6 +8,7 @@
 
 pub mod discover;
 pub mod dispatch;
+pub mod error;
 pub mod events;
 pub(crate) mod ffi;
 pub mod install;

@@ -52,7 +52,7 @@ impl PluginObject {
     pub fn instantiate(
         library: &dyn Library,
         context: &Arc<PluginContext>,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, CallError> {
         Ok(Self {
             transport: library.instantiate(context)?,
             id: context.identity.id.as_str().into(),

@@ -16,19 +16,52 @@ use plinth_abi::vtable::{level, CallOutcome};
 use plinth_abi::{Codec, HookReply, Identity, Value};
 
 use crate::config::plugin_settings::PluginSettings;
+use crate::config::ConfigError;
+use crate::plugins::error::{HelperError, ProgressError};
 
 /// What plugins reach through their handle; the plugin manager implements it.
 pub trait HostServices: Send + Sync {
     /// Fires `event` with `payload` on the event bus.
     fn fire_event(&self, event: String, payload: Value);
     /// Calls a helper of an enabled plugin.
-    fn call_helper(&self, plugin: &str, helper: &str, args: Value) -> Result<Value, String>;
+    fn call_helper(&self, plugin: &str, helper: &str, args: Value) -> Result<Value, HelperError>;
     /// Calls every handler of a hook, in order.
     fn call_hook(&self, hook: &str, args: Value) -> Vec<HookReply>;
     /// Sends a plugin's message to the push channel's clients.
     fn send_plugin_message(&self, plugin: &str, data: Value);
     /// Passes a slicer plugin's progress report for slicing job `job` on.
-    fn report_slicing_progress(&self, plugin: &str, job: u64, fraction: f64) -> Result<(), String>;
+    fn report_slicing_progress(
+        &self,
+        plugin: &str,
+        job: u64,
+        fraction: f64,
+    ) -> Result<(), ProgressError>;
+}
+
+/// Why a service call of a plugin failed; the plugin receives the message.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// The arguments or the answer do not fit the service's types.
+    #[error("{0}")]
+    Wire(String),
+    /// The host is shutting down: nothing answers the plugin any more.
+    #[error("the host is shutting down")]
+    ShuttingDown,
+    /// The plugin's data folder cannot be created.
+    #[error("cannot create {}: {source}", .path.display())]
+    DataFolder {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The helper call failed.
+    #[error(transparent)]
+    Helper(#[from] HelperError),
+    /// The progress report was refused.
+    #[error(transparent)]
+    Progress(#[from] ProgressError),
+    /// Reading or writing its settings failed.
+    #[error(transparent)]
+    Settings(#[from] ConfigError),
 }
 
 /// The host's state for one plugin, shared with the plugin through its handle.
@@ -120,7 +153,7 @@ impl PluginContext {
             EnsureDataFolder::ID => reply::<EnsureDataFolder>(args, |()| {
                 let dir = PathBuf::from(&self.identity.data_folder);
                 std::fs::create_dir_all(&dir)
-                    .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+                    .map_err(|source| ServiceError::DataFolder { path: dir, source })?;
                 Ok(self.identity.data_folder.clone())
             }),
             FireEvent::ID => reply::<FireEvent>(args, |(name, payload)| {
@@ -129,7 +162,7 @@ impl PluginContext {
                 Ok(())
             }),
             CallHelper::ID => reply::<CallHelper>(args, |(plugin, helper, a)| {
-                self.services()?.call_helper(&plugin, &helper, a)
+                Ok(self.services()?.call_helper(&plugin, &helper, a)?)
             }),
             CallHook::ID => {
                 reply::<CallHook>(args, |(hook, a)| Ok(self.services()?.call_hook(&hook, a)))
@@ -140,42 +173,41 @@ impl PluginContext {
                 Ok(())
             }),
             ReportSlicingProgress::ID => reply::<ReportSlicingProgress>(args, |(job, fraction)| {
-                self.services()?
-                    .report_slicing_progress(&self.identity.id, job, fraction)
+                Ok(self
+                    .services()?
+                    .report_slicing_progress(&self.identity.id, job, fraction)?)
             }),
             SettingsGet::ID => reply::<SettingsGet>(args, |path| Ok(self.settings.get(&path))),
             SettingsSet::ID => reply::<SettingsSet>(args, |(path, value)| {
-                self.settings.set(&path, value).map_err(|e| e.0)
+                self.settings.set(&path, value).map_err(ServiceError::from)
             }),
-            SettingsRemove::ID => {
-                reply::<SettingsRemove>(args, |path| self.settings.remove(&path).map_err(|e| e.0))
-            }
+            SettingsRemove::ID => reply::<SettingsRemove>(args, |path| {
+                self.settings.remove(&path).map_err(ServiceError::from)
+            }),
             SettingsHas::ID => reply::<SettingsHas>(args, |path| Ok(self.settings.has(&path))),
-            SettingsPersist::ID => {
-                reply::<SettingsPersist>(args, |()| self.settings.persist().map_err(|e| e.0))
-            }
+            SettingsPersist::ID => reply::<SettingsPersist>(args, |()| {
+                self.settings.persist().map_err(ServiceError::from)
+            }),
             SettingsGlobalGet::ID => {
                 reply::<SettingsGlobalGet>(args, |path| Ok(self.settings.store().effective(&path)))
             }
             SettingsLoad::ID => reply::<SettingsLoad>(args, |()| Ok(self.settings.all())),
-            SettingsSave::ID => {
-                reply::<SettingsSave>(args, |data| self.settings.save_data(&data).map_err(|e| e.0))
-            }
+            SettingsSave::ID => reply::<SettingsSave>(args, |data| {
+                self.settings.save_data(&data).map_err(ServiceError::from)
+            }),
             SettingsDiff::ID => reply::<SettingsDiff>(args, |data| Ok(self.settings.diff(&data))),
             SettingsStoreAll::ID => reply::<SettingsStoreAll>(args, |data| {
-                self.settings.store_all(&data).map_err(|e| e.0)
+                self.settings.store_all(&data).map_err(ServiceError::from)
             }),
-            SettingsCleanup::ID => {
-                reply::<SettingsCleanup>(args, |()| self.settings.cleanup().map_err(|e| e.0))
-            }
+            SettingsCleanup::ID => reply::<SettingsCleanup>(args, |()| {
+                self.settings.cleanup().map_err(ServiceError::from)
+            }),
             _ => CallOutcome::Unsupported,
         }
     }
 
-    fn services(&self) -> Result<Arc<dyn HostServices>, String> {
-        self.services
-            .upgrade()
-            .ok_or_else(|| "the host is shutting down".to_owned())
+    fn services(&self) -> Result<Arc<dyn HostServices>, ServiceError> {
+        self.services.upgrade().ok_or(ServiceError::ShuttingDown)
     }
 }
 
@@ -207,13 +239,14 @@ fn service_name(service: u32) -> &'static str {
 
 fn reply<M: Method>(
     args: &[u8],
-    f: impl FnOnce(M::Args) -> Result<M::Output, String>,
+    f: impl FnOnce(M::Args) -> Result<M::Output, ServiceError>,
 ) -> CallOutcome {
     let result = M::ArgsCodec::decode(args)
+        .map_err(ServiceError::Wire)
         .and_then(f)
-        .and_then(|out| M::OutputCodec::encode(&out));
+        .and_then(|out| M::OutputCodec::encode(&out).map_err(ServiceError::Wire));
     match result {
         Ok(bytes) => CallOutcome::Ok(bytes.into()),
-        Err(e) => CallOutcome::Error(e.into()),
+        Err(e) => CallOutcome::Error(e.to_string().into()),
     }
 }

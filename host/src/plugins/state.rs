@@ -374,32 +374,6 @@ impl Records {
     }
 }
 
-/// An error of a plugin-manager command, with the HTTP-like kind of refusal.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ManagerError {
-    NotFound(String),
-    Refused(String),
-    Config(String),
-}
-
-impl std::fmt::Display for ManagerError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ManagerError::NotFound(m) | ManagerError::Refused(m) | ManagerError::Config(m) => {
-                f.write_str(m)
-            }
-        }
-    }
-}
-
-impl std::error::Error for ManagerError {}
-
-impl From<ConfigError> for ManagerError {
-    fn from(e: ConfigError) -> Self {
-        ManagerError::Config(e.0)
-    }
-}
-
 pub(crate) fn source_name(source: Source) -> &'static str {
     match source {
         Source::Bundled => "bundled",

@@ -11,13 +11,14 @@ use std::sync::Arc;
 
 use plinth_abi::vtable::CallOutcome;
 
+use crate::plugins::object::CallError;
 use crate::plugins::services::PluginContext;
 
 /// A plugin library as the host uses it: it makes plugin objects and holds
 /// the files compiled into it.
 pub trait Library: Send + Sync {
     /// Creates the plugin object, handing it `context`: what it calls back.
-    fn instantiate(&self, context: &Arc<PluginContext>) -> Result<Box<dyn Transport>, String>;
+    fn instantiate(&self, context: &Arc<PluginContext>) -> Result<Box<dyn Transport>, CallError>;
 
     /// A file compiled into the library (`templates/…`, `static/…`); `None`
     /// when there is no such file, or the library predates embedded files.

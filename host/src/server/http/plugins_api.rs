@@ -86,10 +86,8 @@ pub async fn command(
         }
     };
     let toggle = toggled.map_err(|e| match e {
-        ManagerError::NotFound(m) => ApiError::new(StatusCode::NOT_FOUND, m),
-        ManagerError::Refused(m) | ManagerError::Config(m) => {
-            ApiError::new(StatusCode::BAD_REQUEST, m)
-        }
+        ManagerError::NotFound(_) => ApiError::new(StatusCode::NOT_FOUND, e.to_string()),
+        _ => ApiError::new(StatusCode::BAD_REQUEST, e.to_string()),
     })?;
     if toggle.needs_refresh {
         app.refresh.0.lock().unwrap().insert(id.clone());

@@ -108,19 +108,20 @@ pub async fn post(
     for (key, value) in data.iter().filter(|(k, _)| *k != "plugins") {
         crate::config::values::set(&mut probe, std::slice::from_ref(key), value.clone());
     }
-    crate::config::check(&probe).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e))?;
+    crate::config::check(&probe)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
     for key in data.keys().filter(|k| *k != "plugins") {
         crate::config::host_settings::check_change(std::slice::from_ref(key), &probe)
-            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e))?;
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
     }
     for (key, value) in data.iter().filter(|(k, _)| *k != "plugins") {
         config
             .set(vec![key.clone()], value.clone())
-            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.0))?;
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
     }
     config
         .save()
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.0))?;
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     let mut saved = Vec::new();
     let mut failed = Map::new();
     for (id, part) in plugins {
