@@ -8,14 +8,14 @@ use plinth_abi::methods::plugin as m;
 use plinth_abi::Value;
 
 use crate::config::plugin_settings::PluginSettings;
-use crate::config::values;
-use crate::config::ConfigStore;
-use crate::paths::Paths;
-use crate::plugins::install;
-use crate::plugins::manager::{Options, PluginInfo, PluginManager};
+use crate::config::values::{self, BadPath};
+use crate::config::{ConfigError, ConfigStore};
+use crate::paths::{Paths, PathsError};
+use crate::plugins::install::{self, InstallError};
+use crate::plugins::manager::{ManagerError, Options, PluginInfo, PluginManager};
 use crate::plugins::object::PluginObject;
-use crate::server::{self, ServeOptions};
-use crate::users::Users;
+use crate::server::{self, ServeError, ServeOptions};
+use crate::users::{UserError, Users};
 
 /// Plinth: a plugin host for native plugins with OctoPrint's plugin semantics.
 #[derive(Debug, Parser)]
@@ -149,6 +149,48 @@ pub enum UserCommand {
     Apikey { name: String },
 }
 
+/// Why a command failed; `plinth` prints it after `error:` and exits with 1.
+#[derive(Debug, thiserror::Error)]
+enum CliError {
+    #[error(transparent)]
+    Paths(#[from] PathsError),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Manager(#[from] ManagerError),
+    #[error(transparent)]
+    Install(#[from] InstallError),
+    #[error(transparent)]
+    Serve(#[from] ServeError),
+    #[error(transparent)]
+    User(#[from] UserError),
+    #[error(transparent)]
+    Path(#[from] BadPath),
+    /// Host keys in the config hold what they do not accept.
+    #[error("{}: {}", .file.display(), .problems.join("\n  "))]
+    HostKeys {
+        file: PathBuf,
+        problems: Vec<String>,
+    },
+    #[error("no plugin `{0}`")]
+    NoPlugin(String),
+    #[error("no value at {0}")]
+    NoValue(String),
+    #[error("no value stored at {0}")]
+    NothingStored(String),
+    #[error("the value {value:?} is not valid YAML: {source}")]
+    NotYaml {
+        value: String,
+        source: yaml_serde::Error,
+    },
+    #[error("cannot print the value as YAML: {0}")]
+    Print(yaml_serde::Error),
+    #[error("cannot read the password: {0}")]
+    Password(std::io::Error),
+    #[error("the passwords differ")]
+    PasswordsDiffer,
+}
+
 /// Runs the command line; returns the process exit code.
 pub fn run(cli: Cli) -> i32 {
     match execute(cli) {
@@ -160,7 +202,7 @@ pub fn run(cli: Cli) -> i32 {
     }
 }
 
-fn execute(cli: Cli) -> Result<(), String> {
+fn execute(cli: Cli) -> Result<(), CliError> {
     let paths = Paths::resolve(cli.basedir, cli.bundled_dir)?;
     let marker = paths.startup_marker();
     let options = if matches!(cli.command, Command::Serve { .. }) {
@@ -171,7 +213,7 @@ fn execute(cli: Cli) -> Result<(), String> {
             safe_mode_reason: None,
         }
     };
-    let manager = || PluginManager::new(paths.clone(), options.clone()).map_err(|e| e.to_string());
+    let manager = || PluginManager::new(paths.clone(), options.clone());
     match cli.command {
         Command::Serve { host, port } => server::run(
             manager()?,
@@ -181,16 +223,15 @@ fn execute(cli: Cli) -> Result<(), String> {
                 marker: Some(marker),
             },
         )
-        .map_err(|e| e.to_string()),
+        .map_err(CliError::from),
         Command::Config(ConfigCommand::Check) => {
-            let config = ConfigStore::open(&paths.config_file()).map_err(|e| e.to_string())?;
+            let config = ConfigStore::open(&paths.config_file())?;
             let problems = crate::config::host_settings::problems(&config);
             if !problems.is_empty() {
-                return Err(format!(
-                    "{}: {}",
-                    paths.config_file().display(),
-                    problems.join("\n  ")
-                ));
+                return Err(CliError::HostKeys {
+                    file: paths.config_file(),
+                    problems,
+                });
             }
             println!("{}: ok", paths.config_file().display());
             Ok(())
@@ -215,7 +256,7 @@ fn execute(cli: Cli) -> Result<(), String> {
             PluginsCommand::Info { id, json } => {
                 let m = manager()?;
                 m.load_all();
-                let info = m.plugin(&id).ok_or_else(|| format!("no plugin `{id}`"))?;
+                let info = m.plugin(&id).ok_or(CliError::NoPlugin(id))?;
                 if json {
                     println!(
                         "{}",
@@ -229,7 +270,7 @@ fn execute(cli: Cli) -> Result<(), String> {
             PluginsCommand::Enable { id } => toggle(&manager()?, &id, true),
             PluginsCommand::Disable { id } => toggle(&manager()?, &id, false),
             PluginsCommand::Install { path } => {
-                let (id, target) = install::install(&paths, &path).map_err(|e| e.to_string())?;
+                let (id, target) = install::install(&paths, &path)?;
                 println!(
                     "installed {id} into {}; it loads at the next start of the host",
                     target.display()
@@ -238,18 +279,17 @@ fn execute(cli: Cli) -> Result<(), String> {
             }
             PluginsCommand::Uninstall { id } => {
                 let m = manager()?;
-                m.uninstall(&id).map_err(|e| e.to_string())?;
+                m.uninstall(&id)?;
                 println!("uninstalled {id}");
                 Ok(())
             }
             PluginsCommand::Register { library, id } => {
-                let (id, library) =
-                    install::register(&paths, &library, id).map_err(|e| e.to_string())?;
+                let (id, library) = install::register(&paths, &library, id)?;
                 println!("registered {id} -> {}", library.display());
                 Ok(())
             }
             PluginsCommand::Unregister { id } => {
-                let file = install::unregister(&paths, &id).map_err(|e| e.to_string())?;
+                let file = install::unregister(&paths, &id)?;
                 println!("unregistered {id} ({})", file.display());
                 Ok(())
             }
@@ -306,7 +346,7 @@ struct ConfigPath {
 }
 
 impl ConfigPath {
-    fn parse(path: &str) -> Result<Self, String> {
+    fn parse(path: &str) -> Result<Self, BadPath> {
         let keys = values::dotted(path)?;
         let plugin = match keys.as_slice() {
             [first, id, rest @ ..] if first == "plugins" && !id.starts_with('_') => {
@@ -318,7 +358,7 @@ impl ConfigPath {
     }
 }
 
-fn config_command(manager: &PluginManager, cmd: ConfigCommand) -> Result<(), String> {
+fn config_command(manager: &PluginManager, cmd: ConfigCommand) -> Result<(), CliError> {
     let store = manager.config();
     match cmd {
         ConfigCommand::Get { path, json } => {
@@ -331,7 +371,7 @@ fn config_command(manager: &PluginManager, cmd: ConfigCommand) -> Result<(), Str
                 }
                 None => store.effective(&keys),
             };
-            let value = value.ok_or_else(|| format!("no value at {path}"))?;
+            let value = value.ok_or(CliError::NoValue(path))?;
             if json {
                 println!(
                     "{}",
@@ -340,7 +380,7 @@ fn config_command(manager: &PluginManager, cmd: ConfigCommand) -> Result<(), Str
             } else {
                 print!(
                     "{}",
-                    yaml_serde::to_string(&value).map_err(|e| e.to_string())?
+                    yaml_serde::to_string(&value).map_err(CliError::Print)?
                 );
             }
             Ok(())
@@ -348,7 +388,7 @@ fn config_command(manager: &PluginManager, cmd: ConfigCommand) -> Result<(), Str
         ConfigCommand::Set { path, value } => {
             let ConfigPath { keys, plugin } = ConfigPath::parse(&path)?;
             let value: Value = yaml_serde::from_str(&value)
-                .map_err(|e| format!("the value {value:?} is not valid YAML: {e}"))?;
+                .map_err(|source| CliError::NotYaml { value, source })?;
             match plugin {
                 Some((id, rest)) => {
                     let access = PluginAccess::open(manager, &id);
@@ -356,23 +396,22 @@ fn config_command(manager: &PluginManager, cmd: ConfigCommand) -> Result<(), Str
                     access.settings.set(&rest, value)
                 }
                 None => store.set(keys, value),
-            }
-            .map_err(|e| e.to_string())?;
-            store.save().map_err(|e| e.to_string())
+            }?;
+            Ok(store.save()?)
         }
         ConfigCommand::Remove { path } => {
             let ConfigPath { keys, .. } = ConfigPath::parse(&path)?;
             if store.get(&keys).is_none() {
-                return Err(format!("no value stored at {path}"));
+                return Err(CliError::NothingStored(path));
             }
-            store.remove(keys).map_err(|e| e.to_string())?;
-            store.save().map_err(|e| e.to_string())
+            store.remove(keys)?;
+            Ok(store.save()?)
         }
         ConfigCommand::Check => unreachable!("handled without a plugin manager"),
     }
 }
 
-fn user_command(users: &Users, cmd: UserCommand) -> Result<(), String> {
+fn user_command(users: &Users, cmd: UserCommand) -> Result<(), CliError> {
     match cmd {
         UserCommand::Add {
             name,
@@ -417,14 +456,14 @@ fn user_command(users: &Users, cmd: UserCommand) -> Result<(), String> {
 
 /// The password from standard input: asked for without echo on a terminal,
 /// else the first line.
-fn read_password(name: &str) -> Result<String, String> {
+fn read_password(name: &str) -> Result<String, CliError> {
     use std::io::{BufRead, IsTerminal};
     let password = if std::io::stdin().is_terminal() {
         let first = rpassword::prompt_password(format!("password for {name}: "))
-            .map_err(|e| e.to_string())?;
-        let again = rpassword::prompt_password("again: ").map_err(|e| e.to_string())?;
+            .map_err(CliError::Password)?;
+        let again = rpassword::prompt_password("again: ").map_err(CliError::Password)?;
         if first != again {
-            return Err("the passwords differ".into());
+            return Err(CliError::PasswordsDiffer);
         }
         first
     } else {
@@ -432,14 +471,14 @@ fn read_password(name: &str) -> Result<String, String> {
         std::io::stdin()
             .lock()
             .read_line(&mut line)
-            .map_err(|e| format!("cannot read the password: {e}"))?;
+            .map_err(CliError::Password)?;
         line.trim_end_matches(['\n', '\r']).to_owned()
     };
     Ok(password)
 }
 
-fn toggle(manager: &PluginManager, id: &str, enable: bool) -> Result<(), String> {
-    let reply = manager.set_enabled(id, enable).map_err(|e| e.to_string())?;
+fn toggle(manager: &PluginManager, id: &str, enable: bool) -> Result<(), CliError> {
+    let reply = manager.set_enabled(id, enable)?;
     println!(
         "{} {id}; it takes effect at the next start of the host",
         if enable { "enabled" } else { "disabled" }

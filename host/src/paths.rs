@@ -28,12 +28,12 @@ impl Paths {
     /// - bundled: `--bundled-dir`, else `<folder of the executable>/plugins` when it
     ///   exists (an installed layout), else the executable's own folder (a Cargo
     ///   `target/<profile>` folder, where `cargo build --workspace` puts the sample plugins).
-    pub fn resolve(basedir: Option<PathBuf>, bundled: Option<PathBuf>) -> Result<Self, String> {
+    pub fn resolve(basedir: Option<PathBuf>, bundled: Option<PathBuf>) -> Result<Self, PathsError> {
         let basedir = match basedir {
             Some(dir) => dir,
             None => directories::ProjectDirs::from("", "", "plinth")
                 .map(|d| d.config_dir().to_path_buf())
-                .ok_or("cannot find the user's config folder; pass --basedir")?,
+                .ok_or(PathsError::ConfigFolderUnknown)?,
         };
         let (bundled, bundled_files_only) = match bundled {
             Some(dir) => (dir, false),
@@ -73,12 +73,23 @@ impl Paths {
     }
 }
 
-fn default_bundled_dir() -> Result<(PathBuf, bool), String> {
-    let exe =
-        std::env::current_exe().map_err(|e| format!("cannot locate the plinth executable: {e}"))?;
-    let dir = exe
-        .parent()
-        .ok_or("the plinth executable has no parent folder")?;
+/// Why the folders cannot be found.
+#[derive(Debug, thiserror::Error)]
+pub enum PathsError {
+    /// The platform gives no per-user config folder (no home folder).
+    #[error("cannot find the user's config folder; pass --basedir")]
+    ConfigFolderUnknown,
+    /// The running executable cannot be located.
+    #[error("cannot locate the plinth executable: {0}")]
+    ExecutableUnknown(std::io::Error),
+    /// The executable's path has no parent folder.
+    #[error("the plinth executable has no parent folder")]
+    ExecutableHasNoFolder,
+}
+
+fn default_bundled_dir() -> Result<(PathBuf, bool), PathsError> {
+    let exe = std::env::current_exe().map_err(PathsError::ExecutableUnknown)?;
+    let dir = exe.parent().ok_or(PathsError::ExecutableHasNoFolder)?;
     let installed = dir.join("plugins");
     Ok(if installed.is_dir() {
         (installed, false)
@@ -101,24 +112,37 @@ pub fn id_from_library(path: &Path) -> String {
     }
 }
 
+/// Why a plugin identifier cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdError {
+    /// It is empty.
+    #[error("the plugin identifier is empty")]
+    Empty,
+    /// It holds a character other than ASCII letters, digits, `_` and `-`.
+    #[error("invalid plugin identifier {id:?}: {bad:?} is not allowed (use ASCII letters, digits, '_' and '-')")]
+    Character { id: String, bad: char },
+    /// It starts with `_`, which the host's own keys use.
+    #[error("invalid plugin identifier {0:?}: identifiers starting with '_' are reserved")]
+    Reserved(String),
+}
+
 /// Checks a plugin identifier: ASCII letters, digits, `_` and `-`, not starting
 /// with `_` (those keys belong to the host in `config.yaml`'s `plugins` section).
-pub fn check_id(id: &str) -> Result<(), String> {
+pub fn check_id(id: &str) -> Result<(), IdError> {
     if id.is_empty() {
-        return Err("the plugin identifier is empty".into());
+        return Err(IdError::Empty);
     }
     if let Some(bad) = id
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '-'))
     {
-        return Err(format!(
-            "invalid plugin identifier {id:?}: {bad:?} is not allowed (use ASCII letters, digits, '_' and '-')"
-        ));
+        return Err(IdError::Character {
+            id: id.to_owned(),
+            bad,
+        });
     }
     if id.starts_with('_') {
-        return Err(format!(
-            "invalid plugin identifier {id:?}: identifiers starting with '_' are reserved"
-        ));
+        return Err(IdError::Reserved(id.to_owned()));
     }
     Ok(())
 }
@@ -140,9 +164,12 @@ mod tests {
     #[test]
     fn identifier_rules() {
         assert!(check_id("hello_world-2").is_ok());
-        assert!(check_id("").unwrap_err().contains("empty"));
-        assert!(check_id("héllo").unwrap_err().contains("'é'"));
-        assert!(check_id("a.b").unwrap_err().contains("'.'"));
-        assert!(check_id("_disabled").unwrap_err().contains("reserved"));
+        assert!(check_id("").unwrap_err().to_string().contains("empty"));
+        assert!(check_id("héllo").unwrap_err().to_string().contains("'é'"));
+        assert!(check_id("a.b").unwrap_err().to_string().contains("'.'"));
+        assert!(check_id("_disabled")
+            .unwrap_err()
+            .to_string()
+            .contains("reserved"));
     }
 }

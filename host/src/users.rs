@@ -143,12 +143,6 @@ impl std::fmt::Display for UserError {
 
 impl std::error::Error for UserError {}
 
-impl From<UserError> for String {
-    fn from(e: UserError) -> Self {
-        e.to_string()
-    }
-}
-
 fn file_error<'a>(path: &'a Path, what: &'static str) -> impl FnOnce(String) -> UserError + 'a {
     move |error| UserError::File {
         path: path.to_path_buf(),

@@ -122,15 +122,18 @@ pub fn minimal_diff(defaults: &Value, data: &Value) -> Option<Value> {
 }
 
 /// Splits a dotted path (`plugins.helloworld.sub.some_flag`) into keys.
-pub fn dotted(path: &str) -> Result<Vec<String>, String> {
+pub fn dotted(path: &str) -> Result<Vec<String>, BadPath> {
     let keys: Vec<String> = path.split('.').map(str::to_owned).collect();
     if path.is_empty() || keys.iter().any(String::is_empty) {
-        return Err(format!(
-            "invalid settings path {path:?}: use keys separated by single dots"
-        ));
+        return Err(BadPath(path.to_owned()));
     }
     Ok(keys)
 }
+
+/// A settings path that is not keys separated by single dots.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid settings path {0:?}: use keys separated by single dots")]
+pub struct BadPath(pub String);
 
 #[cfg(test)]
 mod tests {

@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::paths::{check_id, id_from_library, is_library_name, Paths, LIB_EXT, LIB_PREFIX};
+use crate::paths::{
+    check_id, id_from_library, is_library_name, IdError, Paths, LIB_EXT, LIB_PREFIX,
+};
 
 /// Where a plugin was found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -20,7 +22,7 @@ pub enum Source {
 }
 
 /// A plugin found on disk, before anything of it is read.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Found {
     pub id: String,
     pub source: Source,
@@ -31,9 +33,79 @@ pub struct Found {
     /// The plugin's base folder (its own folder, or the folder of its library).
     pub base_folder: PathBuf,
     /// Why it cannot be used, when discovery already knows.
-    pub problem: Option<String>,
+    pub problem: Option<Unusable>,
     /// The manifest file, for a registered plugin.
     pub manifest: Option<PathBuf>,
+}
+
+/// Why a plugin found on disk cannot be used, known before reading it.
+#[derive(Debug, thiserror::Error)]
+pub enum Unusable {
+    /// Its identifier cannot be used.
+    #[error(transparent)]
+    Id(#[from] IdError),
+    /// The entry cannot be read: a dangling link, for one.
+    #[error("cannot read: {0}")]
+    Unreadable(std::io::Error),
+    /// The system reports a loop of symbolic links.
+    #[error("symlink loop: {0}")]
+    LinkLoop(std::io::Error),
+    /// A symbolic link leads back to a folder above it.
+    #[error("symlink loop: {} points back to {}", .path.display(), .target.display())]
+    SymlinkLoop { path: PathBuf, target: PathBuf },
+    /// A plugin folder holds no library.
+    #[error("the folder holds no plugin library (expected {expected})")]
+    NoLibrary { expected: String },
+    /// A plugin folder holds several libraries, none named for the plugin.
+    #[error("the folder holds {count} libraries and none is named {expected}")]
+    SeveralLibraries { count: usize, expected: String },
+    /// Its manifest is wrong.
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+}
+
+/// What is wrong with a manifest file; each names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    /// It cannot be read.
+    #[error("manifest {}: cannot read: {source}", .path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// It is not a manifest (not JSON, or wrong fields).
+    #[error("manifest {}: invalid: {source}", .path.display())]
+    Invalid {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    /// Its `library` is a relative path.
+    #[error("manifest {}: `library` must be an absolute path", .path.display())]
+    RelativeLibrary { path: PathBuf },
+    /// Its library does not exist.
+    #[error("manifest {}: the library {} does not exist", .path.display(), .library.display())]
+    MissingLibrary { path: PathBuf, library: PathBuf },
+    /// Its library's hash cannot be computed, or is not the one it names.
+    #[error(transparent)]
+    Hash(#[from] HashError),
+}
+
+/// Why a library's SHA-256 is not the one expected.
+#[derive(Debug, thiserror::Error)]
+pub enum HashError {
+    /// The library cannot be read.
+    #[error("{}: {source}", .path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The hash differs.
+    #[error("SHA-256 of {} is {have}, but the manifest expects {want}", .library.display())]
+    Mismatch {
+        library: PathBuf,
+        have: String,
+        want: String,
+    },
 }
 
 /// A registered manifest: `<basedir>/manifests/<id>.json`.
@@ -131,12 +203,12 @@ fn classify(root: &Path, path: PathBuf, source: Source) -> Option<Found> {
             } else {
                 name
             };
-            let what = if e.raw_os_error() == Some(40) {
-                "symlink loop"
+            let problem = if e.raw_os_error() == Some(40) {
+                Unusable::LinkLoop(e)
             } else {
-                "cannot read"
+                Unusable::Unreadable(e)
             };
-            return Some(failed(id, source, &path, format!("{what}: {e}")));
+            return Some(failed(id, source, &path, problem));
         }
     };
     if meta.is_dir() {
@@ -147,7 +219,7 @@ fn classify(root: &Path, path: PathBuf, source: Source) -> Option<Found> {
     }
     let id = id_from_library(&path);
     let base = path.parent().unwrap_or(Path::new("/")).to_path_buf();
-    let problem = check_id(&id).err();
+    let problem = check_id(&id).err().map(Unusable::from);
     Some(Found {
         id,
         source,
@@ -159,7 +231,7 @@ fn classify(root: &Path, path: PathBuf, source: Source) -> Option<Found> {
     })
 }
 
-fn failed(id: String, source: Source, path: &Path, problem: String) -> Found {
+fn failed(id: String, source: Source, path: &Path, problem: Unusable) -> Found {
     let base = path.parent().unwrap_or(Path::new("/")).to_path_buf();
     Found {
         id,
@@ -175,16 +247,15 @@ fn failed(id: String, source: Source, path: &Path, problem: String) -> Found {
 fn plugin_folder(root: &Path, path: PathBuf, id: String, source: Source) -> Found {
     if let Ok(real) = fs::canonicalize(&path) {
         if root.starts_with(&real) {
-            let problem = format!(
-                "symlink loop: {} points back to {}",
-                path.display(),
-                real.display()
-            );
+            let problem = Unusable::SymlinkLoop {
+                path: path.clone(),
+                target: real,
+            };
             return failed(id, source, &path, problem);
         }
     }
     if let Err(e) = check_id(&id) {
-        return failed(id, source, &path, e);
+        return failed(id, source, &path, e.into());
     }
     let libraries: Vec<PathBuf> = entries_sorted(&path)
         .into_iter()
@@ -196,10 +267,9 @@ fn plugin_folder(root: &Path, path: PathBuf, id: String, source: Source) -> Foun
     ];
     let chosen = match libraries.as_slice() {
         [one] => Ok(one.clone()),
-        [] => Err(format!(
-            "the folder holds no plugin library (expected {})",
-            preferred[0]
-        )),
+        [] => Err(Unusable::NoLibrary {
+            expected: preferred[0].clone(),
+        }),
         many => many
             .iter()
             .find(|p| {
@@ -208,12 +278,9 @@ fn plugin_folder(root: &Path, path: PathBuf, id: String, source: Source) -> Foun
                     .any(|n| p.file_name().is_some_and(|f| f == n.as_str()))
             })
             .cloned()
-            .ok_or_else(|| {
-                format!(
-                    "the folder holds {} libraries and none is named {}",
-                    many.len(),
-                    preferred[0]
-                )
+            .ok_or_else(|| Unusable::SeveralLibraries {
+                count: many.len(),
+                expected: preferred[0].clone(),
             }),
     };
     match chosen {
@@ -255,7 +322,7 @@ fn read_manifest_entry(path: &Path) -> Found {
     let manifest = match read_manifest(path) {
         Ok(m) => m,
         Err(e) => {
-            let mut found = failed(stem, Source::Manifest, path, e);
+            let mut found = failed(stem, Source::Manifest, path, e.into());
             found.manifest = Some(path.to_path_buf());
             return found;
         }
@@ -267,28 +334,28 @@ fn read_manifest_entry(path: &Path) -> Found {
         .to_path_buf();
     let problem = check_id(&manifest.id)
         .err()
+        .map(Unusable::from)
         .or_else(|| {
             (!manifest.library.is_absolute()).then(|| {
-                format!(
-                    "manifest {}: `library` must be an absolute path",
-                    path.display()
-                )
+                ManifestError::RelativeLibrary {
+                    path: path.to_owned(),
+                }
+                .into()
             })
         })
         .or_else(|| {
             (!manifest.library.is_file()).then(|| {
-                format!(
-                    "manifest {}: the library {} does not exist",
-                    path.display(),
-                    manifest.library.display()
-                )
+                ManifestError::MissingLibrary {
+                    path: path.to_owned(),
+                    library: manifest.library.clone(),
+                }
+                .into()
             })
         })
         .or_else(|| {
-            manifest
-                .sha256
-                .as_ref()
-                .and_then(|want| check_hash(&manifest.library, want).err())
+            let want = manifest.sha256.as_ref()?;
+            let error = check_hash(&manifest.library, want).err()?;
+            Some(ManifestError::from(error).into())
         });
     Found {
         id: manifest.id,
@@ -310,21 +377,28 @@ pub fn find_manifest(dir: &Path, id: &str) -> Option<PathBuf> {
 }
 
 /// Reads and parses one manifest file.
-pub fn read_manifest(path: &Path) -> Result<Manifest, String> {
-    let text = fs::read_to_string(path)
-        .map_err(|e| format!("manifest {}: cannot read: {e}", path.display()))?;
-    serde_json::from_str(&text).map_err(|e| format!("manifest {}: invalid: {e}", path.display()))
+pub fn read_manifest(path: &Path) -> Result<Manifest, ManifestError> {
+    let text = fs::read_to_string(path).map_err(|source| ManifestError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    serde_json::from_str(&text).map_err(|source| ManifestError::Invalid {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 /// The SHA-256 of a file, in lower-case hex.
-pub fn sha256_file(path: &Path) -> Result<String, String> {
-    let mut file = fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+pub fn sha256_file(path: &Path) -> Result<String, HashError> {
+    let read = |source| HashError::Read {
+        path: path.to_owned(),
+        source,
+    };
+    let mut file = fs::File::open(path).map_err(read)?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 16];
     loop {
-        let n = file
-            .read(&mut buf)
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+        let n = file.read(&mut buf).map_err(read)?;
         if n == 0 {
             break;
         }
@@ -337,15 +411,16 @@ pub fn sha256_file(path: &Path) -> Result<String, String> {
         .collect())
 }
 
-fn check_hash(library: &Path, want: &str) -> Result<(), String> {
+fn check_hash(library: &Path, want: &str) -> Result<(), HashError> {
     let have = sha256_file(library)?;
     if have.eq_ignore_ascii_case(want.trim()) {
         Ok(())
     } else {
-        Err(format!(
-            "SHA-256 of {} is {have}, but the manifest expects {want}",
-            library.display()
-        ))
+        Err(HashError::Mismatch {
+            library: library.to_owned(),
+            have,
+            want: want.to_owned(),
+        })
     }
 }
 
@@ -380,14 +455,21 @@ mod tests {
             .problem
             .as_ref()
             .unwrap()
+            .to_string()
             .contains("invalid plugin identifier"));
         assert_eq!(found[2].base_folder, d.join("beta"));
         assert!(found[3]
             .problem
             .as_ref()
             .unwrap()
+            .to_string()
             .contains("holds no plugin library"));
-        assert!(found[4].problem.as_ref().unwrap().contains("2 libraries"));
+        assert!(found[4]
+            .problem
+            .as_ref()
+            .unwrap()
+            .to_string()
+            .contains("2 libraries"));
     }
 
     #[cfg(unix)]
@@ -401,9 +483,12 @@ mod tests {
         let found = scan_folder(d, Source::User);
         assert_eq!(found.len(), 2);
         assert!(
-            found
-                .iter()
-                .all(|f| f.problem.as_ref().unwrap().contains("symlink loop")),
+            found.iter().all(|f| f
+                .problem
+                .as_ref()
+                .unwrap()
+                .to_string()
+                .contains("symlink loop")),
             "{found:?}"
         );
     }
@@ -437,12 +522,14 @@ mod tests {
             .problem
             .as_ref()
             .unwrap()
+            .to_string()
             .contains("broken.json: invalid"));
         assert!(found[1].problem.is_none());
         assert!(found[2]
             .problem
             .as_ref()
             .unwrap()
+            .to_string()
             .contains("but the manifest expects"));
     }
 }

@@ -8,77 +8,57 @@ use std::path::{Path, PathBuf};
 
 use plinth_abi::methods::plugin as m;
 
-use crate::paths::{check_id, id_from_library, Paths};
-use crate::plugins::discover::{find_manifest, inspect_path, sha256_file, Manifest, Source};
+use crate::config::ConfigError;
+use crate::paths::{check_id, id_from_library, IdError, Paths};
+use crate::plugins::discover::{
+    find_manifest, inspect_path, sha256_file, HashError, Manifest, Source, Unusable,
+};
 use crate::plugins::lifecycle::{self, Removal};
 use crate::plugins::manager::{
     drop_when_unique, not_found, ManagerError, Options, Pending, PluginManager, State, Toggle,
 };
+use crate::plugins::metadata::Refusal;
 use crate::plugins::state::{evaluate, Record};
 use crate::plugins::{loader, metadata};
 
 /// Why a plugin cannot be installed, registered or unregistered.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum InstallError {
     /// The path is neither a plugin library nor a plugin folder.
+    #[error("{}: not a plugin library or plugin folder", .0.display())]
     NotAPlugin(PathBuf),
-    /// The plugin cannot be used: the path and why.
-    Unusable(PathBuf, String),
+    /// What was found at the path cannot be used.
+    #[error("{}: {problem}", .path.display())]
+    Unusable { path: PathBuf, problem: Unusable },
+    /// The library does not load in this host.
+    #[error("{}: {refusal}", .path.display())]
+    Refused { path: PathBuf, refusal: Refusal },
     /// A bundled plugin has the identifier already.
+    #[error("`{id}` is already a bundled plugin ({}); an installed copy would be shadowed", .path.display())]
     Bundled { id: String, path: PathBuf },
     /// The identifier is registered already.
+    #[error("`{id}` is already registered ({}); unregister it first", .manifest.display())]
     Registered { id: String, manifest: PathBuf },
     /// No registration of the identifier.
+    #[error("no registration for `{id}` in {}", .folder.display())]
     NotRegistered { id: String, folder: PathBuf },
     /// The identifier cannot be used.
-    BadId(String),
+    #[error(transparent)]
+    BadId(#[from] IdError),
     /// The config does not load.
-    Config(String),
-    /// The library cannot be hashed (the message names it).
-    Hash(String),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The library cannot be hashed.
+    #[error(transparent)]
+    Hash(#[from] HashError),
     /// A file operation failed: what, on which path.
+    #[error("cannot {what} {}: {error}", .path.display())]
     Io {
         what: &'static str,
         path: PathBuf,
         error: std::io::Error,
     },
 }
-
-impl std::fmt::Display for InstallError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            InstallError::NotAPlugin(path) => {
-                write!(
-                    f,
-                    "{}: not a plugin library or plugin folder",
-                    path.display()
-                )
-            }
-            InstallError::Unusable(path, why) => write!(f, "{}: {why}", path.display()),
-            InstallError::Bundled { id, path } => write!(
-                f,
-                "`{id}` is already a bundled plugin ({}); an installed copy would be shadowed",
-                path.display()
-            ),
-            InstallError::Registered { id, manifest } => write!(
-                f,
-                "`{id}` is already registered ({}); unregister it first",
-                manifest.display()
-            ),
-            InstallError::NotRegistered { id, folder } => {
-                write!(f, "no registration for `{id}` in {}", folder.display())
-            }
-            InstallError::BadId(why) | InstallError::Config(why) | InstallError::Hash(why) => {
-                f.write_str(why)
-            }
-            InstallError::Io { what, path, error } => {
-                write!(f, "cannot {what} {}: {error}", path.display())
-            }
-        }
-    }
-}
-
-impl std::error::Error for InstallError {}
 
 fn io<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> InstallError + 'a {
     move |error| InstallError::Io {
@@ -90,10 +70,13 @@ fn io<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> 
 
 /// Checks that the library at `path` is a plugin this host can load.
 fn check_loads(library: &Path) -> Result<plinth_abi::Metadata, InstallError> {
-    let unusable = |why: String| InstallError::Unusable(library.to_path_buf(), why);
-    let meta = metadata::read(library).map_err(|r| unusable(r.message().to_owned()))?;
-    metadata::check_compatible(&meta).map_err(|r| unusable(r.message().to_owned()))?;
-    loader::load(library, &meta).map_err(|r| unusable(r.message().to_owned()))?;
+    let refused = |refusal| InstallError::Refused {
+        path: library.to_path_buf(),
+        refusal,
+    };
+    let meta = metadata::read(library).map_err(refused)?;
+    metadata::check_compatible(&meta).map_err(refused)?;
+    loader::load(library, &meta).map_err(refused)?;
     Ok(meta)
 }
 
@@ -104,16 +87,19 @@ fn check_loads(library: &Path) -> Result<plinth_abi::Metadata, InstallError> {
 pub fn install(paths: &Paths, source: &Path) -> Result<(String, PathBuf), InstallError> {
     let found = inspect_path(source, Source::User)
         .ok_or_else(|| InstallError::NotAPlugin(source.to_path_buf()))?;
-    if let Some(problem) = &found.problem {
-        return Err(InstallError::Unusable(
-            source.to_path_buf(),
-            problem.clone(),
-        ));
-    }
+    let found = match found.problem {
+        Some(problem) => {
+            return Err(InstallError::Unusable {
+                path: source.to_path_buf(),
+                problem,
+            })
+        }
+        None => found,
+    };
     let library = found.library.clone().expect("no problem means a library");
     check_loads(&library)?;
-    let bundled = PluginManager::new(paths.clone(), Options::default())
-        .map_err(|e| InstallError::Config(e.to_string()))?;
+    let bundled =
+        PluginManager::new(paths.clone(), Options::default()).map_err(InstallError::Config)?;
     if let Some(existing) = bundled
         .plugin(&found.id)
         .filter(|p| p.source == Source::Bundled)
@@ -176,7 +162,7 @@ pub fn register(
 ) -> Result<(String, PathBuf), InstallError> {
     let library = fs::canonicalize(library).map_err(io("find", library))?;
     let id = id.unwrap_or_else(|| id_from_library(&library));
-    check_id(&id).map_err(InstallError::BadId)?;
+    check_id(&id)?;
     check_loads(&library)?;
     let file = paths.manifests().join(format!("{id}.json"));
     if let Some(existing) =
@@ -190,7 +176,7 @@ pub fn register(
     let manifest = Manifest {
         id: id.clone(),
         library: library.clone(),
-        sha256: Some(sha256_file(&library).map_err(InstallError::Hash)?),
+        sha256: Some(sha256_file(&library)?),
     };
     let text = serde_json::to_string_pretty(&manifest).expect("serialises");
     crate::disk::write_atomic(&file, text.as_bytes()).map_err(io("write", &file))?;
@@ -199,7 +185,7 @@ pub fn register(
 
 /// Removes the registration of `id`; returns the manifest removed.
 pub fn unregister(paths: &Paths, id: &str) -> Result<PathBuf, InstallError> {
-    check_id(id).map_err(InstallError::BadId)?;
+    check_id(id)?;
     let file =
         find_manifest(&paths.manifests(), id).ok_or_else(|| InstallError::NotRegistered {
             id: id.to_owned(),
@@ -304,7 +290,7 @@ impl PluginManager {
         if let Some(next) = self.shared.records.write().unwrap().promote(id) {
             next.state = State::Enabled;
             next.error = None;
-            match next.found.problem.clone() {
+            match next.found.problem.as_ref().map(ToString::to_string) {
                 Some(problem) => next.fail(State::Failed, problem),
                 None => evaluate(next, &options, &disabled, &blocklist),
             }

@@ -108,7 +108,7 @@ impl PluginManager {
                     .as_deref()
                     .and_then(|l| metadata::read(l).ok());
                 record.fail(State::Shadowed, msg);
-            } else if let Some(problem) = record.found.problem.clone() {
+            } else if let Some(problem) = record.found.problem.as_ref().map(ToString::to_string) {
                 record.fail(State::Failed, problem);
             } else {
                 evaluate(&mut record, &options, &disabled, &blocklist);

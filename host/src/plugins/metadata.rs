@@ -9,13 +9,16 @@ use object::{Object, ObjectSection};
 use plinth_abi::{Metadata, Mixin};
 use plinth_abi::{ABI_MAJOR, ABI_MINOR, METADATA_SECTION};
 
-/// Why a library cannot be used.
-#[derive(Debug, Clone, PartialEq)]
+/// Why a library cannot be used; the plugin is listed as incompatible or
+/// failed with this reason.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum Refusal {
     /// Not something this host can run: not a library, not a Plinth plugin,
     /// another ABI, another architecture.
+    #[error("{0}")]
     Incompatible(String),
     /// A Plinth plugin that is damaged or cannot be read.
+    #[error("{0}")]
     Failed(String),
 }
 

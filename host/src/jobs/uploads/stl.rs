@@ -6,56 +6,113 @@ use std::io::{BufRead, BufReader, Read};
 /// Words longer than this are kept cut (no keyword or number is that long).
 const MAX_WORD: usize = 64;
 
+/// What is wrong with an uploaded STL file.
+#[derive(Debug, thiserror::Error)]
+pub enum StlError {
+    /// The file cannot be read.
+    #[error("cannot read it: {0}")]
+    Read(std::io::Error),
+    /// A binary STL with no triangles.
+    #[error("the binary STL has no triangles")]
+    NoTriangles,
+    /// Neither a binary STL (its size does not fit) nor an ASCII one.
+    #[error("{binary}, and it is no ASCII STL ({ascii})")]
+    Neither { binary: NotBinary, ascii: NotAscii },
+    /// An ASCII STL that ends before `endsolid`.
+    #[error("the ASCII STL does not end with `endsolid`")]
+    NoEndSolid,
+    /// A vertex coordinate that is not a finite number.
+    #[error("vertex {vertex} has a bad {axis} coordinate {value:?}")]
+    BadCoordinate {
+        vertex: usize,
+        axis: &'static str,
+        value: String,
+    },
+    /// An ASCII STL with no facets.
+    #[error("the ASCII STL has no facets")]
+    NoFacets,
+    /// An ASCII STL whose facets do not have three vertices each.
+    #[error("the ASCII STL has {facets} facets but {vertices} vertices (3 per facet)")]
+    VertexCount { facets: usize, vertices: usize },
+}
+
+/// Why a file is not a binary STL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum NotBinary {
+    /// Shorter than the 84-byte header.
+    #[error("{len} bytes is too short for a binary STL")]
+    TooShort { len: u64 },
+    /// Its size does not fit its triangle count.
+    #[error("as a binary STL of {count} triangles it should have {expected} bytes, not {len}")]
+    WrongSize { count: u64, expected: u64, len: u64 },
+}
+
+/// Why a file is not an ASCII STL.
+#[derive(Debug, thiserror::Error)]
+pub enum NotAscii {
+    /// It does not begin with `solid`.
+    #[error("those begin with `solid`")]
+    NoSolid,
+    /// It holds a NUL byte.
+    #[error("it holds binary data")]
+    BinaryData,
+    /// Reading it failed.
+    #[error("{0}")]
+    Read(std::io::Error),
+}
+
 /// Checks that an STL file of `len` bytes is well formed: binary (84 + 50
 /// bytes per triangle, at least one) or ASCII (`solid` … `facet` … `endsolid`,
 /// three finite coordinates per vertex, three vertices per facet). The error
 /// says what is wrong.
-pub fn check_stl(file: impl Read, len: u64) -> Result<(), String> {
+pub fn check_stl(file: impl Read, len: u64) -> Result<(), StlError> {
     let mut reader = BufReader::with_capacity(64 * 1024, file);
-    let head = reader.fill_buf().map_err(|e| e.to_string())?.to_vec();
-    let mut binary_problem = format!("{len} bytes is too short for a binary STL");
+    let head = reader.fill_buf().map_err(StlError::Read)?.to_vec();
+    let mut binary = NotBinary::TooShort { len };
     if len >= 84 && head.len() >= 84 {
         let count = u32::from_le_bytes([head[80], head[81], head[82], head[83]]) as u64;
         if len == 84 + 50 * count {
             return if count == 0 {
-                Err("the binary STL has no triangles".into())
+                Err(StlError::NoTriangles)
             } else {
                 Ok(())
             };
         }
-        binary_problem = format!(
-            "as a binary STL of {count} triangles it should have {} bytes, not {len}",
-            84 + 50 * count
-        );
+        binary = NotBinary::WrongSize {
+            count,
+            expected: 84 + 50 * count,
+            len,
+        };
     }
     let mut words = Words::new(reader);
-    let not_ascii = |why: &str| format!("{binary_problem}, and it is no ASCII STL ({why})");
+    let not_ascii = |ascii| StlError::Neither { binary, ascii };
     match words.next() {
         Ok(Some(b"solid")) => {}
-        Ok(_) => return Err(not_ascii("those begin with `solid`")),
-        Err(e) => return Err(not_ascii(&e)),
+        Ok(_) => return Err(not_ascii(NotAscii::NoSolid)),
+        Err(e) => return Err(not_ascii(e)),
     }
     let (mut facets, mut vertices) = (0usize, 0usize);
     loop {
         let word = match words.next() {
             Ok(Some(word)) => word,
-            Ok(None) => return Err("the ASCII STL does not end with `endsolid`".into()),
-            Err(e) => return Err(not_ascii(&e)),
+            Ok(None) => return Err(StlError::NoEndSolid),
+            Err(e) => return Err(not_ascii(e)),
         };
         match word {
             b"facet" => facets += 1,
             b"vertex" => {
                 vertices += 1;
                 for axis in ["x", "y", "z"] {
-                    let value = words.next().map_err(|e| not_ascii(&e))?.unwrap_or(b"");
+                    let value = words.next().map_err(not_ascii)?.unwrap_or(b"");
                     let number = std::str::from_utf8(value)
                         .ok()
                         .and_then(|v| v.parse::<f32>().ok());
                     if !number.is_some_and(f32::is_finite) {
-                        return Err(format!(
-                            "vertex {vertices} has a bad {axis} coordinate {:?}",
-                            String::from_utf8_lossy(value)
-                        ));
+                        return Err(StlError::BadCoordinate {
+                            vertex: vertices,
+                            axis,
+                            value: String::from_utf8_lossy(value).into_owned(),
+                        });
                     }
                 }
             }
@@ -64,12 +121,10 @@ pub fn check_stl(file: impl Read, len: u64) -> Result<(), String> {
         }
     }
     if facets == 0 {
-        return Err("the ASCII STL has no facets".into());
+        return Err(StlError::NoFacets);
     }
     if vertices != facets * 3 {
-        return Err(format!(
-            "the ASCII STL has {facets} facets but {vertices} vertices (3 per facet)"
-        ));
+        return Err(StlError::VertexCount { facets, vertices });
     }
     Ok(())
 }
@@ -89,11 +144,11 @@ impl<R: Read> Words<R> {
     }
 
     /// The next word (`None` at the end); an error for binary data.
-    fn next(&mut self) -> Result<Option<&[u8]>, String> {
+    fn next(&mut self) -> Result<Option<&[u8]>, NotAscii> {
         self.word.clear();
         let mut started = false;
         loop {
-            let chunk = self.reader.fill_buf().map_err(|e| e.to_string())?;
+            let chunk = self.reader.fill_buf().map_err(NotAscii::Read)?;
             if chunk.is_empty() {
                 return Ok(started.then_some(&self.word[..]));
             }
@@ -102,7 +157,7 @@ impl<R: Read> Words<R> {
             for &b in chunk {
                 used += 1;
                 if b == 0 {
-                    return Err("it holds binary data".into());
+                    return Err(NotAscii::BinaryData);
                 }
                 if b.is_ascii_whitespace() {
                     if started {
@@ -129,7 +184,7 @@ mod tests {
     use super::*;
 
     fn check(bytes: &[u8]) -> Result<(), String> {
-        check_stl(bytes, bytes.len() as u64)
+        check_stl(bytes, bytes.len() as u64).map_err(|e| e.to_string())
     }
 
     fn binary(triangles: u32, extra: usize) -> Vec<u8> {

@@ -62,7 +62,7 @@ pub async fn admin(
             .users
             .add_first_admin(&user_name, &pass)
             .map_err(refused)?;
-        crate::server::web::end_first_run(&worker.manager).map_err(bad)?;
+        crate::server::web::end_first_run(&worker.manager).map_err(|e| bad(e.to_string()))?;
         worker
             .users
             .all()

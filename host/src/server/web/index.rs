@@ -11,7 +11,7 @@ use plinth_abi::{Request, Response, Value};
 
 use super::cache::{self, RecordedRequest, Stamp, StampInput};
 use super::page::Survey;
-use super::render::Renderer;
+use super::render::{RenderError, Renderer};
 use super::Web;
 use crate::plugins::sorting::Context;
 use crate::PluginManager;
@@ -49,7 +49,7 @@ pub enum Outcome {
     /// login page (or, to a logged-in caller, say what is missing).
     Login(Vec<String>),
     /// The default page failed to render.
-    Failed(String),
+    Failed(RenderError),
 }
 
 /// Answers a request for `/`.

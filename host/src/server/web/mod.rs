@@ -42,7 +42,7 @@ pub fn first_run(manager: &crate::PluginManager, users: &crate::users::Users) ->
 }
 
 /// Records that the first-run wizard created the administrator.
-pub fn end_first_run(manager: &crate::PluginManager) -> Result<(), String> {
+pub fn end_first_run(manager: &crate::PluginManager) -> Result<(), crate::config::ConfigError> {
     let config = manager.config();
     config
         .set(
@@ -50,5 +50,4 @@ pub fn end_first_run(manager: &crate::PluginManager) -> Result<(), String> {
             plinth_abi::Value::Bool(false),
         )
         .and_then(|()| config.save())
-        .map_err(|e| e.to_string())
 }

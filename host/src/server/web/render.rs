@@ -60,29 +60,37 @@ impl Renderer {
         plugin: &str,
         name: &str,
         context: &minijinja::Value,
-    ) -> Result<String, String> {
+    ) -> Result<String, RenderError> {
         self.render(&format!("{plugin}:{name}"), context)
     }
 
     /// Renders a template by its full name (`index.jinja2`, `<id>:<name>`, a bare plugin template name).
-    pub fn render(&self, name: &str, context: &minijinja::Value) -> Result<String, String> {
+    pub fn render(&self, name: &str, context: &minijinja::Value) -> Result<String, RenderError> {
         self.env
             .get_template(name)
             .and_then(|t| t.render(context))
-            .map_err(|e| describe(&e))
+            .map_err(RenderError)
     }
 }
 
-/// A template error with its location and causes, on one line.
-fn describe(error: &Error) -> String {
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        text.push_str(&format!(": {cause}"));
-        source = cause.source();
+/// A template that did not render: minijinja's error, said on one line with
+/// its location and causes.
+#[derive(Debug)]
+pub struct RenderError(pub Error);
+
+impl std::fmt::Display for RenderError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = std::error::Error::source(&self.0);
+        while let Some(cause) = source {
+            write!(f, ": {cause}")?;
+            source = cause.source();
+        }
+        Ok(())
     }
-    text
 }
+
+impl std::error::Error for RenderError {}
 
 fn load(
     manager: &PluginManager,
