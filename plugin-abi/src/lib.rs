@@ -16,6 +16,7 @@
 //! - [`types`]: the data types that cross (requests, responses, slicing jobs, …).
 //! - [`metadata`]: what a library carries in its own section, readable
 //!   without running it.
+//! - [`events`]: the events the host fires, with their payloads.
 //!
 //! # Versions
 //! The ABI version is this crate's version: [`ABI_MAJOR`] and [`ABI_MINOR`]
@@ -30,6 +31,7 @@
 //! | 1.1 | `PluginModule::embedded_file`: templates and assets compiled into the library |
 #![deny(missing_docs)]
 
+pub mod events;
 pub mod metadata;
 pub mod methods;
 pub mod types;

@@ -68,6 +68,7 @@ pub use mixins::{
     ShutdownPlugin, SimpleApiPlugin, SlicerPlugin, SlicingJob, StartupPlugin, TemplatePlugin,
     UiPlugin, WebcamProviderPlugin, WizardPlugin,
 };
+pub use plinth_abi::events;
 pub use plinth_abi::is_wizard_ignored;
 pub use plinth_abi::types::{
     HookReply, Request, Response, SliceError, SliceRequest, SlicerProperties, SlicingProfile,
@@ -85,7 +86,7 @@ pub struct ReadmeGuide;
 /// Everything a plugin usually needs, in one import.
 pub mod prelude {
     pub use crate::{
-        export_plugin, json, AssetPlugin, BlueprintPlugin, BlueprintRoutes,
+        events, export_plugin, json, AssetPlugin, BlueprintPlugin, BlueprintRoutes,
         EnvironmentDetectionPlugin, EventHandlerPlugin, Host, Plugin, PluginError, PluginResult,
         Preprocessors, ProgressPlugin, Registry, Request, Response, Settings, SettingsPlugin,
         ShutdownPlugin, SimpleApiPlugin, SliceError, SliceRequest, SlicerPlugin, SlicerProperties,

@@ -8,6 +8,7 @@
 //! the push channel as `{"current": …}`. Events: `PrintStarted`,
 //! `PrintPaused`, `PrintResumed`, `PrintDone`, `PrintFailed`, `PrintCancelled`.
 
+use plinth_abi::events;
 use std::io::BufRead;
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
@@ -224,7 +225,8 @@ impl Printer {
         if let Some(old) = self.worker.lock().unwrap().take() {
             let _ = old.join();
         }
-        self.manager.fire_event("PrintStarted", &selected.payload());
+        self.manager
+            .fire_event(events::PRINT_STARTED, &selected.payload());
         self.push_current();
         let printer = self.clone();
         let spawned = std::thread::Builder::new()
@@ -250,7 +252,11 @@ impl Printer {
         if self.state() == PrinterState::Paused {
             return Ok(());
         }
-        self.transition(PrinterState::Printing, PrinterState::Paused, "PrintPaused")
+        self.transition(
+            PrinterState::Printing,
+            PrinterState::Paused,
+            events::PRINT_PAUSED,
+        )
     }
 
     /// Resumes the paused job (nothing to do when it is printing already).
@@ -258,7 +264,11 @@ impl Printer {
         if self.state() == PrinterState::Printing {
             return Ok(());
         }
-        self.transition(PrinterState::Paused, PrinterState::Printing, "PrintResumed")
+        self.transition(
+            PrinterState::Paused,
+            PrinterState::Printing,
+            events::PRINT_RESUMED,
+        )
     }
 
     /// Pauses a printing job or resumes a paused one.
@@ -426,17 +436,17 @@ impl Printer {
             status.state = PrinterState::Operational;
             payload["time"] = json!(time.as_secs_f64());
             match outcome {
-                Outcome::Done => "PrintDone",
+                Outcome::Done => events::PRINT_DONE,
                 Outcome::Cancelled => {
                     payload["position"] = json!(status.filepos);
-                    "PrintCancelled"
+                    events::PRINT_CANCELLED
                 }
                 Outcome::Failed(reason) => {
                     status.error = Some(reason.clone());
                     // OctoPrint: `reason` is "error" (or "cancelled"), the message is `error`.
                     payload["reason"] = json!("error");
                     payload["error"] = json!(reason);
-                    "PrintFailed"
+                    events::PRINT_FAILED
                 }
             }
         };

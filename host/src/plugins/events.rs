@@ -12,6 +12,7 @@
 //! Events fired before start-up completes are held back and released right
 //! after the `Startup` event. Each event is encoded once for every handler.
 
+use plinth_abi::events;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::mpsc::{channel, Sender};
 use std::sync::{Arc, Condvar, Mutex, Weak};
@@ -147,7 +148,7 @@ impl EventBus {
         // Hold the lock until everything is queued: an event fired meanwhile waits
         // and then goes after them.
         let mut held = self.held.lock().unwrap();
-        self.send(Message::Event(Self::encode("Startup", &Value::Null)));
+        self.send(Message::Event(Self::encode(events::STARTUP, &Value::Null)));
         for encoded in held.take().unwrap_or_default() {
             self.send(Message::Event(encoded));
         }
@@ -301,7 +302,7 @@ fn deliver(id: &str, mut dropped: u64, batch: impl Iterator<Item = (Encoded, Arc
         if dropped > 0 {
             tracing::warn!(plugin = %id, "{dropped} events were dropped for this handler");
             let notice = serde_json::to_vec(&(
-                "plinth_events_dropped",
+                events::EVENTS_DROPPED,
                 serde_json::json!({ "count": dropped }),
             ))
             .expect("encodes");

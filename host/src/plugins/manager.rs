@@ -8,6 +8,7 @@
 //! a plugin may call back into the host (helpers, hooks, events) from any
 //! callback.
 
+use plinth_abi::events;
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::{Duration, Instant};
 
@@ -505,14 +506,14 @@ impl PluginManager {
                     self.start_late(id);
                     self.shared
                         .events
-                        .fire("PluginEnabled", &serde_json::json!({ "id": id }));
+                        .fire(events::PLUGIN_ENABLED, &serde_json::json!({ "id": id }));
                 }
             }
             Step::DisableNow => {
                 self.disable(id);
                 self.shared
                     .events
-                    .fire("PluginDisabled", &serde_json::json!({ "id": id }));
+                    .fire(events::PLUGIN_DISABLED, &serde_json::json!({ "id": id }));
             }
             Step::Nothing => {}
         }

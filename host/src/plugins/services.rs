@@ -157,7 +157,7 @@ impl PluginContext {
                 Ok(self.identity.data_folder.clone())
             }),
             FireEvent::ID => reply::<FireEvent>(args, |(name, payload)| {
-                let event = format!("plugin_{}_{name}", self.identity.id);
+                let event = plinth_abi::events::plugin_event(&self.identity.id, &name);
                 self.services()?.fire_event(event, payload);
                 Ok(())
             }),

@@ -3,6 +3,7 @@
 //! and at the end the `Shutdown` event, `on_shutdown` (sorted), then every
 //! plugin object dropped, within one time limit.
 
+use plinth_abi::events;
 use std::time::{Duration, Instant};
 
 use plinth_abi::methods::plugin as m;
@@ -122,7 +123,7 @@ impl PluginManager {
         let left = || deadline.saturating_duration_since(Instant::now());
         let _guard = self.shared.lifecycle.lock().unwrap();
         *self.shared.phase.lock().unwrap() = Phase::ShuttingDown;
-        self.shared.events.fire("Shutdown", &Value::Null);
+        self.shared.events.fire(events::SHUTDOWN, &Value::Null);
         self.shared.events.flush(SHUTDOWN_EVENT_WAIT.min(left()));
         for (id, object) in self.implementations(Mixin::Shutdown, Some(Context::OnShutdown)) {
             if let Err(e) = object.call::<m::OnShutdown>(&()) {

@@ -13,8 +13,11 @@ use crate::types::SlicingProgress;
 /// Events reach each handler in the order they were fired. A slow handler
 /// does not hold up the other plugins, but keep the work short all the same.
 pub trait EventHandlerPlugin: Plugin {
-    /// Called for every event with its name (e.g. `Startup`, `PrintDone`,
-    /// `plugin_<id>_<name>`) and payload.
+    /// Called for every event with its name and payload. The host's events,
+    /// with their payloads, are listed in [`events`](crate::events) (compare
+    /// with its constants: `if event == events::PRINT_DONE { … }`); a plugin's
+    /// own events are named `plugin_<id>_<name>`
+    /// ([`events::plugin_event`](crate::events::plugin_event)).
     fn on_event(&self, event: &str, payload: &Value);
 }
 

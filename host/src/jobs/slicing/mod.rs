@@ -10,6 +10,7 @@
 //! job starts with `SlicingStarted` and ends in `SlicingDone`,
 //! `SlicingFailed` or `SlicingCancelled`.
 
+use plinth_abi::events;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -465,7 +466,7 @@ impl Slicing {
         let begin = Instant::now();
         let mut payload = Self::payload(&job);
         payload["progressAvailable"] = json!(job.progress_report);
-        self.manager.fire_event("SlicingStarted", &payload);
+        self.manager.fire_event(events::SLICING_STARTED, &payload);
         let sink_self = self.clone();
         let sink_job = job.clone();
         let last = Mutex::new(None::<u8>);
@@ -503,13 +504,13 @@ impl Slicing {
         let event = match &outcome {
             Ok(()) => {
                 payload["time"] = json!(begin.elapsed().as_secs_f64());
-                "SlicingDone"
+                events::SLICING_DONE
             }
-            Err(SliceError::Cancelled) => "SlicingCancelled",
+            Err(SliceError::Cancelled) => events::SLICING_CANCELLED,
             Err(SliceError::Failed(reason)) => {
                 tracing::error!(plugin = %job.plugin, "slicing {} failed: {reason}", job.source);
                 payload["reason"] = json!(reason);
-                "SlicingFailed"
+                events::SLICING_FAILED
             }
         };
         if outcome.is_err() {
@@ -555,7 +556,7 @@ impl Slicing {
             None => folder.forget_analysis(&job.destination),
         }
         self.manager.fire_event(
-            "FileAdded",
+            events::FILE_ADDED,
             &json!({"storage": "local", "path": job.destination, "name": job.destination, "type": ["machinecode", "gcode"]}),
         );
         Ok(())
@@ -582,7 +583,7 @@ impl Slicing {
             "dest_path": progress.destination_path,
             "progress": percent,
         });
-        self.manager.fire_event("SlicingProgress", &value);
+        self.manager.fire_event(events::SLICING_PROGRESS, &value);
         self.manager.push(&json!({ "slicingProgress": value }));
         self.progress.slicing(progress);
     }

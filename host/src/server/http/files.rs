@@ -11,6 +11,7 @@
 //! folder is ever followed (see [`crate::jobs::uploads::Folder`]). `FileAdded` and
 //! `FileRemoved` are fired.
 
+use plinth_abi::events;
 use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
@@ -160,7 +161,7 @@ pub async fn upload(
             folder.forget_analysis(&name);
             let meta = folder.metadata(&name).map_err(cannot)?;
             app2.manager.fire_event(
-                "FileAdded",
+                events::FILE_ADDED,
                 &json!({"storage": "local", "path": name, "name": name, "type": kind}),
             );
             Ok(entry(&folder, &tree, &name, &meta))
@@ -225,7 +226,7 @@ pub async fn delete(
         .map_err(|e| server_error(format!("cannot remove {name}: {e}")))?;
     folder.forget_analysis(&name);
     app.manager.fire_event(
-        "FileRemoved",
+        events::FILE_REMOVED,
         &json!({"storage": "local", "path": name, "name": name}),
     );
     Ok(StatusCode::NO_CONTENT)

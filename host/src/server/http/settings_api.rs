@@ -17,6 +17,7 @@
 //! settings themselves, which every logged-in push client would receive;
 //! clients read `/api/settings` again, filtered for them.
 
+use plinth_abi::events;
 use std::sync::Arc;
 
 use axum::extract::State;
@@ -143,7 +144,7 @@ pub async fn post(
     }
     let (config_hash, effective_hash) = config.hashes();
     app.manager.fire_event(
-        "SettingsUpdated",
+        events::SETTINGS_UPDATED,
         &json!({"config_hash": config_hash, "effective_hash": effective_hash}),
     );
     if !failed.is_empty() {

@@ -1,0 +1,125 @@
+//! The events the host fires, by name, with their payloads (JSON objects).
+//! An EventHandler plugin receives each of them in `on_event(name, payload)`,
+//! in the order they were fired; compare the name with these constants.
+//!
+//! Names and payloads follow OctoPrint's where OctoPrint has the event. A
+//! plugin's own events (fired through its host handle) are named
+//! `plugin_<id>_<name>`: see [`plugin_event`].
+
+/// The host has started: every plugin's `on_startup` has run and the server
+/// accepts connections. Payload: `null`. Events fired before it are held back
+/// and delivered right after it.
+pub const STARTUP: &str = "Startup";
+
+/// The host is shutting down; `on_shutdown` follows. Payload: `null`.
+pub const SHUTDOWN: &str = "Shutdown";
+
+/// The settings were saved through the REST API. Payload:
+/// `{"config_hash": "<hex>", "effective_hash": "<hex>"}`, the hashes of the
+/// stored and the effective settings (read the settings themselves through
+/// the handle; the payload carries none, so nothing restricted leaks).
+pub const SETTINGS_UPDATED: &str = "SettingsUpdated";
+
+/// A plugin was enabled while the host runs. Payload: `{"id": "<plugin id>"}`.
+pub const PLUGIN_ENABLED: &str = "PluginEnabled";
+
+/// A plugin was disabled while the host runs. Payload: `{"id": "<plugin id>"}`.
+pub const PLUGIN_DISABLED: &str = "PluginDisabled";
+
+/// A file was stored in the uploads folder (uploaded, or written by a
+/// slicer). Payload: `{"storage": "local", "path": "<path>", "name":
+/// "<name>", "type": ["model", "stl"] | ["machinecode", "gcode"]}`.
+pub const FILE_ADDED: &str = "FileAdded";
+
+/// A file was deleted from the uploads folder. Payload: `{"storage":
+/// "local", "path": "<path>", "name": "<name>"}`.
+pub const FILE_REMOVED: &str = "FileRemoved";
+
+/// A slicing job started. Payload: `{"slicer": "<type>", "stl": "<source
+/// path>", "stl_location": "local", "gcode": "<destination path>",
+/// "gcode_location": "local", "progressAvailable": true|false}`.
+pub const SLICING_STARTED: &str = "SlicingStarted";
+
+/// A slicing job made progress (whole percents). Payload: `{"slicer":
+/// "<type>", "source_location": "local", "source_path": "<path>",
+/// "dest_location": "local", "dest_path": "<path>", "progress": 0..100}`.
+pub const SLICING_PROGRESS: &str = "SlicingProgress";
+
+/// A slicing job finished and its output is in place. Payload: as
+/// [`SLICING_STARTED`] without `progressAvailable`, plus `"time"`: seconds
+/// taken.
+pub const SLICING_DONE: &str = "SlicingDone";
+
+/// A slicing job failed; nothing was written. Payload: as
+/// [`SLICING_STARTED`] without `progressAvailable`, plus `"reason"`: the
+/// error.
+pub const SLICING_FAILED: &str = "SlicingFailed";
+
+/// A slicing job was cancelled; nothing was written. Payload: as
+/// [`SLICING_STARTED`] without `progressAvailable`.
+pub const SLICING_CANCELLED: &str = "SlicingCancelled";
+
+/// The virtual printer started printing a file. Payload: `{"name":
+/// "<name>", "path": "<path>", "origin": "local", "size": <bytes>}`.
+pub const PRINT_STARTED: &str = "PrintStarted";
+
+/// The print was paused. Payload: as [`PRINT_STARTED`], plus `"position"`:
+/// the byte offset reached in the file.
+pub const PRINT_PAUSED: &str = "PrintPaused";
+
+/// The print was resumed. Payload: as [`PRINT_PAUSED`].
+pub const PRINT_RESUMED: &str = "PrintResumed";
+
+/// The print finished. Payload: as [`PRINT_STARTED`], plus `"time"`: seconds
+/// of printing, pauses left out.
+pub const PRINT_DONE: &str = "PrintDone";
+
+/// The print failed. Payload: as [`PRINT_DONE`], plus `"reason": "error"`
+/// and `"error"`: what went wrong.
+pub const PRINT_FAILED: &str = "PrintFailed";
+
+/// The print was cancelled. Payload: as [`PRINT_DONE`], plus `"position"`.
+pub const PRINT_CANCELLED: &str = "PrintCancelled";
+
+/// Sent to one handler only, before its next event, when events were
+/// dropped for it because it fell too far behind (`server.event_queue_limit`).
+/// Payload: `{"count": <number of events dropped>}`.
+pub const EVENTS_DROPPED: &str = "plinth_events_dropped";
+
+/// Every event the host itself fires, in the order listed above.
+pub const HOST_EVENTS: &[&str] = &[
+    STARTUP,
+    SHUTDOWN,
+    SETTINGS_UPDATED,
+    PLUGIN_ENABLED,
+    PLUGIN_DISABLED,
+    FILE_ADDED,
+    FILE_REMOVED,
+    SLICING_STARTED,
+    SLICING_PROGRESS,
+    SLICING_DONE,
+    SLICING_FAILED,
+    SLICING_CANCELLED,
+    PRINT_STARTED,
+    PRINT_PAUSED,
+    PRINT_RESUMED,
+    PRINT_DONE,
+    PRINT_FAILED,
+    PRINT_CANCELLED,
+];
+
+/// The name under which an event `name` fired by plugin `id` is delivered:
+/// `plugin_<id>_<name>`.
+pub fn plugin_event(id: &str, name: &str) -> String {
+    format!("plugin_{id}_{name}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plugins_event_carries_its_identifier() {
+        assert_eq!(plugin_event("hw", "ping"), "plugin_hw_ping");
+    }
+}
