@@ -9,6 +9,11 @@
 //!   check` and `plinth serve` at start-up); reading such a key gives its
 //!   default, so one bad value never stops the host.
 //! - `null` (a key written with no value) means the default.
+//! - Keys are read where they are used, through their typed getters, not
+//!   copied into a struct at start-up: a change through `POST /api/settings`
+//!   or `plinth config set` applies without a restart where OctoPrint's does
+//!   (the upload limit, the printer's rate, debug); the server's connection
+//!   limits and time budgets are read once when it starts.
 
 use std::time::Duration;
 

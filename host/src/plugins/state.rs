@@ -137,6 +137,14 @@ impl Options {
 
 /// How far a plugin has come into the host; each stage holds what exists
 /// at it, so a plugin object without its library or context cannot be.
+///
+/// The stage is separate from the [`State`] on purpose: the state says what
+/// the plugin is listed as, the stage what of its code exists, and the two
+/// vary independently, as in OctoPrint. A disabled plugin keeps its object
+/// (enabling it again reuses it, and a restart-needing one runs on until the
+/// next start), and a plugin that failed in a callback keeps its object
+/// until shutdown releases it in order. What does not vary is tied: an
+/// object always comes with its library and its context.
 pub(crate) enum Stage {
     /// Found, with its metadata if it has any: none of its code is loaded.
     Listed,

@@ -45,6 +45,33 @@ pub async fn list(
     Ok(Json(json!({ "plugins": listing(&app) })))
 }
 
+/// A command of `POST /api/plugins/<id>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Command {
+    Enable,
+    Disable,
+    Uninstall,
+}
+
+impl Command {
+    fn parse(name: &str) -> Option<Self> {
+        match name {
+            "enable" => Some(Command::Enable),
+            "disable" => Some(Command::Disable),
+            "uninstall" => Some(Command::Uninstall),
+            _ => None,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Command::Enable => "enable",
+            Command::Disable => "disable",
+            Command::Uninstall => "uninstall",
+        }
+    }
+}
+
 /// `POST /api/plugins/<id>`.
 pub async fn command(
     State(app): State<Arc<App>>,
@@ -53,36 +80,38 @@ pub async fn command(
     body: axum::body::Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let data: Value = super::json_body(&body)?;
-    let command = data
+    let named = data
         .get("command")
         .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned();
+        .unwrap_or_default();
+    let command = Command::parse(named);
     let info = app
         .manager
         .plugin(&id)
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no plugin `{id}`")))?;
-    if command == "uninstall" && info.source == Source::Bundled {
+    if command == Some(Command::Uninstall) && info.source == Source::Bundled {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             format!("`{id}` is a bundled plugin and cannot be uninstalled"),
         ));
     }
+    let Some(command) = command else {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("unknown command {named:?}: use enable, disable or uninstall"),
+        ));
+    };
     let plugin = id.clone();
-    let toggled = match command.as_str() {
-        "enable" | "disable" => {
-            let enable = command == "enable";
-            call_plugin(&app, &id, &command, move |pm| {
+    let toggled = match command {
+        Command::Enable | Command::Disable => {
+            let enable = command == Command::Enable;
+            call_plugin(&app, &id, command.name(), move |pm| {
                 pm.set_enabled(&plugin, enable)
             })
             .await?
         }
-        "uninstall" => call_plugin(&app, &id, "uninstall", move |pm| pm.uninstall(&plugin)).await?,
-        other => {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                format!("unknown command {other:?}: use enable, disable or uninstall"),
-            ))
+        Command::Uninstall => {
+            call_plugin(&app, &id, command.name(), move |pm| pm.uninstall(&plugin)).await?
         }
     };
     let toggle = toggled.map_err(|e| match e {
