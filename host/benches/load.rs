@@ -113,9 +113,7 @@ struct NoServices;
 impl HostServices for NoServices {
     fn fire_event(&self, _: String, _: Value) {}
     fn call_helper(&self, plugin: &str, _: &str, _: Value) -> Result<Value, HelperError> {
-        Err(HelperError::NoPlugin {
-            plugin: plugin.to_owned(),
-        })
+        Err(HelperError::NoPlugin(plinth::NoPlugin(plugin.to_owned())))
     }
     fn call_hook(&self, _: &str, _: Value) -> Vec<HookReply> {
         Vec::new()

@@ -12,7 +12,7 @@ use crate::config::values::{self, BadPath};
 use crate::config::{ConfigError, ConfigStore};
 use crate::paths::{Paths, PathsError};
 use crate::plugins::install::{self, InstallError};
-use crate::plugins::manager::{ManagerError, Options, PluginInfo, PluginManager};
+use crate::plugins::manager::{ManagerError, NoPlugin, Options, PluginInfo, PluginManager};
 use crate::plugins::object::PluginObject;
 use crate::server::{self, ServeError, ServeOptions};
 use crate::users::{UserError, Users};
@@ -172,18 +172,18 @@ enum CliError {
         file: PathBuf,
         problems: Vec<String>,
     },
-    #[error("no plugin `{0}`")]
-    NoPlugin(String),
+    #[error(transparent)]
+    NoPlugin(#[from] NoPlugin),
     #[error("no value at {0}")]
     NoValue(String),
     #[error("no value stored at {0}")]
     NothingStored(String),
-    #[error("the value {value:?} is not valid YAML: {source}")]
+    #[error("the value {value:?} is not valid YAML: {error}")]
     NotYaml {
         value: String,
-        source: yaml_serde::Error,
+        error: yaml_serde::Error,
     },
-    #[error("cannot print the value as YAML: {0}")]
+    #[error("{0}")]
     Print(yaml_serde::Error),
     #[error("cannot read the password: {0}")]
     Password(std::io::Error),
@@ -256,7 +256,7 @@ fn execute(cli: Cli) -> Result<(), CliError> {
             PluginsCommand::Info { id, json } => {
                 let m = manager()?;
                 m.load_all();
-                let info = m.plugin(&id).ok_or(CliError::NoPlugin(id))?;
+                let info = m.plugin(&id).ok_or(NoPlugin(id))?;
                 if json {
                     println!(
                         "{}",
@@ -387,8 +387,8 @@ fn config_command(manager: &PluginManager, cmd: ConfigCommand) -> Result<(), Cli
         }
         ConfigCommand::Set { path, value } => {
             let ConfigPath { keys, plugin } = ConfigPath::parse(&path)?;
-            let value: Value = yaml_serde::from_str(&value)
-                .map_err(|source| CliError::NotYaml { value, source })?;
+            let value: Value =
+                yaml_serde::from_str(&value).map_err(|error| CliError::NotYaml { value, error })?;
             match plugin {
                 Some((id, rest)) => {
                     let access = PluginAccess::open(manager, &id);

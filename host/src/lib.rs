@@ -39,7 +39,7 @@ pub use config::restrict;
 pub use config::{key_path, ConfigError, ConfigStore};
 pub use paths::{Paths, LIB_EXT, LIB_PREFIX};
 pub use plugins::discover::Source;
-pub use plugins::error::{EnableError, HelperError, ManagerError, ProgressError};
+pub use plugins::error::{EnableError, HelperError, ManagerError, NoPlugin, ProgressError};
 pub use plugins::manager::{Options, PluginInfo, PluginManager, State, Toggle};
 pub use plugins::object::PluginObject;
 pub use plugins::services::{HostServices, PluginContext};

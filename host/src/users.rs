@@ -88,66 +88,58 @@ fn file_stamp(path: &Path) -> Option<FileStamp> {
 }
 
 /// Why a change of the users did not happen.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum UserError {
     /// The users file (or its lock) cannot be read, parsed or written.
+    #[error("{}: cannot {what}: {error}", .path.display())]
     File {
         /// The file.
         path: PathBuf,
         /// What failed.
         what: &'static str,
         /// Why.
-        error: String,
+        error: Box<dyn std::error::Error + Send + Sync>,
     },
     /// A user name that cannot be used, and why.
+    #[error("invalid user name {0:?}: {1}")]
     BadName(String, &'static str),
     /// An empty password.
+    #[error("the password is empty")]
     EmptyPassword,
     /// A permission this host does not know.
+    #[error("unknown permission {0:?}; known: {known}", known = known_permissions())]
     UnknownPermission(String),
     /// A user of that name exists.
+    #[error("there is already a user `{0}`")]
     Exists(String),
     /// The first-run administrator, when users exist already.
+    #[error("there are users already: log in as one of them")]
     UsersExist,
     /// No user of that name.
+    #[error("no user `{0}`")]
     NoSuchUser(String),
     /// Hashing the password failed.
-    Hash(String),
+    #[error("cannot hash the password: {0}")]
+    Hash(argon2::password_hash::Error),
 }
 
-impl std::fmt::Display for UserError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            UserError::File { path, what, error } => {
-                write!(f, "{}: cannot {what}: {error}", path.display())
-            }
-            UserError::BadName(name, why) => write!(f, "invalid user name {name:?}: {why}"),
-            UserError::EmptyPassword => f.write_str("the password is empty"),
-            UserError::UnknownPermission(bad) => write!(
-                f,
-                "unknown permission {bad:?}; known: {}",
-                ADMIN_PERMISSIONS
-                    .iter()
-                    .chain(USER_PERMISSIONS)
-                    .copied()
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-            UserError::Exists(name) => write!(f, "there is already a user `{name}`"),
-            UserError::UsersExist => f.write_str("there are users already: log in as one of them"),
-            UserError::NoSuchUser(name) => write!(f, "no user `{name}`"),
-            UserError::Hash(e) => write!(f, "cannot hash the password: {e}"),
-        }
-    }
+fn known_permissions() -> String {
+    ADMIN_PERMISSIONS
+        .iter()
+        .chain(USER_PERMISSIONS)
+        .copied()
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
-impl std::error::Error for UserError {}
-
-fn file_error<'a>(path: &'a Path, what: &'static str) -> impl FnOnce(String) -> UserError + 'a {
+fn file_error<'a, E>(path: &'a Path, what: &'static str) -> impl FnOnce(E) -> UserError + 'a
+where
+    E: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     move |error| UserError::File {
         path: path.to_path_buf(),
         what,
-        error,
+        error: error.into(),
     }
 }
 
@@ -184,12 +176,12 @@ impl Users {
         let text = match fs::read_to_string(&self.path) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
-            Err(e) => return Err(file_error(&self.path, "read")(e.to_string())),
+            Err(e) => return Err(file_error(&self.path, "read")(e)),
         };
         if text.trim().is_empty() {
             return Ok(BTreeMap::new());
         }
-        yaml_serde::from_str(&text).map_err(|e| file_error(&self.path, "parse")(e.to_string()))
+        yaml_serde::from_str(&text).map_err(file_error(&self.path, "parse"))
     }
 
     /// Changes the users under the lock and writes them back.
@@ -199,22 +191,19 @@ impl Users {
     ) -> Result<T, UserError> {
         let lock_path = self.path.with_file_name("users.yaml.lock");
         if let Some(dir) = self.path.parent() {
-            fs::create_dir_all(dir).map_err(|e| file_error(dir, "create")(e.to_string()))?;
+            fs::create_dir_all(dir).map_err(file_error(dir, "create"))?;
         }
         let lock = fs::OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
             .open(&lock_path)
-            .map_err(|e| file_error(&lock_path, "open")(e.to_string()))?;
-        lock.lock()
-            .map_err(|e| file_error(&lock_path, "lock")(e.to_string()))?;
+            .map_err(file_error(&lock_path, "open"))?;
+        lock.lock().map_err(file_error(&lock_path, "lock"))?;
         let mut users = self.read()?;
         let out = change(&mut users)?;
-        let text = yaml_serde::to_string(&users)
-            .map_err(|e| file_error(&self.path, "serialise")(e.to_string()))?;
-        write_atomic(&self.path, text.as_bytes())
-            .map_err(|e| file_error(&self.path, "write")(e.to_string()))?;
+        let text = yaml_serde::to_string(&users).map_err(file_error(&self.path, "serialise"))?;
+        write_atomic(&self.path, text.as_bytes()).map_err(file_error(&self.path, "write"))?;
         Ok(out)
     }
 
@@ -342,7 +331,7 @@ fn hash_password(password: &str) -> Result<String, UserError> {
     Argon2::default()
         .hash_password(password.as_bytes(), &salt)
         .map(|h| h.to_string())
-        .map_err(|e| UserError::Hash(e.to_string()))
+        .map_err(UserError::Hash)
 }
 
 fn sha256_hex(text: &str) -> String {

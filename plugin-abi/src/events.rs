@@ -1,4 +1,5 @@
-//! The events the host fires, by name, with their payloads (JSON objects).
+//! The events the host fires, by name, with their payloads (JSON objects,
+//! or `null` where said).
 //! An EventHandler plugin receives each of them in `on_event(name, payload)`,
 //! in the order they were fired; compare the name with these constants.
 //!
@@ -20,15 +21,20 @@ pub const SHUTDOWN: &str = "Shutdown";
 /// the handle; the payload carries none, so nothing restricted leaks).
 pub const SETTINGS_UPDATED: &str = "SettingsUpdated";
 
-/// A plugin was enabled while the host runs. Payload: `{"id": "<plugin id>"}`.
+/// A plugin was enabled while the host runs, taking effect at once (a
+/// restart-needing plugin's toggle waits for the next start and fires
+/// nothing). Payload: `{"id": "<plugin id>"}`.
 pub const PLUGIN_ENABLED: &str = "PluginEnabled";
 
-/// A plugin was disabled while the host runs. Payload: `{"id": "<plugin id>"}`.
+/// A plugin was disabled while the host runs, taking effect at once (as
+/// [`PLUGIN_ENABLED`]). Payload: `{"id": "<plugin id>"}`.
 pub const PLUGIN_DISABLED: &str = "PluginDisabled";
 
 /// A file was stored in the uploads folder (uploaded, or written by a
 /// slicer). Payload: `{"storage": "local", "path": "<path>", "name":
-/// "<name>", "type": ["model", "stl"] | ["machinecode", "gcode"]}`.
+/// "<name>", "type": [<type>, <subtype>]}`, the type by the file's
+/// extension: `["model", "stl"]`, `["machinecode", "gcode"]`, or a type a
+/// slicer plugin added.
 pub const FILE_ADDED: &str = "FileAdded";
 
 /// A file was deleted from the uploads folder. Payload: `{"storage":
@@ -85,28 +91,6 @@ pub const PRINT_CANCELLED: &str = "PrintCancelled";
 /// dropped for it because it fell too far behind (`server.event_queue_limit`).
 /// Payload: `{"count": <number of events dropped>}`.
 pub const EVENTS_DROPPED: &str = "plinth_events_dropped";
-
-/// Every event the host itself fires, in the order listed above.
-pub const HOST_EVENTS: &[&str] = &[
-    STARTUP,
-    SHUTDOWN,
-    SETTINGS_UPDATED,
-    PLUGIN_ENABLED,
-    PLUGIN_DISABLED,
-    FILE_ADDED,
-    FILE_REMOVED,
-    SLICING_STARTED,
-    SLICING_PROGRESS,
-    SLICING_DONE,
-    SLICING_FAILED,
-    SLICING_CANCELLED,
-    PRINT_STARTED,
-    PRINT_PAUSED,
-    PRINT_RESUMED,
-    PRINT_DONE,
-    PRINT_FAILED,
-    PRINT_CANCELLED,
-];
 
 /// The name under which an event `name` fired by plugin `id` is delivered:
 /// `plugin_<id>_<name>`.

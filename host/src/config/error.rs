@@ -111,10 +111,10 @@ impl fmt::Display for SaveStep {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file exists but cannot be read.
-    #[error("{}: cannot read: {source}", .path.display())]
+    #[error("{}: cannot read: {error}", .path.display())]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The file (or the text about to be saved) is not a config Plinth can
     /// use; `backup` is the last good config, when there is one.
@@ -141,21 +141,21 @@ pub enum ConfigError {
         key: Vec<String>,
         error: Box<super::host_settings::KeyError>,
     },
-    /// Changing the list at `key` would make a part Plinth reads wrong.
-    #[error("cannot change {}: {problem}", .key.join("."))]
-    ListChange { key: Vec<String>, problem: Problem },
+    /// Changing a list would make a part Plinth reads wrong.
+    #[error("{}: {}", .problem.keys.join("."), .problem.what)]
+    ListChange { problem: Problem },
     /// A step of saving failed; nothing was written.
-    #[error("{}: {step}: {source}", .path.display())]
+    #[error("{}: {step}: {error}", .path.display())]
     Save {
         path: PathBuf,
         step: SaveStep,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The config cannot be written as YAML.
-    #[error("{}: cannot serialise: {source}", .path.display())]
+    #[error("{}: cannot serialise: {error}", .path.display())]
     Serialise {
         path: PathBuf,
-        source: yaml_serde::Error,
+        error: yaml_serde::Error,
     },
     /// Another program changed the file since it was read, and its new
     /// content cannot be read; nothing was written over it.

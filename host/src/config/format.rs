@@ -97,9 +97,9 @@ pub(super) fn parse_blocklist(list: Option<&Value>) -> Result<Vec<BlockEntry>, P
 
 /// Reads and checks the file, with the stamp of the very file read; `None` when it does not exist.
 pub(super) fn read(path: &Path) -> Result<Option<(Value, Option<Stamp>)>, ConfigError> {
-    let cannot = |source| ConfigError::Read {
+    let cannot = |error| ConfigError::Read {
         path: path.to_owned(),
-        source,
+        error,
     };
     let mut file = match fs::File::open(path) {
         Ok(file) => file,

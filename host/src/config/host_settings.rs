@@ -12,8 +12,9 @@
 //! - Keys are read where they are used, through their typed getters, not
 //!   copied into a struct at start-up: a change through `POST /api/settings`
 //!   or `plinth config set` applies without a restart where OctoPrint's does
-//!   (the upload limit, the printer's rate, debug); the server's connection
-//!   limits and time budgets are read once when it starts.
+//!   (the upload limit, debug); the server's connection limits and time
+//!   budgets, the event queue limit and the virtual printer's rate are read
+//!   once, when the host starts.
 
 use std::time::Duration;
 

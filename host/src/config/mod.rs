@@ -326,13 +326,13 @@ impl ConfigStore {
     ) -> Result<(), ConfigError> {
         let mut state = self.fresh();
         let op = if add {
-            Op::ListAdd(path.clone(), item)
+            Op::ListAdd(path, item)
         } else {
-            Op::ListRemove(path.clone(), item)
+            Op::ListRemove(path, item)
         };
         let mut doc = state.doc.clone();
         op.apply(&mut doc);
-        check_doc(&doc).map_err(|problem| ConfigError::ListChange { key: path, problem })?;
+        check_doc(&doc).map_err(|problem| ConfigError::ListChange { problem })?;
         state.doc = doc;
         Self::record(&mut state, vec![op]);
         Ok(())
@@ -351,10 +351,10 @@ impl ConfigStore {
             return Ok(()); // Written by a save that ran while we waited.
         }
         let err = |step: SaveStep| {
-            move |source| ConfigError::Save {
+            move |error| ConfigError::Save {
                 path: self.path.clone(),
                 step,
-                source,
+                error,
             }
         };
         let dir = self
@@ -386,9 +386,9 @@ impl ConfigStore {
         // save that changes nothing writes nothing, so comments survive.
         let unchanged = doc == self.state.lock().unwrap().base;
         if !unchanged {
-            let text = yaml_serde::to_string(&doc).map_err(|source| ConfigError::Serialise {
+            let text = yaml_serde::to_string(&doc).map_err(|error| ConfigError::Serialise {
                 path: self.path.clone(),
-                source,
+                error,
             })?;
             // Never write a file that would not load again.
             parse(&self.path, &text).map_err(|e| ConfigError::WouldNotLoad(Box::new(e)))?;

@@ -229,9 +229,10 @@ impl Printer {
             .fire_event(events::PRINT_STARTED, &selected.payload());
         self.push_current();
         let printer = self.clone();
+        let job = selected.clone();
         let spawned = std::thread::Builder::new()
             .name("plinth-printer".into())
-            .spawn(move || printer.run(selected));
+            .spawn(move || printer.run(job));
         match spawned {
             Ok(worker) => {
                 *self.worker.lock().unwrap() = Some(worker);
@@ -240,7 +241,7 @@ impl Printer {
             Err(e) => {
                 self.end_job(
                     &Outcome::Failed(format!("cannot start the print: {e}")),
-                    None,
+                    Some(&selected),
                 );
                 Err(JobError::Failed(format!("cannot start the print: {e}")))
             }

@@ -68,16 +68,16 @@ pub enum Unusable {
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
     /// It cannot be read.
-    #[error("manifest {}: cannot read: {source}", .path.display())]
+    #[error("manifest {}: cannot read: {error}", .path.display())]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// It is not a manifest (not JSON, or wrong fields).
-    #[error("manifest {}: invalid: {source}", .path.display())]
+    #[error("manifest {}: invalid: {error}", .path.display())]
     Invalid {
         path: PathBuf,
-        source: serde_json::Error,
+        error: serde_json::Error,
     },
     /// Its `library` is a relative path.
     #[error("manifest {}: `library` must be an absolute path", .path.display())]
@@ -94,10 +94,10 @@ pub enum ManifestError {
 #[derive(Debug, thiserror::Error)]
 pub enum HashError {
     /// The library cannot be read.
-    #[error("{}: {source}", .path.display())]
+    #[error("{}: {error}", .path.display())]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The hash differs.
     #[error("SHA-256 of {} is {have}, but the manifest expects {want}", .library.display())]
@@ -378,21 +378,21 @@ pub fn find_manifest(dir: &Path, id: &str) -> Option<PathBuf> {
 
 /// Reads and parses one manifest file.
 pub fn read_manifest(path: &Path) -> Result<Manifest, ManifestError> {
-    let text = fs::read_to_string(path).map_err(|source| ManifestError::Read {
+    let text = fs::read_to_string(path).map_err(|error| ManifestError::Read {
         path: path.to_owned(),
-        source,
+        error,
     })?;
-    serde_json::from_str(&text).map_err(|source| ManifestError::Invalid {
+    serde_json::from_str(&text).map_err(|error| ManifestError::Invalid {
         path: path.to_owned(),
-        source,
+        error,
     })
 }
 
 /// The SHA-256 of a file, in lower-case hex.
 pub fn sha256_file(path: &Path) -> Result<String, HashError> {
-    let read = |source| HashError::Read {
+    let read = |error| HashError::Read {
         path: path.to_owned(),
-        source,
+        error,
     };
     let mut file = fs::File::open(path).map_err(read)?;
     let mut hasher = Sha256::new();

@@ -10,7 +10,7 @@ use plinth_abi::methods::plugin as m;
 use plinth_abi::{HookReply, Mixin, Value};
 
 use crate::plugins::discover::Source;
-use crate::plugins::error::{HelperError, ProgressError};
+use crate::plugins::error::{HelperError, NoPlugin, ProgressError};
 use crate::plugins::events::EventSink;
 use crate::plugins::manager::{PluginManager, Shared};
 use crate::plugins::object::{CallError, PluginObject};
@@ -169,9 +169,9 @@ impl PluginManager {
     ) -> Result<Value, HelperError> {
         let object = {
             let records = self.shared.records.read().unwrap();
-            let r = records.get(plugin).ok_or_else(|| HelperError::NoPlugin {
-                plugin: plugin.to_owned(),
-            })?;
+            let r = records
+                .get(plugin)
+                .ok_or_else(|| NoPlugin(plugin.to_owned()))?;
             if r.state != State::Enabled {
                 return Err(HelperError::NotEnabled {
                     plugin: plugin.to_owned(),

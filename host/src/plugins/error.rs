@@ -11,12 +11,17 @@ use crate::plugins::lifecycle::Refused;
 use crate::plugins::object::CallError;
 use crate::plugins::state::State;
 
+/// No plugin has this identifier.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("no plugin `{0}`")]
+pub struct NoPlugin(pub String);
+
 /// An error of a plugin-manager command.
 #[derive(Debug, thiserror::Error)]
 pub enum ManagerError {
     /// No plugin has this identifier.
-    #[error("no plugin `{0}`")]
-    NotFound(String),
+    #[error(transparent)]
+    NotFound(#[from] NoPlugin),
     /// The lifecycle refuses the request (see [`Refused`]).
     #[error(transparent)]
     Refused(#[from] Refused),
@@ -33,10 +38,10 @@ pub enum ManagerError {
     #[error("`{id}`: {error}")]
     NotCreated { id: String, error: Box<EnableError> },
     /// Its files could not be removed.
-    #[error("cannot remove {}: {source}", .path.display())]
+    #[error("cannot remove {}: {error}", .path.display())]
     Remove {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The config could not be read or saved.
     #[error(transparent)]
@@ -48,8 +53,8 @@ pub enum ManagerError {
 #[derive(Debug, thiserror::Error)]
 pub enum EnableError {
     /// No plugin has this identifier.
-    #[error("no plugin `{0}`")]
-    NotFound(String),
+    #[error(transparent)]
+    NotFound(#[from] NoPlugin),
     /// It has no library, or its library was refused (it is listed as failed
     /// or incompatible, with this reason).
     #[error("{0}")]
@@ -85,8 +90,8 @@ impl EnableError {
 #[derive(Debug, thiserror::Error)]
 pub enum HelperError {
     /// No plugin has this identifier.
-    #[error("no plugin `{plugin}`")]
-    NoPlugin { plugin: String },
+    #[error(transparent)]
+    NoPlugin(#[from] NoPlugin),
     /// The plugin is not enabled.
     #[error("plugin `{plugin}` is not enabled (it is {})", .state.as_str())]
     NotEnabled { plugin: String, state: State },

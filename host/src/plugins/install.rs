@@ -236,9 +236,9 @@ impl PluginManager {
             }
             _ => path,
         };
-        remove_path(&target).map_err(|source| ManagerError::Remove {
+        remove_path(&target).map_err(|error| ManagerError::Remove {
             path: target.clone(),
-            source,
+            error,
         })?;
         // Our handle must go before unloading waits for the last one.
         drop(object);

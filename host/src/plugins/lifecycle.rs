@@ -21,7 +21,7 @@
 
 use crate::plugins::discover::Source;
 use crate::plugins::metadata::Refusal;
-use crate::plugins::state::{Pending, State};
+use crate::plugins::state::{refusal_state, Pending, State};
 
 /// What decides how a plugin is listed at start-up.
 #[derive(Debug, Clone, PartialEq)]
@@ -42,10 +42,8 @@ pub struct Listing<'a> {
 /// The state a plugin is listed in at start-up, and why when it cannot run.
 pub fn listed(listing: &Listing) -> (State, Option<String>) {
     if let Err(refusal) = listing.metadata {
-        return match refusal {
-            Refusal::Incompatible(m) => (State::Incompatible, Some(m.clone())),
-            Refusal::Failed(m) => (State::Failed, Some(m.clone())),
-        };
+        let (state, why) = refusal_state(refusal.clone());
+        return (state, Some(why));
     }
     if let Some(range) = &listing.blocked {
         let range = range

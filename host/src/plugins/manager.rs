@@ -19,7 +19,7 @@ use crate::config::plugin_settings::PluginSettings;
 use crate::config::{ConfigError, ConfigStore};
 use crate::paths::Paths;
 use crate::plugins::discover::discover;
-pub use crate::plugins::error::{EnableError, ManagerError};
+pub use crate::plugins::error::{EnableError, ManagerError, NoPlugin};
 use crate::plugins::events::{EventBus, EventSink};
 use crate::plugins::lifecycle::{self, Facts, Step};
 use crate::plugins::loader;
@@ -83,7 +83,7 @@ pub(crate) fn drop_when_unique_by(object: Arc<PluginObject>, deadline: Instant) 
 }
 
 pub(crate) fn not_found(id: &str) -> ManagerError {
-    ManagerError::NotFound(id.to_owned())
+    ManagerError::NotFound(NoPlugin(id.to_owned()))
 }
 
 impl PluginManager {
@@ -238,7 +238,7 @@ impl PluginManager {
                 let meta = r.meta.clone().filter(|_| wanted);
                 (loaded, path, meta, r.error.clone())
             })
-            .ok_or_else(|| EnableError::NotFound(id.to_owned()))?;
+            .ok_or_else(|| NoPlugin(id.to_owned()))?;
         if let Some(library) = loaded {
             return Ok(library);
         }
@@ -356,7 +356,7 @@ impl PluginManager {
                 ));
                 (context, r.has_mixin(Mixin::Settings))
             })
-            .ok_or_else(|| EnableError::NotFound(id.to_owned()))?;
+            .ok_or_else(|| NoPlugin(id.to_owned()))?;
         let object = Arc::new(
             PluginObject::instantiate(library, &context).map_err(EnableError::Instantiate)?,
         );

@@ -22,14 +22,6 @@ pub enum Refusal {
     Failed(String),
 }
 
-impl Refusal {
-    pub fn message(&self) -> &str {
-        match self {
-            Refusal::Incompatible(m) | Refusal::Failed(m) => m,
-        }
-    }
-}
-
 /// Reads the metadata section of the library at `path`.
 pub fn read(path: &Path) -> Result<Metadata, Refusal> {
     let file = File::open(path)

@@ -11,26 +11,20 @@ use plinth_abi::{Codec, Method};
 use crate::plugins::services::PluginContext;
 use crate::plugins::transport::{Library, Transport};
 
-/// Why a call into a plugin did not return a value.
-#[derive(Debug, Clone, PartialEq)]
+/// Why a call into a plugin did not return a value. The messages come from
+/// the plugin (or the wire), so they stay text.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum CallError {
     /// The plugin does not know the method (built against an older SDK, or the
     /// mixin is not implemented).
+    #[error("the plugin does not implement this method")]
     Unsupported,
     /// The plugin reported an error.
+    #[error("{0}")]
     Failed(String),
     /// The plugin panicked; the SDK caught it.
+    #[error("panicked: {0}")]
     Panicked(String),
-}
-
-impl std::fmt::Display for CallError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            CallError::Unsupported => f.write_str("the plugin does not implement this method"),
-            CallError::Failed(m) => f.write_str(m),
-            CallError::Panicked(m) => write!(f, "panicked: {m}"),
-        }
-    }
 }
 
 /// A plugin object created by the plugin's `instantiate`.

@@ -48,10 +48,10 @@ pub enum ServiceError {
     #[error("the host is shutting down")]
     ShuttingDown,
     /// The plugin's data folder cannot be created.
-    #[error("cannot create {}: {source}", .path.display())]
+    #[error("cannot create {}: {error}", .path.display())]
     DataFolder {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The helper call failed.
     #[error(transparent)]
@@ -153,7 +153,7 @@ impl PluginContext {
             EnsureDataFolder::ID => reply::<EnsureDataFolder>(args, |()| {
                 let dir = PathBuf::from(&self.identity.data_folder);
                 std::fs::create_dir_all(&dir)
-                    .map_err(|source| ServiceError::DataFolder { path: dir, source })?;
+                    .map_err(|error| ServiceError::DataFolder { path: dir, error })?;
                 Ok(self.identity.data_folder.clone())
             }),
             FireEvent::ID => reply::<FireEvent>(args, |(name, payload)| {

@@ -42,33 +42,24 @@ pub const JOBS_SHUTDOWN: Duration = Duration::from_secs(5);
 pub const PLUGIN_SHUTDOWN: Duration = Duration::from_secs(10);
 
 /// Why the server could not run.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     /// The async runtime did not start.
+    #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
     /// Signals cannot be listened for.
+    #[error("cannot listen for {0}: {1}")]
     Signals(&'static str, std::io::Error),
     /// The address cannot be listened on.
+    #[error("cannot listen on {0}: {1}")]
     Listen(String, std::io::Error),
     /// The start-up marker cannot be written.
+    #[error("cannot write {path}: {1}", path = .0.display())]
     Marker(std::path::PathBuf, std::io::Error),
-    /// A start-up step failed in the host itself.
-    StartUp(String),
+    /// A start-up step in the host itself panicked or was cancelled.
+    #[error("start-up failed: {0}")]
+    StartUp(tokio::task::JoinError),
 }
-
-impl std::fmt::Display for ServeError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ServeError::Runtime(e) => write!(f, "cannot start the async runtime: {e}"),
-            ServeError::Signals(which, e) => write!(f, "cannot listen for {which}: {e}"),
-            ServeError::Listen(address, e) => write!(f, "cannot listen on {address}: {e}"),
-            ServeError::Marker(path, e) => write!(f, "cannot write {}: {e}", path.display()),
-            ServeError::StartUp(e) => write!(f, "start-up failed: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for ServeError {}
 
 /// Runs the host until a termination signal, then shuts down. Returns when
 /// done. A second signal during shutdown exits at once.
@@ -211,7 +202,7 @@ async fn start_up_step(
     signals: &mut Signals,
     stop_asked: &mut bool,
 ) -> Result<(), ServeError> {
-    let failed = |e: tokio::task::JoinError| ServeError::StartUp(e.to_string());
+    let failed = ServeError::StartUp;
     tokio::pin!(step);
     if !*stop_asked {
         tokio::select! {

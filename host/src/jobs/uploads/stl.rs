@@ -10,7 +10,7 @@ const MAX_WORD: usize = 64;
 #[derive(Debug, thiserror::Error)]
 pub enum StlError {
     /// The file cannot be read.
-    #[error("cannot read it: {0}")]
+    #[error("{0}")]
     Read(std::io::Error),
     /// A binary STL with no triangles.
     #[error("the binary STL has no triangles")]

@@ -15,7 +15,7 @@ use super::calls::call_plugin;
 use super::extract::{perm, Permitted};
 use super::{ApiError, App};
 use crate::plugins::discover::Source;
-use crate::plugins::manager::ManagerError;
+use crate::plugins::manager::{ManagerError, NoPlugin};
 
 /// Reload-needing plugins toggled since the server started: the page must reload.
 #[derive(Default)]
@@ -88,7 +88,7 @@ pub async fn command(
     let info = app
         .manager
         .plugin(&id)
-        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no plugin `{id}`")))?;
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, NoPlugin(id.clone()).to_string()))?;
     if command == Some(Command::Uninstall) && info.source == Source::Bundled {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,

@@ -144,7 +144,7 @@ pub async fn finish(
         // `settings` permission (the page creates the administrator first).
         need(&caller, "settings")?;
         let done = wizards::finish(&worker.manager, &handled)
-            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e))?;
+            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
         Ok(Json(json!({ "handled": done })))
     })
     .await?

@@ -82,20 +82,21 @@ pub fn wizards(manager: &PluginManager) -> Vec<Wizard> {
 /// the session made it no longer required, as saving its step usually does.)
 /// Returns the plugins counted as handled; identifiers that are not enabled
 /// WizardPlugins are left out.
-pub fn finish(manager: &PluginManager, handled: &[String]) -> Result<Vec<String>, String> {
+pub fn finish(
+    manager: &PluginManager,
+    handled: &[String],
+) -> Result<Vec<String>, crate::config::ConfigError> {
     let all = wizards(manager);
     let done: Vec<&Wizard> = all.iter().filter(|w| handled.contains(&w.id)).collect();
     let config = manager.config();
     for wizard in &done {
         let version = wizard.version.map_or(Value::Null, Value::from);
-        config
-            .set(
-                [key_path(SEEN_WIZARDS.path), vec![wizard.id.clone()]].concat(),
-                version,
-            )
-            .map_err(|e| e.to_string())?;
+        config.set(
+            [key_path(SEEN_WIZARDS.path), vec![wizard.id.clone()]].concat(),
+            version,
+        )?;
     }
-    config.save().map_err(|e| e.to_string())?;
+    config.save()?;
     for wizard in &all {
         let was_handled = done.iter().any(|d| d.id == wizard.id);
         if let Err(e) = manager.call::<m::OnWizardFinish>(&wizard.id, &was_handled) {
