@@ -7,7 +7,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{add_user, api_key, http, Sandbox, Server};
+use common::{add_user, api_key, http, login, Sandbox, Server};
 use plinth_abi::{json, Value};
 
 /// A new user (`pw` as password) and an API key of theirs.
@@ -38,31 +38,6 @@ fn get(server: &Server, path: &str, key: &str) -> (u16, Value) {
     let status = response.status().as_u16();
     let text = response.body_mut().read_to_string().unwrap_or_default();
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
-
-/// Logs in: the session cookie (`name=value`) and the CSRF token.
-fn login(server: &Server, user: &str) -> (String, String) {
-    let response = http()
-        .post(&server.url("/api/login"))
-        .header("Content-Type", "application/json")
-        .send(format!(r#"{{"user": "{user}", "pass": "pw"}}"#))
-        .unwrap();
-    assert_eq!(response.status().as_u16(), 200);
-    let cookie = |name: &str| {
-        response
-            .headers()
-            .get_all("set-cookie")
-            .iter()
-            .map(|v| v.to_str().unwrap())
-            .find(|c| c.starts_with(&format!("{name}=")))
-            .and_then(|c| c.split(';').next())
-            .unwrap()
-            .to_owned()
-    };
-    let csrf = cookie("plinth_csrf")
-        .trim_start_matches("plinth_csrf=")
-        .to_owned();
-    (cookie("plinth_session"), csrf)
 }
 
 type Socket = tungstenite::WebSocket<tungstenite::stream::MaybeTlsStream<std::net::TcpStream>>;

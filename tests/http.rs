@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{add_user, api_key, http, upload, Sandbox, Server};
+use common::{add_user, api_key, http, login, upload, Sandbox, Server};
 use plinth_abi::{json, Value};
 
 fn get_json(server: &Server, path: &str) -> (u16, Value) {
@@ -763,36 +763,6 @@ fn the_plugin_manager_over_http() {
     assert!(sb
         .calls()
         .contains(&"gone on_plugin_pending_uninstall".to_owned()));
-}
-
-/// Logs in through the API; the `Cookie` header value and the CSRF token.
-fn login(server: &Server, user: &str) -> (String, String) {
-    let response = http()
-        .post(&server.url("/api/login"))
-        .header("Content-Type", "application/json")
-        .send(format!(r#"{{"user":"{user}","pass":"pw"}}"#))
-        .unwrap();
-    assert_eq!(response.status().as_u16(), 200);
-    let cookies: Vec<String> = response
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap().to_owned())
-        .collect();
-    let pair = |name: &str| {
-        cookies
-            .iter()
-            .find(|c| c.starts_with(name))
-            .unwrap()
-            .split(';')
-            .next()
-            .unwrap()
-            .to_owned()
-    };
-    let csrf = pair("plinth_csrf=")
-        .trim_start_matches("plinth_csrf=")
-        .to_owned();
-    (pair("plinth_session="), csrf)
 }
 
 #[test]

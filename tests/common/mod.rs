@@ -351,6 +351,32 @@ impl Drop for Server {
     }
 }
 
+/// Logs `user` in (password `pw`) through the API: the session cookie
+/// (`name=value`, for a `Cookie` header) and the CSRF token.
+pub fn login(server: &Server, user: &str) -> (String, String) {
+    let response = http()
+        .post(&server.url("/api/login"))
+        .header("Content-Type", "application/json")
+        .send(format!(r#"{{"user": "{user}", "pass": "pw"}}"#))
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let cookie = |name: &str| {
+        response
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap())
+            .find(|c| c.starts_with(&format!("{name}=")))
+            .and_then(|c| c.split(';').next())
+            .unwrap()
+            .to_owned()
+    };
+    let csrf = cookie("plinth_csrf")
+        .trim_start_matches("plinth_csrf=")
+        .to_owned();
+    (cookie("plinth_session"), csrf)
+}
+
 /// An HTTP client that reports error statuses as responses, not errors.
 pub fn http() -> ureq::Agent {
     ureq::Agent::config_builder()
