@@ -7,37 +7,13 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{add_user, api_key, http, login, Sandbox, Server};
+use common::{add_user, api_key, get, http, login, post, Sandbox, Server};
 use plinth_abi::{json, Value};
 
 /// A new user (`pw` as password) and an API key of theirs.
 fn user_key(sb: &Sandbox, name: &str, admin: bool) -> String {
     add_user(sb, name, admin);
     api_key(sb, name)
-}
-
-/// POSTs a JSON body with an API key: status and JSON answer.
-fn post(server: &Server, path: &str, key: &str, body: &str) -> (u16, Value) {
-    let mut response = http()
-        .post(&server.url(path))
-        .header("X-Api-Key", key)
-        .header("Content-Type", "application/json")
-        .send(body)
-        .unwrap_or_else(|e| panic!("POST {path}: {e}"));
-    let status = response.status().as_u16();
-    let text = response.body_mut().read_to_string().unwrap_or_default();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
-
-fn get(server: &Server, path: &str, key: &str) -> (u16, Value) {
-    let mut response = http()
-        .get(&server.url(path))
-        .header("X-Api-Key", key)
-        .call()
-        .unwrap();
-    let status = response.status().as_u16();
-    let text = response.body_mut().read_to_string().unwrap_or_default();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
 type Socket = tungstenite::WebSocket<tungstenite::stream::MaybeTlsStream<std::net::TcpStream>>;
@@ -829,7 +805,8 @@ fn a_user_has_a_bounded_number_of_push_channels_and_they_count_as_connections() 
 fn sigterm_ends_the_server_even_while_a_plugin_call_spins() {
     let sb = Sandbox::new();
     sb.user_as(&common::built().fixture("hostile"), "hostile");
-    sb.write_config("server:\n  plugin_call_timeout: 1\n");
+    // In process: an isolated plugin's spinning call ends its process (tests/isolation.rs).
+    sb.write_config("server:\n  plugin_call_timeout: 1\nisolation:\n  default: in_process\n");
     let key = user_key(&sb, "ada", true);
     let mut server = Server::start(&sb);
     let (status, _) = post(
@@ -882,6 +859,8 @@ fn a_second_signal_exits_at_once_whatever_is_running() {
 fn a_disabled_or_uninstalled_plugins_thread_can_no_longer_act_through_the_host() {
     let sb = Sandbox::new();
     sb.user_as(&common::built().fixture("hostile"), "hostile");
+    // In process: an isolated plugin's threads end with its process (tests/isolation.rs).
+    sb.write_config("isolation:\n  default: in_process\n");
     let key = user_key(&sb, "ada", true);
     let server = Server::start(&sb);
     let chatter = sb.basedir.join("data/hostile/chatter.log");

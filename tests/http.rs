@@ -1117,7 +1117,8 @@ fn encoded_slashes_cannot_smuggle_segments_into_blueprint_parameters() {
 fn a_plugin_with_too_many_calls_hanging_gets_503_and_the_server_goes_on() {
     let sb = Sandbox::new();
     sb.recorder("rec_public").recorder("other_public");
-    sb.write_config("server:\n  plugin_call_timeout: 0.5\n");
+    // In process: an isolated plugin's hung call ends its process (tests/isolation.rs).
+    sb.write_config("server:\n  plugin_call_timeout: 0.5\nisolation:\n  default: in_process\n");
     let server = Server::start(&sb);
     let port = server.port;
     let hangs: Vec<_> = (0..16)

@@ -56,6 +56,12 @@ fn with_copies(library: &Path, copies: usize) -> (tempfile::TempDir, Paths) {
         )
         .unwrap();
     }
+    // The in-process figures: plugins from the user folder would run isolated.
+    std::fs::write(
+        dir.path().join("base").join("config.yaml"),
+        "isolation:\n  default: in_process\n",
+    )
+    .unwrap();
     let paths = Paths {
         basedir: dir.path().join("base"),
         bundled: dir.path().join("bundled"),
@@ -125,6 +131,7 @@ impl HostServices for NoServices {
             job,
         })
     }
+    fn plugin_lost(&self, _: &str, _: plinth::Fault) {}
 }
 
 #[inline(never)]
@@ -145,12 +152,13 @@ fn per_call(iterations: u32, mut f: impl FnMut()) -> f64 {
         .fold(f64::INFINITY, f64::min)
 }
 
-fn bench_calls(library: &Path) {
-    let dir = tempfile::tempdir().unwrap();
-    let meta = metadata::read(library).unwrap();
-    let module = loader::load(library, &meta).unwrap();
-    let services: Arc<dyn HostServices> = Arc::new(NoServices);
-    let context = Arc::new(PluginContext::new(
+/// The context of a plugin `bench` whose services answer nothing.
+fn bench_context(
+    dir: &Path,
+    meta: &plinth_abi::Metadata,
+    services: &Arc<dyn HostServices>,
+) -> Arc<PluginContext> {
+    Arc::new(PluginContext::new(
         Identity {
             id: "bench".into(),
             name: meta.name.clone(),
@@ -158,12 +166,20 @@ fn bench_calls(library: &Path) {
             base_folder: "/tmp".into(),
             data_folder: "/tmp/plinth-bench".into(),
         },
-        Arc::downgrade(&services) as Weak<dyn HostServices>,
+        Arc::downgrade(services) as Weak<dyn HostServices>,
         Arc::new(PluginSettings::new(
-            ConfigStore::open(&dir.path().join("config.yaml")).unwrap(),
+            ConfigStore::open(&dir.join("config.yaml")).unwrap(),
             "bench",
         )),
-    ));
+    ))
+}
+
+fn bench_calls(library: &Path) -> f64 {
+    let dir = tempfile::tempdir().unwrap();
+    let meta = metadata::read(library).unwrap();
+    let module = loader::load(library, &meta).unwrap();
+    let services: Arc<dyn HostServices> = Arc::new(NoServices);
+    let context = bench_context(dir.path(), &meta, &services);
     let object = PluginObject::instantiate(&*module, &context).unwrap();
     let n = 10_000_000;
     let direct = per_call(n, || {
@@ -174,6 +190,60 @@ fn bench_calls(library: &Path) {
     });
     println!("no-argument call: direct {direct:.2} ns, through the ABI {through_abi:.2} ns, overhead {:.2} ns", through_abi - direct);
     drop(object);
+    through_abi
+}
+
+/// The round trip of a no-argument call to the same plugin isolated, and
+/// the resident memory of its process beside the size of its library.
+fn bench_isolated_calls(library: &Path, in_process_ns: f64) {
+    use plinth::{Isolated, Limits};
+    let dir = tempfile::tempdir().unwrap();
+    let meta = metadata::read(library).unwrap();
+    let services: Arc<dyn HostServices> = Arc::new(NoServices);
+    let limits = Limits {
+        budget: Duration::from_secs(30),
+        memory_mib: 1024,
+    };
+    let module = Isolated::load("bench", library, limits, Arc::downgrade(&services)).unwrap();
+    let context = bench_context(dir.path(), &meta, &services);
+    let object = PluginObject::instantiate(&*module, &context).unwrap();
+    let mut rounds: Vec<f64> = (0..5)
+        .map(|_| {
+            per_call(20_000, || {
+                black_box(object.call::<OnPluginEnabled>(black_box(&()))).unwrap();
+            })
+        })
+        .collect();
+    rounds.sort_by(f64::total_cmp);
+    let rss = children_rss_kib();
+    println!(
+        "isolated no-argument call: round trip {:.1} µs (median of 5 rounds; in process {in_process_ns:.1} ns); \
+         its process: {} KiB resident, its library {} KiB on disk",
+        rounds[2] / 1e3,
+        rss,
+        std::fs::metadata(library).unwrap().len() / 1024
+    );
+    drop(object);
+}
+
+/// The resident memory of this process's children, in KiB (Linux).
+fn children_rss_kib() -> u64 {
+    let mut total = 0;
+    for task in std::fs::read_dir("/proc/self/task").into_iter().flatten().flatten() {
+        let children = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+        for pid in children.split_whitespace() {
+            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+            if let Some(kib) = status
+                .lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<u64>().ok())
+            {
+                total += kib;
+            }
+        }
+    }
+    total
 }
 
 fn main() {
@@ -186,7 +256,8 @@ fn main() {
         library.display(),
         std::fs::metadata(&library).unwrap().len() / 1024
     );
-    bench_calls(&library);
+    let in_process = bench_calls(&library);
+    bench_isolated_calls(&library, in_process);
     println!(
         "{:>6}  {:>12}  {:>12}  {:>12}  {:>12}  {:>14}",
         "copies", "discover ms", "load ms", "enable ms", "total ms", "per plugin µs"

@@ -68,6 +68,14 @@ pub enum Command {
         #[arg(long, default_value_t = 5000)]
         port: u16,
     },
+    /// Runs one isolated plugin for the host at the other end of standard
+    /// input (started by the host; not for people).
+    #[command(name = "__run-plugin", hide = true)]
+    RunPlugin {
+        library: PathBuf,
+        #[arg(long)]
+        id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -202,7 +210,25 @@ pub fn run(cli: Cli) -> i32 {
     }
 }
 
+/// Runs one isolated plugin (the host's runner mode); the exit status.
+fn run_plugin(library: &std::path::Path, id: &str) -> i32 {
+    #[cfg(unix)]
+    return crate::plugins::isolated::runner::run(library, id);
+    #[cfg(not(unix))]
+    {
+        eprintln!(
+            "plinth cannot run {} ({id}) isolated on this system",
+            library.display()
+        );
+        2
+    }
+}
+
 fn execute(cli: Cli) -> Result<(), CliError> {
+    if let Command::RunPlugin { library, id } = &cli.command {
+        // Before anything else: the runner reads no folder and no config.
+        std::process::exit(run_plugin(library, id));
+    }
     let paths = Paths::resolve(cli.basedir, cli.bundled_dir)?;
     let marker = paths.startup_marker();
     let options = if matches!(cli.command, Command::Serve { .. }) {
@@ -215,6 +241,7 @@ fn execute(cli: Cli) -> Result<(), CliError> {
     };
     let manager = || PluginManager::new(paths.clone(), options.clone());
     match cli.command {
+        Command::RunPlugin { library, id } => std::process::exit(run_plugin(&library, &id)),
         Command::Serve { host, port } => server::run(
             manager()?,
             ServeOptions {

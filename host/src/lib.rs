@@ -7,8 +7,11 @@
 //! - A **source** is where plugins are found: the bundled folder, the user's
 //!   `plugins` folder, registered **manifests**.
 //! - A plugin's **state** (enabled, disabled, failed, incompatible,
-//!   blocklisted, safe-mode victim, shadowed) is decided from its metadata and
-//!   the **config** before any of its code runs.
+//!   blocklisted, safe-mode victim, shadowed, quarantined) is decided from its
+//!   metadata and the **config** before any of its code runs.
+//! - A plugin runs **in process** or **isolated** (in a process of its own,
+//!   reached through the same messages); an isolated plugin that crashes,
+//!   hangs or grows is a **fault**: restarted, or **quarantined**.
 //! - The **plugin manager** loads, enables and disables plugins; an enabled
 //!   plugin is a plugin **object**, called through the ABI with (method
 //!   number, bytes) messages, and calling back through its **services**.
@@ -39,6 +42,10 @@ pub use config::restrict;
 pub use config::{key_path, ConfigError, ConfigStore};
 pub use paths::{Paths, LIB_EXT, LIB_PREFIX};
 pub use plugins::discover::Source;
+#[cfg(unix)]
+pub use plugins::isolated::{Isolated, Limits};
+pub use plugins::placement::Mode;
+pub use plugins::transport::{Cause, Fault};
 pub use plugins::error::{EnableError, HelperError, ManagerError, NoPlugin, ProgressError};
 pub use plugins::manager::{Options, PluginInfo, PluginManager, State, Toggle};
 pub use plugins::object::PluginObject;

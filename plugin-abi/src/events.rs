@@ -92,6 +92,20 @@ pub const PRINT_CANCELLED: &str = "PrintCancelled";
 /// Payload: `{"count": <number of events dropped>}`.
 pub const EVENTS_DROPPED: &str = "plinth_events_dropped";
 
+/// An isolated plugin's process ended while it was meant to run (a crash,
+/// a hang past the call budget, memory past its limit). Payload:
+/// `{"id": <plugin>, "reason": "SIGSEGV in on_event(PrintStarted)",
+/// "crashes": <crashes within the window>, "restart_in": <seconds, or null
+/// when it is quarantined>}`.
+pub const PLUGIN_CRASHED: &str = "PluginCrashed";
+
+/// A crashed plugin was started again. Payload: `{"id": <plugin>, "restarts": <count>}`.
+pub const PLUGIN_RESTARTED: &str = "PluginRestarted";
+
+/// A plugin crashed too often and is not started again until a person
+/// enables it. Payload: `{"id": <plugin>, "reason": <why>}`.
+pub const PLUGIN_QUARANTINED: &str = "PluginQuarantined";
+
 /// The name under which an event `name` fired by plugin `id` is delivered:
 /// `plugin_<id>_<name>`.
 pub fn plugin_event(id: &str, name: &str) -> String {

@@ -143,6 +143,14 @@ macro_rules! declare_mixins {
                 since!($msince $(, $own)?),
                 $args => $out $(, $codec)?
             ); )* )*
+
+            /// The name of plugin method number `id` (`OnEvent`), for
+            /// messages; `None` for a number this ABI does not know.
+            pub fn name(id: u32) -> Option<&'static str> {
+                $( if id == <$bmethod as Method>::ID { return Some(stringify!($bmethod)); } )*
+                $( $( if id == <$method as Method>::ID { return Some(stringify!($method)); } )* )*
+                None
+            }
         }
     };
 }
@@ -472,6 +480,9 @@ mod tests {
             Mixin::Settings.methods(),
             (0x0301..=0x030b).collect::<Vec<u32>>()
         );
+        assert_eq!(plugin::name(0x0401), Some("OnEvent"));
+        assert_eq!(plugin::name(0x0006), Some("GetRegistrations"));
+        assert_eq!(plugin::name(0x7f01), None);
     }
 
     #[test]

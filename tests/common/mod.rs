@@ -438,3 +438,33 @@ pub fn upload(
             .unwrap_or(serde_json::Value::Null),
     )
 }
+
+/// POSTs a JSON body with an API key: status and JSON answer.
+pub fn post(server: &Server, path: &str, key: &str, body: &str) -> (u16, serde_json::Value) {
+    let mut response = http()
+        .post(&server.url(path))
+        .header("X-Api-Key", key)
+        .header("Content-Type", "application/json")
+        .send(body)
+        .unwrap_or_else(|e| panic!("POST {path}: {e}"));
+    let status = response.status().as_u16();
+    let text = response.body_mut().read_to_string().unwrap_or_default();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+pub fn get(server: &Server, path: &str, key: &str) -> (u16, serde_json::Value) {
+    let mut response = http()
+        .get(&server.url(path))
+        .header("X-Api-Key", key)
+        .call()
+        .unwrap();
+    let status = response.status().as_u16();
+    let text = response.body_mut().read_to_string().unwrap_or_default();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+    )
+}

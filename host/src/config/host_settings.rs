@@ -41,6 +41,18 @@ pub enum Kind {
     Flag,
     /// A mapping of plugin identifiers to wizard versions (whole numbers or `null`).
     WizardVersions,
+    /// One of these words.
+    Choice(&'static [&'static str]),
+    /// A mapping of plugin identifiers to one of these words.
+    ChoicePerPlugin(&'static [&'static str]),
+    /// A mapping of plugin identifiers to whole numbers from `min` to `max`, in `unit`.
+    CountPerPlugin {
+        min: u64,
+        max: u64,
+        unit: &'static str,
+    },
+    /// A mapping of plugin identifiers to text.
+    TextPerPlugin,
 }
 
 /// One host key.
@@ -228,6 +240,75 @@ pub const LINES_PER_SECOND: NumberKey = NumberKey(Key {
     about: "how fast the virtual printer streams G-code commands",
 });
 
+/// The ways a plugin can run.
+pub const MODES: &[&str] = &["isolated", "in_process"];
+
+/// Where plugins run unless `isolation.plugins` says otherwise.
+pub const ISOLATION_DEFAULT: ChoiceKey = ChoiceKey(Key {
+    path: &["isolation", "default"],
+    kind: Kind::Choice(&["auto", "isolated", "in_process"]),
+    default: "auto",
+    about: "where plugins run: auto (user and registered plugins isolated, bundled ones in process), isolated or in_process",
+});
+/// Where each plugin runs, overriding the default.
+pub const ISOLATION_PLUGINS: Key = Key {
+    path: &["isolation", "plugins"],
+    kind: Kind::ChoicePerPlugin(MODES),
+    default: "{}",
+    about: "where a plugin runs, overriding isolation.default (also written by Plinth when an in-process plugin crashed the host)",
+};
+/// The memory an isolated plugin may use.
+pub const MEMORY_LIMIT: CountKey = count(
+    &["isolation", "memory_limit"],
+    16,
+    1 << 20,
+    "MiB",
+    "1024",
+    "the memory (resident) an isolated plugin may use before its process is ended",
+);
+/// The memory each isolated plugin may use, overriding the default.
+pub const MEMORY_LIMITS: Key = Key {
+    path: &["isolation", "memory_limits"],
+    kind: Kind::CountPerPlugin {
+        min: 16,
+        max: 1 << 20,
+        unit: "MiB",
+    },
+    default: "{}",
+    about: "the memory a plugin may use, overriding isolation.memory_limit",
+};
+/// How many crashes in the window quarantine a plugin.
+pub const MAX_CRASHES: CountKey = count(
+    &["isolation", "max_crashes"],
+    1,
+    1000,
+    "crashes",
+    "3",
+    "how many crashes within isolation.crash_window quarantine an isolated plugin",
+);
+/// The window crashes are counted in.
+pub const CRASH_WINDOW: NumberKey = seconds(
+    &["isolation", "crash_window"],
+    1.0,
+    604_800.0,
+    "600",
+    "the window in which isolation.max_crashes crashes quarantine a plugin",
+);
+/// Quarantined plugins, each with why.
+pub const QUARANTINED: Key = Key {
+    path: &["isolation", "quarantined"],
+    kind: Kind::TextPerPlugin,
+    default: "{}",
+    about: "plugins not started again after repeated crashes, with why (written by Plinth; enabling the plugin clears it)",
+};
+/// Plugins that crashed the host in process, each with where.
+pub const CRASHED_HOST: Key = Key {
+    path: &["isolation", "crashed_host"],
+    kind: Kind::TextPerPlugin,
+    default: "{}",
+    about: "plugins that crashed the host while running in process, with the call and time (written by Plinth)",
+};
+
 /// Every host key Plinth reads.
 pub const KEYS: &[&Key] = &[
     &PLUGIN_CALL_TIMEOUT.0,
@@ -244,6 +325,14 @@ pub const KEYS: &[&Key] = &[
     &IGNORE_INCOMPLETE_STARTUP.0,
     &SEEN_WIZARDS,
     &LINES_PER_SECOND.0,
+    &ISOLATION_DEFAULT.0,
+    &ISOLATION_PLUGINS,
+    &MEMORY_LIMIT.0,
+    &MEMORY_LIMITS,
+    &MAX_CRASHES.0,
+    &CRASH_WINDOW.0,
+    &QUARANTINED,
+    &CRASHED_HOST,
 ];
 
 impl Key {
@@ -263,6 +352,15 @@ impl Key {
             Kind::WizardVersions => {
                 "a mapping of plugin identifiers to whole numbers or null".to_owned()
             }
+            Kind::Choice(words) => format!("one of {}", words.join(", ")),
+            Kind::ChoicePerPlugin(words) => format!(
+                "a mapping of plugin identifiers to one of {}",
+                words.join(", ")
+            ),
+            Kind::CountPerPlugin { min, max, unit } => format!(
+                "a mapping of plugin identifiers to whole numbers of {unit} from {min} to {max}"
+            ),
+            Kind::TextPerPlugin => "a mapping of plugin identifiers to text".to_owned(),
         }
     }
 
@@ -281,6 +379,14 @@ impl Key {
             (Kind::WizardVersions, Value::Object(map)) => {
                 map.values().all(|v| v.is_null() || v.as_i64().is_some())
             }
+            (Kind::Choice(words), Value::String(w)) => words.contains(&w.as_str()),
+            (Kind::ChoicePerPlugin(words), Value::Object(map)) => map
+                .values()
+                .all(|v| v.as_str().is_some_and(|w| words.contains(&w))),
+            (Kind::CountPerPlugin { min, max, .. }, Value::Object(map)) => map
+                .values()
+                .all(|v| v.as_u64().is_some_and(|n| n >= min && n <= max)),
+            (Kind::TextPerPlugin, Value::Object(map)) => map.values().all(Value::is_string),
             _ => false,
         };
         if fits {
@@ -335,6 +441,30 @@ impl CountKey {
             .unwrap_or_else(|| self.0.default_value())
             .as_u64()
             .expect("checked to be a whole number")
+    }
+}
+
+/// A key holding one of a few words.
+#[derive(Debug)]
+pub struct ChoiceKey(pub Key);
+
+impl ChoiceKey {
+    /// The value in effect (the default when absent or bad).
+    pub fn get(&self, config: &ConfigStore) -> String {
+        self.0
+            .effective(config)
+            .unwrap_or_else(|| self.0.default_value())
+            .as_str()
+            .expect("checked to be a word")
+            .to_owned()
+    }
+}
+
+impl Key {
+    /// The entry for plugin `id` of a per-plugin key, when it holds a good one.
+    pub fn for_plugin(&self, config: &ConfigStore, id: &str) -> Option<Value> {
+        let map = self.effective(config)?;
+        map.get(id).filter(|v| !v.is_null()).cloned()
     }
 }
 

@@ -268,6 +268,10 @@ impl HostServices for Shared {
         sink(fraction.clamp(0.0, 1.0));
         Ok(())
     }
+
+    fn plugin_lost(&self, id: &str, fault: crate::plugins::transport::Fault) {
+        self.manager().plugin_lost(id, fault);
+    }
 }
 
 impl EventSink for Shared {

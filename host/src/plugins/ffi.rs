@@ -19,7 +19,7 @@ use plinth_abi::vtable::{CallOutcome, HostHandle, HostVTable, PluginInstance, Pl
 
 use crate::plugins::object::CallError;
 use crate::plugins::services::PluginContext;
-use crate::plugins::transport::{Library, Transport};
+use crate::plugins::transport::{Fault, Library, Transport};
 
 /// Why a library's root module cannot be used.
 pub(crate) enum RootModuleError {
@@ -57,28 +57,63 @@ pub(crate) fn root_module(
 /// A library mapped into this process.
 pub(crate) struct InProcess(pub(crate) PluginModuleRef);
 
-impl Library for InProcess {
-    fn instantiate(&self, context: &Arc<PluginContext>) -> Result<Box<dyn Transport>, CallError> {
+/// What answers a plugin's calls back into the host through its handle:
+/// the plugin's [`PluginContext`] in the host, or the channel to the host in
+/// an isolated plugin's process.
+pub(crate) trait Endpoint: Send + Sync + 'static {
+    /// Writes a log line of the plugin's.
+    fn log(&self, level: u8, message: &str);
+    /// Answers service number `service`.
+    fn serve(&self, service: u32, args: &[u8]) -> CallOutcome;
+}
+
+impl Endpoint for PluginContext {
+    fn log(&self, level: u8, message: &str) {
+        PluginContext::log(self, level, message)
+    }
+    fn serve(&self, service: u32, args: &[u8]) -> CallOutcome {
+        PluginContext::serve(self, service, args)
+    }
+}
+
+impl InProcess {
+    /// Creates the plugin object, handing it a handle on `endpoint`.
+    pub(crate) fn instantiate_with<E: Endpoint>(
+        &self,
+        endpoint: &Arc<E>,
+        id: &str,
+    ) -> Result<Box<dyn Transport>, CallError> {
         let handle = HostHandle {
-            ctx: Arc::as_ptr(context) as *const c_void,
-            vtable: &HOST_VTABLE,
+            ctx: Arc::as_ptr(endpoint) as *const c_void,
+            vtable: &Handle::<E>::VTABLE,
         };
-        // `context` is alive for the whole call; the plugin retains its own
+        // `endpoint` is alive for the whole call; the plugin retains its own
         // reference (through `retain`) before it keeps the handle.
         match (self.0.instantiate())(handle) {
             RResult::ROk(raw) => Ok(Box::new(Object {
                 raw,
-                id: context.identity.id.clone(),
+                id: id.to_owned(),
             })),
             RResult::RErr(e) => Err(CallError::Failed(e.into())),
         }
     }
 
-    fn embedded_file(&self, path: &str) -> Option<Cow<'static, [u8]>> {
+    /// A file compiled into the library, borrowed from it.
+    pub(crate) fn file(&self, path: &str) -> Option<&'static [u8]> {
         let lookup = self.0.embedded_file()?;
         lookup(RStr::from_str(path))
             .into_option()
-            .map(|bytes| Cow::Borrowed(bytes.as_slice()))
+            .map(|bytes| bytes.as_slice())
+    }
+}
+
+impl Library for InProcess {
+    fn instantiate(&self, context: &Arc<PluginContext>) -> Result<Box<dyn Transport>, CallError> {
+        self.instantiate_with(context, &context.identity.id)
+    }
+
+    fn embedded_file(&self, path: &str) -> Option<Cow<'static, [u8]>> {
+        self.file(path).map(Cow::Borrowed)
     }
 }
 
@@ -96,8 +131,12 @@ unsafe impl Send for Object {}
 unsafe impl Sync for Object {}
 
 impl Transport for Object {
-    fn call(&self, method: u32, args: &[u8]) -> CallOutcome {
-        (self.raw.vtable.call)(self.raw.this, method, RSlice::from_slice(args))
+    fn call(&self, method: u32, args: &[u8]) -> Result<CallOutcome, Fault> {
+        Ok((self.raw.vtable.call)(
+            self.raw.this,
+            method,
+            RSlice::from_slice(args),
+        ))
     }
 }
 
@@ -116,44 +155,50 @@ impl Drop for Object {
     }
 }
 
-/// The context behind a plugin's handle.
-///
-/// # Safety
-/// `ctx` must be the pointer `InProcess::instantiate` handed out, and the
-/// plugin must hold a reference to it (taken through `retain`), or be inside
-/// `instantiate`.
-unsafe fn context<'a>(ctx: *const c_void) -> &'a PluginContext {
-    // SAFETY: guaranteed by the caller.
-    unsafe { &*(ctx as *const PluginContext) }
-}
+/// The host's side of a plugin handle whose context is an `E`.
+struct Handle<E>(std::marker::PhantomData<E>);
 
-extern "C" fn retain(ctx: *const c_void) {
-    // SAFETY: `ctx` is `Arc::as_ptr` of a live `Arc<PluginContext>` (see `instantiate`).
-    unsafe { Arc::increment_strong_count(ctx as *const PluginContext) }
-}
+impl<E: Endpoint> Handle<E> {
+    const VTABLE: HostVTable = HostVTable {
+        retain: Self::retain,
+        release: Self::release,
+        log: Self::log,
+        call: Self::call,
+    };
 
-extern "C" fn release(ctx: *const c_void) {
-    // SAFETY: each `release` matches an earlier `retain` of the same pointer.
-    unsafe { Arc::decrement_strong_count(ctx as *const PluginContext) }
-}
+    /// The endpoint behind a plugin's handle.
+    ///
+    /// # Safety
+    /// `ctx` must be the pointer `instantiate_with` handed out, and the
+    /// plugin must hold a reference to it (taken through `retain`), or be
+    /// inside `instantiate`.
+    unsafe fn endpoint<'a>(ctx: *const c_void) -> &'a E {
+        // SAFETY: guaranteed by the caller.
+        unsafe { &*(ctx as *const E) }
+    }
 
-extern "C" fn log(ctx: *const c_void, level: u8, message: RStr<'_>) {
-    // SAFETY: the plugin only calls with a context it retained.
-    let context = unsafe { context(ctx) };
-    context.log(level, message.as_str());
-}
+    extern "C" fn retain(ctx: *const c_void) {
+        // SAFETY: `ctx` is `Arc::as_ptr` of a live `Arc<E>` (see `instantiate_with`).
+        unsafe { Arc::increment_strong_count(ctx as *const E) }
+    }
 
-extern "C" fn call(ctx: *const c_void, service: u32, args: RSlice<'_, u8>) -> CallOutcome {
-    // SAFETY: the plugin only calls with a context it retained.
-    let context = unsafe { context(ctx) };
-    catch_unwind(AssertUnwindSafe(|| context.serve(service, args.as_slice())))
+    extern "C" fn release(ctx: *const c_void) {
+        // SAFETY: each `release` matches an earlier `retain` of the same pointer.
+        unsafe { Arc::decrement_strong_count(ctx as *const E) }
+    }
+
+    extern "C" fn log(ctx: *const c_void, level: u8, message: RStr<'_>) {
+        // SAFETY: the plugin only calls with a context it retained.
+        let endpoint = unsafe { Self::endpoint(ctx) };
+        endpoint.log(level, message.as_str());
+    }
+
+    extern "C" fn call(ctx: *const c_void, service: u32, args: RSlice<'_, u8>) -> CallOutcome {
+        // SAFETY: the plugin only calls with a context it retained.
+        let endpoint = unsafe { Self::endpoint(ctx) };
+        catch_unwind(AssertUnwindSafe(|| {
+            endpoint.serve(service, args.as_slice())
+        }))
         .unwrap_or_else(|_| CallOutcome::Error("the host failed while serving this call".into()))
+    }
 }
-
-/// The host's side of every in-process plugin handle.
-static HOST_VTABLE: HostVTable = HostVTable {
-    retain,
-    release,
-    log,
-    call,
-};

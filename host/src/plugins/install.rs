@@ -287,12 +287,13 @@ impl PluginManager {
         let options = self.shared.options.clone();
         let disabled = self.shared.config.disabled().unwrap_or_default();
         let blocklist = self.shared.config.blocklist().unwrap_or_default();
+        let quarantined = crate::plugins::crashes::quarantined(&self.shared.config);
         if let Some(next) = self.shared.records.write().unwrap().promote(id) {
             next.state = State::Enabled;
             next.error = None;
             match next.found.problem.as_ref().map(ToString::to_string) {
                 Some(problem) => next.fail(State::Failed, problem),
-                None => evaluate(next, &options, &disabled, &blocklist),
+                None => evaluate(next, &options, &disabled, &blocklist, &quarantined),
             }
         }
     }

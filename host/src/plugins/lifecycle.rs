@@ -37,6 +37,8 @@ pub struct Listing<'a> {
     pub bundled: bool,
     /// It is in `plugins._disabled`.
     pub disabled: bool,
+    /// It is quarantined after repeated crashes (`isolation.quarantined`), with why.
+    pub quarantined: Option<String>,
 }
 
 /// The state a plugin is listed in at start-up, and why when it cannot run.
@@ -60,6 +62,9 @@ pub fn listed(listing: &Listing) -> (State, Option<String>) {
             State::SafeModeVictim,
             Some("safe mode: only bundled plugins load".into()),
         );
+    }
+    if let (false, Some(why)) = (listing.disabled, &listing.quarantined) {
+        return (State::Quarantined, Some(why.clone()));
     }
     let state = if listing.disabled {
         State::Disabled
@@ -145,7 +150,13 @@ pub enum Refused {
 
 /// Decides enabling (`enable`) or disabling plugin `id`.
 pub fn toggle(id: &str, facts: &Facts, enable: bool) -> Result<Plan, Refused> {
-    if enable && !matches!(facts.state, State::Enabled | State::Disabled) {
+    // A quarantined plugin is enabled by a person: that lifts the quarantine.
+    if enable
+        && !matches!(
+            facts.state,
+            State::Enabled | State::Disabled | State::Quarantined
+        )
+    {
         return Err(Refused::CannotRun {
             id: id.to_owned(),
             state: facts.state,
@@ -160,7 +171,7 @@ pub fn toggle(id: &str, facts: &Facts, enable: bool) -> Result<Plan, Refused> {
     }
     let step = if !facts.started {
         Step::Mark(match facts.state {
-            State::Enabled | State::Disabled if enable => State::Enabled,
+            State::Enabled | State::Disabled | State::Quarantined if enable => State::Enabled,
             State::Enabled | State::Disabled => State::Disabled,
             other => other,
         })
@@ -396,6 +407,7 @@ mod tests {
                 safe_mode,
                 bundled,
                 disabled,
+                quarantined: None,
             };
             assert_eq!(
                 listed(&listing),

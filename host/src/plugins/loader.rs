@@ -20,6 +20,12 @@ use crate::plugins::transport::Library;
 /// host, so the host's layout must extend the plugin's; a newer plugin's
 /// layout must extend the host's. Fields the plugin lacks read back as `None`.
 pub fn load(path: &Path, meta: &Metadata) -> Result<Arc<dyn Library>, Refusal> {
+    Ok(Arc::new(load_in_process(path, meta)?))
+}
+
+/// Maps the library at `path` into this process (the host's, or an isolated
+/// plugin's runner).
+pub(crate) fn load_in_process(path: &Path, meta: &Metadata) -> Result<ffi::InProcess, Refusal> {
     let header = lib_header_from_path(path).map_err(|e| match e {
         e @ LibraryError::OpenError { .. } => Refusal::Failed(format!(
             "cannot load the library: {}",
@@ -59,7 +65,7 @@ pub fn load(path: &Path, meta: &Metadata) -> Result<Arc<dyn Library>, Refusal> {
             Refusal::Incompatible(format!("cannot initialise the plugin: {}", one_line(&e)))
         }
     })?;
-    Ok(Arc::new(ffi::InProcess(module)))
+    Ok(ffi::InProcess(module))
 }
 
 fn one_line(s: &str) -> String {

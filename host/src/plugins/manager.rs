@@ -18,6 +18,7 @@ use plinth_abi::{Identity, Mixin, Registrations, Value};
 use crate::config::plugin_settings::PluginSettings;
 use crate::config::{ConfigError, ConfigStore};
 use crate::paths::Paths;
+use crate::plugins::crashes::{quarantined, Crashes};
 use crate::plugins::discover::discover;
 pub use crate::plugins::error::{EnableError, ManagerError, NoPlugin};
 use crate::plugins::events::{EventBus, EventSink};
@@ -25,6 +26,7 @@ use crate::plugins::lifecycle::{self, Facts, Step};
 use crate::plugins::loader;
 use crate::plugins::metadata;
 use crate::plugins::object::PluginObject;
+use crate::plugins::placement::{self, Mode};
 use crate::plugins::services::{HostServices, PluginContext};
 use crate::plugins::state::{
     apply_overlays, evaluate, refusal_state, source_name, Live, Record, Records, Stage,
@@ -53,6 +55,8 @@ pub(crate) struct Shared {
     /// Where each running slicing job's progress reports go: job token →
     /// (slicer plugin, receiver).
     pub(crate) slicing_progress: Mutex<std::collections::HashMap<u64, (String, ProgressSink)>>,
+    /// Crashes and restarts of isolated plugins.
+    pub(crate) crashes: Crashes,
     pub(crate) me: Weak<Shared>,
 }
 
@@ -93,6 +97,7 @@ impl PluginManager {
         let config = ConfigStore::open(&paths.config_file())?;
         let disabled = config.disabled()?;
         let blocklist = config.blocklist()?;
+        let quarantined = quarantined(&config);
         let mut records = Records::default();
         for (seq, found) in discover(&paths).into_iter().enumerate() {
             let mut record = Record::found(seq, found);
@@ -112,7 +117,7 @@ impl PluginManager {
             } else if let Some(problem) = record.found.problem.as_ref().map(ToString::to_string) {
                 record.fail(State::Failed, problem);
             } else {
-                evaluate(&mut record, &options, &disabled, &blocklist);
+                evaluate(&mut record, &options, &disabled, &blocklist, &quarantined);
             }
             records.push(record);
         }
@@ -130,6 +135,7 @@ impl PluginManager {
             events: EventBus::new(me.clone() as Weak<dyn EventSink>, queue_limit),
             environment: Default::default(),
             slicing_progress: Default::default(),
+            crashes: Crashes::default(),
             me: me.clone(),
         });
         Ok(Self { shared })
@@ -177,12 +183,32 @@ impl PluginManager {
     /// Every discovered plugin, in discovery order (shadowed copies included).
     pub fn plugins(&self) -> Vec<PluginInfo> {
         let records = self.shared.records.read().unwrap();
-        records.listing().into_iter().map(Record::info).collect()
+        records
+            .listing()
+            .into_iter()
+            .map(|r| self.info(r))
+            .collect()
     }
 
     /// One plugin by identifier (the one that provides it when copies exist).
     pub fn plugin(&self, id: &str) -> Option<PluginInfo> {
-        self.with(id, Record::info)
+        self.with(id, |r| self.info(r))
+    }
+
+    /// What a record says, with where it runs and how often it crashed.
+    fn info(&self, record: &Record) -> PluginInfo {
+        let mut info = record.info();
+        info.mode = placement::mode(&self.shared.config, &info.id, info.source);
+        info.crashes = self.shared.crashes.of(&info.id);
+        info.crashed_host = crate::config::host_settings::CRASHED_HOST
+            .for_plugin(&self.shared.config, &info.id)
+            .and_then(|v| v.as_str().map(str::to_owned));
+        info
+    }
+
+    /// Crashes and restarts of isolated plugins since the host started.
+    pub fn crash_totals(&self) -> (u64, u64) {
+        self.shared.crashes.totals()
     }
 
     /// Whether the host has started (the server runs).
@@ -247,7 +273,7 @@ impl PluginManager {
                 error.unwrap_or_else(|| "it has no library to load".into()),
             ));
         };
-        match loader::load(&path, &meta) {
+        match self.load_library(id, &path, &meta) {
             Ok(library) => {
                 self.with_mut(id, |r| r.stage = Stage::Loaded(library.clone()));
                 Ok(library)
@@ -259,6 +285,37 @@ impl PluginManager {
                 Err(EnableError::NotLoaded(msg))
             }
         }
+    }
+
+    /// Maps the library in, or starts its process when the plugin runs isolated.
+    fn load_library(
+        &self,
+        id: &str,
+        path: &std::path::Path,
+        meta: &plinth_abi::Metadata,
+    ) -> Result<Arc<dyn Library>, metadata::Refusal> {
+        #[cfg(unix)]
+        if self.mode(id) == Some(Mode::Isolated) {
+            let limits = crate::plugins::isolated::Limits {
+                budget: crate::config::host_settings::PLUGIN_CALL_TIMEOUT
+                    .duration(&self.shared.config),
+                memory_mib: placement::memory_limit(&self.shared.config, id),
+            };
+            tracing::debug!(plugin = %id, "runs isolated");
+            return crate::plugins::isolated::Isolated::load(
+                id,
+                path,
+                limits,
+                self.shared.me.clone() as Weak<dyn HostServices>,
+            );
+        }
+        loader::load(path, meta)
+    }
+
+    /// Where plugin `id` runs (or would run, if it is not running).
+    pub fn mode(&self, id: &str) -> Option<Mode> {
+        let source = self.with(id, |r| r.found.source)?;
+        Some(placement::mode(&self.shared.config, id, source))
     }
 
     /// Loads and enables every plugin that is to be enabled, in discovery order.
@@ -480,6 +537,14 @@ impl PluginManager {
     pub fn set_enabled(&self, id: &str, enable: bool) -> Result<Toggle, ManagerError> {
         let _guard = self.shared.lifecycle.lock().unwrap();
         let plan = lifecycle::toggle(id, &self.facts(id)?, enable)?;
+        self.shared.crashes.forget(id);
+        if enable && self.with(id, |r| r.state) == Some(State::Quarantined) {
+            self.lift_quarantine(id)?;
+            self.with_mut(id, |r| {
+                r.state = State::Disabled;
+                r.error = None;
+            });
+        }
         // A plugin to enable now must load before anything is saved.
         if plan.step == Step::EnableNow {
             self.load(id).map_err(|error| ManagerError::CannotEnable {
@@ -551,5 +616,17 @@ impl PluginManager {
         }
         // What it left running can no longer act through the host.
         self.with(id, |r| r.context().map(|c| c.close()));
+        // An isolated plugin's process ends: nothing of it keeps running.
+        let taken = self
+            .with_mut(id, |r| {
+                r.library()
+                    .is_some_and(|l| l.isolated())
+                    .then(|| r.take_object())
+                    .flatten()
+            })
+            .flatten();
+        if let Some((object, _context)) = taken {
+            drop_when_unique(object);
+        }
     }
 }

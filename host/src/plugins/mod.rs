@@ -6,17 +6,21 @@
 //! through [`dispatch`] (mixin implementations in [`sorting`] order, hooks,
 //! helpers, the [`events`] bus) and come back out through its [`services`].
 
+pub mod crashes;
 pub mod discover;
 pub mod dispatch;
 pub mod error;
 pub mod events;
 pub(crate) mod ffi;
 pub mod install;
+#[cfg(unix)]
+pub mod isolated;
 pub mod lifecycle;
 pub mod loader;
 pub mod manager;
 pub mod metadata;
 pub mod object;
+pub mod placement;
 pub mod services;
 pub mod sorting;
 pub mod startup;

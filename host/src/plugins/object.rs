@@ -9,7 +9,7 @@ use plinth_abi::vtable::CallOutcome;
 use plinth_abi::{Codec, Method};
 
 use crate::plugins::services::PluginContext;
-use crate::plugins::transport::{Library, Transport};
+use crate::plugins::transport::{Fault, Library, Transport};
 
 /// Why a call into a plugin did not return a value. The messages come from
 /// the plugin (or the wire), so they stay text.
@@ -25,6 +25,9 @@ pub enum CallError {
     /// The plugin panicked; the SDK caught it.
     #[error("panicked: {0}")]
     Panicked(String),
+    /// The plugin's process ended before it answered (isolated plugins).
+    #[error("its process ended: {0}")]
+    Crashed(Fault),
 }
 
 /// A plugin object created by the plugin's `instantiate`.
@@ -57,7 +60,11 @@ impl PluginObject {
 
     /// Calls method `M` with already encoded arguments (events encode once for all plugins).
     pub fn call_encoded<M: Method>(&self, args: &[u8]) -> Result<M::Output, CallError> {
-        match self.transport.call(M::ID, args) {
+        match self
+            .transport
+            .call(M::ID, args)
+            .map_err(CallError::Crashed)?
+        {
             CallOutcome::Ok(bytes) => M::OutputCodec::decode(&bytes).map_err(CallError::Failed),
             CallOutcome::Unsupported => Err(CallError::Unsupported),
             CallOutcome::Error(e) => Err(CallError::Failed(e.into())),

@@ -27,6 +27,8 @@ pub enum State {
     Blocklisted,
     SafeModeVictim,
     Shadowed,
+    /// Not started again after repeated crashes, until a person enables it.
+    Quarantined,
 }
 
 impl State {
@@ -39,6 +41,7 @@ impl State {
             State::Blocklisted => "blocklisted",
             State::SafeModeVictim => "safe_mode_victim",
             State::Shadowed => "shadowed",
+            State::Quarantined => "quarantined",
         }
     }
 }
@@ -74,6 +77,13 @@ pub struct PluginInfo {
     pub pending_disable: bool,
     pub pending_uninstall: bool,
     pub sdk: Option<String>,
+    /// Where it runs (or would run).
+    pub mode: crate::plugins::placement::Mode,
+    /// Its crashes and restarts since the host started (isolated plugins).
+    pub crashes: crate::plugins::crashes::CrashCount,
+    /// When it crashed the host in process: which call, when (it runs
+    /// isolated since).
+    pub crashed_host: Option<String>,
 }
 
 impl PluginInfo {
@@ -292,6 +302,9 @@ impl Record {
             pending_disable: self.pending == Some(Pending::Disable),
             pending_uninstall: self.pending == Some(Pending::Uninstall),
             sdk: meta.map(|m| m.sdk.clone()),
+            mode: crate::plugins::placement::Mode::InProcess,
+            crashes: Default::default(),
+            crashed_host: None,
         }
     }
 }
@@ -404,6 +417,7 @@ pub(crate) fn evaluate(
     options: &Options,
     disabled: &[String],
     blocklist: &[BlockEntry],
+    quarantined: &serde_json::Map<String, Value>,
 ) {
     let library = record
         .found
@@ -428,6 +442,10 @@ pub(crate) fn evaluate(
         safe_mode: options.safe_mode,
         bundled: record.found.source == Source::Bundled,
         disabled: disabled.contains(id),
+        quarantined: quarantined
+            .get(id)
+            .and_then(Value::as_str)
+            .map(str::to_owned),
     });
     // Listed with its metadata (when it could be read), refused with the reason.
     record.meta = meta;

@@ -125,13 +125,20 @@ pub async fn call_plugin<T: Send + 'static>(
     }
 }
 
-/// A plugin's error as an answer: 500, logged with its identifier.
+/// A plugin's error as an answer, logged with its identifier: 500, or 502
+/// when its process ended before it answered (isolated plugins).
 pub fn plugin_error(id: &str, what: &str, e: CallError) -> ApiError {
     tracing::error!(plugin = %id, "{what}: {e}");
-    ApiError::new(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        format!("plugin `{id}` failed in {what}: {e}"),
-    )
+    match e {
+        CallError::Crashed(fault) => ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            format!("plugin `{id}` crashed: {fault}"),
+        ),
+        e => ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("plugin `{id}` failed in {what}: {e}"),
+        ),
+    }
 }
 
 /// Request headers as a plugin sees them (names lower case; values that are not text left out).

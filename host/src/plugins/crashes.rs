@@ -1,0 +1,270 @@
+//! What the host does when an isolated plugin's process is lost (crashed,
+//! hung past its budget, grew past its memory limit): the plugin is taken
+//! down at once (its calls in flight already failed naming it), counted,
+//! announced, and started again after a backoff; after
+//! `isolation.max_crashes` crashes within `isolation.crash_window` it is
+//! quarantined (`isolation.quarantined`): not started again until a person
+//! enables it.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use plinth_abi::events;
+use plinth_abi::Registrations;
+use serde_json::{json, Map, Value};
+
+use crate::config::host_settings::{CRASH_WINDOW, MAX_CRASHES, QUARANTINED};
+use crate::config::{key_path, ConfigStore};
+use crate::plugins::manager::{drop_when_unique_by, Phase, PluginManager, State};
+use crate::plugins::transport::Fault;
+
+/// The first wait before a crashed plugin starts again; it doubles with
+/// each crash in the window.
+const FIRST_BACKOFF: Duration = Duration::from_secs(1);
+/// The longest wait.
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+/// Crashes and restarts, per plugin and in all.
+#[derive(Default)]
+pub(crate) struct Crashes {
+    plugins: Mutex<HashMap<String, History>>,
+    total: AtomicU64,
+    restarts: AtomicU64,
+}
+
+/// One plugin's crashes.
+#[derive(Default, Clone)]
+struct History {
+    /// When it crashed, within the window.
+    recent: VecDeque<Instant>,
+    crashes: u64,
+    restarts: u64,
+    last: Option<String>,
+    /// Bumped by every crash and every toggle: a restart scheduled before
+    /// is dropped.
+    generation: u64,
+}
+
+/// A plugin's crash counts, as listed.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct CrashCount {
+    /// Crashes since the host started.
+    pub crashes: u64,
+    /// Restarts after a crash since the host started.
+    pub restarts: u64,
+    /// The last crash, as the person reads it.
+    pub last: Option<String>,
+}
+
+impl Crashes {
+    /// Crashes and restarts of every plugin since the host started.
+    pub(crate) fn totals(&self) -> (u64, u64) {
+        (
+            self.total.load(Ordering::Relaxed),
+            self.restarts.load(Ordering::Relaxed),
+        )
+    }
+
+    /// The counts of plugin `id`.
+    pub(crate) fn of(&self, id: &str) -> CrashCount {
+        let plugins = self.plugins.lock().unwrap();
+        plugins
+            .get(id)
+            .map(|h| CrashCount {
+                crashes: h.crashes,
+                restarts: h.restarts,
+                last: h.last.clone(),
+            })
+            .unwrap_or_default()
+    }
+
+    /// A person toggled plugin `id`: a restart scheduled is dropped and the
+    /// crashes counted towards quarantine start over.
+    pub(crate) fn forget(&self, id: &str) {
+        if let Some(h) = self.plugins.lock().unwrap().get_mut(id) {
+            h.generation += 1;
+            h.recent.clear();
+        }
+    }
+}
+
+/// The quarantined plugins, with why.
+pub(crate) fn quarantined(config: &ConfigStore) -> Map<String, Value> {
+    match config.effective(&key_path(QUARANTINED.path)) {
+        Some(Value::Object(map)) if QUARANTINED.check(&Value::Object(map.clone())).is_ok() => map,
+        _ => Map::new(),
+    }
+}
+
+impl PluginManager {
+    /// The process of plugin `id` was lost: take it down, count it, and
+    /// restart it after a backoff or quarantine it.
+    pub(crate) fn plugin_lost(&self, id: &str, fault: Fault) {
+        let reason = fault.to_string();
+        let window = CRASH_WINDOW.duration(&self.shared.config);
+        let max = MAX_CRASHES.get(&self.shared.config) as usize;
+        let (recent, generation) = {
+            let mut plugins = self.shared.crashes.plugins.lock().unwrap();
+            let h = plugins.entry(id.to_owned()).or_default();
+            let now = Instant::now();
+            h.recent.retain(|t| now.duration_since(*t) < window);
+            h.recent.push_back(now);
+            h.crashes += 1;
+            h.last = Some(reason.clone());
+            h.generation += 1;
+            (h.recent.len(), h.generation)
+        };
+        self.shared.crashes.total.fetch_add(1, Ordering::Relaxed);
+        let quarantine = recent >= max;
+        let backoff = (FIRST_BACKOFF * 2u32.saturating_pow(recent as u32 - 1)).min(MAX_BACKOFF);
+        self.shared.events.fire(
+            events::PLUGIN_CRASHED,
+            &json!({
+                "id": id,
+                "reason": reason,
+                "crashes": recent,
+                "restart_in": (!quarantine).then_some(backoff.as_secs_f64()),
+            }),
+        );
+        let manager = self.clone();
+        let id = id.to_owned();
+        std::thread::Builder::new()
+            .name("plugin-recovery".into())
+            .spawn(move || {
+                let shown = if quarantine {
+                    format!(
+                        "quarantined after {recent} crashes within {} s (last: {reason}); enable it to start it again",
+                        window.as_secs()
+                    )
+                } else {
+                    format!(
+                        "crashed ({reason}); restarting in {} s",
+                        backoff.as_secs_f64()
+                    )
+                };
+                if !manager.take_down(&id, &shown, quarantine) {
+                    return;
+                }
+                if quarantine {
+                    tracing::error!(plugin = %id, "{shown}");
+                    manager.shared.events.fire(
+                        events::PLUGIN_QUARANTINED,
+                        &json!({"id": id, "reason": shown}),
+                    );
+                    return;
+                }
+                tracing::warn!(plugin = %id, "{shown}");
+                std::thread::sleep(backoff);
+                manager.restart(&id, generation);
+            })
+            .expect("a thread to recover a plugin");
+    }
+
+    /// Takes the crashed plugin down: no calls reach it, its hooks and
+    /// helpers are gone, its object (whose process is gone) is dropped.
+    /// False when it is not meant to run anyway (disabled meanwhile, the
+    /// host shutting down).
+    fn take_down(&self, id: &str, shown: &str, quarantine: bool) -> bool {
+        let _guard = self.shared.lifecycle.lock().unwrap();
+        if *self.shared.phase.lock().unwrap() == Phase::ShuttingDown {
+            return false;
+        }
+        let meant_to_run = self
+            .with(id, |r| {
+                matches!(r.state, State::Enabled | State::Failed) && r.pending.is_none()
+            })
+            .unwrap_or(false);
+        if meant_to_run && quarantine {
+            // On disk before anyone can see it listed.
+            self.record_quarantine(id, shown);
+        }
+        let object = self
+            .with_mut(id, |r| {
+                if meant_to_run {
+                    r.set_registrations(Registrations::default());
+                    r.state = if quarantine {
+                        State::Quarantined
+                    } else {
+                        State::Enabled
+                    };
+                    r.error = Some(shown.to_owned());
+                }
+                if let Some(context) = r.context() {
+                    context.close();
+                }
+                r.take_object()
+            })
+            .flatten();
+        if let Some((object, _context)) = object {
+            object.close();
+            drop_when_unique_by(object, Instant::now() + Duration::from_secs(2));
+        }
+        meant_to_run
+    }
+
+    /// Records the quarantine in the config.
+    fn record_quarantine(&self, id: &str, why: &str) {
+        let config = &self.shared.config;
+        let mut path = key_path(QUARANTINED.path);
+        path.push(id.to_owned());
+        if let Err(e) = config
+            .set(path, Value::String(why.to_owned()))
+            .and_then(|()| config.save())
+        {
+            tracing::error!(plugin = %id, "cannot record the quarantine in the config: {e}");
+        }
+    }
+
+    /// Starts the plugin again, unless something changed since it crashed
+    /// (it crashed again, a person toggled it, the host shuts down).
+    fn restart(&self, id: &str, generation: u64) {
+        let _guard = self.shared.lifecycle.lock().unwrap();
+        let current = self
+            .shared
+            .crashes
+            .plugins
+            .lock()
+            .unwrap()
+            .get(id)
+            .map(|h| h.generation);
+        if current != Some(generation)
+            || *self.shared.phase.lock().unwrap() == Phase::ShuttingDown
+            || self.with(id, |r| r.state) != Some(State::Enabled)
+        {
+            return;
+        }
+        if self.load(id).is_err() {
+            return;
+        }
+        if self.enable(id) {
+            self.start_late(id);
+            let restarts = {
+                let mut plugins = self.shared.crashes.plugins.lock().unwrap();
+                let h = plugins.entry(id.to_owned()).or_default();
+                h.restarts += 1;
+                h.restarts
+            };
+            self.shared.crashes.restarts.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(plugin = %id, "restarted after a crash");
+            self.shared.events.fire(
+                events::PLUGIN_RESTARTED,
+                &json!({"id": id, "restarts": restarts}),
+            );
+        }
+    }
+
+    /// Lifts the quarantine of `id` (a person enables it).
+    pub(crate) fn lift_quarantine(&self, id: &str) -> Result<(), crate::config::ConfigError> {
+        self.shared.crashes.forget(id);
+        let config = &self.shared.config;
+        if !quarantined(config).contains_key(id) {
+            return Ok(());
+        }
+        let mut path = key_path(QUARANTINED.path);
+        path.push(id.to_owned());
+        config.remove(path)?;
+        config.save()
+    }
+}

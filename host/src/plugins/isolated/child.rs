@@ -1,0 +1,358 @@
+//! An isolated plugin's process as the host holds it: started from the
+//! `plinth` binary in its runner mode, its channel served, its calls and
+//! memory watched, and its end read as a [`Fault`] naming the call in flight.
+
+use std::io::BufRead;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, Weak};
+use std::time::{Duration, Instant};
+
+use plinth_abi::vtable::CallOutcome;
+
+use super::peer::{Handler, Peer};
+use crate::plugins::services::{HostServices, PluginContext};
+use crate::plugins::transport::{Cause, Fault};
+
+/// The environment variable naming the program that runs isolated plugins
+/// (default: the `plinth` binary itself).
+pub const RUNNER_ENV: &str = "PLINTH_RUNNER";
+/// The hidden subcommand of `plinth` that runs one plugin.
+pub const RUNNER_COMMAND: &str = "__run-plugin";
+
+/// What an isolated plugin may use.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Limits {
+    /// How long one call may take before the process is ended as hung
+    /// (slicing runs as long as it needs).
+    pub budget: Duration,
+    /// The memory (resident) it may use, in MiB.
+    pub memory_mib: u64,
+}
+
+/// Why the process could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum SpawnError {
+    /// The runner program cannot be found.
+    #[error("cannot find the plinth binary to run the plugin in (set {RUNNER_ENV}): {0}")]
+    NoRunner(String),
+    /// Starting it failed.
+    #[error("cannot start {}: {error}", .program.display())]
+    Start {
+        program: PathBuf,
+        error: std::io::Error,
+    },
+}
+
+/// The program that runs isolated plugins: [`RUNNER_ENV`], else this
+/// executable when it is `plinth`, else a `plinth` beside it or one folder up
+/// (a test or benchmark binary of the build).
+pub fn runner_program() -> Result<PathBuf, SpawnError> {
+    if let Some(p) = std::env::var_os(RUNNER_ENV) {
+        return Ok(PathBuf::from(p));
+    }
+    let exe = std::env::current_exe().map_err(|e| SpawnError::NoRunner(e.to_string()))?;
+    let name = format!("plinth{}", std::env::consts::EXE_SUFFIX);
+    if exe.file_name().is_some_and(|n| n == name.as_str()) {
+        return Ok(exe);
+    }
+    exe.ancestors()
+        .skip(1)
+        .take(2)
+        .map(|dir| dir.join(&name))
+        .find(|p| p.is_file())
+        .ok_or_else(|| SpawnError::NoRunner(format!("no {name} beside {}", exe.display())))
+}
+
+/// A running plugin process.
+pub struct Connection {
+    /// The plugin's identifier, for the log.
+    pub id: String,
+    pub peer: Arc<Peer>,
+    child: Mutex<Child>,
+    pid: u32,
+    limits: Limits,
+    /// The host's verdict when it ends the process itself (hang, memory).
+    verdict: Mutex<Option<Cause>>,
+    /// The host ends the process on purpose: not a fault.
+    ending: AtomicBool,
+    /// Set once the channel closed, with the fault if there was one.
+    closed: (Mutex<Option<Option<Fault>>>, Condvar),
+    /// What answers the plugin's service calls, once it has an object.
+    pub(super) context: OnceLock<Arc<PluginContext>>,
+    /// Told when the process is lost.
+    services: Weak<dyn HostServices>,
+}
+
+/// Serves the plugin's calls to the host.
+struct Served(Weak<Connection>);
+
+impl Handler for Served {
+    fn call(&self, code: u32, body: Vec<u8>) -> CallOutcome {
+        match self.0.upgrade().and_then(|c| c.context.get().cloned()) {
+            Some(context) => context.serve(code, &body),
+            None => CallOutcome::Error("the host has no context for this plugin yet".into()),
+        }
+    }
+
+    fn log(&self, level: u8, message: &str) {
+        let Some(connection) = self.0.upgrade() else {
+            return;
+        };
+        match connection.context.get() {
+            Some(context) => context.log(level, message),
+            None => tracing::info!(target: "plugin", plugin = %connection.id, "{message}"),
+        }
+    }
+}
+
+impl Connection {
+    /// Starts the runner for the library at `library`, plugin `id`.
+    pub fn spawn(
+        id: &str,
+        library: &Path,
+        limits: Limits,
+        services: Weak<dyn HostServices>,
+    ) -> Result<Arc<Self>, SpawnError> {
+        let program = runner_program()?;
+        let start = |error| SpawnError::Start {
+            program: program.clone(),
+            error,
+        };
+        let (ours, theirs) = UnixStream::pair().map_err(start)?;
+        let mut child = Command::new(&program)
+            .arg(RUNNER_COMMAND)
+            .arg(library)
+            .arg("--id")
+            .arg(id)
+            .stdin(Stdio::from(std::os::fd::OwnedFd::from(theirs)))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .env_remove("PLINTH_BASEDIR")
+            .spawn()
+            .map_err(start)?;
+        let stderr = child.stderr.take();
+        let writer = ours.try_clone().map_err(start)?;
+        let connection = Arc::new(Self {
+            id: id.to_owned(),
+            peer: Peer::new(writer),
+            pid: child.id(),
+            child: Mutex::new(child),
+            limits,
+            verdict: Mutex::new(None),
+            ending: AtomicBool::new(false),
+            closed: Default::default(),
+            context: OnceLock::new(),
+            services,
+        });
+        if let Some(stderr) = stderr {
+            let id = id.to_owned();
+            std::thread::Builder::new()
+                .name("plugin-stderr".into())
+                .spawn(move || {
+                    for line in std::io::BufReader::new(stderr)
+                        .lines()
+                        .map_while(Result::ok)
+                    {
+                        tracing::warn!(target: "plugin", plugin = %id, "{line}");
+                    }
+                })
+                .map_err(start)?;
+        }
+        let reader = connection.clone();
+        std::thread::Builder::new()
+            .name("plugin-channel".into())
+            .spawn(move || reader.serve(ours))
+            .map_err(start)?;
+        supervise(&connection);
+        Ok(connection)
+    }
+
+    /// Reads the channel until it closes, then settles what happened.
+    fn serve(self: Arc<Self>, ours: UnixStream) {
+        let handler = Arc::new(Served(Arc::downgrade(&self)));
+        if let Err(e) = self.peer.serve(ours, handler) {
+            tracing::debug!(plugin = %self.id, "channel broken: {e}");
+        }
+        let during = self.peer.oldest().map(|c| c.describe());
+        let status = self.reap();
+        let ending = self.ending.load(Ordering::SeqCst);
+        let verdict = self.verdict.lock().unwrap().take();
+        let cause = verdict.unwrap_or_else(|| match status {
+            Some(status) => cause_of(status),
+            None => Cause::Gone,
+        });
+        let fault = Fault { cause, during };
+        self.peer.fail_all(fault.clone());
+        let fault = (!ending).then_some(fault);
+        if let Some(fault) = &fault {
+            tracing::error!(plugin = %self.id, pid = self.pid, "plugin process lost: {fault}");
+        }
+        *self.closed.0.lock().unwrap() = Some(fault.clone());
+        self.closed.1.notify_all();
+        if let (Some(fault), Some(services)) = (fault, self.services.upgrade()) {
+            services.plugin_lost(&self.id, fault);
+        }
+    }
+
+    /// Waits for the process to end (it closed its channel, so it ends now),
+    /// ending it after a moment if it does not.
+    fn reap(&self) -> Option<ExitStatus> {
+        let mut child = self.child.lock().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(2);
+        loop {
+            match child.try_wait() {
+                Ok(Some(status)) => return Some(status),
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(2))
+                }
+                Ok(None) => {
+                    let _ = child.kill();
+                    return child.wait().ok();
+                }
+                Err(_) => return None,
+            }
+        }
+    }
+
+    /// Ends the process now with `cause` as the host's verdict (a hang, the
+    /// memory limit); the channel then closes and the fault is reported.
+    pub fn end_for(&self, cause: Cause) {
+        {
+            let mut verdict = self.verdict.lock().unwrap();
+            if verdict.is_some() || self.is_closed() {
+                return;
+            }
+            *verdict = Some(cause);
+        }
+        let _ = self.child.lock().unwrap().kill();
+    }
+
+    /// The host is about to end the process on purpose: its end is not a fault.
+    pub fn going(&self) {
+        self.ending.store(true, Ordering::SeqCst);
+    }
+
+    /// Ends the process on purpose (the plugin is dropped): no fault is
+    /// reported. Waits at most `grace` for it to go by itself first.
+    pub fn end(&self, grace: Duration) {
+        self.going();
+        let deadline = Instant::now() + grace;
+        let mut closed = self.closed.0.lock().unwrap();
+        while closed.is_none() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            closed = self.closed.1.wait_timeout(closed, left).unwrap().0;
+        }
+        drop(closed);
+        let _ = self.child.lock().unwrap().kill();
+    }
+
+    /// Whether the channel closed.
+    pub fn is_closed(&self) -> bool {
+        self.closed.0.lock().unwrap().is_some()
+    }
+
+    /// Checks the calls in flight against the budget and the memory against
+    /// the limit; ends the process when one is past.
+    fn check(&self, memory: bool) {
+        use plinth_abi::methods::plugin as m;
+        use plinth_abi::Method;
+        if let Some(call) = self.peer.overdue(
+            self.limits.budget,
+            &[m::DoSlice::ID, super::frame::control::DROP],
+        ) {
+            let seconds = self.limits.budget.as_secs_f64();
+            tracing::error!(plugin = %self.id, "{} ran past its budget of {seconds} s; ending the plugin's process", call.describe());
+            self.end_for(Cause::Hung { seconds });
+            return;
+        }
+        if let Some(used) = resident_mib(self.pid).filter(|_| memory) {
+            if used > self.limits.memory_mib {
+                self.end_for(Cause::Memory {
+                    used_mib: used,
+                    limit_mib: self.limits.memory_mib,
+                });
+            }
+        }
+    }
+}
+
+/// The exit status as a cause.
+fn cause_of(status: ExitStatus) -> Cause {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.signal(), status.code()) {
+        (Some(signal), _) => Cause::Signal(signal_name(signal)),
+        (None, Some(code)) => Cause::Exited(code),
+        (None, None) => Cause::Gone,
+    }
+}
+
+/// `SIGSEGV` for 11, and so on.
+pub fn signal_name(signal: i32) -> String {
+    let name = match signal {
+        libc::SIGSEGV => "SIGSEGV",
+        libc::SIGABRT => "SIGABRT",
+        libc::SIGBUS => "SIGBUS",
+        libc::SIGILL => "SIGILL",
+        libc::SIGFPE => "SIGFPE",
+        libc::SIGKILL => "SIGKILL",
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGINT => "SIGINT",
+        libc::SIGTRAP => "SIGTRAP",
+        libc::SIGSYS => "SIGSYS",
+        libc::SIGPIPE => "SIGPIPE",
+        libc::SIGHUP => "SIGHUP",
+        other => return format!("signal {other}"),
+    };
+    name.to_owned()
+}
+
+/// The resident memory of process `pid` in MiB (Linux; `None` elsewhere).
+fn resident_mib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024)
+}
+
+/// Every plugin process watched, by one thread for all.
+static WATCHED: Mutex<Vec<Weak<Connection>>> = Mutex::new(Vec::new());
+/// How often calls and memory are checked.
+const WATCH_EVERY: Duration = Duration::from_millis(100);
+
+fn supervise(connection: &Arc<Connection>) {
+    let mut watched = WATCHED.lock().unwrap();
+    let first = watched.is_empty();
+    watched.push(Arc::downgrade(connection));
+    if first {
+        std::thread::Builder::new()
+            .name("plugin-watch".into())
+            .spawn(watch)
+            .expect("the plugin watch thread");
+    }
+}
+
+/// Memory is checked every this many rounds.
+const MEMORY_EVERY: u32 = 5;
+
+fn watch() {
+    for round in 1u32.. {
+        std::thread::sleep(WATCH_EVERY);
+        let live: Vec<Arc<Connection>> = {
+            let mut watched = WATCHED.lock().unwrap();
+            watched.retain(|w| w.upgrade().is_some_and(|c| !c.is_closed()));
+            if watched.is_empty() {
+                return;
+            }
+            watched.iter().filter_map(Weak::upgrade).collect()
+        };
+        for connection in live {
+            connection.check(round % MEMORY_EVERY == 0);
+        }
+    }
+}

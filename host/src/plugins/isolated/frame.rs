@@ -1,0 +1,146 @@
+//! The frames on an isolated plugin's channel. Each is
+//! `length: u32 | kind: u8 | id: u64 | code: u32 | body`, little endian,
+//! `length` counting what follows it. The body is the ABI's own encoded
+//! arguments or result, unchanged.
+
+use std::io::{self, Read};
+
+/// What a frame is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A call: `code` is the method (host to plugin) or service (plugin to
+    /// host) number, or a [`control`] number; `id` names the call.
+    Call,
+    /// The reply to call `id`: `code` is the outcome ([`outcome`]).
+    Reply,
+    /// A log line of the plugin's (no reply): `code` is the level.
+    Log,
+}
+
+/// Outcome codes of a reply, as [`CallOutcome`](plinth_abi::vtable::CallOutcome)'s variants.
+pub mod outcome {
+    /// `Ok(body)`.
+    pub const OK: u32 = 0;
+    /// `Unsupported`.
+    pub const UNSUPPORTED: u32 = 1;
+    /// `Error(body as text)`.
+    pub const ERROR: u32 = 2;
+    /// `Panic(body as text)`.
+    pub const PANIC: u32 = 3;
+}
+
+/// Call numbers of the runner itself (above every method number the ABI can
+/// have: those are `mixin << 8 | index`).
+pub mod control {
+    /// Maps the library (body: its path) and checks it; an error body is a
+    /// [`LoadRefusal`](super::super::runner::LoadRefusal) as JSON.
+    pub const LOAD: u32 = 0xffff_ff01;
+    /// Creates the plugin object.
+    pub const INSTANTIATE: u32 = 0xffff_ff02;
+    /// A file compiled into the library (body: its path); `Unsupported` when none.
+    pub const EMBEDDED_FILE: u32 = 0xffff_ff03;
+    /// Destroys the plugin object (the process then ends).
+    pub const DROP: u32 = 0xffff_ff04;
+}
+
+/// One frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame {
+    pub kind: Kind,
+    pub id: u64,
+    pub code: u32,
+    pub body: Vec<u8>,
+}
+
+/// The largest frame accepted: a bigger length means a broken channel.
+const MAX_FRAME: usize = 1 << 30;
+const HEADER: usize = 1 + 8 + 4;
+
+impl Frame {
+    /// The frame as bytes, ready for one write.
+    pub fn encode(kind: Kind, id: u64, code: u32, body: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(4 + HEADER + body.len());
+        out.extend_from_slice(&((HEADER + body.len()) as u32).to_le_bytes());
+        out.push(match kind {
+            Kind::Call => 0,
+            Kind::Reply => 1,
+            Kind::Log => 2,
+        });
+        out.extend_from_slice(&id.to_le_bytes());
+        out.extend_from_slice(&code.to_le_bytes());
+        out.extend_from_slice(body);
+        out
+    }
+
+    /// Reads the next frame; `None` when the other side closed the channel
+    /// between frames.
+    pub fn read(r: &mut impl Read) -> io::Result<Option<Frame>> {
+        let mut len = [0u8; 4];
+        match r.read_exact(&mut len) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+            Err(e) => return Err(e),
+        }
+        let len = u32::from_le_bytes(len) as usize;
+        if !(HEADER..=MAX_FRAME).contains(&len) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("a frame of {len} bytes"),
+            ));
+        }
+        let mut header = [0u8; HEADER];
+        r.read_exact(&mut header)?;
+        let kind = match header[0] {
+            0 => Kind::Call,
+            1 => Kind::Reply,
+            2 => Kind::Log,
+            other => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("a frame of unknown kind {other}"),
+                ))
+            }
+        };
+        let id = u64::from_le_bytes(header[1..9].try_into().expect("8 bytes"));
+        let code = u32::from_le_bytes(header[9..13].try_into().expect("4 bytes"));
+        let mut body = vec![0u8; len - HEADER];
+        r.read_exact(&mut body)?;
+        Ok(Some(Frame {
+            kind,
+            id,
+            code,
+            body,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_round_trip_and_end_cleanly() {
+        let mut bytes = Frame::encode(Kind::Call, 7, 0x0401, br#"["Startup",null]"#);
+        bytes.extend(Frame::encode(Kind::Reply, 7, outcome::OK, b""));
+        let mut r = &bytes[..];
+        let call = Frame::read(&mut r).unwrap().unwrap();
+        assert_eq!((call.kind, call.id, call.code), (Kind::Call, 7, 0x0401));
+        assert_eq!(call.body, br#"["Startup",null]"#);
+        let reply = Frame::read(&mut r).unwrap().unwrap();
+        assert_eq!((reply.kind, reply.body.len()), (Kind::Reply, 0));
+        assert!(Frame::read(&mut r).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_broken_frame_is_an_error_naming_it() {
+        let mut bytes = Frame::encode(Kind::Log, 1, 3, b"hello");
+        bytes[4] = 9;
+        let e = Frame::read(&mut &bytes[..]).unwrap_err();
+        assert!(e.to_string().contains("unknown kind 9"), "{e}");
+        let short = Frame::encode(Kind::Log, 1, 3, b"hello");
+        let e = Frame::read(&mut &short[..short.len() - 2]).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof);
+        let e = Frame::read(&mut &[2u8, 0, 0, 0][..]).unwrap_err();
+        assert!(e.to_string().contains("a frame of 2 bytes"), "{e}");
+    }
+}

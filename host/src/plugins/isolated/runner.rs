@@ -1,0 +1,163 @@
+//! The other side: `plinth __run-plugin <library> --id <id>`, the process an
+//! isolated plugin runs in. Its standard input is the channel to the host.
+//! It maps the library exactly as the host would (same ABI, same checks),
+//! creates the plugin object with a handle whose services are the host's,
+//! answered over the channel, and runs the host's calls into the object.
+//! It ends when the host closes the channel.
+
+use std::os::fd::AsFd;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use plinth_abi::vtable::CallOutcome;
+
+use super::frame::control;
+use super::library::LoadRefusal;
+use super::peer::{Handler, Peer};
+use crate::plugins::ffi::{Endpoint, InProcess};
+use crate::plugins::metadata::{self, Refusal};
+use crate::plugins::transport::Transport;
+
+/// Runs the plugin at `library` (identifier `id`) for the host at the other
+/// end of standard input; returns the exit status.
+pub fn run(library: &Path, id: &str) -> i32 {
+    let channel = match std::io::stdin().as_fd().try_clone_to_owned() {
+        Ok(fd) => UnixStream::from(fd),
+        Err(e) => {
+            eprintln!(
+                "plinth {}: standard input is not the host's channel: {e}",
+                super::child::RUNNER_COMMAND
+            );
+            return 2;
+        }
+    };
+    let writer = match channel.try_clone() {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!(
+                "plinth {}: cannot use the channel: {e}",
+                super::child::RUNNER_COMMAND
+            );
+            return 2;
+        }
+    };
+    let peer = Peer::new(writer);
+    let runner = Arc::new(Runner {
+        id: id.to_owned(),
+        path: library.to_owned(),
+        peer: peer.clone(),
+        library: Mutex::new(None),
+        object: Mutex::new(None),
+    });
+    match peer.serve(channel, runner) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!(
+                "plinth {}: the channel broke: {e}",
+                super::child::RUNNER_COMMAND
+            );
+            1
+        }
+    }
+}
+
+/// The plugin in this process.
+struct Runner {
+    id: String,
+    path: PathBuf,
+    peer: Arc<Peer>,
+    library: Mutex<Option<Arc<InProcess>>>,
+    object: Mutex<Option<Arc<dyn Transport>>>,
+}
+
+/// The host's services as the plugin's handle reaches them: over the channel.
+struct Host(Arc<Peer>);
+
+impl Endpoint for Host {
+    fn log(&self, level: u8, message: &str) {
+        self.0.log(level, message);
+    }
+
+    fn serve(&self, service: u32, args: &[u8]) -> CallOutcome {
+        self.0
+            .call(service, args)
+            .unwrap_or_else(|_| CallOutcome::Error("the host is gone".into()))
+    }
+}
+
+impl Handler for Runner {
+    fn call(&self, code: u32, body: Vec<u8>) -> CallOutcome {
+        match code {
+            control::LOAD => self.load(),
+            control::INSTANTIATE => self.instantiate(),
+            control::EMBEDDED_FILE => {
+                let library = self.library.lock().unwrap().clone();
+                let path = String::from_utf8_lossy(&body);
+                match library.and_then(|l| l.file(&path)) {
+                    Some(bytes) => CallOutcome::Ok(bytes.to_vec().into()),
+                    None => CallOutcome::Unsupported,
+                }
+            }
+            control::DROP => {
+                let object = self.object.lock().unwrap().take();
+                drop(object);
+                CallOutcome::Ok(Default::default())
+            }
+            method => {
+                let object = self.object.lock().unwrap().clone();
+                match object {
+                    Some(object) => object
+                        .call(method, &body)
+                        .unwrap_or_else(|f| CallOutcome::Error(f.to_string().into())),
+                    None => CallOutcome::Error("the plugin object does not exist".into()),
+                }
+            }
+        }
+    }
+
+    fn log(&self, _level: u8, _message: &str) {}
+}
+
+impl Runner {
+    fn load(&self) -> CallOutcome {
+        let loaded = metadata::read(&self.path)
+            .and_then(|meta| crate::plugins::loader::load_in_process(&self.path, &meta));
+        match loaded {
+            Ok(library) => {
+                *self.library.lock().unwrap() = Some(Arc::new(library));
+                CallOutcome::Ok(Default::default())
+            }
+            Err(refusal) => {
+                let refusal = match refusal {
+                    Refusal::Incompatible(message) => LoadRefusal {
+                        incompatible: true,
+                        message,
+                    },
+                    Refusal::Failed(message) => LoadRefusal {
+                        incompatible: false,
+                        message,
+                    },
+                };
+                CallOutcome::Error(
+                    serde_json::to_string(&refusal)
+                        .expect("a refusal encodes")
+                        .into(),
+                )
+            }
+        }
+    }
+
+    fn instantiate(&self) -> CallOutcome {
+        let Some(library) = self.library.lock().unwrap().clone() else {
+            return CallOutcome::Error("the library is not loaded".into());
+        };
+        match library.instantiate_with(&Arc::new(Host(self.peer.clone())), &self.id) {
+            Ok(object) => {
+                *self.object.lock().unwrap() = Some(Arc::from(object));
+                CallOutcome::Ok(Default::default())
+            }
+            Err(e) => CallOutcome::Error(e.to_string().into()),
+        }
+    }
+}

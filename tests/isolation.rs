@@ -1,0 +1,324 @@
+//! Isolated plugins (issue 13), through the real binary: whatever a plugin
+//! in its own process does (crash, abort, hang, grow), the host keeps
+//! serving, names the culprit and the call, restarts it with backoff and
+//! quarantines it after repeated crashes. Driven by the `hostile` fixture,
+//! whose misbehaviour each copy's identifier chooses.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{add_user, api_key, get, post, Sandbox, Server};
+use plinth_abi::Value;
+
+fn hostile() -> std::path::PathBuf {
+    common::built().fixture("hostile")
+}
+
+fn admin(sb: &Sandbox) -> String {
+    add_user(sb, "ada", true);
+    api_key(sb, "ada")
+}
+
+/// The `/api/plugins` entry of `id`.
+fn plugin(server: &Server, key: &str, id: &str) -> Value {
+    let (status, list) = get(server, "/api/plugins", key);
+    assert_eq!(status, 200, "{list}");
+    list["plugins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == id)
+        .cloned()
+        .unwrap_or_else(|| panic!("{id} is listed: {list}"))
+}
+
+/// Waits until `id`'s entry satisfies `done`.
+fn wait_for(
+    server: &Server,
+    key: &str,
+    id: &str,
+    what: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let p = plugin(server, key, id);
+        if done(&p) {
+            return p;
+        }
+        assert!(Instant::now() < deadline, "{what}: {p}\n{}", server.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn command(server: &Server, key: &str, id: &str, command: &str) -> (u16, Value) {
+    post(
+        server,
+        &format!("/api/plugin/{id}"),
+        key,
+        &format!(r#"{{"command": "{command}"}}"#),
+    )
+}
+
+#[test]
+fn a_crash_in_a_call_answers_502_naming_the_plugin_and_the_host_restarts_it() {
+    let sb = Sandbox::new();
+    sb.user_as(&hostile(), "hostile_segv")
+        .bundle_sample("helloworld");
+    let key = admin(&sb);
+    let server = Server::start(&sb);
+    assert_eq!(plugin(&server, &key, "hostile_segv")["mode"], "isolated");
+    assert_eq!(plugin(&server, &key, "helloworld")["mode"], "in_process");
+
+    let (status, answer) = command(&server, &key, "hostile_segv", "crash");
+    assert_eq!(status, 502, "{answer}");
+    assert_eq!(
+        answer["error"],
+        "plugin `hostile_segv` crashed: SIGSEGV in on_api_command(crash)"
+    );
+    // The host serves on, other plugins untouched.
+    let (status, server_info) = get(&server, "/api/server", &key);
+    assert_eq!(status, 200);
+    assert_eq!(server_info["plugin_crashes"], 1);
+    assert_eq!(plugin(&server, &key, "helloworld")["state"], "enabled");
+    server.wait_for_log("plugin process lost: SIGSEGV in on_api_command(crash)");
+
+    // Restarted after the backoff, it answers again.
+    let p = wait_for(&server, &key, "hostile_segv", "restarted", |p| {
+        p["crashes"]["restarts"] == 1 && p["state"] == "enabled"
+    });
+    assert_eq!(p["crashes"]["crashes"], 1);
+    assert_eq!(p["crashes"]["last"], "SIGSEGV in on_api_command(crash)");
+    assert_eq!(command(&server, &key, "hostile_segv", "fire").0, 204);
+    let (_, server_info) = get(&server, "/api/server", &key);
+    assert_eq!(server_info["plugin_restarts"], 1);
+    assert_eq!(server.stop(), Some(0));
+}
+
+#[test]
+fn three_crashes_within_the_window_quarantine_the_plugin_until_a_person_enables_it() {
+    let sb = Sandbox::new();
+    sb.user_as(&hostile(), "hostile_abort");
+    let key = admin(&sb);
+    let server = Server::start(&sb);
+    for n in 1..=3 {
+        wait_for(&server, &key, "hostile_abort", "running", |p| {
+            p["state"] == "enabled" && p["error"].is_null()
+        });
+        let (status, answer) = command(&server, &key, "hostile_abort", "crash");
+        assert_eq!(status, 502, "crash {n}: {answer}");
+        assert!(answer["error"]
+            .as_str()
+            .unwrap()
+            .contains("SIGABRT in on_api_command(crash)"));
+    }
+    let p = wait_for(&server, &key, "hostile_abort", "quarantined", |p| {
+        p["state"] == "quarantined"
+    });
+    let why = p["error"].as_str().unwrap();
+    assert!(
+        why.starts_with(
+            "quarantined after 3 crashes within 600 s (last: SIGABRT in on_api_command(crash))"
+        ),
+        "{why}"
+    );
+    assert!(sb.config().contains("quarantined:"), "{}", sb.config());
+    // Not started again, not even by a restart of the host.
+    assert_eq!(server.stop(), Some(0));
+    let server = Server::start(&sb);
+    assert_eq!(
+        plugin(&server, &key, "hostile_abort")["state"],
+        "quarantined"
+    );
+    // A person enables it: it runs again, and the quarantine is lifted.
+    let (status, answer) = post(
+        &server,
+        "/api/plugins/hostile_abort",
+        &key,
+        r#"{"command": "enable"}"#,
+    );
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["state"], "enabled");
+    assert_eq!(command(&server, &key, "hostile_abort", "fire").0, 204);
+    assert!(
+        !sb.config().contains("hostile_abort: quarantined"),
+        "{}",
+        sb.config()
+    );
+    assert_eq!(server.stop(), Some(0));
+}
+
+/// Each lifecycle crash point, isolated: the host starts, every other
+/// plugin runs, the culprit is named with its call and quarantined.
+#[test]
+fn a_plugin_crashing_at_any_step_is_named_and_quarantined_while_the_rest_runs() {
+    let cases = [
+        ("hostile_segv_at_load", "SIGSEGV in loading"),
+        ("hostile_abort_in_new", "SIGABRT in construction"),
+        ("hostile_segv_on_startup", "SIGSEGV in on_startup"),
+    ];
+    let sb = Sandbox::new();
+    sb.bundle_sample("helloworld");
+    for (id, _) in cases {
+        sb.user_as(&hostile(), id);
+    }
+    sb.user_as(&hostile(), "hostile_abort_startup_event");
+    sb.write_config("isolation:\n  max_crashes: 2\n");
+    let key = admin(&sb);
+    let server = Server::start(&sb);
+    for (id, crash) in cases {
+        let p = wait_for(&server, &key, id, "quarantined", |p| {
+            p["state"] == "quarantined"
+        });
+        let why = p["error"].as_str().unwrap();
+        assert!(why.contains(&format!("(last: {crash})")), "{id}: {why}");
+        server.wait_for_log(&format!("plugin process lost: {crash}"));
+    }
+    // A crash on the `Startup` event, fired once, is named; the plugin restarts and runs.
+    let p = wait_for(
+        &server,
+        &key,
+        "hostile_abort_startup_event",
+        "restarted",
+        |p| p["crashes"]["restarts"] == 1 && p["state"] == "enabled",
+    );
+    assert_eq!(p["crashes"]["last"], "SIGABRT in on_event(Startup)");
+    assert_eq!(plugin(&server, &key, "helloworld")["state"], "enabled");
+    let (status, _) = get(&server, "/api/plugin/helloworld", &key);
+    assert_eq!(status, 200);
+    assert_eq!(server.stop(), Some(0));
+}
+
+#[test]
+fn crashes_in_settings_save_and_template_getters_answer_and_the_page_still_renders() {
+    let sb = Sandbox::new();
+    sb.user_as(&hostile(), "hostile_segv_on_settings_save")
+        .user_as(&hostile(), "hostile_abort_in_template")
+        .bundle_sample("helloworld");
+    let key = admin(&sb);
+    let server = Server::start(&sb);
+    let (status, answer) = post(
+        &server,
+        "/api/settings",
+        &key,
+        r#"{"plugins": {"hostile_segv_on_settings_save": {"greeting": "ho"}}}"#,
+    );
+    assert_eq!(status, 500, "{answer}");
+    assert!(
+        answer.to_string().contains("hostile_segv_on_settings_save"),
+        "{answer}"
+    );
+    server.wait_for_log("SIGSEGV in on_settings_save");
+    // The page renders without the crashing plugin's template.
+    let (session, _) = common::login(&server, "ada");
+    let page = common::http()
+        .get(&server.url("/"))
+        .header("Cookie", &session)
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    assert!(page.contains("<html"), "{page}");
+    server.wait_for_log("SIGABRT in get_template_vars");
+    assert_eq!(plugin(&server, &key, "helloworld")["state"], "enabled");
+    assert_eq!(server.stop(), Some(0));
+}
+
+#[test]
+fn a_hung_call_ends_the_process_and_counts_as_a_crash() {
+    let sb = Sandbox::new();
+    sb.user_as(&hostile(), "hostile");
+    sb.write_config("server:\n  plugin_call_timeout: 1\n");
+    let key = admin(&sb);
+    let server = Server::start(&sb);
+    let (status, _) = command(&server, &key, "hostile", "loop");
+    assert_eq!(status, 504);
+    server.wait_for_log("plugin process lost: hung in on_api_command(loop) for 1 s");
+    wait_for(&server, &key, "hostile", "restarted", |p| {
+        p["crashes"]["restarts"] == 1
+    });
+    // No thread of it spins on: the process is gone.
+    assert_eq!(command(&server, &key, "hostile", "fire").0, 204);
+    assert_eq!(server.stop(), Some(0));
+}
+
+#[test]
+fn a_plugin_growing_past_its_memory_limit_is_ended_with_that_reason() {
+    let sb = Sandbox::new();
+    sb.user_as(&hostile(), "hostile");
+    sb.write_config("isolation:\n  memory_limits:\n    hostile: 64\n");
+    let key = admin(&sb);
+    let server = Server::start(&sb);
+    assert_eq!(command(&server, &key, "hostile", "grow").0, 204);
+    let log = server.wait_for_log("past its memory limit of 64 MiB");
+    assert!(log.contains("plugin process lost: ended at"), "{log}");
+    wait_for(&server, &key, "hostile", "restarted", |p| {
+        p["crashes"]["restarts"] == 1
+    });
+    assert_eq!(server.stop(), Some(0));
+}
+
+#[test]
+fn disabling_an_isolated_plugin_ends_its_process_and_every_thread_of_it() {
+    let sb = Sandbox::new();
+    sb.user_as(&hostile(), "hostile");
+    let key = admin(&sb);
+    let server = Server::start(&sb);
+    assert_eq!(command(&server, &key, "hostile", "linger").0, 204);
+    let log = sb.basedir.join("data/hostile/linger.log");
+    let lines = || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while lines() < 3 {
+        assert!(Instant::now() < deadline, "the thread runs");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (status, answer) = post(
+        &server,
+        "/api/plugins/hostile",
+        &key,
+        r#"{"command": "disable"}"#,
+    );
+    assert_eq!(status, 200, "{answer}");
+    let after = lines();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(lines() <= after + 1, "the thread ended with the process");
+    let (_, server_info) = get(&server, "/api/server", &key);
+    assert_eq!(
+        server_info["plugin_crashes"], 0,
+        "ending it on purpose is no crash"
+    );
+    // Enabled again, it runs in a new process.
+    let (status, _) = post(
+        &server,
+        "/api/plugins/hostile",
+        &key,
+        r#"{"command": "enable"}"#,
+    );
+    assert_eq!(status, 200);
+    assert_eq!(command(&server, &key, "hostile", "fire").0, 204);
+    assert_eq!(server.stop(), Some(0));
+}
+
+#[test]
+fn a_panic_whose_payload_panics_on_drop_is_contained_in_the_plugins_process() {
+    let sb = Sandbox::new();
+    sb.user_as(&hostile(), "hostile");
+    let key = admin(&sb);
+    let server = Server::start(&sb);
+    let (status, answer) = command(&server, &key, "hostile", "spiteful");
+    assert!(status == 500 || status == 502, "{status} {answer}");
+    assert!(
+        answer["error"].as_str().unwrap().contains("hostile"),
+        "{answer}"
+    );
+    let (status, _) = get(&server, "/api/server", &key);
+    assert_eq!(status, 200);
+    assert_eq!(server.stop(), Some(0));
+}
