@@ -322,3 +322,95 @@ fn a_panic_whose_payload_panics_on_drop_is_contained_in_the_plugins_process() {
     assert_eq!(status, 200);
     assert_eq!(server.stop(), Some(0));
 }
+
+/// An in-process plugin that brings the host down is named at the next
+/// start and runs isolated from then on; every other plugin starts as
+/// usual, and safe mode stays off.
+#[test]
+fn a_plugin_that_crashed_the_host_in_process_runs_isolated_from_the_next_start() {
+    let sb = Sandbox::new();
+    sb.bundle_as(&hostile(), "hostile_segv_on_event")
+        .bundle_sample("helloworld")
+        .user_as(&hostile(), "hostile");
+    let key = admin(&sb);
+    let mut server = Server::start(&sb);
+    assert_eq!(
+        plugin(&server, &key, "hostile_segv_on_event")["mode"],
+        "in_process"
+    );
+    let _ = command(&server, &key, "hostile_segv_on_event", "fire");
+    let code = server
+        .exit_within(Duration::from_secs(20))
+        .expect("the host died of the plugin's segfault");
+    assert_eq!(code, None, "killed by a signal");
+    drop(server);
+
+    let server = Server::start(&sb);
+    let log = server.wait_for_log("it runs isolated from now on");
+    assert!(
+        log.contains("the last run of the host died in this plugin (SIGSEGV in on_event(plugin_hostile_segv_on_event_trigger) at "),
+        "{log}"
+    );
+    let p = plugin(&server, &key, "hostile_segv_on_event");
+    assert_eq!(p["mode"], "isolated");
+    assert_eq!(p["state"], "enabled");
+    assert!(
+        p["crashed_host"]
+            .as_str()
+            .unwrap()
+            .starts_with("SIGSEGV in on_event("),
+        "{p}"
+    );
+    assert_eq!(plugin(&server, &key, "helloworld")["state"], "enabled");
+    assert_eq!(plugin(&server, &key, "hostile")["state"], "enabled");
+    let (_, info) = get(&server, "/api/server", &key);
+    assert!(
+        info["safemode"].is_null(),
+        "no safe mode for one bad plugin: {info}"
+    );
+    // Isolated now, the same crash leaves the host running.
+    assert_eq!(
+        command(&server, &key, "hostile_segv_on_event", "fire").0,
+        204
+    );
+    server.wait_for_log(
+        "plugin process lost: SIGSEGV in on_event(plugin_hostile_segv_on_event_trigger)",
+    );
+    assert_eq!(get(&server, "/api/server", &key).0, 200);
+    assert_eq!(server.stop(), Some(0));
+}
+
+/// Reading commands never run plugin code in the command's own process.
+#[test]
+fn listing_and_reading_settings_survive_plugins_that_crash_when_loaded() {
+    let sb = Sandbox::new();
+    // A real copy: the dynamic loader would not run a symlinked copy's constructor again.
+    std::fs::copy(
+        hostile(),
+        sb.basedir
+            .join("plugins")
+            .join(common::lib_file("hostile_segv_at_load")),
+    )
+    .unwrap();
+    sb.bundle_as(&hostile(), "hostile_abort_in_new");
+    let out = sb.plinth(&["plugins", "list"]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    assert!(common::stdout(&out).contains("hostile_segv_at_load"));
+    let out = sb.plinth(&["plugins", "info", "hostile_segv_at_load"]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let out = sb.plinth(&["config", "get", "plugins.hostile_abort_in_new"]);
+    // The stored settings, with a note naming why the plugin's defaults are missing.
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "not a crash: {}",
+        common::stderr(&out)
+    );
+    assert!(
+        common::stderr(&out).contains(
+            "`hostile_abort_in_new`: its process ended: SIGABRT in construction; its defaults and preprocessors are not applied"
+        ),
+        "{}",
+        common::stderr(&out)
+    );
+}

@@ -253,7 +253,7 @@ fn disabled_blocklisted_shadowed_and_safe_mode_plugins_are_listed_but_never_run(
         .recorder("extra");
     let m = sb2.manager_with(Options {
         safe_mode: true,
-        safe_mode_reason: None,
+        ..Options::default()
     });
     m.start("127.0.0.1", 5000);
     assert_eq!(m.plugin("core").unwrap().state, State::Enabled);

@@ -229,7 +229,11 @@ fn bench_isolated_calls(library: &Path, in_process_ns: f64) {
 /// The resident memory of this process's children, in KiB (Linux).
 fn children_rss_kib() -> u64 {
     let mut total = 0;
-    for task in std::fs::read_dir("/proc/self/task").into_iter().flatten().flatten() {
+    for task in std::fs::read_dir("/proc/self/task")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
         let children = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
         for pid in children.split_whitespace() {
             let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();

@@ -237,6 +237,7 @@ fn execute(cli: Cli) -> Result<(), CliError> {
         Options {
             safe_mode: cli.safe_mode,
             safe_mode_reason: None,
+            isolate_all: crate::plugins::placement::ISOLATION_AVAILABLE,
         }
     };
     let manager = || PluginManager::new(paths.clone(), options.clone());

@@ -42,14 +42,14 @@ pub use config::restrict;
 pub use config::{key_path, ConfigError, ConfigStore};
 pub use paths::{Paths, LIB_EXT, LIB_PREFIX};
 pub use plugins::discover::Source;
+pub use plugins::error::{EnableError, HelperError, ManagerError, NoPlugin, ProgressError};
 #[cfg(unix)]
 pub use plugins::isolated::{Isolated, Limits};
-pub use plugins::placement::Mode;
-pub use plugins::transport::{Cause, Fault};
-pub use plugins::error::{EnableError, HelperError, ManagerError, NoPlugin, ProgressError};
 pub use plugins::manager::{Options, PluginInfo, PluginManager, State, Toggle};
 pub use plugins::object::PluginObject;
+pub use plugins::placement::Mode;
 pub use plugins::services::{HostServices, PluginContext};
 pub use plugins::sorting::Context as SortingContext;
+pub use plugins::transport::{Cause, Fault};
 pub use plugins::{loader, metadata};
 pub use users::Users;

@@ -57,6 +57,12 @@ impl Paths {
         self.basedir.join("startup_incomplete")
     }
 
+    /// `<basedir>/crash_record`: which plugin call was in flight when the
+    /// host died of a signal (empty, or gone, when it did not).
+    pub fn crash_record(&self) -> PathBuf {
+        self.basedir.join("crash_record")
+    }
+
     /// `<basedir>/plugins`: plugins the user installed.
     pub fn user_plugins(&self) -> PathBuf {
         self.basedir.join("plugins")

@@ -268,3 +268,130 @@ impl PluginManager {
         config.save()
     }
 }
+
+/// What the crash record says: the signal, the plugin, the call.
+#[derive(Debug, PartialEq)]
+struct HostCrash {
+    signal: i32,
+    plugin: String,
+    call: String,
+}
+
+/// Parses a crash record (`key<TAB>value` lines).
+fn parse_record(text: &str) -> Option<HostCrash> {
+    let field = |key: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(key)?.strip_prefix('\t'))
+            .map(str::to_owned)
+    };
+    let method: u32 = field("method")?.parse().ok()?;
+    let name = plinth_abi::methods::plugin::name(method)
+        .map(snake_case)
+        .unwrap_or_else(|| format!("method {method:#x}"));
+    let args = field("args").unwrap_or_default();
+    let detail = args
+        .strip_prefix("[\"")
+        .and_then(|rest| rest.split(['"', '\\']).next())
+        .filter(|d| !d.is_empty() && uses_leading_name(method));
+    Some(HostCrash {
+        signal: field("signal")?.parse().ok()?,
+        plugin: field("plugin")?,
+        call: match detail {
+            Some(d) => format!("{name}({d})"),
+            None => name,
+        },
+    })
+}
+
+/// Whether the call's leading argument names it (an event, command, hook, helper).
+fn uses_leading_name(method: u32) -> bool {
+    use plinth_abi::methods::plugin as m;
+    use plinth_abi::Method;
+    [
+        m::OnEvent::ID,
+        m::OnApiCommand::ID,
+        m::CallHook::ID,
+        m::CallHelper::ID,
+    ]
+    .contains(&method)
+}
+
+fn snake_case(name: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in name.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.push(c.to_ascii_lowercase());
+    }
+    out
+}
+
+/// Reads the crash record the last run left, if the host died inside a
+/// plugin: records in the config that the plugin crashed the host (so it
+/// runs isolated from now on), logs it and removes the record. True when a
+/// crash was attributed.
+pub(crate) fn attribute_host_crash(paths: &crate::paths::Paths) -> bool {
+    let path = paths.crash_record();
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return false;
+    };
+    let when = std::fs::metadata(&path)
+        .and_then(|m| m.modified())
+        .map(httpdate::fmt_http_date)
+        .unwrap_or_default();
+    let _ = std::fs::remove_file(&path);
+    let Some(crash) = parse_record(&text) else {
+        return false;
+    };
+    let signal = signal_name(crash.signal);
+    let why = format!("{signal} in {} at {when}, in process", crash.call);
+    tracing::error!(
+        plugin = %crash.plugin,
+        "the last run of the host died in this plugin ({why}); it runs isolated from now on"
+    );
+    let recorded = ConfigStore::open(&paths.config_file()).and_then(|config| {
+        let mut key = key_path(crate::config::host_settings::CRASHED_HOST.path);
+        key.push(crash.plugin.clone());
+        config.set(key, Value::String(why))?;
+        config.save()
+    });
+    if let Err(e) = recorded {
+        tracing::error!(plugin = %crash.plugin, "cannot record the crash in the config: {e}");
+    }
+    true
+}
+
+/// `SIGSEGV` for 11, and so on.
+fn signal_name(signal: i32) -> String {
+    #[cfg(unix)]
+    return crate::plugins::isolated::child::signal_name(signal);
+    #[cfg(not(unix))]
+    format!("signal {signal}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_crash_record_names_the_plugin_and_the_call() {
+        let record = "signal\t11\nplugin\tbad\nmethod\t1025\nargs\t[\"PrintStarted\",{\"x\":1}]\n";
+        assert_eq!(
+            parse_record(record),
+            Some(HostCrash {
+                signal: 11,
+                plugin: "bad".into(),
+                call: "on_event(PrintStarted)".into()
+            })
+        );
+        let record = "signal\t6\nplugin\tbad\nmethod\t257\nargs\t[\"127.0.0.1\",5000]\n";
+        assert_eq!(parse_record(record).unwrap().call, "on_startup");
+        assert_eq!(
+            parse_record(""),
+            None,
+            "an empty record: the host did not die in a plugin"
+        );
+        assert_eq!(parse_record("signal\tx\n"), None);
+    }
+}

@@ -295,7 +295,7 @@ impl PluginManager {
         meta: &plinth_abi::Metadata,
     ) -> Result<Arc<dyn Library>, metadata::Refusal> {
         #[cfg(unix)]
-        if self.mode(id) == Some(Mode::Isolated) {
+        if self.shared.options.isolate_all || self.mode(id) == Some(Mode::Isolated) {
             let limits = crate::plugins::isolated::Limits {
                 budget: crate::config::host_settings::PLUGIN_CALL_TIMEOUT
                     .duration(&self.shared.config),

@@ -109,6 +109,9 @@ pub struct Options {
     pub safe_mode: bool,
     /// Why safe mode is on: `flag` (the option) unless said otherwise, e.g. `incomplete_startup`.
     pub safe_mode_reason: Option<String>,
+    /// Every plugin runs isolated, whatever the config says: the command
+    /// line's reads never run plugin code in its own process.
+    pub isolate_all: bool,
 }
 
 impl Options {
@@ -122,10 +125,16 @@ impl Options {
         ignore_incomplete: bool,
     ) -> Self {
         let marker = paths.startup_marker();
+        // A host that died inside a plugin names it: that plugin runs
+        // isolated from now on, and the rest starts as usual.
+        let attributed = crate::plugins::crashes::attribute_host_crash(paths);
+        if attributed && marker.exists() {
+            let _ = std::fs::remove_file(&marker);
+        }
         if safe_mode || !marker.exists() {
             return Self {
                 safe_mode,
-                safe_mode_reason: None,
+                ..Self::default()
             };
         }
         let ignore_in_config = ConfigStore::open(&paths.config_file())
@@ -141,6 +150,7 @@ impl Options {
         Self {
             safe_mode: true,
             safe_mode_reason: Some("incomplete_startup".into()),
+            ..Self::default()
         }
     }
 }

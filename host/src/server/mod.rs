@@ -103,9 +103,15 @@ async fn serve(
         .port();
     let host = options.host.clone();
 
+    let crash_record = manager.paths().crash_record();
     if let Some(marker) = &options.marker {
         crate::disk::write_atomic(marker, b"start-up began; removed once it finished\n")
             .map_err(|e| ServeError::Marker(marker.clone(), e))?;
+        // A plugin that brings the host down in process is named at the next start.
+        #[cfg(unix)]
+        if let Err(e) = crate::plugins::ffi::crash::install(&crash_record) {
+            tracing::warn!("cannot keep a crash record: {e}");
+        }
     }
     let starting = manager.clone();
     let start_host = host.clone();
@@ -189,6 +195,10 @@ async fn serve(
             tracing::warn!("second signal: exiting without finishing the shutdown");
             std::process::exit(130);
         }
+    }
+    #[cfg(unix)]
+    if options.marker.is_some() {
+        crate::plugins::ffi::crash::uninstall(&crash_record);
     }
     tracing::info!("stopped");
     Ok(())

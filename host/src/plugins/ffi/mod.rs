@@ -17,6 +17,9 @@ use abi_stable::std_types::{RResult, RSlice, RStr};
 use abi_stable::StableAbi;
 use plinth_abi::vtable::{CallOutcome, HostHandle, HostVTable, PluginInstance, PluginModuleRef};
 
+#[cfg(unix)]
+pub(crate) mod crash;
+
 use crate::plugins::object::CallError;
 use crate::plugins::services::PluginContext;
 use crate::plugins::transport::{Fault, Library, Transport};
@@ -92,7 +95,8 @@ impl InProcess {
         match (self.0.instantiate())(handle) {
             RResult::ROk(raw) => Ok(Box::new(Object {
                 raw,
-                id: id.to_owned(),
+                // One per object, for the crash record (which cannot allocate).
+                id: Box::leak(id.to_owned().into_boxed_str()),
             })),
             RResult::RErr(e) => Err(CallError::Failed(e.into())),
         }
@@ -120,8 +124,8 @@ impl Library for InProcess {
 /// A plugin object living in this process; destroyed (once) when dropped.
 struct Object {
     raw: PluginInstance,
-    /// Its plugin, for the log.
-    id: String,
+    /// Its plugin, for the log and the crash record.
+    id: &'static str,
 }
 
 // SAFETY: the SDK requires every plugin type to be `Send + Sync`, and the
@@ -132,6 +136,8 @@ unsafe impl Sync for Object {}
 
 impl Transport for Object {
     fn call(&self, method: u32, args: &[u8]) -> Result<CallOutcome, Fault> {
+        #[cfg(unix)]
+        let _in_flight = crash::InFlight::enter(self.id, method, args);
         Ok((self.raw.vtable.call)(
             self.raw.this,
             method,
