@@ -24,7 +24,7 @@ fn the_server_answers_its_api_and_errors_under_api_are_json() {
     assert_eq!(status, 200);
     assert_eq!(
         body,
-        json!({"version": env!("CARGO_PKG_VERSION"), "safemode": null, "restart_pending": false, "slow_plugin_calls": 0})
+        json!({"version": env!("CARGO_PKG_VERSION"), "safemode": null, "restart_pending": false, "slow_plugin_calls": 0, "plugin_crashes": 0, "plugin_restarts": 0})
     );
     let (status, body) = get_json(&server, "/api/nothing/here");
     assert_eq!(

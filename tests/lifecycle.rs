@@ -79,9 +79,40 @@ fn sorting_keys_then_bundled_first_then_identifier_with_config_overrides_winning
 }
 
 #[test]
+fn disabling_an_isolated_plugin_drops_its_object_and_enabling_creates_a_new_one() {
+    let sb = Sandbox::new();
+    sb.recorder("a");
+    let m = sb.manager();
+    m.start("127.0.0.1", 5000);
+    assert_eq!(m.plugin("a").unwrap().mode, plinth::Mode::Isolated);
+    let before = sb.lifecycle_calls().len();
+    m.set_enabled("a", false).unwrap();
+    m.set_enabled("a", true).unwrap();
+    assert_eq!(m.call_helper("a", "echo", &json!(1)).unwrap()["from"], "a");
+    assert_eq!(
+        sb.lifecycle_calls()[before..],
+        lines(&[
+            "a on_plugin_disabled",
+            "a drop",
+            "a new",
+            "a initialize",
+            "a register",
+            "a on_plugin_enabled",
+            "a on_startup 127.0.0.1 5000",
+            "a on_after_startup",
+            "a helper echo",
+        ])
+    );
+    m.shutdown();
+}
+
+#[test]
 fn runtime_disable_and_enable_of_a_plugin_that_needs_no_restart() {
     let sb = Sandbox::new();
     sb.recorder("a");
+    // In process, as OctoPrint: a disabled plugin keeps its object (the
+    // isolated case, whose process ends, follows).
+    sb.write_config("isolation:\n  default: in_process\n");
     let m = sb.manager();
     m.start("127.0.0.1", 5000);
     let before = sb.lifecycle_calls().len();
@@ -661,6 +692,8 @@ fn no_plain_call_reaches_a_plugin_after_it_was_told_it_is_disabled() {
     for round in 0..5 {
         let sb = Sandbox::new();
         sb.recorder("a").recorder("b");
+        // In process: an isolated plugin's object is dropped with its process at disable.
+        sb.write_config("isolation:\n  default: in_process\n");
         let m = sb.manager();
         m.start("127.0.0.1", 5000);
         let firing = {

@@ -75,6 +75,9 @@ pub enum Command {
         library: PathBuf,
         #[arg(long)]
         id: String,
+        /// The socket to listen on for the host's lanes.
+        #[arg(long)]
+        lanes: PathBuf,
     },
 }
 
@@ -211,23 +214,24 @@ pub fn run(cli: Cli) -> i32 {
 }
 
 /// Runs one isolated plugin (the host's runner mode); the exit status.
-fn run_plugin(library: &std::path::Path, id: &str) -> i32 {
+fn run_plugin(library: &std::path::Path, id: &str, lanes: &std::path::Path) -> i32 {
     #[cfg(unix)]
-    return crate::plugins::isolated::runner::run(library, id);
+    return crate::plugins::isolated::runner::run(library, id, lanes);
     #[cfg(not(unix))]
     {
         eprintln!(
-            "plinth cannot run {} ({id}) isolated on this system",
-            library.display()
+            "plinth cannot run {} ({id}, lanes at {}) isolated on this system",
+            library.display(),
+            lanes.display()
         );
         2
     }
 }
 
 fn execute(cli: Cli) -> Result<(), CliError> {
-    if let Command::RunPlugin { library, id } = &cli.command {
+    if let Command::RunPlugin { library, id, lanes } = &cli.command {
         // Before anything else: the runner reads no folder and no config.
-        std::process::exit(run_plugin(library, id));
+        std::process::exit(run_plugin(library, id, lanes));
     }
     let paths = Paths::resolve(cli.basedir, cli.bundled_dir)?;
     let marker = paths.startup_marker();
@@ -242,7 +246,9 @@ fn execute(cli: Cli) -> Result<(), CliError> {
     };
     let manager = || PluginManager::new(paths.clone(), options.clone());
     match cli.command {
-        Command::RunPlugin { library, id } => std::process::exit(run_plugin(&library, &id)),
+        Command::RunPlugin { library, id, lanes } => {
+            std::process::exit(run_plugin(&library, &id, &lanes))
+        }
         Command::Serve { host, port } => server::run(
             manager()?,
             ServeOptions {

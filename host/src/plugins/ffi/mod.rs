@@ -208,3 +208,29 @@ impl<E: Endpoint> Handle<E> {
         .unwrap_or_else(|_| CallOutcome::Error("the host failed while serving this call".into()))
     }
 }
+
+/// Reads what `stream` already holds into `buf` without waiting:
+/// `WouldBlock` when nothing arrived yet. The stream stays blocking for
+/// everyone else (unlike `set_nonblocking`, which changes the shared file).
+#[cfg(unix)]
+pub(crate) fn receive_now(
+    stream: &std::os::unix::net::UnixStream,
+    buf: &mut [u8],
+) -> std::io::Result<usize> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: `buf` is valid for `buf.len()` bytes of writing, and the file
+    // descriptor is the stream's, open for the whole call.
+    let n = unsafe {
+        libc::recv(
+            stream.as_raw_fd(),
+            buf.as_mut_ptr() as *mut libc::c_void,
+            buf.len(),
+            libc::MSG_DONTWAIT,
+        )
+    };
+    if n < 0 {
+        Err(std::io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}

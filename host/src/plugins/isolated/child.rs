@@ -2,17 +2,19 @@
 //! `plinth` binary in its runner mode, its channel served, its calls and
 //! memory watched, and its end read as a [`Fault`] naming the call in flight.
 
+use std::collections::HashMap;
 use std::io::BufRead;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use plinth_abi::vtable::CallOutcome;
 
-use super::peer::{Handler, Peer};
+use super::lane::Lane;
+use super::peer::{Handler, InFlight, Peer};
 use crate::plugins::services::{HostServices, PluginContext};
 use crate::plugins::transport::{Cause, Fault};
 
@@ -66,11 +68,24 @@ pub fn runner_program() -> Result<PathBuf, SpawnError> {
         .ok_or_else(|| SpawnError::NoRunner(format!("no {name} beside {}", exe.display())))
 }
 
+/// Idle lanes kept per process; more are closed after their call.
+const IDLE_LANES: usize = 8;
+/// How long the host waits for a process's lane socket to appear.
+const LANE_WAIT: Duration = Duration::from_secs(10);
+
 /// A running plugin process.
 pub struct Connection {
     /// The plugin's identifier, for the log.
     pub id: String,
-    pub peer: Arc<Peer>,
+    /// The channel the process's own threads call the host on, and logs.
+    peer: Arc<Peer>,
+    /// The private folder of the process's lane socket (removed with it).
+    lane_dir: tempfile::TempDir,
+    /// Lanes not in use.
+    lanes: Mutex<Vec<Arc<Lane>>>,
+    /// Calls in flight on lanes, for the watch and for naming a crash.
+    calls: Mutex<HashMap<u64, InFlight>>,
+    next_call: AtomicU64,
     child: Mutex<Child>,
     pid: u32,
     limits: Limits,
@@ -122,11 +137,17 @@ impl Connection {
             error,
         };
         let (ours, theirs) = UnixStream::pair().map_err(start)?;
+        let lane_dir = tempfile::Builder::new()
+            .prefix("plinth-")
+            .tempdir()
+            .map_err(start)?;
         let mut child = Command::new(&program)
             .arg(RUNNER_COMMAND)
             .arg(library)
             .arg("--id")
             .arg(id)
+            .arg("--lanes")
+            .arg(lane_dir.path().join("lanes"))
             .stdin(Stdio::from(std::os::fd::OwnedFd::from(theirs)))
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -138,6 +159,10 @@ impl Connection {
         let connection = Arc::new(Self {
             id: id.to_owned(),
             peer: Peer::new(writer),
+            lane_dir,
+            lanes: Mutex::default(),
+            calls: Mutex::default(),
+            next_call: AtomicU64::new(1),
             pid: child.id(),
             child: Mutex::new(child),
             limits,
@@ -170,13 +195,86 @@ impl Connection {
         Ok(connection)
     }
 
+    /// Calls `code` on a lane of its own (the calling thread reads the
+    /// answer, serving what the plugin calls back on the way); the fault
+    /// when the process ended first.
+    pub fn call(self: &Arc<Self>, code: u32, body: &[u8]) -> Result<CallOutcome, Fault> {
+        let lane = self.take_lane()?;
+        let call = self.next_call.fetch_add(1, Ordering::Relaxed);
+        self.calls
+            .lock()
+            .unwrap()
+            .insert(call, InFlight::new(code, body));
+        let outcome = lane.call(code, body, &Served(Arc::downgrade(self)));
+        // A call cut short stays listed until the fault is settled: it may be
+        // the one that brought the process down.
+        let outcome = outcome.map_err(|_| self.fault_after_loss(InFlight::new(code, body)));
+        self.calls.lock().unwrap().remove(&call);
+        if outcome.is_ok() {
+            let mut lanes = self.lanes.lock().unwrap();
+            if lanes.len() < IDLE_LANES {
+                lanes.push(lane);
+            }
+        }
+        outcome
+    }
+
+    /// An idle lane, or a new one.
+    fn take_lane(&self) -> Result<Arc<Lane>, Fault> {
+        if let Some(lane) = self.lanes.lock().unwrap().pop() {
+            return Ok(lane);
+        }
+        let path = self.lane_dir.path().join("lanes");
+        let deadline = Instant::now() + LANE_WAIT;
+        loop {
+            match UnixStream::connect(&path) {
+                Ok(stream) => return Lane::new(stream).map_err(|_| Fault::gone(None)),
+                // The process has not bound its socket yet.
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+                    ) && Instant::now() < deadline
+                        && !self.is_closed() =>
+                {
+                    std::thread::sleep(Duration::from_micros(200))
+                }
+                Err(_) => return Err(self.fault_after_loss(InFlight::new(0, b""))),
+            }
+        }
+    }
+
+    /// Why a lane broke: the process's fault once the channel closed (the
+    /// watch or the reader settles it), else that it is gone.
+    fn fault_after_loss(&self, call: InFlight) -> Fault {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut closed = self.closed.0.lock().unwrap();
+        while closed.is_none() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            closed = self.closed.1.wait_timeout(closed, left).unwrap().0;
+        }
+        match closed.as_ref() {
+            Some(Some(fault)) => fault.clone(),
+            _ => Fault::gone(Some(call.describe())),
+        }
+    }
+
+    /// The oldest call in flight.
+    fn oldest(&self) -> Option<InFlight> {
+        let calls = self.calls.lock().unwrap();
+        calls.values().min_by_key(|c| c.since).cloned()
+    }
+
     /// Reads the channel until it closes, then settles what happened.
     fn serve(self: Arc<Self>, ours: UnixStream) {
         let handler = Arc::new(Served(Arc::downgrade(&self)));
         if let Err(e) = self.peer.serve(ours, handler) {
             tracing::debug!(plugin = %self.id, "channel broken: {e}");
         }
-        let during = self.peer.oldest().map(|c| c.describe());
+        let during = self.oldest().map(|c| c.describe());
         let status = self.reap();
         let ending = self.ending.load(Ordering::SeqCst);
         let verdict = self.verdict.lock().unwrap().take();
@@ -185,16 +283,16 @@ impl Connection {
             None => Cause::Gone,
         });
         let fault = Fault { cause, during };
-        self.peer.fail_all(fault.clone());
-        let fault = (!ending).then_some(fault);
-        if let Some(fault) = &fault {
+        // Counted and announced before the calls waiting learn of it.
+        if !ending {
             tracing::error!(plugin = %self.id, pid = self.pid, "plugin process lost: {fault}");
+            if let Some(services) = self.services.upgrade() {
+                services.plugin_lost(&self.id, fault.clone());
+            }
         }
-        *self.closed.0.lock().unwrap() = Some(fault.clone());
+        self.peer.fail_all(fault.clone());
+        *self.closed.0.lock().unwrap() = Some((!ending).then_some(fault));
         self.closed.1.notify_all();
-        if let (Some(fault), Some(services)) = (fault, self.services.upgrade()) {
-            services.plugin_lost(&self.id, fault);
-        }
     }
 
     /// Waits for the process to end (it closed its channel, so it ends now),
@@ -262,10 +360,16 @@ impl Connection {
     fn check(&self, memory: bool) {
         use plinth_abi::methods::plugin as m;
         use plinth_abi::Method;
-        if let Some(call) = self.peer.overdue(
-            self.limits.budget,
-            &[m::DoSlice::ID, super::frame::control::DROP],
-        ) {
+        let exempt = [m::DoSlice::ID, super::frame::control::DROP];
+        let overdue = self
+            .calls
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|c| !exempt.contains(&c.code) && c.since.elapsed() > self.limits.budget)
+            .min_by_key(|c| c.since)
+            .cloned();
+        if let Some(call) = overdue {
             let seconds = self.limits.budget.as_secs_f64();
             tracing::error!(plugin = %self.id, "{} ran past its budget of {seconds} s; ending the plugin's process", call.describe());
             self.end_for(Cause::Hung { seconds });

@@ -75,7 +75,7 @@ impl Isolated {
             Connection::spawn(&self.id, &self.path, self.limits, self.services.clone())
                 .map_err(|e| Refusal::Failed(e.to_string()))?;
         let path = self.path.to_string_lossy();
-        match connection.peer.call(control::LOAD, path.as_bytes()) {
+        match connection.call(control::LOAD, path.as_bytes()) {
             Ok(CallOutcome::Ok(_)) => Ok(connection),
             Ok(CallOutcome::Error(e)) => {
                 connection.end(Duration::ZERO);
@@ -106,7 +106,7 @@ impl Library for Isolated {
         let _ = connection.context.set(context.clone());
         *self.current.lock().unwrap() = Arc::downgrade(&connection);
         let remote = Remote(connection);
-        match remote.0.peer.call(control::INSTANTIATE, b"") {
+        match remote.0.call(control::INSTANTIATE, b"") {
             Ok(CallOutcome::Ok(_)) => Ok(Box::new(remote)),
             Ok(CallOutcome::Error(e) | CallOutcome::Panic(e)) => Err(CallError::Failed(e.into())),
             Ok(CallOutcome::Unsupported) => Err(CallError::Unsupported),
@@ -119,9 +119,7 @@ impl Library for Isolated {
             return known.as_ref().map(|b| Cow::Owned(b.to_vec()));
         }
         let connection = self.current.lock().unwrap().upgrade()?;
-        let file: Option<Arc<[u8]>> = match connection
-            .peer
-            .call(control::EMBEDDED_FILE, path.as_bytes())
+        let file: Option<Arc<[u8]>> = match connection.call(control::EMBEDDED_FILE, path.as_bytes())
         {
             Ok(CallOutcome::Ok(bytes)) => Some(bytes.into_vec().into()),
             Ok(CallOutcome::Unsupported) => None,
@@ -153,7 +151,7 @@ struct Remote(Arc<Connection>);
 
 impl Transport for Remote {
     fn call(&self, method: u32, args: &[u8]) -> Result<CallOutcome, Fault> {
-        self.0.peer.call(method, args)
+        self.0.call(method, args)
     }
 }
 
@@ -163,7 +161,7 @@ impl Drop for Remote {
         // nothing of the plugin keeps running.
         self.0.going();
         let connection = self.0.clone();
-        let dropped = std::thread::spawn(move || connection.peer.call(control::DROP, b""));
+        let dropped = std::thread::spawn(move || connection.call(control::DROP, b""));
         let deadline = std::time::Instant::now() + DROP_GRACE;
         while !dropped.is_finished() && std::time::Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(1));

@@ -6,7 +6,9 @@
 //! with a handle whose services are answered by the host. Between the two
 //! runs a channel ([`frame`]s over a Unix socket, one [`peer`] at each end)
 //! carrying the ABI's own messages, (method or service number, encoded
-//! bytes), both ways. The host holds the process as a [`child`] and the
+//! bytes), both ways: each call from the host runs on a [`lane`] of its
+//! own, read by the calling thread, with the calls made back on the way; the
+//! plugin's own threads call the host on the process's channel. The host holds the process as a [`child`] and the
 //! plugin as an [`Isolated`] library whose objects are reached through the
 //! same [`Transport`](crate::plugins::transport::Transport) seam as
 //! in-process plugins: nothing above the seam knows the difference, except
@@ -17,6 +19,7 @@
 
 pub mod child;
 pub mod frame;
+pub mod lane;
 pub mod library;
 pub mod peer;
 pub mod runner;

@@ -26,9 +26,6 @@ pub trait Handler: Send + Sync + 'static {
 /// A call sent and not yet answered.
 struct Waiter {
     slot: Arc<Slot>,
-    code: u32,
-    since: Instant,
-    detail: Option<String>,
 }
 
 /// Where a reply lands.
@@ -55,16 +52,27 @@ impl Slot {
     }
 }
 
-/// A call in flight, as the supervisor sees it.
+/// A call in flight, as the host's watch sees it.
 #[derive(Debug, Clone)]
 pub struct InFlight {
     /// Its method or control number.
     pub code: u32,
+    /// When it was sent.
+    pub since: Instant,
     /// What it was about (an event's name, a command), when known.
     pub detail: Option<String>,
 }
 
 impl InFlight {
+    /// Call `code` with `body`, sent now.
+    pub fn new(code: u32, body: &[u8]) -> Self {
+        Self {
+            code,
+            since: Instant::now(),
+            detail: detail(code, body),
+        }
+    }
+
     /// The call as the person reads it: `on_event(PrintStarted)`, `loading`.
     pub fn describe(&self) -> String {
         let name = match self.code {
@@ -158,15 +166,7 @@ impl Peer {
             if let Some(fault) = &pending.lost {
                 return Err(fault.clone());
             }
-            pending.waiters.insert(
-                id,
-                Waiter {
-                    slot: slot.clone(),
-                    code,
-                    since: Instant::now(),
-                    detail: detail(code, body),
-                },
-            );
+            pending.waiters.insert(id, Waiter { slot: slot.clone() });
         }
         let frame = Frame::encode(Kind::Call, id, code, body);
         if self.send(&frame).is_err() {
@@ -236,37 +236,9 @@ impl Peer {
             waiter.slot.put(Err(fault.clone()));
         }
     }
-
-    /// The oldest call still waiting for its reply.
-    pub fn oldest(&self) -> Option<InFlight> {
-        let pending = self.pending.lock().unwrap();
-        pending
-            .waiters
-            .values()
-            .min_by_key(|w| w.since)
-            .map(|w| InFlight {
-                code: w.code,
-                detail: w.detail.clone(),
-            })
-    }
-
-    /// The oldest call waiting that may take no longer than `budget`, if it
-    /// already took longer (calls in `exempt` run as long as they need).
-    pub fn overdue(&self, budget: Duration, exempt: &[u32]) -> Option<InFlight> {
-        let pending = self.pending.lock().unwrap();
-        pending
-            .waiters
-            .values()
-            .filter(|w| !exempt.contains(&w.code) && w.since.elapsed() > budget)
-            .min_by_key(|w| w.since)
-            .map(|w| InFlight {
-                code: w.code,
-                detail: w.detail.clone(),
-            })
-    }
 }
 
-fn decode_outcome(code: u32, body: Vec<u8>) -> CallOutcome {
+pub(super) fn decode_outcome(code: u32, body: Vec<u8>) -> CallOutcome {
     let text = || String::from_utf8_lossy(&body).into_owned().into();
     match code {
         outcome::OK => CallOutcome::Ok(body.into()),
@@ -276,7 +248,7 @@ fn decode_outcome(code: u32, body: Vec<u8>) -> CallOutcome {
     }
 }
 
-fn encode_outcome(o: CallOutcome) -> (u32, Vec<u8>) {
+pub(super) fn encode_outcome(o: CallOutcome) -> (u32, Vec<u8>) {
     match o {
         CallOutcome::Ok(bytes) => (outcome::OK, bytes.into_vec()),
         CallOutcome::Unsupported => (outcome::UNSUPPORTED, Vec::new()),
@@ -394,10 +366,7 @@ mod tests {
     fn calls_are_described_by_name_and_leading_argument() {
         use plinth_abi::methods::plugin as m;
         use plinth_abi::Method;
-        let call = |code, body: &[u8]| InFlight {
-            code,
-            detail: detail(code, body),
-        };
+        let call = |code, body: &[u8]| InFlight::new(code, body);
         assert_eq!(
             call(m::OnEvent::ID, br#"["PrintStarted",{"name":"x"}]"#).describe(),
             "on_event(PrintStarted)"

@@ -1,5 +1,8 @@
-//! The other side: `plinth __run-plugin <library> --id <id>`, the process an
-//! isolated plugin runs in. Its standard input is the channel to the host.
+//! The other side: `plinth __run-plugin <library> --id <id> --lanes <socket>`,
+//! the process an isolated plugin runs in. Its standard input is the channel
+//! to the host; the host's calls come in on lanes, each served by a thread of
+//! its own, and the plugin's service calls made while serving one go back on
+//! the same lane.
 //! It maps the library exactly as the host would (same ABI, same checks),
 //! creates the plugin object with a handle whose services are the host's,
 //! answered over the channel, and runs the host's calls into the object.
@@ -8,11 +11,12 @@
 use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 
 use plinth_abi::vtable::CallOutcome;
 
 use super::frame::control;
+use super::lane::Lane;
 use super::library::LoadRefusal;
 use super::peer::{Handler, Peer};
 use crate::plugins::ffi::{Endpoint, InProcess};
@@ -21,7 +25,18 @@ use crate::plugins::transport::Transport;
 
 /// Runs the plugin at `library` (identifier `id`) for the host at the other
 /// end of standard input; returns the exit status.
-pub fn run(library: &Path, id: &str) -> i32 {
+pub fn run(library: &Path, id: &str, lanes: &Path) -> i32 {
+    let listener = match std::os::unix::net::UnixListener::bind(lanes) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!(
+                "plinth {}: cannot listen on {}: {e}",
+                super::child::RUNNER_COMMAND,
+                lanes.display()
+            );
+            return 2;
+        }
+    };
     let channel = match std::io::stdin().as_fd().try_clone_to_owned() {
         Ok(fd) => UnixStream::from(fd),
         Err(e) => {
@@ -43,13 +58,35 @@ pub fn run(library: &Path, id: &str) -> i32 {
         }
     };
     let peer = Peer::new(writer);
-    let runner = Arc::new(Runner {
+    let runner = Arc::new_cyclic(|me| Runner {
         id: id.to_owned(),
         path: library.to_owned(),
         peer: peer.clone(),
         library: Mutex::new(None),
         object: Mutex::new(None),
+        me: me.clone(),
     });
+    let serving = runner.clone();
+    let accepted = std::thread::Builder::new()
+        .name("plugin-lanes".into())
+        .spawn(move || {
+            for stream in listener.incoming().map_while(Result::ok) {
+                let Ok(lane) = Lane::new(stream) else {
+                    continue;
+                };
+                let runner = serving.clone();
+                let _ = std::thread::Builder::new()
+                    .name("plugin-lane".into())
+                    .spawn(move || lane.serve(&*runner));
+            }
+        });
+    if let Err(e) = accepted {
+        eprintln!(
+            "plinth {}: no thread for lanes: {e}",
+            super::child::RUNNER_COMMAND
+        );
+        return 2;
+    }
     match peer.serve(channel, runner) {
         Ok(()) => 0,
         Err(e) => {
@@ -69,20 +106,28 @@ struct Runner {
     peer: Arc<Peer>,
     library: Mutex<Option<Arc<InProcess>>>,
     object: Mutex<Option<Arc<dyn Transport>>>,
+    me: Weak<Runner>,
 }
 
-/// The host's services as the plugin's handle reaches them: over the channel.
-struct Host(Arc<Peer>);
+/// The host's services as the plugin's handle reaches them: on the lane
+/// of the call being served, or, from the plugin's own threads, over the
+/// channel.
+struct Host {
+    peer: Arc<Peer>,
+    runner: Weak<Runner>,
+}
 
 impl Endpoint for Host {
     fn log(&self, level: u8, message: &str) {
-        self.0.log(level, message);
+        self.peer.log(level, message);
     }
 
     fn serve(&self, service: u32, args: &[u8]) -> CallOutcome {
-        self.0
-            .call(service, args)
-            .unwrap_or_else(|_| CallOutcome::Error("the host is gone".into()))
+        let answer = match (Lane::serving(), self.runner.upgrade()) {
+            (Some(lane), Some(runner)) => lane.call(service, args, &*runner).ok(),
+            _ => self.peer.call(service, args).ok(),
+        };
+        answer.unwrap_or_else(|| CallOutcome::Error("the host is gone".into()))
     }
 }
 
@@ -152,7 +197,11 @@ impl Runner {
         let Some(library) = self.library.lock().unwrap().clone() else {
             return CallOutcome::Error("the library is not loaded".into());
         };
-        match library.instantiate_with(&Arc::new(Host(self.peer.clone())), &self.id) {
+        let host = Arc::new(Host {
+            peer: self.peer.clone(),
+            runner: self.me.clone(),
+        });
+        match library.instantiate_with(&host, &self.id) {
             Ok(object) => {
                 *self.object.lock().unwrap() = Some(Arc::from(object));
                 CallOutcome::Ok(Default::default())

@@ -1,0 +1,177 @@
+//! A lane: a socket between the host and an isolated plugin's process on
+//! which one call runs at a time, the calling thread itself reading the
+//! answer. Calls made back while it runs (the plugin's service calls, the
+//! host's calls into the plugin from those) travel the same lane and are
+//! answered inline on the threads already waiting, as nested calls are in
+//! process. A round trip is two thread wake-ups, one per side.
+//!
+//! The host keeps a pool of lanes per plugin process and opens another
+//! (connecting to the process's lane socket) when all are busy; the process
+//! serves each lane on a thread of its own.
+
+use std::cell::RefCell;
+use std::io::{self, BufReader, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use plinth_abi::vtable::CallOutcome;
+
+use super::frame::{Frame, Kind};
+use super::peer::{decode_outcome, encode_outcome, Handler};
+
+/// How long a thread waiting on a lane polls before it sleeps: a call
+/// answered within it costs no wake-up (on this kind of machine a wake-up
+/// across processes costs tens of microseconds).
+const SPIN: Duration = Duration::from_micros(60);
+
+/// A lane's socket as read: polled for [`SPIN`], then waited on.
+struct Spinning(UnixStream);
+
+impl Read for Spinning {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let start = Instant::now();
+        loop {
+            match crate::plugins::ffi::receive_now(&self.0, buf) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if start.elapsed() > SPIN {
+                        return self.0.read(buf);
+                    }
+                    std::hint::spin_loop();
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                other => return other,
+            }
+        }
+    }
+}
+
+/// One lane.
+pub struct Lane {
+    reader: Mutex<BufReader<Spinning>>,
+    writer: Mutex<UnixStream>,
+    next: AtomicU64,
+}
+
+thread_local! {
+    /// The lane the current thread serves a call on (in the plugin's process).
+    static SERVING: RefCell<Option<Arc<Lane>>> = const { RefCell::new(None) };
+}
+
+impl Lane {
+    /// A lane over `stream`.
+    pub fn new(stream: UnixStream) -> io::Result<Arc<Self>> {
+        Ok(Arc::new(Self {
+            writer: Mutex::new(stream.try_clone()?),
+            reader: Mutex::new(BufReader::with_capacity(16 * 1024, Spinning(stream))),
+            next: AtomicU64::new(1),
+        }))
+    }
+
+    fn send(&self, kind: Kind, id: u64, code: u32, body: &[u8]) -> io::Result<()> {
+        self.writer
+            .lock()
+            .unwrap()
+            .write_all(&Frame::encode(kind, id, code, body))
+    }
+
+    fn receive(&self) -> io::Result<Frame> {
+        Frame::read(&mut *self.reader.lock().unwrap())?
+            .ok_or_else(|| io::Error::from(io::ErrorKind::UnexpectedEof))
+    }
+
+    /// Calls `code` on the other side, answering what it calls back with
+    /// `handler`, until the reply arrives; an error when the lane closed.
+    pub fn call(
+        self: &Arc<Self>,
+        code: u32,
+        body: &[u8],
+        handler: &dyn Handler,
+    ) -> io::Result<CallOutcome> {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        self.send(Kind::Call, id, code, body)?;
+        loop {
+            let frame = self.receive()?;
+            match frame.kind {
+                Kind::Reply if frame.id == id => return Ok(decode_outcome(frame.code, frame.body)),
+                Kind::Reply => {}
+                Kind::Call => self.answer(frame, handler)?,
+                Kind::Log => handler.log(frame.code as u8, &String::from_utf8_lossy(&frame.body)),
+            }
+        }
+    }
+
+    /// Runs a call that came in, on this thread, and sends its reply.
+    fn answer(self: &Arc<Self>, frame: Frame, handler: &dyn Handler) -> io::Result<()> {
+        let outer = SERVING.with(|s| s.replace(Some(self.clone())));
+        let outcome = handler.call(frame.code, frame.body);
+        SERVING.with(|s| *s.borrow_mut() = outer);
+        let (code, body) = encode_outcome(outcome);
+        self.send(Kind::Reply, frame.id, code, &body)
+    }
+
+    /// Serves the calls that come in until the other side closes the lane.
+    pub fn serve(self: &Arc<Self>, handler: &dyn Handler) {
+        while let Ok(frame) = self.receive() {
+            let answered = match frame.kind {
+                Kind::Call => self.answer(frame, handler),
+                Kind::Log => {
+                    handler.log(frame.code as u8, &String::from_utf8_lossy(&frame.body));
+                    Ok(())
+                }
+                Kind::Reply => Ok(()),
+            };
+            if answered.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// The lane the current thread serves a call on, if it does.
+    pub fn serving() -> Option<Arc<Lane>> {
+        SERVING.with(|s| s.borrow().clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Answers 1 with its argument; 2 by calling 1 back on the lane it
+    /// serves; anything else with Unsupported.
+    struct Echo;
+    impl Handler for Echo {
+        fn call(&self, code: u32, body: Vec<u8>) -> CallOutcome {
+            match code {
+                1 => CallOutcome::Ok(body.into()),
+                2 => {
+                    let lane = Lane::serving().expect("served on a lane");
+                    lane.call(1, b"nested", &Echo).unwrap()
+                }
+                _ => CallOutcome::Unsupported,
+            }
+        }
+        fn log(&self, _: u8, _: &str) {}
+    }
+
+    #[test]
+    fn calls_and_calls_back_run_on_the_waiting_threads() {
+        let (a, b) = UnixStream::pair().unwrap();
+        let ours = Lane::new(a).unwrap();
+        let theirs = Lane::new(b).unwrap();
+        let served = std::thread::spawn(move || theirs.serve(&Echo));
+        let ok = |o: CallOutcome| match o {
+            CallOutcome::Ok(v) => v.into_vec(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(ok(ours.call(1, b"hi", &Echo).unwrap()), b"hi");
+        assert_eq!(ok(ours.call(2, b"", &Echo).unwrap()), b"nested");
+        assert!(matches!(
+            ours.call(7, b"", &Echo).unwrap(),
+            CallOutcome::Unsupported
+        ));
+        drop(ours);
+        served.join().unwrap();
+    }
+}
