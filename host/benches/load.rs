@@ -42,8 +42,9 @@ fn release_sample(name: &str) -> PathBuf {
         .join(format!("{LIB_PREFIX}{name}.{LIB_EXT}"))
 }
 
-/// A base folder whose `plugins` folder holds `copies` copies of `library`.
-fn with_copies(library: &Path, copies: usize) -> (tempfile::TempDir, Paths) {
+/// A base folder whose `plugins` folder holds `copies` copies of `library`,
+/// run where `mode` says (`in_process` or `isolated`).
+fn with_copies(library: &Path, copies: usize, mode: &str) -> (tempfile::TempDir, Paths) {
     let dir = tempfile::tempdir().unwrap();
     let plugins = dir.path().join("base").join("plugins");
     std::fs::create_dir_all(&plugins).unwrap();
@@ -56,10 +57,9 @@ fn with_copies(library: &Path, copies: usize) -> (tempfile::TempDir, Paths) {
         )
         .unwrap();
     }
-    // The in-process figures: plugins from the user folder would run isolated.
     std::fs::write(
         dir.path().join("base").join("config.yaml"),
-        "isolation:\n  default: in_process\n",
+        format!("isolation:\n  default: {mode}\n"),
     )
     .unwrap();
     let paths = Paths {
@@ -71,7 +71,7 @@ fn with_copies(library: &Path, copies: usize) -> (tempfile::TempDir, Paths) {
 }
 
 fn bench_startup(library: &Path, copies: usize) -> (Duration, Duration, Duration) {
-    let (_dir, paths) = with_copies(library, copies);
+    let (_dir, paths) = with_copies(library, copies, "in_process");
     let t0 = Instant::now();
     let manager = PluginManager::new(paths, Options::default()).unwrap();
     let t1 = Instant::now();
@@ -91,8 +91,8 @@ fn bench_startup(library: &Path, copies: usize) -> (Duration, Duration, Duration
 
 /// Fires `events` events at `handlers` started EventHandler plugins and
 /// waits until every one was delivered: deliveries per second.
-fn bench_events(library: &Path, handlers: usize, events: usize) -> f64 {
-    let (_dir, paths) = with_copies(library, handlers);
+fn bench_events(library: &Path, handlers: usize, events: usize, mode: &str) -> f64 {
+    let (_dir, paths) = with_copies(library, handlers, mode);
     let manager = PluginManager::new(paths, Options::default()).unwrap();
     manager.load_all();
     manager.start("127.0.0.1", 0);
@@ -266,13 +266,14 @@ fn main() {
         "{:>6}  {:>12}  {:>12}  {:>12}  {:>12}  {:>14}",
         "copies", "discover ms", "load ms", "enable ms", "total ms", "per plugin µs"
     );
-    let (handlers, events) = (100, 5_000);
-    let rate = bench_events(&library, handlers, events);
-    println!(
-        "events: {events} events to {handlers} handlers: {:.0} deliveries/s ({:.0} events/s to all of them)",
-        rate,
-        rate / handlers as f64
-    );
+    for (handlers, events, mode) in [(100, 5_000, "in_process"), (10, 50_000, "isolated")] {
+        let rate = bench_events(&library, handlers, events, mode);
+        println!(
+            "events ({mode}): {events} events to {handlers} handlers: {:.0} deliveries/s ({:.0} events/s to all of them)",
+            rate,
+            rate / handlers as f64
+        );
+    }
     for copies in [10, 100, 1000] {
         let (d, l, e) = bench_startup(&library, copies);
         let total = d + l + e;

@@ -269,33 +269,34 @@ impl PluginManager {
     }
 }
 
-/// What the crash record says: the signal, the plugin, the call.
+/// What a crash record says: the signal, the plugin, the call.
 #[derive(Debug, PartialEq)]
-struct HostCrash {
-    signal: i32,
-    plugin: String,
-    call: String,
+pub(crate) struct HostCrash {
+    pub(crate) signal: i32,
+    pub(crate) plugin: String,
+    /// The call, as the person reads it: `on_event(PrintStarted)`.
+    pub(crate) call: String,
 }
 
-/// Parses a crash record (`key<TAB>value` lines).
-fn parse_record(text: &str) -> Option<HostCrash> {
-    let field = |key: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(key)?.strip_prefix('\t'))
-            .map(str::to_owned)
-    };
-    let method: u32 = field("method")?.parse().ok()?;
+/// Parses a crash record: the line the crash handler writes,
+/// `PLINTH-CRASH<TAB>signal<TAB>plugin<TAB>method<TAB>arguments`.
+pub(crate) fn parse_record(text: &str) -> Option<HostCrash> {
+    let line = text.lines().find(|l| l.starts_with("PLINTH-CRASH\t"))?;
+    let mut fields = line.splitn(5, '\t').skip(1);
+    let signal = fields.next()?.parse().ok()?;
+    let plugin = fields.next()?.to_owned();
+    let method: u32 = fields.next()?.parse().ok()?;
+    let args = fields.next().unwrap_or_default();
     let name = plinth_abi::methods::plugin::name(method)
         .map(snake_case)
         .unwrap_or_else(|| format!("method {method:#x}"));
-    let args = field("args").unwrap_or_default();
     let detail = args
         .strip_prefix("[\"")
         .and_then(|rest| rest.split(['"', '\\']).next())
         .filter(|d| !d.is_empty() && uses_leading_name(method));
     Some(HostCrash {
-        signal: field("signal")?.parse().ok()?,
-        plugin: field("plugin")?,
+        signal,
+        plugin,
         call: match detail {
             Some(d) => format!("{name}({d})"),
             None => name,
@@ -376,7 +377,7 @@ mod tests {
 
     #[test]
     fn a_crash_record_names_the_plugin_and_the_call() {
-        let record = "signal\t11\nplugin\tbad\nmethod\t1025\nargs\t[\"PrintStarted\",{\"x\":1}]\n";
+        let record = "some output\nPLINTH-CRASH\t11\tbad\t1025\t[\"PrintStarted\",{\"x\":1}]\n";
         assert_eq!(
             parse_record(record),
             Some(HostCrash {
@@ -385,13 +386,13 @@ mod tests {
                 call: "on_event(PrintStarted)".into()
             })
         );
-        let record = "signal\t6\nplugin\tbad\nmethod\t257\nargs\t[\"127.0.0.1\",5000]\n";
+        let record = "PLINTH-CRASH\t6\tbad\t257\t[\"127.0.0.1\",5000]\n";
         assert_eq!(parse_record(record).unwrap().call, "on_startup");
         assert_eq!(
             parse_record(""),
             None,
             "an empty record: the host did not die in a plugin"
         );
-        assert_eq!(parse_record("signal\tx\n"), None);
+        assert_eq!(parse_record("PLINTH-CRASH\tx\n"), None);
     }
 }

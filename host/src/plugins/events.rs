@@ -296,8 +296,12 @@ fn deliver_loop(shared: &(Mutex<Queue>, Condvar)) {
     }
 }
 
-/// Delivers a batch of events to one handler, after the notice of what it missed.
+/// Delivers a batch of events to one handler, after the notice of what it
+/// missed: in one exchange per run of events for the same plugin object
+/// where its transport allows (an isolated plugin), else one by one.
 fn deliver(id: &str, mut dropped: u64, batch: impl Iterator<Item = (Encoded, Arc<PluginObject>)>) {
+    let mut run: Vec<Encoded> = Vec::new();
+    let mut current: Option<Arc<PluginObject>> = None;
     for ((event, encoded), object) in batch {
         if dropped > 0 {
             tracing::warn!(plugin = %id, "{dropped} events were dropped for this handler");
@@ -311,8 +315,33 @@ fn deliver(id: &str, mut dropped: u64, batch: impl Iterator<Item = (Encoded, Arc
             }
             dropped = 0;
         }
-        if let Err(e) = object.call_encoded_active::<m::OnEvent>(&encoded) {
-            tracing::error!(plugin = %id, "on_event({event}): {e}");
+        if current.as_ref().is_some_and(|c| !Arc::ptr_eq(c, &object)) {
+            deliver_run(id, current.as_ref().expect("checked"), &mut run);
+        }
+        current = Some(object);
+        run.push((event, encoded));
+    }
+    if let Some(object) = current {
+        deliver_run(id, &object, &mut run);
+    }
+}
+
+/// Delivers events queued for one plugin object, in order.
+fn deliver_run(id: &str, object: &PluginObject, run: &mut Vec<Encoded>) {
+    let args: Vec<&[u8]> = run.iter().map(|(_, encoded)| &encoded[..]).collect();
+    for ((event, _), result) in run
+        .iter()
+        .zip(object.call_batch_active::<m::OnEvent>(&args))
+    {
+        match result {
+            Ok(()) => {}
+            // Its process is gone: said once, not for every event it held.
+            Err(e @ crate::plugins::object::CallError::Crashed(_)) => {
+                tracing::error!(plugin = %id, "on_event({event}) and the rest of its batch: {e}");
+                break;
+            }
+            Err(e) => tracing::error!(plugin = %id, "on_event({event}): {e}"),
         }
     }
+    run.clear();
 }

@@ -128,6 +128,27 @@ impl PluginObject {
         self.call_encoded::<M>(args)
     }
 
+    /// Calls method `M` once per entry of `args` (already encoded), in
+    /// order, if the plugin is active: in one exchange where the transport
+    /// allows (an isolated plugin), else one by one.
+    pub fn call_batch_active<M: Method>(
+        &self,
+        args: &[&[u8]],
+    ) -> Vec<Result<M::Output, CallError>> {
+        let _pass = match self.enter() {
+            Ok(pass) => pass,
+            Err(e) => return args.iter().map(|_| Err(e.clone())).collect(),
+        };
+        match self.transport.call_batch(M::ID, args) {
+            Some(Ok(outcomes)) => outcomes.into_iter().map(decode::<M>).collect(),
+            Some(Err(fault)) => args
+                .iter()
+                .map(|_| Err(CallError::Crashed(fault.clone())))
+                .collect(),
+            None => args.iter().map(|a| self.call_encoded::<M>(a)).collect(),
+        }
+    }
+
     fn enter(&self) -> Result<Pass<'_>, CallError> {
         self.in_flight.fetch_add(1, SeqCst);
         let pass = Pass(&self.in_flight);
@@ -139,6 +160,16 @@ impl PluginObject {
                 self.id
             )))
         }
+    }
+}
+
+/// The result of a call of `M` from its outcome.
+fn decode<M: Method>(outcome: CallOutcome) -> Result<M::Output, CallError> {
+    match outcome {
+        CallOutcome::Ok(bytes) => M::OutputCodec::decode(&bytes).map_err(CallError::Failed),
+        CallOutcome::Unsupported => Err(CallError::Unsupported),
+        CallOutcome::Error(e) => Err(CallError::Failed(e.into())),
+        CallOutcome::Panic(e) => Err(CallError::Panicked(e.into())),
     }
 }
 

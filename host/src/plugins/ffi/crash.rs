@@ -28,6 +28,9 @@ thread_local! {
     static CURRENT: Cell<Option<Current>> = const { Cell::new(None) };
 }
 
+/// How a crash record starts: one line, `PLINTH-CRASH<TAB>signal<TAB>plugin<TAB>method<TAB>arguments`.
+pub(crate) const RECORD_TAG: &[u8] = b"PLINTH-CRASH";
+
 /// The record file, open for the handler (-1: none).
 static RECORD_FD: AtomicI32 = AtomicI32::new(-1);
 
@@ -62,7 +65,18 @@ pub(crate) fn install(path: &Path) -> std::io::Result<()> {
         .write(true)
         .truncate(true)
         .open(path)?;
-    RECORD_FD.store(file.into_raw_fd(), Ordering::SeqCst);
+    install_fd(file.into_raw_fd());
+    Ok(())
+}
+
+/// Installs the crash handler writing its record to standard error (an
+/// isolated plugin's process: the host reads it there).
+pub(crate) fn install_on_stderr() {
+    install_fd(libc::STDERR_FILENO);
+}
+
+fn install_fd(fd: i32) {
+    RECORD_FD.store(fd, Ordering::SeqCst);
     for signal in [
         libc::SIGSEGV,
         libc::SIGBUS,
@@ -80,7 +94,6 @@ pub(crate) fn install(path: &Path) -> std::io::Result<()> {
             libc::sigaction(signal, &action, std::ptr::null_mut());
         }
     }
-    Ok(())
 }
 
 /// Closes the record (a clean stop): nothing to attribute.
@@ -109,13 +122,14 @@ extern "C" fn handler(signal: libc::c_int, _: *mut libc::siginfo_t, _: *mut libc
                 }
             }
         };
-        put(b"signal\t");
+        put(RECORD_TAG);
+        put(b"\t");
         put(number(signal as u64, &mut [0u8; 20]));
-        put(b"\nplugin\t");
+        put(b"\t");
         put(call.id.as_bytes());
-        put(b"\nmethod\t");
+        put(b"\t");
         put(number(call.method as u64, &mut [0u8; 20]));
-        put(b"\nargs\t");
+        put(b"\t");
         // SAFETY: the arguments live for the whole call, and the call is
         // in flight on this thread (it is the one that faulted).
         let args = unsafe { std::slice::from_raw_parts(call.args, call.args_len.min(200)) };

@@ -99,6 +99,10 @@ pub struct Connection {
     pub(super) context: OnceLock<Arc<PluginContext>>,
     /// Told when the process is lost.
     services: Weak<dyn HostServices>,
+    /// The call its crash handler named (the faulting thread's), once read.
+    crashed_in: Mutex<Option<String>>,
+    /// Reads its standard error until the process ends.
+    stderr: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 /// Serves the plugin's calls to the host.
@@ -171,20 +175,31 @@ impl Connection {
             closed: Default::default(),
             context: OnceLock::new(),
             services,
+            crashed_in: Mutex::new(None),
+            stderr: Mutex::new(None),
         });
         if let Some(stderr) = stderr {
+            let reading = Arc::downgrade(&connection);
             let id = id.to_owned();
-            std::thread::Builder::new()
+            let handle = std::thread::Builder::new()
                 .name("plugin-stderr".into())
                 .spawn(move || {
                     for line in std::io::BufReader::new(stderr)
                         .lines()
                         .map_while(Result::ok)
                     {
-                        tracing::warn!(target: "plugin", plugin = %id, "{line}");
+                        match crate::plugins::crashes::parse_record(&line) {
+                            Some(record) => {
+                                if let Some(c) = reading.upgrade() {
+                                    *c.crashed_in.lock().unwrap() = Some(record.call);
+                                }
+                            }
+                            None => tracing::warn!(target: "plugin", plugin = %id, "{line}"),
+                        }
                     }
                 })
                 .map_err(start)?;
+            *connection.stderr.lock().unwrap() = Some(handle);
         }
         let reader = connection.clone();
         std::thread::Builder::new()
@@ -274,8 +289,17 @@ impl Connection {
         if let Err(e) = self.peer.serve(ours, handler) {
             tracing::debug!(plugin = %self.id, "channel broken: {e}");
         }
-        let during = self.oldest().map(|c| c.describe());
+        let oldest = self.oldest().map(|c| c.describe());
         let status = self.reap();
+        // The crash handler's record (on standard error) names the faulting
+        // thread's call; read it to the end first.
+        if let Some(stderr) = self.stderr.lock().unwrap().take() {
+            let deadline = Instant::now() + Duration::from_secs(1);
+            while !stderr.is_finished() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+        let during = self.crashed_in.lock().unwrap().take().or(oldest);
         let ending = self.ending.load(Ordering::SeqCst);
         let verdict = self.verdict.lock().unwrap().take();
         let cause = verdict.unwrap_or_else(|| match status {

@@ -41,6 +41,71 @@ pub mod control {
     pub const EMBEDDED_FILE: u32 = 0xffff_ff03;
     /// Destroys the plugin object (the process then ends).
     pub const DROP: u32 = 0xffff_ff04;
+    /// Calls one method once per argument, in order (body: [`batch`](super::batch)
+    /// of the method number and the arguments); answers the outcomes.
+    pub const BATCH: u32 = 0xffff_ff05;
+}
+
+/// Several calls of one method in one frame: `method: u32`, then each
+/// argument as `length: u32 | bytes`; the reply holds each outcome as
+/// `outcome code: u32 | length: u32 | bytes`.
+pub mod batch {
+    use super::outcome;
+    use plinth_abi::vtable::CallOutcome;
+
+    /// The body of a batch call.
+    pub fn encode_calls(method: u32, args: &[&[u8]]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(4 + args.iter().map(|a| a.len() + 4).sum::<usize>());
+        out.extend_from_slice(&method.to_le_bytes());
+        for arg in args {
+            out.extend_from_slice(&(arg.len() as u32).to_le_bytes());
+            out.extend_from_slice(arg);
+        }
+        out
+    }
+
+    /// The method and arguments of a batch call; `None` when it is cut short.
+    pub fn decode_calls(body: &[u8]) -> Option<(u32, Vec<&[u8]>)> {
+        let method = u32::from_le_bytes(body.get(..4)?.try_into().ok()?);
+        let mut rest = &body[4..];
+        let mut args = Vec::new();
+        while !rest.is_empty() {
+            let len = u32::from_le_bytes(rest.get(..4)?.try_into().ok()?) as usize;
+            args.push(rest.get(4..4 + len)?);
+            rest = &rest[4 + len..];
+        }
+        Some((method, args))
+    }
+
+    /// The reply of a batch call.
+    pub fn encode_outcomes(outcomes: Vec<CallOutcome>) -> Vec<u8> {
+        let mut out = Vec::new();
+        for o in outcomes {
+            let (code, body) = match o {
+                CallOutcome::Ok(b) => (outcome::OK, b.into_vec()),
+                CallOutcome::Unsupported => (outcome::UNSUPPORTED, Vec::new()),
+                CallOutcome::Error(e) => (outcome::ERROR, e.into_string().into_bytes()),
+                CallOutcome::Panic(e) => (outcome::PANIC, e.into_string().into_bytes()),
+            };
+            out.extend_from_slice(&code.to_le_bytes());
+            out.extend_from_slice(&(body.len() as u32).to_le_bytes());
+            out.extend_from_slice(&body);
+        }
+        out
+    }
+
+    /// The outcomes of a batch reply; `None` when it is cut short.
+    pub fn decode_outcomes(mut body: &[u8]) -> Option<Vec<CallOutcome>> {
+        let mut out = Vec::new();
+        while !body.is_empty() {
+            let code = u32::from_le_bytes(body.get(..4)?.try_into().ok()?);
+            let len = u32::from_le_bytes(body.get(4..8)?.try_into().ok()?) as usize;
+            let bytes = body.get(8..8 + len)?.to_vec();
+            out.push(super::super::peer::decode_outcome(code, bytes));
+            body = &body[8 + len..];
+        }
+        Some(out)
+    }
 }
 
 /// One frame.
@@ -129,6 +194,26 @@ mod tests {
         let reply = Frame::read(&mut r).unwrap().unwrap();
         assert_eq!((reply.kind, reply.body.len()), (Kind::Reply, 0));
         assert!(Frame::read(&mut r).unwrap().is_none());
+    }
+
+    #[test]
+    fn batches_round_trip() {
+        let body = batch::encode_calls(0x0401, &[b"[\"A\",null]", b""]);
+        let (method, args) = batch::decode_calls(&body).unwrap();
+        assert_eq!(
+            (method, args),
+            (0x0401, vec![&b"[\"A\",null]"[..], &b""[..]])
+        );
+        assert!(batch::decode_calls(&body[..body.len() - 3]).is_none() || body.len() < 8);
+        let reply = batch::encode_outcomes(vec![
+            plinth_abi::vtable::CallOutcome::Ok(Vec::new().into()),
+            plinth_abi::vtable::CallOutcome::Error("no".into()),
+        ]);
+        let outcomes = batch::decode_outcomes(&reply).unwrap();
+        assert!(
+            matches!(&outcomes[1], plinth_abi::vtable::CallOutcome::Error(e) if e.as_str() == "no")
+        );
+        assert!(batch::decode_outcomes(&reply[..5]).is_none());
     }
 
     #[test]

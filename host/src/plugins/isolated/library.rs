@@ -12,7 +12,7 @@ use plinth_abi::vtable::CallOutcome;
 use serde::{Deserialize, Serialize};
 
 use super::child::{Connection, Limits};
-use super::frame::control;
+use super::frame::{batch, control};
 use crate::plugins::metadata::Refusal;
 use crate::plugins::object::CallError;
 use crate::plugins::services::{HostServices, PluginContext};
@@ -152,6 +152,27 @@ struct Remote(Arc<Connection>);
 impl Transport for Remote {
     fn call(&self, method: u32, args: &[u8]) -> Result<CallOutcome, Fault> {
         self.0.call(method, args)
+    }
+
+    fn call_batch(&self, method: u32, args: &[&[u8]]) -> Option<Result<Vec<CallOutcome>, Fault>> {
+        let body = batch::encode_calls(method, args);
+        Some(
+            self.0
+                .call(control::BATCH, &body)
+                .and_then(|outcome| match outcome {
+                    CallOutcome::Ok(bytes) => {
+                        batch::decode_outcomes(&bytes).ok_or_else(|| Fault::gone(None))
+                    }
+                    // A runner that cannot batch: each call reports what it got.
+                    other => {
+                        let text = format!("{other:?}");
+                        Ok(args
+                            .iter()
+                            .map(|_| CallOutcome::Error(text.clone().into()))
+                            .collect())
+                    }
+                }),
+        )
     }
 }
 

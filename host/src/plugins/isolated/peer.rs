@@ -64,8 +64,17 @@ pub struct InFlight {
 }
 
 impl InFlight {
-    /// Call `code` with `body`, sent now.
+    /// Call `code` with `body`, sent now (a batch is described by its first call).
     pub fn new(code: u32, body: &[u8]) -> Self {
+        if code == control::BATCH {
+            if let Some((method, args)) = super::frame::batch::decode_calls(body) {
+                return Self {
+                    code: method,
+                    since: Instant::now(),
+                    detail: args.first().and_then(|a| detail(method, a)),
+                };
+            }
+        }
         Self {
             code,
             since: Instant::now(),

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, Weak};
 
 use plinth_abi::vtable::CallOutcome;
 
-use super::frame::control;
+use super::frame::{batch, control};
 use super::lane::Lane;
 use super::library::LoadRefusal;
 use super::peer::{Handler, Peer};
@@ -26,6 +26,8 @@ use crate::plugins::transport::Transport;
 /// Runs the plugin at `library` (identifier `id`) for the host at the other
 /// end of standard input; returns the exit status.
 pub fn run(library: &Path, id: &str, lanes: &Path) -> i32 {
+    // A fault names the plugin call it happened in, on standard error, where the host reads it.
+    crate::plugins::ffi::crash::install_on_stderr();
     let listener = match std::os::unix::net::UnixListener::bind(lanes) {
         Ok(l) => l,
         Err(e) => {
@@ -142,6 +144,24 @@ impl Handler for Runner {
                 match library.and_then(|l| l.file(&path)) {
                     Some(bytes) => CallOutcome::Ok(bytes.to_vec().into()),
                     None => CallOutcome::Unsupported,
+                }
+            }
+            control::BATCH => {
+                let object = self.object.lock().unwrap().clone();
+                match (object, batch::decode_calls(&body)) {
+                    (Some(object), Some((method, args))) => {
+                        let outcomes = args
+                            .into_iter()
+                            .map(|arg| {
+                                object
+                                    .call(method, arg)
+                                    .unwrap_or_else(|f| CallOutcome::Error(f.to_string().into()))
+                            })
+                            .collect();
+                        CallOutcome::Ok(batch::encode_outcomes(outcomes).into())
+                    }
+                    (None, _) => CallOutcome::Error("the plugin object does not exist".into()),
+                    (_, None) => CallOutcome::Error("a batch cut short".into()),
                 }
             }
             control::DROP => {
