@@ -414,3 +414,83 @@ fn listing_and_reading_settings_survive_plugins_that_crash_when_loaded() {
         common::stderr(&out)
     );
 }
+
+#[test]
+fn where_a_plugin_runs_is_shown_and_changed_by_the_command_line_and_the_api() {
+    let sb = Sandbox::new();
+    sb.user_as(&hostile(), "hostile")
+        .bundle_sample("helloworld");
+    let out = sb.plinth(&["plugins", "list"]);
+    let table = common::stdout(&out);
+    let row = |id: &str| {
+        table
+            .lines()
+            .find(|l| l.starts_with(&format!("{id} ")))
+            .unwrap_or_else(|| panic!("{id} in {table}"))
+            .to_owned()
+    };
+    assert!(row("hostile").contains(" isolated "), "{table}");
+    assert!(row("helloworld").contains(" in_process "), "{table}");
+    let out = sb.plinth(&["plugins", "mode", "helloworld", "isolated"]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    assert!(
+        sb.config().contains("helloworld: isolated"),
+        "{}",
+        sb.config()
+    );
+    let out = sb.plinth(&["plugins", "mode", "helloworld", "sideways"]);
+    assert_eq!(out.status.code(), Some(2), "{}", common::stderr(&out));
+
+    let key = admin(&sb);
+    let server = Server::start(&sb);
+    assert_eq!(plugin(&server, &key, "helloworld")["mode"], "isolated");
+    assert_eq!(get(&server, "/api/plugin/helloworld", &key).0, 200);
+    // A running plugin that needs no restart moves at once.
+    let (status, answer) = post(
+        &server,
+        "/api/plugins/hostile",
+        &key,
+        r#"{"command": "mode", "mode": "in_process"}"#,
+    );
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["needs_restart"], false);
+    assert_eq!(answer["plugin"]["mode"], "in_process");
+    assert_eq!(answer["plugin"]["state"], "enabled");
+    assert_eq!(command(&server, &key, "hostile", "fire").0, 204);
+    let (status, answer) = post(
+        &server,
+        "/api/plugins/hostile",
+        &key,
+        r#"{"command": "mode", "mode": "elsewhere"}"#,
+    );
+    assert_eq!(status, 400);
+    assert_eq!(
+        answer["error"],
+        r#"mode "elsewhere": use isolated or in_process"#
+    );
+    assert_eq!(server.stop(), Some(0));
+}
+
+#[test]
+fn shutdown_does_not_wait_on_an_isolated_plugin_past_the_drain_bound() {
+    let sb = Sandbox::new();
+    sb.user_as(&hostile(), "hostile");
+    sb.write_config("server:\n  plugin_call_timeout: 600\n");
+    let key = admin(&sb);
+    let mut server = Server::start(&sb);
+    let url = server.url("/api/plugin/hostile");
+    let spinning = std::thread::spawn(move || {
+        let _ = common::http()
+            .post(&url)
+            .header("X-Api-Key", &key)
+            .header("Content-Type", "application/json")
+            .send(r#"{"command": "loop"}"#);
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    server.signal("TERM");
+    let code = server
+        .exit_within(Duration::from_secs(25))
+        .expect("the host stops within its drain bounds");
+    assert_eq!(code, Some(0));
+    drop(spinning);
+}

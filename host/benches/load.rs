@@ -204,7 +204,7 @@ fn bench_isolated_calls(library: &Path, in_process_ns: f64) {
         budget: Duration::from_secs(30),
         memory_mib: 1024,
     };
-    let module = Isolated::load("bench", library, limits, Arc::downgrade(&services)).unwrap();
+    let module = Isolated::load("bench", library, limits, Arc::downgrade(&services), true).unwrap();
     let context = bench_context(dir.path(), &meta, &services);
     let object = PluginObject::instantiate(&*module, &context).unwrap();
     let mut rounds: Vec<f64> = (0..5)

@@ -102,6 +102,13 @@ pub enum PluginsCommand {
     Disable { id: String },
     /// Copy a plugin library or plugin folder into BASEDIR/plugins.
     Install { path: PathBuf },
+    /// Choose where a plugin runs: `isolated` (a process of its own) or
+    /// `in_process` (takes effect at the next start of the host).
+    Mode {
+        id: String,
+        #[arg(value_parser = ["isolated", "in_process"])]
+        mode: String,
+    },
     /// Remove a user or manifest plugin (bundled plugins cannot be uninstalled).
     Uninstall { id: String },
     /// Register a plugin library that lives anywhere on disk.
@@ -299,6 +306,20 @@ fn execute(cli: Cli) -> Result<(), CliError> {
                 } else {
                     print!("{}", details(&info));
                 }
+                Ok(())
+            }
+            PluginsCommand::Mode { id, mode } => {
+                let m = manager()?;
+                let mode = crate::plugins::placement::Mode::parse(&mode)
+                    .expect("clap accepts only the modes");
+                m.set_mode(&id, mode)?;
+                println!(
+                    "{id} runs {} from the next start of the host",
+                    match mode {
+                        crate::plugins::placement::Mode::Isolated => "isolated",
+                        crate::plugins::placement::Mode::InProcess => "in process",
+                    }
+                );
                 Ok(())
             }
             PluginsCommand::Enable { id } => toggle(&manager()?, &id, true),
@@ -522,26 +543,27 @@ fn toggle(manager: &PluginManager, id: &str, enable: bool) -> Result<(), CliErro
 }
 
 fn table(list: &[PluginInfo]) -> String {
-    let rows: Vec<[String; 5]> = list
+    let rows: Vec<[String; 6]> = list
         .iter()
         .map(|p| {
             [
                 p.id.clone(),
                 p.state.as_str().to_owned(),
                 format!("{:?}", p.source).to_lowercase(),
+                p.mode.as_str().to_owned(),
                 p.version.clone().unwrap_or_else(|| "-".into()),
                 p.name.clone(),
             ]
         })
         .collect();
-    let header = ["ID", "STATE", "SOURCE", "VERSION", "NAME"].map(String::from);
+    let header = ["ID", "STATE", "SOURCE", "RUNS", "VERSION", "NAME"].map(String::from);
     let mut widths = header.clone().map(|h| h.len());
     for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.len());
         }
     }
-    let line = |cells: &[String; 5]| {
+    let line = |cells: &[String; 6]| {
         let mut s = String::new();
         for (cell, w) in cells.iter().zip(widths) {
             s.push_str(&format!("{cell:<w$}  "));
@@ -572,6 +594,20 @@ fn details(p: &PluginInfo) -> String {
         format!("{:?}", p.source).to_lowercase()
     ));
     out.push_str(&format!("  path:        {}\n", p.path.display()));
+    out.push_str(&format!("  runs:        {}\n", p.mode.as_str()));
+    if let Some(crash) = &p.crashed_host {
+        out.push_str(&format!(
+            "  crashed the host: {crash} (it runs isolated since)\n"
+        ));
+    }
+    if p.crashes.crashes > 0 {
+        out.push_str(&format!(
+            "  crashes:     {} since the host started, {} restarts; last: {}\n",
+            p.crashes.crashes,
+            p.crashes.restarts,
+            opt(&p.crashes.last)
+        ));
+    }
     out.push_str(&format!("  description: {}\n", opt(&p.description)));
     out.push_str(&format!("  author:      {}\n", opt(&p.author)));
     out.push_str(&format!("  license:     {}\n", opt(&p.license)));

@@ -135,7 +135,8 @@ impl PluginManager {
             .spawn(move || {
                 let shown = if quarantine {
                     format!(
-                        "quarantined after {recent} crashes within {} s (last: {reason}); enable it to start it again",
+                        "quarantined after {recent} crash{} within {} s (last: {reason}); enable it to start it again",
+                        if recent == 1 { "" } else { "es" },
                         window.as_secs()
                     )
                 } else {

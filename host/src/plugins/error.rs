@@ -46,6 +46,9 @@ pub enum ManagerError {
     /// The config could not be read or saved.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// Plugins cannot run isolated on this system.
+    #[error("`{0}` cannot run isolated: this system has no isolation (Unix only)")]
+    NoIsolation(String),
 }
 
 /// Why a plugin did not load or come to life: what its listing shows as the

@@ -307,6 +307,7 @@ impl PluginManager {
                 path,
                 limits,
                 self.shared.me.clone() as Weak<dyn HostServices>,
+                !self.shared.options.isolate_all,
             );
         }
         loader::load(path, meta)
@@ -316,6 +317,74 @@ impl PluginManager {
     pub fn mode(&self, id: &str) -> Option<Mode> {
         let source = self.with(id, |r| r.found.source)?;
         Some(placement::mode(&self.shared.config, id, source))
+    }
+
+    /// Chooses where plugin `id` runs (`isolation.plugins.<id>`; choosing
+    /// in process clears a record that it crashed the host). A running
+    /// plugin that needs no restart moves at once: it is disabled, its
+    /// object dropped, and it is loaded and enabled again where asked.
+    pub fn set_mode(&self, id: &str, mode: Mode) -> Result<placement::ModeChange, ManagerError> {
+        let _guard = self.shared.lifecycle.lock().unwrap();
+        let (running, restart_needing, loaded_as) = self
+            .with(id, |r| {
+                (
+                    r.is_running(),
+                    r.restart_needing(),
+                    r.library().map(|l| l.isolated()),
+                )
+            })
+            .ok_or_else(|| not_found(id))?;
+        if mode == Mode::Isolated && !placement::ISOLATION_AVAILABLE {
+            return Err(ManagerError::NoIsolation(id.to_owned()));
+        }
+        let config = &self.shared.config;
+        let mut key = crate::config::key_path(crate::config::host_settings::ISOLATION_PLUGINS.path);
+        key.push(id.to_owned());
+        config.set(key, Value::String(mode.as_str().to_owned()))?;
+        if mode == Mode::InProcess {
+            let mut crashed =
+                crate::config::key_path(crate::config::host_settings::CRASHED_HOST.path);
+            crashed.push(id.to_owned());
+            if config.effective(&crashed).is_some() {
+                config.remove(crashed)?;
+            }
+        }
+        config.save()?;
+        let elsewhere = loaded_as.is_some_and(|isolated| isolated != (mode == Mode::Isolated));
+        let moves = running && elsewhere;
+        let now = moves && self.started() && !restart_needing;
+        if elsewhere && !running {
+            // Loaded where it no longer runs: loaded again when next enabled.
+            let object = self.with_mut(id, |r| {
+                let taken = r.take_object();
+                r.stage = Stage::Listed;
+                taken
+            });
+            if let Some(Some((object, _context))) = object {
+                drop_when_unique(object);
+            }
+        }
+        if now {
+            self.disable(id);
+            let object = self.with_mut(id, |r| {
+                let taken = r.take_object();
+                r.stage = Stage::Listed;
+                taken
+            });
+            if let Some(Some((object, _context))) = object {
+                drop_when_unique(object);
+            }
+            self.with_mut(id, |r| r.state = State::Enabled);
+            if self.load(id).is_ok() && self.enable(id) {
+                self.start_late(id);
+            }
+            tracing::info!(plugin = %id, "now runs {}", mode.as_str());
+        }
+        Ok(placement::ModeChange {
+            id: id.to_owned(),
+            mode,
+            needs_restart: moves && !now,
+        })
     }
 
     /// Loads and enables every plugin that is to be enabled, in discovery order.

@@ -58,6 +58,11 @@ impl PluginObject {
         })
     }
 
+    /// Whether it lives in a process of its own.
+    pub fn is_isolated(&self) -> bool {
+        self.transport.isolated()
+    }
+
     /// Calls method `M` with already encoded arguments (events encode once for all plugins).
     pub fn call_encoded<M: Method>(&self, args: &[u8]) -> Result<M::Output, CallError> {
         match self

@@ -43,6 +43,16 @@ impl Mode {
     }
 }
 
+/// The answer to a change of where a plugin runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ModeChange {
+    pub id: String,
+    pub mode: Mode,
+    /// It runs there only from the next start (a restart-needing plugin
+    /// that runs, or a host that has not started).
+    pub needs_restart: bool,
+}
+
 /// Whether this build can run plugins isolated.
 pub const ISOLATION_AVAILABLE: bool = cfg!(unix);
 

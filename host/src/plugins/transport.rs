@@ -44,6 +44,12 @@ pub trait Transport: Send + Sync {
     fn call_batch(&self, _method: u32, _args: &[&[u8]]) -> Option<Result<Vec<CallOutcome>, Fault>> {
         None
     }
+
+    /// Whether the object lives in a process of its own (dropping it ends
+    /// that process, which may take a moment).
+    fn isolated(&self) -> bool {
+        false
+    }
 }
 
 /// Why an isolated plugin's process ended, and in which call.

@@ -545,9 +545,9 @@
 
     /** One row of the plugin table. */
     function pluginRow(p) {
-        const button = (cls, label, command, disabled, title) => {
+        const button = (cls, label, command, disabled, title, extra) => {
             const b = h("button", { type: "button", class: cls, disabled, title }, label);
-            b.addEventListener("click", () => pluginCommand(p.id, command, b));
+            b.addEventListener("click", () => pluginCommand(p.id, command, b, extra));
             return b;
         };
         let toggleButton;
@@ -556,6 +556,8 @@
             toggleButton = enabled ? button("pm-disable", "Disable", "disable") : button("pm-enable", "Enable", "enable");
         } else if (p.state === "failed") {
             toggleButton = button("pm-disable", "Disable", "disable");
+        } else if (p.state === "quarantined") {
+            toggleButton = button("pm-enable", "Enable", "enable", false, "Start it again (lifts the quarantine)");
         } else {
             toggleButton = button("pm-enable", "Enable", "enable", true, `A plugin that is ${p.state} cannot be enabled`);
         }
@@ -563,6 +565,11 @@
         const uninstall = button("pm-uninstall", "Uninstall", "uninstall", bundled || p.pending_uninstall);
         uninstall.hidden = bundled;
         const pending = ["enable", "disable", "uninstall"].filter((c) => p["pending_" + c]);
+        const isolated = p.mode === "isolated";
+        const moveButton = isolated
+            ? button("pm-mode", "Run in process", "mode", false, "Run it in the host's own process", { mode: "in_process" })
+            : button("pm-mode", "Isolate", "mode", false, "Run it in a process of its own", { mode: "isolated" });
+        const crashes = p.crashes || {};
         return h("tr", { dataset: { plugin: p.id }, class: `state-${p.state}` },
             h("td", { class: "pm-name" },
                 h("strong", null, p.name || p.id),
@@ -573,7 +580,12 @@
                 h("span", { class: `badge badge-${p.state}` }, p.state),
                 pending.length ? h("span", { class: "muted small" }, ` (${pending.join(", ")} at restart)`) : null),
             h("td", { class: "pm-source" }, p.source || ""),
-            h("td", { class: "pm-actions" }, toggleButton, " ", uninstall));
+            h("td", { class: "pm-mode" },
+                h("span", { class: "badge" }, isolated ? "isolated" : "in process"),
+                crashes.crashes ? h("div", { class: "muted small pm-crashes" },
+                    `${crashes.crashes} crash${crashes.crashes === 1 ? "" : "es"}, ${crashes.restarts} restart${crashes.restarts === 1 ? "" : "s"}; last: ${crashes.last}`) : null,
+                p.crashed_host ? h("div", { class: "error small pm-crashed-host" }, `Crashed the host: ${p.crashed_host}`) : null),
+            h("td", { class: "pm-actions" }, toggleButton, " ", uninstall, " ", moveButton));
     }
 
     /** GET /api/plugins into the table. */
@@ -582,7 +594,7 @@
         if (!table) return;
         const body = table.tBodies[0] || table.appendChild(h("tbody"));
         if (!can("plugin_manager")) {
-            body.replaceChildren(h("tr", null, h("td", { colspan: "5", class: "muted" }, "Managing plugins needs the plugin_manager permission.")));
+            body.replaceChildren(h("tr", null, h("td", { colspan: "6", class: "muted" }, "Managing plugins needs the plugin_manager permission.")));
             return;
         }
         try {
@@ -596,13 +608,13 @@
         updateBanners();
     }
 
-    /** POST /api/plugins/<id> {command}, then refreshes the list and banners. */
-    async function pluginCommand(id, command, button) {
+    /** POST /api/plugins/<id> {command, ...extra}, then refreshes the list and banners. */
+    async function pluginCommand(id, command, button, extra) {
         const row = button.closest("tr");
         const buttons = row ? Array.from(row.querySelectorAll("button")) : [button];
         buttons.forEach((b) => { b.disabled = true; });
         try {
-            const answer = await api("POST", "/api/plugins/" + encodeURIComponent(id), { command });
+            const answer = await api("POST", "/api/plugins/" + encodeURIComponent(id), Object.assign({ command }, extra || {}));
             if (answer && answer.needs_restart) pm.restart.add(id); else pm.restart.delete(id);
             if (answer && answer.needs_refresh) pm.refresh.add(id); else pm.refresh.delete(id);
             setText($("pluginmanager_error"), "");

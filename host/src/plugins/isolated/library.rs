@@ -48,12 +48,15 @@ pub struct Isolated {
 impl Isolated {
     /// Starts a process for the library at `path` and has it load and
     /// check the library; the refusal when it cannot (a process that dies
-    /// while loading is a failure naming how).
+    /// while loading is a failure naming how). With `park`, the process
+    /// waits for the plugin object; without, it ends (a check only: the
+    /// next object gets a process of its own).
     pub fn load(
         id: &str,
         path: &Path,
         limits: Limits,
         services: Weak<dyn HostServices>,
+        park: bool,
     ) -> Result<Arc<dyn Library>, Refusal> {
         let library = Self {
             id: id.to_owned(),
@@ -65,7 +68,11 @@ impl Isolated {
             files: Mutex::default(),
         };
         let connection = library.start()?;
-        *library.parked.lock().unwrap() = Some(connection);
+        if park {
+            *library.parked.lock().unwrap() = Some(connection);
+        } else {
+            connection.end(Duration::ZERO);
+        }
         Ok(Arc::new(library))
     }
 
@@ -152,6 +159,10 @@ struct Remote(Arc<Connection>);
 impl Transport for Remote {
     fn call(&self, method: u32, args: &[u8]) -> Result<CallOutcome, Fault> {
         self.0.call(method, args)
+    }
+
+    fn isolated(&self) -> bool {
+        true
     }
 
     fn call_batch(&self, method: u32, args: &[&[u8]]) -> Option<Result<Vec<CallOutcome>, Fault>> {

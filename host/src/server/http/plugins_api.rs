@@ -1,7 +1,9 @@
 //! The plugin manager over HTTP (the `plugin_manager` permission):
 //! `GET /api/plugins` lists every plugin as `plinth plugins list --json` does,
 //! with `pending_*`, `needs_restart` and `needs_refresh`;
-//! `POST /api/plugins/<id>` with `{"command": "enable" | "disable" | "uninstall"}`.
+//! `POST /api/plugins/<id>` with `{"command": "enable" | "disable" | "uninstall"}`,
+//! or `{"command": "mode", "mode": "isolated" | "in_process"}` to choose where
+//! it runs.
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
@@ -51,6 +53,7 @@ enum Command {
     Enable,
     Disable,
     Uninstall,
+    Mode,
 }
 
 impl Command {
@@ -59,6 +62,7 @@ impl Command {
             "enable" => Some(Command::Enable),
             "disable" => Some(Command::Disable),
             "uninstall" => Some(Command::Uninstall),
+            "mode" => Some(Command::Mode),
             _ => None,
         }
     }
@@ -68,6 +72,7 @@ impl Command {
             Command::Enable => "enable",
             Command::Disable => "disable",
             Command::Uninstall => "uninstall",
+            Command::Mode => "mode",
         }
     }
 }
@@ -98,7 +103,7 @@ pub async fn command(
     let Some(command) = command else {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
-            format!("unknown command {named:?}: use enable, disable or uninstall"),
+            format!("unknown command {named:?}: use enable, disable, uninstall or mode"),
         ));
     };
     let plugin = id.clone();
@@ -113,6 +118,7 @@ pub async fn command(
         Command::Uninstall => {
             call_plugin(&app, &id, command.name(), move |pm| pm.uninstall(&plugin)).await?
         }
+        Command::Mode => return change_mode(&app, id, &data).await,
     };
     let toggle = toggled.map_err(|e| match e {
         ManagerError::NotFound(_) => ApiError::new(StatusCode::NOT_FOUND, e.to_string()),
@@ -127,5 +133,26 @@ pub async fn command(
         "needs_restart": toggle.needs_restart,
         "needs_refresh": toggle.needs_refresh,
         "plugin": listing(&app).into_iter().find(|p| p["id"] == id.as_str()),
+    })))
+}
+
+/// `{"command": "mode", "mode": "isolated" | "in_process"}`: where it runs.
+async fn change_mode(app: &Arc<App>, id: String, data: &Value) -> Result<Json<Value>, ApiError> {
+    let word = data.get("mode").and_then(Value::as_str).unwrap_or_default();
+    let Some(mode) = crate::plugins::placement::Mode::parse(word) else {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("mode {word:?}: use isolated or in_process"),
+        ));
+    };
+    let plugin = id.clone();
+    let changed = call_plugin(app, &id, "mode", move |pm| pm.set_mode(&plugin, mode))
+        .await?
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
+    Ok(Json(json!({
+        "id": changed.id,
+        "mode": changed.mode,
+        "needs_restart": changed.needs_restart,
+        "plugin": listing(app).into_iter().find(|p| p["id"] == id.as_str()),
     })))
 }
