@@ -2,6 +2,7 @@
 //! host; one built against a newer SDK loads when it needs nothing this host
 //! lacks and is refused, naming what is missing, when it does; libraries of
 //! another ABI major or no Plinth plugin at all are refused; the host carries on.
+//! Each case runs twice: with the plugin in process and isolated.
 
 mod common;
 
@@ -9,14 +10,14 @@ use common::{built, Sandbox};
 use plinth::State;
 use plinth_abi::json;
 
-#[test]
-fn plugin_built_against_sdk_1_0_loads_and_runs_in_this_newer_host() {
-    let sb = Sandbox::new();
+fn plugin_built_against_sdk_1_0_loads_and_runs_in_this_newer_host_in(mode: &str) {
+    let sb = in_mode(mode);
     sb.user_as(&built().fixture("legacy_abi"), "legacy_abi");
     let m = sb.manager();
     m.start("127.0.0.1", 5000);
     let info = m.plugin("legacy_abi").unwrap();
     assert_eq!(info.state, State::Enabled, "{:?}", info.error);
+    assert_eq!(info.mode.as_str(), mode);
     assert_eq!(info.sdk.as_deref(), Some("1.0.0"));
     assert_eq!(
         m.call_helper("legacy_abi", "version", &json!(null))
@@ -39,14 +40,14 @@ fn plugin_built_against_sdk_1_0_loads_and_runs_in_this_newer_host() {
     m.shutdown();
 }
 
-#[test]
-fn plugin_built_against_a_newer_sdk_loads_when_it_needs_nothing_new() {
-    let sb = Sandbox::new();
+fn plugin_built_against_a_newer_sdk_loads_when_it_needs_nothing_new_in(mode: &str) {
+    let sb = in_mode(mode);
     sb.user_as(&built().fixture("future_abi"), "future_abi");
     let m = sb.manager();
     m.start("127.0.0.1", 5000);
     let info = m.plugin("future_abi").unwrap();
     assert_eq!(info.state, State::Enabled, "{:?}", info.error);
+    assert_eq!(info.mode.as_str(), mode);
     assert_eq!(
         m.call_helper("future_abi", "version", &json!(null))
             .unwrap(),
@@ -66,9 +67,8 @@ fn plugin_built_against_a_newer_sdk_loads_when_it_needs_nothing_new() {
     m.shutdown();
 }
 
-#[test]
-fn plugin_needing_a_mixin_this_host_lacks_is_refused_with_the_missing_part_named() {
-    let sb = Sandbox::new();
+fn plugin_needing_a_mixin_this_host_lacks_is_refused_with_the_missing_part_named_in(mode: &str) {
+    let sb = in_mode(mode);
     sb.user_as(&built().fixture("future_mixin"), "future_mixin")
         .recorder("good");
     let m = sb.manager();
@@ -88,9 +88,8 @@ fn plugin_needing_a_mixin_this_host_lacks_is_refused_with_the_missing_part_named
     m.shutdown();
 }
 
-#[test]
-fn other_abi_major_and_foreign_libraries_are_incompatible_and_the_host_carries_on() {
-    let sb = Sandbox::new();
+fn other_abi_major_and_foreign_libraries_are_incompatible_and_the_host_carries_on_in(mode: &str) {
+    let sb = in_mode(mode);
     sb.user_as(&built().fixture("abi_two"), "abi_two")
         .recorder("good");
     let system_lib = [
@@ -130,9 +129,8 @@ fn other_abi_major_and_foreign_libraries_are_incompatible_and_the_host_carries_o
     m.shutdown();
 }
 
-#[test]
-fn a_library_built_with_another_abi_stable_is_incompatible() {
-    let sb = Sandbox::new();
+fn a_library_built_with_another_abi_stable_is_incompatible_in(mode: &str) {
+    let sb = in_mode(mode);
     sb.user_as(&built().fixture("other_abi_stable"), "other_abi_stable")
         .recorder("good");
     let m = sb.manager();
@@ -146,4 +144,33 @@ fn a_library_built_with_another_abi_stable_is_incompatible() {
     );
     assert_eq!(m.plugin("good").unwrap().state, State::Enabled);
     m.shutdown();
+}
+
+/// A sandbox whose plugins run `mode` (`in_process` or `isolated`).
+fn in_mode(mode: &str) -> Sandbox {
+    let sb = Sandbox::new();
+    sb.write_config(&format!("isolation:\n  default: {mode}\n"));
+    sb
+}
+
+macro_rules! in_both_modes {
+    ($($name:ident => $body:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                for mode in ["in_process", "isolated"] {
+                    eprintln!("{mode}:");
+                    $body(mode);
+                }
+            }
+        )*
+    };
+}
+
+in_both_modes! {
+    plugin_built_against_sdk_1_0_loads_and_runs_in_this_newer_host => plugin_built_against_sdk_1_0_loads_and_runs_in_this_newer_host_in,
+    plugin_built_against_a_newer_sdk_loads_when_it_needs_nothing_new => plugin_built_against_a_newer_sdk_loads_when_it_needs_nothing_new_in,
+    plugin_needing_a_mixin_this_host_lacks_is_refused_with_the_missing_part_named => plugin_needing_a_mixin_this_host_lacks_is_refused_with_the_missing_part_named_in,
+    other_abi_major_and_foreign_libraries_are_incompatible_and_the_host_carries_on => other_abi_major_and_foreign_libraries_are_incompatible_and_the_host_carries_on_in,
+    a_library_built_with_another_abi_stable_is_incompatible => a_library_built_with_another_abi_stable_is_incompatible_in,
 }
