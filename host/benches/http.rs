@@ -7,6 +7,10 @@
 //! release mode, starts `plinth serve` on a free loopback port with the
 //! sample plugins, and drives it from 4 threads over keep-alive connections
 //! for 5 seconds per route. Client and server share the machine's cores.
+//!
+//! Then the page again with every sample plugin isolated (their templates,
+//! assets and wizards answered from their own processes) beside the same
+//! plugins in process, two servers measured one after the other.
 
 mod support;
 
@@ -81,4 +85,16 @@ fn main() {
     let rendered = measure(port, "/?_refresh=true", &key);
     println!("GET / (the page, from the cache):             {cached:>9.0} requests/s");
     println!("GET /?_refresh=true (the page, rendered):     {rendered:>9.0} requests/s");
+    drop(server);
+
+    let in_process = support::Server::start("isolation:\n  default: in_process\n");
+    let isolated = support::Server::start("isolation:\n  default: isolated\n");
+    for path in ["/", "/?_refresh=true"] {
+        let a = measure(in_process.port, path, &in_process.key);
+        let b = measure(isolated.port, path, &isolated.key);
+        println!(
+            "GET {path:<16} sample plugins in process {a:>9.0}/s, isolated {b:>9.0}/s: isolated/in process {:.2}",
+            b / a
+        );
+    }
 }

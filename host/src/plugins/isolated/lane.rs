@@ -23,10 +23,11 @@ use super::peer::{decode_outcome, encode_outcome, Handler};
 
 /// How long a thread waiting on a lane polls before it sleeps: a call
 /// answered within it costs no wake-up (on this kind of machine a wake-up
-/// across processes costs tens of microseconds).
+/// across processes costs tens of microseconds). It yields between polls,
+/// so on a busy machine the other threads run meanwhile.
 const SPIN: Duration = Duration::from_micros(60);
 
-/// A lane's socket as read: polled for [`SPIN`], then waited on.
+/// A lane's socket as read: polled for [`SPIN`] (yielding), then waited on.
 struct Spinning(UnixStream);
 
 impl Read for Spinning {
@@ -38,7 +39,7 @@ impl Read for Spinning {
                     if start.elapsed() > SPIN {
                         return self.0.read(buf);
                     }
-                    std::hint::spin_loop();
+                    std::thread::yield_now();
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 other => return other,
