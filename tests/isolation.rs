@@ -494,3 +494,67 @@ fn shutdown_does_not_wait_on_an_isolated_plugin_past_the_drain_bound() {
     assert_eq!(code, Some(0));
     drop(spinning);
 }
+
+/// A bundled plugin that aborts while it is constructed, in process, used to
+/// crash every start (safe mode keeps bundled plugins). Now the first crash
+/// names it, and from the next start it runs isolated, where it is
+/// quarantined; the host and the rest run on.
+#[test]
+fn a_bundled_plugin_crashing_in_construction_crashes_the_host_once_only() {
+    let sb = Sandbox::new();
+    sb.bundle_as(&hostile(), "hostile_abort_in_new")
+        .bundle_sample("helloworld");
+    sb.write_config("isolation:\n  max_crashes: 2\n");
+    let key = admin(&sb);
+    let first = sb.plinth(&["serve", "--port", "0"]);
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(
+        first.status.signal(),
+        Some(6),
+        "the first start dies of SIGABRT"
+    );
+    let server = Server::start(&sb);
+    server.wait_for_log("(SIGABRT in construction at ");
+    let p = wait_for(&server, &key, "hostile_abort_in_new", "quarantined", |p| {
+        p["state"] == "quarantined"
+    });
+    assert_eq!(p["mode"], "isolated");
+    assert!(
+        p["crashed_host"]
+            .as_str()
+            .unwrap()
+            .starts_with("SIGABRT in construction at "),
+        "{p}"
+    );
+    assert_eq!(plugin(&server, &key, "helloworld")["state"], "enabled");
+    let (_, info) = get(&server, "/api/server", &key);
+    assert!(info["safemode"].is_null(), "{info}");
+    assert_eq!(server.stop(), Some(0));
+}
+
+/// A plugin that crashes while a person disables it stays disabled.
+#[test]
+fn a_crash_while_being_disabled_does_not_bring_the_plugin_back() {
+    let sb = Sandbox::new();
+    sb.user_as(&hostile(), "hostile_segv_on_disabled");
+    let key = admin(&sb);
+    let server = Server::start(&sb);
+    let (status, answer) = post(
+        &server,
+        "/api/plugins/hostile_segv_on_disabled",
+        &key,
+        r#"{"command": "disable"}"#,
+    );
+    assert_eq!(status, 200, "{answer}");
+    server.wait_for_log("plugin process lost: SIGSEGV in on_plugin_disabled");
+    std::thread::sleep(Duration::from_millis(2500));
+    let p = plugin(&server, &key, "hostile_segv_on_disabled");
+    assert_ne!(p["state"], "enabled", "{p}");
+    assert_eq!(p["crashes"]["restarts"], 0, "{p}");
+    assert!(
+        sb.config().contains("hostile_segv_on_disabled"),
+        "{}",
+        sb.config()
+    );
+    assert_eq!(server.stop(), Some(0));
+}

@@ -131,7 +131,7 @@ impl HostServices for NoServices {
             job,
         })
     }
-    fn plugin_lost(&self, _: &str, _: plinth::Fault) {}
+    fn plugin_lost(&self, _: &str, _: u64, _: plinth::Fault) {}
 }
 
 #[inline(never)]

@@ -99,9 +99,13 @@ pub(crate) fn quarantined(config: &ConfigStore) -> Map<String, Value> {
 }
 
 impl PluginManager {
-    /// The process of plugin `id` was lost: take it down, count it, and
-    /// restart it after a backoff or quarantine it.
-    pub(crate) fn plugin_lost(&self, id: &str, fault: Fault) {
+    /// The process `origin` of plugin `id` was lost: take it down, count
+    /// it, and restart it after a backoff or quarantine it. The command
+    /// line (which only reads) counts nothing and restarts nothing.
+    pub(crate) fn plugin_lost(&self, id: &str, origin: u64, fault: Fault) {
+        if self.shared.options.isolate_all {
+            return;
+        }
         let reason = fault.to_string();
         let window = CRASH_WINDOW.duration(&self.shared.config);
         let max = MAX_CRASHES.get(&self.shared.config) as usize;
@@ -145,7 +149,7 @@ impl PluginManager {
                         backoff.as_secs_f64()
                     )
                 };
-                if !manager.take_down(&id, &shown, quarantine) {
+                if !manager.take_down(&id, origin, &shown, quarantine) {
                     return;
                 }
                 if quarantine {
@@ -165,39 +169,53 @@ impl PluginManager {
 
     /// Takes the crashed plugin down: no calls reach it, its hooks and
     /// helpers are gone, its object (whose process is gone) is dropped.
-    /// False when it is not meant to run anyway (disabled meanwhile, the
-    /// host shutting down).
-    fn take_down(&self, id: &str, shown: &str, quarantine: bool) -> bool {
-        let _guard = self.shared.lifecycle.lock().unwrap();
-        if *self.shared.phase.lock().unwrap() == Phase::ShuttingDown {
-            return false;
-        }
-        let meant_to_run = self
-            .with(id, |r| {
-                matches!(r.state, State::Enabled | State::Failed) && r.pending.is_none()
-            })
-            .unwrap_or(false);
-        if meant_to_run && quarantine {
-            // On disk before anyone can see it listed.
-            self.record_quarantine(id, shown);
-        }
-        let object = self
-            .with_mut(id, |r| {
-                if meant_to_run {
-                    r.set_registrations(Registrations::default());
-                    r.state = if quarantine {
-                        State::Quarantined
-                    } else {
-                        State::Enabled
-                    };
-                    r.error = Some(shown.to_owned());
-                }
-                if let Some(context) = r.context() {
-                    context.close();
-                }
-                r.take_object()
-            })
-            .flatten();
+    /// False when it is not meant to run any more (a person disabled it, or
+    /// is uninstalling it; the host shuts down), or when the plugin already
+    /// runs in another process than the one lost (restarted or moved).
+    fn take_down(&self, id: &str, origin: u64, shown: &str, quarantine: bool) -> bool {
+        let object = {
+            let _guard = self.shared.lifecycle.lock().unwrap();
+            if *self.shared.phase.lock().unwrap() == Phase::ShuttingDown {
+                return false;
+            }
+            let disabled = self.shared.config.disabled().unwrap_or_default();
+            let (meant_to_run, stale) = self
+                .with(id, |r| {
+                    let stale = r.object().is_some_and(|o| o.origin() != Some(origin));
+                    let meant = matches!(r.state, State::Enabled | State::Failed)
+                        && r.pending.is_none()
+                        && !disabled.iter().any(|d| d == id);
+                    (meant, stale)
+                })
+                .unwrap_or((false, true));
+            if stale {
+                return false;
+            }
+            if meant_to_run && quarantine {
+                // On disk before anyone can see it listed.
+                self.record_quarantine(id, shown);
+            }
+            let object = self
+                .with_mut(id, |r| {
+                    if meant_to_run {
+                        r.set_registrations(Registrations::default());
+                        r.state = if quarantine {
+                            State::Quarantined
+                        } else {
+                            State::Enabled
+                        };
+                        r.error = Some(shown.to_owned());
+                    }
+                    if let Some(context) = r.context() {
+                        context.close();
+                    }
+                    r.take_object()
+                })
+                .flatten();
+            (object, meant_to_run)
+        };
+        // Its process is gone either way: the object goes, outside the lock.
+        let (object, meant_to_run) = object;
         if let Some((object, _context)) = object {
             object.close();
             drop_when_unique_by(object, Instant::now() + Duration::from_secs(2));
@@ -230,9 +248,11 @@ impl PluginManager {
             .unwrap()
             .get(id)
             .map(|h| h.generation);
+        let disabled = self.shared.config.disabled().unwrap_or_default();
         if current != Some(generation)
             || *self.shared.phase.lock().unwrap() == Phase::ShuttingDown
-            || self.with(id, |r| r.state) != Some(State::Enabled)
+            || self.with(id, |r| (r.state, r.pending)) != Some((State::Enabled, None))
+            || disabled.iter().any(|d| d == id)
         {
             return;
         }
@@ -288,45 +308,21 @@ pub(crate) fn parse_record(text: &str) -> Option<HostCrash> {
     let plugin = fields.next()?.to_owned();
     let method: u32 = fields.next()?.parse().ok()?;
     let args = fields.next().unwrap_or_default();
-    let name = plinth_abi::methods::plugin::name(method)
-        .map(snake_case)
-        .unwrap_or_else(|| format!("method {method:#x}"));
-    let detail = args
-        .strip_prefix("[\"")
-        .and_then(|rest| rest.split(['"', '\\']).next())
-        .filter(|d| !d.is_empty() && uses_leading_name(method));
     Some(HostCrash {
         signal,
         plugin,
-        call: match detail {
-            Some(d) => format!("{name}({d})"),
-            None => name,
-        },
+        call: describe(method, args),
     })
 }
 
-/// Whether the call's leading argument names it (an event, command, hook, helper).
-fn uses_leading_name(method: u32) -> bool {
-    use plinth_abi::methods::plugin as m;
-    use plinth_abi::Method;
-    [
-        m::OnEvent::ID,
-        m::OnApiCommand::ID,
-        m::CallHook::ID,
-        m::CallHelper::ID,
-    ]
-    .contains(&method)
-}
-
-fn snake_case(name: &str) -> String {
-    let mut out = String::new();
-    for (i, c) in name.chars().enumerate() {
-        if c.is_ascii_uppercase() && i > 0 {
-            out.push('_');
-        }
-        out.push(c.to_ascii_lowercase());
-    }
-    out
+/// The call as the person reads it: `on_event(PrintStarted)`, `loading`.
+fn describe(method: u32, args: &str) -> String {
+    #[cfg(unix)]
+    return crate::plugins::isolated::peer::InFlight::new(method, args.as_bytes()).describe();
+    #[cfg(not(unix))]
+    plinth_abi::methods::plugin::name(method)
+        .map(str::to_owned)
+        .unwrap_or_else(|| format!("method {method:#x}"))
 }
 
 /// Reads the crash record the last run left, if the host died inside a

@@ -269,8 +269,8 @@ impl HostServices for Shared {
         Ok(())
     }
 
-    fn plugin_lost(&self, id: &str, fault: crate::plugins::transport::Fault) {
-        self.manager().plugin_lost(id, fault);
+    fn plugin_lost(&self, id: &str, origin: u64, fault: crate::plugins::transport::Fault) {
+        self.manager().plugin_lost(id, origin, fault);
     }
 }
 

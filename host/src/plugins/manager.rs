@@ -310,6 +310,13 @@ impl PluginManager {
                 !self.shared.options.isolate_all,
             );
         }
+        // A library that brings the host down while it loads is named at the next start.
+        #[cfg(unix)]
+        let _in_flight = crate::plugins::ffi::crash::InFlight::enter(
+            crate::plugins::ffi::crash::plugin_id(id),
+            crate::plugins::isolated::frame::control::LOAD,
+            path.to_string_lossy().as_bytes(),
+        );
         loader::load(path, meta)
     }
 

@@ -63,6 +63,11 @@ impl PluginObject {
         self.transport.isolated()
     }
 
+    /// The process it lives in, when isolated.
+    pub fn origin(&self) -> Option<u64> {
+        self.transport.origin()
+    }
+
     /// Calls method `M` with already encoded arguments (events encode once for all plugins).
     pub fn call_encoded<M: Method>(&self, args: &[u8]) -> Result<M::Output, CallError> {
         match self

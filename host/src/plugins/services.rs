@@ -36,9 +36,9 @@ pub trait HostServices: Send + Sync {
         job: u64,
         fraction: f64,
     ) -> Result<(), ProgressError>;
-    /// The process of isolated plugin `id` was lost (crashed, hung, grew
-    /// past its limit) while it was meant to run.
-    fn plugin_lost(&self, id: &str, fault: crate::plugins::transport::Fault);
+    /// The process `origin` of isolated plugin `id` was lost (crashed,
+    /// hung, grew past its limit) while it was meant to run.
+    fn plugin_lost(&self, id: &str, origin: u64, fault: crate::plugins::transport::Fault);
 }
 
 /// Why a service call of a plugin failed; the plugin receives the message.

@@ -50,6 +50,11 @@ pub trait Transport: Send + Sync {
     fn isolated(&self) -> bool {
         false
     }
+
+    /// The process it lives in, for an isolated object (as its loss names it).
+    fn origin(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// Why an isolated plugin's process ended, and in which call.

@@ -38,6 +38,13 @@ static RECORD_FD: AtomicI32 = AtomicI32::new(-1);
 pub(crate) struct InFlight(Option<Current>);
 
 impl InFlight {
+    /// No plugin call on this thread while it lasts (the host serving a
+    /// plugin's callback: a fault there is the host's).
+    #[inline]
+    pub(crate) fn none() -> Self {
+        InFlight(CURRENT.with(|c| c.replace(None)))
+    }
+
     #[inline]
     pub(crate) fn enter(id: &'static str, method: u32, args: &[u8]) -> Self {
         let current = Current {
@@ -55,6 +62,19 @@ impl Drop for InFlight {
     fn drop(&mut self) {
         CURRENT.with(|c| c.set(self.0));
     }
+}
+
+/// Plugin `id` as the crash record names it: one copy per identifier for
+/// the life of the process (the handler cannot allocate).
+pub(crate) fn plugin_id(id: &str) -> &'static str {
+    static IDS: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
+    let mut ids = IDS.lock().unwrap();
+    if let Some(known) = ids.iter().find(|k| **k == id) {
+        return known;
+    }
+    let leaked: &'static str = Box::leak(id.to_owned().into_boxed_str());
+    ids.push(leaked);
+    leaked
 }
 
 /// Opens `path` (emptied) for the crash handler and installs it for the

@@ -90,14 +90,20 @@ impl InProcess {
             ctx: Arc::as_ptr(endpoint) as *const c_void,
             vtable: &Handle::<E>::VTABLE,
         };
+        #[cfg(unix)]
+        let id = crash::plugin_id(id);
+        #[cfg(not(unix))]
+        let id: &'static str = Box::leak(id.to_owned().into_boxed_str());
+        #[cfg(unix)]
+        let _in_flight = crash::InFlight::enter(
+            id,
+            crate::plugins::isolated::frame::control::INSTANTIATE,
+            b"",
+        );
         // `endpoint` is alive for the whole call; the plugin retains its own
         // reference (through `retain`) before it keeps the handle.
         match (self.0.instantiate())(handle) {
-            RResult::ROk(raw) => Ok(Box::new(Object {
-                raw,
-                // One per object, for the crash record (which cannot allocate).
-                id: Box::leak(id.to_owned().into_boxed_str()),
-            })),
+            RResult::ROk(raw) => Ok(Box::new(Object { raw, id })),
             RResult::RErr(e) => Err(CallError::Failed(e.into())),
         }
     }
@@ -148,6 +154,9 @@ impl Transport for Object {
 
 impl Drop for Object {
     fn drop(&mut self) {
+        #[cfg(unix)]
+        let _in_flight =
+            crash::InFlight::enter(self.id, crate::plugins::isolated::frame::control::DROP, b"");
         // The only call of `drop`, after the last `call` (this owns the object).
         match (self.raw.vtable.drop)(self.raw.this) {
             CallOutcome::Panic(msg) => {
@@ -202,6 +211,9 @@ impl<E: Endpoint> Handle<E> {
     extern "C" fn call(ctx: *const c_void, service: u32, args: RSlice<'_, u8>) -> CallOutcome {
         // SAFETY: the plugin only calls with a context it retained.
         let endpoint = unsafe { Self::endpoint(ctx) };
+        // While the host serves the plugin, a fault is the host's own.
+        #[cfg(unix)]
+        let _host = crash::InFlight::none();
         catch_unwind(AssertUnwindSafe(|| {
             endpoint.serve(service, args.as_slice())
         }))

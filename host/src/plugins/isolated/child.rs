@@ -73,10 +73,15 @@ const IDLE_LANES: usize = 8;
 /// How long the host waits for a process's lane socket to appear.
 const LANE_WAIT: Duration = Duration::from_secs(10);
 
+/// Numbers plugin processes, so a loss is matched to its process.
+static SERIAL: AtomicU64 = AtomicU64::new(1);
+
 /// A running plugin process.
 pub struct Connection {
     /// The plugin's identifier, for the log.
     pub id: String,
+    /// Which process of the host's this is (never reused).
+    pub serial: u64,
     /// The channel the process's own threads call the host on, and logs.
     peer: Arc<Peer>,
     /// The private folder of the process's lane socket (removed with it).
@@ -162,6 +167,7 @@ impl Connection {
         let writer = ours.try_clone().map_err(start)?;
         let connection = Arc::new(Self {
             id: id.to_owned(),
+            serial: SERIAL.fetch_add(1, Ordering::Relaxed),
             peer: Peer::new(writer),
             lane_dir,
             lanes: Mutex::default(),
@@ -311,7 +317,7 @@ impl Connection {
         if !ending {
             tracing::error!(plugin = %self.id, pid = self.pid, "plugin process lost: {fault}");
             if let Some(services) = self.services.upgrade() {
-                services.plugin_lost(&self.id, fault.clone());
+                services.plugin_lost(&self.id, self.serial, fault.clone());
             }
         }
         self.peer.fail_all(fault.clone());

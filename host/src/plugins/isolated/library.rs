@@ -165,6 +165,10 @@ impl Transport for Remote {
         true
     }
 
+    fn origin(&self) -> Option<u64> {
+        Some(self.0.serial)
+    }
+
     fn call_batch(&self, method: u32, args: &[&[u8]]) -> Option<Result<Vec<CallOutcome>, Fault>> {
         let body = batch::encode_calls(method, args);
         Some(
