@@ -368,11 +368,10 @@ fn a_plugin_that_crashed_the_host_in_process_runs_isolated_from_the_next_start()
         info["safemode"].is_null(),
         "no safe mode for one bad plugin: {info}"
     );
-    // Isolated now, the same crash leaves the host running.
-    assert_eq!(
-        command(&server, &key, "hostile_segv_on_event", "fire").0,
-        204
-    );
+    // Isolated now, the same crash leaves the host running (the command's
+    // answer may or may not get out before its process goes down).
+    let (status, _) = command(&server, &key, "hostile_segv_on_event", "fire");
+    assert!(status == 204 || status == 502, "{status}");
     server.wait_for_log(
         "plugin process lost: SIGSEGV in on_event(plugin_hostile_segv_on_event_trigger)",
     );
@@ -557,4 +556,77 @@ fn a_crash_while_being_disabled_does_not_bring_the_plugin_back() {
         sb.config()
     );
     assert_eq!(server.stop(), Some(0));
+}
+
+/// Events reach an isolated plugin in batches, but each event has the call
+/// budget to itself: a handler slower than the budget for a whole batch,
+/// but not for one event, is not taken for hung.
+#[test]
+fn a_slow_event_handler_has_the_budget_for_each_event_not_each_batch() {
+    let sb = Sandbox::new();
+    sb.user_as(&hostile(), "hostile_slow_event");
+    sb.write_config("server:\n  plugin_call_timeout: 1\n");
+    let key = admin(&sb);
+    let server = Server::start(&sb);
+    for _ in 0..8 {
+        assert_eq!(command(&server, &key, "hostile_slow_event", "fire").0, 204);
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while server.log().matches("slow event").count() < 8 {
+        assert!(Instant::now() < deadline, "{}", server.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (_, info) = get(&server, "/api/server", &key);
+    assert_eq!(info["plugin_crashes"], 0, "{}", server.log());
+    assert_eq!(server.stop(), Some(0));
+}
+
+/// Isolated plugins hanging in on_shutdown are ended at the shutdown
+/// deadline (10 s), each one's on_shutdown called in turn.
+#[test]
+fn isolated_plugins_hanging_in_on_shutdown_are_ended_at_the_deadline() {
+    let sb = Sandbox::new();
+    sb.user_as(&hostile(), "hostile_hang_on_shutdown_a")
+        .user_as(&hostile(), "hostile_hang_on_shutdown_b")
+        .user_as(&hostile(), "hostile_hang_on_shutdown_c");
+    let mut server = Server::start(&sb);
+    let stopping = Instant::now();
+    server.signal("TERM");
+    let code = server
+        .exit_within(Duration::from_secs(20))
+        .expect("the host stops");
+    assert_eq!(code, Some(0));
+    assert!(
+        stopping.elapsed() < Duration::from_secs(14),
+        "{:?}",
+        stopping.elapsed()
+    );
+    let log = server.log();
+    assert!(log.contains("still runs at the end of shutdown"), "{log}");
+}
+
+/// Uninstalling a quarantined plugin forgets the quarantine: installed
+/// again, it starts.
+#[test]
+fn uninstalling_a_quarantined_plugin_forgets_its_quarantine() {
+    let sb = Sandbox::new();
+    sb.write_config("isolation:\n  quarantined:\n    hostile: quarantined after 3 crashes\n");
+    let copy = sb.basedir.join("plugins").join(common::lib_file("hostile"));
+    std::fs::copy(hostile(), &copy).unwrap();
+    let out = sb.plinth(&["plugins", "info", "hostile"]);
+    assert!(
+        common::stdout(&out).contains("quarantined"),
+        "{}",
+        common::stdout(&out)
+    );
+    let out = sb.plinth(&["plugins", "uninstall", "hostile"]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    assert!(!sb.config().contains("hostile"), "{}", sb.config());
+    std::fs::copy(hostile(), &copy).unwrap();
+    let out = sb.plinth(&["plugins", "info", "hostile"]);
+    assert!(
+        common::stdout(&out).contains("state:       enabled"),
+        "{}",
+        common::stdout(&out)
+    );
 }

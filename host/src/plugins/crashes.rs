@@ -276,6 +276,28 @@ impl PluginManager {
         }
     }
 
+    /// Forgets that `id` was quarantined or crashed the host (it is uninstalled).
+    pub(crate) fn forget_crashes(&self, id: &str) -> Result<(), crate::config::ConfigError> {
+        self.shared.crashes.forget(id);
+        let config = &self.shared.config;
+        let mut changed = false;
+        for key in [
+            QUARANTINED.path,
+            crate::config::host_settings::CRASHED_HOST.path,
+        ] {
+            let mut path = key_path(key);
+            path.push(id.to_owned());
+            if config.effective(&path).is_some() {
+                config.remove(path)?;
+                changed = true;
+            }
+        }
+        if changed {
+            config.save()?;
+        }
+        Ok(())
+    }
+
     /// Lifts the quarantine of `id` (a person enables it).
     pub(crate) fn lift_quarantine(&self, id: &str) -> Result<(), crate::config::ConfigError> {
         self.shared.crashes.forget(id);

@@ -242,6 +242,10 @@ impl PluginManager {
         })?;
         // Our handle must go before unloading waits for the last one.
         drop(object);
+        // A plugin installed again under this identifier starts afresh.
+        if let Err(e) = self.forget_crashes(id) {
+            tracing::warn!(plugin = %id, "cannot clear its crash records: {e}");
+        }
         if removal == Removal::AtRestart {
             let state = self
                 .with_mut(id, |r| {

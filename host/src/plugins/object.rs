@@ -63,6 +63,11 @@ impl PluginObject {
         self.transport.isolated()
     }
 
+    /// Calls still running at `deadline` end its process, when isolated.
+    pub fn end_calls_by(&self, deadline: Instant) {
+        self.transport.end_calls_by(deadline);
+    }
+
     /// The process it lives in, when isolated.
     pub fn origin(&self) -> Option<u64> {
         self.transport.origin()

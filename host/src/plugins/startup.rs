@@ -123,6 +123,18 @@ impl PluginManager {
         let left = || deadline.saturating_duration_since(Instant::now());
         let _guard = self.shared.lifecycle.lock().unwrap();
         *self.shared.phase.lock().unwrap() = Phase::ShuttingDown;
+        // An isolated plugin's call still running at the deadline (its
+        // on_shutdown, say) ends with its process: shutdown never waits past it.
+        for object in self
+            .shared
+            .records
+            .read()
+            .unwrap()
+            .iter()
+            .filter_map(|r| r.object())
+        {
+            object.end_calls_by(deadline);
+        }
         self.shared.events.fire(events::SHUTDOWN, &Value::Null);
         self.shared.events.flush(SHUTDOWN_EVENT_WAIT.min(left()));
         for (id, object) in self.implementations(Mixin::Shutdown, Some(Context::OnShutdown)) {

@@ -55,6 +55,10 @@ pub trait Transport: Send + Sync {
     fn origin(&self) -> Option<u64> {
         None
     }
+
+    /// Calls still running at `deadline` end the object's process (an
+    /// isolated object; the host is shutting down). In process, nothing.
+    fn end_calls_by(&self, _deadline: std::time::Instant) {}
 }
 
 /// Why an isolated plugin's process ended, and in which call.

@@ -246,3 +246,18 @@ pub(crate) fn receive_now(
         Ok(n as usize)
     }
 }
+
+/// Ends process group `group` (an isolated plugin's process and whatever
+/// it started) with SIGKILL; nothing happens when the group is gone.
+#[cfg(unix)]
+pub(crate) fn kill_group(group: u32) {
+    let Ok(group) = libc::pid_t::try_from(group) else {
+        return;
+    };
+    if group > 1 {
+        // SAFETY: kill takes plain integers; a negative pid names the group.
+        unsafe {
+            libc::kill(-group, libc::SIGKILL);
+        }
+    }
+}

@@ -91,7 +91,10 @@ pub struct Connection {
     /// Calls in flight on lanes, for the watch and for naming a crash.
     calls: Mutex<HashMap<u64, InFlight>>,
     next_call: AtomicU64,
-    child: Mutex<Child>,
+    /// Calls still running then end the process (the host shuts down).
+    deadline: Mutex<Option<Instant>>,
+    /// The process, until it is reaped.
+    child: Mutex<Option<Child>>,
     pid: u32,
     limits: Limits,
     /// The host's verdict when it ends the process itself (hang, memory).
@@ -111,13 +114,28 @@ pub struct Connection {
 }
 
 /// Serves the plugin's calls to the host.
-struct Served(Weak<Connection>);
+/// With the lane call it serves for (its clock stops while the host works).
+struct Served(Weak<Connection>, Option<u64>);
 
 impl Handler for Served {
     fn call(&self, code: u32, body: Vec<u8>) -> CallOutcome {
-        match self.0.upgrade().and_then(|c| c.context.get().cloned()) {
-            Some(context) => context.serve(code, &body),
-            None => CallOutcome::Error("the host has no context for this plugin yet".into()),
+        let Some(connection) = self.0.upgrade() else {
+            return CallOutcome::Error("the host has no context for this plugin".into());
+        };
+        let Some(context) = connection.context.get().cloned() else {
+            return CallOutcome::Error("the host has no context for this plugin yet".into());
+        };
+        connection.clock(self.1, true);
+        let outcome = context.serve(code, &body);
+        connection.clock(self.1, false);
+        outcome
+    }
+
+    fn progress(&self, method: u32, args: &[u8]) {
+        if let (Some(connection), Some(call)) = (self.0.upgrade(), self.1) {
+            if let Some(c) = connection.calls.lock().unwrap().get_mut(&call) {
+                *c = InFlight::new(method, args);
+            }
         }
     }
 
@@ -150,7 +168,10 @@ impl Connection {
             .prefix("plinth-")
             .tempdir()
             .map_err(start)?;
+        use std::os::unix::process::CommandExt;
         let mut child = Command::new(&program)
+            // A group of its own: ending it ends what the plugin started too.
+            .process_group(0)
             .arg(RUNNER_COMMAND)
             .arg(library)
             .arg("--id")
@@ -164,7 +185,16 @@ impl Connection {
             .spawn()
             .map_err(start)?;
         let stderr = child.stderr.take();
-        let writer = ours.try_clone().map_err(start)?;
+        // The system's out-of-memory killer picks a plugin before the host.
+        let _ = std::fs::write(format!("/proc/{}/oom_score_adj", child.id()), "1000");
+        let writer = match ours.try_clone() {
+            Ok(w) => w,
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(start(e));
+            }
+        };
         let connection = Arc::new(Self {
             id: id.to_owned(),
             serial: SERIAL.fetch_add(1, Ordering::Relaxed),
@@ -174,7 +204,8 @@ impl Connection {
             calls: Mutex::default(),
             next_call: AtomicU64::new(1),
             pid: child.id(),
-            child: Mutex::new(child),
+            child: Mutex::new(Some(child)),
+            deadline: Mutex::new(None),
             limits,
             verdict: Mutex::new(None),
             ending: AtomicBool::new(false),
@@ -220,18 +251,36 @@ impl Connection {
     /// answer, serving what the plugin calls back on the way); the fault
     /// when the process ended first.
     pub fn call(self: &Arc<Self>, code: u32, body: &[u8]) -> Result<CallOutcome, Fault> {
-        let lane = self.take_lane()?;
+        // Called while serving one of this plugin's callbacks: the call
+        // nests on that lane and runs on the plugin's thread that waits
+        // there, as it would in process.
+        let nested = Lane::serving().filter(|l| l.owner() == self.serial);
+        let pooled = nested.is_none();
+        let lane = match nested {
+            Some(lane) => lane,
+            None => match self.take_lane() {
+                Ok(lane) => lane,
+                Err(Some(fault)) => return Err(fault),
+                Err(None) => return Ok(lane_lost()),
+            },
+        };
         let call = self.next_call.fetch_add(1, Ordering::Relaxed);
         self.calls
             .lock()
             .unwrap()
             .insert(call, InFlight::new(code, body));
-        let outcome = lane.call(code, body, &Served(Arc::downgrade(self)));
+        let outcome = lane.call(code, body, &Served(Arc::downgrade(self), Some(call)));
         // A call cut short stays listed until the fault is settled: it may be
         // the one that brought the process down.
-        let outcome = outcome.map_err(|_| self.fault_after_loss(InFlight::new(code, body)));
+        let outcome = match outcome {
+            Ok(outcome) => Ok(outcome),
+            Err(_) => match self.fault_after_loss(InFlight::new(code, body)) {
+                Some(fault) => Err(fault),
+                None => Ok(lane_lost()),
+            },
+        };
         self.calls.lock().unwrap().remove(&call);
-        if outcome.is_ok() {
+        if outcome.is_ok() && pooled {
             let mut lanes = self.lanes.lock().unwrap();
             if lanes.len() < IDLE_LANES {
                 lanes.push(lane);
@@ -240,8 +289,9 @@ impl Connection {
         outcome
     }
 
-    /// An idle lane, or a new one.
-    fn take_lane(&self) -> Result<Arc<Lane>, Fault> {
+    /// An idle lane, or a new one; the fault when the process is gone,
+    /// `None` when it lives but takes no lane.
+    fn take_lane(&self) -> Result<Arc<Lane>, Option<Fault>> {
         if let Some(lane) = self.lanes.lock().unwrap().pop() {
             return Ok(lane);
         }
@@ -249,7 +299,7 @@ impl Connection {
         let deadline = Instant::now() + LANE_WAIT;
         loop {
             match UnixStream::connect(&path) {
-                Ok(stream) => return Lane::new(stream).map_err(|_| Fault::gone(None)),
+                Ok(stream) => return Lane::new(stream, self.serial).map_err(|_| None),
                 // The process has not bound its socket yet.
                 Err(e)
                     if matches!(
@@ -266,9 +316,10 @@ impl Connection {
     }
 
     /// Why a lane broke: the process's fault once the channel closed (the
-    /// watch or the reader settles it), else that it is gone.
-    fn fault_after_loss(&self, call: InFlight) -> Fault {
-        let deadline = Instant::now() + Duration::from_secs(5);
+    /// watch or the reader settles it); `None` when the process lives on
+    /// (it dropped that lane only).
+    fn fault_after_loss(&self, call: InFlight) -> Option<Fault> {
+        let deadline = Instant::now() + Duration::from_secs(2);
         let mut closed = self.closed.0.lock().unwrap();
         while closed.is_none() {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -278,8 +329,24 @@ impl Connection {
             closed = self.closed.1.wait_timeout(closed, left).unwrap().0;
         }
         match closed.as_ref() {
-            Some(Some(fault)) => fault.clone(),
-            _ => Fault::gone(Some(call.describe())),
+            Some(Some(fault)) => Some(fault.clone()),
+            Some(None) => Some(Fault::gone(Some(call.describe()))),
+            None => None,
+        }
+    }
+
+    /// Calls still running at `deadline` end the process.
+    pub fn end_calls_by(&self, deadline: Instant) {
+        *self.deadline.lock().unwrap() = Some(deadline);
+    }
+
+    /// Stops (`paused`) or restarts the clock of lane call `call` while the
+    /// host serves one of the plugin's calls.
+    fn clock(&self, call: Option<u64>, paused: bool) {
+        let Some(call) = call else { return };
+        if let Some(c) = self.calls.lock().unwrap().get_mut(&call) {
+            c.paused = paused;
+            c.since = Instant::now();
         }
     }
 
@@ -291,7 +358,7 @@ impl Connection {
 
     /// Reads the channel until it closes, then settles what happened.
     fn serve(self: Arc<Self>, ours: UnixStream) {
-        let handler = Arc::new(Served(Arc::downgrade(&self)));
+        let handler = Arc::new(Served(Arc::downgrade(&self), None));
         if let Err(e) = self.peer.serve(ours, handler) {
             tracing::debug!(plugin = %self.id, "channel broken: {e}");
         }
@@ -321,6 +388,8 @@ impl Connection {
             }
         }
         self.peer.fail_all(fault.clone());
+        // Its lane socket goes with it.
+        let _ = std::fs::remove_dir_all(self.lane_dir.path());
         *self.closed.0.lock().unwrap() = Some((!ending).then_some(fault));
         self.closed.1.notify_all();
     }
@@ -328,21 +397,27 @@ impl Connection {
     /// Waits for the process to end (it closed its channel, so it ends now),
     /// ending it after a moment if it does not.
     fn reap(&self) -> Option<ExitStatus> {
-        let mut child = self.child.lock().unwrap();
+        let mut slot = self.child.lock().unwrap();
+        let child = slot.as_mut()?;
+        // What the plugin started dies with it, while the group's leader
+        // (unreaped) still holds the group's number.
+        crate::plugins::ffi::kill_group(self.pid);
         let deadline = Instant::now() + Duration::from_secs(2);
-        loop {
+        let status = loop {
             match child.try_wait() {
-                Ok(Some(status)) => return Some(status),
+                Ok(Some(status)) => break Some(status),
                 Ok(None) if Instant::now() < deadline => {
                     std::thread::sleep(Duration::from_millis(2))
                 }
                 Ok(None) => {
                     let _ = child.kill();
-                    return child.wait().ok();
+                    break child.wait().ok();
                 }
-                Err(_) => return None,
+                Err(_) => break None,
             }
-        }
+        };
+        *slot = None;
+        status
     }
 
     /// Ends the process now with `cause` as the host's verdict (a hang, the
@@ -355,7 +430,16 @@ impl Connection {
             }
             *verdict = Some(cause);
         }
-        let _ = self.child.lock().unwrap().kill();
+        self.kill();
+    }
+
+    /// Kills the process and everything it started (its process group),
+    /// unless it was already reaped (its number may be another's by now).
+    fn kill(&self) {
+        if let Some(child) = self.child.lock().unwrap().as_mut() {
+            let _ = child.kill();
+            crate::plugins::ffi::kill_group(self.pid);
+        }
     }
 
     /// The host is about to end the process on purpose: its end is not a fault.
@@ -377,7 +461,7 @@ impl Connection {
             closed = self.closed.1.wait_timeout(closed, left).unwrap().0;
         }
         drop(closed);
-        let _ = self.child.lock().unwrap().kill();
+        self.kill();
     }
 
     /// Whether the channel closed.
@@ -396,12 +480,36 @@ impl Connection {
             .lock()
             .unwrap()
             .values()
-            .filter(|c| !exempt.contains(&c.code) && c.since.elapsed() > self.limits.budget)
+            .filter(|c| {
+                !c.paused && !exempt.contains(&c.code) && c.since.elapsed() > self.limits.budget
+            })
             .min_by_key(|c| c.since)
             .cloned();
         if let Some(call) = overdue {
             let seconds = self.limits.budget.as_secs_f64();
             tracing::error!(plugin = %self.id, "{} ran past its budget of {seconds} s; ending the plugin's process", call.describe());
+            self.end_for(Cause::Hung { seconds });
+            return;
+        }
+        // Shutting down: what still runs at the deadline ends with its process.
+        let past_deadline = self
+            .deadline
+            .lock()
+            .unwrap()
+            .is_some_and(|d| Instant::now() >= d);
+        let running = past_deadline
+            .then(|| {
+                self.calls
+                    .lock()
+                    .unwrap()
+                    .values()
+                    .min_by_key(|c| c.since)
+                    .cloned()
+            })
+            .flatten();
+        if let Some(call) = running {
+            let seconds = (call.since.elapsed().as_secs_f64() * 10.0).round() / 10.0;
+            tracing::warn!(plugin = %self.id, "{} still runs at the end of shutdown; ending the plugin's process", call.describe());
             self.end_for(Cause::Hung { seconds });
             return;
         }
@@ -414,6 +522,12 @@ impl Connection {
             }
         }
     }
+}
+
+/// The answer to a call whose lane the plugin's process dropped while it
+/// lives on (it could not take the lane: no thread, no file descriptor).
+fn lane_lost() -> CallOutcome {
+    CallOutcome::Error("the plugin's process dropped this call (it could not serve another)".into())
 }
 
 /// The exit status as a cause.
@@ -472,7 +586,7 @@ fn supervise(connection: &Arc<Connection>) {
 }
 
 /// Memory is checked every this many rounds.
-const MEMORY_EVERY: u32 = 5;
+const MEMORY_EVERY: u32 = 2;
 
 fn watch() {
     for round in 1u32.. {

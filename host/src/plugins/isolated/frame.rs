@@ -15,6 +15,10 @@ pub enum Kind {
     Reply,
     /// A log line of the plugin's (no reply): `code` is the level.
     Log,
+    /// On a lane, from the plugin's side: the batch being served moved on to
+    /// its next call, method `code`, whose arguments begin with the body
+    /// (no reply). The host times and names that call from now.
+    Progress,
 }
 
 /// Outcome codes of a reply, as [`CallOutcome`](plinth_abi::vtable::CallOutcome)'s variants.
@@ -130,6 +134,7 @@ impl Frame {
             Kind::Call => 0,
             Kind::Reply => 1,
             Kind::Log => 2,
+            Kind::Progress => 3,
         });
         out.extend_from_slice(&id.to_le_bytes());
         out.extend_from_slice(&code.to_le_bytes());
@@ -159,6 +164,7 @@ impl Frame {
             0 => Kind::Call,
             1 => Kind::Reply,
             2 => Kind::Log,
+            3 => Kind::Progress,
             other => {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidData,
@@ -168,8 +174,13 @@ impl Frame {
         };
         let id = u64::from_le_bytes(header[1..9].try_into().expect("8 bytes"));
         let code = u32::from_le_bytes(header[9..13].try_into().expect("4 bytes"));
-        let mut body = vec![0u8; len - HEADER];
-        r.read_exact(&mut body)?;
+        // Grown as the bytes arrive: a length alone reserves nothing.
+        let mut body = Vec::new();
+        let want = (len - HEADER) as u64;
+        r.take(want).read_to_end(&mut body)?;
+        if body.len() as u64 != want {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
         Ok(Some(Frame {
             kind,
             id,

@@ -50,6 +50,8 @@ impl Read for Spinning {
 
 /// One lane.
 pub struct Lane {
+    /// The process it leads to, on the host's side (0 on the plugin's).
+    owner: u64,
     reader: Mutex<BufReader<Spinning>>,
     writer: Mutex<UnixStream>,
     next: AtomicU64,
@@ -61,9 +63,10 @@ thread_local! {
 }
 
 impl Lane {
-    /// A lane over `stream`.
-    pub fn new(stream: UnixStream) -> io::Result<Arc<Self>> {
+    /// A lane over `stream` to process `owner` (0 on the plugin's side).
+    pub fn new(stream: UnixStream, owner: u64) -> io::Result<Arc<Self>> {
         Ok(Arc::new(Self {
+            owner,
             writer: Mutex::new(stream.try_clone()?),
             reader: Mutex::new(BufReader::with_capacity(16 * 1024, Spinning(stream))),
             next: AtomicU64::new(1),
@@ -99,6 +102,7 @@ impl Lane {
                 Kind::Reply => {}
                 Kind::Call => self.answer(frame, handler)?,
                 Kind::Log => handler.log(frame.code as u8, &String::from_utf8_lossy(&frame.body)),
+                Kind::Progress => handler.progress(frame.code, &frame.body),
             }
         }
     }
@@ -121,12 +125,23 @@ impl Lane {
                     handler.log(frame.code as u8, &String::from_utf8_lossy(&frame.body));
                     Ok(())
                 }
-                Kind::Reply => Ok(()),
+                Kind::Reply | Kind::Progress => Ok(()),
             };
             if answered.is_err() {
                 return;
             }
         }
+    }
+
+    /// Tells the other side that the batch being served moves on to a call
+    /// of `method` with `args` (only their beginning is sent).
+    pub fn progress(&self, method: u32, args: &[u8]) {
+        let _ = self.send(Kind::Progress, 0, method, &args[..args.len().min(200)]);
+    }
+
+    /// The process it leads to (0 on the plugin's side).
+    pub fn owner(&self) -> u64 {
+        self.owner
     }
 
     /// The lane the current thread serves a call on, if it does.
@@ -159,8 +174,8 @@ mod tests {
     #[test]
     fn calls_and_calls_back_run_on_the_waiting_threads() {
         let (a, b) = UnixStream::pair().unwrap();
-        let ours = Lane::new(a).unwrap();
-        let theirs = Lane::new(b).unwrap();
+        let ours = Lane::new(a, 1).unwrap();
+        let theirs = Lane::new(b, 0).unwrap();
         let served = std::thread::spawn(move || theirs.serve(&Echo));
         let ok = |o: CallOutcome| match o {
             CallOutcome::Ok(v) => v.into_vec(),

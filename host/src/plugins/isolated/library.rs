@@ -169,6 +169,10 @@ impl Transport for Remote {
         Some(self.0.serial)
     }
 
+    fn end_calls_by(&self, deadline: std::time::Instant) {
+        self.0.end_calls_by(deadline);
+    }
+
     fn call_batch(&self, method: u32, args: &[&[u8]]) -> Option<Result<Vec<CallOutcome>, Fault>> {
         let body = batch::encode_calls(method, args);
         Some(

@@ -21,6 +21,9 @@ pub trait Handler: Send + Sync + 'static {
     fn call(&self, code: u32, body: Vec<u8>) -> CallOutcome;
     /// Takes a log line.
     fn log(&self, level: u8, message: &str);
+    /// The call in flight moved on to call `method` of a batch, whose
+    /// arguments begin with `args`.
+    fn progress(&self, _method: u32, _args: &[u8]) {}
 }
 
 /// A call sent and not yet answered.
@@ -57,8 +60,11 @@ impl Slot {
 pub struct InFlight {
     /// Its method or control number.
     pub code: u32,
-    /// When it was sent.
+    /// When it was sent (or last moved on, or came back from the host).
     pub since: Instant,
+    /// The host is serving a call of the plugin's meanwhile: the time is
+    /// the host's, not the plugin's.
+    pub paused: bool,
     /// What it was about (an event's name, a command), when known.
     pub detail: Option<String>,
 }
@@ -71,6 +77,7 @@ impl InFlight {
                 return Self {
                     code: method,
                     since: Instant::now(),
+                    paused: false,
                     detail: args.first().and_then(|a| detail(method, a)),
                 };
             }
@@ -78,6 +85,7 @@ impl InFlight {
         Self {
             code,
             since: Instant::now(),
+            paused: false,
             detail: detail(code, body),
         }
     }
@@ -219,6 +227,7 @@ impl Peer {
                 Kind::Log => {
                     handler.log(frame.code as u8, &String::from_utf8_lossy(&frame.body));
                 }
+                Kind::Progress => handler.progress(frame.code, &frame.body),
                 Kind::Call => {
                     let peer = self.clone();
                     let handler = handler.clone();
@@ -301,10 +310,13 @@ impl Workers {
             queue.threads += 1;
             drop(queue);
             let workers = self.clone();
-            std::thread::Builder::new()
+            let spawned = std::thread::Builder::new()
                 .name("plugin-call".into())
-                .spawn(move || workers.work())
-                .expect("a thread for a plugin call");
+                .spawn(move || workers.work());
+            if spawned.is_err() {
+                // No thread to be had: the job waits for a busy one.
+                self.queue.lock().unwrap().threads -= 1;
+            }
         }
     }
 

@@ -72,14 +72,31 @@ pub fn run(library: &Path, id: &str, lanes: &Path) -> i32 {
     let accepted = std::thread::Builder::new()
         .name("plugin-lanes".into())
         .spawn(move || {
-            for stream in listener.incoming().map_while(Result::ok) {
-                let Ok(lane) = Lane::new(stream) else {
-                    continue;
+            // An error (say the plugin used up its file descriptors) costs
+            // that lane only; the host's call sees it close, and the next
+            // one tries again.
+            for stream in listener.incoming() {
+                let lane = match stream.and_then(|s| Lane::new(s, 0)) {
+                    Ok(lane) => lane,
+                    Err(e) => {
+                        eprintln!(
+                            "plinth {}: a lane failed: {e}",
+                            super::child::RUNNER_COMMAND
+                        );
+                        std::thread::sleep(std::time::Duration::from_millis(10));
+                        continue;
+                    }
                 };
                 let runner = serving.clone();
-                let _ = std::thread::Builder::new()
+                let spawned = std::thread::Builder::new()
                     .name("plugin-lane".into())
                     .spawn(move || lane.serve(&*runner));
+                if let Err(e) = spawned {
+                    eprintln!(
+                        "plinth {}: no thread for a lane: {e}",
+                        super::child::RUNNER_COMMAND
+                    );
+                }
             }
         });
     if let Err(e) = accepted {
@@ -89,7 +106,13 @@ pub fn run(library: &Path, id: &str, lanes: &Path) -> i32 {
         );
         return 2;
     }
-    match peer.serve(channel, runner) {
+    let served = peer.serve(channel, runner);
+    // The host is gone or done: the lane socket goes with this process.
+    let _ = std::fs::remove_file(lanes);
+    if let Some(folder) = lanes.parent() {
+        let _ = std::fs::remove_dir(folder);
+    }
+    match served {
         Ok(()) => 0,
         Err(e) => {
             eprintln!(
@@ -150,9 +173,15 @@ impl Handler for Runner {
                 let object = self.object.lock().unwrap().clone();
                 match (object, batch::decode_calls(&body)) {
                     (Some(object), Some((method, args))) => {
+                        let lane = Lane::serving();
                         let outcomes = args
                             .into_iter()
-                            .map(|arg| {
+                            .enumerate()
+                            .map(|(i, arg)| {
+                                // The host times and names each call of the batch.
+                                if let (true, Some(lane)) = (i > 0, &lane) {
+                                    lane.progress(method, arg);
+                                }
                                 object
                                     .call(method, arg)
                                     .unwrap_or_else(|f| CallOutcome::Error(f.to_string().into()))
