@@ -44,6 +44,28 @@
 //!   Template and Wizard plugins reload-needing, as in OctoPrint.
 //! - Plugins must be built with `panic = "unwind"` (Cargo's default); the host
 //!   refuses a plugin built with `panic = "abort"`.
+//!
+//! ## In process or isolated
+//! The host runs a plugin either in the host's own process or **isolated**, in a
+//! process of its own that the host starts (the default for plugins a person
+//! installs; see the host's README). The same library works both ways and
+//! cannot tell the difference through this API, but a few things follow:
+//! - Plugins share no memory: `static` state is the plugin's own, and two
+//!   plugins reach each other only through helpers, hooks and events.
+//! - Standard input is the process's channel to the host: never read it.
+//!   Standard error goes to the host's log under the plugin's identifier.
+//! - A call that runs past the host's call budget (`server.plugin_call_timeout`)
+//!   ends the process, as does memory past its limit; a crash is counted, the
+//!   plugin restarted after a backoff and quarantined after repeated crashes
+//!   (the events [`events::PLUGIN_CRASHED`], [`events::PLUGIN_RESTARTED`] and
+//!   [`events::PLUGIN_QUARANTINED`] tell other plugins).
+//! - Disabling or uninstalling the plugin ends its process and everything it
+//!   started: threads and child processes do not outlive
+//!   [`Plugin::on_plugin_disabled`] (in process, a thread left running is
+//!   refused by the host instead).
+//! - A restarted plugin is a new object: [`Plugin::new`] and
+//!   [`Plugin::initialize`] run again, state worth keeping belongs in its
+//!   settings or data folder.
 #![deny(missing_docs)]
 
 mod error;
