@@ -215,19 +215,19 @@ fn bench_isolated_calls(library: &Path, in_process_ns: f64) {
         })
         .collect();
     rounds.sort_by(f64::total_cmp);
-    let rss = children_rss_kib();
+    let (rss, pss) = (children_kib("/status", "VmRSS:"), children_kib("/smaps_rollup", "Pss:"));
     println!(
         "isolated no-argument call: round trip {:.1} µs (median of 5 rounds; in process {in_process_ns:.1} ns); \
-         its process: {} KiB resident, its library {} KiB on disk",
+         its process: {rss} KiB resident ({pss} KiB proportional), its library {} KiB on disk",
         rounds[2] / 1e3,
-        rss,
         std::fs::metadata(library).unwrap().len() / 1024
     );
     drop(object);
 }
 
-/// The resident memory of this process's children, in KiB (Linux).
-fn children_rss_kib() -> u64 {
+/// A figure (`field`, in kB) of `/proc/<pid><file>` summed over this
+/// process's children (Linux).
+fn children_kib(file: &str, field: &str) -> u64 {
     let mut total = 0;
     for task in std::fs::read_dir("/proc/self/task")
         .into_iter()
@@ -236,10 +236,10 @@ fn children_rss_kib() -> u64 {
     {
         let children = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
         for pid in children.split_whitespace() {
-            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+            let status = std::fs::read_to_string(format!("/proc/{pid}{file}")).unwrap_or_default();
             if let Some(kib) = status
                 .lines()
-                .find(|l| l.starts_with("VmRSS:"))
+                .find(|l| l.starts_with(field))
                 .and_then(|l| l.split_whitespace().nth(1))
                 .and_then(|v| v.parse::<u64>().ok())
             {
