@@ -1069,3 +1069,53 @@ fn a_signal_while_a_plugin_hangs_in_start_up_still_ends_the_server() {
     again.signal("INT");
     assert_eq!(again.exit_within(Duration::from_secs(3)), Some(130));
 }
+
+/// A start-up killed while an in-process plugin hangs in it (nothing of the
+/// host gets to say why) is attributed to that plugin at the next start: it
+/// runs isolated from then on, every other plugin starts, and safe mode is
+/// not used.
+#[cfg(unix)]
+#[test]
+fn a_start_up_killed_in_a_plugins_step_is_attributed_to_it_at_the_next_start() {
+    let sb = Sandbox::new();
+    sb.bundle_as(
+        &common::built().fixture("hostile"),
+        "hostile_hang_on_startup",
+    )
+    .bundle_sample("helloworld");
+    sb.write_config("server:\n  plugin_call_timeout: 1\n");
+    let mut first = Starting::spawn(&sb);
+    first.wait_for("hanging in on_startup");
+    first.signal("KILL");
+    assert_eq!(first.exit_within(Duration::from_secs(10)), None);
+    let marker = std::fs::read_to_string(sb.basedir.join("startup_incomplete")).unwrap();
+    assert!(
+        marker.contains("STEP\thostile_hang_on_startup\ton_startup"),
+        "{marker}"
+    );
+
+    // Isolated now, its hang ends its process after the call budget; the host starts.
+    let server = Server::start(&sb);
+    let log = server.wait_for_log("it runs isolated from now on");
+    assert!(
+        log.contains("the host's start-up did not finish in on_startup at "),
+        "{log}"
+    );
+    let key = user_key(&sb, "ada", true);
+    let (_, list) = get(&server, "/api/plugins", &key);
+    let entry = |id: &str| {
+        list["plugins"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["id"] == id)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(entry("hostile_hang_on_startup")["mode"], "isolated");
+    assert_eq!(entry("helloworld")["state"], "enabled");
+    let (_, info) = get(&server, "/api/server", &key);
+    assert!(info["safemode"].is_null(), "{info}");
+    server.wait_for_log("hung in on_startup for 1 s");
+    assert_eq!(server.stop(), Some(0));
+}

@@ -215,7 +215,10 @@ fn bench_isolated_calls(library: &Path, in_process_ns: f64) {
         })
         .collect();
     rounds.sort_by(f64::total_cmp);
-    let (rss, pss) = (children_kib("/status", "VmRSS:"), children_kib("/smaps_rollup", "Pss:"));
+    let (rss, pss) = (
+        children_kib("/status", "VmRSS:"),
+        children_kib("/smaps_rollup", "Pss:"),
+    );
     println!(
         "isolated no-argument call: round trip {:.1} µs (median of 5 rounds; in process {in_process_ns:.1} ns); \
          its process: {rss} KiB resident ({pss} KiB proportional), its library {} KiB on disk",

@@ -370,16 +370,49 @@ pub(crate) fn attribute_host_crash(paths: &crate::paths::Paths) -> bool {
         plugin = %crash.plugin,
         "the last run of the host died in this plugin ({why}); it runs isolated from now on"
     );
+    record_host_crash(paths, &crash.plugin, why);
+    true
+}
+
+/// Reads the start-up marker the last run left, if its start-up did not
+/// finish in a plugin's step (the host was killed while the plugin hung in
+/// it, say): records that the plugin brought the host's start-up down, so it
+/// runs isolated from now on, as for a crash. True when attributed.
+pub(crate) fn attribute_unfinished_startup(paths: &crate::paths::Paths) -> bool {
+    let marker = paths.startup_marker();
+    let Ok(text) = std::fs::read_to_string(&marker) else {
+        return false;
+    };
+    let step = text.lines().find_map(|l| {
+        let mut fields = l.split('\t');
+        (fields.next()? == crate::plugins::startup::STEP_TAG)
+            .then(|| Some((fields.next()?.to_owned(), fields.next()?.to_owned())))
+            .flatten()
+    });
+    let Some((plugin, step)) = step else {
+        return false;
+    };
+    let when = std::fs::metadata(&marker)
+        .and_then(|m| m.modified())
+        .map(httpdate::fmt_http_date)
+        .unwrap_or_default();
+    let why = format!("the host's start-up did not finish in {step} at {when}");
+    tracing::error!(plugin = %plugin, "{why}; it runs isolated from now on");
+    record_host_crash(paths, &plugin, why);
+    true
+}
+
+/// Records in the config that `plugin` brought the host down, and why.
+fn record_host_crash(paths: &crate::paths::Paths, plugin: &str, why: String) {
     let recorded = ConfigStore::open(&paths.config_file()).and_then(|config| {
         let mut key = key_path(crate::config::host_settings::CRASHED_HOST.path);
-        key.push(crash.plugin.clone());
+        key.push(plugin.to_owned());
         config.set(key, Value::String(why))?;
         config.save()
     });
     if let Err(e) = recorded {
-        tracing::error!(plugin = %crash.plugin, "cannot record the crash in the config: {e}");
+        tracing::error!(plugin = %plugin, "cannot record the crash in the config: {e}");
     }
-    true
 }
 
 /// `SIGSEGV` for 11, and so on.

@@ -57,6 +57,8 @@ pub(crate) struct Shared {
     pub(crate) slicing_progress: Mutex<std::collections::HashMap<u64, (String, ProgressSink)>>,
     /// Crashes and restarts of isolated plugins.
     pub(crate) crashes: Crashes,
+    /// The plugin step a server's start-up is at, in its marker.
+    pub(crate) steps: crate::plugins::startup::Steps,
     pub(crate) me: Weak<Shared>,
 }
 
@@ -136,6 +138,7 @@ impl PluginManager {
             environment: Default::default(),
             slicing_progress: Default::default(),
             crashes: Crashes::default(),
+            steps: Default::default(),
             me: me.clone(),
         });
         Ok(Self { shared })
@@ -249,6 +252,7 @@ impl PluginManager {
             .unwrap()
             .ids(|r| r.state == State::Enabled && matches!(r.stage, Stage::Listed));
         for id in todo {
+            self.shared.steps.mark(&id, "loading");
             let _ = self.load(&id);
         }
     }
@@ -405,6 +409,7 @@ impl PluginManager {
             .unwrap()
             .ids(|r| r.state == State::Enabled && matches!(r.stage, Stage::Loaded(_)));
         for id in todo {
+            self.shared.steps.mark(&id, "enabling");
             self.enable(&id);
         }
     }

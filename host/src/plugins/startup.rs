@@ -12,6 +12,46 @@ use plinth_abi::{Mixin, Value};
 use crate::plugins::manager::{drop_when_unique_by, Phase, PluginManager, State, CALL_DRAIN};
 use crate::plugins::sorting::Context;
 
+/// The plugin step start-up is at, written into the start-up marker: a
+/// start-up that never finishes (the host killed while a plugin hangs in
+/// it, or the power gone) is attributed to that plugin at the next start
+/// (see [`crate::plugins::crashes::attribute_unfinished_startup`]).
+#[derive(Default)]
+pub(crate) struct Steps(std::sync::Mutex<Option<std::fs::File>>);
+
+impl Steps {
+    /// Starts writing steps into `marker`, if it exists (a server's start).
+    fn open(&self, marker: &std::path::Path) {
+        let file = std::fs::OpenOptions::new().write(true).open(marker).ok();
+        *self.0.lock().unwrap() = file;
+    }
+
+    /// Plugin `id` is at `step` now.
+    pub(crate) fn mark(&self, id: &str, step: &str) {
+        use std::io::{Seek, Write};
+        let mut file = self.0.lock().unwrap();
+        let Some(file) = file.as_mut() else { return };
+        let text = format!("{}{STEP_TAG}\t{id}\t{step}\n", MARKER_TEXT);
+        let written = file
+            .seek(std::io::SeekFrom::Start(0))
+            .and_then(|_| file.write_all(text.as_bytes()))
+            .and_then(|()| file.set_len(text.len() as u64));
+        if let Err(e) = written {
+            tracing::debug!("cannot note the start-up step: {e}");
+        }
+    }
+
+    /// Start-up finished: no more steps.
+    fn close(&self) {
+        self.0.lock().unwrap().take();
+    }
+}
+
+/// What the start-up marker says before any plugin step.
+pub(crate) const MARKER_TEXT: &str = "start-up began; removed once it finished\n";
+/// How a plugin step starts in the marker: `STEP<TAB>plugin<TAB>step`.
+pub(crate) const STEP_TAG: &str = "STEP";
+
 /// How long the `Shutdown` event may take to reach every handler before
 /// `on_shutdown` runs.
 const SHUTDOWN_EVENT_WAIT: Duration = Duration::from_secs(2);
@@ -29,11 +69,13 @@ impl PluginManager {
     /// The first half of [`start`](Self::start): enables every plugin and runs
     /// `on_startup(host, port)`; the server is not accepting yet.
     pub fn startup(&self, host: &str, port: u16) {
+        self.shared.steps.open(&self.shared.paths.startup_marker());
         self.enable_all();
         self.report_unused();
         let _guard = self.shared.lifecycle.lock().unwrap();
         self.detect_environment();
         for (id, object) in self.implementations(Mixin::Startup, Some(Context::OnStartup)) {
+            self.shared.steps.mark(&id, "on_startup");
             if let Err(e) = object.call::<m::OnStartup>(&(host.to_owned(), port)) {
                 self.mark_failed(&id, format!("on_startup: {e}"));
             }
@@ -50,10 +92,12 @@ impl PluginManager {
         let _guard = self.shared.lifecycle.lock().unwrap();
         self.shared.events.release_with_startup();
         for (id, object) in self.implementations(Mixin::Startup, Some(Context::OnAfterStartup)) {
+            self.shared.steps.mark(&id, "on_after_startup");
             if let Err(e) = object.call::<m::OnAfterStartup>(&()) {
                 self.mark_failed(&id, format!("on_after_startup: {e}"));
             }
         }
+        self.shared.steps.close();
     }
 
     /// Gives a plugin enabled after start-up its `on_startup` and `on_after_startup`.

@@ -127,7 +127,8 @@ impl Options {
         let marker = paths.startup_marker();
         // A host that died inside a plugin names it: that plugin runs
         // isolated from now on, and the rest starts as usual.
-        let attributed = crate::plugins::crashes::attribute_host_crash(paths);
+        let attributed = crate::plugins::crashes::attribute_host_crash(paths)
+            || crate::plugins::crashes::attribute_unfinished_startup(paths);
         if attributed && marker.exists() {
             let _ = std::fs::remove_file(&marker);
         }

@@ -105,7 +105,7 @@ async fn serve(
 
     let crash_record = manager.paths().crash_record();
     if let Some(marker) = &options.marker {
-        crate::disk::write_atomic(marker, b"start-up began; removed once it finished\n")
+        crate::disk::write_atomic(marker, crate::plugins::startup::MARKER_TEXT.as_bytes())
             .map_err(|e| ServeError::Marker(marker.clone(), e))?;
         // A plugin that brings the host down in process is named at the next start.
         #[cfg(unix)]
