@@ -630,3 +630,120 @@ fn uninstalling_a_quarantined_plugin_forgets_its_quarantine() {
         common::stdout(&out)
     );
 }
+
+/// Each way a plugin can bring the host down in process (a segfault or an
+/// abort while loading, constructing, starting, answering its Simple API,
+/// saving settings, giving the page its template variables): the host dies
+/// once, and the next start names the plugin and the call, runs it isolated,
+/// and starts every other plugin without safe mode.
+#[test]
+fn every_in_process_crash_is_named_at_the_next_start_and_never_repeats() {
+    use std::os::unix::process::ExitStatusExt;
+    enum Trigger {
+        Start,
+        Command,
+        SettingsSave,
+        Page,
+    }
+    let cases = [
+        ("hostile_segv_at_load", Trigger::Start, "SIGSEGV in loading"),
+        (
+            "hostile_abort_in_new",
+            Trigger::Start,
+            "SIGABRT in construction",
+        ),
+        (
+            "hostile_segv_on_startup",
+            Trigger::Start,
+            "SIGSEGV in on_startup",
+        ),
+        (
+            "hostile_segv",
+            Trigger::Command,
+            "SIGSEGV in on_api_command(crash)",
+        ),
+        (
+            "hostile_abort_on_settings_save",
+            Trigger::SettingsSave,
+            "SIGABRT in on_settings_save",
+        ),
+        (
+            "hostile_segv_in_template",
+            Trigger::Page,
+            "SIGSEGV in get_template_vars",
+        ),
+    ];
+    for (id, trigger, crash) in cases {
+        let sb = Sandbox::new();
+        sb.bundle_as(&hostile(), id).bundle_sample("helloworld");
+        sb.write_config("isolation:\n  max_crashes: 1\n");
+        let key = admin(&sb);
+        match trigger {
+            Trigger::Start => {
+                let first = sb.plinth(&["serve", "--port", "0"]);
+                assert!(
+                    first.status.signal().is_some(),
+                    "{id}: {}",
+                    common::stderr(&first)
+                );
+            }
+            other => {
+                let mut server = Server::start(&sb);
+                assert_eq!(plugin(&server, &key, id)["mode"], "in_process", "{id}");
+                match other {
+                    Trigger::Command | Trigger::SettingsSave => {
+                        let (path, body) = match other {
+                            Trigger::Command => (
+                                format!("/api/plugin/{id}"),
+                                r#"{"command": "crash"}"#.to_owned(),
+                            ),
+                            _ => (
+                                "/api/settings".to_owned(),
+                                format!(r#"{{"plugins": {{"{id}": {{"greeting": "ho"}}}}}}"#),
+                            ),
+                        };
+                        // The host dies while answering: no answer comes.
+                        let _ = common::http()
+                            .post(&server.url(&path))
+                            .header("X-Api-Key", &key)
+                            .header("Content-Type", "application/json")
+                            .send(body.as_str());
+                    }
+                    _ => {
+                        let (session, _) = common::login(&server, "ada");
+                        let _ = common::http()
+                            .get(&server.url("/"))
+                            .header("Cookie", &session)
+                            .call();
+                    }
+                }
+                let code = server
+                    .exit_within(Duration::from_secs(20))
+                    .unwrap_or_else(|_| panic!("{id}: the host died"));
+                assert_eq!(code, None, "{id}: killed by a signal");
+            }
+        }
+        let server = Server::start(&sb);
+        let log = server.wait_for_log("it runs isolated from now on");
+        assert!(
+            log.contains(&format!(
+                "the last run of the host died in this plugin ({crash} at "
+            )),
+            "{id}: {log}"
+        );
+        let p = plugin(&server, &key, id);
+        assert_eq!(p["mode"], "isolated", "{id}");
+        assert!(
+            p["crashed_host"].as_str().unwrap().starts_with(crash),
+            "{id}: {p}"
+        );
+        assert_eq!(
+            plugin(&server, &key, "helloworld")["state"],
+            "enabled",
+            "{id}"
+        );
+        let (_, info) = get(&server, "/api/server", &key);
+        assert!(info["safemode"].is_null(), "{id}: {info}");
+        assert_eq!(server.stop(), Some(0), "{id}");
+    }
+}
