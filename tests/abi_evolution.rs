@@ -4,6 +4,7 @@
 //! another ABI major or no Plinth plugin at all are refused; the host carries on.
 //! Each case runs twice: with the plugin in process and isolated.
 
+#[macro_use]
 mod common;
 
 use common::{built, Sandbox};
@@ -11,7 +12,7 @@ use plinth::State;
 use plinth_abi::json;
 
 fn plugin_built_against_sdk_1_0_loads_and_runs_in_this_newer_host_in(mode: &str) {
-    let sb = in_mode(mode);
+    let sb = Sandbox::in_mode(mode);
     sb.user_as(&built().fixture("legacy_abi"), "legacy_abi");
     let m = sb.manager();
     m.start("127.0.0.1", 5000);
@@ -41,7 +42,7 @@ fn plugin_built_against_sdk_1_0_loads_and_runs_in_this_newer_host_in(mode: &str)
 }
 
 fn plugin_built_against_a_newer_sdk_loads_when_it_needs_nothing_new_in(mode: &str) {
-    let sb = in_mode(mode);
+    let sb = Sandbox::in_mode(mode);
     sb.user_as(&built().fixture("future_abi"), "future_abi");
     let m = sb.manager();
     m.start("127.0.0.1", 5000);
@@ -68,7 +69,7 @@ fn plugin_built_against_a_newer_sdk_loads_when_it_needs_nothing_new_in(mode: &st
 }
 
 fn plugin_needing_a_mixin_this_host_lacks_is_refused_with_the_missing_part_named_in(mode: &str) {
-    let sb = in_mode(mode);
+    let sb = Sandbox::in_mode(mode);
     sb.user_as(&built().fixture("future_mixin"), "future_mixin")
         .recorder("good");
     let m = sb.manager();
@@ -89,7 +90,7 @@ fn plugin_needing_a_mixin_this_host_lacks_is_refused_with_the_missing_part_named
 }
 
 fn other_abi_major_and_foreign_libraries_are_incompatible_and_the_host_carries_on_in(mode: &str) {
-    let sb = in_mode(mode);
+    let sb = Sandbox::in_mode(mode);
     sb.user_as(&built().fixture("abi_two"), "abi_two")
         .recorder("good");
     let system_lib = [
@@ -130,7 +131,7 @@ fn other_abi_major_and_foreign_libraries_are_incompatible_and_the_host_carries_o
 }
 
 fn a_library_built_with_another_abi_stable_is_incompatible_in(mode: &str) {
-    let sb = in_mode(mode);
+    let sb = Sandbox::in_mode(mode);
     sb.user_as(&built().fixture("other_abi_stable"), "other_abi_stable")
         .recorder("good");
     let m = sb.manager();
@@ -144,27 +145,6 @@ fn a_library_built_with_another_abi_stable_is_incompatible_in(mode: &str) {
     );
     assert_eq!(m.plugin("good").unwrap().state, State::Enabled);
     m.shutdown();
-}
-
-/// A sandbox whose plugins run `mode` (`in_process` or `isolated`).
-fn in_mode(mode: &str) -> Sandbox {
-    let sb = Sandbox::new();
-    sb.write_config(&format!("isolation:\n  default: {mode}\n"));
-    sb
-}
-
-macro_rules! in_both_modes {
-    ($($name:ident => $body:ident),* $(,)?) => {
-        $(
-            #[test]
-            fn $name() {
-                for mode in ["in_process", "isolated"] {
-                    eprintln!("{mode}:");
-                    $body(mode);
-                }
-            }
-        )*
-    };
 }
 
 in_both_modes! {

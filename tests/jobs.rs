@@ -1,6 +1,7 @@
 //! Slicing, printing, webcams and the environment, through the real binary:
 //! uploads, the slicing and job APIs, the push channel and ProgressPlugins.
 
+#[macro_use]
 mod common;
 
 use std::sync::{Arc, Mutex};
@@ -203,9 +204,8 @@ fn check_gcode(gcode: &str, layers: usize, centre: (f64, f64), size: f64) {
     assert!(extrusions >= 4 * layers);
 }
 
-#[test]
-fn an_stl_is_sliced_while_a_client_watches_then_printed_with_every_percent() {
-    let sb = Sandbox::new();
+fn an_stl_is_sliced_while_a_client_watches_then_printed_with_every_percent_in(mode: &str) {
+    let sb = Sandbox::in_mode(mode);
     sb.bundle_sample("planar_slicer")
         .bundle_sample("progress_logger");
     sb.write_config("printer:\n  lines_per_second: 5000\n");
@@ -336,9 +336,8 @@ fn an_stl_is_sliced_while_a_client_watches_then_printed_with_every_percent() {
     assert_eq!(sliced, percents);
 }
 
-#[test]
-fn print_jobs_pause_resume_and_cancel_and_refuse_what_does_not_fit() {
-    let sb = Sandbox::new();
+fn print_jobs_pause_resume_and_cancel_and_refuse_what_does_not_fit_in(mode: &str) {
+    let sb = Sandbox::in_mode(mode);
     sb.bundle_sample("progress_logger")
         .bundle_sample("planar_slicer");
     sb.write_config("printer:\n  lines_per_second: 200\n");
@@ -436,9 +435,8 @@ fn print_jobs_pause_resume_and_cancel_and_refuse_what_does_not_fit() {
     assert_eq!(job("start").0, 409);
 }
 
-#[test]
-fn bad_slicing_requests_are_clear_errors_and_leave_nothing_half_written() {
-    let sb = Sandbox::new();
+fn bad_slicing_requests_are_clear_errors_and_leave_nothing_half_written_in(mode: &str) {
+    let sb = Sandbox::in_mode(mode);
     sb.bundle_sample("planar_slicer");
     sb.bundle_as(&common::built().fixture("job_probe"), "job_probe");
     add_user(&sb, "ada", true);
@@ -730,9 +728,8 @@ fn bad_slicing_requests_are_clear_errors_and_leave_nothing_half_written() {
     );
 }
 
-#[test]
-fn webcams_list_their_providers_and_snapshots_are_jpegs_of_the_declared_size() {
-    let sb = Sandbox::new();
+fn webcams_list_their_providers_and_snapshots_are_jpegs_of_the_declared_size_in(mode: &str) {
+    let sb = Sandbox::in_mode(mode);
     sb.bundle_sample("testpicture");
     sb.bundle_as(&common::built().fixture("job_probe"), "job_probe");
     add_user(&sb, "ada", true);
@@ -828,9 +825,8 @@ fn webcams_list_their_providers_and_snapshots_are_jpegs_of_the_declared_size() {
     assert!(String::from_utf8_lossy(&body).contains("not a JPEG"));
 }
 
-#[test]
-fn the_environment_is_detected_once_passed_to_plugins_and_shown_to_admins() {
-    let sb = Sandbox::new();
+fn the_environment_is_detected_once_passed_to_plugins_and_shown_to_admins_in(mode: &str) {
+    let sb = Sandbox::in_mode(mode);
     sb.bundle_as(&common::built().fixture("job_probe"), "job_probe");
     add_user(&sb, "ada", true);
     add_user(&sb, "bob", false);
@@ -858,9 +854,8 @@ fn the_environment_is_detected_once_passed_to_plugins_and_shown_to_admins() {
     );
 }
 
-#[test]
-fn slicing_running_at_shutdown_is_cancelled_and_leftovers_go_at_the_next_start() {
-    let sb = Sandbox::new();
+fn slicing_running_at_shutdown_is_cancelled_and_leftovers_go_at_the_next_start_in(mode: &str) {
+    let sb = Sandbox::in_mode(mode);
     sb.bundle_as(&common::built().fixture("job_probe"), "job_probe");
     add_user(&sb, "ada", true);
     let key = api_key(&sb, "ada");
@@ -898,4 +893,13 @@ fn slicing_running_at_shutdown_is_cancelled_and_leftovers_go_at_the_next_start()
     assert_eq!(server.stop(), Some(0));
     // The job was cancelled before the plugins stopped: nothing half-written stays.
     assert_eq!(uploads(&sb), ["hang.stl", "kept.gcode"]);
+}
+
+in_both_modes! {
+    an_stl_is_sliced_while_a_client_watches_then_printed_with_every_percent => an_stl_is_sliced_while_a_client_watches_then_printed_with_every_percent_in,
+    print_jobs_pause_resume_and_cancel_and_refuse_what_does_not_fit => print_jobs_pause_resume_and_cancel_and_refuse_what_does_not_fit_in,
+    bad_slicing_requests_are_clear_errors_and_leave_nothing_half_written => bad_slicing_requests_are_clear_errors_and_leave_nothing_half_written_in,
+    webcams_list_their_providers_and_snapshots_are_jpegs_of_the_declared_size => webcams_list_their_providers_and_snapshots_are_jpegs_of_the_declared_size_in,
+    the_environment_is_detected_once_passed_to_plugins_and_shown_to_admins => the_environment_is_detected_once_passed_to_plugins_and_shown_to_admins_in,
+    slicing_running_at_shutdown_is_cancelled_and_leftovers_go_at_the_next_start => slicing_running_at_shutdown_is_cancelled_and_leftovers_go_at_the_next_start_in,
 }

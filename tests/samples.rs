@@ -1,5 +1,7 @@
-//! The sample plugins behave as the seed's examples they follow.
+//! The sample plugins behave as the seed's examples they follow, in process
+//! and isolated.
 
+#[macro_use]
 mod common;
 
 use common::Sandbox;
@@ -7,9 +9,8 @@ use plinth::State;
 use plinth_abi::json;
 use plinth_abi::methods::plugin as m;
 
-#[test]
-fn helloworld_follows_the_seeds_simple_api_settings_template_and_asset_examples() {
-    let sb = Sandbox::new();
+fn helloworld_follows_the_seeds_simple_api_settings_template_and_asset_examples_in(mode: &str) {
+    let sb = Sandbox::in_mode(mode);
     sb.bundle_sample("helloworld");
     let pm = sb.manager();
     pm.start("127.0.0.1", 5000);
@@ -76,9 +77,8 @@ fn helloworld_follows_the_seeds_simple_api_settings_template_and_asset_examples(
     pm.shutdown();
 }
 
-#[test]
-fn myblueprintplugin_declares_the_seeds_blueprint_routes() {
-    let sb = Sandbox::new();
+fn myblueprintplugin_declares_the_seeds_blueprint_routes_in(mode: &str) {
+    let sb = Sandbox::in_mode(mode);
     sb.bundle_sample("myblueprintplugin");
     let pm = sb.manager();
     pm.start("127.0.0.1", 5000);
@@ -120,9 +120,8 @@ fn myblueprintplugin_declares_the_seeds_blueprint_routes() {
     pm.shutdown();
 }
 
-#[test]
-fn greeter_and_wordsmith_share_a_hook_and_a_helper() {
-    let sb = Sandbox::new();
+fn greeter_and_wordsmith_share_a_hook_and_a_helper_in(mode: &str) {
+    let sb = Sandbox::in_mode(mode);
     sb.bundle_sample("greeter").bundle_sample("wordsmith");
     let pm = sb.manager();
     pm.start("127.0.0.1", 5000);
@@ -149,4 +148,10 @@ fn greeter_and_wordsmith_share_a_hook_and_a_helper() {
         .to_string();
     assert!(err.contains("failed"), "{err}");
     pm.shutdown();
+}
+
+in_both_modes! {
+    helloworld_follows_the_seeds_simple_api_settings_template_and_asset_examples => helloworld_follows_the_seeds_simple_api_settings_template_and_asset_examples_in,
+    myblueprintplugin_declares_the_seeds_blueprint_routes => myblueprintplugin_declares_the_seeds_blueprint_routes_in,
+    greeter_and_wordsmith_share_a_hook_and_a_helper => greeter_and_wordsmith_share_a_hook_and_a_helper_in,
 }

@@ -2,6 +2,7 @@
 //! cache, the login redirect, the first-run and plugin wizards, UiPlugins and
 //! preemptive caching. (What a browser does with the page is in `browser.rs`.)
 
+#[macro_use]
 mod common;
 
 use std::fs;
@@ -73,9 +74,9 @@ fn answer(mut response: ureq::http::Response<ureq::Body>) -> Answer {
 
 /// A sandbox with helloworld installed as a folder plugin (its templates on
 /// disk, so the test can change them), wizard_demo, dummy_mobile_ui and the
-/// ui_probe fixture.
-fn sandbox() -> Sandbox {
-    let sb = Sandbox::new();
+/// ui_probe fixture, running `mode`.
+fn sandbox(mode: &str) -> Sandbox {
+    let sb = Sandbox::in_mode(mode);
     let folder = sb.basedir.join("plugins").join("helloworld");
     fs::create_dir_all(folder.join("templates")).unwrap();
     fs::copy(
@@ -98,9 +99,8 @@ fn sandbox() -> Sandbox {
     sb
 }
 
-#[test]
-fn the_page_is_cached_until_a_template_changes_and_renders_afresh_on_request() {
-    let sb = sandbox();
+fn the_page_is_cached_until_a_template_changes_and_renders_afresh_on_request_in(mode: &str) {
+    let sb = sandbox(mode);
     add_user(&sb, "admin", true);
     let key = api_key(&sb, "admin");
     let server = Server::start(&sb);
@@ -211,9 +211,8 @@ fn the_page_is_cached_until_a_template_changes_and_renders_afresh_on_request() {
     assert!(renamed.body.contains("Word: renamed"));
 }
 
-#[test]
-fn the_page_asks_for_a_login_once_users_exist() {
-    let sb = sandbox();
+fn the_page_asks_for_a_login_once_users_exist_in(mode: &str) {
+    let sb = sandbox(mode);
     add_user(&sb, "admin", true);
     add_user(&sb, "viewer", false);
     let server = Server::start(&sb);
@@ -256,9 +255,8 @@ fn the_page_asks_for_a_login_once_users_exist() {
     assert_eq!(get(&server, "/static/nothing.js", &[]).status, 404);
 }
 
-#[test]
-fn the_first_run_wizard_creates_the_admin_once_and_plugin_wizards_are_finished() {
-    let sb = sandbox();
+fn the_first_run_wizard_creates_the_admin_once_and_plugin_wizards_are_finished_in(mode: &str) {
+    let sb = sandbox(mode);
     let server = Server::start(&sb);
 
     let page = get(&server, "/", &[]);
@@ -395,9 +393,8 @@ fn the_first_run_wizard_creates_the_admin_once_and_plugin_wizards_are_finished()
     assert_eq!(retry.status, 409, "{}", retry.body);
 }
 
-#[test]
-fn mandatory_wizards_come_first_and_each_is_finished_on_its_own() {
-    let sb = sandbox();
+fn mandatory_wizards_come_first_and_each_is_finished_on_its_own_in(mode: &str) {
+    let sb = sandbox(mode);
     sb.write_config("plugins:\n  ui_probe:\n    wizard: true\n");
     add_user(&sb, "admin", true);
     let key = api_key(&sb, "admin");
@@ -455,9 +452,8 @@ fn mandatory_wizards_come_first_and_each_is_finished_on_its_own() {
         .contains("wizard_plugin_ui_probe"));
 }
 
-#[test]
-fn ui_plugins_answer_in_order_and_errors_fall_through() {
-    let sb = sandbox();
+fn ui_plugins_answer_in_order_and_errors_fall_through_in(mode: &str) {
+    let sb = sandbox(mode);
     add_user(&sb, "admin", true);
     let key = api_key(&sb, "admin");
     let server = Server::start(&sb);
@@ -530,9 +526,8 @@ fn ui_plugins_answer_in_order_and_errors_fall_through() {
     assert_eq!(panicked.header("x-plinth-ui"), Some("_default"));
 }
 
-#[test]
-fn a_ui_plugins_permissions_are_checked_before_its_cached_page() {
-    let sb = sandbox();
+fn a_ui_plugins_permissions_are_checked_before_its_cached_page_in(mode: &str) {
+    let sb = sandbox(mode);
     add_user(&sb, "admin", true);
     let server = Server::start(&sb);
     let admin = api_key(&sb, "admin");
@@ -547,9 +542,8 @@ fn a_ui_plugins_permissions_are_checked_before_its_cached_page() {
     assert!(!anonymous.body.contains("Dummy"));
 }
 
-#[test]
-fn a_logged_in_user_without_the_permissions_is_told_what_is_missing() {
-    let sb = sandbox();
+fn a_logged_in_user_without_the_permissions_is_told_what_is_missing_in(mode: &str) {
+    let sb = sandbox(mode);
     add_user(&sb, "admin", true);
     let mut child = std::process::Command::new(built().plinth())
         .arg("--basedir")
@@ -571,9 +565,8 @@ fn a_logged_in_user_without_the_permissions_is_told_what_is_missing() {
     assert!(page.body.contains("status, settings_read"), "{}", page.body);
 }
 
-#[test]
-fn a_plugin_that_hangs_gets_the_page_a_504_not_a_hang() {
-    let sb = sandbox();
+fn a_plugin_that_hangs_gets_the_page_a_504_not_a_hang_in(mode: &str) {
+    let sb = sandbox(mode);
     sb.write_config(
         "server:\n  plugin_call_timeout: 1\nplugins:\n  ui_probe:\n    sleep_seconds: 60\n",
     );
@@ -589,9 +582,8 @@ fn a_plugin_that_hangs_gets_the_page_a_504_not_a_hang() {
     server.wait_for_log("the page took longer than");
 }
 
-#[test]
-fn custom_etag_and_last_modified_come_from_the_ui_plugin() {
-    let sb = sandbox();
+fn custom_etag_and_last_modified_come_from_the_ui_plugin_in(mode: &str) {
+    let sb = sandbox(mode);
     sb.write_config("plugins:\n  ui_probe:\n    etag: probe-v1\n    last_modified: 1000000000\n");
     add_user(&sb, "admin", true);
     let server = Server::start(&sb);
@@ -626,9 +618,8 @@ fn custom_etag_and_last_modified_come_from_the_ui_plugin() {
     assert_eq!(changed.header("x-plinth-cache"), Some("miss"));
 }
 
-#[test]
-fn recorded_requests_are_rendered_again_at_start_up() {
-    let sb = sandbox();
+fn recorded_requests_are_rendered_again_at_start_up_in(mode: &str) {
+    let sb = sandbox(mode);
     add_user(&sb, "admin", true);
     let key = api_key(&sb, "admin");
     let server = Server::start(&sb);
@@ -674,9 +665,8 @@ fn recorded_requests_are_rendered_again_at_start_up() {
     server.wait_for_log("preemptive_cache.json");
 }
 
-#[test]
-fn client_library_carries_every_plugins_clientjs() {
-    let sb = sandbox();
+fn client_library_carries_every_plugins_clientjs_in(mode: &str) {
+    let sb = sandbox(mode);
     let server = Server::start(&sb);
     let client = get(&server, "/static/client.js", &[]);
     assert_eq!(client.status, 200);
@@ -706,4 +696,18 @@ fn client_library_carries_every_plugins_clientjs() {
     ] {
         assert_eq!(get(&server, missing, &[]).status, 404, "{missing}");
     }
+}
+
+in_both_modes! {
+    the_page_is_cached_until_a_template_changes_and_renders_afresh_on_request => the_page_is_cached_until_a_template_changes_and_renders_afresh_on_request_in,
+    the_page_asks_for_a_login_once_users_exist => the_page_asks_for_a_login_once_users_exist_in,
+    the_first_run_wizard_creates_the_admin_once_and_plugin_wizards_are_finished => the_first_run_wizard_creates_the_admin_once_and_plugin_wizards_are_finished_in,
+    mandatory_wizards_come_first_and_each_is_finished_on_its_own => mandatory_wizards_come_first_and_each_is_finished_on_its_own_in,
+    ui_plugins_answer_in_order_and_errors_fall_through => ui_plugins_answer_in_order_and_errors_fall_through_in,
+    a_ui_plugins_permissions_are_checked_before_its_cached_page => a_ui_plugins_permissions_are_checked_before_its_cached_page_in,
+    a_logged_in_user_without_the_permissions_is_told_what_is_missing => a_logged_in_user_without_the_permissions_is_told_what_is_missing_in,
+    a_plugin_that_hangs_gets_the_page_a_504_not_a_hang => a_plugin_that_hangs_gets_the_page_a_504_not_a_hang_in,
+    custom_etag_and_last_modified_come_from_the_ui_plugin => custom_etag_and_last_modified_come_from_the_ui_plugin_in,
+    recorded_requests_are_rendered_again_at_start_up => recorded_requests_are_rendered_again_at_start_up_in,
+    client_library_carries_every_plugins_clientjs => client_library_carries_every_plugins_clientjs_in,
 }

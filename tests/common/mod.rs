@@ -93,6 +93,8 @@ pub struct Sandbox {
     _dir: tempfile::TempDir,
     pub basedir: PathBuf,
     pub bundled: PathBuf,
+    /// Where its plugins run, when a test chose (kept by `write_config`).
+    mode: Option<String>,
 }
 
 #[cfg(unix)]
@@ -117,7 +119,16 @@ impl Sandbox {
             _dir: dir,
             basedir,
             bundled,
+            mode: None,
         }
+    }
+
+    /// A sandbox whose plugins run `mode` (`in_process` or `isolated`).
+    pub fn in_mode(mode: &str) -> Self {
+        let mut sb = Self::new();
+        sb.mode = Some(mode.to_owned());
+        sb.write_config("");
+        sb
     }
 
     /// Puts a sample plugin into the bundled folder under its own id.
@@ -159,7 +170,13 @@ impl Sandbox {
         PluginManager::new(self.paths(), options).expect("config loads")
     }
 
+    /// Writes `config.yaml`, with the sandbox's mode unless `yaml` has
+    /// an `isolation` section of its own.
     pub fn write_config(&self, yaml: &str) {
+        let mut yaml = yaml.to_owned();
+        if let (Some(mode), false) = (&self.mode, yaml.contains("isolation:")) {
+            yaml.push_str(&format!("isolation:\n  default: {mode}\n"));
+        }
         fs::write(self.basedir.join("config.yaml"), yaml).unwrap();
     }
 
@@ -467,4 +484,21 @@ pub fn get(server: &Server, path: &str, key: &str) -> (u16, serde_json::Value) {
         status,
         serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
     )
+}
+
+/// Tests that run twice, with the plugins in process and isolated:
+/// `name => body`, where `body(mode)` takes the mode's word.
+#[allow(unused_macros)]
+macro_rules! in_both_modes {
+    ($($name:ident => $body:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                for mode in ["in_process", "isolated"] {
+                    eprintln!("{mode}:");
+                    $body(mode);
+                }
+            }
+        )*
+    };
 }
