@@ -200,20 +200,9 @@ impl PluginManager {
         self.shared
             .events
             .stop(left().max(Duration::from_millis(200)));
-        // Isolated plugins end their processes side by side, within the same limit.
-        let (isolated, in_process): (Vec<_>, Vec<_>) =
-            objects.into_iter().partition(|o| o.is_isolated());
-        let ending: Vec<_> = isolated
-            .into_iter()
-            .map(|object| std::thread::spawn(move || drop_when_unique_by(object, deadline)))
-            .collect();
-        for object in in_process {
+        // In order; an isolated plugin's drop is bounded by the deadline too.
+        for object in objects {
             drop_when_unique_by(object, deadline);
-        }
-        for end in ending {
-            while !end.is_finished() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(1));
-            }
         }
         // What the plugins left running can no longer act through the host.
         contexts.iter().for_each(|c| c.close());

@@ -84,6 +84,8 @@ pub struct Connection {
     pub serial: u64,
     /// The channel the process's own threads call the host on, and logs.
     peer: Arc<Peer>,
+    /// The host's end of the channel, to close it (the process then ends).
+    channel: UnixStream,
     /// The private folder of the process's lane socket (removed with it).
     lane_dir: tempfile::TempDir,
     /// Lanes not in use.
@@ -187,8 +189,8 @@ impl Connection {
         let stderr = child.stderr.take();
         // The system's out-of-memory killer picks a plugin before the host.
         let _ = std::fs::write(format!("/proc/{}/oom_score_adj", child.id()), "1000");
-        let writer = match ours.try_clone() {
-            Ok(w) => w,
+        let (writer, channel) = match ours.try_clone().and_then(|w| Ok((w, ours.try_clone()?))) {
+            Ok(pair) => pair,
             Err(e) => {
                 let _ = child.kill();
                 let _ = child.wait();
@@ -199,6 +201,7 @@ impl Connection {
             id: id.to_owned(),
             serial: SERIAL.fetch_add(1, Ordering::Relaxed),
             peer: Peer::new(writer),
+            channel,
             lane_dir,
             lanes: Mutex::default(),
             calls: Mutex::default(),
@@ -340,6 +343,11 @@ impl Connection {
         *self.deadline.lock().unwrap() = Some(deadline);
     }
 
+    /// The deadline of [`end_calls_by`](Self::end_calls_by), if one is set.
+    pub fn calls_deadline(&self) -> Option<Instant> {
+        *self.deadline.lock().unwrap()
+    }
+
     /// Stops (`paused`) or restarts the clock of lane call `call` while the
     /// host serves one of the plugin's calls.
     fn clock(&self, call: Option<u64>, paused: bool) {
@@ -451,6 +459,8 @@ impl Connection {
     /// reported. Waits at most `grace` for it to go by itself first.
     pub fn end(&self, grace: Duration) {
         self.going();
+        // The process ends when its channel closes.
+        let _ = self.channel.shutdown(std::net::Shutdown::Both);
         let deadline = Instant::now() + grace;
         let mut closed = self.closed.0.lock().unwrap();
         while closed.is_none() {

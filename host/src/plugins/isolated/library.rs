@@ -202,7 +202,11 @@ impl Drop for Remote {
         self.0.going();
         let connection = self.0.clone();
         let dropped = std::thread::spawn(move || connection.call(control::DROP, b""));
-        let deadline = std::time::Instant::now() + DROP_GRACE;
+        // At most the grace, and never past the host's shutdown deadline.
+        let mut deadline = std::time::Instant::now() + DROP_GRACE;
+        if let Some(shutdown) = self.0.calls_deadline() {
+            deadline = deadline.min(shutdown);
+        }
         while !dropped.is_finished() && std::time::Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(1));
         }
