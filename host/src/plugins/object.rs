@@ -27,7 +27,7 @@ pub enum CallError {
     Panicked(String),
     /// The plugin's process ended before it answered (isolated plugins).
     #[error("its process ended: {0}")]
-    Crashed(Fault),
+    Crashed(Box<Fault>),
 }
 
 /// A plugin object created by the plugin's `instantiate`.
@@ -74,6 +74,7 @@ impl PluginObject {
     }
 
     /// Calls method `M` with already encoded arguments (events encode once for all plugins).
+    #[inline]
     pub fn call_encoded<M: Method>(&self, args: &[u8]) -> Result<M::Output, CallError> {
         match self
             .transport
@@ -179,6 +180,7 @@ impl PluginObject {
 }
 
 /// The result of a call of `M` from its outcome.
+#[inline]
 fn decode<M: Method>(outcome: CallOutcome) -> Result<M::Output, CallError> {
     match outcome {
         CallOutcome::Ok(bytes) => M::OutputCodec::decode(&bytes).map_err(CallError::Failed),

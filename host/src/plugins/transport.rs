@@ -36,12 +36,16 @@ pub trait Library: Send + Sync {
 pub trait Transport: Send + Sync {
     /// Calls method number `method` with encoded arguments; a [`Fault`]
     /// when the plugin's process ended before it answered.
-    fn call(&self, method: u32, args: &[u8]) -> Result<CallOutcome, Fault>;
+    fn call(&self, method: u32, args: &[u8]) -> Result<CallOutcome, Box<Fault>>;
 
     /// Calls `method` once per entry of `args`, in order, in one exchange
     /// when the transport gains by it (events to an isolated plugin);
     /// `None` when it does not, and the caller calls one by one.
-    fn call_batch(&self, _method: u32, _args: &[&[u8]]) -> Option<Result<Vec<CallOutcome>, Fault>> {
+    fn call_batch(
+        &self,
+        _method: u32,
+        _args: &[&[u8]],
+    ) -> Option<Result<Vec<CallOutcome>, Box<Fault>>> {
         None
     }
 

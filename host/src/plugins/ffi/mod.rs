@@ -141,7 +141,7 @@ unsafe impl Send for Object {}
 unsafe impl Sync for Object {}
 
 impl Transport for Object {
-    fn call(&self, method: u32, args: &[u8]) -> Result<CallOutcome, Fault> {
+    fn call(&self, method: u32, args: &[u8]) -> Result<CallOutcome, Box<Fault>> {
         #[cfg(unix)]
         let _in_flight = crash::InFlight::enter(self.id, method, args);
         Ok((self.raw.vtable.call)(

@@ -117,7 +117,7 @@ impl Library for Isolated {
             Ok(CallOutcome::Ok(_)) => Ok(Box::new(remote)),
             Ok(CallOutcome::Error(e) | CallOutcome::Panic(e)) => Err(CallError::Failed(e.into())),
             Ok(CallOutcome::Unsupported) => Err(CallError::Unsupported),
-            Err(fault) => Err(CallError::Crashed(fault)),
+            Err(fault) => Err(CallError::Crashed(Box::new(fault))),
         }
     }
 
@@ -157,8 +157,8 @@ impl Drop for Isolated {
 struct Remote(Arc<Connection>);
 
 impl Transport for Remote {
-    fn call(&self, method: u32, args: &[u8]) -> Result<CallOutcome, Fault> {
-        self.0.call(method, args)
+    fn call(&self, method: u32, args: &[u8]) -> Result<CallOutcome, Box<Fault>> {
+        self.0.call(method, args).map_err(Box::new)
     }
 
     fn isolated(&self) -> bool {
@@ -173,7 +173,11 @@ impl Transport for Remote {
         self.0.end_calls_by(deadline);
     }
 
-    fn call_batch(&self, method: u32, args: &[&[u8]]) -> Option<Result<Vec<CallOutcome>, Fault>> {
+    fn call_batch(
+        &self,
+        method: u32,
+        args: &[&[u8]],
+    ) -> Option<Result<Vec<CallOutcome>, Box<Fault>>> {
         let body = batch::encode_calls(method, args);
         Some(
             self.0
@@ -190,7 +194,8 @@ impl Transport for Remote {
                             .map(|_| CallOutcome::Error(text.clone().into()))
                             .collect())
                     }
-                }),
+                })
+                .map_err(Box::new),
         )
     }
 }
