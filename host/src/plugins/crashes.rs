@@ -340,7 +340,7 @@ pub(crate) fn parse_record(text: &str) -> Option<HostCrash> {
 /// The call as the person reads it: `on_event(PrintStarted)`, `loading`.
 fn describe(method: u32, args: &str) -> String {
     #[cfg(unix)]
-    return crate::plugins::isolated::peer::InFlight::new(method, args.as_bytes()).describe();
+    return crate::plugins::isolated::in_flight::InFlight::new(method, args.as_bytes()).describe();
     #[cfg(not(unix))]
     plinth_abi::methods::plugin::name(method)
         .map(str::to_owned)

@@ -58,11 +58,6 @@ impl PluginObject {
         })
     }
 
-    /// Whether it lives in a process of its own.
-    pub fn is_isolated(&self) -> bool {
-        self.transport.isolated()
-    }
-
     /// Calls still running at `deadline` end its process, when isolated.
     pub fn end_calls_by(&self, deadline: Instant) {
         self.transport.end_calls_by(deadline);

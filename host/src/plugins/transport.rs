@@ -49,12 +49,6 @@ pub trait Transport: Send + Sync {
         None
     }
 
-    /// Whether the object lives in a process of its own (dropping it ends
-    /// that process, which may take a moment).
-    fn isolated(&self) -> bool {
-        false
-    }
-
     /// The process it lives in, for an isolated object (as its loss names it).
     fn origin(&self) -> Option<u64> {
         None

@@ -13,8 +13,9 @@ use std::time::{Duration, Instant};
 
 use plinth_abi::vtable::CallOutcome;
 
+use super::in_flight::InFlight;
 use super::lane::Lane;
-use super::peer::{Handler, InFlight, Peer};
+use super::peer::{Handler, Peer};
 use crate::plugins::services::{HostServices, PluginContext};
 use crate::plugins::transport::{Cause, Fault};
 

@@ -54,7 +54,6 @@ pub mod control {
 /// argument as `length: u32 | bytes`; the reply holds each outcome as
 /// `outcome code: u32 | length: u32 | bytes`.
 pub mod batch {
-    use super::outcome;
     use plinth_abi::vtable::CallOutcome;
 
     /// The body of a batch call.
@@ -85,12 +84,7 @@ pub mod batch {
     pub fn encode_outcomes(outcomes: Vec<CallOutcome>) -> Vec<u8> {
         let mut out = Vec::new();
         for o in outcomes {
-            let (code, body) = match o {
-                CallOutcome::Ok(b) => (outcome::OK, b.into_vec()),
-                CallOutcome::Unsupported => (outcome::UNSUPPORTED, Vec::new()),
-                CallOutcome::Error(e) => (outcome::ERROR, e.into_string().into_bytes()),
-                CallOutcome::Panic(e) => (outcome::PANIC, e.into_string().into_bytes()),
-            };
+            let (code, body) = super::super::peer::encode_outcome(o);
             out.extend_from_slice(&code.to_le_bytes());
             out.extend_from_slice(&(body.len() as u32).to_le_bytes());
             out.extend_from_slice(&body);

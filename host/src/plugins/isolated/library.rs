@@ -161,10 +161,6 @@ impl Transport for Remote {
         self.0.call(method, args).map_err(Box::new)
     }
 
-    fn isolated(&self) -> bool {
-        true
-    }
-
     fn origin(&self) -> Option<u64> {
         Some(self.0.serial)
     }

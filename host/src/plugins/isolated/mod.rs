@@ -19,6 +19,7 @@
 
 pub mod child;
 pub mod frame;
+pub mod in_flight;
 pub mod lane;
 pub mod library;
 pub mod peer;

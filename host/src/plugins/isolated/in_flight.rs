@@ -1,0 +1,117 @@
+//! A call in flight as the host times it and names it to a person:
+//! `on_event(PrintStarted)`, `loading`.
+
+use std::time::Instant;
+
+use super::frame::control;
+
+/// A call in flight, as the host's watch sees it.
+#[derive(Debug, Clone)]
+pub struct InFlight {
+    /// Its method or control number.
+    pub code: u32,
+    /// When it was sent (or last moved on, or came back from the host).
+    pub since: Instant,
+    /// The host is serving a call of the plugin's meanwhile: the time is
+    /// the host's, not the plugin's.
+    pub paused: bool,
+    /// What it was about (an event's name, a command), when known.
+    pub detail: Option<String>,
+}
+
+impl InFlight {
+    /// Call `code` with `body`, sent now (a batch is described by its first call).
+    pub fn new(code: u32, body: &[u8]) -> Self {
+        if code == control::BATCH {
+            if let Some((method, args)) = super::frame::batch::decode_calls(body) {
+                return Self {
+                    code: method,
+                    since: Instant::now(),
+                    paused: false,
+                    detail: args.first().and_then(|a| detail(method, a)),
+                };
+            }
+        }
+        Self {
+            code,
+            since: Instant::now(),
+            paused: false,
+            detail: detail(code, body),
+        }
+    }
+
+    /// The call as the person reads it: `on_event(PrintStarted)`, `loading`.
+    pub fn describe(&self) -> String {
+        let name = match self.code {
+            control::LOAD => return "loading".into(),
+            control::INSTANTIATE => return "construction".into(),
+            control::EMBEDDED_FILE => return "reading an embedded file".into(),
+            control::DROP => return "being dropped".into(),
+            code => plinth_abi::methods::plugin::name(code)
+                .map(snake_case)
+                .unwrap_or_else(|| format!("method {code:#x}")),
+        };
+        match &self.detail {
+            Some(d) => format!("{name}({d})"),
+            None => name,
+        }
+    }
+}
+
+/// `OnEvent` → `on_event`.
+fn snake_case(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 4);
+    for (i, c) in name.chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if i > 0 {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The leading string argument of calls that have one worth naming (the
+/// event, command, hook or helper), read without parsing the rest.
+fn detail(code: u32, body: &[u8]) -> Option<String> {
+    use plinth_abi::methods::plugin as m;
+    use plinth_abi::Method;
+    if ![
+        m::OnEvent::ID,
+        m::OnApiCommand::ID,
+        m::CallHook::ID,
+        m::CallHelper::ID,
+    ]
+    .contains(&code)
+    {
+        return None;
+    }
+    let rest = body.strip_prefix(b"[\"")?;
+    let end = rest
+        .iter()
+        .take(200)
+        .position(|&b| b == b'"' || b == b'\\')?;
+    String::from_utf8(rest[..end].to_vec()).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn calls_are_described_by_name_and_leading_argument() {
+        use plinth_abi::methods::plugin as m;
+        use plinth_abi::Method;
+        let call = |code, body: &[u8]| InFlight::new(code, body);
+        assert_eq!(
+            call(m::OnEvent::ID, br#"["PrintStarted",{"name":"x"}]"#).describe(),
+            "on_event(PrintStarted)"
+        );
+        assert_eq!(call(m::OnApiGet::ID, b"{}").describe(), "on_api_get");
+        assert_eq!(call(control::LOAD, b"/x.so").describe(), "loading");
+        assert_eq!(call(0x7f09, b"").describe(), "method 0x7f09");
+    }
+}
