@@ -11,6 +11,31 @@ use std::time::{Duration, Instant};
 use common::{add_user, api_key, get, post, Sandbox, Server};
 use plinth_abi::Value;
 
+/// Runs `plinth serve` in the sandbox until it exits by itself (at most 30 s).
+fn serve_until_it_dies(sb: &Sandbox) -> std::process::ExitStatus {
+    let mut child = std::process::Command::new(common::built().plinth())
+        .arg("--basedir")
+        .arg(&sb.basedir)
+        .arg("--bundled-dir")
+        .arg(&sb.bundled)
+        .args(["serve", "--port", "0"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the host did not die");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn hostile() -> std::path::PathBuf {
     common::built().fixture("hostile")
 }
@@ -505,13 +530,9 @@ fn a_bundled_plugin_crashing_in_construction_crashes_the_host_once_only() {
         .bundle_sample("helloworld");
     sb.write_config("isolation:\n  max_crashes: 2\n");
     let key = admin(&sb);
-    let first = sb.plinth(&["serve", "--port", "0"]);
     use std::os::unix::process::ExitStatusExt;
-    assert_eq!(
-        first.status.signal(),
-        Some(6),
-        "the first start dies of SIGABRT"
-    );
+    let first = serve_until_it_dies(&sb);
+    assert_eq!(first.signal(), Some(6), "the first start dies of SIGABRT");
     let server = Server::start(&sb);
     server.wait_for_log("(SIGABRT in construction at ");
     let p = wait_for(&server, &key, "hostile_abort_in_new", "quarantined", |p| {
@@ -680,12 +701,8 @@ fn every_in_process_crash_is_named_at_the_next_start_and_never_repeats() {
         let key = admin(&sb);
         match trigger {
             Trigger::Start => {
-                let first = sb.plinth(&["serve", "--port", "0"]);
-                assert!(
-                    first.status.signal().is_some(),
-                    "{id}: {}",
-                    common::stderr(&first)
-                );
+                let first = serve_until_it_dies(&sb);
+                assert!(first.signal().is_some(), "{id}: {first:?}");
             }
             other => {
                 let mut server = Server::start(&sb);
@@ -746,4 +763,19 @@ fn every_in_process_crash_is_named_at_the_next_start_and_never_repeats() {
         assert!(info["safemode"].is_null(), "{id}: {info}");
         assert_eq!(server.stop(), Some(0), "{id}");
     }
+}
+
+/// A call that keeps calling the host (a loop polling a setting) is timed
+/// by the plugin's own time, not reset by each call back: it ends as hung.
+#[test]
+fn a_call_looping_on_host_services_still_ends_as_hung() {
+    let sb = Sandbox::new();
+    sb.user_as(&hostile(), "hostile");
+    sb.write_config("server:\n  plugin_call_timeout: 1\n");
+    let key = admin(&sb);
+    let server = Server::start(&sb);
+    let (status, _) = command(&server, &key, "hostile", "poll");
+    assert_eq!(status, 504);
+    server.wait_for_log("plugin process lost: hung in on_api_command(poll) for 1 s");
+    assert_eq!(server.stop(), Some(0));
 }

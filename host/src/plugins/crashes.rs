@@ -134,7 +134,7 @@ impl PluginManager {
         );
         let manager = self.clone();
         let id = id.to_owned();
-        std::thread::Builder::new()
+        let spawned = std::thread::Builder::new()
             .name("plugin-recovery".into())
             .spawn(move || {
                 let shown = if quarantine {
@@ -164,7 +164,10 @@ impl PluginManager {
                 std::thread::sleep(backoff);
                 manager.restart(&id, generation);
             })
-            .expect("a thread to recover a plugin");
+            ;
+        if let Err(e) = spawned {
+            tracing::error!("no thread to take the crashed plugin down and restart it: {e}");
+        }
     }
 
     /// Takes the crashed plugin down: no calls reach it, its hooks and
@@ -347,14 +350,14 @@ fn describe(method: u32, args: &str) -> String {
         .unwrap_or_else(|| format!("method {method:#x}"))
 }
 
-/// Reads the crash record the last run left, if the host died inside a
-/// plugin: records in the config that the plugin crashed the host (so it
-/// runs isolated from now on), logs it and removes the record. True when a
-/// crash was attributed.
-pub(crate) fn attribute_host_crash(paths: &crate::paths::Paths) -> bool {
+/// Reads the crash record the last run left, if the host died of a signal:
+/// when it died inside a plugin's call, records in the config that the plugin
+/// crashed the host (so it runs isolated from now on). Logs it and removes
+/// the record.
+pub(crate) fn attribute_host_crash(paths: &crate::paths::Paths) -> LastRun {
     let path = paths.crash_record();
     let Ok(text) = std::fs::read_to_string(&path) else {
-        return false;
+        return LastRun::NoCrash;
     };
     let when = std::fs::metadata(&path)
         .and_then(|m| m.modified())
@@ -362,16 +365,33 @@ pub(crate) fn attribute_host_crash(paths: &crate::paths::Paths) -> bool {
         .unwrap_or_default();
     let _ = std::fs::remove_file(&path);
     let Some(crash) = parse_record(&text) else {
-        return false;
+        return LastRun::NoCrash;
     };
     let signal = signal_name(crash.signal);
+    if crash.plugin.is_empty() {
+        tracing::error!(
+            "the last run of the host died of {signal} outside any plugin call (at {when})"
+        );
+        return LastRun::HostCrashed;
+    }
     let why = format!("{signal} in {} at {when}, in process", crash.call);
     tracing::error!(
         plugin = %crash.plugin,
         "the last run of the host died in this plugin ({why}); it runs isolated from now on"
     );
     record_host_crash(paths, &crash.plugin, why);
-    true
+    LastRun::PluginCrashed
+}
+
+/// How the last run of the host ended, as its crash record tells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LastRun {
+    /// No signal ended it (or nothing was recorded).
+    NoCrash,
+    /// A plugin's call brought it down: that plugin runs isolated from now on.
+    PluginCrashed,
+    /// A signal ended it outside any plugin call.
+    HostCrashed,
 }
 
 /// Reads the start-up marker the last run left, if its start-up did not
@@ -446,5 +466,10 @@ mod tests {
             "an empty record: the host did not die in a plugin"
         );
         assert_eq!(parse_record("PLINTH-CRASH\tx\n"), None);
+        // Outside any plugin call: no plugin to blame.
+        assert_eq!(
+            parse_record("PLINTH-CRASH\t11\t\t0\t\n").map(|c| c.plugin),
+            Some(String::new())
+        );
     }
 }

@@ -254,6 +254,7 @@ impl PluginManager {
         for id in todo {
             self.shared.steps.mark(&id, "loading");
             let _ = self.load(&id);
+            self.shared.steps.done();
         }
     }
 
@@ -316,10 +317,12 @@ impl PluginManager {
         }
         // A library that brings the host down while it loads is named at the next start.
         #[cfg(unix)]
+        let shown = path.to_string_lossy();
+        #[cfg(unix)]
         let _in_flight = crate::plugins::ffi::crash::InFlight::enter(
             crate::plugins::ffi::crash::plugin_id(id),
             crate::plugins::isolated::frame::control::LOAD,
-            path.to_string_lossy().as_bytes(),
+            shown.as_bytes(),
         );
         loader::load(path, meta)
     }
@@ -411,6 +414,7 @@ impl PluginManager {
         for id in todo {
             self.shared.steps.mark(&id, "enabling");
             self.enable(&id);
+            self.shared.steps.done();
         }
     }
 

@@ -28,10 +28,18 @@ impl Steps {
 
     /// Plugin `id` is at `step` now.
     pub(crate) fn mark(&self, id: &str, step: &str) {
+        self.write(&format!("{MARKER_TEXT}{STEP_TAG}\t{id}\t{step}\n"));
+    }
+
+    /// The plugin's step is over: start-up is in the host's hands.
+    pub(crate) fn done(&self) {
+        self.write(MARKER_TEXT);
+    }
+
+    fn write(&self, text: &str) {
         use std::io::{Seek, Write};
         let mut file = self.0.lock().unwrap();
         let Some(file) = file.as_mut() else { return };
-        let text = format!("{}{STEP_TAG}\t{id}\t{step}\n", MARKER_TEXT);
         let written = file
             .seek(std::io::SeekFrom::Start(0))
             .and_then(|_| file.write_all(text.as_bytes()))
@@ -79,6 +87,7 @@ impl PluginManager {
             if let Err(e) = object.call::<m::OnStartup>(&(host.to_owned(), port)) {
                 self.mark_failed(&id, format!("on_startup: {e}"));
             }
+            self.shared.steps.done();
         }
         *self.shared.phase.lock().unwrap() = Phase::Started {
             host: host.to_owned(),
@@ -96,6 +105,7 @@ impl PluginManager {
             if let Err(e) = object.call::<m::OnAfterStartup>(&()) {
                 self.mark_failed(&id, format!("on_after_startup: {e}"));
             }
+            self.shared.steps.done();
         }
         self.shared.steps.close();
     }
@@ -128,9 +138,11 @@ impl PluginManager {
             .environment
             .get_or_init(crate::server::environment::detect);
         for (id, object) in self.implementations(Mixin::EnvironmentDetection, None) {
+            self.shared.steps.mark(&id, "on_environment_detected");
             if let Err(e) = object.call::<m::OnEnvironmentDetected>(environment) {
                 tracing::error!(plugin = %id, "on_environment_detected: {e}");
             }
+            self.shared.steps.done();
         }
     }
 

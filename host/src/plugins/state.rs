@@ -127,8 +127,16 @@ impl Options {
         let marker = paths.startup_marker();
         // A host that died inside a plugin names it: that plugin runs
         // isolated from now on, and the rest starts as usual.
-        let attributed = crate::plugins::crashes::attribute_host_crash(paths)
-            || crate::plugins::crashes::attribute_unfinished_startup(paths);
+        use crate::plugins::crashes::{
+            attribute_host_crash, attribute_unfinished_startup, LastRun,
+        };
+        // A crash outside any plugin call is not blamed on the plugin whose
+        // start-up step happened to be under way.
+        let attributed = match attribute_host_crash(paths) {
+            LastRun::PluginCrashed => true,
+            LastRun::HostCrashed => false,
+            LastRun::NoCrash => attribute_unfinished_startup(paths),
+        };
         if attributed && marker.exists() {
             let _ = std::fs::remove_file(&marker);
         }

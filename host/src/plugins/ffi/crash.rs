@@ -131,7 +131,9 @@ extern "C" fn handler(signal: libc::c_int, _: *mut libc::siginfo_t, _: *mut libc
     // A thread-local with a const initialiser and no destructor is read
     // without allocation.
     let current = CURRENT.with(|c| c.get());
-    if let (true, Some(call)) = (fd >= 0, current) {
+    // Outside any plugin call the record names no plugin (the host's own
+    // fault, or a thread a plugin started): never blamed on a plugin.
+    if fd >= 0 {
         let mut buf = [0u8; 512];
         let mut n = 0;
         let mut put = |bytes: &[u8]| {
@@ -146,19 +148,23 @@ extern "C" fn handler(signal: libc::c_int, _: *mut libc::siginfo_t, _: *mut libc
         put(b"\t");
         put(number(signal as u64, &mut [0u8; 20]));
         put(b"\t");
-        put(call.id.as_bytes());
-        put(b"\t");
-        put(number(call.method as u64, &mut [0u8; 20]));
-        put(b"\t");
-        // SAFETY: the arguments live for the whole call, and the call is
-        // in flight on this thread (it is the one that faulted).
-        let args = unsafe { std::slice::from_raw_parts(call.args, call.args_len.min(200)) };
-        for &b in args {
-            put(if b == b'\n' {
-                b" "
-            } else {
-                std::slice::from_ref(&b)
-            });
+        if let Some(call) = current {
+            put(call.id.as_bytes());
+            put(b"\t");
+            put(number(call.method as u64, &mut [0u8; 20]));
+            put(b"\t");
+            // SAFETY: the arguments live for the whole call, and the call is
+            // in flight on this thread (it is the one that faulted).
+            let args = unsafe { std::slice::from_raw_parts(call.args, call.args_len.min(200)) };
+            for &b in args {
+                put(if b == b'\n' || b == b'\t' {
+                    b" "
+                } else {
+                    std::slice::from_ref(&b)
+                });
+            }
+        } else {
+            put(b"\t0\t");
         }
         put(b"\n");
         // SAFETY: write and fsync are async-signal-safe; `buf` is ours.

@@ -129,7 +129,11 @@ impl Handler for Served {
             return CallOutcome::Error("the host has no context for this plugin yet".into());
         };
         connection.clock(self.1, true);
-        let outcome = context.serve(code, &body);
+        let outcome =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| context.serve(code, &body)))
+                .unwrap_or_else(|_| {
+                    CallOutcome::Error("the host failed while serving this call".into())
+                });
         connection.clock(self.1, false);
         outcome
     }
@@ -230,6 +234,8 @@ impl Connection {
                         .map_while(Result::ok)
                     {
                         match crate::plugins::crashes::parse_record(&line) {
+                            // Outside any call: the oldest call in flight names it.
+                            Some(record) if record.plugin.is_empty() => {}
                             Some(record) => {
                                 if let Some(c) = reading.upgrade() {
                                     *c.crashed_in.lock().unwrap() = Some(record.call);
@@ -238,17 +244,31 @@ impl Connection {
                             None => tracing::warn!(target: "plugin", plugin = %id, "{line}"),
                         }
                     }
-                })
-                .map_err(start)?;
-            *connection.stderr.lock().unwrap() = Some(handle);
+                });
+            match handle {
+                Ok(handle) => *connection.stderr.lock().unwrap() = Some(handle),
+                Err(e) => return Err(connection.abandon(start(e))),
+            }
         }
         let reader = connection.clone();
-        std::thread::Builder::new()
+        let spawned = std::thread::Builder::new()
             .name("plugin-channel".into())
-            .spawn(move || reader.serve(ours))
-            .map_err(start)?;
+            .spawn(move || reader.serve(ours));
+        if let Err(e) = spawned {
+            return Err(connection.abandon(start(e)));
+        }
         supervise(&connection);
         Ok(connection)
+    }
+
+    /// Ends and reaps a process that could not be set up; `error` says why.
+    fn abandon(&self, error: SpawnError) -> SpawnError {
+        self.going();
+        self.kill();
+        if let Some(mut child) = self.child.lock().unwrap().take() {
+            let _ = child.wait();
+        }
+        error
     }
 
     /// Calls `code` on a lane of its own (the calling thread reads the
@@ -274,6 +294,8 @@ impl Connection {
             .unwrap()
             .insert(call, InFlight::new(code, body));
         let outcome = lane.call(code, body, &Served(Arc::downgrade(self), Some(call)));
+        // Only a lane that answered is used again.
+        let reusable = outcome.is_ok() && pooled;
         // A call cut short stays listed until the fault is settled: it may be
         // the one that brought the process down.
         let outcome = match outcome {
@@ -284,7 +306,7 @@ impl Connection {
             },
         };
         self.calls.lock().unwrap().remove(&call);
-        if outcome.is_ok() && pooled {
+        if reusable {
             let mut lanes = self.lanes.lock().unwrap();
             if lanes.len() < IDLE_LANES {
                 lanes.push(lane);
@@ -354,8 +376,7 @@ impl Connection {
     fn clock(&self, call: Option<u64>, paused: bool) {
         let Some(call) = call else { return };
         if let Some(c) = self.calls.lock().unwrap().get_mut(&call) {
-            c.paused = paused;
-            c.since = Instant::now();
+            c.pause(paused);
         }
     }
 
@@ -485,16 +506,19 @@ impl Connection {
     fn check(&self, memory: bool) {
         use plinth_abi::methods::plugin as m;
         use plinth_abi::Method;
+        // Being reaped or reaped: its number may be another process's by now.
+        match self.child.try_lock() {
+            Ok(child) if child.is_some() => {}
+            _ => return,
+        }
         let exempt = [m::DoSlice::ID, super::frame::control::DROP];
         let overdue = self
             .calls
             .lock()
             .unwrap()
             .values()
-            .filter(|c| {
-                !c.paused && !exempt.contains(&c.code) && c.since.elapsed() > self.limits.budget
-            })
-            .min_by_key(|c| c.since)
+            .filter(|c| !exempt.contains(&c.code) && c.spent() > self.limits.budget)
+            .max_by_key(|c| c.spent())
             .cloned();
         if let Some(call) = overdue {
             let seconds = self.limits.budget.as_secs_f64();
@@ -589,10 +613,14 @@ fn supervise(connection: &Arc<Connection>) {
     let first = watched.is_empty();
     watched.push(Arc::downgrade(connection));
     if first {
-        std::thread::Builder::new()
+        let spawned = std::thread::Builder::new()
             .name("plugin-watch".into())
-            .spawn(watch)
-            .expect("the plugin watch thread");
+            .spawn(watch);
+        if let Err(e) = spawned {
+            // Calls are then not timed and memory not watched; crashes still are.
+            watched.clear();
+            tracing::error!("no thread to watch plugin processes: {e}");
+        }
     }
 }
 

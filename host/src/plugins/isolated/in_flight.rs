@@ -1,7 +1,7 @@
 //! A call in flight as the host times it and names it to a person:
 //! `on_event(PrintStarted)`, `loading`.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::frame::control;
 
@@ -12,6 +12,9 @@ pub struct InFlight {
     pub code: u32,
     /// When it was sent (or last moved on, or came back from the host).
     pub since: Instant,
+    /// The plugin's time before `since` (its time between its calls back to
+    /// the host, which do not count).
+    pub used: Duration,
     /// The host is serving a call of the plugin's meanwhile: the time is
     /// the host's, not the plugin's.
     pub paused: bool,
@@ -27,6 +30,7 @@ impl InFlight {
                 return Self {
                     code: method,
                     since: Instant::now(),
+                    used: Duration::ZERO,
                     paused: false,
                     detail: args.first().and_then(|a| detail(method, a)),
                 };
@@ -35,9 +39,31 @@ impl InFlight {
         Self {
             code,
             since: Instant::now(),
+            used: Duration::ZERO,
             paused: false,
             detail: detail(code, body),
         }
+    }
+
+    /// The plugin's time in this call so far.
+    pub fn spent(&self) -> Duration {
+        if self.paused {
+            self.used
+        } else {
+            self.used + self.since.elapsed()
+        }
+    }
+
+    /// The host serves a call of the plugin's from now (`true`) or is done
+    /// with it: the plugin's clock stops or goes on.
+    pub fn pause(&mut self, paused: bool) {
+        if paused && !self.paused {
+            self.used += self.since.elapsed();
+        }
+        if !paused {
+            self.since = Instant::now();
+        }
+        self.paused = paused;
     }
 
     /// The call as the person reads it: `on_event(PrintStarted)`, `loading`.
@@ -113,5 +139,19 @@ mod tests {
         assert_eq!(call(m::OnApiGet::ID, b"{}").describe(), "on_api_get");
         assert_eq!(call(control::LOAD, b"/x.so").describe(), "loading");
         assert_eq!(call(0x7f09, b"").describe(), "method 0x7f09");
+    }
+
+    #[test]
+    fn the_plugins_time_stops_while_the_host_serves_it() {
+        let mut call = InFlight::new(0x0505, b"{}");
+        std::thread::sleep(Duration::from_millis(20));
+        call.pause(true);
+        let before = call.spent();
+        assert!(before >= Duration::from_millis(20));
+        std::thread::sleep(Duration::from_millis(30));
+        assert_eq!(call.spent(), before, "the host's time is not the plugin's");
+        call.pause(false);
+        std::thread::sleep(Duration::from_millis(10));
+        assert!(call.spent() >= before + Duration::from_millis(10));
     }
 }

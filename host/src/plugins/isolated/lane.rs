@@ -62,6 +62,22 @@ thread_local! {
     static SERVING: RefCell<Option<Arc<Lane>>> = const { RefCell::new(None) };
 }
 
+/// The lane this thread serves on while it lasts (put back also when the
+/// call unwinds).
+struct Serving(Option<Arc<Lane>>);
+
+impl Serving {
+    fn enter(lane: Arc<Lane>) -> Self {
+        Serving(SERVING.with(|s| s.replace(Some(lane))))
+    }
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        SERVING.with(|s| *s.borrow_mut() = self.0.take());
+    }
+}
+
 impl Lane {
     /// A lane over `stream` to process `owner` (0 on the plugin's side).
     pub fn new(stream: UnixStream, owner: u64) -> io::Result<Arc<Self>> {
@@ -109,9 +125,10 @@ impl Lane {
 
     /// Runs a call that came in, on this thread, and sends its reply.
     fn answer(self: &Arc<Self>, frame: Frame, handler: &dyn Handler) -> io::Result<()> {
-        let outer = SERVING.with(|s| s.replace(Some(self.clone())));
-        let outcome = handler.call(frame.code, frame.body);
-        SERVING.with(|s| *s.borrow_mut() = outer);
+        let outcome = {
+            let _serving = Serving::enter(self.clone());
+            handler.call(frame.code, frame.body)
+        };
         let (code, body) = encode_outcome(outcome);
         self.send(Kind::Reply, frame.id, code, &body)
     }

@@ -202,13 +202,18 @@ impl Drop for Remote {
         // nothing of the plugin keeps running.
         self.0.going();
         let connection = self.0.clone();
-        let dropped = std::thread::spawn(move || connection.call(control::DROP, b""));
+        let dropped = std::thread::Builder::new()
+            .name("plugin-drop".into())
+            .spawn(move || connection.call(control::DROP, b""));
         // At most the grace, and never past the host's shutdown deadline.
         let mut deadline = std::time::Instant::now() + DROP_GRACE;
         if let Some(shutdown) = self.0.calls_deadline() {
             deadline = deadline.min(shutdown);
         }
-        while !dropped.is_finished() && std::time::Instant::now() < deadline {
+        // Without a thread to wait on, the process just ends.
+        while dropped.as_ref().is_ok_and(|d| !d.is_finished())
+            && std::time::Instant::now() < deadline
+        {
             std::thread::sleep(Duration::from_millis(1));
         }
         self.0.end(Duration::from_millis(200));

@@ -73,16 +73,22 @@ pub fn run(library: &Path, id: &str, lanes: &Path) -> i32 {
         .name("plugin-lanes".into())
         .spawn(move || {
             // An error (say the plugin used up its file descriptors) costs
-            // that lane only; the host's call sees it close, and the next
-            // one tries again.
+            // that lane only: the host's call on it ends (by its budget when
+            // the lane was never taken), and the next one tries again.
+            let mut last_said = None;
             for stream in listener.incoming() {
                 let lane = match stream.and_then(|s| Lane::new(s, 0)) {
                     Ok(lane) => lane,
                     Err(e) => {
-                        eprintln!(
-                            "plinth {}: a lane failed: {e}",
-                            super::child::RUNNER_COMMAND
-                        );
+                        // Said once a second at most (the host logs it).
+                        if last_said.is_none_or(|t: std::time::Instant| t.elapsed().as_secs() >= 1)
+                        {
+                            eprintln!(
+                                "plinth {}: a lane failed: {e}",
+                                super::child::RUNNER_COMMAND
+                            );
+                            last_said = Some(std::time::Instant::now());
+                        }
                         std::thread::sleep(std::time::Duration::from_millis(10));
                         continue;
                     }
