@@ -478,7 +478,9 @@ impl Connection {
     }
 
     /// Ends the process on purpose (the plugin is dropped): no fault is
-    /// reported. Waits at most `grace` for it to go by itself first.
+    /// reported. Closing its channel ends it (the runner exits, the reader
+    /// reaps it and ends its group); waits at most `grace` for that, then
+    /// kills it.
     pub fn end(&self, grace: Duration) {
         self.going();
         // The process ends when its channel closes.
