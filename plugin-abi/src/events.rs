@@ -96,7 +96,7 @@ pub const EVENTS_DROPPED: &str = "plinth_events_dropped";
 /// a hang past the call budget, memory past its limit). Payload:
 /// `{"id": <plugin>, "reason": "SIGSEGV in on_event(PrintStarted)",
 /// "crashes": <crashes within the window>, "restart_in": <seconds, or null
-/// when it is quarantined>}`.
+/// when it is not started again: quarantined, or disabled meanwhile>}`.
 pub const PLUGIN_CRASHED: &str = "PluginCrashed";
 
 /// A crashed plugin was started again. Payload: `{"id": <plugin>, "restarts": <count>}`.

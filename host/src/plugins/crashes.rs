@@ -123,15 +123,6 @@ impl PluginManager {
         self.shared.crashes.total.fetch_add(1, Ordering::Relaxed);
         let quarantine = recent >= max;
         let backoff = (FIRST_BACKOFF * 2u32.saturating_pow(recent as u32 - 1)).min(MAX_BACKOFF);
-        self.shared.events.fire(
-            events::PLUGIN_CRASHED,
-            &json!({
-                "id": id,
-                "reason": reason,
-                "crashes": recent,
-                "restart_in": (!quarantine).then_some(backoff.as_secs_f64()),
-            }),
-        );
         let manager = self.clone();
         let id = id.to_owned();
         let spawned = std::thread::Builder::new()
@@ -149,7 +140,18 @@ impl PluginManager {
                         backoff.as_secs_f64()
                     )
                 };
-                if !manager.take_down(&id, origin, &shown, quarantine) {
+                let meant_to_run = manager.take_down(&id, origin, &shown, quarantine);
+                let restarts = meant_to_run && !quarantine;
+                manager.shared.events.fire(
+                    events::PLUGIN_CRASHED,
+                    &json!({
+                        "id": id,
+                        "reason": reason,
+                        "crashes": recent,
+                        "restart_in": restarts.then_some(backoff.as_secs_f64()),
+                    }),
+                );
+                if !meant_to_run {
                     return;
                 }
                 if quarantine {
@@ -163,8 +165,7 @@ impl PluginManager {
                 tracing::warn!(plugin = %id, "{shown}");
                 std::thread::sleep(backoff);
                 manager.restart(&id, generation);
-            })
-            ;
+            });
         if let Err(e) = spawned {
             tracing::error!("no thread to take the crashed plugin down and restart it: {e}");
         }
