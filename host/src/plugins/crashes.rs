@@ -99,6 +99,11 @@ pub(crate) fn quarantined(config: &ConfigStore) -> Map<String, Value> {
 }
 
 impl PluginManager {
+    /// Crashes and restarts of isolated plugins since the host started.
+    pub fn crash_totals(&self) -> (u64, u64) {
+        self.shared.crashes.totals()
+    }
+
     /// The process `origin` of plugin `id` was lost: take it down, count
     /// it, and restart it after a backoff or quarantine it. The command
     /// line (which only reads) counts nothing and restarts nothing.
@@ -439,7 +444,7 @@ fn record_host_crash(paths: &crate::paths::Paths, plugin: &str, why: String) {
 /// `SIGSEGV` for 11, and so on.
 fn signal_name(signal: i32) -> String {
     #[cfg(unix)]
-    return crate::plugins::isolated::child::signal_name(signal);
+    return crate::plugins::isolated::process::signal_name(signal);
     #[cfg(not(unix))]
     format!("signal {signal}")
 }

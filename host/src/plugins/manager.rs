@@ -10,7 +10,7 @@
 
 use plinth_abi::events;
 use std::sync::{Arc, Mutex, RwLock, Weak};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use plinth_abi::methods::plugin as m;
 use plinth_abi::{Identity, Mixin, Registrations, Value};
@@ -23,10 +23,9 @@ use crate::plugins::discover::discover;
 pub use crate::plugins::error::{EnableError, ManagerError, NoPlugin};
 use crate::plugins::events::{EventBus, EventSink};
 use crate::plugins::lifecycle::{self, Facts, Step};
-use crate::plugins::loader;
 use crate::plugins::metadata;
 use crate::plugins::object::PluginObject;
-use crate::plugins::placement::{self, Mode};
+use crate::plugins::placement;
 use crate::plugins::services::{HostServices, PluginContext};
 use crate::plugins::state::{
     apply_overlays, evaluate, refusal_state, source_name, Live, Record, Records, Stage,
@@ -74,19 +73,7 @@ pub struct PluginManager {
 /// How long disabling or shutting down waits for calls already inside a plugin.
 pub(crate) const CALL_DRAIN: Duration = Duration::from_secs(10);
 
-/// Drops a plugin object once nothing else holds it (an event being delivered
-/// may still, for a moment), so its `Drop` runs here; gives up after a while.
-pub(crate) fn drop_when_unique(object: Arc<PluginObject>) {
-    drop_when_unique_by(object, Instant::now() + CALL_DRAIN)
-}
-
-/// [`drop_when_unique`], giving up at `deadline`.
-pub(crate) fn drop_when_unique_by(object: Arc<PluginObject>, deadline: Instant) {
-    while Arc::strong_count(&object) > 1 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    drop(object);
-}
+pub(crate) use crate::plugins::object::{drop_when_unique, drop_when_unique_by};
 
 pub(crate) fn not_found(id: &str) -> ManagerError {
     ManagerError::NotFound(NoPlugin(id.to_owned()))
@@ -209,13 +196,8 @@ impl PluginManager {
         info
     }
 
-    /// Crashes and restarts of isolated plugins since the host started.
-    pub fn crash_totals(&self) -> (u64, u64) {
-        self.shared.crashes.totals()
-    }
-
     /// Whether the host has started (the server runs).
-    fn started(&self) -> bool {
+    pub(crate) fn started(&self) -> bool {
         matches!(*self.shared.phase.lock().unwrap(), Phase::Started { .. })
     }
 
@@ -290,115 +272,6 @@ impl PluginManager {
                 Err(EnableError::NotLoaded(msg))
             }
         }
-    }
-
-    /// Maps the library in, or starts its process when the plugin runs isolated.
-    fn load_library(
-        &self,
-        id: &str,
-        path: &std::path::Path,
-        meta: &plinth_abi::Metadata,
-    ) -> Result<Arc<dyn Library>, metadata::Refusal> {
-        #[cfg(unix)]
-        if self.shared.options.isolate_all || self.mode(id) == Some(Mode::Isolated) {
-            let limits = crate::plugins::isolated::Limits {
-                budget: crate::config::host_settings::PLUGIN_CALL_TIMEOUT
-                    .duration(&self.shared.config),
-                memory_mib: placement::memory_limit(&self.shared.config, id),
-            };
-            tracing::debug!(plugin = %id, "runs isolated");
-            return crate::plugins::isolated::Isolated::load(
-                id,
-                path,
-                limits,
-                self.shared.me.clone() as Weak<dyn HostServices>,
-                !self.shared.options.isolate_all,
-            );
-        }
-        // A library that brings the host down while it loads is named at the next start.
-        #[cfg(unix)]
-        let shown = path.to_string_lossy();
-        #[cfg(unix)]
-        let _in_flight = crate::plugins::ffi::crash::InFlight::enter(
-            crate::plugins::ffi::crash::plugin_id(id),
-            crate::plugins::isolated::frame::control::LOAD,
-            shown.as_bytes(),
-        );
-        loader::load(path, meta)
-    }
-
-    /// Where plugin `id` runs (or would run, if it is not running).
-    pub fn mode(&self, id: &str) -> Option<Mode> {
-        let source = self.with(id, |r| r.found.source)?;
-        Some(placement::mode(&self.shared.config, id, source))
-    }
-
-    /// Chooses where plugin `id` runs (`isolation.plugins.<id>`; choosing
-    /// in process clears a record that it crashed the host). A running
-    /// plugin that needs no restart moves at once: it is disabled, its
-    /// object dropped, and it is loaded and enabled again where asked.
-    pub fn set_mode(&self, id: &str, mode: Mode) -> Result<placement::ModeChange, ManagerError> {
-        let _guard = self.shared.lifecycle.lock().unwrap();
-        let (running, restart_needing, loaded_as) = self
-            .with(id, |r| {
-                (
-                    r.is_running(),
-                    r.restart_needing(),
-                    r.library().map(|l| l.isolated()),
-                )
-            })
-            .ok_or_else(|| not_found(id))?;
-        if mode == Mode::Isolated && !placement::ISOLATION_AVAILABLE {
-            return Err(ManagerError::NoIsolation(id.to_owned()));
-        }
-        let config = &self.shared.config;
-        let mut key = crate::config::key_path(crate::config::host_settings::ISOLATION_PLUGINS.path);
-        key.push(id.to_owned());
-        config.set(key, Value::String(mode.as_str().to_owned()))?;
-        if mode == Mode::InProcess {
-            let mut crashed =
-                crate::config::key_path(crate::config::host_settings::CRASHED_HOST.path);
-            crashed.push(id.to_owned());
-            if config.effective(&crashed).is_some() {
-                config.remove(crashed)?;
-            }
-        }
-        config.save()?;
-        let elsewhere = loaded_as.is_some_and(|isolated| isolated != (mode == Mode::Isolated));
-        let moves = running && elsewhere;
-        let now = moves && self.started() && !restart_needing;
-        if elsewhere && !running {
-            // Loaded where it no longer runs: loaded again when next enabled.
-            let object = self.with_mut(id, |r| {
-                let taken = r.take_object();
-                r.stage = Stage::Listed;
-                taken
-            });
-            if let Some(Some((object, _context))) = object {
-                drop_when_unique(object);
-            }
-        }
-        if now {
-            self.disable(id);
-            let object = self.with_mut(id, |r| {
-                let taken = r.take_object();
-                r.stage = Stage::Listed;
-                taken
-            });
-            if let Some(Some((object, _context))) = object {
-                drop_when_unique(object);
-            }
-            self.with_mut(id, |r| r.state = State::Enabled);
-            if self.load(id).is_ok() && self.enable(id) {
-                self.start_late(id);
-            }
-            tracing::info!(plugin = %id, "now runs {}", mode.as_str());
-        }
-        Ok(placement::ModeChange {
-            id: id.to_owned(),
-            mode,
-            needs_restart: moves && !now,
-        })
     }
 
     /// Loads and enables every plugin that is to be enabled, in discovery order.

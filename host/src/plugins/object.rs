@@ -193,3 +193,17 @@ impl Drop for Pass<'_> {
         self.0.fetch_sub(1, SeqCst);
     }
 }
+
+/// Drops a plugin object once nothing else holds it (an event being delivered
+/// may still, for a moment), so its `Drop` runs here; gives up after a while.
+pub(crate) fn drop_when_unique(object: Arc<PluginObject>) {
+    drop_when_unique_by(object, Instant::now() + crate::plugins::manager::CALL_DRAIN)
+}
+
+/// [`drop_when_unique`], giving up at `deadline`.
+pub(crate) fn drop_when_unique_by(object: Arc<PluginObject>, deadline: Instant) {
+    while Arc::strong_count(&object) > 1 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    drop(object);
+}

@@ -3,7 +3,9 @@
 //! (`isolation.crashed_host`) runs isolated from then on; otherwise
 //! `isolation.plugins.<id>` decides, else `isolation.default`: `auto` runs
 //! plugins from the user folder and from manifests isolated and bundled
-//! plugins in process.
+//! plugins in process. The manager loads each plugin there
+//! ([`PluginManager::load_library`]) and moves it when a person chooses
+//! ([`PluginManager::set_mode`]).
 
 use serde::Serialize;
 use serde_json::Value;
@@ -11,8 +13,15 @@ use serde_json::Value;
 use crate::config::host_settings::{
     CRASHED_HOST, ISOLATION_DEFAULT, ISOLATION_PLUGINS, MEMORY_LIMIT, MEMORY_LIMITS,
 };
-use crate::config::ConfigStore;
+use crate::config::{key_path, ConfigStore};
 use crate::plugins::discover::Source;
+use crate::plugins::manager::{drop_when_unique, not_found, ManagerError, PluginManager, State};
+#[cfg(unix)]
+use crate::plugins::services::HostServices;
+use crate::plugins::state::Stage;
+use crate::plugins::transport::Library;
+use crate::plugins::{loader, metadata};
+use std::sync::{Arc, Weak};
 
 /// Where a plugin runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -86,6 +95,115 @@ pub fn memory_limit(config: &ConfigStore, id: &str) -> u64 {
         .for_plugin(config, id)
         .and_then(|v| v.as_u64())
         .unwrap_or_else(|| MEMORY_LIMIT.get(config))
+}
+
+impl PluginManager {
+    /// Where plugin `id` runs (or would run, if it is not running).
+    pub fn mode(&self, id: &str) -> Option<Mode> {
+        let source = self.with(id, |r| r.found.source)?;
+        Some(mode(&self.shared.config, id, source))
+    }
+
+    /// Chooses where plugin `id` runs (`isolation.plugins.<id>`; choosing
+    /// in process clears a record that it crashed the host). A running
+    /// plugin that needs no restart moves at once: it is disabled, its
+    /// object dropped, and it is loaded and enabled again where asked.
+    pub fn set_mode(&self, id: &str, mode: Mode) -> Result<ModeChange, ManagerError> {
+        let _guard = self.shared.lifecycle.lock().unwrap();
+        let (running, restart_needing, loaded_as) = self
+            .with(id, |r| {
+                (
+                    r.is_running(),
+                    r.restart_needing(),
+                    r.library().map(|l| l.isolated()),
+                )
+            })
+            .ok_or_else(|| not_found(id))?;
+        if mode == Mode::Isolated && !ISOLATION_AVAILABLE {
+            return Err(ManagerError::NoIsolation(id.to_owned()));
+        }
+        let config = &self.shared.config;
+        let mut key = key_path(ISOLATION_PLUGINS.path);
+        key.push(id.to_owned());
+        config.set(key, Value::String(mode.as_str().to_owned()))?;
+        if mode == Mode::InProcess {
+            let mut crashed = key_path(CRASHED_HOST.path);
+            crashed.push(id.to_owned());
+            if config.effective(&crashed).is_some() {
+                config.remove(crashed)?;
+            }
+        }
+        config.save()?;
+        let elsewhere = loaded_as.is_some_and(|isolated| isolated != (mode == Mode::Isolated));
+        let moves = running && elsewhere;
+        let now = moves && self.started() && !restart_needing;
+        if elsewhere && !running {
+            // Loaded where it no longer runs: loaded again when next enabled.
+            self.unload_code(id);
+        }
+        if now {
+            self.disable(id);
+            self.unload_code(id);
+            self.with_mut(id, |r| r.state = State::Enabled);
+            if self.load(id).is_ok() && self.enable(id) {
+                self.start_late(id);
+            }
+            tracing::info!(plugin = %id, "now runs {}", mode.as_str());
+        }
+        Ok(ModeChange {
+            id: id.to_owned(),
+            mode,
+            needs_restart: moves && !now,
+        })
+    }
+
+    /// Maps the library in, or starts its process when the plugin runs isolated.
+    pub(crate) fn load_library(
+        &self,
+        id: &str,
+        path: &std::path::Path,
+        meta: &plinth_abi::Metadata,
+    ) -> Result<Arc<dyn Library>, metadata::Refusal> {
+        #[cfg(unix)]
+        if self.shared.options.isolate_all || self.mode(id) == Some(Mode::Isolated) {
+            let limits = crate::plugins::isolated::Limits {
+                budget: crate::config::host_settings::PLUGIN_CALL_TIMEOUT
+                    .duration(&self.shared.config),
+                memory_mib: memory_limit(&self.shared.config, id),
+            };
+            tracing::debug!(plugin = %id, "runs isolated");
+            return crate::plugins::isolated::Isolated::load(
+                id,
+                path,
+                limits,
+                self.shared.me.clone() as Weak<dyn HostServices>,
+                !self.shared.options.isolate_all,
+            );
+        }
+        // A library that brings the host down while it loads is named at the next start.
+        #[cfg(unix)]
+        let shown = path.to_string_lossy();
+        #[cfg(unix)]
+        let _in_flight = crate::plugins::ffi::crash::InFlight::enter(
+            crate::plugins::ffi::crash::plugin_id(id),
+            crate::plugins::isolated::frame::control::LOAD,
+            shown.as_bytes(),
+        );
+        loader::load(path, meta)
+    }
+
+    /// Drops the plugin's object and forgets its library (it is loaded
+    /// again, where it now runs, when next enabled).
+    fn unload_code(&self, id: &str) {
+        let object = self.with_mut(id, |r| {
+            let taken = r.take_object();
+            r.stage = Stage::Listed;
+            taken
+        });
+        if let Some(Some((object, _context))) = object {
+            drop_when_unique(object);
+        }
+    }
 }
 
 #[cfg(all(test, unix))]

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::io::BufRead;
 use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock, Weak};
@@ -16,14 +16,9 @@ use plinth_abi::vtable::CallOutcome;
 use super::in_flight::InFlight;
 use super::lane::Lane;
 use super::peer::{Handler, Peer};
+use super::process::{cause_of, resident_mib, runner_program, SpawnError, RUNNER_COMMAND};
 use crate::plugins::services::{HostServices, PluginContext};
 use crate::plugins::transport::{Cause, Fault};
-
-/// The environment variable naming the program that runs isolated plugins
-/// (default: the `plinth` binary itself).
-pub const RUNNER_ENV: &str = "PLINTH_RUNNER";
-/// The hidden subcommand of `plinth` that runs one plugin.
-pub const RUNNER_COMMAND: &str = "__run-plugin";
 
 /// What an isolated plugin may use.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -33,40 +28,6 @@ pub struct Limits {
     pub budget: Duration,
     /// The memory (resident) it may use, in MiB.
     pub memory_mib: u64,
-}
-
-/// Why the process could not be started.
-#[derive(Debug, thiserror::Error)]
-pub enum SpawnError {
-    /// The runner program cannot be found.
-    #[error("cannot find the plinth binary to run the plugin in (set {RUNNER_ENV}): {0}")]
-    NoRunner(String),
-    /// Starting it failed.
-    #[error("cannot start {}: {error}", .program.display())]
-    Start {
-        program: PathBuf,
-        error: std::io::Error,
-    },
-}
-
-/// The program that runs isolated plugins: [`RUNNER_ENV`], else this
-/// executable when it is `plinth`, else a `plinth` beside it or one folder up
-/// (a test or benchmark binary of the build).
-pub fn runner_program() -> Result<PathBuf, SpawnError> {
-    if let Some(p) = std::env::var_os(RUNNER_ENV) {
-        return Ok(PathBuf::from(p));
-    }
-    let exe = std::env::current_exe().map_err(|e| SpawnError::NoRunner(e.to_string()))?;
-    let name = format!("plinth{}", std::env::consts::EXE_SUFFIX);
-    if exe.file_name().is_some_and(|n| n == name.as_str()) {
-        return Ok(exe);
-    }
-    exe.ancestors()
-        .skip(1)
-        .take(2)
-        .map(|dir| dir.join(&name))
-        .find(|p| p.is_file())
-        .ok_or_else(|| SpawnError::NoRunner(format!("no {name} beside {}", exe.display())))
 }
 
 /// Idle lanes kept per process; more are closed after their call.
@@ -345,16 +306,7 @@ impl Connection {
     /// watch or the reader settles it); `None` when the process lives on
     /// (it dropped that lane only).
     fn fault_after_loss(&self, call: InFlight) -> Option<Fault> {
-        let deadline = Instant::now() + Duration::from_secs(2);
-        let mut closed = self.closed.0.lock().unwrap();
-        while closed.is_none() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                break;
-            }
-            closed = self.closed.1.wait_timeout(closed, left).unwrap().0;
-        }
-        match closed.as_ref() {
+        match self.wait_closed(Duration::from_secs(2)) {
             Some(Some(fault)) => Some(fault.clone()),
             Some(None) => Some(Fault::gone(Some(call.describe()))),
             None => None,
@@ -485,7 +437,15 @@ impl Connection {
         self.going();
         // The process ends when its channel closes.
         let _ = self.channel.shutdown(std::net::Shutdown::Both);
-        let deadline = Instant::now() + grace;
+        self.wait_closed(grace);
+        self.kill();
+    }
+
+    /// Waits at most `limit` for the channel to close: then whether the
+    /// end was a fault (`Some(Some(_))`) or on purpose (`Some(None)`);
+    /// `None` while it is open.
+    fn wait_closed(&self, limit: Duration) -> Option<Option<Fault>> {
+        let deadline = Instant::now() + limit;
         let mut closed = self.closed.0.lock().unwrap();
         while closed.is_none() {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -494,8 +454,7 @@ impl Connection {
             }
             closed = self.closed.1.wait_timeout(closed, left).unwrap().0;
         }
-        drop(closed);
-        self.kill();
+        closed.clone()
     }
 
     /// Whether the channel closed.
@@ -565,44 +524,6 @@ impl Connection {
 /// lives on (it could not take the lane: no thread, no file descriptor).
 fn lane_lost() -> CallOutcome {
     CallOutcome::Error("the plugin's process dropped this call (it could not serve another)".into())
-}
-
-/// The exit status as a cause.
-fn cause_of(status: ExitStatus) -> Cause {
-    use std::os::unix::process::ExitStatusExt;
-    match (status.signal(), status.code()) {
-        (Some(signal), _) => Cause::Signal(signal_name(signal)),
-        (None, Some(code)) => Cause::Exited(code),
-        (None, None) => Cause::Gone,
-    }
-}
-
-/// `SIGSEGV` for 11, and so on.
-pub fn signal_name(signal: i32) -> String {
-    let name = match signal {
-        libc::SIGSEGV => "SIGSEGV",
-        libc::SIGABRT => "SIGABRT",
-        libc::SIGBUS => "SIGBUS",
-        libc::SIGILL => "SIGILL",
-        libc::SIGFPE => "SIGFPE",
-        libc::SIGKILL => "SIGKILL",
-        libc::SIGTERM => "SIGTERM",
-        libc::SIGINT => "SIGINT",
-        libc::SIGTRAP => "SIGTRAP",
-        libc::SIGSYS => "SIGSYS",
-        libc::SIGPIPE => "SIGPIPE",
-        libc::SIGHUP => "SIGHUP",
-        other => return format!("signal {other}"),
-    };
-    name.to_owned()
-}
-
-/// The resident memory of process `pid` in MiB (Linux; `None` elsewhere).
-fn resident_mib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib / 1024)
 }
 
 /// Every plugin process watched, by one thread for all.

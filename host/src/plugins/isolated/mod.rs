@@ -15,7 +15,7 @@
 //! that a call may come back as a [`Fault`](crate::plugins::transport::Fault).
 //!
 //! A second transport (Windows named pipes) would replace the socket in
-//! [`child`] and [`runner`]; frames and peers stay.
+//! [`child`], [`process`] and [`runner`]; frames and peers stay.
 
 pub mod child;
 pub mod frame;
@@ -23,6 +23,7 @@ pub mod in_flight;
 pub mod lane;
 pub mod library;
 pub mod peer;
+pub mod process;
 pub mod runner;
 
 pub use child::Limits;

@@ -33,7 +33,7 @@ pub fn run(library: &Path, id: &str, lanes: &Path) -> i32 {
         Err(e) => {
             eprintln!(
                 "plinth {}: cannot listen on {}: {e}",
-                super::child::RUNNER_COMMAND,
+                super::process::RUNNER_COMMAND,
                 lanes.display()
             );
             return 2;
@@ -44,7 +44,7 @@ pub fn run(library: &Path, id: &str, lanes: &Path) -> i32 {
         Err(e) => {
             eprintln!(
                 "plinth {}: standard input is not the host's channel: {e}",
-                super::child::RUNNER_COMMAND
+                super::process::RUNNER_COMMAND
             );
             return 2;
         }
@@ -54,7 +54,7 @@ pub fn run(library: &Path, id: &str, lanes: &Path) -> i32 {
         Err(e) => {
             eprintln!(
                 "plinth {}: cannot use the channel: {e}",
-                super::child::RUNNER_COMMAND
+                super::process::RUNNER_COMMAND
             );
             return 2;
         }
@@ -85,7 +85,7 @@ pub fn run(library: &Path, id: &str, lanes: &Path) -> i32 {
                         {
                             eprintln!(
                                 "plinth {}: a lane failed: {e}",
-                                super::child::RUNNER_COMMAND
+                                super::process::RUNNER_COMMAND
                             );
                             last_said = Some(std::time::Instant::now());
                         }
@@ -100,7 +100,7 @@ pub fn run(library: &Path, id: &str, lanes: &Path) -> i32 {
                 if let Err(e) = spawned {
                     eprintln!(
                         "plinth {}: no thread for a lane: {e}",
-                        super::child::RUNNER_COMMAND
+                        super::process::RUNNER_COMMAND
                     );
                 }
             }
@@ -108,7 +108,7 @@ pub fn run(library: &Path, id: &str, lanes: &Path) -> i32 {
     if let Err(e) = accepted {
         eprintln!(
             "plinth {}: no thread for lanes: {e}",
-            super::child::RUNNER_COMMAND
+            super::process::RUNNER_COMMAND
         );
         return 2;
     }
@@ -123,7 +123,7 @@ pub fn run(library: &Path, id: &str, lanes: &Path) -> i32 {
         Err(e) => {
             eprintln!(
                 "plinth {}: the channel broke: {e}",
-                super::child::RUNNER_COMMAND
+                super::process::RUNNER_COMMAND
             );
             1
         }
