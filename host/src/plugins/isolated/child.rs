@@ -239,7 +239,7 @@ impl Connection {
         // Called while serving one of this plugin's callbacks: the call
         // nests on that lane and runs on the plugin's thread that waits
         // there, as it would in process.
-        let nested = Lane::serving().filter(|l| l.owner() == self.serial);
+        let nested = Lane::serving_for(self.serial);
         let pooled = nested.is_none();
         let lane = match nested {
             Some(lane) => lane,

@@ -58,23 +58,24 @@ pub struct Lane {
 }
 
 thread_local! {
-    /// The lane the current thread serves a call on (in the plugin's process).
-    static SERVING: RefCell<Option<Arc<Lane>>> = const { RefCell::new(None) };
+    /// The lanes the current thread serves calls on, innermost last.
+    static SERVING: RefCell<Vec<Arc<Lane>>> = const { RefCell::new(Vec::new()) };
 }
 
-/// The lane this thread serves on while it lasts (put back also when the
+/// The lane this thread serves on while it lasts (taken off also when the
 /// call unwinds).
-struct Serving(Option<Arc<Lane>>);
+struct Serving;
 
 impl Serving {
     fn enter(lane: Arc<Lane>) -> Self {
-        Serving(SERVING.with(|s| s.replace(Some(lane))))
+        SERVING.with(|s| s.borrow_mut().push(lane));
+        Serving
     }
 }
 
 impl Drop for Serving {
     fn drop(&mut self) {
-        SERVING.with(|s| *s.borrow_mut() = self.0.take());
+        SERVING.with(|s| s.borrow_mut().pop());
     }
 }
 
@@ -156,14 +157,16 @@ impl Lane {
         let _ = self.send(Kind::Progress, 0, method, &args[..args.len().min(200)]);
     }
 
-    /// The process it leads to (0 on the plugin's side).
-    pub fn owner(&self) -> u64 {
-        self.owner
+    /// The lane the current thread serves a call on (the innermost), if it does.
+    pub fn serving() -> Option<Arc<Lane>> {
+        SERVING.with(|s| s.borrow().last().cloned())
     }
 
-    /// The lane the current thread serves a call on, if it does.
-    pub fn serving() -> Option<Arc<Lane>> {
-        SERVING.with(|s| s.borrow().clone())
+    /// The innermost lane to process `owner` the current thread serves a
+    /// call on: a call to that process made now nests there (A → host →
+    /// B → host → A runs on A's thread that waits, as it would in process).
+    pub fn serving_for(owner: u64) -> Option<Arc<Lane>> {
+        SERVING.with(|s| s.borrow().iter().rev().find(|l| l.owner == owner).cloned())
     }
 }
 
@@ -186,6 +189,26 @@ mod tests {
             }
         }
         fn log(&self, _: u8, _: &str) {}
+    }
+
+    #[test]
+    fn a_call_nests_on_the_innermost_lane_to_its_process() {
+        let lane = |owner| Lane::new(UnixStream::pair().unwrap().0, owner).unwrap();
+        let (a, b, a_again) = (lane(1), lane(2), lane(1));
+        assert!(Lane::serving_for(1).is_none());
+        let _a = Serving::enter(a.clone());
+        let _b = Serving::enter(b.clone());
+        assert!(
+            Arc::ptr_eq(&Lane::serving_for(1).unwrap(), &a),
+            "A → host → B → host → A"
+        );
+        assert!(Arc::ptr_eq(&Lane::serving().unwrap(), &b));
+        {
+            let _a_again = Serving::enter(a_again.clone());
+            assert!(Arc::ptr_eq(&Lane::serving_for(1).unwrap(), &a_again));
+        }
+        assert!(Arc::ptr_eq(&Lane::serving_for(1).unwrap(), &a));
+        assert!(Lane::serving_for(3).is_none());
     }
 
     #[test]
