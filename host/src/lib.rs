@@ -40,6 +40,7 @@ pub(crate) mod users;
 pub use config::plugin_settings::PluginSettings;
 pub use config::restrict;
 pub use config::{key_path, ConfigError, ConfigStore};
+pub use jobs::firmware;
 pub use paths::{Paths, LIB_EXT, LIB_PREFIX};
 pub use plugins::discover::Source;
 pub use plugins::error::{EnableError, HelperError, ManagerError, NoPlugin, ProgressError};

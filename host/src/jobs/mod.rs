@@ -3,6 +3,7 @@
 //! in whole percents to every ProgressPlugin through one [`ProgressNotifier`],
 //! to the push channel and as events.
 
+pub mod firmware;
 pub mod printer;
 pub mod slicing;
 pub mod uploads;
