@@ -1,7 +1,6 @@
 //! The virtual printer's firmware: a G-code device that answers as OctoPrint's
 //! virtual printer does (and as Marlin does, whose replies OctoPrint parses).
-//! The groundwork of the printer connection (issue 14): the serial layer,
-//! the send queue with the G-code hooks and the REST API drive it next.
+//! A connection layer (states, send queue, G-code hooks) is to drive it.
 //!
 //! [`Firmware`] is a pure, synchronous state machine: no threads, no I/O, and
 //! no clock of its own. Whoever drives it (a serial-connection layer, a test)
