@@ -21,7 +21,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{add_user, api_key, built, upload, Sandbox, Server};
+use common::{add_user, api_key, built, plugin_entry, upload, Sandbox, Server};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
 
@@ -888,16 +888,6 @@ fn settings(server: &Server, key: &str) -> Value {
     let (status, settings) = request(server, "GET", "/api/settings", Some(key), None);
     assert_eq!(status, 200, "GET /api/settings: {settings}");
     settings
-}
-
-/// The plugin manager's entry of `id`, read with an API key.
-fn plugin_entry(server: &Server, key: &str, id: &str) -> Value {
-    let (status, answer) = request(server, "GET", "/api/plugins", Some(key), None);
-    assert_eq!(status, 200, "GET /api/plugins: {answer}");
-    answer["plugins"]
-        .as_array()
-        .and_then(|list| list.iter().find(|p| p["id"] == id).cloned())
-        .unwrap_or_else(|| panic!("{id} is not in the plugin list: {answer}"))
 }
 
 // ---------------------------------------------------------------------------

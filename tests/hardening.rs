@@ -975,12 +975,8 @@ struct Starting {
 impl Starting {
     fn spawn(sb: &Sandbox) -> Self {
         use std::io::{BufRead, BufReader};
-        let mut child = std::process::Command::new(common::built().plinth())
-            .arg("--basedir")
-            .arg(&sb.basedir)
-            .arg("--bundled-dir")
-            .arg(&sb.bundled)
-            .args(["serve", "--port", "0"])
+        let mut child = sb
+            .serve_command()
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
@@ -1102,16 +1098,7 @@ fn a_start_up_killed_in_a_plugins_step_is_attributed_to_it_at_the_next_start() {
         "{log}"
     );
     let key = user_key(&sb, "ada", true);
-    let (_, list) = get(&server, "/api/plugins", &key);
-    let entry = |id: &str| {
-        list["plugins"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|p| p["id"] == id)
-            .cloned()
-            .unwrap()
-    };
+    let entry = |id: &str| common::plugin_entry(&server, &key, id);
     assert_eq!(entry("hostile_hang_on_startup")["mode"], "isolated");
     assert_eq!(entry("helloworld")["state"], "enabled");
     let (_, info) = get(&server, "/api/server", &key);

@@ -13,12 +13,8 @@ use plinth_abi::Value;
 
 /// Runs `plinth serve` in the sandbox until it exits by itself (at most 30 s).
 fn serve_until_it_dies(sb: &Sandbox) -> std::process::ExitStatus {
-    let mut child = std::process::Command::new(common::built().plinth())
-        .arg("--basedir")
-        .arg(&sb.basedir)
-        .arg("--bundled-dir")
-        .arg(&sb.bundled)
-        .args(["serve", "--port", "0"])
+    let mut child = sb
+        .serve_command()
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
@@ -47,15 +43,7 @@ fn admin(sb: &Sandbox) -> String {
 
 /// The `/api/plugins` entry of `id`.
 fn plugin(server: &Server, key: &str, id: &str) -> Value {
-    let (status, list) = get(server, "/api/plugins", key);
-    assert_eq!(status, 200, "{list}");
-    list["plugins"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["id"] == id)
-        .cloned()
-        .unwrap_or_else(|| panic!("{id} is listed: {list}"))
+    common::plugin_entry(server, key, id)
 }
 
 /// Waits until `id`'s entry satisfies `done`.

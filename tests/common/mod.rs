@@ -208,6 +208,18 @@ impl Sandbox {
             .collect()
     }
 
+    /// `plinth serve` on a free port with this sandbox's folders, not started.
+    pub fn serve_command(&self) -> Command {
+        let mut command = Command::new(built().plinth());
+        command
+            .arg("--basedir")
+            .arg(&self.basedir)
+            .arg("--bundled-dir")
+            .arg(&self.bundled)
+            .args(["serve", "--port", "0"]);
+        command
+    }
+
     /// Runs the plinth binary with this sandbox's folders.
     pub fn plinth(&self, args: &[&str]) -> std::process::Output {
         Command::new(built().plinth())
@@ -501,4 +513,15 @@ macro_rules! in_both_modes {
             }
         )*
     };
+}
+
+/// The `/api/plugins` entry of plugin `id`, asked with API key `key`.
+#[allow(dead_code)]
+pub fn plugin_entry(server: &Server, key: &str, id: &str) -> serde_json::Value {
+    let (status, list) = get(server, "/api/plugins", key);
+    assert_eq!(status, 200, "GET /api/plugins: {list}");
+    list["plugins"]
+        .as_array()
+        .and_then(|plugins| plugins.iter().find(|p| p["id"] == id).cloned())
+        .unwrap_or_else(|| panic!("{id} is not in the plugin list: {list}"))
 }

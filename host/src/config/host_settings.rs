@@ -604,13 +604,7 @@ mod tests {
     use crate::config::key_path;
     use serde_json::json;
 
-    fn store(yaml: &str) -> (tempfile::TempDir, std::sync::Arc<ConfigStore>) {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("config.yaml");
-        std::fs::write(&path, yaml).unwrap();
-        let store = ConfigStore::open(&path).unwrap();
-        (dir, store)
-    }
+    use crate::config::test_store as store;
 
     #[test]
     fn the_readme_lists_every_host_key_as_declared() {

@@ -505,6 +505,16 @@ pub fn key_path(keys: &[&str]) -> Vec<String> {
     keys.iter().map(|k| (*k).to_owned()).collect()
 }
 
+/// A store over a config file holding `yaml`, in a folder of its own (for tests).
+#[cfg(test)]
+pub(crate) fn test_store(yaml: &str) -> (tempfile::TempDir, Arc<ConfigStore>) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    let store = ConfigStore::open(&path).unwrap();
+    (dir, store)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -210,13 +210,7 @@ impl PluginManager {
 mod tests {
     use super::*;
 
-    fn config(yaml: &str) -> (tempfile::TempDir, std::sync::Arc<ConfigStore>) {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("config.yaml");
-        std::fs::write(&path, yaml).unwrap();
-        let store = ConfigStore::open(&path).unwrap();
-        (dir, store)
-    }
+    use crate::config::test_store as config;
 
     #[test]
     fn auto_isolates_what_the_person_dropped_in_and_the_config_overrides() {
