@@ -52,7 +52,7 @@ fn plugin_built_against_a_newer_sdk_loads_when_it_needs_nothing_new_in(mode: &st
     assert_eq!(
         m.call_helper("future_abi", "version", &json!(null))
             .unwrap(),
-        json!("plinth-sdk 1.2.0")
+        json!("plinth-sdk 1.3.0")
     );
     assert_eq!(
         m.embedded_file("future_abi", "templates/snapshot.jinja2")
@@ -78,7 +78,7 @@ fn plugin_needing_a_mixin_this_host_lacks_is_refused_with_the_missing_part_named
     assert_eq!(info.state, State::Incompatible);
     let error = info.error.unwrap();
     assert!(
-        error.contains("`Telemetry`") && error.contains("ABI 1.2") && error.contains("ABI 1.1"),
+        error.contains("`Telemetry`") && error.contains("ABI 1.3") && error.contains("ABI 1.2"),
         "{error}"
     );
     assert_eq!(m.plugin("good").unwrap().state, State::Enabled);

@@ -1769,7 +1769,7 @@ fn the_page_shows_live_events_job_progress_and_the_webcam_snapshot() {
     let _ = std::fs::remove_file(&printing_png);
     let sb = sandbox_with(&["helloworld", "testpicture"]);
     // 200 commands at 50 a second: a print of about 4 s.
-    sb.write_config("printer:\n  lines_per_second: 50\n");
+    sb.write_config("printer:\n  lines_per_second: 50\nserial:\n  autoconnect: true\n");
     add_user(&sb, "ada", true);
     let server = Server::start(&sb);
     let key = api_key(&sb, "ada");

@@ -208,7 +208,7 @@ fn an_stl_is_sliced_while_a_client_watches_then_printed_with_every_percent_in(mo
     let sb = Sandbox::in_mode(mode);
     sb.bundle_sample("planar_slicer")
         .bundle_sample("progress_logger");
-    sb.write_config("printer:\n  lines_per_second: 5000\n");
+    sb.write_config("printer:\n  lines_per_second: 5000\nserial:\n  autoconnect: true\n");
     add_user(&sb, "ada", true);
     let key = api_key(&sb, "ada");
     let server = Server::start(&sb);
@@ -354,6 +354,17 @@ fn print_jobs_pause_resume_and_cancel_and_refuse_what_does_not_fit_in(mode: &str
             Some(json!({ "command": command })),
         )
     };
+
+    // Offline until connected, as OctoPrint: nothing starts.
+    let (status, offline) = send(&server, "GET", "/api/job", &key, None);
+    assert_eq!((status, offline["state"].clone()), (200, json!("Offline")));
+    let (status, body) = job("start");
+    assert_eq!(status, 409);
+    assert!(
+        body["error"].as_str().unwrap().contains("connect"),
+        "{body}"
+    );
+    common::connect_printer(&server, &key);
 
     // Nothing selected, nothing running.
     assert_eq!(job("cancel").0, 409);

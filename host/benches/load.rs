@@ -131,6 +131,16 @@ impl HostServices for NoServices {
             job,
         })
     }
+    fn printer(
+        &self,
+        _: &str,
+        _: plinth_abi::printer::PrinterCall,
+    ) -> Result<Value, plinth_abi::printer::PrinterFailure> {
+        Err(plinth_abi::printer::PrinterFailure {
+            kind: plinth_abi::printer::PrinterFailureKind::Conflict,
+            message: "no printer in this benchmark".into(),
+        })
+    }
     fn plugin_lost(&self, _: &str, _: u64, _: plinth::Fault) {}
 }
 

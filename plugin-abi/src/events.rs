@@ -65,15 +65,51 @@ pub const SLICING_FAILED: &str = "SlicingFailed";
 /// [`SLICING_STARTED`] without `progressAvailable`.
 pub const SLICING_CANCELLED: &str = "SlicingCancelled";
 
-/// The virtual printer started printing a file. Payload: `{"name":
-/// "<name>", "path": "<path>", "origin": "local", "size": <bytes>}`.
+/// The printer's connection is being opened. Payload: `{"connector": "serial"}`.
+pub const CONNECTING: &str = "Connecting";
+
+/// The printer answered and is operational. Payload: `{"connector":
+/// "serial", "port": "<port>", "baudrate": <baud rate>}`.
+pub const CONNECTED: &str = "Connected";
+
+/// The printer's connection is being closed. Payload: `null`.
+pub const DISCONNECTING: &str = "Disconnecting";
+
+/// The printer's connection is closed. Payload: `null`.
+pub const DISCONNECTED: &str = "Disconnected";
+
+/// The printer's state changed. Payload: `{"state_id": "<id>",
+/// "state_string": "<text>"}`, e.g. `{"state_id": "OPERATIONAL",
+/// "state_string": "Operational"}` (OctoPrint's state identifiers).
+pub const PRINTER_STATE_CHANGED: &str = "PrinterStateChanged";
+
+/// The printer reported an error or the connection failed. Payload:
+/// `{"error": "<text>", "reason": "firmware"|"timeout"|"connection",
+/// "consequence": "disconnect"|null}`.
+pub const ERROR: &str = "Error";
+
+/// A file was selected for printing. Payload: `{"name": "<name>", "path":
+/// "<path>", "origin": "local", "size": <bytes>}`.
+pub const FILE_SELECTED: &str = "FileSelected";
+
+/// The selected file was deselected (another was selected, or it was
+/// removed). Payload: `null`.
+pub const FILE_DESELECTED: &str = "FileDeselected";
+
+/// A print started. Payload: `{"connector": "serial", "name": "<name>",
+/// "path": "<path>", "origin": "local", "size": <bytes>}` plus `"user"`
+/// when a person started it.
 pub const PRINT_STARTED: &str = "PrintStarted";
 
-/// The print was paused. Payload: as [`PRINT_STARTED`], plus `"position"`:
-/// the byte offset reached in the file.
+/// The print was paused (all lines sent before the pause are done).
+/// Payload: as [`PRINT_STARTED`], plus `"position"`: where the head was,
+/// `{"x", "y", "z", "e", "t", "f"}` (numbers, or `null` when unknown),
+/// `"fileposition"`: the byte offset reached in the file, and `"progress"`:
+/// whole percents.
 pub const PRINT_PAUSED: &str = "PrintPaused";
 
-/// The print was resumed. Payload: as [`PRINT_PAUSED`].
+/// The print was resumed. Payload: as [`PRINT_STARTED`] plus
+/// `"fileposition"` and `"progress"`.
 pub const PRINT_RESUMED: &str = "PrintResumed";
 
 /// The print finished. Payload: as [`PRINT_STARTED`], plus `"time"`: seconds
@@ -84,8 +120,32 @@ pub const PRINT_DONE: &str = "PrintDone";
 /// and `"error"`: what went wrong.
 pub const PRINT_FAILED: &str = "PrintFailed";
 
-/// The print was cancelled. Payload: as [`PRINT_DONE`], plus `"position"`.
+/// The print is being cancelled: nothing more of the file is sent.
+/// Payload: as [`PRINT_STARTED`], plus `"firmwareError"`: the printer's
+/// error when it caused the cancel, else `null`.
+pub const PRINT_CANCELLING: &str = "PrintCancelling";
+
+/// The print was cancelled. Payload: as [`PRINT_DONE`], plus `"position"`,
+/// `"fileposition"` and `"progress"` as in [`PRINT_PAUSED`].
 pub const PRINT_CANCELLED: &str = "PrintCancelled";
+
+/// A `G0`/`G1` with a new Z was sent. Payload: `{"new": <z>, "old": <z or null>}`.
+pub const Z_CHANGE: &str = "ZChange";
+
+/// A `G28` (home) was sent. Payload: `null`.
+pub const HOME: &str = "Home";
+
+/// A tool change (`T<n>`) was sent. Payload: `{"old": <tool or null>, "new": <tool>}`.
+pub const TOOL_CHANGE: &str = "ToolChange";
+
+/// The printer answered `M115`. Payload: `{"name": "<firmware name>",
+/// "data": {"FIRMWARE_NAME": …, "PROTOCOL_VERSION": …, …}}`.
+pub const FIRMWARE_DATA: &str = "FirmwareData";
+
+/// The printer reported its position (`M114`). Payload: `{"reason":
+/// <why it was asked: "pause", "cancel" or null>, "x", "y", "z", "e", "t",
+/// "f"}`.
+pub const POSITION_UPDATE: &str = "PositionUpdate";
 
 /// Sent to one handler only, before its next event, when events were
 /// dropped for it because it fell too far behind (`server.event_queue_limit`).

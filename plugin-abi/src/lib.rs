@@ -17,6 +17,8 @@
 //! - [`metadata`]: what a library carries in its own section, readable
 //!   without running it.
 //! - [`events`]: the events the host fires, with their payloads.
+//! - [`hooks`]: the hooks the host calls, with their arguments and answers.
+//! - [`printer`]: what a plugin asks of the printer.
 //!
 //! # Versions
 //! The ABI version is this crate's version: [`ABI_MAJOR`] and [`ABI_MINOR`]
@@ -29,11 +31,14 @@
 //! |-----|---------------|
 //! | 1.0 | root module with `metadata` and `instantiate`; every mixin of the seed |
 //! | 1.1 | `PluginModule::embedded_file`: templates and assets compiled into the library |
+//! | 1.2 | the printer service (`Printer`); the hooks the host calls ([`hooks`]) |
 #![deny(missing_docs)]
 
 pub mod events;
+pub mod hooks;
 pub mod metadata;
 pub mod methods;
+pub mod printer;
 pub mod types;
 pub mod vtable;
 pub mod wire;

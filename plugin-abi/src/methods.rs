@@ -440,6 +440,10 @@ pub mod host {
         /// Sends a message to the push channel's clients.
         SendPluginMessage = 18, 0, Value => ()
     );
+    method!(
+        /// One operation on the printer (OctoPrint's `_printer`).
+        Printer = 19, 2, crate::printer::PrinterCall => Result<Value, crate::printer::PrinterFailure>
+    );
 }
 
 /// The seed's `is_wizard_ignored` table: whether a wizard of version `current`

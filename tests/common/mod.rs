@@ -65,7 +65,7 @@ pub fn built() -> &'static Built {
         for ws in [
             "tests/fixtures",
             "tests/fixtures/abi-1.0",
-            "tests/fixtures/abi-1.2",
+            "tests/fixtures/abi-1.3",
         ] {
             let manifest = format!("{ws}/Cargo.toml");
             cargo(
@@ -496,6 +496,32 @@ pub fn get(server: &Server, path: &str, key: &str) -> (u16, serde_json::Value) {
         status,
         serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
     )
+}
+
+/// Connects the printer (`POST /api/connection`) and waits (at most 30 s)
+/// until it is operational.
+#[allow(dead_code)]
+pub fn connect_printer(server: &Server, key: &str) {
+    let (status, body) = post(server, "/api/connection", key, r#"{"command": "connect"}"#);
+    assert_eq!(status, 204, "{body}");
+    wait_printer(server, key, "Operational");
+}
+
+/// Waits (at most 30 s) until `GET /api/connection` says `state`.
+#[allow(dead_code)]
+pub fn wait_printer(server: &Server, key: &str, state: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let (_, connection) = get(server, "/api/connection", key);
+        if connection["current"]["state"] == state {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the printer never got {state}: {connection}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
 }
 
 /// Tests that run twice, with the plugins in process and isolated:

@@ -228,6 +228,28 @@ pub const SEEN_WIZARDS: Key = Key {
     default: "{}",
     about: "the version of each plugin wizard finished (written by Plinth)",
 };
+/// Connect to the printer when the host starts.
+pub const AUTOCONNECT: FlagKey = flag(
+    &["serial", "autoconnect"],
+    "false",
+    "connect to the printer when the host starts (as OctoPrint, off until set)",
+);
+/// The port connected to when a connect request names none.
+pub const PORT: ChoiceKey = ChoiceKey(Key {
+    path: &["serial", "port"],
+    kind: Kind::Choice(&["VIRTUAL"]),
+    default: "VIRTUAL",
+    about: "the port connected to when a connect request names none (VIRTUAL: the built-in virtual printer)",
+});
+/// The baud rate used when a connect request names none.
+pub const BAUDRATE: CountKey = count(
+    &["serial", "baudrate"],
+    9600,
+    250_000,
+    "baud",
+    "115200",
+    "the baud rate used when a connect request names none",
+);
 /// How fast the virtual printer streams G-code.
 pub const LINES_PER_SECOND: NumberKey = NumberKey(Key {
     path: &["printer", "lines_per_second"],
@@ -324,6 +346,9 @@ pub const KEYS: &[&Key] = &[
     &FIRST_RUN.0,
     &IGNORE_INCOMPLETE_STARTUP.0,
     &SEEN_WIZARDS,
+    &AUTOCONNECT.0,
+    &PORT.0,
+    &BAUDRATE.0,
     &LINES_PER_SECOND.0,
     &ISOLATION_DEFAULT.0,
     &ISOLATION_PLUGINS,

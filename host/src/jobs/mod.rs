@@ -1,5 +1,6 @@
 //! The jobs behind the ProgressPlugin mixin: slicing models ([`slicing`]) and
-//! printing G-code on the virtual printer ([`printer`]). Both report progress
+//! printing G-code on the printer ([`printer`], driving the virtual
+//! printer's [`firmware`]). Both report progress
 //! in whole percents to every ProgressPlugin through one [`ProgressNotifier`],
 //! to the push channel and as events.
 
@@ -29,6 +30,8 @@ impl Jobs {
     pub fn new(manager: &PluginManager) -> Arc<Self> {
         let progress = Arc::new(ProgressNotifier::new(manager.clone()));
         let printer = printer::Printer::new(manager.clone(), progress.clone());
+        let service: std::sync::Arc<dyn crate::plugins::services::PrinterService> = printer.clone();
+        manager.attach_printer(std::sync::Arc::downgrade(&service));
         let slicing = slicing::Slicing::new(manager.clone(), progress, printer.clone());
         slicing.remove_leftovers();
         crate::jobs::uploads::folder(manager).remove_leftovers();

@@ -127,9 +127,9 @@ impl PluginManager {
         self.shared.events.flush(Duration::from_secs(30))
     }
 
-    /// Calls every handler of `hook` in `(order, identifier)` order.
-    pub fn call_hook(&self, hook: &str, args: &Value) -> Vec<HookReply> {
-        let handlers: Vec<(i64, String, Arc<PluginObject>)> = {
+    /// The enabled plugins handling `hook`, in `(order, identifier)` order.
+    pub fn hook_handlers(&self, hook: &str) -> Vec<(String, Arc<PluginObject>)> {
+        let mut handlers: Vec<(i64, String, Arc<PluginObject>)> = {
             let overrides = self.sorting_overrides();
             let records = self.shared.records.read().unwrap();
             records
@@ -143,12 +143,32 @@ impl PluginManager {
                 })
                 .collect()
         };
-        let mut handlers = handlers;
         handlers.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+        handlers.into_iter().map(|(_, id, o)| (id, o)).collect()
+    }
+
+    /// Gives plugins the printer (the server's, once it exists).
+    pub fn attach_printer(
+        &self,
+        printer: std::sync::Weak<dyn crate::plugins::services::PrinterService>,
+    ) {
+        let _ = self.shared.printer.set(printer);
+    }
+
+    /// A number that changes whenever a plugin is loaded, enabled,
+    /// disabled or unloaded: what caches [`hook_handlers`](Self::hook_handlers) compares.
+    pub fn generation(&self) -> u64 {
+        self.shared
+            .generation
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Calls every handler of `hook` in `(order, identifier)` order.
+    pub fn call_hook(&self, hook: &str, args: &Value) -> Vec<HookReply> {
         let encoded = serde_json::to_vec(&(hook, args)).expect("JSON values always encode");
-        handlers
+        self.hook_handlers(hook)
             .into_iter()
-            .map(|(_, id, object)| {
+            .map(|(id, object)| {
                 let result = object
                     .call_encoded_active::<m::CallHook>(&encoded)
                     .map_err(|e| {
@@ -267,6 +287,20 @@ impl HostServices for Shared {
         }
         sink(fraction.clamp(0.0, 1.0));
         Ok(())
+    }
+
+    fn printer(
+        &self,
+        plugin: &str,
+        call: plinth_abi::printer::PrinterCall,
+    ) -> Result<Value, plinth_abi::printer::PrinterFailure> {
+        match self.printer.get().and_then(std::sync::Weak::upgrade) {
+            Some(printer) => printer.call(plugin, call),
+            None => Err(plinth_abi::printer::PrinterFailure {
+                kind: plinth_abi::printer::PrinterFailureKind::Conflict,
+                message: "this host has no printer: it runs without a server".into(),
+            }),
+        }
     }
 
     fn plugin_lost(&self, id: &str, origin: u64, fault: crate::plugins::transport::Fault) {

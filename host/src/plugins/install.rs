@@ -283,7 +283,7 @@ impl PluginManager {
         if self.with(id, Record::is_running).unwrap_or(false) {
             self.disable(id);
         }
-        let removed = self.shared.records.write().unwrap().remove(id);
+        let removed = self.shared.records_mut().remove(id);
         if let Some((object, _)) = removed.and_then(|mut r| r.take_object()) {
             drop_when_unique(object);
         }
@@ -292,7 +292,7 @@ impl PluginManager {
         let disabled = self.shared.config.disabled().unwrap_or_default();
         let blocklist = self.shared.config.blocklist().unwrap_or_default();
         let quarantined = crate::plugins::crashes::quarantined(&self.shared.config);
-        if let Some(next) = self.shared.records.write().unwrap().promote(id) {
+        if let Some(next) = self.shared.records_mut().promote(id) {
             next.state = State::Enabled;
             next.error = None;
             match next.found.problem.as_ref().map(ToString::to_string) {

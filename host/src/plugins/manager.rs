@@ -45,6 +45,12 @@ pub(crate) struct Shared {
     pub(crate) options: Options,
     pub(crate) config: Arc<ConfigStore>,
     pub(crate) records: RwLock<Records>,
+    /// Counts changes of the records: anything that caches which plugins
+    /// handle what compares it (see [`Shared::records_mut`]).
+    pub(crate) generation: std::sync::atomic::AtomicU64,
+    /// The printer plugins reach through their handle, once a server made it.
+    pub(crate) printer:
+        std::sync::OnceLock<std::sync::Weak<dyn crate::plugins::services::PrinterService>>,
     pub(crate) phase: Mutex<Phase>,
     /// Serialises lifecycle operations (never held by plain calls).
     pub(crate) lifecycle: Mutex<()>,
@@ -59,6 +65,16 @@ pub(crate) struct Shared {
     /// The plugin step a server's start-up is at, in its marker.
     pub(crate) steps: crate::plugins::startup::Steps,
     pub(crate) me: Weak<Shared>,
+}
+
+impl Shared {
+    /// The records, to change them: counts a new generation.
+    pub(crate) fn records_mut(&self) -> std::sync::RwLockWriteGuard<'_, Records> {
+        let records = self.records.write().unwrap();
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        records
+    }
 }
 
 /// Receives a slicing job's progress reports (fractions from 0 to 1).
@@ -119,6 +135,8 @@ impl PluginManager {
             options,
             config,
             records: RwLock::new(records),
+            generation: Default::default(),
+            printer: Default::default(),
             phase: Mutex::new(Phase::NotStarted),
             lifecycle: Mutex::new(()),
             events: EventBus::new(me.clone() as Weak<dyn EventSink>, queue_limit),
@@ -162,7 +180,7 @@ impl PluginManager {
 
     /// Changes the record of `id`, if there is one.
     pub(crate) fn with_mut<T>(&self, id: &str, f: impl FnOnce(&mut Record) -> T) -> Option<T> {
-        self.shared.records.write().unwrap().get_mut(id).map(f)
+        self.shared.records_mut().get_mut(id).map(f)
     }
 
     /// A plugin's settings, once its object exists.

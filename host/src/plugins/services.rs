@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 
 use plinth_abi::methods::host::*;
+use plinth_abi::printer::{PrinterCall, PrinterFailure};
 use plinth_abi::vtable::{level, CallOutcome};
 use plinth_abi::{Codec, HookReply, Identity, Value};
 
@@ -36,9 +37,17 @@ pub trait HostServices: Send + Sync {
         job: u64,
         fraction: f64,
     ) -> Result<(), ProgressError>;
+    /// Plugin `plugin`'s call on the printer.
+    fn printer(&self, plugin: &str, call: PrinterCall) -> Result<Value, PrinterFailure>;
     /// The process `origin` of isolated plugin `id` was lost (crashed,
     /// hung, grew past its limit) while it was meant to run.
     fn plugin_lost(&self, id: &str, origin: u64, fault: crate::plugins::transport::Fault);
+}
+
+/// The printer as plugins reach it (implemented by the host's printer).
+pub trait PrinterService: Send + Sync {
+    /// Runs `call` for plugin `plugin`.
+    fn call(&self, plugin: &str, call: PrinterCall) -> Result<Value, PrinterFailure>;
 }
 
 /// Why a service call of a plugin failed; the plugin receives the message.
@@ -205,6 +214,19 @@ impl PluginContext {
             SettingsCleanup::ID => reply::<SettingsCleanup>(args, |()| {
                 self.settings.cleanup().map_err(ServiceError::from)
             }),
+            Printer::ID => reply::<Printer>(args, |call| {
+                if self.is_closed() && changes_printer(&call) {
+                    self.note_refusal("printer commands");
+                    return Ok(Err(PrinterFailure {
+                        kind: plinth_abi::printer::PrinterFailureKind::Conflict,
+                        message: format!(
+                            "plugin `{}` is not running: the host refuses its printer commands",
+                            self.identity.id
+                        ),
+                    }));
+                }
+                Ok(self.services()?.printer(&self.identity.id, call))
+            }),
             _ => CallOutcome::Unsupported,
         }
     }
@@ -214,11 +236,27 @@ impl PluginContext {
     }
 }
 
+/// Whether a printer call changes anything (refused once the plugin stopped).
+fn changes_printer(call: &PrinterCall) -> bool {
+    !matches!(
+        call,
+        PrinterCall::State
+            | PrinterCall::CurrentData
+            | PrinterCall::CurrentJob
+            | PrinterCall::CurrentTemperatures
+            | PrinterCall::TemperatureHistory { .. }
+            | PrinterCall::CurrentConnection
+            | PrinterCall::TerminalLines
+    )
+}
+
 /// Whether a service changes anything (refused once the plugin stopped).
+/// The printer service decides per call ([`changes_printer`]).
 fn changes_something(service: u32) -> bool {
     !matches!(
         service,
-        GetIdentity::ID
+        Printer::ID
+            | GetIdentity::ID
             | EnsureDataFolder::ID
             | SettingsGet::ID
             | SettingsHas::ID

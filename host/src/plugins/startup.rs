@@ -199,7 +199,7 @@ impl PluginManager {
             }
         }
         let (objects, contexts): (Vec<_>, Vec<_>) = {
-            let mut records = self.shared.records.write().unwrap();
+            let mut records = self.shared.records_mut();
             records.iter_mut().filter_map(|r| r.take_object()).unzip()
         };
         for object in &objects {

@@ -2,12 +2,12 @@
 //! and parameters.
 
 /// The checksum of a line: the XOR of its bytes before `*`.
-pub(super) fn checksum(body: &str) -> u8 {
+pub(crate) fn checksum(body: &str) -> u8 {
     body.bytes().fold(0, |sum, b| sum ^ b)
 }
 
 /// Splits `N<n> <command>` into its line number and command.
-pub(super) fn split_line_number(body: &str) -> (Option<u64>, &str) {
+pub(crate) fn split_line_number(body: &str) -> (Option<u64>, &str) {
     let body = body.trim();
     let Some(rest) = body.strip_prefix(['N', 'n']) else {
         return (None, body);
@@ -21,17 +21,17 @@ pub(super) fn split_line_number(body: &str) -> (Option<u64>, &str) {
 
 /// One command: `G1 X10 F1500` is letter `G`, code 1, parameters X and F.
 #[derive(Debug)]
-pub(super) struct Command<'a> {
-    pub(super) letter: char,
-    pub(super) code: Option<u32>,
+pub(crate) struct Command<'a> {
+    pub(crate) letter: char,
+    pub(crate) code: Option<u32>,
     /// The text after the code, as sent (`M117`'s message).
-    pub(super) rest: &'a str,
+    pub(crate) rest: &'a str,
     /// Parameter letters (upper case) with their values, if they have one.
-    pub(super) params: Vec<(char, Option<f64>)>,
+    pub(crate) params: Vec<(char, Option<f64>)>,
 }
 
 impl<'a> Command<'a> {
-    pub(super) fn parse(text: &'a str) -> Self {
+    pub(crate) fn parse(text: &'a str) -> Self {
         let mut chars = text.chars();
         let letter = chars.next().unwrap_or(' ').to_ascii_uppercase();
         let after_letter = chars.as_str();
@@ -58,15 +58,15 @@ impl<'a> Command<'a> {
         }
     }
 
-    pub(super) fn is(&self, letter: char, code: u32) -> bool {
+    pub(crate) fn is(&self, letter: char, code: u32) -> bool {
         self.letter == letter && self.code == Some(code)
     }
 
-    pub(super) fn has(&self, letter: char) -> bool {
+    pub(crate) fn has(&self, letter: char) -> bool {
         self.params.iter().any(|(l, _)| *l == letter)
     }
 
-    pub(super) fn value(&self, letter: char) -> Option<f64> {
+    pub(crate) fn value(&self, letter: char) -> Option<f64> {
         self.params
             .iter()
             .find(|(l, v)| *l == letter && v.is_some())
@@ -75,7 +75,7 @@ impl<'a> Command<'a> {
 }
 
 /// `X10 Y-2.5 E` → `[(X, 10), (Y, -2.5), (E, none)]`.
-pub(super) fn parse_params(text: &str) -> Vec<(char, Option<f64>)> {
+pub(crate) fn parse_params(text: &str) -> Vec<(char, Option<f64>)> {
     let mut params = Vec::new();
     let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {

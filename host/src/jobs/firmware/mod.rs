@@ -42,7 +42,7 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-mod gcode;
+pub(crate) mod gcode;
 mod heater;
 
 use gcode::{checksum, split_line_number, Command};

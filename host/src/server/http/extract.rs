@@ -54,6 +54,10 @@ pub mod perm {
         FilesDownload = "files_download",
         /// Printing.
         Print = "print",
+        /// Connecting to and disconnecting from the printer.
+        Connection = "connection",
+        /// Controlling the printer: temperatures, moves, commands.
+        Control = "control",
         /// Slicing.
         Slice = "slice",
         /// The plugin manager.

@@ -259,7 +259,8 @@ pub async fn command(
             }
             let (name, _) = existing(&app, &name)?;
             let printer = app.jobs.printer.clone();
-            blocking(move || printer.select(&name, print)).await??;
+            let user = caller.name().map(str::to_owned);
+            blocking(move || printer.select_as(&name, print, user.as_deref())).await??;
             Ok(StatusCode::NO_CONTENT.into_response())
         }
         Some("slice") => {

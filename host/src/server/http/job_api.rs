@@ -1,6 +1,7 @@
 //! `GET`/`POST /api/job`: the virtual printer's job (OctoPrint's job API).
 //!
-//! Commands: `start` (the selected file), `pause` (with `action` `pause`,
+//! Commands: `start` (the selected file), `restart` (a paused job, from
+//! the beginning), `pause` (with `action` `pause`,
 //! `resume` or `toggle`; `toggle` by default, as in OctoPrint), `resume`,
 //! `cancel`. Pausing a paused job or resuming a printing one does nothing; a
 //! command that does not fit the printer's state is 409.
@@ -42,7 +43,7 @@ pub async fn get(
 /// `POST /api/job`.
 pub async fn command(
     State(app): State<Arc<App>>,
-    _: Permitted<perm::Print>,
+    Permitted(caller, _): Permitted<perm::Print>,
     JsonBody(body): JsonBody,
 ) -> Result<StatusCode, ApiError> {
     let command = body
@@ -61,8 +62,10 @@ pub async fn command(
         }
     };
     let printer = app.jobs.printer.clone();
+    let user = caller.name().map(str::to_owned);
     blocking(move || match (command.as_str(), action.as_deref()) {
-        ("start", _) => printer.start(),
+        ("start", _) => printer.start_as(user.as_deref()),
+        ("restart", _) => printer.restart(),
         ("pause", Some("pause")) => printer.pause(),
         ("pause", Some("resume")) | ("resume", _) => printer.resume(),
         ("pause", None | Some("toggle")) => printer.toggle_pause(),
@@ -71,7 +74,7 @@ pub async fn command(
         ))),
         ("cancel", _) => printer.cancel(),
         (other, _) => Err(JobError::Invalid(format!(
-            "unknown command {other:?} (start, pause, resume or cancel)"
+            "unknown command {other:?} (start, restart, pause, resume or cancel)"
         ))),
     })
     .await??;

@@ -12,6 +12,7 @@ mod job_api;
 mod login;
 mod page;
 mod plugins_api;
+mod printer_api;
 mod push;
 mod server_api;
 mod sessions;
@@ -105,6 +106,35 @@ pub fn router(app: Arc<App>) -> Router {
             get(files::info).delete(files::delete).post(files::command),
         )
         .route("/api/job", get(job_api::get).post(job_api::command))
+        .route(
+            "/api/connection",
+            get(printer_api::connection).post(printer_api::connection_command),
+        )
+        .route("/api/printer", get(printer_api::state))
+        .route(
+            "/api/printer/tool",
+            get(printer_api::tool_state).post(printer_api::tool_command),
+        )
+        .route(
+            "/api/printer/bed",
+            get(printer_api::bed_state).post(printer_api::bed_command),
+        )
+        .route(
+            "/api/printer/chamber",
+            get(printer_api::chamber_state).post(printer_api::chamber_command),
+        )
+        .route(
+            "/api/printer/printhead",
+            axum::routing::post(printer_api::printhead_command),
+        )
+        .route(
+            "/api/printer/command",
+            axum::routing::post(printer_api::command),
+        )
+        .route(
+            "/api/printer/sd",
+            get(printer_api::sd_state).post(printer_api::sd_command),
+        )
         .route("/api/slicing", get(slicing_api::overview))
         .route("/api/slicing/jobs", get(slicing_api::jobs))
         .route(

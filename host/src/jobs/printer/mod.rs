@@ -1,0 +1,606 @@
+//! The printer: a connection to a G-code device (the built-in virtual
+//! printer, [`crate::jobs::firmware`]) with OctoPrint's states, send queue,
+//! G-code hooks, terminal log, temperature history and job control.
+//!
+//! - [`Printer`] is the interface the REST API and plugins use (OctoPrint's
+//!   `PrinterInterface`): it checks each request against the state, answers
+//!   at once, and hands the work to the connection's thread ([`comm`]).
+//! - Every line to the printer, typed by a person, sent by a plugin or read
+//!   from the file being printed, passes the send queue and the G-code hooks
+//!   (`queuing`, `queued`, `sending`, `sent`); every line from the printer
+//!   passes the `received` hook, then is read ([`replies`]).
+//! - Progress is the file position (as OctoPrint's): every whole percent
+//!   goes, in order, to every ProgressPlugin's `on_print_progress`.
+//! - The push channel gets `{"current": …}` with the state, job, progress,
+//!   temperatures and terminal lines ([`monitor`]).
+
+mod comm;
+pub mod command;
+mod hooks;
+pub mod job;
+pub mod monitor;
+pub mod profile;
+pub mod replies;
+pub mod scripts;
+mod service;
+pub mod state;
+
+use std::collections::BTreeMap;
+use std::sync::mpsc::{channel, Sender};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, UNIX_EPOCH};
+
+use plinth_abi::{events, json, Value};
+
+use super::{JobError, ProgressNotifier};
+use crate::config::host_settings;
+use crate::jobs::uploads;
+use crate::plugins::manager::PluginManager;
+pub use command::Command;
+pub use profile::{HeaterKind, Profile};
+pub use state::PrinterState;
+
+/// The only port: the built-in virtual printer.
+pub const VIRTUAL_PORT: &str = "VIRTUAL";
+/// The baud rates offered (OctoPrint's list); the virtual printer takes any.
+pub const BAUDRATES: &[u32] = &[250000, 230400, 115200, 57600, 38400, 19200, 9600];
+
+/// The selected file.
+#[derive(Debug, Clone)]
+pub struct Selected {
+    /// Its path in the uploads folder.
+    pub name: String,
+    /// Its size in bytes when selected (or started).
+    pub size: u64,
+    /// When it was last changed, in seconds since the epoch.
+    pub date: Option<u64>,
+}
+
+impl Selected {
+    /// The payload of the print events: `{name, path, origin, size}`.
+    pub fn payload(&self) -> Value {
+        let name = self.name.rsplit('/').next().unwrap_or(&self.name);
+        json!({"connector": "serial", "name": name, "path": self.name, "origin": "local", "size": self.size})
+    }
+}
+
+/// Where the head is, as far as the printer said (`M114`) or the sent
+/// commands tell.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Position {
+    /// X in mm.
+    pub x: Option<f64>,
+    /// Y in mm.
+    pub y: Option<f64>,
+    /// Z in mm.
+    pub z: Option<f64>,
+    /// E in mm.
+    pub e: Option<f64>,
+    /// The active tool.
+    pub t: Option<usize>,
+    /// The last feed rate sent, in mm/min.
+    pub f: Option<f64>,
+}
+
+impl Position {
+    /// `{"x", "y", "z", "e", "t", "f"}` as OctoPrint's events carry it.
+    pub fn to_json(self) -> Value {
+        json!({"x": self.x, "y": self.y, "z": self.z, "e": self.e, "t": self.t, "f": self.f})
+    }
+}
+
+/// How the job's time is counted: pauses left out.
+#[derive(Debug, Clone, Default)]
+struct Clock {
+    started: Option<Instant>,
+    paused_at: Option<Instant>,
+    paused_for: Duration,
+    /// Active printing time when the last job ended.
+    last_time: Option<Duration>,
+}
+
+impl Clock {
+    /// Time spent printing so far, pauses left out.
+    fn active(&self, now: Instant) -> Duration {
+        let Some(started) = self.started else {
+            return self.last_time.unwrap_or_default();
+        };
+        let paused = self.paused_for + self.paused_at.map_or(Duration::ZERO, |at| now - at);
+        now.saturating_duration_since(started)
+            .saturating_sub(paused)
+    }
+
+    fn pause(&mut self) {
+        self.paused_at.get_or_insert_with(Instant::now);
+    }
+
+    fn resume(&mut self) {
+        if let Some(at) = self.paused_at.take() {
+            self.paused_for += at.elapsed();
+        }
+    }
+}
+
+/// Everything the printer knows, behind one lock.
+struct Status {
+    state: PrinterState,
+    error: Option<String>,
+    port: Option<String>,
+    baudrate: Option<u32>,
+    selected: Option<Selected>,
+    filepos: u64,
+    completion: Option<f64>,
+    clock: Clock,
+    /// Who started the job, when a person did.
+    user: Option<String>,
+    monitor: monitor::Monitor,
+    position: Position,
+    offsets: BTreeMap<String, f64>,
+    firmware: Option<(String, Value)>,
+    capabilities: BTreeMap<String, bool>,
+    resends: (u64, u64),
+    last_push: Option<Instant>,
+}
+
+/// Work for the connection's thread.
+enum Request {
+    Connect {
+        port: String,
+        baudrate: u32,
+    },
+    Disconnect,
+    Send(Vec<Command>),
+    /// The selected file is to be printed (the state is `Starting`).
+    Start,
+    /// The state is `Pausing`: stop sending the file, then pause.
+    Pause,
+    /// The state is `Resuming`.
+    Resume,
+    /// The state is `Cancelling`.
+    Cancel,
+    FakeAck,
+}
+
+/// The printer of one host.
+pub struct Printer {
+    manager: PluginManager,
+    progress: Arc<ProgressNotifier>,
+    rate: f64,
+    status: Mutex<Status>,
+    changed: Condvar,
+    requests: Mutex<Sender<Request>>,
+    worker: Mutex<Option<JoinHandle<()>>>,
+    scripts: scripts::Scripts,
+    profile: Mutex<Profile>,
+}
+
+impl Printer {
+    /// An offline printer with nothing selected, connecting at once when
+    /// `serial.autoconnect` is set. The virtual printer's speed comes from
+    /// `printer.lines_per_second`.
+    pub fn new(manager: PluginManager, progress: Arc<ProgressNotifier>) -> Arc<Self> {
+        let config = manager.config();
+        let rate = host_settings::LINES_PER_SECOND.get(config);
+        let autoconnect = host_settings::AUTOCONNECT.get(config);
+        let scripts = scripts::Scripts::new(manager.paths().basedir.join("scripts").join("gcode"));
+        let (tx, rx) = channel();
+        let printer = Arc::new(Self {
+            manager,
+            progress,
+            rate,
+            status: Mutex::new(Status {
+                state: PrinterState::Offline,
+                error: None,
+                port: None,
+                baudrate: None,
+                selected: None,
+                filepos: 0,
+                completion: None,
+                clock: Clock::default(),
+                user: None,
+                monitor: monitor::Monitor::default(),
+                position: Position::default(),
+                offsets: BTreeMap::new(),
+                firmware: None,
+                capabilities: BTreeMap::new(),
+                resends: (0, 0),
+                last_push: None,
+            }),
+            changed: Condvar::new(),
+            requests: Mutex::new(tx),
+            worker: Mutex::new(None),
+            scripts,
+            profile: Mutex::new(Profile::default()),
+        });
+        let weak = Arc::downgrade(&printer);
+        let worker = std::thread::Builder::new()
+            .name("plinth-printer".into())
+            .spawn(move || comm::run(weak, rx))
+            .expect("cannot start the printer's thread");
+        *printer.worker.lock().unwrap() = Some(worker);
+        if autoconnect {
+            if let Err(e) = printer.connect(None, None) {
+                tracing::error!("cannot connect to the printer at start-up: {e}");
+            }
+        }
+        printer
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Status> {
+        self.status.lock().unwrap()
+    }
+
+    fn request(&self, request: Request) {
+        let _ = self.requests.lock().unwrap().send(request);
+    }
+
+    /// The current printer profile.
+    pub fn profile(&self) -> Profile {
+        self.profile.lock().unwrap().clone()
+    }
+
+    // ~~ state
+
+    /// The current state.
+    pub fn state(&self) -> PrinterState {
+        self.lock().state
+    }
+
+    /// Whether a job exists (printing, paused, pausing, cancelling, …).
+    pub fn is_busy(&self) -> bool {
+        self.state().is_busy()
+    }
+
+    /// Whether a running job prints the file `name`.
+    pub fn is_printing_file(&self, name: &str) -> bool {
+        let status = self.lock();
+        status.state.is_busy() && status.selected.as_ref().is_some_and(|s| s.name == name)
+    }
+
+    /// The error text of the last failure, if the printer is in error.
+    pub fn error(&self) -> Option<String> {
+        self.lock().error.clone()
+    }
+
+    // ~~ connection
+
+    /// `GET /api/connection`'s answer (OctoPrint's pre-2.0 shape).
+    pub fn connection(&self) -> Value {
+        let status = self.lock();
+        let config = self.manager.config();
+        let profile = self.profile();
+        json!({
+            "current": {
+                "state": status.state.text(),
+                "port": status.port,
+                "baudrate": status.baudrate,
+                "printerProfile": profile.id(),
+            },
+            "options": {
+                "ports": [VIRTUAL_PORT],
+                "baudrates": BAUDRATES,
+                "printerProfiles": [{"id": profile.id(), "name": profile.name()}],
+                "portPreference": Some(host_settings::PORT.get(config)),
+                "baudratePreference": u32::try_from(host_settings::BAUDRATE.get(config)).ok(),
+                "printerProfilePreference": profile.id(),
+                "autoconnect": host_settings::AUTOCONNECT.get(config),
+            }
+        })
+    }
+
+    /// Connects (or reconnects) to `port` at `baudrate`; the preferences
+    /// (`serial.port`, `serial.baudrate`) when not given.
+    pub fn connect(&self, port: Option<&str>, baudrate: Option<u32>) -> Result<(), JobError> {
+        let config = self.manager.config();
+        let port = port
+            .map(str::to_owned)
+            .or_else(|| Some(host_settings::PORT.get(config)))
+            .unwrap_or_else(|| VIRTUAL_PORT.to_owned());
+        if port != VIRTUAL_PORT {
+            return Err(JobError::Invalid(format!(
+                "unknown port {port:?}: the ports are {VIRTUAL_PORT}"
+            )));
+        }
+        let baudrate = baudrate
+            .or_else(|| u32::try_from(host_settings::BAUDRATE.get(config)).ok())
+            .unwrap_or(115200);
+        if !BAUDRATES.contains(&baudrate) {
+            return Err(JobError::Invalid(format!(
+                "unknown baud rate {baudrate}: the baud rates are {BAUDRATES:?}"
+            )));
+        }
+        self.request(Request::Connect { port, baudrate });
+        Ok(())
+    }
+
+    /// Closes the connection (a running job fails).
+    pub fn disconnect(&self) {
+        self.request(Request::Disconnect);
+    }
+
+    /// Acts as if the printer had answered `ok` (OctoPrint's `fake_ack`).
+    pub fn fake_ack(&self) -> Result<(), JobError> {
+        self.operational()?;
+        self.request(Request::FakeAck);
+        Ok(())
+    }
+
+    fn operational(&self) -> Result<PrinterState, JobError> {
+        let state = self.state();
+        if !state.is_operational() {
+            return Err(JobError::Conflict(format!(
+                "the printer is {}: connect to it first",
+                state.text().to_lowercase()
+            )));
+        }
+        Ok(state)
+    }
+
+    // ~~ commands
+
+    /// Sends `commands` through the send queue (and the G-code hooks), each
+    /// tagged with `tags`. Refused when the printer is not operational or a
+    /// command holds a line break.
+    pub fn commands(&self, commands: &[String], tags: &[&str]) -> Result<(), JobError> {
+        for c in commands {
+            if c.contains(['\n', '\r']) {
+                return Err(JobError::Invalid(format!(
+                    "the command {c:?} holds a line break: send one command per entry"
+                )));
+            }
+            if c.trim().is_empty() {
+                return Err(JobError::Invalid("an empty command cannot be sent".into()));
+            }
+        }
+        self.operational()?;
+        let commands = commands
+            .iter()
+            .map(|c| Command::new(c.trim(), tags))
+            .collect();
+        self.request(Request::Send(commands));
+        Ok(())
+    }
+
+    /// Renders the GCODE script `name` with `context` and sends its lines.
+    pub fn script(&self, name: &str, context: &Value, tags: &[&str]) -> Result<(), JobError> {
+        self.operational()?;
+        let lines = self.render_script(name, context).map_err(|e| match e {
+            scripts::ScriptError::Unknown(..) => JobError::NotFound(e.to_string()),
+            other => JobError::Invalid(other.to_string()),
+        })?;
+        let mut tags = tags.to_vec();
+        let trigger = format!("trigger:printer.script.{name}");
+        tags.push(&trigger);
+        let commands = lines
+            .iter()
+            .map(|l| Command::new(l.as_str(), &tags))
+            .collect();
+        self.request(Request::Send(commands));
+        Ok(())
+    }
+
+    /// The lines of script `name`, with the printer's context under `context`.
+    fn render_script(
+        &self,
+        name: &str,
+        context: &Value,
+    ) -> Result<Vec<String>, scripts::ScriptError> {
+        let mut full = json!({
+            "printer_profile": self.profile().0,
+            "last_position": self.lock().position.to_json(),
+            "last_temperature": self.current_temperatures(),
+        });
+        if let Value::Object(extra) = context {
+            for (k, v) in extra {
+                full[k] = v.clone();
+            }
+        }
+        self.scripts.render(name, &full)
+    }
+
+    // ~~ queries
+
+    /// Every heater's last reading with its offset:
+    /// `{"tool0": {"actual", "target", "offset"}, "bed": …}`.
+    pub fn current_temperatures(&self) -> Value {
+        let status = self.lock();
+        let mut out = json!({});
+        if let Some(last) = status.monitor.last() {
+            for (name, r) in &last.heaters {
+                out[name] = json!({
+                    "actual": r.actual,
+                    "target": r.target,
+                    "offset": status.offsets.get(name).copied().unwrap_or(0.0),
+                });
+            }
+        }
+        out
+    }
+
+    /// The temperature history, oldest first (the last `limit` samples).
+    pub fn temperature_history(&self, limit: Option<usize>) -> Vec<Value> {
+        self.lock().monitor.history(limit)
+    }
+
+    /// The terminal's last lines, oldest first.
+    pub fn log_lines(&self) -> Vec<String> {
+        self.lock().monitor.lines()
+    }
+
+    /// Adds lines to the terminal log (OctoPrint's `log_lines`); refused
+    /// when one holds a line break.
+    pub fn add_log_lines(&self, lines: &[String]) -> Result<(), JobError> {
+        if let Some(bad) = lines.iter().find(|l| l.contains(['\n', '\r'])) {
+            return Err(JobError::Invalid(format!(
+                "the log line {bad:?} holds a line break: one line per entry"
+            )));
+        }
+        let mut status = self.lock();
+        for line in lines {
+            status.monitor.log(line.clone());
+        }
+        Ok(())
+    }
+
+    /// What `GET /api/job` answers.
+    pub fn job(&self) -> Value {
+        self.snapshot().0
+    }
+
+    /// OctoPrint's `get_current_data()`: state, job, progress, current Z,
+    /// offsets, resends.
+    pub fn current_data(&self) -> Value {
+        let (job, state) = self.snapshot();
+        let status = self.lock();
+        let (count, transmitted) = status.resends;
+        json!({
+            "state": {"text": state.text(), "flags": state.flags(), "error": status.error},
+            "job": job["job"],
+            "progress": job["progress"],
+            "currentZ": status.position.z,
+            "offsets": status.offsets,
+            "resends": {
+                "count": count,
+                "transmitted": transmitted,
+                "ratio": (count * 100).checked_div(transmitted).unwrap_or(0),
+            },
+        })
+    }
+
+    /// The job and the state, read at one moment (the analysis is read
+    /// from disk after the lock is released).
+    fn snapshot(&self) -> (Value, PrinterState) {
+        let status = self.lock();
+        let now = Instant::now();
+        let file = status.selected.as_ref().map_or_else(
+            || json!({"name": null, "path": null, "display": null, "origin": null, "size": null, "date": null}),
+            |s| {
+                let name = s.name.rsplit('/').next().unwrap_or(&s.name);
+                json!({"name": name, "path": s.name, "display": name, "origin": "local", "size": s.size, "date": s.date})
+            },
+        );
+        let name = status.selected.as_ref().map(|s| s.name.clone());
+        let clock = &status.clock;
+        let time = (clock.started.is_some() || clock.last_time.is_some())
+            .then(|| clock.active(now).as_secs_f64());
+        let left = match (time, status.completion) {
+            (Some(t), Some(c)) if c > 0.0 && clock.started.is_some() => Some(t * (100.0 - c) / c),
+            _ => None,
+        };
+        let state = status.state;
+        let (completion, filepos, error, user) = (
+            status.completion,
+            status.selected.as_ref().map(|_| status.filepos),
+            status.error.clone(),
+            status.user.clone(),
+        );
+        drop(status);
+        let analysis = name.and_then(|n| uploads::folder(&self.manager).analysis(&n));
+        let job = json!({
+            "job": {
+                "file": file,
+                "estimatedPrintTime": analysis.as_ref().and_then(|a| a.get("estimatedPrintTime").cloned()),
+                "filament": analysis.as_ref().and_then(|a| a.get("filament").cloned()),
+                "user": user,
+            },
+            "progress": {
+                "completion": completion,
+                "filepos": filepos,
+                "printTime": time,
+                "printTimeLeft": left,
+                "printTimeLeftOrigin": left.map(|_| "linear"),
+            },
+            "state": state.text(),
+            "error": error,
+        });
+        (job, state)
+    }
+
+    /// Sends `{"current": …}` to the push channel now, with the log lines
+    /// and temperatures not sent yet.
+    fn push_current(&self) {
+        let data = self.current_data();
+        let (logs, temps) = {
+            let mut status = self.lock();
+            status.last_push = Some(Instant::now());
+            status.monitor.take_unsent()
+        };
+        let mut current = data;
+        current["logs"] = json!(logs);
+        current["temps"] = json!(temps);
+        current["messages"] = json!([]);
+        current["busyFiles"] = json!([]);
+        current["serverTime"] = json!(std::time::SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64()));
+        self.manager.push(&json!({ "current": current }));
+    }
+
+    /// Pushes when log lines or temperatures wait and the last push is
+    /// [`monitor::PUSH_INTERVAL`] old.
+    fn push_if_due(&self) {
+        let due = {
+            let status = self.lock();
+            status.monitor.has_unsent()
+                && status
+                    .last_push
+                    .is_none_or(|at| at.elapsed() >= monitor::PUSH_INTERVAL)
+        };
+        if due {
+            self.push_current();
+        }
+    }
+
+    /// Sets the state; fires `PrinterStateChanged` and pushes when it changed.
+    fn set_state(&self, state: PrinterState) {
+        let changed = {
+            let mut status = self.lock();
+            let changed = status.state != state;
+            status.state = state;
+            if changed {
+                let line = format!("Changing monitoring state to '{}'", state.text());
+                status.monitor.log(line);
+            }
+            changed
+        };
+        if changed {
+            self.state_changed(state);
+        }
+    }
+
+    /// Tells waiters, plugins (`PrinterStateChanged`) and the push channel.
+    fn state_changed(&self, state: PrinterState) {
+        self.changed.notify_all();
+        self.manager.fire_event(
+            events::PRINTER_STATE_CHANGED,
+            &json!({"state_id": state.id(), "state_string": state.text(), "connector": "serial"}),
+        );
+        self.push_current();
+    }
+
+    /// Waits (at most `timeout`) until `done` holds for the state.
+    pub fn wait_for(&self, timeout: Duration, done: impl Fn(PrinterState) -> bool) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut status = self.lock();
+        while !done(status.state) {
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            status = self.changed.wait_timeout(status, deadline - now).unwrap().0;
+        }
+        true
+    }
+
+    /// Cancels a running job, disconnects, and waits (at most `timeout`) for
+    /// the connection's thread to end.
+    pub fn shutdown(&self, timeout: Duration) {
+        let _ = self.cancel();
+        self.wait_for(timeout / 2, |s| !s.is_busy());
+        self.disconnect();
+        self.wait_for(timeout / 2, |s| s.is_closed_or_error());
+    }
+}
+
+mod control;
