@@ -135,6 +135,12 @@ impl Host {
         &self.preprocessors
     }
 
+    /// The printer (OctoPrint's `self._printer`): its state, temperatures,
+    /// commands and job control. See [`Printer`](crate::Printer).
+    pub fn printer(&self) -> crate::Printer {
+        crate::Printer::new(self.clone())
+    }
+
     /// A logger that writes into the host's log under the plugin's identifier.
     pub fn logger(&self) -> Logger {
         Logger {

@@ -70,13 +70,15 @@
 
 mod error;
 mod export;
+pub mod hooks;
 mod host;
 mod mixins;
 mod plugin;
+mod printer;
 mod settings;
 
 // The contract, under the names the SDK's modules use.
-use plinth_abi::{methods, vtable as abi, wire};
+use plinth_abi::{methods, printer as printer_types, vtable as abi, wire};
 mod types {
     pub use crate::error::{PluginError, PluginResult};
     pub use plinth_abi::types::*;
@@ -97,6 +99,8 @@ pub use plinth_abi::types::{
     SlicingProgress, Webcam,
 };
 pub use plugin::{HelperFn, HookHandler, Plugin, Registry};
+pub use printer::{Printer, PrinterError, PrinterState};
+pub use printer_types::{PrinterFailure, PrinterFailureKind};
 pub use serde_json::{json, Value};
 pub use settings::{to_bool, to_float, to_int, Settings};
 
@@ -110,10 +114,10 @@ pub mod prelude {
     pub use crate::{
         events, export_plugin, json, AssetPlugin, BlueprintPlugin, BlueprintRoutes,
         EnvironmentDetectionPlugin, EventHandlerPlugin, Host, Plugin, PluginError, PluginResult,
-        Preprocessors, ProgressPlugin, Registry, Request, Response, Settings, SettingsPlugin,
-        ShutdownPlugin, SimpleApiPlugin, SliceError, SliceRequest, SlicerPlugin, SlicerProperties,
-        SlicingJob, SlicingProfile, SlicingProgress, StartupPlugin, TemplatePlugin, UiPlugin,
-        Value, Webcam, WebcamProviderPlugin, WizardPlugin,
+        Preprocessors, Printer, PrinterError, ProgressPlugin, Registry, Request, Response,
+        Settings, SettingsPlugin, ShutdownPlugin, SimpleApiPlugin, SliceError, SliceRequest,
+        SlicerPlugin, SlicerProperties, SlicingJob, SlicingProfile, SlicingProgress, StartupPlugin,
+        TemplatePlugin, UiPlugin, Value, Webcam, WebcamProviderPlugin, WizardPlugin,
     };
 }
 

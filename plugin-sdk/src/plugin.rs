@@ -11,12 +11,17 @@ pub type HookHandler<P> = fn(&P, &Value) -> PluginResult<Value>;
 /// A helper: gets the caller's arguments, returns its answer.
 pub type HelperFn<P> = fn(&P, &Value) -> PluginResult<Value>;
 
+/// A registered hook handler, typed or not.
+pub(crate) type BoxedHook<P> = Box<dyn Fn(&P, &Value) -> PluginResult<Value> + Send + Sync>;
+
 /// The hook handlers and helpers a plugin registers when it is enabled.
 ///
 /// Filled in [`Plugin::register`]; the host removes them again when the
-/// plugin is disabled.
+/// plugin is disabled. Besides [`hook`](Self::hook), which takes and
+/// returns JSON, the typed helpers (`gcode_hook`, `received_hook`, …) cover
+/// the hooks the host calls ([`crate::hooks`]).
 pub struct Registry<P> {
-    pub(crate) hooks: Vec<(String, Option<i64>, HookHandler<P>)>,
+    pub(crate) hooks: Vec<(String, Option<i64>, BoxedHook<P>)>,
     pub(crate) helpers: Vec<(String, HelperFn<P>)>,
 }
 
@@ -29,11 +34,20 @@ impl<P> Default for Registry<P> {
     }
 }
 
-impl<P> Registry<P> {
+impl<P: 'static> Registry<P> {
     /// Handles the hook `name`. Handlers of one hook are called in
     /// `(order, plugin identifier)` order; `None` sorts as 1000 and 0 stays 0.
     /// One handler per plugin per hook: a second registration replaces the first.
     pub fn hook(&mut self, name: &str, order: Option<i64>, handler: HookHandler<P>) -> &mut Self {
+        self.boxed_hook(name, order, Box::new(handler))
+    }
+
+    pub(crate) fn boxed_hook(
+        &mut self,
+        name: &str,
+        order: Option<i64>,
+        handler: BoxedHook<P>,
+    ) -> &mut Self {
         self.hooks.retain(|(n, _, _)| n != name);
         self.hooks.push((name.to_owned(), order, handler));
         self
