@@ -4,99 +4,10 @@
 #[macro_use]
 mod common;
 
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{add_user, api_key, http, upload, Sandbox, Server};
+use common::{add_user, api_key, http, send, upload, Push, Sandbox, Server};
 use plinth_abi::{json, Value};
-
-/// Every message the push channel sends, collected by a thread.
-struct Push {
-    messages: Arc<Mutex<Vec<Value>>>,
-}
-
-impl Push {
-    fn connect(server: &Server, key: &str) -> Self {
-        use tungstenite::{stream::MaybeTlsStream, Message};
-        let (mut socket, _) =
-            tungstenite::connect(format!("ws://127.0.0.1:{}/ws?apikey={key}", server.port))
-                .unwrap();
-        if let MaybeTlsStream::Plain(stream) = socket.get_mut() {
-            stream
-                .set_read_timeout(Some(Duration::from_secs(120)))
-                .unwrap();
-        }
-        let messages = Arc::new(Mutex::new(Vec::new()));
-        let sink = messages.clone();
-        std::thread::spawn(move || {
-            while let Ok(message) = socket.read() {
-                if let Message::Text(text) = message {
-                    sink.lock()
-                        .unwrap()
-                        .push(serde_json::from_str(text.as_str()).unwrap());
-                }
-            }
-        });
-        let push = Self { messages };
-        push.wait_for("the greeting", |m| m.get("connected").is_some());
-        push
-    }
-
-    fn all(&self) -> Vec<Value> {
-        self.messages.lock().unwrap().clone()
-    }
-
-    /// Waits (at most a minute) for a message matching `what`.
-    fn wait_for(&self, description: &str, what: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(m) = self.all().into_iter().find(|m| what(m)) {
-                return m;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no {description} on the push channel: {:?}",
-                self.all()
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-
-    fn wait_event(&self, name: &str) -> Value {
-        self.wait_for(name, |m| m["event"][0] == name)["event"][1].clone()
-    }
-
-    fn events(&self) -> Vec<String> {
-        self.all()
-            .iter()
-            .filter_map(|m| m["event"][0].as_str().map(str::to_owned))
-            .collect()
-    }
-}
-
-fn send(server: &Server, method: &str, path: &str, key: &str, body: Option<Value>) -> (u16, Value) {
-    let agent = http();
-    let url = server.url(path);
-    let mut response = match (method, body) {
-        ("GET", _) => agent.get(&url).header("X-Api-Key", key).call(),
-        ("DELETE", _) => agent.delete(&url).header("X-Api-Key", key).call(),
-        ("POST", Some(b)) => agent
-            .post(&url)
-            .header("X-Api-Key", key)
-            .header("Content-Type", "application/json")
-            .send(b.to_string()),
-        ("PUT", Some(b)) => agent
-            .put(&url)
-            .header("X-Api-Key", key)
-            .header("Content-Type", "application/json")
-            .send(b.to_string()),
-        other => panic!("no such request {other:?}"),
-    }
-    .unwrap();
-    let status = response.status().as_u16();
-    let text = response.body_mut().read_to_string().unwrap_or_default();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
 
 /// An ASCII STL of an axis-aligned box from the origin.
 fn box_stl(x: f32, y: f32, z: f32) -> String {

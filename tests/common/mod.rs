@@ -6,7 +6,8 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use plinth::{Options, Paths, PluginManager, LIB_EXT, LIB_PREFIX};
 
@@ -550,4 +551,104 @@ pub fn plugin_entry(server: &Server, key: &str, id: &str) -> serde_json::Value {
         .as_array()
         .and_then(|plugins| plugins.iter().find(|p| p["id"] == id).cloned())
         .unwrap_or_else(|| panic!("{id} is not in the plugin list: {list}"))
+}
+
+use serde_json::Value;
+
+/// Every message the push channel sends, collected by a thread.
+#[allow(dead_code)]
+pub struct Push {
+    messages: Arc<Mutex<Vec<Value>>>,
+}
+
+#[allow(dead_code)]
+impl Push {
+    pub fn connect(server: &Server, key: &str) -> Self {
+        use tungstenite::{stream::MaybeTlsStream, Message};
+        let (mut socket, _) =
+            tungstenite::connect(format!("ws://127.0.0.1:{}/ws?apikey={key}", server.port))
+                .unwrap();
+        if let MaybeTlsStream::Plain(stream) = socket.get_mut() {
+            stream
+                .set_read_timeout(Some(Duration::from_secs(120)))
+                .unwrap();
+        }
+        let messages = Arc::new(Mutex::new(Vec::new()));
+        let sink = messages.clone();
+        std::thread::spawn(move || {
+            while let Ok(message) = socket.read() {
+                if let Message::Text(text) = message {
+                    sink.lock()
+                        .unwrap()
+                        .push(serde_json::from_str(text.as_str()).unwrap());
+                }
+            }
+        });
+        let push = Self { messages };
+        push.wait_for("the greeting", |m| m.get("connected").is_some());
+        push
+    }
+
+    pub fn all(&self) -> Vec<Value> {
+        self.messages.lock().unwrap().clone()
+    }
+
+    /// Waits (at most a minute) for a message matching `what`.
+    pub fn wait_for(&self, description: &str, what: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(m) = self.all().into_iter().find(|m| what(m)) {
+                return m;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {description} on the push channel: {:?}",
+                self.all()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    pub fn wait_event(&self, name: &str) -> Value {
+        self.wait_for(name, |m| m["event"][0] == name)["event"][1].clone()
+    }
+
+    pub fn events(&self) -> Vec<String> {
+        self.all()
+            .iter()
+            .filter_map(|m| m["event"][0].as_str().map(str::to_owned))
+            .collect()
+    }
+}
+
+/// A request with an API key and an optional JSON body: status and JSON answer.
+#[allow(dead_code)]
+pub fn send(
+    server: &Server,
+    method: &str,
+    path: &str,
+    key: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let agent = http();
+    let url = server.url(path);
+    let mut response = match (method, body) {
+        ("GET", _) => agent.get(&url).header("X-Api-Key", key).call(),
+        ("DELETE", _) => agent.delete(&url).header("X-Api-Key", key).call(),
+        ("POST", Some(b)) => agent
+            .post(&url)
+            .header("X-Api-Key", key)
+            .header("Content-Type", "application/json")
+            .send(b.to_string()),
+        ("PUT", Some(b)) => agent
+            .put(&url)
+            .header("X-Api-Key", key)
+            .header("Content-Type", "application/json")
+            .send(b.to_string()),
+        other => panic!("no such request {other:?}"),
+    }
+    .unwrap();
+    let status = response.status().as_u16();
+    let text = response.body_mut().read_to_string().unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }

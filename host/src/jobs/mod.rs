@@ -79,6 +79,8 @@ enum Note {
         progress: u8,
     },
     Slicing(SlicingProgress),
+    /// Answered once everything before it was delivered.
+    Flush(Sender<()>),
 }
 
 /// Delivers progress to every enabled ProgressPlugin, in the order it was
@@ -96,6 +98,10 @@ impl ProgressNotifier {
             .name("plinth-progress".into())
             .spawn(move || {
                 for note in rx {
+                    if let Note::Flush(done) = note {
+                        let _ = done.send(());
+                        continue;
+                    }
                     for (id, plugin) in manager.implementations(Mixin::Progress, None) {
                         let result = match &note {
                             Note::Print {
@@ -108,6 +114,7 @@ impl ProgressNotifier {
                                 *progress,
                             )),
                             Note::Slicing(p) => plugin.call_active::<m::OnSlicingProgress>(p),
+                            Note::Flush(_) => unreachable!("answered above"),
                         };
                         if let Err(e) = result {
                             tracing::error!(plugin = %id, "progress callback: {e}");
@@ -126,6 +133,14 @@ impl ProgressNotifier {
             path: path.to_owned(),
             progress,
         });
+    }
+
+    /// Waits (at most `timeout`) until the progress reported so far was
+    /// delivered to every ProgressPlugin.
+    pub fn flush(&self, timeout: Duration) -> bool {
+        let (done, wait) = channel();
+        let _ = self.tx.lock().unwrap().send(Note::Flush(done));
+        wait.recv_timeout(timeout).is_ok()
     }
 
     /// `on_slicing_progress(...)` for every ProgressPlugin.

@@ -20,7 +20,8 @@
 //!   is 0, as OctoPrint's virtual printer simulates them (10 °C/s and 2 °C/s);
 //! - the position (`G0`/`G1`/`G28`/`G90`/`G91`/`G92`, `M82`/`M83`, `M114`),
 //!   the active tool (`T<n>`), `M115` firmware information and capabilities,
-//!   `M117` messages, `M155` temperature auto-reports and `M400`.
+//!   `M117` messages, `M155` temperature auto-reports and `M400`;
+//! - OctoPrint's virtual printer's debug commands (`!!DEBUG:…`, [`debug`]).
 //!
 //! # Waiting commands
 //! `M109`, `M190`, `M191` and `G4` block the firmware as they do on a real
@@ -42,8 +43,10 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
+mod debug;
 pub(crate) mod gcode;
 mod heater;
+mod reports;
 
 use gcode::{checksum, split_line_number, Command};
 use heater::{Heater, Repeat};
@@ -164,6 +167,8 @@ pub struct Firmware {
     queued: VecDeque<String>,
     /// The latest moment the firmware has been driven to.
     clock: Duration,
+    /// The next numbered line is refused as garbled (`!!DEBUG:trigger_resend_*`).
+    garble_next: bool,
 }
 
 impl Firmware {
@@ -191,6 +196,7 @@ impl Firmware {
             wait: None,
             queued: VecDeque::new(),
             clock: Duration::ZERO,
+            garble_next: false,
         }
     }
 
@@ -299,6 +305,9 @@ impl Firmware {
     /// Checks one line's checksum and line number, then runs its command.
     fn process(&mut self, raw: &str, now: Duration, out: &mut Vec<String>) {
         let line = raw.split(';').next().unwrap_or_default().trim();
+        if let Some(what) = line.strip_prefix("!!DEBUG:") {
+            return self.debug(what, out);
+        }
         if line.is_empty() {
             return;
         }
@@ -324,6 +333,9 @@ impl Firmware {
             return;
         }
         if let Some(n) = number {
+            if std::mem::take(&mut self.garble_next) {
+                return self.request_resend("checksum mismatch", out);
+            }
             if n != self.last_line + 1 {
                 self.request_resend("Line Number is not Last Line Number+1", out);
                 return;
@@ -515,70 +527,6 @@ impl Firmware {
             }),
         });
         false
-    }
-
-    /// The temperatures as `M105` and auto-reports give them:
-    /// `T:21.30 /0.00 B:21.30 /0.00`; with several extruders `T:` is the
-    /// active one, followed by `T0:`, `T1:`, …
-    fn temperature_report(&self, now: Duration) -> String {
-        let s = &self.settings;
-        let show =
-            |name: &str, h: &Heater| format!("{name}:{:.2} /{:.2}", h.actual(now, s), h.target);
-        let mut parts = vec![show("T", &self.tools[self.tool])];
-        if self.tools.len() > 1 {
-            parts.extend(
-                self.tools
-                    .iter()
-                    .enumerate()
-                    .map(|(i, h)| show(&format!("T{i}"), h)),
-            );
-        }
-        parts.extend(self.bed.iter().map(|h| show("B", h)));
-        parts.extend(self.chamber.iter().map(|h| show("C", h)));
-        parts.join(" ")
-    }
-
-    /// `M114`'s answer: `X:10.00 Y:0.00 Z:0.00 E:0.00 Count X:1000 Y:0 Z:0`
-    /// (counts at 100 steps per mm, as OctoPrint's virtual printer reports them).
-    fn position_report(&self) -> String {
-        let steps = |mm: f64| (mm * 100.0).round() as i64;
-        format!(
-            "X:{:.2} Y:{:.2} Z:{:.2} E:{:.2} Count X:{} Y:{} Z:{}",
-            self.x,
-            self.y,
-            self.z,
-            self.e[self.tool],
-            steps(self.x),
-            steps(self.y),
-            steps(self.z)
-        )
-    }
-
-    /// `M115`'s answer: the firmware line, then one `Cap:` line per
-    /// capability OctoPrint's virtual printer reports, set to what this
-    /// firmware does.
-    fn firmware_report(&self) -> Vec<String> {
-        let mut lines = vec![format!(
-            "FIRMWARE_NAME:{} PROTOCOL_VERSION:1.0 MACHINE_TYPE:Virtual EXTRUDER_COUNT:{}",
-            self.settings.firmware_name,
-            self.tools.len()
-        )];
-        let capabilities = [
-            ("AUTOREPORT_TEMP", true),
-            ("AUTOREPORT_SD_STATUS", false),
-            ("AUTOREPORT_POS", false),
-            ("BUSY_PROTOCOL", false),
-            ("CHAMBER_TEMPERATURE", self.chamber.is_some()),
-            ("EMERGENCY_PARSER", false),
-            ("EXTENDED_M20", false),
-            ("LFN_WRITE", false),
-        ];
-        lines.extend(
-            capabilities
-                .iter()
-                .map(|(name, on)| format!("Cap:{name}:{}", u8::from(*on))),
-        );
-        lines
     }
 }
 

@@ -35,6 +35,8 @@ const IDLE_TICK: Duration = Duration::from_millis(100);
 const WAIT_TICK: Duration = Duration::from_millis(10);
 /// How long a pause or cancel waits for the position it asked (`M114`).
 const POSITION_WAIT: Duration = Duration::from_secs(2);
+/// How long the end of a print waits for ProgressPlugins to take 100 %.
+const PROGRESS_WAIT: Duration = Duration::from_secs(2);
 /// How many numbered lines are kept to be sent again.
 const RESEND_MEMORY: usize = 64;
 
@@ -46,6 +48,8 @@ struct Job {
     sent: u64,
     last_percent: Option<u8>,
     done_reading: bool,
+    /// 100 % was delivered to the ProgressPlugins (they may still send).
+    told_done: bool,
 }
 
 /// Why the position was asked.
@@ -266,23 +270,23 @@ impl Comm {
 
     // ~~ the send queue
 
-    /// Commands through `queuing` into the queue, then `queued`.
+    /// Commands through `queuing` into the queue, then `queued`, one at a
+    /// time (as OctoPrint's `commands` sends each on its own: a handler
+    /// failing on one changes nothing of the others).
     fn enqueue(&mut self, commands: Vec<Command>) {
         if self.link.is_none() {
             return;
         }
-        let mut gcode = Vec::with_capacity(commands.len());
         for command in commands {
             if command.is_atcommand() {
                 self.hooks.atcommand(GcodePhase::Queuing, &command);
             }
-            gcode.push(command);
+            let queued = self.hooks.gcode(GcodePhase::Queuing, vec![command]);
+            if let Some(link) = &mut self.link {
+                link.queue.extend(queued.iter().cloned());
+            }
+            self.hooks.gcode(GcodePhase::Queued, queued);
         }
-        let queued = self.hooks.gcode(GcodePhase::Queuing, gcode);
-        if let Some(link) = &mut self.link {
-            link.queue.extend(queued.iter().cloned());
-        }
-        self.hooks.gcode(GcodePhase::Queued, queued);
     }
 
     /// One command from the queue to the printer: `sending`, the write, `sent`.
@@ -639,6 +643,7 @@ impl Comm {
             sent: 0,
             last_percent: None,
             done_reading: false,
+            told_done: false,
         });
         {
             let mut status = printer.lock();
@@ -912,18 +917,27 @@ impl Comm {
         }
     }
 
+    /// Finishing: 100 % to the ProgressPlugins first, waiting (a little)
+    /// until they have it, so what they send in answer is part of the
+    /// print; the job ends once that is sent too.
     fn finished(&mut self, printer: &Arc<Printer>) {
-        let Some(job) = self.link.as_mut().and_then(|l| l.job.take()) else {
+        let Some(job) = self.link.as_mut().and_then(|l| l.job.as_mut()) else {
             printer.set_state(PrinterState::Operational);
             return;
         };
-        self.report_progress_done(printer, &job);
-        end_job(printer, &job.selected, Ending::Done);
-    }
-
-    fn report_progress_done(&mut self, printer: &Arc<Printer>, job: &Job) {
-        for percent in percents_passed(job.last_percent, 1.0) {
-            printer.progress.print("local", &job.selected.name, percent);
+        if !job.told_done {
+            job.told_done = true;
+            for percent in percents_passed(job.last_percent, 1.0) {
+                job.last_percent = Some(percent);
+                printer.progress.print("local", &job.selected.name, percent);
+            }
+            if !printer.progress.flush(PROGRESS_WAIT) {
+                tracing::warn!("a ProgressPlugin is slow: the print ends without waiting for it");
+            }
+            return;
+        }
+        if let Some(job) = self.link.as_mut().and_then(|l| l.job.take()) {
+            end_job(printer, &job.selected, Ending::Done);
         }
     }
 }

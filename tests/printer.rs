@@ -1,0 +1,631 @@
+//! The printer through the real binary: the connection and its events, the
+//! printer REST API with its refusals, the terminal and temperatures on the
+//! push channel, the hooks the host calls, and the two ported OctoPrint
+//! plugins (DisplayProgress, GCodeSystemCommands).
+
+#[macro_use]
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{add_user, api_key, connect_printer, send, upload, Push, Sandbox, Server};
+use plinth_abi::{json, Value};
+
+/// Every terminal line the push channel carried so far.
+fn terminal(push: &Push) -> Vec<String> {
+    push.all()
+        .iter()
+        .filter_map(|m| m["current"]["logs"].as_array())
+        .flatten()
+        .filter_map(|l| l.as_str().map(str::to_owned))
+        .collect()
+}
+
+/// Waits (at most a minute) until a terminal line satisfies `what`.
+fn wait_terminal(push: &Push, description: &str, what: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(line) = terminal(push).into_iter().find(|l| what(l)) {
+            return line;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no terminal line {description}: {:#?}",
+            terminal(push)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Waits (at most a minute) until `path` answers something `what` accepts.
+fn wait_api(server: &Server, key: &str, path: &str, what: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (status, body) = send(server, "GET", path, key, None);
+        if status == 200 && what(&body) {
+            return body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{path} never fit: {status} {body}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn post(server: &Server, key: &str, path: &str, body: Value) -> (u16, Value) {
+    send(server, "POST", path, key, Some(body))
+}
+
+fn start(sb: &Sandbox) -> (Server, String, Push) {
+    add_user(sb, "ada", true);
+    let key = api_key(sb, "ada");
+    let server = Server::start(sb);
+    let push = Push::connect(&server, &key);
+    (server, key, push)
+}
+
+#[test]
+fn the_printer_connects_answers_and_refuses_what_does_not_fit() {
+    let sb = Sandbox::new();
+    let (server, key, push) = start(&sb);
+
+    // Offline until connected, as OctoPrint without autoconnect.
+    let (_, connection) = send(&server, "GET", "/api/connection", &key, None);
+    assert_eq!(connection["current"]["state"], "Offline");
+    assert_eq!(connection["options"]["ports"], json!(["VIRTUAL"]));
+    assert_eq!(connection["options"]["autoconnect"], false);
+    assert_eq!(send(&server, "GET", "/api/printer", &key, None).0, 409);
+    let target = json!({"command": "target", "targets": {"tool0": 200}});
+    assert_eq!(
+        post(&server, &key, "/api/printer/tool", target.clone()).0,
+        409
+    );
+    let (status, body) = post(
+        &server,
+        &key,
+        "/api/printer/command",
+        json!({"command": "M105"}),
+    );
+    assert_eq!(status, 409, "{body}");
+
+    // Bad connect requests name what is wrong and change nothing.
+    for (request, needle) in [
+        (json!({"command": "connect", "port": "COM9"}), "COM9"),
+        (json!({"command": "connect", "baudrate": 1234}), "1234"),
+        (
+            json!({"command": "connect", "printerProfile": "nope"}),
+            "nope",
+        ),
+        (json!({"command": "reboot"}), "reboot"),
+        (
+            json!({"command": "connect", "baudrate": "fast"}),
+            "baudrate",
+        ),
+    ] {
+        let (status, body) = post(&server, &key, "/api/connection", request.clone());
+        assert_eq!(status, 400, "{request}: {body}");
+        assert!(body["error"].as_str().unwrap().contains(needle), "{body}");
+    }
+    let (_, connection) = send(&server, "GET", "/api/connection", &key, None);
+    assert_eq!(connection["current"]["state"], "Offline");
+
+    connect_printer(&server, &key);
+    let connected = push.wait_event("Connected");
+    assert_eq!(
+        (&connected["port"], &connected["baudrate"]),
+        (&json!("VIRTUAL"), &json!(115200))
+    );
+    let firmware = push.wait_event("FirmwareData");
+    assert_eq!(firmware["name"], "Plinth Virtual Printer");
+    let events = push.events();
+    let at = |name: &str| events.iter().position(|e| e == name).unwrap();
+    assert!(at("Connecting") < at("Connected"), "{events:?}");
+    let states: Vec<Value> = push
+        .all()
+        .iter()
+        .filter(|m| m["event"][0] == "PrinterStateChanged")
+        .map(|m| m["event"][1]["state_id"].clone())
+        .collect();
+    assert_eq!(
+        states,
+        [
+            json!("OPEN_SERIAL"),
+            json!("CONNECTING"),
+            json!("OPERATIONAL")
+        ]
+    );
+
+    // Targets are followed by the heating model; the history grows.
+    assert_eq!(post(&server, &key, "/api/printer/tool", target).0, 204);
+    let bed = json!({"command": "target", "target": 60});
+    assert_eq!(post(&server, &key, "/api/printer/bed", bed).0, 204);
+    let printer = wait_api(&server, &key, "/api/printer?history=true&limit=5", |p| {
+        p["temperature"]["tool0"]["target"] == 200.0
+            && p["temperature"]["bed"]["target"] == 60.0
+            && p["temperature"]["tool0"]["actual"].as_f64().unwrap() > 22.0
+    });
+    assert_eq!(printer["state"]["text"], "Operational");
+    assert_eq!(printer["state"]["flags"]["ready"], true);
+    let history = printer["temperature"]["history"].as_array().unwrap();
+    assert!(!history.is_empty() && history.len() <= 5, "{history:?}");
+    assert!(history[0]["time"].as_u64().is_some() && history[0]["tool0"]["actual"].is_number());
+
+    // Bad requests: a clear 4xx, and nothing reaches the printer.
+    let refusals = [
+        (
+            "/api/printer/tool",
+            json!({"command": "target", "targets": {"tool0": 999}}),
+            400,
+            "range",
+        ),
+        (
+            "/api/printer/tool",
+            json!({"command": "target", "targets": {"tool0": -5}}),
+            400,
+            "range",
+        ),
+        (
+            "/api/printer/tool",
+            json!({"command": "target", "targets": {"tool3": 200}}),
+            400,
+            "tool3",
+        ),
+        (
+            "/api/printer/tool",
+            json!({"command": "target", "targets": {"tool0": "hot"}}),
+            400,
+            "tool0",
+        ),
+        (
+            "/api/printer/tool",
+            json!({"command": "offset", "offsets": {"tool0": 80}}),
+            400,
+            "-50 to 50",
+        ),
+        (
+            "/api/printer/tool",
+            json!({"command": "select", "tool": "tool1"}),
+            400,
+            "tool1",
+        ),
+        (
+            "/api/printer/chamber",
+            json!({"command": "target", "target": 40}),
+            409,
+            "chamber",
+        ),
+        (
+            "/api/printer/bed",
+            json!({"command": "target", "target": 400}),
+            400,
+            "range",
+        ),
+        (
+            "/api/printer/printhead",
+            json!({"command": "jog", "x": "ten"}),
+            400,
+            "`x`",
+        ),
+        (
+            "/api/printer/printhead",
+            json!({"command": "jog"}),
+            400,
+            "at least one",
+        ),
+        (
+            "/api/printer/printhead",
+            json!({"command": "home", "axes": ["q"]}),
+            400,
+            "home",
+        ),
+        (
+            "/api/printer/printhead",
+            json!({"command": "feedrate", "factor": 900}),
+            400,
+            "feed rate",
+        ),
+        (
+            "/api/printer/command",
+            json!({"command": "M104 S0\nM140 S0"}),
+            400,
+            "line break",
+        ),
+        (
+            "/api/printer/command",
+            json!({"commands": ["M104 S0", 7]}),
+            400,
+            "not text",
+        ),
+        (
+            "/api/printer/command",
+            json!({"script": "nope"}),
+            404,
+            "nope",
+        ),
+        (
+            "/api/printer/command",
+            json!({"script": "../config.yaml"}),
+            400,
+            "script name",
+        ),
+        ("/api/printer/sd", json!({"command": "init"}), 404, "SD"),
+    ];
+    for (path, body, status, needle) in refusals {
+        let (got, answer) = post(&server, &key, path, body.clone());
+        assert_eq!(got, status, "{path} {body}: {answer}");
+        assert!(
+            answer["error"].as_str().unwrap().contains(needle),
+            "{path} {body}: {answer}"
+        );
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    for sent in terminal(&push).iter().filter(|l| l.starts_with("Send:")) {
+        assert!(
+            !["S999", "S-5", "M140 S0", "S400", "T1", "F900"]
+                .iter()
+                .any(|bad| sent.contains(bad)),
+            "a refused request reached the printer: {sent}"
+        );
+    }
+    let (_, printer) = send(&server, "GET", "/api/printer", &key, None);
+    assert_eq!(printer["temperature"]["tool0"]["target"], 200.0);
+
+    // The terminal shows what is sent and received.
+    let body = json!({"commands": ["M117 Hello there", "G1 X10 Y5 Z2 F3000", "M114"]});
+    assert_eq!(post(&server, &key, "/api/printer/command", body).0, 204);
+    wait_terminal(&push, "sending M117", |l| l == "Send: M117 Hello there");
+    wait_terminal(&push, "echoing it", |l| l == "Recv: echo:Hello there");
+    let position = push.wait_event("PositionUpdate");
+    assert_eq!(
+        (position["x"].clone(), position["y"].clone()),
+        (json!(10.0), json!(5.0))
+    );
+    assert_eq!(push.wait_event("ZChange"), json!({"new": 2.0, "old": null}));
+    assert_eq!(
+        post(
+            &server,
+            &key,
+            "/api/printer/printhead",
+            json!({"command": "home", "axes": ["x", "y"]})
+        )
+        .0,
+        204
+    );
+    push.wait_event("Home");
+    wait_terminal(&push, "homing", |l| l == "Send: G28 X0 Y0");
+    let jog = json!({"command": "jog", "x": 5, "z": -1, "speed": 1200});
+    assert_eq!(post(&server, &key, "/api/printer/printhead", jog).0, 204);
+    wait_terminal(&push, "the jog", |l| l == "Send: G1 X5 Z-1 F1200");
+    let script = json!({"script": "afterPrintCancelled"});
+    assert_eq!(post(&server, &key, "/api/printer/command", script).0, 204);
+    wait_terminal(&push, "the cancel script", |l| l == "Send: M104 T0 S0");
+    assert_eq!(
+        post(
+            &server,
+            &key,
+            "/api/connection",
+            json!({"command": "fake_ack"})
+        )
+        .0,
+        204
+    );
+
+    // A firmware error closes the connection with the error named.
+    let kill = json!({"command": "!!DEBUG:kill"});
+    assert_eq!(post(&server, &key, "/api/printer/command", kill).0, 204);
+    let error = push.wait_event("Error");
+    assert_eq!(error["reason"], "firmware");
+    push.wait_event("Disconnected");
+    let (_, connection) = send(&server, "GET", "/api/connection", &key, None);
+    assert_eq!(connection["current"]["state"], "Offline after error");
+    assert_eq!(send(&server, "GET", "/api/printer", &key, None).0, 409);
+
+    // Connect again, then disconnect: Disconnecting before Disconnected.
+    connect_printer(&server, &key);
+    assert_eq!(
+        post(
+            &server,
+            &key,
+            "/api/connection",
+            json!({"command": "disconnect"})
+        )
+        .0,
+        204
+    );
+    common::wait_printer(&server, &key, "Offline");
+    let events = push.events();
+    let last = |name: &str| events.iter().rposition(|e| e == name).unwrap();
+    assert!(last("Disconnecting") < last("Disconnected"), "{events:?}");
+}
+
+#[test]
+fn connect_saves_preferences_and_autoconnect_when_asked() {
+    let sb = Sandbox::new();
+    let (server, key, _push) = start(&sb);
+    let body = json!({"command": "connect", "port": "VIRTUAL", "baudrate": 250000, "save": true, "autoconnect": true});
+    assert_eq!(post(&server, &key, "/api/connection", body).0, 204);
+    common::wait_printer(&server, &key, "Operational");
+    let (_, connection) = send(&server, "GET", "/api/connection", &key, None);
+    assert_eq!(connection["current"]["baudrate"], 250000);
+    assert_eq!(connection["options"]["baudratePreference"], 250000);
+    assert_eq!(connection["options"]["autoconnect"], true);
+    drop(server);
+    // The next start connects by itself, at the saved baud rate.
+    let server = Server::start(&sb);
+    common::wait_printer(&server, &key, "Operational");
+    let (_, connection) = send(&server, "GET", "/api/connection", &key, None);
+    assert_eq!(connection["current"]["baudrate"], 250000);
+}
+
+/// A file of `n` moves, each raising Z every 50 lines.
+fn moves(n: usize) -> String {
+    let mut g = String::from("; a test print\nG28\nG90\n");
+    for i in 0..n {
+        g.push_str(&format!(
+            "G1 X{} Y{} Z{:.1} E{i} F1500\n",
+            i % 100,
+            i % 50,
+            0.2 * (i / 50) as f64
+        ));
+    }
+    g
+}
+
+fn print_positions_resends_and_the_cancel_script_in(mode: &str) {
+    let sb = Sandbox::in_mode(mode);
+    sb.write_config("printer:\n  lines_per_second: 400\nserial:\n  autoconnect: true\n");
+    let (server, key, push) = start(&sb);
+    common::wait_printer(&server, &key, "Operational");
+    assert_eq!(
+        upload(&server, &key, "moves.gcode", moves(2000).as_bytes()).0,
+        201
+    );
+    // The next numbered line arrives garbled: the printer asks for it again.
+    let garble = json!({"command": "!!DEBUG:trigger_resend_checksum"});
+    assert_eq!(post(&server, &key, "/api/printer/command", garble).0, 204);
+    let select = json!({"command": "select", "print": true});
+    assert_eq!(
+        post(&server, &key, "/api/files/local/moves.gcode", select).0,
+        204
+    );
+    assert_eq!(push.wait_event("FileSelected")["path"], "moves.gcode");
+    let started = push.wait_event("PrintStarted");
+    assert_eq!(
+        (started["name"].clone(), started["user"].clone()),
+        (json!("moves.gcode"), json!("ada"))
+    );
+    wait_terminal(&push, "a resend request", |l| {
+        l.starts_with("Recv: Resend:")
+    });
+    push.wait_event("ZChange");
+    std::thread::sleep(Duration::from_millis(300));
+
+    assert_eq!(
+        post(&server, &key, "/api/job", json!({"command": "pause"})).0,
+        204
+    );
+    let paused = push.wait_event("PrintPaused");
+    assert!(
+        paused["position"]["x"].is_number() && paused["position"]["z"].is_number(),
+        "{paused}"
+    );
+    assert_eq!(paused["position"]["t"], 0);
+    assert_eq!(paused["position"]["f"], 1500.0);
+    let filepos = paused["fileposition"].as_u64().unwrap();
+    assert!(filepos > 0, "{paused}");
+    let (_, job) = send(&server, "GET", "/api/job", &key, None);
+    assert_eq!(
+        (job["state"].clone(), job["progress"]["filepos"].clone()),
+        (json!("Paused"), json!(filepos))
+    );
+    // Manual controls work while paused.
+    let jog = json!({"command": "jog", "z": 5});
+    assert_eq!(post(&server, &key, "/api/printer/printhead", jog).0, 204);
+
+    assert_eq!(
+        post(&server, &key, "/api/job", json!({"command": "resume"})).0,
+        204
+    );
+    push.wait_event("PrintResumed");
+    assert_eq!(
+        post(&server, &key, "/api/job", json!({"command": "cancel"})).0,
+        204
+    );
+    let cancelling = push.wait_event("PrintCancelling");
+    assert_eq!(cancelling["firmwareError"], Value::Null);
+    let cancelled = push.wait_event("PrintCancelled");
+    assert!(cancelled["position"]["x"].is_number(), "{cancelled}");
+    assert!(cancelled["fileposition"].as_u64().unwrap() >= filepos);
+    wait_terminal(&push, "the cancel script", |l| l.contains("M84"));
+    let (_, current) = send(&server, "GET", "/api/job", &key, None);
+    assert_eq!(current["state"], "Operational");
+    // The resend was answered: the data counts it.
+    let resends = push
+        .all()
+        .iter()
+        .filter_map(|m| m["current"]["resends"]["count"].as_u64())
+        .max();
+    assert!(resends.unwrap_or(0) >= 1, "no resend counted");
+
+    // Restart: only a paused job, from its beginning.
+    assert_eq!(
+        post(&server, &key, "/api/job", json!({"command": "restart"})).0,
+        409
+    );
+}
+
+fn hooks_see_rewrite_expand_and_drop_every_line_in(mode: &str) {
+    let sb = Sandbox::in_mode(mode);
+    sb.bundle_as(&common::built().fixture("gcode_probe"), "gcode_probe");
+    sb.write_config("serial:\n  autoconnect: true\n");
+    let (server, key, push) = start(&sb);
+    common::wait_printer(&server, &key, "Operational");
+    let commands = [
+        "M9001",
+        "M9002",
+        "M9003",
+        "M9004",
+        "M9005",
+        "M9006",
+        "M117 secret plan",
+        "M117 rename",
+        "@pause now",
+        "!!DEBUG:action_custom light on",
+        "M400",
+    ];
+    let body = json!({ "commands": commands });
+    assert_eq!(post(&server, &key, "/api/printer/command", body).0, 204);
+    wait_terminal(&push, "the last command", |l| l == "Send: M400");
+    let data = sb.basedir.join("data").join("gcode_probe");
+    let read = |file: &str| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let text = std::fs::read_to_string(data.join(file)).unwrap_or_default();
+            if !text.is_empty() || Instant::now() > deadline {
+                return text;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    let sent: Vec<String> = read("sent.log").lines().map(str::to_owned).collect();
+    let cmds: Vec<&str> = sent.iter().map(|l| l.split('|').next().unwrap()).collect();
+    let at = |c: &str| {
+        cmds.iter()
+            .position(|x| *x == c)
+            .unwrap_or_else(|| panic!("{c} not sent: {cmds:?}"))
+    };
+    // Expanded in order, dropped, rewritten; a panicking or malformed
+    // handler and a late expansion leave the command as it was.
+    assert!(at("M117 one") < at("M117 two") && at("M117 two") < at("M117 rewritten"));
+    assert!(!cmds.contains(&"M9001") && !cmds.contains(&"M9002") && !cmds.contains(&"M9003"));
+    for unchanged in ["M9004", "M9005", "M9006"] {
+        at(unchanged);
+    }
+    assert!(
+        !cmds.iter().any(|c| c.starts_with("@")),
+        "@commands never reach the printer"
+    );
+    let one = &sent[at("M117 one")];
+    for tag in [
+        "source:api",
+        "source:rewrite",
+        "phase:queuing",
+        "plugin:gcode_probe",
+    ] {
+        assert!(one.contains(tag), "{one}");
+    }
+    assert!(!sent[at("M9004")].contains("source:rewrite"));
+    // Received lines: dropped and rewritten before the terminal sees them.
+    wait_terminal(&push, "the renamed echo", |l| l == "Recv: echo:renamed");
+    assert!(!terminal(&push).iter().any(|l| l.contains("echo:secret")));
+    // Temperatures, firmware, capabilities, actions, @commands.
+    wait_api(&server, &key, "/api/printer", |p| {
+        p["temperature"]["bed"]["actual"] == 42.5
+    });
+    assert!(
+        read("firmware.log").starts_with("Plinth Virtual Printer|"),
+        "{}",
+        read("firmware.log")
+    );
+    assert!(read("firmware.log").contains("FIRMWARE_NAME"));
+    assert!(read("caps.log").contains("AUTOREPORT_TEMP"));
+    assert_eq!(read("actions.log").trim(), "light|on");
+    let at_log = read("atcommands.log");
+    assert!(
+        at_log.contains("queuing pause now") && at_log.contains("sending pause now"),
+        "{at_log}"
+    );
+    // The panicking handler was logged under its plugin's name; the host is fine.
+    let log = server.wait_for_log("gcode_probe");
+    assert!(
+        log.contains("octoprint.comm.protocol.gcode.queuing"),
+        "{log}"
+    );
+    assert_eq!(send(&server, "GET", "/api/printer", &key, None).0, 200);
+}
+
+fn display_progress_shows_the_progress_on_the_printers_display_in(mode: &str) {
+    let sb = Sandbox::in_mode(mode);
+    sb.bundle_sample("display_progress");
+    sb.write_config("printer:\n  lines_per_second: 2000\nserial:\n  autoconnect: true\n");
+    let (server, key, push) = start(&sb);
+    common::wait_printer(&server, &key, "Operational");
+    assert_eq!(
+        upload(&server, &key, "cube.gcode", moves(1000).as_bytes()).0,
+        201
+    );
+    let select = json!({"command": "select", "print": true});
+    assert_eq!(
+        post(&server, &key, "/api/files/local/cube.gcode", select).0,
+        204
+    );
+    push.wait_event("PrintDone");
+    // The original's default message, every percent, as printed lines.
+    wait_terminal(&push, "0 %", |l| l.contains("M117 [          ]   0%%"));
+    wait_terminal(&push, "50 %", |l| l.contains("M117 [#####     ]  50%%"));
+    wait_terminal(&push, "100 %", |l| l.contains("M117 [##########] 100%%"));
+    // 100 % is part of the print: sent before the printer is idle again.
+    let lines = terminal(&push);
+    let done = lines.iter().position(|l| l.contains("100%%")).unwrap();
+    let idle = lines
+        .iter()
+        .rposition(|l| l == "Changing monitoring state to 'Operational'")
+        .unwrap();
+    assert!(done < idle, "{lines:#?}");
+    let shown: Vec<String> = terminal(&push)
+        .into_iter()
+        .filter(|l| l.starts_with("Recv: echo:["))
+        .collect();
+    assert!(shown.len() >= 90, "{shown:?}");
+    let (_, connection) = send(&server, "GET", "/api/connection", &key, None);
+    assert_eq!(connection["current"]["state"], "Operational");
+}
+
+fn gcode_system_commands_run_instead_of_reaching_the_printer_in(mode: &str) {
+    let sb = Sandbox::in_mode(mode);
+    sb.bundle_sample("gcode_system_commands");
+    let out = sb.basedir.join("octo-out.txt");
+    sb.write_config(&format!(
+        "serial:\n  autoconnect: true\nplugins:\n  gcode_system_commands:\n    command_definitions:\n    - id: '1'\n      command: echo \"$OCTOPRINT_GCODESYSTEMCOMMAND_ARGS\" > '{}'\n    - id: '2'\n      command: exit 3\n",
+        out.display()
+    ));
+    let (server, key, push) = start(&sb);
+    common::wait_printer(&server, &key, "Operational");
+    let body = json!({"commands": ["OCTO1 hello world", "OCTO2", "OCTO7", "M117 after"]});
+    assert_eq!(post(&server, &key, "/api/printer/command", body).0, 204);
+    wait_terminal(&push, "the command after", |l| l == "Send: M117 after");
+    assert_eq!(std::fs::read_to_string(&out).unwrap().trim(), "hello world");
+    let lines = terminal(&push);
+    let pos = |text: &str| {
+        lines
+            .iter()
+            .position(|l| l == text)
+            .unwrap_or_else(|| panic!("no {text:?}: {lines:#?}"))
+    };
+    assert!(pos("Exec(GCodeSystemCommands): OCTO1") < pos("Return(GCodeSystemCommands): ok"));
+    assert!(pos("Exec(GCodeSystemCommands): OCTO2") < pos("Return(GCodeSystemCommands): error"));
+    pos("Return(GCodeSystemCommands): undefined");
+    assert!(
+        !lines.iter().any(|l| l.starts_with("Send: OCTO")),
+        "{lines:#?}"
+    );
+    // The definitions are an administrator's: a user sees none of them.
+    add_user(&sb, "bob", false);
+    let bob = api_key(&sb, "bob");
+    let (_, settings) = send(&server, "GET", "/api/settings", &bob, None);
+    assert_ne!(
+        settings["plugins"]["gcode_system_commands"]["command_definitions"]
+            .as_array()
+            .map(Vec::len),
+        Some(2),
+        "{settings}"
+    );
+}
+
+in_both_modes! {
+    print_positions_resends_and_the_cancel_script => print_positions_resends_and_the_cancel_script_in,
+    hooks_see_rewrite_expand_and_drop_every_line => hooks_see_rewrite_expand_and_drop_every_line_in,
+    display_progress_shows_the_progress_on_the_printers_display => display_progress_shows_the_progress_on_the_printers_display_in,
+    gcode_system_commands_run_instead_of_reaching_the_printer => gcode_system_commands_run_instead_of_reaching_the_printer_in,
+}
