@@ -334,6 +334,13 @@ fn the_printer_connects_answers_and_refuses_what_does_not_fit() {
         204
     );
     common::wait_printer(&server, &key, "Offline");
+    push.wait_for("the second Disconnected", |_| {
+        push.events()
+            .iter()
+            .filter(|e| *e == "Disconnected")
+            .count()
+            == 2
+    });
     let events = push.events();
     let last = |name: &str| events.iter().rposition(|e| e == name).unwrap();
     assert!(last("Disconnecting") < last("Disconnected"), "{events:?}");
@@ -395,8 +402,10 @@ fn print_positions_resends_and_the_cancel_script_in(mode: &str) {
         (started["name"].clone(), started["user"].clone()),
         (json!("moves.gcode"), json!("ada"))
     );
-    wait_terminal(&push, "a resend request", |l| {
-        l.starts_with("Recv: Resend:")
+    // (The terminal lines of a fast print reach the push channel thinned
+    // out; the count of resends does not.)
+    push.wait_for("a resend counted", |m| {
+        m["current"]["resends"]["count"].as_u64() >= Some(1)
     });
     push.wait_event("ZChange");
     std::thread::sleep(Duration::from_millis(300));
@@ -440,13 +449,6 @@ fn print_positions_resends_and_the_cancel_script_in(mode: &str) {
     wait_terminal(&push, "the cancel script", |l| l.contains("M84"));
     let (_, current) = send(&server, "GET", "/api/job", &key, None);
     assert_eq!(current["state"], "Operational");
-    // The resend was answered: the data counts it.
-    let resends = push
-        .all()
-        .iter()
-        .filter_map(|m| m["current"]["resends"]["count"].as_u64())
-        .max();
-    assert!(resends.unwrap_or(0) >= 1, "no resend counted");
 
     // Restart: only a paused job, from its beginning.
     assert_eq!(
@@ -545,6 +547,20 @@ fn hooks_see_rewrite_expand_and_drop_every_line_in(mode: &str) {
     assert_eq!(send(&server, "GET", "/api/printer", &key, None).0, 200);
 }
 
+fn a_plugin_built_before_the_fast_gcode_call_is_called_with_json_in(mode: &str) {
+    let sb = Sandbox::in_mode(mode);
+    sb.user_as(&common::built().fixture("legacy_abi"), "legacy_abi");
+    sb.write_config("serial:\n  autoconnect: true\n");
+    let (server, key, push) = start(&sb);
+    common::wait_printer(&server, &key, "Operational");
+    let body = json!({"commands": ["M9100", "M117 plain"]});
+    assert_eq!(post(&server, &key, "/api/printer/command", body).0, 204);
+    wait_terminal(&push, "the plain command", |l| l == "Send: M117 plain");
+    let lines = terminal(&push);
+    assert!(lines.iter().any(|l| l == "Send: M117 legacy"), "{lines:#?}");
+    assert!(!lines.iter().any(|l| l == "Send: M9100"), "{lines:#?}");
+}
+
 fn display_progress_shows_the_progress_on_the_printers_display_in(mode: &str) {
     let sb = Sandbox::in_mode(mode);
     sb.bundle_sample("display_progress");
@@ -624,6 +640,7 @@ fn gcode_system_commands_run_instead_of_reaching_the_printer_in(mode: &str) {
 }
 
 in_both_modes! {
+    a_plugin_built_before_the_fast_gcode_call_is_called_with_json => a_plugin_built_before_the_fast_gcode_call_is_called_with_json_in,
     print_positions_resends_and_the_cancel_script => print_positions_resends_and_the_cancel_script_in,
     hooks_see_rewrite_expand_and_drop_every_line => hooks_see_rewrite_expand_and_drop_every_line_in,
     display_progress_shows_the_progress_on_the_printers_display => display_progress_shows_the_progress_on_the_printers_display_in,

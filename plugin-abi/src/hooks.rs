@@ -163,3 +163,298 @@ pub struct AtCommandHookArgs {
     /// As [`GcodeHookArgs::tags`].
     pub tags: Vec<String>,
 }
+
+/// The compact encoding of [`GcodeHookArgs`] for
+/// [`CallGcodeHook`](crate::methods::plugin::CallGcodeHook): a line of a
+/// print crosses to every handler without JSON.
+///
+/// Layout: the phase (one byte, 0 to 3 in [`GcodePhase::ALL`] order), then
+/// `cmd`, `cmd_type`, `gcode`, `subcode` and the tags, each text as a
+/// little-endian `u32` length and UTF-8 bytes; an absent optional text is
+/// the length `u32::MAX`; the tags are preceded by their count (`u32`).
+pub struct GcodeWire;
+
+const ABSENT: u32 = u32::MAX;
+
+fn put(out: &mut Vec<u8>, text: Option<&str>) {
+    match text {
+        Some(t) => {
+            out.extend_from_slice(&(t.len() as u32).to_le_bytes());
+            out.extend_from_slice(t.as_bytes());
+        }
+        None => out.extend_from_slice(&ABSENT.to_le_bytes()),
+    }
+}
+
+/// Encodes the arguments from borrowed parts (the host does not build a
+/// [`GcodeHookArgs`] per line).
+pub fn encode_gcode_args<'a>(
+    phase: GcodePhase,
+    cmd: &str,
+    cmd_type: Option<&str>,
+    gcode: Option<&str>,
+    subcode: Option<&str>,
+    tags: impl ExactSizeIterator<Item = &'a str>,
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(32 + cmd.len() + tags.len() * 16);
+    let index = GcodePhase::ALL
+        .iter()
+        .position(|p| *p == phase)
+        .unwrap_or(0);
+    out.push(index as u8);
+    put(&mut out, Some(cmd));
+    put(&mut out, cmd_type);
+    put(&mut out, gcode);
+    put(&mut out, subcode);
+    out.extend_from_slice(&(tags.len() as u32).to_le_bytes());
+    for tag in tags {
+        put(&mut out, Some(tag));
+    }
+    out
+}
+
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn u32(&mut self) -> Result<u32, String> {
+        let (head, rest) = self
+            .0
+            .split_first_chunk::<4>()
+            .ok_or("the G-code arguments end early")?;
+        self.0 = rest;
+        Ok(u32::from_le_bytes(*head))
+    }
+
+    fn text(&mut self) -> Result<Option<&'a str>, String> {
+        let len = self.u32()?;
+        if len == ABSENT {
+            return Ok(None);
+        }
+        let len = len as usize;
+        if self.0.len() < len {
+            return Err("the G-code arguments end early".into());
+        }
+        let (text, rest) = self.0.split_at(len);
+        self.0 = rest;
+        std::str::from_utf8(text)
+            .map(Some)
+            .map_err(|_| "a G-code argument is not UTF-8".to_owned())
+    }
+}
+
+/// The tags of a [`GcodeCommand`].
+#[derive(Debug, Clone, Copy)]
+pub struct Tags<'a>(TagsInner<'a>);
+
+#[derive(Debug, Clone, Copy)]
+enum TagsInner<'a> {
+    /// Checked encoded tags: `count` texts in [`GcodeWire`]'s layout.
+    Encoded {
+        bytes: &'a [u8],
+        count: usize,
+    },
+    List(&'a [String]),
+}
+
+impl<'a> Tags<'a> {
+    /// Every tag, in order.
+    pub fn iter(&self) -> impl Iterator<Item = &'a str> + 'a {
+        let (mut encoded, mut list) = match self.0 {
+            TagsInner::Encoded { bytes, count } => (Some((Reader(bytes), count)), None),
+            TagsInner::List(list) => (None, Some(list.iter().map(String::as_str))),
+        };
+        std::iter::from_fn(move || {
+            if let Some((reader, left)) = &mut encoded {
+                if *left == 0 {
+                    return None;
+                }
+                *left -= 1;
+                // Checked when the command was parsed.
+                return reader.text().ok().flatten();
+            }
+            list.as_mut().and_then(Iterator::next)
+        })
+    }
+
+    /// Whether `tag` is one of them.
+    pub fn contains(&self, tag: &str) -> bool {
+        self.iter().any(|t| t == tag)
+    }
+
+    /// How many there are.
+    pub fn len(&self) -> usize {
+        match self.0 {
+            TagsInner::Encoded { count, .. } => count,
+            TagsInner::List(list) => list.len(),
+        }
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A command as a G-code hook handler sees it, borrowed from the call (no
+/// copy per handler): OctoPrint's `cmd`, `cmd_type`, `gcode`, `subcode` and
+/// `tags`.
+#[derive(Debug, Clone, Copy)]
+pub struct GcodeCommand<'a> {
+    /// The phase.
+    pub phase: GcodePhase,
+    /// The command, e.g. `G1 X10 F3000`.
+    pub cmd: &'a str,
+    /// Its type, if its sender gave one.
+    pub cmd_type: Option<&'a str>,
+    /// Its G-code: `G1`, `M104`, `T`, `F`; `None` for others.
+    pub gcode: Option<&'a str>,
+    /// The subcode after a dot.
+    pub subcode: Option<&'a str>,
+    /// Its tags.
+    pub tags: Tags<'a>,
+}
+
+impl<'a> GcodeCommand<'a> {
+    /// Reads [`GcodeWire`]'s bytes, checking all of them.
+    pub fn parse(bytes: &'a [u8]) -> Result<Self, String> {
+        let (&phase, rest) = bytes.split_first().ok_or("no G-code arguments")?;
+        let phase = *GcodePhase::ALL
+            .get(phase as usize)
+            .ok_or_else(|| format!("unknown G-code phase {phase}"))?;
+        let mut r = Reader(rest);
+        let cmd = r.text()?.ok_or("a G-code command without text")?;
+        let (cmd_type, gcode, subcode) = (r.text()?, r.text()?, r.text()?);
+        let count = r.u32()? as usize;
+        let tags_start = r.0;
+        for _ in 0..count {
+            r.text()?.ok_or("a tag without text")?;
+        }
+        if !r.0.is_empty() {
+            return Err("bytes left after the G-code arguments".into());
+        }
+        Ok(GcodeCommand {
+            phase,
+            cmd,
+            cmd_type,
+            gcode,
+            subcode,
+            tags: Tags(TagsInner::Encoded {
+                bytes: tags_start,
+                count,
+            }),
+        })
+    }
+
+    /// A view of owned arguments.
+    pub fn of(args: &'a GcodeHookArgs) -> Self {
+        GcodeCommand {
+            phase: args.phase,
+            cmd: &args.cmd,
+            cmd_type: args.cmd_type.as_deref(),
+            gcode: args.gcode.as_deref(),
+            subcode: args.subcode.as_deref(),
+            tags: Tags(TagsInner::List(&args.tags)),
+        }
+    }
+
+    /// The same, owned.
+    pub fn to_args(&self) -> GcodeHookArgs {
+        GcodeHookArgs {
+            phase: self.phase,
+            cmd: self.cmd.to_owned(),
+            cmd_type: self.cmd_type.map(str::to_owned),
+            gcode: self.gcode.map(str::to_owned),
+            subcode: self.subcode.map(str::to_owned),
+            tags: self.tags.iter().map(str::to_owned).collect(),
+        }
+    }
+}
+
+impl crate::wire::Codec<GcodeHookArgs> for GcodeWire {
+    fn encode(a: &GcodeHookArgs) -> Result<Vec<u8>, String> {
+        Ok(encode_gcode_args(
+            a.phase,
+            &a.cmd,
+            a.cmd_type.as_deref(),
+            a.gcode.as_deref(),
+            a.subcode.as_deref(),
+            a.tags.iter().map(String::as_str),
+        ))
+    }
+
+    fn decode(bytes: &[u8]) -> Result<GcodeHookArgs, String> {
+        GcodeCommand::parse(bytes).map(|c| c.to_args())
+    }
+}
+
+/// The answer of [`CallGcodeHook`](crate::methods::plugin::CallGcodeHook):
+/// JSON as [`GcodeHookArgs`] describes, with "unchanged" (`null`) as no
+/// bytes at all, the answer to nearly every line.
+pub struct GcodeAnswerWire;
+
+impl crate::wire::Codec<serde_json::Value> for GcodeAnswerWire {
+    fn encode(value: &serde_json::Value) -> Result<Vec<u8>, String> {
+        if value.is_null() {
+            return Ok(Vec::new());
+        }
+        serde_json::to_vec(value).map_err(|e| format!("cannot encode: {e}"))
+    }
+
+    fn decode(bytes: &[u8]) -> Result<serde_json::Value, String> {
+        if bytes.is_empty() {
+            return Ok(serde_json::Value::Null);
+        }
+        serde_json::from_slice(bytes).map_err(|e| format!("cannot decode: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gcode_arguments_round_trip_and_bad_bytes_are_refused() {
+        let args = GcodeHookArgs {
+            phase: GcodePhase::Sent,
+            cmd: "G1 X10 ; ünïcode".into(),
+            cmd_type: None,
+            gcode: Some("G1".into()),
+            subcode: Some("".into()),
+            tags: vec!["source:file".into(), "filepos:12".into()],
+        };
+        let bytes = GcodeWire::encode(&args).unwrap();
+        assert_eq!(GcodeWire::decode(&bytes).unwrap(), args);
+        for cut in 0..bytes.len() {
+            assert!(GcodeWire::decode(&bytes[..cut]).is_err(), "cut at {cut}");
+        }
+        let view = GcodeCommand::parse(&bytes).unwrap();
+        assert_eq!(
+            view.tags.iter().collect::<Vec<_>>(),
+            ["source:file", "filepos:12"]
+        );
+        assert!(view.tags.contains("filepos:12") && !view.tags.contains("x"));
+        assert_eq!(GcodeCommand::of(&args).to_args(), args);
+        let mut extra = bytes.clone();
+        extra.push(0);
+        assert!(GcodeWire::decode(&extra).is_err());
+        let mut bad_phase = bytes.clone();
+        bad_phase[0] = 9;
+        assert!(GcodeWire::decode(&bad_phase).is_err());
+        use crate::wire::Codec as _;
+        assert_eq!(
+            GcodeAnswerWire::encode(&serde_json::Value::Null).unwrap(),
+            b""
+        );
+        assert_eq!(
+            GcodeAnswerWire::decode(b"").unwrap(),
+            serde_json::Value::Null
+        );
+        assert_eq!(
+            GcodeAnswerWire::decode(b"[]").unwrap(),
+            serde_json::json!([])
+        );
+        let mut huge = vec![0u8];
+        huge.extend_from_slice(&1_000_000u32.to_le_bytes());
+        assert!(GcodeWire::decode(&huge).is_err());
+    }
+}

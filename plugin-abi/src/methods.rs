@@ -17,9 +17,10 @@ use serde_json::Value;
 use crate::types::*;
 use crate::wire::{Json, Raw};
 
-/// One method descriptor.
+/// One method descriptor: JSON both ways unless codecs are named
+/// (`args as Codec`, `=> out, Codec`).
 macro_rules! method {
-    ($(#[$doc:meta])* $name:ident = $id:expr, $since:expr, $args:ty => $out:ty $(, $codec:ty)?) => {
+    ($(#[$doc:meta])* $name:ident = $id:expr, $since:expr, $args:ty $(as $acodec:ty)? => $out:ty $(, $codec:ty)?) => {
         $(#[$doc])*
         pub struct $name;
         impl crate::wire::Method for $name {
@@ -27,7 +28,7 @@ macro_rules! method {
             const NAME: &'static str = stringify!($name);
             const SINCE: u32 = $since;
             type Args = $args;
-            type ArgsCodec = Json<$args>;
+            type ArgsCodec = method!(@codec $args $(, $acodec)?);
             type Output = $out;
             type OutputCodec = method!(@codec $out $(, $codec)?);
         }
@@ -50,7 +51,7 @@ macro_rules! since {
 macro_rules! declare_mixins {
     (
         base {
-            $( $(#[$bdoc:meta])* $bmethod:ident = $bindex:literal: $bargs:ty => $bout:ty; )*
+            $( $(#[$bdoc:meta])* $bmethod:ident = $bindex:literal $(since $bsince:literal)?: $bargs:ty $(as $bacodec:ty)? => $bout:ty $([$bcodec:ty])?; )*
         }
         $(
             $(#[$doc:meta])*
@@ -136,7 +137,7 @@ macro_rules! declare_mixins {
             #[doc(no_inline)]
             pub use crate::wire::Method;
 
-            $( method!($(#[$bdoc])* $bmethod = $bindex, 0, $bargs => $bout); )*
+            $( method!($(#[$bdoc])* $bmethod = $bindex, since!(0 $(, $bsince)?), $bargs $(as $bacodec)? => $bout $(, $bcodec)?); )*
             $( $( method!(
                 $(#[$mdoc])*
                 $method = ($number << 8) | $index,
@@ -173,6 +174,11 @@ declare_mixins! {
         CallHook = 0x07: (String, Value) => Value;
         /// Calls one of the plugin's helpers: `(helper, arguments)`.
         CallHelper = 0x08: (String, Value) => Value;
+        /// Calls the plugin's handler of a G-code hook phase with the
+        /// command in a compact binary encoding (the hot path of a print);
+        /// answers as [`CallHook`] would. A plugin without it is called
+        /// through `CallHook`.
+        CallGcodeHook = 0x09 since 2: crate::hooks::GcodeHookArgs as crate::hooks::GcodeWire => Value [crate::hooks::GcodeAnswerWire];
     }
 
     /// `StartupPlugin`: told when the server starts.

@@ -75,6 +75,7 @@ impl<P: Plugin> Instance<P> {
                     None => Err(PluginError::new(format!("no handler for hook `{name}`"))),
                 }
             }),
+            CallGcodeHook::ID => self.call_gcode_hook(args),
             CallHelper::ID => serve_result::<CallHelper>(args, |(name, a)| {
                 match self.registry().helpers.iter().find(|(n, _)| *n == name) {
                     Some((_, helper)) => helper(p, &a),
@@ -82,6 +83,39 @@ impl<P: Plugin> Instance<P> {
                 }
             }),
             _ => CallOutcome::Unsupported,
+        }
+    }
+}
+
+impl<P: Plugin> Instance<P> {
+    /// `CallGcodeHook`: the command is read in place from the call's bytes
+    /// and handed to the typed handler of its phase (an untyped one gets
+    /// the JSON); "unchanged" answers no bytes.
+    fn call_gcode_hook(&self, args: &[u8]) -> CallOutcome {
+        use crate::hooks::{GcodeAnswerWire, GcodeCommand};
+        use crate::wire::Codec;
+        let command = match GcodeCommand::parse(args) {
+            Ok(c) => c,
+            Err(e) => {
+                return CallOutcome::Error(format!("CallGcodeHook: bad arguments: {e}").into())
+            }
+        };
+        let r = self.registry();
+        let answer = match r.gcode.iter().find(|(phase, _)| *phase == command.phase) {
+            Some((_, handler)) => handler(&self.plugin, &command).map(|a| a.to_value()),
+            None => {
+                let name = command.phase.hook();
+                match r.hooks.iter().find(|(n, _, _)| n == name) {
+                    Some((_, _, handler)) => serde_json::to_value(command.to_args())
+                        .map_err(PluginError::from)
+                        .and_then(|a| handler(&self.plugin, &a)),
+                    None => Err(PluginError::new(format!("no handler for hook `{name}`"))),
+                }
+            }
+        };
+        match answer.and_then(|v| GcodeAnswerWire::encode(&v).map_err(PluginError::new)) {
+            Ok(bytes) => CallOutcome::Ok(bytes.into()),
+            Err(e) => CallOutcome::Error(e.message.into()),
         }
     }
 }

@@ -23,7 +23,7 @@
 //! impl NoBeep {
 //!     // `octoprint.comm.protocol.gcode.queuing`: drop every M300 (beep).
 //!     fn queuing(&self, command: &GcodeCommand) -> PluginResult<GcodeAction> {
-//!         Ok(match command.gcode.as_deref() {
+//!         Ok(match command.gcode {
 //!             Some("M300") => GcodeAction::Drop,
 //!             _ => GcodeAction::Keep,
 //!         })
@@ -42,9 +42,9 @@ pub use plinth_abi::hooks::*;
 use crate::plugin::Registry;
 use crate::types::{PluginError, PluginResult};
 
-/// A command as the G-code hooks see it (OctoPrint's `cmd`, `cmd_type`,
-/// `gcode`, `subcode`, `tags`).
-pub type GcodeCommand = GcodeHookArgs;
+/// A typed G-code handler: gets the command (borrowed, nothing copied),
+/// answers what becomes of it.
+pub type GcodeHandler<P> = for<'a> fn(&P, &GcodeCommand<'a>) -> PluginResult<GcodeAction>;
 
 /// What a queuing or sending handler does with a command (the answers of
 /// queued and sent handlers are ignored: return [`GcodeAction::Keep`]).
@@ -115,16 +115,18 @@ impl<P: 'static> Registry<P> {
         &mut self,
         phase: GcodePhase,
         order: Option<i64>,
-        handler: fn(&P, &GcodeCommand) -> PluginResult<GcodeAction>,
+        handler: GcodeHandler<P>,
     ) -> &mut Self {
         self.boxed_hook(
             phase.hook(),
             order,
             Box::new(move |p, a| {
-                let command: GcodeCommand = args(phase.hook(), a)?;
-                handler(p, &command).map(|action| action.to_value())
+                let owned: GcodeHookArgs = args(phase.hook(), a)?;
+                handler(p, &GcodeCommand::of(&owned)).map(|action| action.to_value())
             }),
-        )
+        );
+        self.gcode.push((phase, handler));
+        self
     }
 
     /// Handles lines from the printer (`octoprint.comm.protocol.gcode.received`):

@@ -36,7 +36,8 @@
 //! - Injected properties (`_identifier`, `_logger`, `_data_folder`, …) live on
 //!   the [`Host`] handle passed to [`Plugin::new`].
 //! - `__plugin_hooks__` and `__plugin_helpers__` are registered in
-//!   [`Plugin::register`]; hooks and helpers take and return JSON.
+//!   [`Plugin::register`]; hooks and helpers take and return JSON, and the
+//!   hooks the host calls have typed helpers ([`hooks`]).
 //! - Flask requests and responses are [`Request`] and [`Response`]; a
 //!   Blueprint's `@route` is [`BlueprintRoutes::route`].
 //! - `RestartNeedingPlugin` is `restart_needing: true` in [`export_plugin!`];
@@ -44,6 +45,36 @@
 //!   Template and Wizard plugins reload-needing, as in OctoPrint.
 //! - Plugins must be built with `panic = "unwind"` (Cargo's default); the host
 //!   refuses a plugin built with `panic = "abort"`.
+//!
+//! ## What every plugin is given
+//! OctoPrint injects services into every plugin; in Plinth they are on the
+//! [`Host`] handle:
+//!
+//! | OctoPrint | Plinth |
+//! |---|---|
+//! | `self._identifier`, `_plugin_name`, `_plugin_version`, `_basefolder` | [`Host::identifier`], [`Host::name`], [`Host::version`], [`Host::base_folder`] |
+//! | `self._logger` | [`Host::logger`] |
+//! | `self._settings` | [`Host::settings`] ([`Settings`]) |
+//! | `self._data_folder`, `get_plugin_data_folder()` | [`Host::data_folder`] |
+//! | `self._printer` | [`Host::printer`] ([`Printer`], whose documentation maps every method) |
+//! | `self._event_bus.fire(…)` | [`Host::fire_event`] (fired as `plugin_<id>_<name>`) |
+//! | `self._plugin_manager.send_plugin_message(…)` | [`Host::send_plugin_message`] |
+//! | `self._plugin_manager.get_helpers(…)` | [`Host::call_helper`] |
+//! | `self._plugin_manager.get_hooks(…)` | [`Host::call_hook`] |
+//!
+//! ## The printer and the G-code stream
+//! The host calls OctoPrint's printer hooks with OctoPrint's arguments,
+//! order and answers ([`hooks`] lists them): a `queuing` handler may rewrite,
+//! expand or drop a command ([`hooks::GcodeAction`]), a `received` handler
+//! may rewrite or drop a line from the printer, and handlers of `sent`,
+//! `firmware.info`, `firmware.capabilities`, `action` and the `@commands`
+//! are told. A handler's error or panic is logged under the plugin's name
+//! and the line goes on unchanged. Events of the printer (`Connected`,
+//! `PrinterStateChanged`, `PrintStarted`, `ZChange`, …) are in [`events`]
+//! with their payloads. OctoPrint's `PrinterCallback` (log lines,
+//! temperatures, current data) maps to those events and hooks: the
+//! `received`/`sent` hooks see every terminal line, `temperatures.received`
+//! every report, and [`Printer::get_current_data`] the current data.
 //!
 //! ## In process or isolated
 //! The host runs a plugin either in the host's own process or **isolated**, in a

@@ -22,6 +22,9 @@ pub(crate) type BoxedHook<P> = Box<dyn Fn(&P, &Value) -> PluginResult<Value> + S
 /// the hooks the host calls ([`crate::hooks`]).
 pub struct Registry<P> {
     pub(crate) hooks: Vec<(String, Option<i64>, BoxedHook<P>)>,
+    /// The typed G-code handlers, also in `hooks`: the host calls these
+    /// without JSON (`CallGcodeHook`).
+    pub(crate) gcode: Vec<(crate::hooks::GcodePhase, crate::hooks::GcodeHandler<P>)>,
     pub(crate) helpers: Vec<(String, HelperFn<P>)>,
 }
 
@@ -29,6 +32,7 @@ impl<P> Default for Registry<P> {
     fn default() -> Self {
         Self {
             hooks: Vec::new(),
+            gcode: Vec::new(),
             helpers: Vec::new(),
         }
     }
@@ -49,6 +53,7 @@ impl<P: 'static> Registry<P> {
         handler: BoxedHook<P>,
     ) -> &mut Self {
         self.hooks.retain(|(n, _, _)| n != name);
+        self.gcode.retain(|(phase, _)| phase.hook() != name);
         self.hooks.push((name.to_owned(), order, handler));
         self
     }

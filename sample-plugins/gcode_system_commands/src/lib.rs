@@ -109,7 +109,7 @@ impl GcodeSystemCommands {
         let status = shell(&line)
             .env("OCTOPRINT_GCODESYSTEMCOMMAND_ID", id)
             .env("OCTOPRINT_GCODESYSTEMCOMMAND_ARGS", args)
-            .env("OCTOPRINT_GCODESYSTEMCOMMAND_LINE", &command.cmd)
+            .env("OCTOPRINT_GCODESYSTEMCOMMAND_LINE", command.cmd)
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())

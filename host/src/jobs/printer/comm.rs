@@ -95,7 +95,8 @@ pub(super) fn run(printer: Weak<Printer>, requests: Receiver<Request>) {
     let mut comm = Comm {
         link: None,
         hooks: HookSet::new(manager),
-        ready_at: None,
+        ready_at: Wake::Idle,
+        requested: None,
     };
     loop {
         let wait = comm.wait();
@@ -129,9 +130,21 @@ pub(super) fn run(printer: Weak<Printer>, requests: Receiver<Request>) {
 struct Comm {
     link: Option<Link>,
     hooks: HookSet,
-    /// When the next step has timed work (the job's next line): `None`
-    /// when only requests, the queue or the idle tick wake it.
-    ready_at: Option<Instant>,
+    /// When the next step has work of its own.
+    ready_at: Wake,
+    /// A pause or cancel the printer was asked for (its state says it too).
+    requested: Option<Asked>,
+}
+
+/// When the connection's thread steps next, requests aside.
+#[derive(Debug, Clone, Copy)]
+enum Wake {
+    /// At the idle tick.
+    Idle,
+    /// At once.
+    Now,
+    /// At this moment (the job's next line is due).
+    At(Instant),
 }
 
 impl Comm {
@@ -145,10 +158,11 @@ impl Comm {
         if link.resend_from.is_some() || !link.queue.is_empty() {
             return Some(Duration::ZERO);
         }
-        let until_ready = self
-            .ready_at
-            .map_or(IDLE_TICK, |at| at.saturating_duration_since(Instant::now()));
-        Some(until_ready.min(IDLE_TICK))
+        Some(match self.ready_at {
+            Wake::Idle => IDLE_TICK,
+            Wake::Now => Duration::ZERO,
+            Wake::At(at) => at.saturating_duration_since(Instant::now()).min(IDLE_TICK),
+        })
     }
 
     fn handle(&mut self, printer: &Arc<Printer>, request: Request) {
@@ -166,18 +180,10 @@ impl Comm {
             }
             Request::Send(commands) => self.enqueue(commands),
             Request::Start => self.start_job(printer),
-            Request::Pause | Request::Cancel => {
-                // The state says what to do; `step` does it once the queue is empty.
-                if matches!(request, Request::Cancel) {
-                    if let Some(job) = self.link.as_ref().and_then(|l| l.job.as_ref()) {
-                        let mut payload = job.selected.payload();
-                        payload["firmwareError"] = Value::Null;
-                        printer
-                            .manager
-                            .fire_event(events::PRINT_CANCELLING, &payload);
-                    }
-                }
-            }
+            // The state says it already; the thread acts once asked, so
+            // that the caller's events come first.
+            Request::Pause => self.requested = Some(Asked::Pause),
+            Request::Cancel => self.requested = Some(Asked::Cancel),
             Request::Resume => self.resume(printer),
             Request::FakeAck => {
                 if let Some(link) = &mut self.link {
@@ -238,7 +244,7 @@ impl Comm {
         printer.set_state(PrinterState::Connecting);
         // The hello: resets the line number; its `ok` means the printer is there.
         let hello = Command::new("M110 N0", &["trigger:comm.connect_hello"]);
-        self.write(printer, hello);
+        self.write(printer, &hello);
     }
 
     /// Closes the connection; a job fails. `error` puts the printer in
@@ -282,10 +288,16 @@ impl Comm {
                 self.hooks.atcommand(GcodePhase::Queuing, &command);
             }
             let queued = self.hooks.gcode(GcodePhase::Queuing, vec![command]);
+            let told = self
+                .hooks
+                .handles(super::hooks::PrinterHook::Queued)
+                .then(|| queued.clone());
             if let Some(link) = &mut self.link {
-                link.queue.extend(queued.iter().cloned());
+                link.queue.extend(queued);
             }
-            self.hooks.gcode(GcodePhase::Queued, queued);
+            if let Some(queued) = told {
+                self.hooks.gcode(GcodePhase::Queued, queued);
+            }
         }
     }
 
@@ -303,14 +315,15 @@ impl Comm {
         let Some(command) = self.hooks.gcode(GcodePhase::Sending, vec![command]).pop() else {
             return;
         };
-        self.write(printer, command.clone());
-        self.hooks.gcode(GcodePhase::Sent, vec![command.clone()]);
-        self.after_sent(printer, &command);
+        self.write(printer, &command);
+        for command in self.hooks.gcode(GcodePhase::Sent, vec![command]) {
+            self.after_sent(printer, &command);
+        }
     }
 
     /// Writes a command: numbered and checksummed while a job runs or when
     /// it sets the line number, plain otherwise.
-    fn write(&mut self, printer: &Arc<Printer>, command: Command) {
+    fn write(&mut self, printer: &Arc<Printer>, command: &Command) {
         let Some(link) = &mut self.link else {
             return;
         };
@@ -684,14 +697,17 @@ impl Comm {
     /// Does what is ready: a resend, the next queued command, the next line
     /// of the job, or the next move of a pause, cancel or finish.
     fn step(&mut self, printer: &Arc<Printer>) {
-        self.ready_at = None;
+        self.ready_at = Wake::Idle;
         let Some(link) = &mut self.link else {
             return;
         };
-        let now = link.now();
-        let late = link.firmware.tick(now);
-        if !late.is_empty() {
-            self.read(printer, late);
+        // What the firmware sent by itself comes with the answer to the next
+        // line; with none to send, it is asked for.
+        if link.awaiting_ok || (link.queue.is_empty() && link.resend_from.is_none()) {
+            let late = link.firmware.tick(link.now());
+            if !late.is_empty() {
+                self.read(printer, late);
+            }
         }
         let Some(link) = &mut self.link else {
             return;
@@ -701,7 +717,7 @@ impl Comm {
         }
         // Whatever is done below, the next step comes at once; only the
         // job's pace and idleness set a later one.
-        self.ready_at = Some(Instant::now());
+        self.ready_at = Wake::Now;
         if let Some(from) = link.resend_from.take() {
             let lines: Vec<String> = link
                 .history
@@ -731,11 +747,16 @@ impl Comm {
         let state = printer.state();
         match state {
             PrinterState::Printing => self.next_from_job(printer),
-            PrinterState::Pausing => self.ask_position(printer, Asked::Pause),
-            PrinterState::Cancelling => self.ask_position(printer, Asked::Cancel),
+            PrinterState::Pausing if self.requested == Some(Asked::Pause) => {
+                self.ask_position(printer, Asked::Pause)
+            }
+            PrinterState::Cancelling if self.requested == Some(Asked::Cancel) => {
+                self.ask_position(printer, Asked::Cancel)
+            }
+            PrinterState::Pausing | PrinterState::Cancelling => self.ready_at = Wake::Idle,
             PrinterState::Finishing => self.finished(printer),
             _ => {
-                self.ready_at = None;
+                self.ready_at = Wake::Idle;
                 self.poll_temperature();
             }
         }
@@ -767,17 +788,17 @@ impl Comm {
         if job.done_reading {
             printer.set_state(PrinterState::Finishing);
             self.script(printer, "afterPrintDone");
-            self.ready_at = Some(Instant::now());
+            self.ready_at = Wake::Now;
             return;
         }
         let due =
             Duration::try_from_secs_f64(job.sent as f64 / printer.rate).unwrap_or(Duration::MAX);
         let active = printer.lock().clock.active(Instant::now());
         if active < due {
-            self.ready_at = Some(Instant::now() + (due - active));
+            self.ready_at = Wake::At(Instant::now() + (due - active));
             return;
         }
-        self.ready_at = Some(Instant::now());
+        self.ready_at = Wake::Now;
         let command = match job.file.next_command() {
             Ok(Some(text)) => {
                 job.sent += 1;
@@ -853,7 +874,7 @@ impl Comm {
                     Asked::Cancel => self.cancelled(printer),
                 }
             }
-            Some(_) => self.ready_at = Some(Instant::now() + WAIT_TICK),
+            Some(_) => self.ready_at = Wake::At(Instant::now() + WAIT_TICK),
         }
     }
 
@@ -874,6 +895,7 @@ impl Comm {
         if printer.state() != PrinterState::Pausing {
             return;
         }
+        self.requested = None;
         printer.lock().clock.pause();
         let payload = self.job_payload(printer);
         printer.set_state(PrinterState::Paused);
@@ -903,6 +925,7 @@ impl Comm {
         if printer.state() != PrinterState::Cancelling {
             return;
         }
+        self.requested = None;
         let payload = self.job_payload(printer);
         let job = self.link.as_mut().and_then(|l| l.job.take());
         self.script(printer, "afterPrintCancelled");

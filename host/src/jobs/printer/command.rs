@@ -37,6 +37,20 @@ impl Command {
         self.cmd.trim_start().starts_with('@')
     }
 
+    /// The hook arguments for `phase`, in the compact encoding of
+    /// `CallGcodeHook`.
+    pub fn encode(&self, phase: GcodePhase) -> Vec<u8> {
+        let (gcode, subcode) = self.gcode();
+        plinth_abi::hooks::encode_gcode_args(
+            phase,
+            &self.cmd,
+            self.cmd_type.as_deref(),
+            gcode,
+            subcode,
+            self.tags.iter().map(String::as_str),
+        )
+    }
+
     /// The hook arguments for `phase`.
     pub fn hook_args(&self, phase: GcodePhase) -> GcodeHookArgs {
         let (gcode, subcode) = self.gcode();

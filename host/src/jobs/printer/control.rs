@@ -197,6 +197,19 @@ impl super::Printer {
             PrinterState::Resuming,
         ];
         if self.move_state(&from, PrinterState::Cancelling)? {
+            let mut payload = {
+                let status = self.lock();
+                let mut payload = status
+                    .selected
+                    .as_ref()
+                    .map_or(json!({}), Selected::payload);
+                if let Some(user) = &status.user {
+                    payload["user"] = json!(user);
+                }
+                payload
+            };
+            payload["firmwareError"] = json!(null);
+            self.manager.fire_event(events::PRINT_CANCELLING, &payload);
             self.request(Request::Cancel);
         }
         Ok(())
