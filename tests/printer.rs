@@ -365,6 +365,164 @@ fn connect_saves_preferences_and_autoconnect_when_asked() {
     assert_eq!(connection["current"]["baudrate"], 250000);
 }
 
+fn send_raw(server: &Server, key: &str, method: &str, path: &str, body: Value) -> (u16, Value) {
+    let agent = common::http();
+    let url = server.url(path);
+    let request = match method {
+        "PATCH" => agent.patch(&url),
+        _ => panic!("no such method {method}"),
+    };
+    let mut response = request
+        .header("X-Api-Key", key)
+        .header("Content-Type", "application/json")
+        .send(body.to_string())
+        .unwrap();
+    let status = response.status().as_u16();
+    let text = response.body_mut().read_to_string().unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+#[test]
+fn printer_profiles_are_listed_added_changed_used_and_removed() {
+    let sb = Sandbox::new();
+    let (server, key, _push) = start(&sb);
+    add_user(&sb, "bob", false);
+    let bob = api_key(&sb, "bob");
+    let (status, list) = send(&server, "GET", "/api/printerprofiles", &bob, None);
+    assert_eq!(status, 200, "{list}");
+    let default = &list["profiles"]["_default"];
+    assert_eq!(
+        (default["default"].clone(), default["current"].clone()),
+        (json!(true), json!(true))
+    );
+    assert!(default["resource"]
+        .as_str()
+        .unwrap()
+        .ends_with("/api/printerprofiles/_default"));
+    assert_eq!(default["extruder"]["count"], 1);
+
+    let big = json!({"profile": {"id": "big", "name": "Big", "heatedChamber": true,
+        "extruder": {"count": 2}, "volume": {"width": 300, "depth": 300}}});
+    assert_eq!(
+        post(&server, &bob, "/api/printerprofiles", big.clone()).0,
+        403
+    );
+    let (status, added) = post(&server, &key, "/api/printerprofiles", big.clone());
+    assert_eq!(status, 200, "{added}");
+    assert_eq!(
+        added["profile"]["volume"]["height"], 200.0,
+        "the rest from the default"
+    );
+    assert_eq!(post(&server, &key, "/api/printerprofiles", big).0, 409);
+    for (body, needle) in [
+        (
+            json!({"profile": {"id": "x", "extruder": {"count": 0}}}),
+            "extruder.count",
+        ),
+        (
+            json!({"profile": {"id": "x", "volume": {"formFactor": "star"}}}),
+            "formFactor",
+        ),
+        (json!({"profile": {"id": "../x"}}), "identifier"),
+        (json!({"nothing": true}), "profile"),
+        (json!({"profile": {"id": "x"}, "basedOn": "nope"}), "nope"),
+    ] {
+        let (status, answer) = post(&server, &key, "/api/printerprofiles", body.clone());
+        assert!(status == 400 || status == 404, "{body}: {status} {answer}");
+        assert!(
+            answer["error"].as_str().unwrap().contains(needle),
+            "{answer}"
+        );
+    }
+    assert_eq!(
+        send(&server, "GET", "/api/printerprofiles/x", &key, None).0,
+        404
+    );
+
+    // Connected with it, the printer has its heaters.
+    let connect = json!({"command": "connect", "printerProfile": "big"});
+    assert_eq!(post(&server, &key, "/api/connection", connect).0, 204);
+    common::wait_printer(&server, &key, "Operational");
+    let (_, connection) = send(&server, "GET", "/api/connection", &key, None);
+    assert_eq!(connection["current"]["printerProfile"], "big");
+    let targets = json!({"command": "target", "targets": {"tool1": 210}});
+    assert_eq!(post(&server, &key, "/api/printer/tool", targets).0, 204);
+    let chamber = json!({"command": "target", "target": 45});
+    assert_eq!(post(&server, &key, "/api/printer/chamber", chamber).0, 204);
+    wait_api(&server, &key, "/api/printer", |p| {
+        p["temperature"]["tool1"]["target"] == 210.0
+            && p["temperature"]["chamber"]["target"] == 45.0
+    });
+    let unknown = json!({"command": "connect", "printerProfile": "nope"});
+    assert_eq!(post(&server, &key, "/api/connection", unknown).0, 400);
+
+    // The current and the default profile stay.
+    assert_eq!(
+        send(&server, "DELETE", "/api/printerprofiles/big", &key, None).0,
+        409
+    );
+    assert_eq!(
+        send(
+            &server,
+            "DELETE",
+            "/api/printerprofiles/_default",
+            &key,
+            None
+        )
+        .0,
+        409
+    );
+    let patch = json!({"profile": {"name": "Bigger", "default": true}});
+    let (status, changed) = send_raw(&server, &key, "PATCH", "/api/printerprofiles/big", patch);
+    assert_eq!(status, 200, "{changed}");
+    assert_eq!(
+        (
+            changed["profile"]["name"].clone(),
+            changed["profile"]["default"].clone()
+        ),
+        (json!("Bigger"), json!(true))
+    );
+    let bad = json!({"profile": {"heatedBed": "maybe"}});
+    assert_eq!(
+        send_raw(&server, &key, "PATCH", "/api/printerprofiles/big", bad).0,
+        400
+    );
+    let (_, list) = send(&server, "GET", "/api/printerprofiles", &key, None);
+    assert_eq!(list["profiles"]["_default"]["default"], false);
+    assert_eq!(
+        list["profiles"]["big"]["name"], "Bigger",
+        "a refused change changes nothing"
+    );
+    let back = json!({"profile": {"default": true}});
+    assert_eq!(
+        send_raw(
+            &server,
+            &key,
+            "PATCH",
+            "/api/printerprofiles/_default",
+            back
+        )
+        .0,
+        200
+    );
+    assert_eq!(
+        post(
+            &server,
+            &key,
+            "/api/connection",
+            json!({"command": "connect"})
+        )
+        .0,
+        204
+    );
+    common::wait_printer(&server, &key, "Operational");
+    assert_eq!(
+        send(&server, "DELETE", "/api/printerprofiles/big", &key, None).0,
+        204
+    );
+    assert!(!sb.basedir.join("printerProfiles/big.profile").exists());
+}
+
 /// A file of `n` moves, each raising Z every 50 lines.
 fn moves(n: usize) -> String {
     let mut g = String::from("; a test print\nG28\nG90\n");

@@ -126,13 +126,20 @@ pub enum PrinterCall {
     CancelPrint,
     /// Starts a paused job again from the beginning. `null`.
     RestartPrint,
-    /// `connect(port=None, baudrate=None)`. `null`.
+    /// `connect(port=None, baudrate=None, profile=None)`. `null`.
     Connect {
         /// `VIRTUAL`; the preference when `null`.
         port: Option<String>,
         /// The preference when `null`.
         baudrate: Option<u32>,
+        /// A printer profile's identifier; the default profile when `null`.
+        #[serde(default)]
+        profile: Option<String>,
     },
+    /// `_printer_profile_manager.get_all()`: every profile by identifier.
+    Profiles,
+    /// `_printer_profile_manager.get_current_or_default()`: the printer's profile.
+    CurrentProfile,
     /// `disconnect()`. `null`.
     Disconnect,
     /// `fake_ack()`. `null`.

@@ -75,7 +75,8 @@ impl PrinterState {
 /// | `jog(axes, relative, speed)`, `home(axes)`, `extrude(amount, speed)`, `change_tool(tool)`, `feed_rate(factor)`, `flow_rate(factor)` | the same names |
 /// | `select_file(path, sd, printAfterSelect)`, `unselect_file()` | [`select_file`](Self::select_file), [`unselect_file`](Self::unselect_file) |
 /// | `start_print()`, `pause_print()`, `resume_print()`, `toggle_pause_print()`, `cancel_print()` | the same names; [`restart_print`](Self::restart_print) |
-/// | `connect(port, baudrate)`, `disconnect()`, `fake_ack()` | the same names |
+/// | `connect(port, baudrate, profile)`, `disconnect()`, `fake_ack()` | the same names |
+/// | `self._printer_profile_manager.get_all()`, `.get_current_or_default()` | [`get_profiles`](Self::get_profiles), [`get_current_profile`](Self::get_current_profile) |
 /// | `register_callback(PrinterCallback)` | handle the events ([`crate::events`]) and hooks ([`crate::hooks`]) instead |
 /// | `log_lines(*lines)`, `comm_instance._log(line)` | [`log_lines`](Self::log_lines) |
 /// | the terminal's lines | [`get_log_lines`](Self::get_log_lines) |
@@ -353,12 +354,30 @@ impl Printer {
         self.act(PrinterCall::RestartPrint)
     }
 
-    /// `connect(port, baudrate)`: the preferences where `None`.
-    pub fn connect(&self, port: Option<&str>, baudrate: Option<u32>) -> Result<(), PrinterError> {
+    /// `connect(port, baudrate, profile)`: the preferences where `None`.
+    pub fn connect(
+        &self,
+        port: Option<&str>,
+        baudrate: Option<u32>,
+        profile: Option<&str>,
+    ) -> Result<(), PrinterError> {
         self.act(PrinterCall::Connect {
             port: port.map(str::to_owned),
             baudrate,
+            profile: profile.map(str::to_owned),
         })
+    }
+
+    /// `_printer_profile_manager.get_all()`: every printer profile, by
+    /// identifier (OctoPrint's schema).
+    pub fn get_profiles(&self) -> Result<Value, PrinterError> {
+        self.call(PrinterCall::Profiles)
+    }
+
+    /// `_printer_profile_manager.get_current_or_default()`: the profile the
+    /// printer uses.
+    pub fn get_current_profile(&self) -> Result<Value, PrinterError> {
+        self.call(PrinterCall::CurrentProfile)
     }
 
     /// `disconnect()`.

@@ -67,16 +67,6 @@ pub(crate) struct Shared {
     pub(crate) me: Weak<Shared>,
 }
 
-impl Shared {
-    /// The records, to change them: counts a new generation.
-    pub(crate) fn records_mut(&self) -> std::sync::RwLockWriteGuard<'_, Records> {
-        let records = self.records.write().unwrap();
-        self.generation
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        records
-    }
-}
-
 /// Receives a slicing job's progress reports (fractions from 0 to 1).
 pub type ProgressSink = Arc<dyn Fn(f64) + Send + Sync>;
 

@@ -247,6 +247,8 @@ fn changes_printer(call: &PrinterCall) -> bool {
             | PrinterCall::TemperatureHistory { .. }
             | PrinterCall::CurrentConnection
             | PrinterCall::TerminalLines
+            | PrinterCall::Profiles
+            | PrinterCall::CurrentProfile
     )
 }
 

@@ -495,3 +495,13 @@ pub(crate) fn apply_overlays(
     }
     Ok(())
 }
+
+impl crate::plugins::manager::Shared {
+    /// The records, to change them: counts a new generation.
+    pub(crate) fn records_mut(&self) -> std::sync::RwLockWriteGuard<'_, Records> {
+        let records = self.records.write().unwrap();
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        records
+    }
+}

@@ -20,6 +20,7 @@ mod hooks;
 pub mod job;
 pub mod monitor;
 pub mod profile;
+pub mod profiles;
 pub mod replies;
 pub mod scripts;
 mod service;
@@ -29,13 +30,12 @@ use std::collections::BTreeMap;
 use std::sync::mpsc::{channel, Sender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use plinth_abi::{events, json, Value};
 
 use super::{JobError, ProgressNotifier};
 use crate::config::host_settings;
-use crate::jobs::uploads;
 use crate::plugins::manager::PluginManager;
 pub use command::Command;
 pub use profile::{HeaterKind, Profile};
@@ -172,6 +172,8 @@ pub struct Printer {
     requests: Mutex<Sender<Request>>,
     worker: Mutex<Option<JoinHandle<()>>>,
     scripts: scripts::Scripts,
+    /// The printer profiles, and the one the printer uses.
+    profiles: profiles::ProfileManager,
     profile: Mutex<Profile>,
 }
 
@@ -184,6 +186,9 @@ impl Printer {
         let rate = host_settings::LINES_PER_SECOND.get(config);
         let autoconnect = host_settings::AUTOCONNECT.get(config);
         let scripts = scripts::Scripts::new(manager.paths().basedir.join("scripts").join("gcode"));
+        let profiles =
+            profiles::ProfileManager::new(&manager.paths().basedir, manager.config().clone());
+        let profile = profiles.default_profile();
         let (tx, rx) = channel();
         let printer = Arc::new(Self {
             manager,
@@ -211,7 +216,8 @@ impl Printer {
             requests: Mutex::new(tx),
             worker: Mutex::new(None),
             scripts,
-            profile: Mutex::new(Profile::default()),
+            profiles,
+            profile: Mutex::new(profile),
         });
         let weak = Arc::downgrade(&printer);
         let worker = std::thread::Builder::new()
@@ -220,7 +226,7 @@ impl Printer {
             .expect("cannot start the printer's thread");
         *printer.worker.lock().unwrap() = Some(worker);
         if autoconnect {
-            if let Err(e) = printer.connect(None, None) {
+            if let Err(e) = printer.connect(None, None, None) {
                 tracing::error!("cannot connect to the printer at start-up: {e}");
             }
         }
@@ -235,9 +241,32 @@ impl Printer {
         let _ = self.requests.lock().unwrap().send(request);
     }
 
-    /// The current printer profile.
+    /// The current printer profile (the one of the connection, else the default).
     pub fn profile(&self) -> Profile {
         self.profile.lock().unwrap().clone()
+    }
+
+    /// The printer profile manager.
+    pub fn profiles(&self) -> &profiles::ProfileManager {
+        &self.profiles
+    }
+
+    /// Takes a changed profile into use when it is the current one (while
+    /// offline: a connection keeps the profile it opened with).
+    pub fn profile_changed(&self, id: &str) {
+        if self.state().is_closed_or_error() {
+            let mut current = self.profile.lock().unwrap();
+            let next = if current.id() == id {
+                self.profiles.get(id)
+            } else {
+                None
+            };
+            *current = next.unwrap_or_else(|| {
+                self.profiles
+                    .get(current.id())
+                    .unwrap_or_else(|| self.profiles.default_profile())
+            });
+        }
     }
 
     // ~~ state
@@ -270,6 +299,12 @@ impl Printer {
         let status = self.lock();
         let config = self.manager.config();
         let profile = self.profile();
+        let all: Vec<Value> = self
+            .profiles
+            .all()
+            .iter()
+            .map(|p| json!({"id": p.id(), "name": p.name()}))
+            .collect();
         json!({
             "current": {
                 "state": status.state.text(),
@@ -280,18 +315,24 @@ impl Printer {
             "options": {
                 "ports": [VIRTUAL_PORT],
                 "baudrates": BAUDRATES,
-                "printerProfiles": [{"id": profile.id(), "name": profile.name()}],
+                "printerProfiles": all,
                 "portPreference": Some(host_settings::PORT.get(config)),
                 "baudratePreference": u32::try_from(host_settings::BAUDRATE.get(config)).ok(),
-                "printerProfilePreference": profile.id(),
+                "printerProfilePreference": self.profiles.default_id(),
                 "autoconnect": host_settings::AUTOCONNECT.get(config),
             }
         })
     }
 
-    /// Connects (or reconnects) to `port` at `baudrate`; the preferences
-    /// (`serial.port`, `serial.baudrate`) when not given.
-    pub fn connect(&self, port: Option<&str>, baudrate: Option<u32>) -> Result<(), JobError> {
+    /// Connects (or reconnects) to `port` at `baudrate` with printer
+    /// profile `profile`; the preferences (`serial.port`, `serial.baudrate`,
+    /// the default profile) when not given.
+    pub fn connect(
+        &self,
+        port: Option<&str>,
+        baudrate: Option<u32>,
+        profile: Option<&str>,
+    ) -> Result<(), JobError> {
         let config = self.manager.config();
         let port = port
             .map(str::to_owned)
@@ -310,6 +351,14 @@ impl Printer {
                 "unknown baud rate {baudrate}: the baud rates are {BAUDRATES:?}"
             )));
         }
+        let profile = match profile {
+            Some(id) => self
+                .profiles
+                .get(id)
+                .ok_or_else(|| JobError::Invalid(format!("unknown printer profile {id:?}")))?,
+            None => self.profiles.default_profile(),
+        };
+        *self.profile.lock().unwrap() = profile;
         self.request(Request::Connect { port, baudrate });
         Ok(())
     }
@@ -399,159 +448,6 @@ impl Printer {
         self.scripts.render(name, &full)
     }
 
-    // ~~ queries
-
-    /// Every heater's last reading with its offset:
-    /// `{"tool0": {"actual", "target", "offset"}, "bed": …}`.
-    pub fn current_temperatures(&self) -> Value {
-        let status = self.lock();
-        let mut out = json!({});
-        if let Some(last) = status.monitor.last() {
-            for (name, r) in &last.heaters {
-                out[name] = json!({
-                    "actual": r.actual,
-                    "target": r.target,
-                    "offset": status.offsets.get(name).copied().unwrap_or(0.0),
-                });
-            }
-        }
-        out
-    }
-
-    /// The temperature history, oldest first (the last `limit` samples).
-    pub fn temperature_history(&self, limit: Option<usize>) -> Vec<Value> {
-        self.lock().monitor.history(limit)
-    }
-
-    /// The terminal's last lines, oldest first.
-    pub fn log_lines(&self) -> Vec<String> {
-        self.lock().monitor.lines()
-    }
-
-    /// Adds lines to the terminal log (OctoPrint's `log_lines`); refused
-    /// when one holds a line break.
-    pub fn add_log_lines(&self, lines: &[String]) -> Result<(), JobError> {
-        if let Some(bad) = lines.iter().find(|l| l.contains(['\n', '\r'])) {
-            return Err(JobError::Invalid(format!(
-                "the log line {bad:?} holds a line break: one line per entry"
-            )));
-        }
-        let mut status = self.lock();
-        for line in lines {
-            status.monitor.log(line.clone());
-        }
-        Ok(())
-    }
-
-    /// What `GET /api/job` answers.
-    pub fn job(&self) -> Value {
-        self.snapshot().0
-    }
-
-    /// OctoPrint's `get_current_data()`: state, job, progress, current Z,
-    /// offsets, resends.
-    pub fn current_data(&self) -> Value {
-        let (job, state) = self.snapshot();
-        let status = self.lock();
-        let (count, transmitted) = status.resends;
-        json!({
-            "state": {"text": state.text(), "flags": state.flags(), "error": status.error},
-            "job": job["job"],
-            "progress": job["progress"],
-            "currentZ": status.position.z,
-            "offsets": status.offsets,
-            "resends": {
-                "count": count,
-                "transmitted": transmitted,
-                "ratio": (count * 100).checked_div(transmitted).unwrap_or(0),
-            },
-        })
-    }
-
-    /// The job and the state, read at one moment (the analysis is read
-    /// from disk after the lock is released).
-    fn snapshot(&self) -> (Value, PrinterState) {
-        let status = self.lock();
-        let now = Instant::now();
-        let file = status.selected.as_ref().map_or_else(
-            || json!({"name": null, "path": null, "display": null, "origin": null, "size": null, "date": null}),
-            |s| {
-                let name = s.name.rsplit('/').next().unwrap_or(&s.name);
-                json!({"name": name, "path": s.name, "display": name, "origin": "local", "size": s.size, "date": s.date})
-            },
-        );
-        let name = status.selected.as_ref().map(|s| s.name.clone());
-        let clock = &status.clock;
-        let time = (clock.started.is_some() || clock.last_time.is_some())
-            .then(|| clock.active(now).as_secs_f64());
-        let left = match (time, status.completion) {
-            (Some(t), Some(c)) if c > 0.0 && clock.started.is_some() => Some(t * (100.0 - c) / c),
-            _ => None,
-        };
-        let state = status.state;
-        let (completion, filepos, error, user) = (
-            status.completion,
-            status.selected.as_ref().map(|_| status.filepos),
-            status.error.clone(),
-            status.user.clone(),
-        );
-        drop(status);
-        let analysis = name.and_then(|n| uploads::folder(&self.manager).analysis(&n));
-        let job = json!({
-            "job": {
-                "file": file,
-                "estimatedPrintTime": analysis.as_ref().and_then(|a| a.get("estimatedPrintTime").cloned()),
-                "filament": analysis.as_ref().and_then(|a| a.get("filament").cloned()),
-                "user": user,
-            },
-            "progress": {
-                "completion": completion,
-                "filepos": filepos,
-                "printTime": time,
-                "printTimeLeft": left,
-                "printTimeLeftOrigin": left.map(|_| "linear"),
-            },
-            "state": state.text(),
-            "error": error,
-        });
-        (job, state)
-    }
-
-    /// Sends `{"current": …}` to the push channel now, with the log lines
-    /// and temperatures not sent yet.
-    fn push_current(&self) {
-        let data = self.current_data();
-        let (logs, temps) = {
-            let mut status = self.lock();
-            status.last_push = Some(Instant::now());
-            status.monitor.take_unsent()
-        };
-        let mut current = data;
-        current["logs"] = json!(logs);
-        current["temps"] = json!(temps);
-        current["messages"] = json!([]);
-        current["busyFiles"] = json!([]);
-        current["serverTime"] = json!(std::time::SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0.0, |d| d.as_secs_f64()));
-        self.manager.push(&json!({ "current": current }));
-    }
-
-    /// Pushes when log lines or temperatures wait and the last push is
-    /// [`monitor::PUSH_INTERVAL`] old.
-    fn push_if_due(&self) {
-        let due = {
-            let status = self.lock();
-            status.monitor.has_unsent()
-                && status
-                    .last_push
-                    .is_none_or(|at| at.elapsed() >= monitor::PUSH_INTERVAL)
-        };
-        if due {
-            self.push_current();
-        }
-    }
-
     /// Sets the state; fires `PrinterStateChanged` and pushes when it changed.
     fn set_state(&self, state: PrinterState) {
         let changed = {
@@ -604,3 +500,4 @@ impl Printer {
 }
 
 mod control;
+mod data;

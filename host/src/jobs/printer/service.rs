@@ -103,9 +103,19 @@ impl PrinterService for Printer {
             PrinterCall::TogglePausePrint => done(self.toggle_pause()),
             PrinterCall::CancelPrint => done(self.cancel()),
             PrinterCall::RestartPrint => done(self.restart()),
-            PrinterCall::Connect { port, baudrate } => {
-                done(self.connect(port.as_deref(), baudrate))
-            }
+            PrinterCall::Connect {
+                port,
+                baudrate,
+                profile,
+            } => done(self.connect(port.as_deref(), baudrate, profile.as_deref())),
+            PrinterCall::Profiles => Ok(Value::Object(
+                self.profiles()
+                    .all()
+                    .into_iter()
+                    .map(|p| (p.id().to_owned(), p.0))
+                    .collect(),
+            )),
+            PrinterCall::CurrentProfile => Ok(self.profile().0),
             PrinterCall::Disconnect => {
                 self.disconnect();
                 Ok(Value::Null)

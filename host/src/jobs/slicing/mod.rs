@@ -101,18 +101,6 @@ pub struct Slicing {
     next: AtomicU64,
 }
 
-/// The printer profile handed to slicers (OctoPrint's default profile).
-fn printer_profile() -> Value {
-    json!({
-        "id": "_default",
-        "name": "Default",
-        "model": "Plinth virtual printer",
-        "volume": {"width": 200.0, "depth": 200.0, "height": 200.0, "formFactor": "rectangular", "origin": "lowerleft"},
-        "heatedBed": true,
-        "extruder": {"count": 1, "nozzleDiameter": 0.4, "offsets": [[0.0, 0.0]]},
-    })
-}
-
 /// Why a same-device slicer may not run now: OctoPrint's rule that a slicer
 /// on the host's own device must not slice while a print runs on fewer than
 /// two (or an unknown number of) cores.
@@ -362,7 +350,7 @@ impl Slicing {
         }
         let request = SliceRequest {
             model_path: source.to_string_lossy().into_owned(),
-            printer_profile: printer_profile(),
+            printer_profile: self.printer.profile().0,
             machinecode_path: Some(job.machinecode_path.clone()),
             profile_path: profile_path.map(|p| p.to_string_lossy().into_owned()),
             position: order.position,

@@ -13,6 +13,7 @@ mod login;
 mod page;
 mod plugins_api;
 mod printer_api;
+mod profiles_api;
 mod push;
 mod server_api;
 mod sessions;
@@ -111,6 +112,16 @@ pub fn router(app: Arc<App>) -> Router {
             get(printer_api::connection).post(printer_api::connection_command),
         )
         .route("/api/printer", get(printer_api::state))
+        .route(
+            "/api/printerprofiles",
+            get(profiles_api::list).post(profiles_api::add),
+        )
+        .route(
+            "/api/printerprofiles/{id}",
+            get(profiles_api::get)
+                .patch(profiles_api::update)
+                .delete(profiles_api::remove),
+        )
         .route(
             "/api/printer/tool",
             get(printer_api::tool_state).post(printer_api::tool_command),

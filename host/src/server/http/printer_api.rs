@@ -89,21 +89,14 @@ pub async fn connection_command(
                 }
                 Some(b) => return Err(bad(format!("`baudrate` must be a whole number, not {b}"))),
             };
-            if let Some(profile) = optional_text(&body, "printerProfile")? {
-                if profile != printer.profile().id() {
-                    return Err(bad(format!(
-                        "unknown printer profile {profile:?}: the profiles are {}",
-                        printer.profile().id()
-                    )));
-                }
-            }
+            let profile = optional_text(&body, "printerProfile")?;
             let save = optional_flag(&body, "save")?;
             let autoconnect = match body.get("autoconnect") {
                 None | Some(Value::Null) => None,
                 Some(Value::Bool(b)) => Some(*b),
                 Some(_) => return Err(bad("`autoconnect` must be true or false")),
             };
-            printer.connect(port.as_deref(), baudrate)?;
+            printer.connect(port.as_deref(), baudrate, profile.as_deref())?;
             let mut changes = Vec::new();
             if save {
                 if let Some(port) = &port {

@@ -1,0 +1,297 @@
+//! The connection's thread: it owns the device (the virtual printer's
+//! firmware), the send queue and the job file, and is the only one to
+//! write to the printer. It sends one line at a time and waits for its
+//! `ok` (OctoPrint's "ping-pong"), numbers and checksums the lines of a
+//! print, answers resend requests, polls temperatures when the firmware
+//! does not report them by itself, and moves a job through its states.
+//!
+//! The REST API and plugins reach it through [`super::Printer`]'s requests;
+//! the thread answers through the printer's status, events and pushes.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use plinth_abi::json;
+
+use super::command::Command;
+use super::hooks::HookSet;
+use super::job::JobFile;
+use super::monitor::{heater_name, HeaterReading};
+use super::replies::{self, Reading, Reply};
+use super::{Printer, PrinterState, Request, Selected};
+use crate::jobs::firmware::gcode::checksum;
+use crate::jobs::firmware::{Firmware, FirmwareSettings};
+use crate::jobs::{percents_passed, uploads};
+
+mod job;
+mod receive;
+mod send;
+
+/// How often temperatures are asked (`M105`) when the firmware does not
+/// report them by itself, and the auto-report interval asked otherwise.
+const TEMPERATURE_INTERVAL: Duration = Duration::from_secs(2);
+/// How long the thread sleeps at most when nothing is to be done.
+const IDLE_TICK: Duration = Duration::from_millis(100);
+/// How long it waits between looks at a firmware that holds back its `ok`.
+const WAIT_TICK: Duration = Duration::from_millis(10);
+/// How long a pause or cancel waits for the position it asked (`M114`).
+const POSITION_WAIT: Duration = Duration::from_secs(2);
+/// How long the end of a print waits for ProgressPlugins to take 100 %.
+const PROGRESS_WAIT: Duration = Duration::from_secs(2);
+/// How many numbered lines are kept to be sent again.
+const RESEND_MEMORY: usize = 64;
+
+/// The file being printed.
+struct Job {
+    file: JobFile,
+    selected: Selected,
+    /// Commands read from the file so far.
+    sent: u64,
+    last_percent: Option<u8>,
+    done_reading: bool,
+    /// 100 % was delivered to the ProgressPlugins (they may still send).
+    told_done: bool,
+}
+
+/// Why the position was asked.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Asked {
+    Pause,
+    Cancel,
+}
+
+/// One open connection.
+struct Link {
+    firmware: Firmware,
+    since: Instant,
+    /// The last line number sent.
+    line_number: u64,
+    /// The numbered lines sent last, to send again on request.
+    history: VecDeque<(u64, String)>,
+    resend_from: Option<u64>,
+    awaiting_ok: bool,
+    /// Whether the firmware has answered once (Connecting → Operational).
+    greeted: bool,
+    queue: VecDeque<Command>,
+    job: Option<Job>,
+    asked: Option<(Asked, Instant)>,
+    autoreport: bool,
+    next_poll: Instant,
+    relative: bool,
+    capabilities: BTreeMap<String, bool>,
+    capabilities_told: bool,
+}
+
+impl Link {
+    fn now(&self) -> Duration {
+        self.since.elapsed()
+    }
+}
+
+/// The thread's body: serves requests until the printer is dropped.
+pub(super) fn run(printer: Weak<Printer>, requests: Receiver<Request>) {
+    let Some(manager) = printer.upgrade().map(|p| p.manager.clone()) else {
+        return;
+    };
+    let mut comm = Comm {
+        link: None,
+        hooks: HookSet::new(manager),
+        ready_at: Wake::Idle,
+        requested: None,
+    };
+    loop {
+        let wait = comm.wait();
+        let first = match wait {
+            None => match requests.recv() {
+                Ok(r) => Some(r),
+                Err(_) => return,
+            },
+            Some(wait) if wait.is_zero() => requests.try_recv().ok(),
+            Some(wait) => match requests.recv_timeout(wait) {
+                Ok(r) => Some(r),
+                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) => return,
+            },
+        };
+        let Some(printer) = printer.upgrade() else {
+            return;
+        };
+        comm.hooks.refresh();
+        if let Some(request) = first {
+            comm.handle(&printer, request);
+            while let Ok(request) = requests.try_recv() {
+                comm.handle(&printer, request);
+            }
+        }
+        comm.step(&printer);
+        printer.push_if_due();
+    }
+}
+
+struct Comm {
+    link: Option<Link>,
+    hooks: HookSet,
+    /// When the next step has work of its own.
+    ready_at: Wake,
+    /// A pause or cancel the printer was asked for (its state says it too).
+    requested: Option<Asked>,
+}
+
+/// When the connection's thread steps next, requests aside.
+#[derive(Debug, Clone, Copy)]
+enum Wake {
+    /// At the idle tick.
+    Idle,
+    /// At once.
+    Now,
+    /// At this moment (the job's next line is due).
+    At(Instant),
+}
+
+impl Comm {
+    /// How long to wait for a request before the next step: `None` when
+    /// offline (until a request comes), zero when work is ready.
+    fn wait(&self) -> Option<Duration> {
+        let link = self.link.as_ref()?;
+        if link.awaiting_ok {
+            return Some(WAIT_TICK);
+        }
+        if link.resend_from.is_some() || !link.queue.is_empty() {
+            return Some(Duration::ZERO);
+        }
+        Some(match self.ready_at {
+            Wake::Idle => IDLE_TICK,
+            Wake::Now => Duration::ZERO,
+            Wake::At(at) => at.saturating_duration_since(Instant::now()).min(IDLE_TICK),
+        })
+    }
+
+    fn handle(&mut self, printer: &Arc<Printer>, request: Request) {
+        match request {
+            Request::Connect { port, baudrate } => {
+                if self.link.is_some() {
+                    self.close(printer, None);
+                }
+                self.open(printer, port, baudrate);
+            }
+            Request::Disconnect => {
+                if self.link.is_some() {
+                    self.close(printer, None);
+                }
+            }
+            Request::Send(commands) => self.enqueue(commands),
+            Request::Start => self.start_job(printer),
+            // The state says it already; the thread acts once asked, so
+            // that the caller's events come first.
+            Request::Pause => self.requested = Some(Asked::Pause),
+            Request::Cancel => self.requested = Some(Asked::Cancel),
+            Request::Resume => self.resume(printer),
+            Request::FakeAck => {
+                if let Some(link) = &mut self.link {
+                    link.awaiting_ok = false;
+                }
+            }
+        }
+    }
+
+    // ~~ connection
+
+    /// Sends a GCODE script's lines (a bad script is logged and skipped).
+    fn script(&mut self, printer: &Arc<Printer>, name: &str) {
+        match printer.render_script(name, &json!({})) {
+            Ok(lines) if !lines.is_empty() => {
+                let tag = format!("trigger:comm.script.{name}");
+                let commands = lines
+                    .into_iter()
+                    .map(|l| Command::new(l, &[tag.as_str()]))
+                    .collect();
+                self.enqueue(commands);
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!("{e}"),
+        }
+    }
+
+    /// Does what is ready: a resend, the next queued command, the next line
+    /// of the job, or the next move of a pause, cancel or finish.
+    fn step(&mut self, printer: &Arc<Printer>) {
+        self.ready_at = Wake::Idle;
+        let Some(link) = &mut self.link else {
+            return;
+        };
+        // What the firmware sent by itself comes with the answer to the next
+        // line; with none to send, it is asked for.
+        if link.awaiting_ok || (link.queue.is_empty() && link.resend_from.is_none()) {
+            let late = link.firmware.tick(link.now());
+            if !late.is_empty() {
+                self.read(printer, late);
+            }
+        }
+        let Some(link) = &mut self.link else {
+            return;
+        };
+        if link.awaiting_ok {
+            return;
+        }
+        // Whatever is done below, the next step comes at once; only the
+        // job's pace and idleness set a later one.
+        self.ready_at = Wake::Now;
+        if let Some(from) = link.resend_from.take() {
+            let lines: Vec<String> = link
+                .history
+                .iter()
+                .filter(|(n, _)| *n >= from)
+                .map(|(_, l)| l.clone())
+                .collect();
+            if lines.is_empty() {
+                tracing::warn!("the printer asked for line {from} again, which is no longer known");
+            }
+            // One at a time: each waits for its `ok`; the rest are asked again if needed.
+            if let Some(first) = lines.into_iter().next() {
+                let n = from;
+                self.transmit(printer, first);
+                if let Some(link) = &mut self.link {
+                    if link.resend_from.is_none() && n < link.line_number {
+                        link.resend_from = Some(n + 1);
+                    }
+                }
+            }
+            return;
+        }
+        if !link.queue.is_empty() {
+            self.send_next(printer);
+            return;
+        }
+        let state = printer.state();
+        match state {
+            PrinterState::Printing => self.next_from_job(printer),
+            PrinterState::Pausing if self.requested == Some(Asked::Pause) => {
+                self.ask_position(printer, Asked::Pause)
+            }
+            PrinterState::Cancelling if self.requested == Some(Asked::Cancel) => {
+                self.ask_position(printer, Asked::Cancel)
+            }
+            PrinterState::Pausing | PrinterState::Cancelling => self.ready_at = Wake::Idle,
+            PrinterState::Finishing => self.finished(printer),
+            _ => {
+                self.ready_at = Wake::Idle;
+                self.poll_temperature();
+            }
+        }
+    }
+
+    fn poll_temperature(&mut self) {
+        let Some(link) = &mut self.link else {
+            return;
+        };
+        if !link.greeted || link.autoreport || Instant::now() < link.next_poll {
+            return;
+        }
+        link.next_poll = Instant::now() + TEMPERATURE_INTERVAL;
+        let mut poll = Command::new("M105", &["trigger:comm.poll_temperature"]);
+        poll.cmd_type = Some("temperature_poll".into());
+        self.enqueue(vec![poll]);
+    }
+}
