@@ -898,3 +898,63 @@ fn waiting_for_a_slow_handler_does_not_stop_delivery_to_the_others() {
     assert!(flushing.join().unwrap());
     m.shutdown();
 }
+
+#[test]
+fn timers_run_reset_and_stop_when_the_plugin_is_disabled() {
+    use std::time::{Duration, Instant};
+    let sb = Sandbox::new();
+    sb.bundle_as(&built().fixture("timer_probe"), "timer_probe");
+    sb.write_config("isolation:\n  default: in_process\n");
+    let m = sb.manager();
+    m.start("127.0.0.1", 5000);
+    let data = sb.basedir.join("data").join("timer_probe");
+    let count = |file: &str| {
+        std::fs::read_to_string(data.join(file))
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+    let wait = |what: &str, done: &dyn Fn() -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !done() {
+            assert!(Instant::now() < deadline, "{what}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
+    wait("the repeated timer ticks", &|| count("ticks.log") >= 3);
+    assert_eq!(
+        m.call_helper("timer_probe", "alive", &json!(null)).unwrap(),
+        json!(true)
+    );
+
+    // A resettable timer fires once, its delay started again by a reset.
+    m.call_helper("timer_probe", "arm", &json!(null)).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    m.call_helper("timer_probe", "poke", &json!(null)).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(count("fired.log"), 0, "the reset put it off");
+    wait("the resettable timer fires", &|| count("fired.log") == 1);
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(count("fired.log"), 1, "once");
+
+    // Disabling the plugin stops its timers.
+    m.set_enabled("timer_probe", false).unwrap();
+    let stopped = count("ticks.log");
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        count("ticks.log") <= stopped + 1,
+        "ticks go on after the disable"
+    );
+    let settled = count("ticks.log");
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(count("ticks.log"), settled);
+
+    // Enabled again, it starts one anew; cancel stops it.
+    m.set_enabled("timer_probe", true).unwrap();
+    wait("ticks again", &|| count("ticks.log") >= settled + 3);
+    m.call_helper("timer_probe", "stop", &json!(null)).unwrap();
+    wait("the cancelled timer ends", &|| {
+        m.call_helper("timer_probe", "alive", &json!(null)).unwrap() == json!(false)
+    });
+    m.shutdown();
+}

@@ -57,7 +57,10 @@ impl<P: Plugin> Instance<P> {
         match method {
             Initialize::ID => serve_result::<Initialize>(args, |()| p.initialize()),
             OnPluginEnabled::ID => serve::<OnPluginEnabled>(args, |()| p.on_plugin_enabled()),
-            OnPluginDisabled::ID => serve::<OnPluginDisabled>(args, |()| p.on_plugin_disabled()),
+            OnPluginDisabled::ID => serve::<OnPluginDisabled>(args, |()| {
+                p.on_plugin_disabled();
+                p.host().stop_timers();
+            }),
             OnPluginPendingUninstall::ID => {
                 serve::<OnPluginPendingUninstall>(args, |()| p.on_plugin_pending_uninstall())
             }

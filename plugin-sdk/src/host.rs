@@ -80,6 +80,7 @@ pub struct Host {
     raw: Arc<Raw>,
     identity: Arc<Identity>,
     preprocessors: Arc<OnceLock<Preprocessors>>,
+    timers: Arc<crate::timers::Timers>,
 }
 
 impl Host {
@@ -94,6 +95,7 @@ impl Host {
             raw: Arc::new(raw),
             identity: Arc::new(identity),
             preprocessors: Arc::default(),
+            timers: Arc::default(),
         })
     }
 
@@ -128,6 +130,17 @@ impl Host {
     /// with its defaults and preprocessors applied.
     pub fn settings(&self) -> Settings {
         Settings::new(self.clone())
+    }
+
+    /// The plugin's timers.
+    pub(crate) fn timers(&self) -> &crate::timers::Timers {
+        &self.timers
+    }
+
+    /// Stops the plugin's timers (it is disabled or shut down), waiting a
+    /// little for a function that runs.
+    pub(crate) fn stop_timers(&self) {
+        self.timers.stop_all(std::time::Duration::from_secs(5));
     }
 
     /// The getter and setter preprocessors, filled once the plugin object exists.

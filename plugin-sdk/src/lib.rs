@@ -61,6 +61,8 @@
 //! | `self._plugin_manager.send_plugin_message(…)` | [`Host::send_plugin_message`] |
 //! | `self._plugin_manager.get_helpers(…)` | [`Host::call_helper`] |
 //! | `self._plugin_manager.get_hooks(…)` | [`Host::call_hook`] |
+//! | `self._printer_profile_manager` | [`Printer::get_profiles`], [`Printer::get_current_profile`] |
+//! | `octoprint.util.RepeatedTimer`, `ResettableTimer` | [`Host::repeated_timer`], [`Host::resettable_timer`]: stopped when the plugin is disabled |
 //!
 //! ## The printer and the G-code stream
 //! The host calls OctoPrint's printer hooks with OctoPrint's arguments,
@@ -107,6 +109,7 @@ mod mixins;
 mod plugin;
 mod printer;
 mod settings;
+mod timers;
 
 // The contract, under the names the SDK's modules use.
 use plinth_abi::{methods, printer as printer_types, vtable as abi, wire};
@@ -134,6 +137,7 @@ pub use printer::{Printer, PrinterError, PrinterState};
 pub use printer_types::{PrinterFailure, PrinterFailureKind};
 pub use serde_json::{json, Value};
 pub use settings::{to_bool, to_float, to_int, Settings};
+pub use timers::{RepeatedTimer, ResettableTimer};
 
 /// The README's "write your first plugin" guide, compiled as a doctest.
 #[cfg(doctest)]

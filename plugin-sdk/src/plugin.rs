@@ -85,7 +85,10 @@ impl<P: 'static> Registry<P> {
 /// and reported to the host as an error of that call.
 ///
 /// # Background work
-/// Threads the plugin starts are its own to end: stop them in
+/// Timers made with [`Host::repeated_timer`] and [`Host::resettable_timer`]
+/// (OctoPrint's `RepeatedTimer` and `ResettableTimer`) are stopped by the
+/// SDK when the plugin is disabled or shut down. Threads the plugin starts
+/// itself are its own to end: stop them in
 /// [`on_plugin_disabled`](Plugin::on_plugin_disabled) (and
 /// [`ShutdownPlugin::on_shutdown`](crate::ShutdownPlugin::on_shutdown)). Once
 /// `on_plugin_disabled` (or `on_shutdown`) has returned, or the plugin has

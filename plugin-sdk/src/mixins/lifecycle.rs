@@ -25,7 +25,9 @@ pub trait StartupPlugin: Plugin {
 
 /// Hooks into the shutdown of the host (sorting context `ShutdownPlugin.on_shutdown`).
 pub trait ShutdownPlugin: Plugin {
-    /// Called when the host is about to shut down. Do not block here.
+    /// Called when the host is about to shut down. Do not block here. The
+    /// plugin's timers ([`Host::repeated_timer`](crate::Host::repeated_timer))
+    /// are stopped once it returns.
     fn on_shutdown(&self) {}
 }
 
@@ -40,7 +42,11 @@ mixin_marker!(Startup, StartupPlugin, |inst, method, args| {
 
 mixin_marker!(Shutdown, ShutdownPlugin, |inst, method, args| {
     match method {
-        OnShutdown::ID => serve::<OnShutdown>(args, |()| inst.plugin.on_shutdown()),
+        OnShutdown::ID => serve::<OnShutdown>(args, |()| {
+            inst.plugin.on_shutdown();
+            // Its timers end with it.
+            inst.plugin.host().stop_timers();
+        }),
         _ => CallOutcome::Unsupported,
     }
 });
