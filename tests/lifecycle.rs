@@ -958,3 +958,18 @@ fn timers_run_reset_and_stop_when_the_plugin_is_disabled() {
     });
     m.shutdown();
 }
+
+#[test]
+fn a_plugin_handling_a_restart_needing_hook_is_toggled_at_the_next_start() {
+    let sb = Sandbox::new();
+    sb.bundle_as(&built().fixture("gcode_probe"), "gcode_probe");
+    sb.write_config("isolation:\n  default: in_process\n");
+    let m = sb.manager();
+    m.start("127.0.0.1", 5000);
+    assert_eq!(m.plugin("gcode_probe").unwrap().state, State::Enabled);
+    let t = m.set_enabled("gcode_probe", false).unwrap();
+    assert!(t.needs_restart, "{t:?}");
+    // Still running until the restart.
+    assert_eq!(m.plugin("gcode_probe").unwrap().state, State::Enabled);
+    m.shutdown();
+}

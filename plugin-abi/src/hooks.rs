@@ -67,6 +67,27 @@ pub const FIRMWARE_CAPABILITIES: &str = "octoprint.comm.protocol.firmware.capabi
 /// `resumed`, `cancel` and `disconnect` after the handlers.
 pub const ACTION: &str = "octoprint.comm.protocol.action";
 
+/// The hooks that make a plugin restart-needing (OctoPrint's
+/// `plugin_restart_needing_hooks`): a plugin handling one of them is
+/// enabled or disabled at the next start, as a `RestartNeedingPlugin`.
+/// A trailing `*` matches every hook of that namespace.
+pub const RESTART_NEEDING: &[&str] = &[
+    "octoprint.server.http.*",
+    "octoprint.printer.factory",
+    "octoprint.access.permissions",
+    "octoprint.timelapse.extensions",
+];
+
+/// Whether handling `hook` makes a plugin restart-needing.
+pub fn is_restart_needing(hook: &str) -> bool {
+    RESTART_NEEDING
+        .iter()
+        .any(|pattern| match pattern.strip_suffix('*') {
+            Some(prefix) => hook.starts_with(prefix),
+            None => hook == *pattern,
+        })
+}
+
 /// The G-code hooks' phase, in the order a command passes them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -411,6 +432,14 @@ impl crate::wire::Codec<serde_json::Value> for GcodeAnswerWire {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn restart_needing_hooks_match_as_octoprints() {
+        assert!(is_restart_needing("octoprint.server.http.bodysize"));
+        assert!(is_restart_needing("octoprint.access.permissions"));
+        assert!(!is_restart_needing("octoprint.server.api.before_request"));
+        assert!(!is_restart_needing(GCODE_QUEUING));
+    }
 
     #[test]
     fn gcode_arguments_round_trip_and_bad_bytes_are_refused() {

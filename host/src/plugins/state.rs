@@ -277,13 +277,21 @@ impl Record {
     }
 
     pub(crate) fn restart_needing(&self) -> bool {
-        self.meta.as_ref().is_some_and(|m| {
+        let by_metadata = self.meta.as_ref().is_some_and(|m| {
             m.restart_needing
                 || m.overlay.is_some()
                 || m.mixins
                     .iter()
                     .any(|x| Mixin::from_name(x).is_some_and(Mixin::restart_needing))
-        })
+        });
+        // Hooks are known once the plugin registered them.
+        let by_hooks = self.live().is_some_and(|l| {
+            l.registrations
+                .hooks
+                .iter()
+                .any(|(hook, _)| plinth_abi::hooks::is_restart_needing(hook))
+        });
+        by_metadata || by_hooks
     }
 
     pub(crate) fn reload_needing(&self) -> bool {
