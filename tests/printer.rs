@@ -250,6 +250,12 @@ fn the_printer_connects_answers_and_refuses_what_does_not_fit() {
             "script name",
         ),
         ("/api/printer/sd", json!({"command": "init"}), 404, "SD"),
+        (
+            "/api/printer/chamber",
+            json!({"command": "offset", "offset": 5}),
+            409,
+            "chamber",
+        ),
     ];
     for (path, body, status, needle) in refusals {
         let (got, answer) = post(&server, &key, path, body.clone());
@@ -259,15 +265,49 @@ fn the_printer_connects_answers_and_refuses_what_does_not_fit() {
             "{path} {body}: {answer}"
         );
     }
-    std::thread::sleep(Duration::from_millis(300));
-    for sent in terminal(&push).iter().filter(|l| l.starts_with("Send:")) {
-        assert!(
-            !["S999", "S-5", "M140 S0", "S400", "T1", "F900"]
-                .iter()
-                .any(|bad| sent.contains(bad)),
-            "a refused request reached the printer: {sent}"
+    // Nothing of them reached the printer: the next line it gets is a marker.
+    let before = terminal(&push).len();
+    let marker = json!({"command": "M117 marker ; a comment goes"});
+    assert_eq!(post(&server, &key, "/api/printer/command", marker).0, 204);
+    wait_terminal(&push, "the marker", |l| l == "Send: M117 marker");
+    let sent: Vec<String> = terminal(&push)[before..]
+        .iter()
+        .filter(|l| l.starts_with("Send:"))
+        .cloned()
+        .collect();
+    assert_eq!(
+        sent,
+        ["Send: M117 marker"],
+        "a refused request reached the printer"
+    );
+    let (_, printer) = send(&server, "GET", "/api/printer", &key, None);
+    assert_eq!(printer["temperature"]["tool0"]["offset"], 0.0);
+    // Comments only, or nothing: 400, nothing sent.
+    for body in [
+        json!({"command": "; just a note"}),
+        json!({"commands": ["", "  "]}),
+    ] {
+        assert_eq!(
+            post(&server, &key, "/api/printer/command", body.clone()).0,
+            400,
+            "{body}"
         );
     }
+    // The send queue has a limit: a request past it is refused whole.
+    let flood: Vec<String> = (0..10_001).map(|i| format!("M117 {i}")).collect();
+    let (status, answer) = post(
+        &server,
+        &key,
+        "/api/printer/command",
+        json!({ "commands": flood }),
+    );
+    assert_eq!(status, 409, "{answer}");
+    // OctoPrint's `parameters`.
+    let with = json!({"command": "M117 %(who)s", "parameters": {"who": "parameters"}});
+    assert_eq!(post(&server, &key, "/api/printer/command", with).0, 204);
+    wait_terminal(&push, "the parameter", |l| l == "Send: M117 parameters");
+    let both = json!({"command": "M105", "script": "afterPrintCancelled"});
+    assert_eq!(post(&server, &key, "/api/printer/command", both).0, 400);
     let (_, printer) = send(&server, "GET", "/api/printer", &key, None);
     assert_eq!(printer["temperature"]["tool0"]["target"], 200.0);
 
@@ -310,6 +350,26 @@ fn the_printer_connects_answers_and_refuses_what_does_not_fit() {
         .0,
         204
     );
+
+    // The terminal's lines are for users with the terminal permission only.
+    let mut child = std::process::Command::new(common::built().plinth())
+        .arg("--basedir")
+        .arg(&sb.basedir)
+        .args(["user", "add", "watcher", "--permissions", "status"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), b"pw\n").unwrap();
+    assert!(child.wait().unwrap().success());
+    let watcher = Push::connect(&server, &api_key(&sb, "watcher"));
+    let hidden = json!({"command": "M117 not for watchers"});
+    assert_eq!(post(&server, &key, "/api/printer/command", hidden).0, 204);
+    wait_terminal(&push, "the hidden line", |l| {
+        l == "Send: M117 not for watchers"
+    });
+    watcher.wait_for("a current message", |m| m.get("current").is_some());
+    std::thread::sleep(Duration::from_millis(600));
+    assert!(terminal(&watcher).is_empty(), "{:?}", terminal(&watcher));
 
     // A firmware error closes the connection with the error named.
     let kill = json!({"command": "!!DEBUG:kill"});
@@ -586,15 +646,53 @@ fn print_positions_resends_and_the_cancel_script_in(mode: &str) {
         (job["state"].clone(), job["progress"]["filepos"].clone()),
         (json!("Paused"), json!(filepos))
     );
-    // Manual controls work while paused.
+    // Manual controls work while paused; a line number reset typed in any
+    // case does not break the print's numbering.
     let jog = json!({"command": "jog", "z": 5});
     assert_eq!(post(&server, &key, "/api/printer/printhead", jog).0, 204);
+    let reset = json!({"command": "m110 n0"});
+    assert_eq!(post(&server, &key, "/api/printer/command", reset).0, 204);
+    // Paused after pausing, in that order.
+    let states = |push: &Push| -> Vec<String> {
+        push.all()
+            .iter()
+            .filter(|m| {
+                m["event"][0] == "PrinterStateChanged"
+                    || m["event"][0]
+                        .as_str()
+                        .is_some_and(|e| e.starts_with("Print"))
+            })
+            .map(|m| match m["event"][0].as_str().unwrap() {
+                "PrinterStateChanged" => m["event"][1]["state_id"].as_str().unwrap().to_owned(),
+                other => other.to_owned(),
+            })
+            .collect()
+    };
+    let seen = states(&push);
+    let at = |name: &str| {
+        seen.iter()
+            .position(|e| e == name)
+            .unwrap_or_else(|| panic!("no {name}: {seen:?}"))
+    };
+    assert!(
+        at("PAUSING") < at("PrintPaused") && at("PrintPaused") < at("PAUSED") + 2,
+        "{seen:?}"
+    );
 
     assert_eq!(
         post(&server, &key, "/api/job", json!({"command": "resume"})).0,
         204
     );
     push.wait_event("PrintResumed");
+    let z_changes = push.events().iter().filter(|e| *e == "ZChange").count();
+    push.wait_for("the print going on", |_| {
+        push.events().iter().filter(|e| *e == "ZChange").count() > z_changes
+    });
+    assert!(
+        !push.events().contains(&"Error".to_owned()),
+        "{:?}",
+        push.events()
+    );
     assert_eq!(
         post(&server, &key, "/api/job", json!({"command": "cancel"})).0,
         204
@@ -607,12 +705,110 @@ fn print_positions_resends_and_the_cancel_script_in(mode: &str) {
     wait_terminal(&push, "the cancel script", |l| l.contains("M84"));
     let (_, current) = send(&server, "GET", "/api/job", &key, None);
     assert_eq!(current["state"], "Operational");
+    // Cancelling, then cancelled, then failed with reason "cancelled" (as OctoPrint).
+    let failed = push.wait_event("PrintFailed");
+    assert_eq!(failed["reason"], "cancelled");
+    let seen = states(&push);
+    assert!(
+        at_in(&seen, "PrintCancelling") < at_in(&seen, "PrintCancelled"),
+        "{seen:?}"
+    );
+    assert!(
+        at_in(&seen, "PrintCancelled") < at_in(&seen, "PrintFailed"),
+        "{seen:?}"
+    );
 
-    // Restart: only a paused job, from its beginning.
+    // Restart: only a paused job, from its beginning, with no cancel.
     assert_eq!(
         post(&server, &key, "/api/job", json!({"command": "restart"})).0,
         409
     );
+    let started_before = push
+        .events()
+        .iter()
+        .filter(|e| *e == "PrintStarted")
+        .count();
+    assert_eq!(
+        post(&server, &key, "/api/job", json!({"command": "start"})).0,
+        204
+    );
+    push.wait_for("the second start", |_| {
+        push.events()
+            .iter()
+            .filter(|e| *e == "PrintStarted")
+            .count()
+            > started_before
+    });
+    assert_eq!(
+        post(&server, &key, "/api/job", json!({"command": "pause"})).0,
+        204
+    );
+    common::wait_printer(&server, &key, "Paused");
+    let cancels = push
+        .events()
+        .iter()
+        .filter(|e| *e == "PrintCancelled")
+        .count();
+    assert_eq!(
+        post(&server, &key, "/api/job", json!({"command": "restart"})).0,
+        204
+    );
+    push.wait_for("the restart", |_| {
+        push.events()
+            .iter()
+            .filter(|e| *e == "PrintStarted")
+            .count()
+            > started_before + 1
+    });
+    common::wait_printer(&server, &key, "Printing");
+    let (_, job) = send(&server, "GET", "/api/job", &key, None);
+    assert!(
+        job["progress"]["completion"].as_f64().unwrap() < 50.0,
+        "{job}"
+    );
+    assert_eq!(
+        push.events()
+            .iter()
+            .filter(|e| *e == "PrintCancelled")
+            .count(),
+        cancels
+    );
+
+    // A cancel right after a start: cancelled, never done.
+    assert_eq!(
+        post(&server, &key, "/api/job", json!({"command": "cancel"})).0,
+        204
+    );
+    common::wait_printer(&server, &key, "Operational");
+    let cancels = push
+        .events()
+        .iter()
+        .filter(|e| *e == "PrintCancelled")
+        .count();
+    let start = json!({"command": "start"});
+    let cancel = json!({"command": "cancel"});
+    assert_eq!(post(&server, &key, "/api/job", start).0, 204);
+    assert_eq!(post(&server, &key, "/api/job", cancel).0, 204);
+    push.wait_for("the quick cancel", |_| {
+        push.events()
+            .iter()
+            .filter(|e| *e == "PrintCancelled")
+            .count()
+            > cancels
+    });
+    common::wait_printer(&server, &key, "Operational");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        !push.events().contains(&"PrintDone".to_owned()),
+        "{:?}",
+        push.events()
+    );
+}
+
+fn at_in(list: &[String], name: &str) -> usize {
+    list.iter()
+        .position(|e| e == name)
+        .unwrap_or_else(|| panic!("no {name}: {list:?}"))
 }
 
 fn hooks_see_rewrite_expand_and_drop_every_line_in(mode: &str) {

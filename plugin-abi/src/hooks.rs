@@ -63,8 +63,9 @@ pub const FIRMWARE_CAPABILITIES: &str = "octoprint.comm.protocol.firmware.capabi
 /// `octoprint.comm.protocol.action`: the printer sent an action command
 /// (`//action:<name> <params>`). Arguments: `{"line": "<line>", "action":
 /// "<name> <params>", "name": "<name>", "params": "<params>"}`. The answer
-/// is ignored. The host itself handles `pause`, `paused`, `resume`,
-/// `resumed`, `cancel` and `disconnect` after the handlers.
+/// is ignored. The host itself handles `pause` and `paused` (pauses the
+/// print), `resume` and `resumed`, `cancel` and `disconnect` after the
+/// handlers.
 pub const ACTION: &str = "octoprint.comm.protocol.action";
 
 /// The hooks that make a plugin restart-needing (OctoPrint's
@@ -162,7 +163,7 @@ pub struct GcodeHookArgs {
     pub cmd: String,
     /// The command's type, if its sender gave one (e.g. `temperature_poll`).
     pub cmd_type: Option<String>,
-    /// Its G-code: `G1`, `M104`, `T` (tool changes), `F`; `null` for others.
+    /// Its G-code: `G1`, `M104`, `T` (tool changes); `null` for others.
     pub gcode: Option<String>,
     /// The subcode after a dot (`G29.1` has `1`).
     pub subcode: Option<String>,
@@ -327,7 +328,7 @@ pub struct GcodeCommand<'a> {
     pub cmd: &'a str,
     /// Its type, if its sender gave one.
     pub cmd_type: Option<&'a str>,
-    /// Its G-code: `G1`, `M104`, `T`, `F`; `None` for others.
+    /// Its G-code: `G1`, `M104`, `T`; `None` for others.
     pub gcode: Option<&'a str>,
     /// The subcode after a dot.
     pub subcode: Option<&'a str>,

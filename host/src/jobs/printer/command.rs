@@ -122,6 +122,16 @@ pub fn apply_answer(
             }
             other => return Err(BadAnswer::Shape(other.to_string())),
         };
+        if cmd.contains(['\n', '\r']) {
+            return Err(BadAnswer::Shape(format!(
+                "a command with a line break: {cmd:?}"
+            )));
+        }
+        // As OctoPrint sends commands: without comments, and nothing for an empty one.
+        let cmd = super::job::strip_comment(&cmd).to_owned();
+        if cmd.is_empty() {
+            continue;
+        }
         let mut next = Command {
             cmd,
             cmd_type,
@@ -140,7 +150,7 @@ pub fn apply_answer(
 }
 
 /// OctoPrint's `gcode_and_subcode_for_cmd`: `G1`/`M104` (with `.n` as
-/// subcode), `T` for a tool change, `F` for a bare feed rate.
+/// subcode) and `T` for a tool change.
 pub fn gcode_and_subcode(cmd: &str) -> (Option<&str>, Option<&str>) {
     let text = cmd.trim_start();
     let bytes = text.as_bytes();
@@ -157,8 +167,10 @@ pub fn gcode_and_subcode(cmd: &str) -> (Option<&str>, Option<&str>) {
     if n == 0 {
         return (None, None);
     }
+    // OctoPrint matches upper case only, and a bare `F` only with
+    // `supportFAsCommand` (off by default).
     match first {
-        b'G' | b'M' | b'g' | b'm' => {
+        b'G' | b'M' => {
             let gcode = &text[..1 + n];
             let after = 1 + n;
             let sub = if bytes.get(after) == Some(&b'.') {
@@ -169,8 +181,7 @@ pub fn gcode_and_subcode(cmd: &str) -> (Option<&str>, Option<&str>) {
             };
             (Some(gcode), sub)
         }
-        b'T' | b't' => (Some(&text[..1]), None),
-        b'F' | b'f' => (Some(&text[..1]), None),
+        b'T' => (Some(&text[..1]), None),
         _ => (None, None),
     }
 }
@@ -194,7 +205,8 @@ mod tests {
         assert_eq!(gcode_and_subcode("  M104 S200"), (Some("M104"), None));
         assert_eq!(gcode_and_subcode("G29.1"), (Some("G29"), Some("1")));
         assert_eq!(gcode_and_subcode("T1"), (Some("T"), None));
-        assert_eq!(gcode_and_subcode("F3000"), (Some("F"), None));
+        assert_eq!(gcode_and_subcode("F3000"), (None, None));
+        assert_eq!(gcode_and_subcode("g1 x1"), (None, None));
         assert_eq!(gcode_and_subcode("@pause"), (None, None));
         assert_eq!(gcode_and_subcode("G"), (None, None));
         assert_eq!(gcode_and_subcode(""), (None, None));
@@ -240,6 +252,10 @@ mod tests {
         ));
         assert!(matches!(
             apply_answer(&m105(), &json!({"cmd": 1}), s, &[]),
+            Err(BadAnswer::Shape(_))
+        ));
+        assert!(matches!(
+            apply_answer(&m105(), &json!("M117 a\nM112"), s, &[]),
             Err(BadAnswer::Shape(_))
         ));
         assert_eq!(

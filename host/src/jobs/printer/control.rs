@@ -23,6 +23,9 @@ impl super::Printer {
 
     /// [`select`](Self::select) on behalf of user `user`.
     pub fn select_as(&self, name: &str, print: bool, user: Option<&str>) -> Result<(), JobError> {
+        // Only files of the uploads folder, by their clean name (no `..`, no absolute path).
+        let name = uploads::clean_name(name)
+            .ok_or_else(|| JobError::NotFound(format!("no file {name:?} in the uploads folder")))?;
         if !uploads::is_machinecode(name) {
             return Err(JobError::Unsupported(format!(
                 "{name} is not machine code: only G-code files can be printed"
@@ -40,7 +43,7 @@ impl super::Printer {
                 .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
                 .map(|d| d.as_secs()),
         };
-        let replaced = {
+        {
             let mut status = self.lock();
             if !status.state.is_operational() || status.state.is_busy() {
                 return Err(JobError::Conflict(format!(
@@ -48,16 +51,12 @@ impl super::Printer {
                     status.state.text().to_lowercase()
                 )));
             }
-            let replaced = status.selected.replace(selected.clone()).is_some();
+            // Another file selected replaces it with no FileDeselected, as OctoPrint.
+            status.selected = Some(selected.clone());
             status.filepos = 0;
             status.completion = None;
             status.clock.last_time = None;
             status.error = None;
-            replaced
-        };
-        if replaced {
-            self.manager
-                .fire_event(events::FILE_DESELECTED, &json!(null));
         }
         self.manager
             .fire_event(events::FILE_SELECTED, &selected.payload());
@@ -139,28 +138,33 @@ impl super::Printer {
                     )));
                 }
             }
-            status.state = PrinterState::Starting;
             status.user = user.map(str::to_owned);
             status.filepos = 0;
             status.completion = Some(0.0);
             status.error = None;
+        }
+        if !self.move_from(&[PrinterState::Operational], PrinterState::Starting) {
+            return Err(JobError::Conflict(format!(
+                "the printer is {}: a job is already running",
+                self.state().text().to_lowercase()
+            )));
         }
         self.request(Request::Start);
         Ok(())
     }
 
     /// Starts the selected file again from its beginning; only while paused
-    /// (OctoPrint's `restart` job command).
+    /// (OctoPrint's `restart` job command: the paused job is dropped, with
+    /// no cancel script and no `PrintCancelled`, and `PrintStarted` follows).
     pub fn restart(&self) -> Result<(), JobError> {
-        if self.state() != PrinterState::Paused {
+        if !self.move_from(&[PrinterState::Paused], PrinterState::Starting) {
             return Err(JobError::Conflict(format!(
                 "the printer is {}: only a paused job can be restarted",
                 self.state().text().to_lowercase()
             )));
         }
-        self.cancel()?;
-        self.wait_for(std::time::Duration::from_secs(10), |s| !s.is_busy());
-        self.start()
+        self.request(Request::Restart);
+        Ok(())
     }
 
     /// Pauses the running job (nothing to do when it is paused already).
@@ -223,12 +227,12 @@ impl super::Printer {
                 || (to == PrinterState::Pausing && s == PrinterState::Paused)
                 || (to == PrinterState::Resuming && s == PrinterState::Printing)
         };
-        {
-            let mut status = self.lock();
-            if already(status.state) {
+        loop {
+            let state = self.state();
+            if already(state) {
                 return Ok(false);
             }
-            if !from.contains(&status.state) {
+            if !from.contains(&state) {
                 let what = match to {
                     PrinterState::Pausing => "there is no print to pause",
                     PrinterState::Resuming => "there is no paused print to resume",
@@ -236,13 +240,14 @@ impl super::Printer {
                 };
                 return Err(JobError::Conflict(format!(
                     "the printer is {}: {what}",
-                    status.state.text().to_lowercase()
+                    state.text().to_lowercase()
                 )));
             }
-            status.state = to;
+            // The state may have moved since it was read: try again then.
+            if self.move_from(&[state], to) {
+                return Ok(true);
+            }
         }
-        self.state_changed(to);
-        Ok(true)
     }
 
     // ~~ manual controls

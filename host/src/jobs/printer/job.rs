@@ -14,6 +14,9 @@ pub struct JobFile {
     /// Lines read so far (commands, comments and blank lines).
     pub line: u64,
     buffer: Vec<u8>,
+    /// What follows a lone carriage return in the last line read: a line
+    /// of its own, as Python's universal newlines read it.
+    rest: Option<String>,
 }
 
 impl JobFile {
@@ -26,6 +29,7 @@ impl JobFile {
             pos: 0,
             line: 0,
             buffer: Vec::with_capacity(256),
+            rest: None,
         }
     }
 
@@ -33,15 +37,28 @@ impl JobFile {
     /// the end of the file.
     pub fn next_command(&mut self) -> std::io::Result<Option<String>> {
         loop {
-            self.buffer.clear();
-            let n = self.reader.read_until(b'\n', &mut self.buffer)?;
-            if n == 0 {
-                return Ok(None);
-            }
-            self.pos += n as u64;
-            self.line += 1;
-            let text = String::from_utf8_lossy(&self.buffer);
-            let command = strip_comment(&text);
+            let text = match self.rest.take() {
+                Some(rest) => rest,
+                None => {
+                    self.buffer.clear();
+                    let n = self.reader.read_until(b'\n', &mut self.buffer)?;
+                    if n == 0 {
+                        return Ok(None);
+                    }
+                    self.pos += n as u64;
+                    self.line += 1;
+                    String::from_utf8_lossy(&self.buffer).into_owned()
+                }
+            };
+            let text = text.trim_end_matches(['\r', '\n']);
+            let text = match text.split_once('\r') {
+                Some((first, rest)) => {
+                    self.rest = Some(rest.to_owned());
+                    first
+                }
+                None => text,
+            };
+            let command = strip_comment(text);
             if !command.is_empty() {
                 return Ok(Some(command.to_owned()));
             }
@@ -67,11 +84,17 @@ mod tests {
     fn commands_come_without_comments_and_blank_lines() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.gcode");
-        std::fs::write(&path, "; start\nG28 ; home\n\n  G1 X1 \r\nM104 S0").unwrap();
+        std::fs::write(
+            &path,
+            "; start\nG28 ; home\n\n  G1 X1 \r\nM105\rM106\nM104 S0",
+        )
+        .unwrap();
         let mut job = JobFile::new(File::open(&path).unwrap());
         assert_eq!(job.next_command().unwrap().as_deref(), Some("G28"));
         assert_eq!(job.line, 2);
         assert_eq!(job.next_command().unwrap().as_deref(), Some("G1 X1"));
+        assert_eq!(job.next_command().unwrap().as_deref(), Some("M105"));
+        assert_eq!(job.next_command().unwrap().as_deref(), Some("M106"));
         assert_eq!(job.next_command().unwrap().as_deref(), Some("M104 S0"));
         assert_eq!(job.fraction(), 1.0);
         assert_eq!(job.next_command().unwrap(), None);

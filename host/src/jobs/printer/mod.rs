@@ -43,6 +43,8 @@ pub use state::PrinterState;
 
 /// The only port: the built-in virtual printer.
 pub const VIRTUAL_PORT: &str = "VIRTUAL";
+/// The most commands waiting to be sent; more are refused (409).
+pub const MAX_QUEUED: usize = 10_000;
 /// The baud rates offered (OctoPrint's list); the virtual printer takes any.
 pub const BAUDRATES: &[u32] = &[250000, 230400, 115200, 57600, 38400, 19200, 9600];
 
@@ -159,6 +161,8 @@ enum Request {
     Resume,
     /// The state is `Cancelling`.
     Cancel,
+    /// The state is `Starting`, from a paused job: print it again from its start.
+    Restart,
     FakeAck,
 }
 
@@ -172,6 +176,10 @@ pub struct Printer {
     requests: Mutex<Sender<Request>>,
     worker: Mutex<Option<JoinHandle<()>>>,
     scripts: scripts::Scripts,
+    /// Held while the state changes and its event is fired.
+    transitions: Mutex<()>,
+    /// Commands asked for and not sent yet (requests and the send queue).
+    queued: Arc<std::sync::atomic::AtomicUsize>,
     /// The printer profiles, and the one the printer uses.
     profiles: profiles::ProfileManager,
     profile: Mutex<Profile>,
@@ -216,6 +224,8 @@ impl Printer {
             requests: Mutex::new(tx),
             worker: Mutex::new(None),
             scripts,
+            transitions: Mutex::new(()),
+            queued: Default::default(),
             profiles,
             profile: Mutex::new(profile),
         });
@@ -334,7 +344,9 @@ impl Printer {
         profile: Option<&str>,
     ) -> Result<(), JobError> {
         let config = self.manager.config();
+        // OctoPrint's "AUTO" and 0 mean "detect": the preference here.
         let port = port
+            .filter(|p| !p.eq_ignore_ascii_case("AUTO"))
             .map(str::to_owned)
             .or_else(|| Some(host_settings::PORT.get(config)))
             .unwrap_or_else(|| VIRTUAL_PORT.to_owned());
@@ -344,6 +356,7 @@ impl Printer {
             )));
         }
         let baudrate = baudrate
+            .filter(|b| *b != 0)
             .or_else(|| u32::try_from(host_settings::BAUDRATE.get(config)).ok())
             .unwrap_or(115200);
         if !BAUDRATES.contains(&baudrate) {
@@ -398,16 +411,38 @@ impl Printer {
                     "the command {c:?} holds a line break: send one command per entry"
                 )));
             }
-            if c.trim().is_empty() {
-                return Err(JobError::Invalid("an empty command cannot be sent".into()));
-            }
+        }
+        // As OctoPrint: comments go, and what is left empty is not sent.
+        let commands: Vec<Command> = commands
+            .iter()
+            .map(|c| job::strip_comment(c))
+            .filter(|c| !c.is_empty())
+            .map(|c| Command::new(c, tags))
+            .collect();
+        if commands.is_empty() {
+            return Err(JobError::Invalid(
+                "nothing to send: the commands are empty or only comments".into(),
+            ));
         }
         self.operational()?;
-        let commands = commands
-            .iter()
-            .map(|c| Command::new(c.trim(), tags))
-            .collect();
+        self.reserve(commands.len())?;
         self.request(Request::Send(commands));
+        Ok(())
+    }
+
+    /// Counts `n` more commands toward the send queue's limit
+    /// ([`MAX_QUEUED`]); refused when it is full.
+    fn reserve(&self, n: usize) -> Result<(), JobError> {
+        let before = self
+            .queued
+            .fetch_add(n, std::sync::atomic::Ordering::SeqCst);
+        if before + n > MAX_QUEUED {
+            self.queued
+                .fetch_sub(n, std::sync::atomic::Ordering::SeqCst);
+            return Err(JobError::Conflict(format!(
+                "the send queue is full ({before} commands wait): try again when the printer has caught up"
+            )));
+        }
         Ok(())
     }
 
@@ -440,9 +475,12 @@ impl Printer {
             "last_position": self.lock().position.to_json(),
             "last_temperature": self.current_temperatures(),
         });
+        // The caller's values come beside the printer's, never over them.
         if let Value::Object(extra) = context {
             for (k, v) in extra {
-                full[k] = v.clone();
+                if full.get(k).is_none() {
+                    full[k] = v.clone();
+                }
             }
         }
         self.scripts.render(name, &full)
@@ -450,29 +488,40 @@ impl Printer {
 
     /// Sets the state; fires `PrinterStateChanged` and pushes when it changed.
     fn set_state(&self, state: PrinterState) {
+        self.move_from(&[], state);
+    }
+
+    /// Moves to `to` when the state is one of `from` (any state when `from`
+    /// is empty): `false`, and nothing changes, when it is not. The change
+    /// and its `PrinterStateChanged` happen under one lock, so the events
+    /// follow the states in order whichever thread moves them.
+    fn move_from(&self, from: &[PrinterState], to: PrinterState) -> bool {
+        let transition = self.transitions.lock().unwrap();
         let changed = {
             let mut status = self.lock();
-            let changed = status.state != state;
-            status.state = state;
+            if !from.is_empty() && !from.contains(&status.state) {
+                return false;
+            }
+            let changed = status.state != to;
+            status.state = to;
             if changed {
-                let line = format!("Changing monitoring state to '{}'", state.text());
+                let line = format!("Changing monitoring state to '{}'", to.text());
                 status.monitor.log(line);
             }
             changed
         };
         if changed {
-            self.state_changed(state);
+            self.changed.notify_all();
+            self.manager.fire_event(
+                events::PRINTER_STATE_CHANGED,
+                &json!({"state_id": to.id(), "state_string": to.text(), "connector": "serial"}),
+            );
         }
-    }
-
-    /// Tells waiters, plugins (`PrinterStateChanged`) and the push channel.
-    fn state_changed(&self, state: PrinterState) {
-        self.changed.notify_all();
-        self.manager.fire_event(
-            events::PRINTER_STATE_CHANGED,
-            &json!({"state_id": state.id(), "state_string": state.text(), "connector": "serial"}),
-        );
-        self.push_current();
+        drop(transition);
+        if changed {
+            self.push_current();
+        }
+        true
     }
 
     /// Waits (at most `timeout`) until `done` holds for the state.

@@ -24,7 +24,8 @@ pub enum Reply {
     Position { x: f64, y: f64, z: f64, e: f64 },
     /// `//action:<name> <params>`.
     Action { name: String, params: String },
-    /// `Error:<text>` that is part of a resend request (nothing to do).
+    /// `Error:<text>` that is part of a resend request, or about an unknown
+    /// command (nothing to do).
     LineError(String),
     /// `Error:<text>` of any other kind: the printer failed.
     Error(String),
@@ -49,9 +50,17 @@ pub fn parse(line: &str, tool: usize) -> Reply {
     {
         let text = rest.trim().to_owned();
         let lower = text.to_ascii_lowercase();
-        let about_lines = ["checksum", "line number", "expected line", "no line number"]
-            .iter()
-            .any(|k| lower.contains(k));
+        // Errors about a line (answered by a resend) or an unknown command
+        // (as OctoPrint, ignored) are not failures of the printer.
+        let about_lines = [
+            "checksum",
+            "line number",
+            "expected line",
+            "no line number",
+            "unknown command",
+        ]
+        .iter()
+        .any(|k| lower.contains(k));
         return if about_lines {
             Reply::LineError(text)
         } else {
@@ -217,6 +226,10 @@ mod tests {
         assert_eq!(parse("rs N5", 0), Reply::Resend(5));
         assert!(matches!(
             parse("Error:checksum mismatch, Last Line: 3", 0),
+            Reply::LineError(_)
+        ));
+        assert!(matches!(
+            parse("Error:Unknown command: \"M9999\"", 0),
             Reply::LineError(_)
         ));
         assert_eq!(

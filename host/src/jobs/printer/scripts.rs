@@ -106,7 +106,7 @@ impl Scripts {
         let template = env.template_from_str(&source).map_err(failed)?;
         let text = template.render(context).map_err(failed)?;
         Ok(text
-            .lines()
+            .split(['\r', '\n'])
             .map(|l| l.split(';').next().unwrap_or_default().trim())
             .filter(|l| !l.is_empty())
             .map(str::to_owned)

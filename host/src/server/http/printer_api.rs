@@ -332,6 +332,17 @@ async fn heater_command(app: &App, heater: &str, body: &Value) -> Result<StatusC
     match command_of(body)?.as_str() {
         "target" => printer.set_temperature(heater, required_number(body, "target")?)?,
         "offset" => {
+            let profile = printer.profile();
+            let present = match heater {
+                "bed" => profile.heated_bed(),
+                _ => profile.heated_chamber(),
+            };
+            if !present {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    format!("the printer profile has no heated {heater}"),
+                ));
+            }
             let offset = required_number(body, "offset")?;
             printer.set_temperature_offsets(&BTreeMap::from([(heater.to_owned(), offset)]))?;
         }
@@ -440,6 +451,11 @@ pub async fn command(
 ) -> Result<StatusCode, ApiError> {
     let printer = &app.jobs.printer;
     operational(printer)?;
+    if body.get("script").is_some()
+        && (body.get("command").is_some() || body.get("commands").is_some())
+    {
+        return Err(bad("send `script` or `command`/`commands`, not both"));
+    }
     if let Some(script) = optional_text(&body, "script")? {
         let context = match body.get("context") {
             None | Some(Value::Null) => json!({}),
@@ -469,13 +485,31 @@ pub async fn command(
     if commands.is_empty() {
         return Err(bad("`commands` is empty"));
     }
+    // OctoPrint's `parameters`: `%(name)s` in the commands is replaced by the value.
+    let commands = match body.get("parameters") {
+        None | Some(Value::Null) => commands,
+        Some(Value::Object(parameters)) => commands
+            .iter()
+            .map(|c| {
+                parameters.iter().fold(c.clone(), |c, (k, v)| {
+                    let value = v.as_str().map_or_else(|| v.to_string(), str::to_owned);
+                    c.replace(&format!("%({k})s"), &value)
+                })
+            })
+            .collect(),
+        Some(_) => return Err(bad("`parameters` must be a mapping")),
+    };
     printer.commands(&commands, API_TAGS)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `GET /api/printer/sd`: the virtual printer has no SD card.
-pub async fn sd_state(_: Permitted<perm::Status>) -> Json<Value> {
-    Json(json!({"ready": false}))
+/// `GET /api/printer/sd`: 404, as OctoPrint answers with SD support off
+/// (the virtual printer has no SD card).
+pub async fn sd_state(_: Permitted<perm::Status>) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "SD support is disabled: the virtual printer has no SD card",
+    )
 }
 
 /// `POST /api/printer/sd`: 404, as OctoPrint answers with SD support off.

@@ -32,6 +32,23 @@ use super::{ApiError, App};
 
 /// The permission every push message needs (OctoPrint's `STATUS`).
 const PUSH_PERMISSION: &str = "status";
+/// The permission the terminal's lines need (OctoPrint's `MONITOR_TERMINAL`).
+const TERMINAL_PERMISSION: &str = "monitor_terminal";
+
+/// A message as a client without the terminal permission gets it: the
+/// printer's `current` messages without their terminal lines.
+fn without_terminal(text: &str) -> String {
+    if !text.starts_with(r#"{"current""#) {
+        return text.to_owned();
+    }
+    match serde_json::from_str::<plinth_abi::Value>(text) {
+        Ok(mut message) => {
+            message["current"]["logs"] = serde_json::json!([]);
+            message.to_string()
+        }
+        Err(_) => text.to_owned(),
+    }
+}
 /// How often the client's credentials are checked again.
 const RECHECK: Duration = Duration::from_secs(5);
 /// How often the server pings.
@@ -94,6 +111,7 @@ pub async fn ws(
         return e.into_response();
     }
     let name = caller.name().unwrap_or_default().to_owned();
+    let terminal = caller.has(TERMINAL_PERMISSION);
     let Some(open) = Clients::open(&app, &name) else {
         return ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
@@ -110,7 +128,7 @@ pub async fn ws(
         }
     }
     upgrade.on_upgrade(move |socket| async move {
-        forward(app, socket, messages, name, credentials).await;
+        forward(app, socket, messages, name, credentials, terminal).await;
         drop(open);
     })
 }
@@ -216,6 +234,7 @@ async fn forward(
     mut messages: tokio::sync::broadcast::Receiver<crate::plugins::events::PushMessage>,
     user: String,
     credentials: HeaderMap,
+    terminal: bool,
 ) {
     let hello =
         serde_json::json!({"connected": {"version": env!("CARGO_PKG_VERSION"), "user": user}})
@@ -230,6 +249,7 @@ async fn forward(
         tokio::select! {
             message = messages.recv() => {
                 let text = match message {
+                    Ok(text) if !terminal => without_terminal(&text),
                     Ok(text) => text.to_string(),
                     Err(RecvError::Lagged(n)) => serde_json::json!({"dropped": n}).to_string(),
                     Err(RecvError::Closed) => return,

@@ -13,17 +13,19 @@ use crate::jobs::printer::{Printer, PrinterState, Selected};
 
 impl Comm {
     pub(super) fn start_job(&mut self, printer: &Arc<Printer>) {
-        let selected = {
+        self.requested = None;
+        let (state, selected) = {
             let status = printer.lock();
-            match status.state {
-                PrinterState::Starting => status.selected.clone(),
-                // Cancelled before it began: nothing was sent.
-                PrinterState::Cancelling => None,
-                _ => return,
-            }
+            (status.state, status.selected.clone())
         };
-        let Some(selected) = selected else {
-            printer.set_state(PrinterState::Operational);
+        let Some(selected) = selected.clone().filter(|_| state == PrinterState::Starting) else {
+            // Cancelled before it began: nothing was sent.
+            if state == PrinterState::Cancelling {
+                let payload = selected.as_ref().map_or(json!({}), Selected::payload);
+                end_job(printer, selected.as_ref(), Ending::Cancelled(payload));
+            } else if state == PrinterState::Starting {
+                printer.move_from(&[PrinterState::Starting], PrinterState::Operational);
+            }
             return;
         };
         let Some(link) = &mut self.link else {
@@ -33,7 +35,7 @@ impl Comm {
             Ok(file) => file,
             Err(e) => {
                 let why = format!("cannot read {}: {e}", selected.name);
-                end_job(printer, &selected, Ending::Failed(why));
+                end_job(printer, Some(&selected), Ending::Failed(why));
                 return;
             }
         };
@@ -64,7 +66,8 @@ impl Comm {
         // Line numbers start again with the job.
         self.enqueue(vec![Command::new("M110 N0", &["trigger:comm.start_print"])]);
         self.script(printer, "beforePrintStarted");
-        printer.set_state(PrinterState::Printing);
+        // A cancel that came meanwhile stays: the next step cancels the job.
+        printer.move_from(&[PrinterState::Starting], PrinterState::Printing);
         self.report_progress(printer);
     }
 
@@ -75,12 +78,13 @@ impl Comm {
             return;
         };
         let Some(job) = &mut link.job else {
-            printer.set_state(PrinterState::Operational);
+            printer.move_from(&[PrinterState::Printing], PrinterState::Operational);
             return;
         };
         if job.done_reading {
-            printer.set_state(PrinterState::Finishing);
-            self.script(printer, "afterPrintDone");
+            if printer.move_from(&[PrinterState::Printing], PrinterState::Finishing) {
+                self.script(printer, "afterPrintDone");
+            }
             self.ready_at = Wake::Now;
             return;
         }
@@ -107,7 +111,7 @@ impl Comm {
                 let why = format!("cannot read {}: {e}", job.selected.name);
                 let selected = job.selected.clone();
                 link.job = None;
-                end_job(printer, &selected, Ending::Failed(why));
+                end_job(printer, Some(&selected), Ending::Failed(why));
                 return;
             }
         };
@@ -189,9 +193,12 @@ impl Comm {
             return;
         }
         self.requested = None;
-        printer.lock().clock.pause();
         let payload = self.job_payload(printer);
-        printer.set_state(PrinterState::Paused);
+        // A cancel that came meanwhile wins.
+        if !printer.move_from(&[PrinterState::Pausing], PrinterState::Paused) {
+            return;
+        }
+        printer.lock().clock.pause();
         if let Some(payload) = payload {
             printer.manager.fire_event(events::PRINT_PAUSED, &payload);
         }
@@ -203,9 +210,11 @@ impl Comm {
             return;
         }
         self.script(printer, "beforePrintResumed");
-        printer.lock().clock.resume();
         let payload = self.job_payload(printer);
-        printer.set_state(PrinterState::Printing);
+        if !printer.move_from(&[PrinterState::Resuming], PrinterState::Printing) {
+            return;
+        }
+        printer.lock().clock.resume();
         if let Some(mut payload) = payload {
             if let Value::Object(fields) = &mut payload {
                 fields.remove("position");
@@ -227,9 +236,9 @@ impl Comm {
             if let Value::Object(fields) = &mut payload {
                 fields.remove("progress");
             }
-            end_job(printer, &job.selected, Ending::Cancelled(payload));
+            end_job(printer, Some(&job.selected), Ending::Cancelled(payload));
         } else {
-            printer.set_state(PrinterState::Operational);
+            printer.move_from(&[PrinterState::Cancelling], PrinterState::Operational);
         }
     }
 
@@ -238,7 +247,7 @@ impl Comm {
     /// print; the job ends once that is sent too.
     pub(super) fn finished(&mut self, printer: &Arc<Printer>) {
         let Some(job) = self.link.as_mut().and_then(|l| l.job.as_mut()) else {
-            printer.set_state(PrinterState::Operational);
+            printer.move_from(&[PrinterState::Finishing], PrinterState::Operational);
             return;
         };
         if !job.told_done {
@@ -253,7 +262,8 @@ impl Comm {
             return;
         }
         if let Some(job) = self.link.as_mut().and_then(|l| l.job.take()) {
-            end_job(printer, &job.selected, Ending::Done);
+            self.requested = None;
+            end_job(printer, Some(&job.selected), Ending::Done);
         }
     }
 }
@@ -265,9 +275,23 @@ pub(super) enum Ending {
     Failed(String),
 }
 
-/// Back to operational (or where a failure left it), with the event that
-/// says how the job ended.
-pub(super) fn end_job(printer: &Arc<Printer>, selected: &Selected, ending: Ending) {
+/// The states a job is in.
+const JOB_STATES: &[PrinterState] = &[
+    PrinterState::Starting,
+    PrinterState::Printing,
+    PrinterState::Pausing,
+    PrinterState::Paused,
+    PrinterState::Resuming,
+    PrinterState::Cancelling,
+    PrinterState::Finishing,
+];
+
+/// Back to operational from the job's state (a closing connection leaves
+/// the state to the close), with the event that says how the job ended;
+/// a cancel is followed by `PrintFailed` with `reason: cancelled`, as
+/// OctoPrint's.
+pub(super) fn end_job(printer: &Arc<Printer>, selected: Option<&Selected>, ending: Ending) {
+    let no_file = || json!({});
     let (event, payload) = {
         let mut status = printer.lock();
         let time = status.clock.active(Instant::now());
@@ -276,7 +300,7 @@ pub(super) fn end_job(printer: &Arc<Printer>, selected: &Selected, ending: Endin
         status.clock.paused_at = None;
         let mut payload = match &ending {
             Ending::Cancelled(payload) => payload.clone(),
-            _ => selected.payload(),
+            _ => selected.map_or_else(no_file, Selected::payload),
         };
         if let Some(user) = &status.user {
             payload["user"] = json!(user);
@@ -300,9 +324,16 @@ pub(super) fn end_job(printer: &Arc<Printer>, selected: &Selected, ending: Endin
     if let Ending::Failed(reason) = &ending {
         tracing::error!("print failed: {reason}");
     }
-    if printer.state().is_operational() {
-        printer.set_state(PrinterState::Operational);
-    }
+    printer.move_from(JOB_STATES, PrinterState::Operational);
     printer.manager.fire_event(event, &payload);
+    if let Ending::Cancelled(_) = ending {
+        let mut failed = selected.map_or_else(no_file, Selected::payload);
+        failed["time"] = payload["time"].clone();
+        failed["reason"] = json!("cancelled");
+        if let Some(user) = payload.get("user") {
+            failed["user"] = user.clone();
+        }
+        printer.manager.fire_event(events::PRINT_FAILED, &failed);
+    }
     printer.push_current();
 }

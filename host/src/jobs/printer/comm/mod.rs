@@ -9,6 +9,7 @@
 //! the thread answers through the printer's status, events and pushes.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::Ordering::SeqCst;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
@@ -40,6 +41,8 @@ const WAIT_TICK: Duration = Duration::from_millis(10);
 const POSITION_WAIT: Duration = Duration::from_secs(2);
 /// How long the end of a print waits for ProgressPlugins to take 100 %.
 const PROGRESS_WAIT: Duration = Duration::from_secs(2);
+/// How long a line waits for its `ok` before the connection goes on.
+const COMMUNICATION_TIMEOUT: Duration = Duration::from_secs(5);
 /// How many numbered lines are kept to be sent again.
 const RESEND_MEMORY: usize = 64;
 
@@ -72,6 +75,8 @@ struct Link {
     history: VecDeque<(u64, String)>,
     resend_from: Option<u64>,
     awaiting_ok: bool,
+    /// When the last line was written.
+    sent_at: Instant,
     /// Whether the firmware has answered once (Connecting → Operational).
     greeted: bool,
     queue: VecDeque<Command>,
@@ -92,7 +97,10 @@ impl Link {
 
 /// The thread's body: serves requests until the printer is dropped.
 pub(super) fn run(printer: Weak<Printer>, requests: Receiver<Request>) {
-    let Some(manager) = printer.upgrade().map(|p| p.manager.clone()) else {
+    let Some((manager, queued)) = printer
+        .upgrade()
+        .map(|p| (p.manager.clone(), p.queued.clone()))
+    else {
         return;
     };
     let mut comm = Comm {
@@ -100,6 +108,7 @@ pub(super) fn run(printer: Weak<Printer>, requests: Receiver<Request>) {
         hooks: HookSet::new(manager),
         ready_at: Wake::Idle,
         requested: None,
+        queued,
     };
     loop {
         let wait = comm.wait();
@@ -137,6 +146,8 @@ struct Comm {
     ready_at: Wake,
     /// A pause or cancel the printer was asked for (its state says it too).
     requested: Option<Asked>,
+    /// The printer's count of commands asked for and not sent yet.
+    queued: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// When the connection's thread steps next, requests aside.
@@ -151,6 +162,13 @@ enum Wake {
 }
 
 impl Comm {
+    /// `n` commands left the count (sent, dropped, or counted anew).
+    fn uncount(&self, n: usize) {
+        let _ = self
+            .queued
+            .fetch_update(SeqCst, SeqCst, |q| Some(q.saturating_sub(n)));
+    }
+
     /// How long to wait for a request before the next step: `None` when
     /// offline (until a request comes), zero when work is ready.
     fn wait(&self) -> Option<Duration> {
@@ -181,13 +199,24 @@ impl Comm {
                     self.close(printer, None);
                 }
             }
-            Request::Send(commands) => self.enqueue(commands),
+            Request::Send(commands) => {
+                // Counted when asked; from here on, as queue entries.
+                let asked = commands.len();
+                self.enqueue(commands);
+                self.uncount(asked);
+            }
             Request::Start => self.start_job(printer),
             // The state says it already; the thread acts once asked, so
             // that the caller's events come first.
             Request::Pause => self.requested = Some(Asked::Pause),
             Request::Cancel => self.requested = Some(Asked::Cancel),
             Request::Resume => self.resume(printer),
+            Request::Restart => {
+                if let Some(link) = &mut self.link {
+                    link.job = None;
+                }
+                self.start_job(printer);
+            }
             Request::FakeAck => {
                 if let Some(link) = &mut self.link {
                     link.awaiting_ok = false;
@@ -233,29 +262,42 @@ impl Comm {
             return;
         };
         if link.awaiting_ok {
-            return;
+            // OctoPrint's communication timeout: a printer that does not
+            // answer (and is not heating or dwelling) does not hold the
+            // connection for ever.
+            if link.firmware.is_waiting() || link.sent_at.elapsed() < COMMUNICATION_TIMEOUT {
+                return;
+            }
+            link.awaiting_ok = false;
+            let note = format!(
+                "No answer from the printer within {} s: going on",
+                COMMUNICATION_TIMEOUT.as_secs()
+            );
+            tracing::warn!("{note}");
+            printer.lock().monitor.log(note);
         }
         // Whatever is done below, the next step comes at once; only the
         // job's pace and idleness set a later one.
         self.ready_at = Wake::Now;
         if let Some(from) = link.resend_from.take() {
-            let lines: Vec<String> = link
+            let line = link
                 .history
                 .iter()
-                .filter(|(n, _)| *n >= from)
-                .map(|(_, l)| l.clone())
-                .collect();
-            if lines.is_empty() {
-                tracing::warn!("the printer asked for line {from} again, which is no longer known");
-            }
-            // One at a time: each waits for its `ok`; the rest are asked again if needed.
-            if let Some(first) = lines.into_iter().next() {
-                let n = from;
-                self.transmit(printer, first);
-                if let Some(link) = &mut self.link {
-                    if link.resend_from.is_none() && n < link.line_number {
-                        link.resend_from = Some(n + 1);
-                    }
+                .find(|(n, _)| *n == from)
+                .map(|(_, l)| l.clone());
+            let Some(line) = line else {
+                // As OctoPrint: without the line, the print cannot go on.
+                let error = format!(
+                    "the printer asked for line {from} again, which is no longer known: the communication is broken"
+                );
+                self.close(printer, Some(error));
+                return;
+            };
+            // One at a time: each waits for its `ok`; the rest follow.
+            self.transmit(printer, line);
+            if let Some(link) = &mut self.link {
+                if link.resend_from.is_none() && from < link.line_number {
+                    link.resend_from = Some(from + 1);
                 }
             }
             return;

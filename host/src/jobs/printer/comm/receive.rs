@@ -81,7 +81,7 @@ impl Comm {
                 let status = printer.lock();
                 (status.port.clone(), status.baudrate)
             };
-            printer.set_state(PrinterState::Operational);
+            printer.move_from(&[PrinterState::Connecting], PrinterState::Operational);
             let payload = json!({"connector": "serial", "port": port, "baudrate": baudrate});
             printer.manager.fire_event(events::CONNECTED, &payload);
             let mut hello = vec![Command::new("M115", &["trigger:comm.on_connected"])];
@@ -185,8 +185,8 @@ impl Comm {
     pub(super) fn action(&mut self, printer: &Arc<Printer>, line: &str, name: &str, params: &str) {
         self.hooks.action(line, name, params);
         let result = match name {
-            "pause" => printer.pause(),
-            "resume" => printer.resume(),
+            "pause" | "paused" => printer.pause(),
+            "resume" | "resumed" => printer.resume(),
             "cancel" => printer.cancel(),
             "disconnect" => {
                 self.close(printer, None);

@@ -17,6 +17,7 @@ use crate::jobs::printer::{Printer, PrinterState};
 
 impl Comm {
     pub(super) fn open(&mut self, printer: &Arc<Printer>, port: String, baudrate: u32) {
+        self.requested = None;
         printer
             .manager
             .fire_event(events::CONNECTING, &json!({"connector": "serial"}));
@@ -52,6 +53,7 @@ impl Comm {
             history: VecDeque::new(),
             resend_from: None,
             awaiting_ok: false,
+            sent_at: Instant::now(),
             greeted: false,
             queue: VecDeque::new(),
             job: None,
@@ -74,22 +76,25 @@ impl Comm {
         printer
             .manager
             .fire_event(events::DISCONNECTING, &Value::Null);
-        if let Some(job) = self.link.as_mut().and_then(|l| l.job.take()) {
-            let why = error
-                .clone()
-                .unwrap_or_else(|| "the printer was disconnected".into());
-            end_job(printer, &job.selected, Ending::Failed(why));
-        }
-        self.link = None;
+        self.requested = None;
+        let link = self.link.take();
+        self.uncount(link.as_ref().map_or(0, |l| l.queue.len()));
+        let job = link.and_then(|l| l.job);
         {
             let mut status = printer.lock();
             status.error = error.clone();
             status.monitor.log("Connection closed".to_owned());
         }
+        // Straight to closed: a job running fails, and the printer is never
+        // operational on the way.
         printer.set_state(match error {
             Some(_) => PrinterState::ClosedWithError,
             None => PrinterState::Closed,
         });
+        if let Some(job) = job {
+            let why = error.unwrap_or_else(|| "the printer was disconnected".into());
+            end_job(printer, Some(&job.selected), Ending::Failed(why));
+        }
         printer
             .manager
             .fire_event(events::DISCONNECTED, &Value::Null);
@@ -114,6 +119,7 @@ impl Comm {
                 .handles(crate::jobs::printer::hooks::PrinterHook::Queued)
                 .then(|| queued.clone());
             if let Some(link) = &mut self.link {
+                self.queued.fetch_add(queued.len(), SeqCst);
                 link.queue.extend(queued);
             }
             if let Some(queued) = told {
@@ -127,6 +133,7 @@ impl Comm {
         let Some(command) = self.link.as_mut().and_then(|l| l.queue.pop_front()) else {
             return;
         };
+        self.uncount(1);
         if command.is_atcommand() {
             self.hooks.atcommand(GcodePhase::Sending, &command);
             self.run_atcommand(printer, &command);
@@ -148,11 +155,18 @@ impl Comm {
         let Some(link) = &mut self.link else {
             return;
         };
-        let (gcode, _) = command.gcode();
-        let line = if gcode == Some("M110") {
-            link.line_number = 0;
+        if command.cmd.is_empty() || command.cmd.contains(['\n', '\r']) {
+            tracing::error!(
+                "not sent to the printer: {:?} is empty or holds a line break",
+                command.cmd
+            );
+            return;
+        }
+        let line = if let Some(n) = line_number_reset(&command.cmd) {
+            // `M110 N<n>` sets the line number (any case, as the firmware reads it).
+            link.line_number = n;
             link.history.clear();
-            numbered(0, &command.cmd)
+            numbered(n, &format!("M110 N{n}"))
         } else if link.job.is_some() {
             link.line_number += 1;
             let line = numbered(link.line_number, &command.cmd);
@@ -173,6 +187,7 @@ impl Comm {
             return;
         };
         link.awaiting_ok = true;
+        link.sent_at = Instant::now();
         let now = link.now();
         let answers = link.firmware.receive(&line, now);
         {
@@ -303,6 +318,14 @@ pub(super) fn apply_offsets(printer: &Arc<Printer>, command: Command) -> Command
         cmd: rewritten,
         ..command
     }
+}
+
+/// The line number an `M110` sets (`N<n>`, else 0); `None` for other commands.
+pub(super) fn line_number_reset(cmd: &str) -> Option<u64> {
+    let parsed = crate::jobs::firmware::gcode::Command::parse(cmd.trim());
+    parsed
+        .is('M', 110)
+        .then(|| parsed.value('N').map_or(0, |n| n.max(0.0) as u64))
 }
 
 /// `N<n> <cmd>*<checksum>`.
