@@ -606,6 +606,14 @@ fn print_positions_resends_and_the_cancel_script_in(mode: &str) {
         upload(&server, &key, "moves.gcode", moves(2000).as_bytes()).0,
         201
     );
+    // A pause script of the user's sees where the head was.
+    let scripts = sb.basedir.join("scripts").join("gcode");
+    std::fs::create_dir_all(&scripts).unwrap();
+    std::fs::write(
+        scripts.join("afterPrintPaused"),
+        "M117 paused at {{ pause_position.x }} ; parked\n",
+    )
+    .unwrap();
     // The next numbered line arrives garbled: the printer asks for it again.
     let garble = json!({"command": "!!DEBUG:trigger_resend_checksum"});
     assert_eq!(post(&server, &key, "/api/printer/command", garble).0, 204);
@@ -639,6 +647,8 @@ fn print_positions_resends_and_the_cancel_script_in(mode: &str) {
     );
     assert_eq!(paused["position"]["t"], 0);
     assert_eq!(paused["position"]["f"], 1500.0);
+    let parked = format!("M117 paused at {}", paused["position"]["x"]);
+    wait_terminal(&push, "the pause script", |l| l.contains(&parked));
     let filepos = paused["fileposition"].as_u64().unwrap();
     assert!(filepos > 0, "{paused}");
     let (_, job) = send(&server, "GET", "/api/job", &key, None);

@@ -65,7 +65,7 @@ impl Comm {
         printer.manager.fire_event(events::PRINT_STARTED, &payload);
         // Line numbers start again with the job.
         self.enqueue(vec![Command::new("M110 N0", &["trigger:comm.start_print"])]);
-        self.script(printer, "beforePrintStarted");
+        self.script(printer, "beforePrintStarted", &json!({"event": payload}));
         // A cancel that came meanwhile stays: the next step cancels the job.
         printer.move_from(&[PrinterState::Starting], PrinterState::Printing);
         self.report_progress(printer);
@@ -83,7 +83,7 @@ impl Comm {
         };
         if job.done_reading {
             if printer.move_from(&[PrinterState::Printing], PrinterState::Finishing) {
-                self.script(printer, "afterPrintDone");
+                self.script(printer, "afterPrintDone", &json!({}));
             }
             self.ready_at = Wake::Now;
             return;
@@ -202,14 +202,20 @@ impl Comm {
         if let Some(payload) = payload {
             printer.manager.fire_event(events::PRINT_PAUSED, &payload);
         }
-        self.script(printer, "afterPrintPaused");
+        self.pause_context = json!({
+            "pause_position": printer.lock().position.to_json(),
+            "pause_temperature": printer.current_temperatures(),
+        });
+        let context = self.pause_context.clone();
+        self.script(printer, "afterPrintPaused", &context);
     }
 
     pub(super) fn resume(&mut self, printer: &Arc<Printer>) {
         if printer.state() != PrinterState::Resuming {
             return;
         }
-        self.script(printer, "beforePrintResumed");
+        let context = self.pause_context.clone();
+        self.script(printer, "beforePrintResumed", &context);
         let payload = self.job_payload(printer);
         if !printer.move_from(&[PrinterState::Resuming], PrinterState::Printing) {
             return;
@@ -230,7 +236,11 @@ impl Comm {
         self.requested = None;
         let payload = self.job_payload(printer);
         let job = self.link.as_mut().and_then(|l| l.job.take());
-        self.script(printer, "afterPrintCancelled");
+        let context = json!({
+            "cancel_position": printer.lock().position.to_json(),
+            "cancel_temperature": printer.current_temperatures(),
+        });
+        self.script(printer, "afterPrintCancelled", &context);
         if let Some(job) = job {
             let mut payload = payload.unwrap_or_else(|| job.selected.payload());
             if let Value::Object(fields) = &mut payload {

@@ -14,7 +14,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
-use plinth_abi::json;
+use plinth_abi::Value;
 
 use super::command::Command;
 use super::hooks::HookSet;
@@ -109,6 +109,7 @@ pub(super) fn run(printer: Weak<Printer>, requests: Receiver<Request>) {
         ready_at: Wake::Idle,
         requested: None,
         queued,
+        pause_context: Value::Null,
     };
     loop {
         let wait = comm.wait();
@@ -148,6 +149,9 @@ struct Comm {
     requested: Option<Asked>,
     /// The printer's count of commands asked for and not sent yet.
     queued: Arc<std::sync::atomic::AtomicUsize>,
+    /// Where the head was and the temperatures when the job was paused,
+    /// for the pause and resume scripts (`pause_position`, `pause_temperature`).
+    pause_context: Value,
 }
 
 /// When the connection's thread steps next, requests aside.
@@ -227,9 +231,10 @@ impl Comm {
 
     // ~~ connection
 
-    /// Sends a GCODE script's lines (a bad script is logged and skipped).
-    fn script(&mut self, printer: &Arc<Printer>, name: &str) {
-        match printer.render_script(name, &json!({})) {
+    /// Sends a GCODE script's lines, rendered with `context` beside the
+    /// printer's values (OctoPrint's `event`, `pause_position`, …).
+    fn script(&mut self, printer: &Arc<Printer>, name: &str, context: &Value) {
+        match printer.render_script(name, context) {
             Ok(lines) if !lines.is_empty() => {
                 let tag = format!("trigger:comm.script.{name}");
                 let commands = lines
