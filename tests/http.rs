@@ -356,6 +356,20 @@ fn every_row_of_the_simple_api_table() {
             assert!(error["error"].is_string(), "{text}");
         }
     }
+    // The hung call ends `rec`'s process (it runs isolated, with the same
+    // 1 s budget): it answers again once it is restarted, after its backoff.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let entry = common::plugin_entry(&server, &admin, "rec");
+        if entry["crashes"]["restarts"] == 1 && entry["state"] == "enabled" {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "rec never came back: {entry}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     let (_, text) = call(
         "POST",
         "/api/plugin/rec",

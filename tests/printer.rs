@@ -265,6 +265,9 @@ fn the_printer_connects_answers_and_refuses_what_does_not_fit() {
             "{path} {body}: {answer}"
         );
     }
+    let (status, answer) = send(&server, "GET", "/api/printer/nozzle", &key, None);
+    assert_eq!(status, 404, "{answer}");
+    assert!(answer["error"].as_str().unwrap().contains("nozzle"));
     // Nothing of them reached the printer: the next line it gets is a marker.
     let before = terminal(&push).len();
     let marker = json!({"command": "M117 marker ; a comment goes"});

@@ -127,12 +127,8 @@ pub fn router(app: Arc<App>) -> Router {
             get(printer_api::tool_state).post(printer_api::tool_command),
         )
         .route(
-            "/api/printer/bed",
-            get(printer_api::bed_state).post(printer_api::bed_command),
-        )
-        .route(
-            "/api/printer/chamber",
-            get(printer_api::chamber_state).post(printer_api::chamber_command),
+            "/api/printer/{heater}",
+            get(printer_api::heater_state).post(printer_api::heater_command),
         )
         .route(
             "/api/printer/printhead",

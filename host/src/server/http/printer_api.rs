@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
 use plinth_abi::{json, Value};
@@ -303,88 +303,69 @@ fn set_targets(printer: &Printer, targets: &BTreeMap<String, f64>) -> Result<(),
     Ok(())
 }
 
-/// `GET /api/printer/bed` and `/chamber`.
-async fn heater_state(
-    app: &App,
-    heater: &str,
-    query: &StateQuery,
-) -> Result<Json<Value>, ApiError> {
-    let printer = &app.jobs.printer;
-    operational(printer)?;
+/// `bed` or `chamber` from the path (404 for anything else).
+fn heater_of(name: &str) -> Result<&'static str, ApiError> {
+    match name {
+        "bed" => Ok("bed"),
+        "chamber" => Ok("chamber"),
+        other => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("no such resource: /api/printer/{other}"),
+        )),
+    }
+}
+
+/// 409 when the printer profile has no such heater.
+fn heater_present(printer: &Printer, heater: &str) -> Result<(), ApiError> {
     let profile = printer.profile();
     let present = match heater {
         "bed" => profile.heated_bed(),
         _ => profile.heated_chamber(),
     };
-    if !present {
-        return Err(ApiError::new(
+    if present {
+        Ok(())
+    } else {
+        Err(ApiError::new(
             StatusCode::CONFLICT,
             format!("the printer profile has no heated {heater}"),
-        ));
+        ))
     }
-    temperatures(printer, query, |k| k == heater).map(Json)
+}
+
+/// `GET /api/printer/bed` and `/chamber`.
+pub async fn heater_state(
+    State(app): State<Arc<App>>,
+    _: Permitted<perm::Status>,
+    Path(heater): Path<String>,
+    Query(query): Query<StateQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let heater = heater_of(&heater)?;
+    let printer = &app.jobs.printer;
+    operational(printer)?;
+    heater_present(printer, heater)?;
+    temperatures(printer, &query, |k| k == heater).map(Json)
 }
 
 /// `POST /api/printer/bed` and `/chamber`: `target` (`target`), `offset` (`offset`).
-async fn heater_command(app: &App, heater: &str, body: &Value) -> Result<StatusCode, ApiError> {
+pub async fn heater_command(
+    State(app): State<Arc<App>>,
+    _: Permitted<perm::Control>,
+    Path(heater): Path<String>,
+    JsonBody(body): JsonBody,
+) -> Result<StatusCode, ApiError> {
+    let heater = heater_of(&heater)?;
     let printer = &app.jobs.printer;
     operational(printer)?;
-    match command_of(body)?.as_str() {
-        "target" => printer.set_temperature(heater, required_number(body, "target")?)?,
+    match command_of(&body)?.as_str() {
+        "target" => printer.set_temperature(heater, required_number(&body, "target")?)?,
         "offset" => {
-            let profile = printer.profile();
-            let present = match heater {
-                "bed" => profile.heated_bed(),
-                _ => profile.heated_chamber(),
-            };
-            if !present {
-                return Err(ApiError::new(
-                    StatusCode::CONFLICT,
-                    format!("the printer profile has no heated {heater}"),
-                ));
-            }
-            let offset = required_number(body, "offset")?;
+            heater_present(printer, heater)?;
+            let offset = required_number(&body, "offset")?;
             printer.set_temperature_offsets(&BTreeMap::from([(heater.to_owned(), offset)]))?;
         }
         other => return Err(unknown(other, "target or offset")),
     }
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// `GET /api/printer/bed`.
-pub async fn bed_state(
-    State(app): State<Arc<App>>,
-    _: Permitted<perm::Status>,
-    Query(query): Query<StateQuery>,
-) -> Result<Json<Value>, ApiError> {
-    heater_state(&app, "bed", &query).await
-}
-
-/// `POST /api/printer/bed`.
-pub async fn bed_command(
-    State(app): State<Arc<App>>,
-    _: Permitted<perm::Control>,
-    JsonBody(body): JsonBody,
-) -> Result<StatusCode, ApiError> {
-    heater_command(&app, "bed", &body).await
-}
-
-/// `GET /api/printer/chamber`.
-pub async fn chamber_state(
-    State(app): State<Arc<App>>,
-    _: Permitted<perm::Status>,
-    Query(query): Query<StateQuery>,
-) -> Result<Json<Value>, ApiError> {
-    heater_state(&app, "chamber", &query).await
-}
-
-/// `POST /api/printer/chamber`.
-pub async fn chamber_command(
-    State(app): State<Arc<App>>,
-    _: Permitted<perm::Control>,
-    JsonBody(body): JsonBody,
-) -> Result<StatusCode, ApiError> {
-    heater_command(&app, "chamber", &body).await
 }
 
 /// `POST /api/printer/printhead`: `jog` (`x`, `y`, `z`, `absolute`,
