@@ -410,6 +410,41 @@ fn the_printer_connects_answers_and_refuses_what_does_not_fit() {
 }
 
 #[test]
+fn a_hook_plugin_that_crashes_leaves_the_line_and_the_printer_alone() {
+    let sb = Sandbox::new();
+    // A user plugin: isolated.
+    sb.user_as(&common::built().fixture("hostile"), "hostile_segv_in_gcode");
+    sb.write_config("serial:\n  autoconnect: true\n");
+    let (server, key, push) = start(&sb);
+    common::wait_printer(&server, &key, "Operational");
+    let body = json!({"commands": ["M9666 crash here", "M117 after"]});
+    assert_eq!(post(&server, &key, "/api/printer/command", body).0, 204);
+    wait_terminal(&push, "the next command", |l| l == "Send: M117 after");
+    assert!(
+        terminal(&push)
+            .iter()
+            .any(|l| l == "Send: M9666 crash here"),
+        "the line goes on unchanged: {:?}",
+        terminal(&push)
+    );
+    let crashed = push.wait_event("PluginCrashed");
+    assert_eq!(crashed["id"], "hostile_segv_in_gcode");
+    assert!(
+        crashed["reason"].as_str().unwrap().contains("SIGSEGV"),
+        "{crashed}"
+    );
+    push.wait_event("PluginRestarted");
+    let (_, connection) = send(&server, "GET", "/api/connection", &key, None);
+    assert_eq!(connection["current"]["state"], "Operational");
+    // Restarted, it handles lines again.
+    let body = json!({"command": "M117 again"});
+    assert_eq!(post(&server, &key, "/api/printer/command", body).0, 204);
+    wait_terminal(&push, "a line after the restart", |l| {
+        l == "Send: M117 again"
+    });
+}
+
+#[test]
 fn connect_saves_preferences_and_autoconnect_when_asked() {
     let sb = Sandbox::new();
     let (server, key, _push) = start(&sb);
