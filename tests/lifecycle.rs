@@ -973,3 +973,39 @@ fn a_plugin_handling_a_restart_needing_hook_is_toggled_at_the_next_start() {
     assert_eq!(m.plugin("gcode_probe").unwrap().state, State::Enabled);
     m.shutdown();
 }
+
+#[test]
+fn a_plugin_learns_what_the_host_knows_of_the_others() {
+    let sb = Sandbox::new();
+    sb.bundle_as(&built().fixture("gcode_probe"), "gcode_probe");
+    sb.recorder("a").recorder("b");
+    sb.write_config("plugins:\n  _disabled: [b]\nisolation:\n  default: in_process\n");
+    let m = sb.manager();
+    m.start("127.0.0.1", 5000);
+    let a = m
+        .call_helper("gcode_probe", "plugin_info", &json!({"id": "a"}))
+        .unwrap();
+    assert_eq!(
+        (a["id"].clone(), a["enabled"].clone(), a["state"].clone()),
+        (json!("a"), json!(true), json!("enabled"))
+    );
+    assert_eq!(a["bundled"], false);
+    let b = m
+        .call_helper("gcode_probe", "plugin_info", &json!({"id": "b"}))
+        .unwrap();
+    assert_eq!(
+        (b["enabled"].clone(), b["state"].clone()),
+        (json!(false), json!("disabled"))
+    );
+    let none = m
+        .call_helper("gcode_probe", "plugin_info", &json!({"id": "nope"}))
+        .unwrap();
+    assert_eq!(none, json!(null));
+    let all = m
+        .call_helper("gcode_probe", "plugins", &json!(null))
+        .unwrap();
+    for id in ["a", "b", "gcode_probe"] {
+        assert!(all.as_array().unwrap().contains(&json!(id)), "{all}");
+    }
+    m.shutdown();
+}

@@ -131,6 +131,9 @@ impl HostServices for NoServices {
             job,
         })
     }
+    fn plugin_infos(&self, _: Option<&str>) -> Vec<plinth_abi::PluginSummary> {
+        Vec::new()
+    }
     fn printer(
         &self,
         _: &str,

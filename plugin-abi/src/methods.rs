@@ -447,6 +447,10 @@ pub mod host {
         SendPluginMessage = 18, 0, Value => ()
     );
     method!(
+        /// Every plugin (`None`), or the plugin of this identifier.
+        PluginInfos = 20, 2, Option<String> => Vec<crate::types::PluginSummary>
+    );
+    method!(
         /// One operation on the printer (OctoPrint's `_printer`).
         Printer = 19, 2, crate::printer::PrinterCall => Result<Value, crate::printer::PrinterFailure>
     );

@@ -255,3 +255,31 @@ pub struct Webcam {
     #[serde(default)]
     pub compat: Option<Value>,
 }
+
+/// What a plugin learns of another plugin (OctoPrint's
+/// `_plugin_manager.get_plugin_info`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PluginSummary {
+    /// Its identifier.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// Its version.
+    pub version: Option<String>,
+    /// What it does.
+    pub description: Option<String>,
+    /// Who wrote it.
+    pub author: Option<String>,
+    /// Its home page.
+    pub url: Option<String>,
+    /// Its license.
+    pub license: Option<String>,
+    /// Its state: `enabled`, `disabled`, `failed`, `incompatible`, …
+    pub state: String,
+    /// Whether it is enabled (and running).
+    pub enabled: bool,
+    /// Whether it is a bundled plugin.
+    pub bundled: bool,
+    /// The mixins it implements.
+    pub mixins: Vec<String>,
+}

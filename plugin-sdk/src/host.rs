@@ -11,7 +11,7 @@ use crate::abi::{level, CallOutcome, HostHandle};
 use crate::methods::host as services;
 use crate::mixins::Preprocessors;
 use crate::settings::Settings;
-use crate::types::{HookReply, Identity};
+use crate::types::{HookReply, Identity, PluginSummary};
 use crate::wire::{Codec, Method};
 
 /// Why a call to the host failed.
@@ -172,6 +172,20 @@ impl Host {
     /// `send_plugin_message`).
     pub fn send_plugin_message(&self, data: Value) -> Result<(), HostError> {
         self.raw.call::<services::SendPluginMessage>(&data)
+    }
+
+    /// `_plugin_manager.get_plugin_info(id)`: what the host knows of
+    /// plugin `id` (`None` when there is no such plugin).
+    pub fn get_plugin_info(&self, id: &str) -> Result<Option<PluginSummary>, HostError> {
+        let mut found = self
+            .raw
+            .call::<services::PluginInfos>(&Some(id.to_owned()))?;
+        Ok(found.pop())
+    }
+
+    /// `_plugin_manager.plugins`: every plugin the host knows, whatever its state.
+    pub fn plugins(&self) -> Result<Vec<PluginSummary>, HostError> {
+        self.raw.call::<services::PluginInfos>(&None)
     }
 
     /// Calls the helper `helper` of the enabled plugin `plugin`.

@@ -289,6 +289,27 @@ impl HostServices for Shared {
         Ok(())
     }
 
+    fn plugin_infos(&self, id: Option<&str>) -> Vec<plinth_abi::PluginSummary> {
+        self.manager()
+            .plugins()
+            .into_iter()
+            .filter(|p| id.is_none_or(|id| p.id == id))
+            .map(|p| plinth_abi::PluginSummary {
+                enabled: p.state == State::Enabled,
+                bundled: p.source == Source::Bundled,
+                state: p.state.as_str().to_owned(),
+                id: p.id,
+                name: p.name,
+                version: p.version,
+                description: p.description,
+                author: p.author,
+                url: p.url,
+                license: p.license,
+                mixins: p.mixins,
+            })
+            .collect()
+    }
+
     fn printer(
         &self,
         plugin: &str,

@@ -37,6 +37,8 @@ pub trait HostServices: Send + Sync {
         job: u64,
         fraction: f64,
     ) -> Result<(), ProgressError>;
+    /// Every plugin (`None`), or plugin `id`, as plugins see them.
+    fn plugin_infos(&self, id: Option<&str>) -> Vec<plinth_abi::PluginSummary>;
     /// Plugin `plugin`'s call on the printer.
     fn printer(&self, plugin: &str, call: PrinterCall) -> Result<Value, PrinterFailure>;
     /// The process `origin` of isolated plugin `id` was lost (crashed,
@@ -214,6 +216,9 @@ impl PluginContext {
             SettingsCleanup::ID => reply::<SettingsCleanup>(args, |()| {
                 self.settings.cleanup().map_err(ServiceError::from)
             }),
+            PluginInfos::ID => {
+                reply::<PluginInfos>(args, |id| Ok(self.services()?.plugin_infos(id.as_deref())))
+            }
             Printer::ID => reply::<Printer>(args, |call| {
                 if self.is_closed() && changes_printer(&call) {
                     self.note_refusal("printer commands");
@@ -258,6 +263,7 @@ fn changes_something(service: u32) -> bool {
     !matches!(
         service,
         Printer::ID
+            | PluginInfos::ID
             | GetIdentity::ID
             | EnsureDataFolder::ID
             | SettingsGet::ID
