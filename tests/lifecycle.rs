@@ -1009,3 +1009,37 @@ fn a_plugin_learns_what_the_host_knows_of_the_others() {
     }
     m.shutdown();
 }
+
+#[test]
+fn a_plugin_finds_users_and_their_permissions_but_no_secret() {
+    let sb = Sandbox::new();
+    sb.bundle_as(&built().fixture("gcode_probe"), "gcode_probe");
+    sb.write_config("isolation:\n  default: in_process\n");
+    common::add_user(&sb, "ada", true);
+    common::add_user(&sb, "bob", false);
+    let m = sb.manager();
+    m.start("127.0.0.1", 5000);
+    let find = |name: &str| {
+        m.call_helper("gcode_probe", "find_user", &json!({ "name": name }))
+            .unwrap()
+    };
+    let ada = find("ada");
+    assert_eq!(
+        (ada["admin"].clone(), ada["active"].clone()),
+        (json!(true), json!(true))
+    );
+    assert!(ada["permissions"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("settings")));
+    let bob = find("bob");
+    assert_eq!(bob["admin"], false);
+    let perms = bob["permissions"].as_array().unwrap();
+    assert!(
+        perms.contains(&json!("print")) && !perms.contains(&json!("settings")),
+        "{bob}"
+    );
+    assert!(bob.get("password").is_none() && bob.get("api_key_sha256").is_none());
+    assert_eq!(find("nobody"), json!(null));
+    m.shutdown();
+}

@@ -66,6 +66,22 @@ impl User {
     pub fn has(&self, permission: &str) -> bool {
         self.admin || self.permissions.contains(permission)
     }
+
+    /// What a plugin may learn of user `name`: no password, no API key.
+    pub fn summary(&self, name: &str) -> plinth_abi::UserSummary {
+        let permissions = ADMIN_PERMISSIONS
+            .iter()
+            .chain(USER_PERMISSIONS)
+            .filter(|p| self.has(p))
+            .map(|p| (*p).to_owned())
+            .collect();
+        plinth_abi::UserSummary {
+            name: name.to_owned(),
+            active: true,
+            admin: self.admin,
+            permissions,
+        }
+    }
 }
 
 /// `users.yaml`.

@@ -451,6 +451,10 @@ pub mod host {
         PluginInfos = 20, 2, Option<String> => Vec<crate::types::PluginSummary>
     );
     method!(
+        /// The user of this name, if there is one.
+        FindUser = 21, 2, String => Option<crate::types::UserSummary>
+    );
+    method!(
         /// One operation on the printer (OctoPrint's `_printer`).
         Printer = 19, 2, crate::printer::PrinterCall => Result<Value, crate::printer::PrinterFailure>
     );

@@ -283,3 +283,17 @@ pub struct PluginSummary {
     /// The mixins it implements.
     pub mixins: Vec<String>,
 }
+
+/// What a plugin learns of a user (OctoPrint's `_user_manager.find_user`):
+/// never a password or an API key.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct UserSummary {
+    /// The login name.
+    pub name: String,
+    /// Whether the user may log in.
+    pub active: bool,
+    /// Whether the user is an administrator.
+    pub admin: bool,
+    /// Every permission the user has (an administrator's included).
+    pub permissions: Vec<String>,
+}

@@ -11,7 +11,7 @@ use crate::abi::{level, CallOutcome, HostHandle};
 use crate::methods::host as services;
 use crate::mixins::Preprocessors;
 use crate::settings::Settings;
-use crate::types::{HookReply, Identity, PluginSummary};
+use crate::types::{HookReply, Identity, PluginSummary, UserSummary};
 use crate::wire::{Codec, Method};
 
 /// Why a call to the host failed.
@@ -186,6 +186,12 @@ impl Host {
     /// `_plugin_manager.plugins`: every plugin the host knows, whatever its state.
     pub fn plugins(&self) -> Result<Vec<PluginSummary>, HostError> {
         self.raw.call::<services::PluginInfos>(&None)
+    }
+
+    /// `_user_manager.find_user(name)`: the user of this name, with the
+    /// permissions they have (read only; no password, no API key).
+    pub fn find_user(&self, name: &str) -> Result<Option<UserSummary>, HostError> {
+        self.raw.call::<services::FindUser>(&name.to_owned())
     }
 
     /// Calls the helper `helper` of the enabled plugin `plugin`.

@@ -62,6 +62,7 @@
 //! | `self._plugin_manager.get_helpers(…)` | [`Host::call_helper`] |
 //! | `self._plugin_manager.get_hooks(…)` | [`Host::call_hook`] |
 //! | `self._plugin_manager.get_plugin_info(id)`, `.plugins` | [`Host::get_plugin_info`], [`Host::plugins`] ([`PluginSummary`]) |
+//! | `self._user_manager.find_user(name)`, `user.has_permission(…)` | [`Host::find_user`] ([`UserSummary`]: read only) |
 //! | `self._printer_profile_manager` | [`Printer::get_profiles`], [`Printer::get_current_profile`] |
 //! | `octoprint.util.RepeatedTimer`, `ResettableTimer` | [`Host::repeated_timer`], [`Host::resettable_timer`]: stopped when the plugin is disabled |
 //!
@@ -131,7 +132,7 @@ pub use plinth_abi::events;
 pub use plinth_abi::is_wizard_ignored;
 pub use plinth_abi::types::{
     HookReply, PluginSummary, Request, Response, SliceError, SliceRequest, SlicerProperties,
-    SlicingProfile, SlicingProgress, Webcam,
+    SlicingProfile, SlicingProgress, UserSummary, Webcam,
 };
 pub use plugin::{HelperFn, HookHandler, Plugin, Registry};
 pub use printer::{Printer, PrinterError, PrinterState};

@@ -310,6 +310,12 @@ impl HostServices for Shared {
             .collect()
     }
 
+    fn find_user(&self, name: &str) -> Option<plinth_abi::UserSummary> {
+        let users = crate::users::Users::new(&self.paths.basedir);
+        let all = users.all().ok()?;
+        all.get(name).map(|u| u.summary(name))
+    }
+
     fn printer(
         &self,
         plugin: &str,

@@ -39,6 +39,8 @@ pub trait HostServices: Send + Sync {
     ) -> Result<(), ProgressError>;
     /// Every plugin (`None`), or plugin `id`, as plugins see them.
     fn plugin_infos(&self, id: Option<&str>) -> Vec<plinth_abi::PluginSummary>;
+    /// The user `name`, if there is one.
+    fn find_user(&self, name: &str) -> Option<plinth_abi::UserSummary>;
     /// Plugin `plugin`'s call on the printer.
     fn printer(&self, plugin: &str, call: PrinterCall) -> Result<Value, PrinterFailure>;
     /// The process `origin` of isolated plugin `id` was lost (crashed,
@@ -219,6 +221,7 @@ impl PluginContext {
             PluginInfos::ID => {
                 reply::<PluginInfos>(args, |id| Ok(self.services()?.plugin_infos(id.as_deref())))
             }
+            FindUser::ID => reply::<FindUser>(args, |name| Ok(self.services()?.find_user(&name))),
             Printer::ID => reply::<Printer>(args, |call| {
                 if self.is_closed() && changes_printer(&call) {
                     self.note_refusal("printer commands");
@@ -264,6 +267,7 @@ fn changes_something(service: u32) -> bool {
         service,
         Printer::ID
             | PluginInfos::ID
+            | FindUser::ID
             | GetIdentity::ID
             | EnsureDataFolder::ID
             | SettingsGet::ID
