@@ -963,6 +963,53 @@ fn a_plugin_built_before_the_fast_gcode_call_is_called_with_json_in(mode: &str) 
     assert!(!lines.iter().any(|l| l == "Send: M9100"), "{lines:#?}");
 }
 
+fn offsets_reach_the_hooks_and_the_disconnect_script_is_sent_in(mode: &str) {
+    let sb = Sandbox::in_mode(mode);
+    sb.bundle_as(&common::built().fixture("gcode_probe"), "gcode_probe");
+    sb.write_config("serial:\n  autoconnect: true\n");
+    let scripts = sb.basedir.join("scripts").join("gcode");
+    std::fs::create_dir_all(&scripts).unwrap();
+    std::fs::write(scripts.join("beforePrinterDisconnected"), "M117 bye\n").unwrap();
+    let (server, key, push) = start(&sb);
+    common::wait_printer(&server, &key, "Operational");
+    let offsets = json!({"command": "offset", "offsets": {"tool0": 10}});
+    assert_eq!(post(&server, &key, "/api/printer/tool", offsets).0, 204);
+    let bed = json!({"command": "offset", "offset": -5});
+    assert_eq!(post(&server, &key, "/api/printer/bed", bed).0, 204);
+    let gcode = "M104 S200\nM140 S60\nG1 X1\n";
+    assert_eq!(upload(&server, &key, "heat.gcode", gcode.as_bytes()).0, 201);
+    let select = json!({"command": "select", "print": true});
+    assert_eq!(
+        post(&server, &key, "/api/files/local/heat.gcode", select).0,
+        204
+    );
+    push.wait_event("PrintDone");
+    // The file's targets carry the offsets when the hooks see them (as OctoPrint).
+    let seen = std::fs::read_to_string(sb.basedir.join("data/gcode_probe/queuing.log")).unwrap();
+    assert_eq!(
+        seen.lines().collect::<Vec<_>>(),
+        ["M104 S210", "M140 S55"],
+        "{seen}"
+    );
+    // A manual target does not get the offset.
+    let manual = json!({"command": "M104 S100"});
+    assert_eq!(post(&server, &key, "/api/printer/command", manual).0, 204);
+    wait_terminal(&push, "the manual target", |l| l == "Send: M104 S100");
+    // Disconnecting sends the user's script first.
+    assert_eq!(
+        post(
+            &server,
+            &key,
+            "/api/connection",
+            json!({"command": "disconnect"})
+        )
+        .0,
+        204
+    );
+    common::wait_printer(&server, &key, "Offline");
+    wait_terminal(&push, "the disconnect script", |l| l == "Send: M117 bye");
+}
+
 fn display_progress_shows_the_progress_on_the_printers_display_in(mode: &str) {
     let sb = Sandbox::in_mode(mode);
     sb.bundle_sample("display_progress");
@@ -1042,6 +1089,7 @@ fn gcode_system_commands_run_instead_of_reaching_the_printer_in(mode: &str) {
 }
 
 in_both_modes! {
+    offsets_reach_the_hooks_and_the_disconnect_script_is_sent => offsets_reach_the_hooks_and_the_disconnect_script_is_sent_in,
     a_plugin_built_before_the_fast_gcode_call_is_called_with_json => a_plugin_built_before_the_fast_gcode_call_is_called_with_json_in,
     print_positions_resends_and_the_cancel_script => print_positions_resends_and_the_cancel_script_in,
     hooks_see_rewrite_expand_and_drop_every_line => hooks_see_rewrite_expand_and_drop_every_line_in,

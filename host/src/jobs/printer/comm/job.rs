@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use plinth_abi::{events, json, Value};
 
+use super::send::apply_offsets;
 use super::*;
 use crate::jobs::printer::command::Command;
 use crate::jobs::printer::{Printer, PrinterState, Selected};
@@ -101,7 +102,10 @@ impl Comm {
                 job.sent += 1;
                 let pos = format!("filepos:{}", job.file.pos);
                 let line = format!("fileline:{}", job.file.line);
-                Some(Command::new(text, &["source:file", &pos, &line]))
+                Some(apply_offsets(
+                    printer,
+                    Command::new(text, &["source:file", &pos, &line]),
+                ))
             }
             Ok(None) => {
                 job.done_reading = true;

@@ -200,6 +200,15 @@ impl Comm {
             }
             Request::Disconnect => {
                 if self.link.is_some() {
+                    // OctoPrint's `beforePrinterDisconnected`, sent before the port closes.
+                    if let Ok(lines) =
+                        printer.render_script("beforePrinterDisconnected", &Value::Null)
+                    {
+                        let tag = ["trigger:comm.script.beforePrinterDisconnected"];
+                        for line in lines {
+                            self.write(printer, &Command::new(line, &tag));
+                        }
+                    }
                     self.close(printer, None);
                 }
             }

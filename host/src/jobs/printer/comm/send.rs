@@ -139,7 +139,6 @@ impl Comm {
             self.run_atcommand(printer, &command);
             return;
         }
-        let command = apply_offsets(printer, command);
         let Some(command) = self.hooks.gcode(GcodePhase::Sending, vec![command]).pop() else {
             return;
         };
@@ -276,8 +275,9 @@ impl Comm {
     // ~~ the job
 }
 
-/// A temperature offset added to a file's `M104`/`M109`/`M140`/`M190`
-/// (OctoPrint applies offsets to what the job sends, not to manual targets).
+/// A temperature offset added to a file's `M104`/`M109`/`M140`/`M190` as
+/// the line is read from the file, before the hooks see it (OctoPrint
+/// applies offsets to what the job sends, not to manual targets).
 pub(super) fn apply_offsets(printer: &Arc<Printer>, command: Command) -> Command {
     if !command.tags.contains("source:file") {
         return command;
