@@ -398,11 +398,7 @@ fn the_printer_connects_answers_and_refuses_what_does_not_fit() {
     );
     common::wait_printer(&server, &key, "Offline");
     push.wait_for("the second Disconnected", |_| {
-        push.events()
-            .iter()
-            .filter(|e| *e == "Disconnected")
-            .count()
-            == 2
+        count(&push, "Disconnected") == 2
     });
     let events = push.events();
     let last = |name: &str| events.iter().rposition(|e| e == name).unwrap();
@@ -732,9 +728,9 @@ fn print_positions_resends_and_the_cancel_script_in(mode: &str) {
         204
     );
     push.wait_event("PrintResumed");
-    let z_changes = push.events().iter().filter(|e| *e == "ZChange").count();
+    let z_changes = count(&push, "ZChange");
     push.wait_for("the print going on", |_| {
-        push.events().iter().filter(|e| *e == "ZChange").count() > z_changes
+        count(&push, "ZChange") > z_changes
     });
     assert!(
         !push.events().contains(&"Error".to_owned()),
@@ -771,42 +767,26 @@ fn print_positions_resends_and_the_cancel_script_in(mode: &str) {
         post(&server, &key, "/api/job", json!({"command": "restart"})).0,
         409
     );
-    let started_before = push
-        .events()
-        .iter()
-        .filter(|e| *e == "PrintStarted")
-        .count();
+    let started_before = count(&push, "PrintStarted");
     assert_eq!(
         post(&server, &key, "/api/job", json!({"command": "start"})).0,
         204
     );
     push.wait_for("the second start", |_| {
-        push.events()
-            .iter()
-            .filter(|e| *e == "PrintStarted")
-            .count()
-            > started_before
+        count(&push, "PrintStarted") > started_before
     });
     assert_eq!(
         post(&server, &key, "/api/job", json!({"command": "pause"})).0,
         204
     );
     common::wait_printer(&server, &key, "Paused");
-    let cancels = push
-        .events()
-        .iter()
-        .filter(|e| *e == "PrintCancelled")
-        .count();
+    let cancels = count(&push, "PrintCancelled");
     assert_eq!(
         post(&server, &key, "/api/job", json!({"command": "restart"})).0,
         204
     );
     push.wait_for("the restart", |_| {
-        push.events()
-            .iter()
-            .filter(|e| *e == "PrintStarted")
-            .count()
-            > started_before + 1
+        count(&push, "PrintStarted") > started_before + 1
     });
     common::wait_printer(&server, &key, "Printing");
     let (_, job) = send(&server, "GET", "/api/job", &key, None);
@@ -814,13 +794,7 @@ fn print_positions_resends_and_the_cancel_script_in(mode: &str) {
         job["progress"]["completion"].as_f64().unwrap() < 50.0,
         "{job}"
     );
-    assert_eq!(
-        push.events()
-            .iter()
-            .filter(|e| *e == "PrintCancelled")
-            .count(),
-        cancels
-    );
+    assert_eq!(count(&push, "PrintCancelled"), cancels);
 
     // A cancel right after a start: cancelled, never done.
     assert_eq!(
@@ -828,21 +802,13 @@ fn print_positions_resends_and_the_cancel_script_in(mode: &str) {
         204
     );
     common::wait_printer(&server, &key, "Operational");
-    let cancels = push
-        .events()
-        .iter()
-        .filter(|e| *e == "PrintCancelled")
-        .count();
+    let cancels = count(&push, "PrintCancelled");
     let start = json!({"command": "start"});
     let cancel = json!({"command": "cancel"});
     assert_eq!(post(&server, &key, "/api/job", start).0, 204);
     assert_eq!(post(&server, &key, "/api/job", cancel).0, 204);
     push.wait_for("the quick cancel", |_| {
-        push.events()
-            .iter()
-            .filter(|e| *e == "PrintCancelled")
-            .count()
-            > cancels
+        count(&push, "PrintCancelled") > cancels
     });
     common::wait_printer(&server, &key, "Operational");
     std::thread::sleep(Duration::from_millis(300));
@@ -851,6 +817,11 @@ fn print_positions_resends_and_the_cancel_script_in(mode: &str) {
         "{:?}",
         push.events()
     );
+}
+
+/// How many events named `name` the push channel carried so far.
+fn count(push: &Push, name: &str) -> usize {
+    push.events().iter().filter(|e| *e == name).count()
 }
 
 fn at_in(list: &[String], name: &str) -> usize {

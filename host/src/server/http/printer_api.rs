@@ -172,6 +172,17 @@ impl StateQuery {
     }
 }
 
+/// 409 while a print runs: `what` is for an idle or paused printer.
+fn not_printing(printer: &Printer, what: &str) -> Result<(), ApiError> {
+    if printer.state().is_printing() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!("the printer is printing: {what} only when idle or paused"),
+        ));
+    }
+    Ok(())
+}
+
 fn operational(printer: &Printer) -> Result<(), ApiError> {
     let state = printer.state();
     if state.is_operational() {
@@ -272,12 +283,7 @@ pub async fn tool_command(
             printer.change_tool(&tool)?;
         }
         "extrude" => {
-            if printer.state().is_printing() {
-                return Err(ApiError::new(
-                    StatusCode::CONFLICT,
-                    "the printer is printing: extrude only when idle or paused",
-                ));
-            }
+            not_printing(printer, "extrude")?;
             printer.extrude(required_number(&body, "amount")?, number(&body, "speed")?)?;
         }
         "flowrate" => printer.flow_rate(required_number(&body, "factor")?)?,
@@ -379,12 +385,7 @@ pub async fn printhead_command(
     operational(printer)?;
     match command_of(&body)?.as_str() {
         "jog" => {
-            if printer.state().is_printing() {
-                return Err(ApiError::new(
-                    StatusCode::CONFLICT,
-                    "the printer is printing: jog only when idle or paused",
-                ));
-            }
+            not_printing(printer, "jog")?;
             let mut axes = BTreeMap::new();
             for axis in ['x', 'y', 'z'] {
                 if let Some(amount) = number(&body, &axis.to_string())? {
@@ -399,12 +400,7 @@ pub async fn printhead_command(
             printer.jog(&axes, absolute, speed)?;
         }
         "home" => {
-            if printer.state().is_printing() {
-                return Err(ApiError::new(
-                    StatusCode::CONFLICT,
-                    "the printer is printing: home only when idle or paused",
-                ));
-            }
+            not_printing(printer, "home")?;
             let Some(Value::Array(list)) = body.get("axes") else {
                 return Err(bad("the body needs `axes`, a list from x, y and z"));
             };
