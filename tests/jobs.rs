@@ -46,7 +46,7 @@ fn uploads(sb: &Sandbox) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(sb.basedir.join("uploads"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n != ".metadata")
+        .filter(|n| n != ".metadata.json")
         .collect();
     names.sort();
     names

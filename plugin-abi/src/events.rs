@@ -30,16 +30,53 @@ pub const PLUGIN_ENABLED: &str = "PluginEnabled";
 /// [`PLUGIN_ENABLED`]). Payload: `{"id": "<plugin id>"}`.
 pub const PLUGIN_DISABLED: &str = "PluginDisabled";
 
-/// A file was stored in the uploads folder (uploaded, or written by a
-/// slicer). Payload: `{"storage": "local", "path": "<path>", "name":
-/// "<name>", "type": [<type>, <subtype>]}`, the type by the file's
-/// extension: `["model", "stl"]`, `["machinecode", "gcode"]`, or a type a
-/// slicer plugin added.
+/// A file was stored in the uploads folder (uploaded, added by a plugin,
+/// copied, moved, or written by a slicer). Payload: `{"storage": "local",
+/// "path": "<path>", "name": "<name>", "type": [<type>, <subtype>],
+/// "operation": "add"|"copy"|"move"}`, the type by the file's extension:
+/// `["model", "stl"]`, `["machinecode", "gcode"]`, or a type a plugin added.
+/// Paths are relative to the uploads folder, folders joined by `/`.
 pub const FILE_ADDED: &str = "FileAdded";
 
-/// A file was deleted from the uploads folder. Payload: `{"storage":
-/// "local", "path": "<path>", "name": "<name>"}`.
+/// A file was deleted from the uploads folder (or moved away). Payload:
+/// `{"storage": "local", "path": "<path>", "name": "<name>", "type": [...],
+/// "operation": "remove"|"move"}`.
 pub const FILE_REMOVED: &str = "FileRemoved";
+
+/// A file was moved (after its [`FILE_REMOVED`] and [`FILE_ADDED`]).
+/// Payload: `{"storage": "local", "source_storage": "local",
+/// "source_path", "source_name", "source_type", "destination_storage":
+/// "local", "destination_path", "destination_name", "destination_type"}`.
+pub const FILE_MOVED: &str = "FileMoved";
+
+/// A folder was created (or copied or moved there). Payload: `{"storage":
+/// "local", "path": "<path>", "name": "<name>"}`.
+pub const FOLDER_ADDED: &str = "FolderAdded";
+
+/// A folder was removed with what it held (or moved away). Payload as
+/// [`FOLDER_ADDED`].
+pub const FOLDER_REMOVED: &str = "FolderRemoved";
+
+/// A folder was moved (after its [`FOLDER_REMOVED`] and [`FOLDER_ADDED`]).
+/// Payload: `{"storage": "local", "source_path", "source_name",
+/// "destination_path", "destination_name"}`.
+pub const FOLDER_MOVED: &str = "FolderMoved";
+
+/// The list of files changed (after each change above). Payload:
+/// `{"type": "printables", "storage": "local"}`.
+pub const UPDATED_FILES: &str = "UpdatedFiles";
+
+/// The analysis of a G-code file started. Payload: `{"name", "path",
+/// "origin": "local", "type": ["machinecode", "gcode"]}`.
+pub const METADATA_ANALYSIS_STARTED: &str = "MetadataAnalysisStarted";
+
+/// The analysis of a G-code file finished and is kept in its metadata.
+/// Payload: `{"name", "path", "origin": "local", "result": {...}}`, the
+/// result as OctoPrint's: `estimatedPrintTime` (seconds), `filament`
+/// (`{"tool0": {"length": mm, "volume": cm³}}`), `dimensions` (`width`,
+/// `depth`, `height`), `printingArea` and `travelArea` (`minX` … `maxZ`),
+/// `travelDimensions`.
+pub const METADATA_ANALYSIS_FINISHED: &str = "MetadataAnalysisFinished";
 
 /// A slicing job started. Payload: `{"slicer": "<type>", "stl": "<source
 /// path>", "stl_location": "local", "gcode": "<destination path>",

@@ -68,6 +68,45 @@ pub const FIRMWARE_CAPABILITIES: &str = "octoprint.comm.protocol.firmware.capabi
 /// handlers.
 pub const ACTION: &str = "octoprint.comm.protocol.action";
 
+/// `octoprint.filemanager.extension_tree`: file types the uploads folder
+/// accepts, beside G-code and what slicers add. Arguments: `{}`. Answer: an
+/// extension tree to merge, `{"<type>": {"<subtype>": ["<extension>", …]}}`
+/// (`{"model": {"amf": ["amf"]}}`); anything else is ignored.
+pub const FILEMANAGER_EXTENSION_TREE: &str = "octoprint.filemanager.extension_tree";
+/// `octoprint.filemanager.preprocessor`: a file is about to be stored
+/// (uploaded or added by a plugin). Arguments: `{"path": "<destination in
+/// the uploads folder>", "file": "<path on disk of the new content>",
+/// "printer_profile": {…the current printer profile…}, "allow_overwrite":
+/// bool}`. The handler may rewrite the file at `"file"` in place (it is a
+/// temporary file the host then moves into place); the answer is ignored.
+/// Handlers run in order, each seeing what the one before wrote.
+pub const FILEMANAGER_PREPROCESSOR: &str = "octoprint.filemanager.preprocessor";
+/// `octoprint.access.permissions`: the plugin's own permissions. Arguments:
+/// `{}`. Answer: a list of `{"key": "<KEY>", "name": "<name>",
+/// "description": "<text>", "roles": […], "dangerous": bool,
+/// "default_groups": ["admins"|"users"|"guests"|"readonly", …]}`. Each
+/// becomes the permission `PLUGIN_<ID>_<KEY>` (upper case), listed by
+/// `/api/access/permissions`, granted to the default groups' users, and
+/// checked by [`Host::has_permission`]-style calls. Restart-needing.
+pub const ACCESS_PERMISSIONS: &str = "octoprint.access.permissions";
+/// `octoprint.events.register_custom_events`: the plugin's own events.
+/// Arguments: `{}`. Answer: a list of names; each is registered as
+/// `plugin_<id>_<name>` (what the plugin's host handle fires) and listed
+/// with the host's events.
+pub const EVENTS_REGISTER_CUSTOM_EVENTS: &str = "octoprint.events.register_custom_events";
+/// `octoprint.server.http.bodysize`: larger request bodies for some of the
+/// plugin's Blueprint routes. Arguments: `{"current_max_body_sizes": [...],
+/// "default_max_body_size": <bytes>}`. Answer: a list of `["<METHOD>",
+/// "<route>", <bytes>]`, the route relative to `/plugin/<id>`.
+/// Restart-needing.
+pub const SERVER_HTTP_BODYSIZE: &str = "octoprint.server.http.bodysize";
+/// `octoprint.cli.commands`: subcommands under `plinth plugins run <id>`.
+/// Called with `{"list": true}`: answer a list of `{"name": "<command>",
+/// "help": "<one line>"}`. Called with `{"command": "<name>", "args":
+/// ["…"]}`: run it; answer `{"output": "<text printed>", "exit_code":
+/// <n>}` (a string answer is printed, exit code 0).
+pub const CLI_COMMANDS: &str = "octoprint.cli.commands";
+
 /// The hooks that make a plugin restart-needing (OctoPrint's
 /// `plugin_restart_needing_hooks`): a plugin handling one of them is
 /// enabled or disabled at the next start, as a `RestartNeedingPlugin`.

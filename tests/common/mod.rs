@@ -445,13 +445,33 @@ pub fn upload(
     file_name: &str,
     bytes: &[u8],
 ) -> (u16, serde_json::Value) {
+    upload_form(server, key, &[], Some((file_name, bytes)))
+}
+
+/// `POST /api/files/local` with text fields (`path`, `select`, …) before
+/// the file, if any: status and JSON answer.
+pub fn upload_form(
+    server: &Server,
+    key: &str,
+    fields: &[(&str, &str)],
+    file: Option<(&str, &[u8])>,
+) -> (u16, serde_json::Value) {
     let boundary = "plinthboundary1234";
-    let mut body = format!(
-        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{file_name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
-    )
-    .into_bytes();
-    body.extend_from_slice(bytes);
-    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let mut body = Vec::new();
+    for (name, value) in fields {
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n")
+                .as_bytes(),
+        );
+    }
+    if let Some((file_name, bytes)) = file {
+        body.extend_from_slice(format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{file_name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+        ).as_bytes());
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
     let mut response = http()
         .post(&server.url("/api/files/local"))
         .header("X-Api-Key", key)

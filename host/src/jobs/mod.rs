@@ -1,9 +1,13 @@
-//! The jobs behind the ProgressPlugin mixin: slicing models ([`slicing`]) and
+//! The host's services behind the files: the uploads folder ([`uploads`]) and
+//! its file manager ([`files`]) with the G-code [`analysis`] queue, and the
+//! jobs behind the ProgressPlugin mixin: slicing models ([`slicing`]) and
 //! printing G-code on the printer ([`printer`], driving the virtual
-//! printer's [`firmware`]). Both report progress
+//! printer's [`firmware`]). Both jobs report progress
 //! in whole percents to every ProgressPlugin through one [`ProgressNotifier`],
 //! to the push channel and as events.
 
+pub mod analysis;
+pub mod files;
 pub mod firmware;
 pub mod printer;
 pub mod slicing;
@@ -19,10 +23,11 @@ use plinth_abi::SlicingProgress;
 use crate::plugins::manager::PluginManager;
 use plinth_abi::Mixin;
 
-/// The printer and the slicing manager of one host.
+/// The printer, the slicing manager and the file manager of one host.
 pub struct Jobs {
     pub printer: Arc<printer::Printer>,
     pub slicing: Arc<slicing::Slicing>,
+    pub files: Arc<files::FileManager>,
 }
 
 impl Jobs {
@@ -32,14 +37,29 @@ impl Jobs {
         let printer = printer::Printer::new(manager.clone(), progress.clone());
         let service: std::sync::Arc<dyn crate::plugins::services::PrinterService> = printer.clone();
         manager.attach_printer(std::sync::Arc::downgrade(&service));
-        let slicing = slicing::Slicing::new(manager.clone(), progress, printer.clone());
+        let analysis = Arc::new(analysis::AnalysisQueue::new(
+            manager.clone(),
+            printer.clone(),
+        ));
+        let slicing =
+            slicing::Slicing::new(manager.clone(), progress, printer.clone(), analysis.clone());
         slicing.remove_leftovers();
-        crate::jobs::uploads::folder(manager).remove_leftovers();
-        Arc::new(Self { printer, slicing })
+        let files = Arc::new(files::FileManager::new(
+            manager.clone(),
+            printer.clone(),
+            slicing.clone(),
+            analysis,
+        ));
+        Arc::new(Self {
+            printer,
+            slicing,
+            files,
+        })
     }
 
     /// Cancels what runs: slicing jobs, and the print (waiting at most `timeout`).
     pub fn shutdown(&self, timeout: Duration) {
+        self.files.analysis.shutdown();
         self.slicing.shutdown(timeout);
         self.printer.shutdown(timeout);
     }

@@ -185,6 +185,13 @@ pub const LINES_PER_SECOND: NumberKey = NumberKey(Key {
     default: "100",
     about: "how fast the virtual printer streams G-code commands",
 });
+/// When uploaded G-code is analysed.
+pub const ANALYSIS_RUN_AT: ChoiceKey = ChoiceKey(Key {
+    path: &["gcodeAnalysis", "runAt"],
+    kind: Kind::Choice(&["idle", "always", "never"]),
+    default: "idle",
+    about: "when G-code files are analysed (print time, filament, dimensions): idle (not while printing, as OctoPrint), always or never",
+});
 
 /// The ways a plugin can run.
 pub const MODES: &[&str] = &["isolated", "in_process"];
@@ -274,6 +281,7 @@ pub const KEYS: &[&Key] = &[
     &PORT.0,
     &BAUDRATE.0,
     &LINES_PER_SECOND.0,
+    &ANALYSIS_RUN_AT.0,
     &ISOLATION_DEFAULT.0,
     &ISOLATION_PLUGINS,
     &MEMORY_LIMIT.0,

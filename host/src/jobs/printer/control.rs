@@ -24,7 +24,7 @@ impl super::Printer {
     /// [`select`](Self::select) on behalf of user `user`.
     pub fn select_as(&self, name: &str, print: bool, user: Option<&str>) -> Result<(), JobError> {
         // Only files of the uploads folder, by their clean name (no `..`, no absolute path).
-        let name = uploads::clean_name(name)
+        let name = &uploads::clean_path(name)
             .ok_or_else(|| JobError::NotFound(format!("no file {name:?} in the uploads folder")))?;
         if !uploads::is_machinecode(name) {
             return Err(JobError::Unsupported(format!(

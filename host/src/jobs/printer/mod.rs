@@ -291,6 +291,16 @@ impl Printer {
         self.state().is_busy()
     }
 
+    /// The file a running job prints, if any.
+    pub fn printing_file(&self) -> Option<String> {
+        let status = self.lock();
+        status
+            .selected
+            .as_ref()
+            .filter(|_| status.state.is_busy())
+            .map(|s| s.name.clone())
+    }
+
     /// Whether a running job prints the file `name`.
     pub fn is_printing_file(&self, name: &str) -> bool {
         let status = self.lock();

@@ -20,6 +20,7 @@ use std::time::Instant;
 use plinth_abi::methods::plugin as m;
 use plinth_abi::{json, SliceError, SliceRequest, SlicerProperties, SlicingProgress, Value};
 
+use super::analysis::AnalysisQueue;
 use super::printer::Printer;
 use super::{percents_passed, JobError, ProgressNotifier};
 use crate::jobs::uploads;
@@ -97,6 +98,7 @@ pub struct Slicing {
     manager: PluginManager,
     progress: Arc<ProgressNotifier>,
     printer: Arc<Printer>,
+    analysis: Arc<AnalysisQueue>,
     jobs: Mutex<BTreeMap<u64, RunningJob>>,
     next: AtomicU64,
 }
@@ -133,7 +135,8 @@ fn is_plain_type(kind: &str) -> bool {
 /// The hidden file in the uploads folder a job's slicer writes to; it becomes
 /// the destination only when the job succeeds.
 fn output_name(job: u64, destination: &str) -> String {
-    format!(".slicing-{job}-{destination}")
+    let (_, name) = uploads::split_path(destination);
+    format!(".slicing-{job}-{name}")
 }
 
 impl Slicing {
@@ -141,11 +144,13 @@ impl Slicing {
         manager: PluginManager,
         progress: Arc<ProgressNotifier>,
         printer: Arc<Printer>,
+        analysis: Arc<AnalysisQueue>,
     ) -> Arc<Self> {
         Arc::new(Self {
             manager,
             progress,
             printer,
+            analysis,
             jobs: Mutex::new(BTreeMap::new()),
             next: AtomicU64::new(1),
         })
@@ -223,9 +228,9 @@ impl Slicing {
     pub fn slice(self: &Arc<Self>, order: SliceOrder) -> Result<RunningJob, JobError> {
         let slicer = self.slicer(&order.slicer)?;
         let folder = uploads::folder(&self.manager);
-        let source = uploads::clean_name(&order.source)
+        let source = uploads::clean_path(&order.source)
             .filter(|n| folder.metadata(n).is_ok())
-            .map(|n| folder.path(n))
+            .map(|n| folder.path(&n))
             .ok_or_else(|| JobError::NotFound(format!("no file {:?}", order.source)))?;
         let tree = uploads::extension_tree(&self.manager);
         let kind = uploads::type_of(&tree, &order.source).unwrap_or_default();
@@ -247,30 +252,30 @@ impl Slicing {
             .cloned()
             .unwrap_or_else(|| "gcode".into());
         let destination = match &order.destination {
-            Some(name) => uploads::clean_name(name)
-                .map(str::to_owned)
+            Some(name) => uploads::clean_path(name)
+                .filter(|p| folder.folder(uploads::split_path(p).0).is_ok())
                 .ok_or_else(|| {
                     JobError::Invalid(format!(
-                        "{name:?} is not a usable file name (letters, digits, `.`, `_`, `-`; \
-                         at most {} bytes; no leading dot)",
+                        "{name:?} is not a usable file path (names of letters, digits, `.`, \
+                         `_`, `-`, at most {} bytes, no leading dot, in an existing folder)",
                         uploads::MAX_NAME_BYTES
                     ))
                 })?,
             None => {
-                let stem = order
-                    .source
-                    .rsplit_once('.')
-                    .map_or(order.source.as_str(), |s| s.0);
+                // Beside the model, named after it.
+                let (dir, model) = uploads::split_path(&order.source);
+                let stem = model.rsplit_once('.').map_or(model, |s| s.0);
                 // Shortened like an upload's name when the model's is long.
                 let name = format!("{stem}.{extension}");
-                uploads::sanitize(&name)
+                let name = uploads::sanitize(&name)
                     .filter(|clean| clean.ends_with(&format!(".{extension}")))
                     .ok_or_else(|| {
                         JobError::Failed(format!(
                             "slicer `{}` declares the unusable destination extension {extension:?}",
                             order.slicer
                         ))
-                    })?
+                    })?;
+                uploads::join_path(dir, &name)
             }
         };
         let ext_ok = destination.rsplit_once('.').is_some_and(|(_, ext)| {
@@ -532,20 +537,26 @@ impl Slicing {
                 job.destination
             )));
         }
+        self.analysis.dequeue(&job.destination);
         folder
             .rename(&output, &job.destination)
             .map_err(|e| SliceError::Failed(format!("cannot store {}: {e}", job.destination)))?;
-        match result.get("analysis") {
+        folder.forget_metadata(&job.destination);
+        match result.get("analysis").filter(|a| a.is_object()) {
             Some(analysis) => {
                 if let Err(e) = folder.store_analysis(&job.destination, analysis) {
                     tracing::warn!("cannot store the analysis of {}: {e}", job.destination);
                 }
             }
-            None => folder.forget_analysis(&job.destination),
+            None => self.analysis.enqueue(&job.destination, true),
         }
         self.manager.fire_event(
             events::FILE_ADDED,
-            &json!({"storage": "local", "path": job.destination, "name": job.destination, "type": ["machinecode", "gcode"]}),
+            &json!({"storage": "local", "path": job.destination, "name": job.destination, "type": ["machinecode", "gcode"], "operation": "add"}),
+        );
+        self.manager.fire_event(
+            events::UPDATED_FILES,
+            &json!({"type": "printables", "storage": "local"}),
         );
         Ok(())
     }

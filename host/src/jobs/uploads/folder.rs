@@ -1,19 +1,20 @@
-//! The uploads folder's files, reached only as what they are: regular files
-//! directly in the folder. Nothing leaves the folder, whatever is on disk: a
-//! symlink (or anything else that is not a regular file) is never followed;
-//! it is not listed, reads as missing, is never written through and never
-//! removed. Files are written to a temporary file created in the folder, then
-//! renamed into place (which replaces a link of that name, never its target).
+//! The uploads folder's files and folders, reached only as what they are:
+//! regular files and real folders below the root. Nothing leaves the folder,
+//! whatever is on disk: a symlink (or anything else that is neither a
+//! regular file nor a folder) is never followed, at the end of a path or in
+//! it; it is not listed, reads as missing, is never written through and
+//! never removed. Files are written to a temporary file created in the
+//! folder, then renamed into place (which replaces a link of that name,
+//! never its target).
+//!
+//! Paths are clean paths (see [`super::clean_path`]): clean names joined by
+//! `/`; `""` is the uploads folder itself.
 
 use std::fs::{self, File, Metadata};
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 
-use plinth_abi::Value;
 use tempfile::NamedTempFile;
-
-/// The folder holding the analyses kept beside G-code files.
-const ANALYSES: &str = ".metadata";
 
 /// The uploads folder.
 #[derive(Debug, Clone)]
@@ -21,10 +22,26 @@ pub struct Folder {
     root: PathBuf,
 }
 
-fn missing(name: &str) -> io::Error {
+/// One entry of a listing.
+#[derive(Debug)]
+pub struct Listed {
+    /// Its clean path in the uploads folder.
+    pub path: String,
+    /// Its metadata (of the entry itself, never of a link's target).
+    pub meta: Metadata,
+}
+
+pub(super) fn missing(path: &str) -> io::Error {
     io::Error::new(
         io::ErrorKind::NotFound,
-        format!("{name} is not a file in the uploads folder"),
+        format!("{path} is not a file in the uploads folder"),
+    )
+}
+
+fn no_folder(path: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::NotFound,
+        format!("{path} is not a folder in the uploads folder"),
     )
 }
 
@@ -39,43 +56,82 @@ impl Folder {
         &self.root
     }
 
-    /// The path of `name` (a clean name), for a plugin that reads or writes it
-    /// itself (a slicer): check it with [`metadata`](Self::metadata) first.
-    pub fn path(&self, name: &str) -> PathBuf {
-        self.root.join(name)
+    /// Where `path` is on disk, unchecked: for a plugin that reads or
+    /// writes it itself (a slicer); check it with [`metadata`](Self::metadata) first.
+    pub fn path(&self, path: &str) -> PathBuf {
+        if path.is_empty() {
+            self.root.clone()
+        } else {
+            self.root.join(path)
+        }
     }
 
-    /// Opens `name` for reading; `NotFound` unless it is a regular file.
-    pub fn open(&self, name: &str) -> io::Result<File> {
-        open_regular(&self.root.join(name)).map_err(|e| match e.kind() {
-            io::ErrorKind::NotFound => missing(name),
+    /// Where `path` is on disk, once every folder on the way is checked to be
+    /// a real folder (no link); `NotFound` otherwise.
+    pub fn resolve(&self, path: &str) -> io::Result<PathBuf> {
+        let (parent, _) = super::split_path(path);
+        self.folder(parent).map_err(|_| missing(path))?;
+        Ok(self.path(path))
+    }
+
+    /// The metadata of folder `path` (`""`: the uploads folder); `NotFound`
+    /// unless it and every folder above it are real folders.
+    pub fn folder(&self, path: &str) -> io::Result<Metadata> {
+        let mut at = self.root.clone();
+        let mut meta = real_folder(&at).map_err(|_| no_folder(path))?;
+        for part in path.split('/').filter(|p| !p.is_empty()) {
+            at.push(part);
+            meta = real_folder(&at).map_err(|_| no_folder(path))?;
+        }
+        Ok(meta)
+    }
+
+    /// Opens file `path` for reading; `NotFound` unless it is a regular file.
+    pub fn open(&self, path: &str) -> io::Result<File> {
+        open_regular(&self.resolve(path)?).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => missing(path),
             _ => e,
         })
     }
 
-    /// The metadata of `name`; `NotFound` unless it is a regular file.
-    pub fn metadata(&self, name: &str) -> io::Result<Metadata> {
-        match fs::symlink_metadata(self.root.join(name)) {
+    /// The metadata of file `path`; `NotFound` unless it is a regular file.
+    pub fn metadata(&self, path: &str) -> io::Result<Metadata> {
+        match fs::symlink_metadata(self.resolve(path)?) {
             Ok(meta) if meta.is_file() => Ok(meta),
-            Ok(_) => Err(missing(name)),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(missing(name)),
+            Ok(_) => Err(missing(path)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(missing(path)),
             Err(e) => Err(e),
         }
     }
 
-    /// Every regular file that is not hidden, with its metadata, in no order.
-    pub fn list(&self) -> Vec<(String, Metadata)> {
-        fs::read_dir(&self.root)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter_map(|entry| {
+    /// The regular files and real folders in folder `path` (and below it
+    /// when `recursive`) that are not hidden, in no order.
+    pub fn list(&self, path: &str, recursive: bool) -> io::Result<Vec<Listed>> {
+        self.folder(path)?;
+        let mut out = Vec::new();
+        let mut todo = vec![path.to_owned()];
+        while let Some(dir) = todo.pop() {
+            for entry in fs::read_dir(self.path(&dir))
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
                 // The entry's own type and metadata: a link is not followed.
-                let meta = entry.metadata().ok().filter(Metadata::is_file)?;
-                let name = entry.file_name().into_string().ok()?;
-                (!name.starts_with('.')).then_some((name, meta))
-            })
-            .collect()
+                let Ok(meta) = entry.metadata() else { continue };
+                let Ok(name) = entry.file_name().into_string() else {
+                    continue;
+                };
+                if name.starts_with('.') || !(meta.is_file() || meta.is_dir()) {
+                    continue;
+                }
+                let path = super::join_path(&dir, &name);
+                if recursive && meta.is_dir() {
+                    todo.push(path.clone());
+                }
+                out.push(Listed { path, meta });
+            }
+        }
+        Ok(out)
     }
 
     /// A new, empty temporary file in the folder, created exclusively (never
@@ -89,11 +145,13 @@ impl Folder {
             .tempfile_in(&self.root)
     }
 
-    /// Moves a temporary file of the folder into place as `name`, synced.
-    pub fn persist(&self, temp: NamedTempFile, name: &str) -> io::Result<()> {
+    /// Moves a temporary file of the folder into place as `path` (its folder
+    /// must exist), synced.
+    pub fn persist(&self, temp: NamedTempFile, path: &str) -> io::Result<()> {
+        let to = self.resolve(path)?;
         temp.as_file().sync_all()?;
-        temp.persist(self.root.join(name)).map_err(|e| e.error)?;
-        sync_folder(&self.root)
+        temp.persist(&to).map_err(|e| e.error)?;
+        sync_folder(to.parent().unwrap_or(&self.root))
     }
 
     /// A fresh, empty hidden file `name` for a plugin to write (a slicing
@@ -113,70 +171,92 @@ impl Folder {
         Ok(path)
     }
 
-    /// Renames the file `from` of the folder to `name`, synced.
-    pub fn rename(&self, from: &str, name: &str) -> io::Result<()> {
+    /// Renames file `from` to `to` (whose folder must exist), synced.
+    pub fn rename(&self, from: &str, to: &str) -> io::Result<()> {
         self.metadata(from)?;
-        fs::rename(self.root.join(from), self.root.join(name))?;
-        sync_folder(&self.root)
+        let target = self.resolve(to)?;
+        fs::rename(self.path(from), &target)?;
+        sync_folder(target.parent().unwrap_or(&self.root))
     }
 
-    /// Removes `name`; `NotFound` unless it is a regular file.
-    pub fn remove(&self, name: &str) -> io::Result<()> {
-        self.metadata(name)?;
+    /// Copies file `from` to `to` (whose folder must exist) through a
+    /// temporary file: `to` appears complete or not at all.
+    pub fn copy(&self, from: &str, to: &str) -> io::Result<()> {
+        let mut source = self.open(from)?;
+        let mut temp = self.temp(".copy-")?;
+        io::copy(&mut source, temp.as_file_mut())?;
+        self.persist(temp, to)
+    }
+
+    /// Removes file `path`; `NotFound` unless it is a regular file.
+    pub fn remove(&self, path: &str) -> io::Result<()> {
+        self.metadata(path)?;
         // Were it swapped for a link meanwhile, unlinking removes the link only.
-        fs::remove_file(self.root.join(name))
+        fs::remove_file(self.path(path))
     }
 
-    /// The analysis folder, if it is a real folder (created when `create`).
-    fn analyses(&self, create: bool) -> io::Result<PathBuf> {
-        let dir = self.root.join(ANALYSES);
-        match fs::symlink_metadata(&dir) {
-            Ok(meta) if meta.is_dir() => Ok(dir),
-            Ok(_) => Err(io::Error::other(format!(
-                "{} is not a folder; analyses are not kept",
-                dir.display()
-            ))),
-            Err(e) if e.kind() == io::ErrorKind::NotFound && create => {
-                fs::create_dir_all(&self.root)?;
-                fs::create_dir(&dir)?;
-                Ok(dir)
-            }
-            Err(e) => Err(e),
+    /// Creates folder `path` (its parent must exist).
+    pub fn add_folder(&self, path: &str) -> io::Result<()> {
+        let at = self.resolve(path)?;
+        fs::create_dir(&at)
+    }
+
+    /// Removes folder `path` with everything in it (`recursive`) or only if
+    /// empty. Links inside are removed, never followed.
+    pub fn remove_folder(&self, path: &str, recursive: bool) -> io::Result<()> {
+        self.folder(path)?;
+        if recursive {
+            fs::remove_dir_all(self.path(path))
+        } else {
+            // Its metadata file alone does not make a folder non-empty.
+            let _ = fs::remove_file(self.path(path).join(super::metadata::FILE));
+            fs::remove_dir(self.path(path))
         }
     }
 
-    /// The analysis stored for `name`, if any.
-    pub fn analysis(&self, name: &str) -> Option<Value> {
-        let dir = self.analyses(false).ok()?;
-        let file = open_regular(&dir.join(format!("{name}.json"))).ok()?;
-        serde_json::from_reader(io::BufReader::new(file)).ok()
+    /// Renames folder `from` to `to` (whose parent must exist).
+    pub fn rename_folder(&self, from: &str, to: &str) -> io::Result<()> {
+        self.folder(from)?;
+        let target = self.resolve(to)?;
+        fs::rename(self.path(from), target)
     }
 
-    /// Stores the analysis of `name` (atomically).
-    pub fn store_analysis(&self, name: &str, analysis: &Value) -> io::Result<()> {
-        let dir = self.analyses(true)?;
-        let mut temp = new_file().tempfile_in(&dir)?;
-        serde_json::to_writer_pretty(&mut temp, analysis)?;
-        temp.flush()?;
-        temp.as_file().sync_all()?;
-        temp.persist(dir.join(format!("{name}.json")))
-            .map_err(|e| e.error)?;
+    /// Copies folder `from` to the new folder `to`: its regular files and
+    /// real folders, with their metadata; links are left out.
+    pub fn copy_folder(&self, from: &str, to: &str) -> io::Result<()> {
+        let mut entries = self.list(from, true)?;
+        self.add_folder(to)?;
+        self.copy_metadata_file(from, to)?;
+        // Folders before what they hold.
+        entries.sort_by_key(|e| e.path.matches('/').count());
+        for entry in entries {
+            let target = format!("{to}{}", &entry.path[from.len()..]);
+            if entry.meta.is_dir() {
+                self.add_folder(&target)?;
+                self.copy_metadata_file(&entry.path, &target)?;
+            } else {
+                self.copy(&entry.path, &target)?;
+            }
+        }
         Ok(())
     }
 
-    /// Removes the analysis of `name`, if any.
-    pub fn forget_analysis(&self, name: &str) {
-        if let Ok(dir) = self.analyses(false) {
-            let _ = fs::remove_file(dir.join(format!("{name}.json")));
+    fn copy_metadata_file(&self, from: &str, to: &str) -> io::Result<()> {
+        let file = |dir: &str| super::join_path(dir, super::metadata::FILE);
+        match self.copy(&file(from), &file(to)) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
         }
     }
 
-    /// Removes the temporary files an earlier run left (uploads cut short by a
-    /// crash: hidden `.tmp` files).
+    /// Removes the temporary files an earlier run left (uploads and copies
+    /// cut short by a crash: hidden `.tmp` files).
     pub fn remove_leftovers(&self) {
         for entry in fs::read_dir(&self.root).into_iter().flatten().flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            if name.starts_with(".upload-") && name.ends_with(".tmp") {
+            if (name.starts_with(".upload-") || name.starts_with(".copy-"))
+                && name.ends_with(".tmp")
+            {
                 tracing::info!(
                     "removing {}, left by an earlier run",
                     entry.path().display()
@@ -187,9 +267,19 @@ impl Folder {
     }
 }
 
+/// The metadata of a real folder (not a link to one).
+fn real_folder(path: &Path) -> io::Result<Metadata> {
+    let meta = fs::symlink_metadata(path)?;
+    if meta.is_dir() {
+        Ok(meta)
+    } else {
+        Err(io::ErrorKind::NotFound.into())
+    }
+}
+
 /// Temporary files that become files of the folder: created with the mode
 /// any new file gets (0666 less the umask), not only for their owner.
-fn new_file() -> tempfile::Builder<'static, 'static> {
+pub(super) fn new_file() -> tempfile::Builder<'static, 'static> {
     let mut builder = tempfile::Builder::new();
     #[cfg(unix)]
     {
@@ -200,7 +290,7 @@ fn new_file() -> tempfile::Builder<'static, 'static> {
 }
 
 /// Opens a regular file for reading without following a link at its end.
-fn open_regular(path: &Path) -> io::Result<File> {
+pub(super) fn open_regular(path: &Path) -> io::Result<File> {
     #[cfg(unix)]
     let file = {
         use std::os::unix::fs::OpenOptionsExt;
@@ -239,6 +329,7 @@ fn sync_folder(dir: &Path) -> io::Result<()> {
 #[cfg(all(test, unix))]
 mod tests {
     use super::*;
+    use std::io::Write;
     use std::os::unix::fs::symlink;
 
     /// A folder with a secret outside it and links to it inside.
@@ -257,7 +348,12 @@ mod tests {
     #[test]
     fn links_are_not_listed_read_or_removed() {
         let (_d, folder, secret) = attacked();
-        let names: Vec<String> = folder.list().into_iter().map(|(n, _)| n).collect();
+        let names: Vec<String> = folder
+            .list("", true)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.path)
+            .collect();
         assert_eq!(names, ["real.gcode"]);
         for name in ["link.gcode", "up.gcode", "nothing.gcode"] {
             assert_eq!(
@@ -276,7 +372,7 @@ mod tests {
         assert_eq!(fs::read_to_string(&secret).unwrap(), "secret");
         assert!(folder.open("real.gcode").is_ok());
         folder.remove("real.gcode").unwrap();
-        assert!(folder.list().is_empty());
+        assert!(folder.list("", false).unwrap().is_empty());
     }
 
     #[test]
@@ -310,31 +406,106 @@ mod tests {
         folder
             .store_analysis("new.gcode", &serde_json::json!({}))
             .unwrap();
-        let analysis = folder.path(ANALYSES).join("new.gcode.json");
-        assert_eq!(mode(&analysis), mode(&reference));
+        let metadata = folder.path(super::super::metadata::FILE);
+        assert_eq!(mode(&metadata), mode(&reference));
     }
 
     #[test]
-    fn analyses_never_go_through_a_linked_folder() {
-        let (dir, folder, _) = attacked();
-        let outside = dir.path().join("outside");
-        fs::create_dir(&outside).unwrap();
-        symlink(&outside, folder.path(ANALYSES)).unwrap();
-        assert!(folder
-            .store_analysis("real.gcode", &serde_json::json!({"a": 1}))
-            .is_err());
-        assert_eq!(fs::read_dir(&outside).unwrap().count(), 0);
+    fn metadata_never_goes_through_a_link() {
+        let (dir, folder, secret) = attacked();
+        let file = folder.path(super::super::metadata::FILE);
+        symlink(&secret, &file).unwrap();
         assert_eq!(folder.analysis("real.gcode"), None);
-        fs::remove_file(folder.path(ANALYSES)).unwrap();
         folder
             .store_analysis("real.gcode", &serde_json::json!({"a": 1}))
             .unwrap();
+        assert_eq!(fs::read_to_string(&secret).unwrap(), "secret");
+        assert!(fs::symlink_metadata(&file).unwrap().is_file());
         assert_eq!(
             folder.analysis("real.gcode"),
             Some(serde_json::json!({"a": 1}))
         );
-        folder.forget_analysis("real.gcode");
+        folder.forget_metadata("real.gcode");
         assert_eq!(folder.analysis("real.gcode"), None);
+        assert!(!file.exists(), "an empty metadata file is removed");
+        drop(dir);
+    }
+
+    #[test]
+    fn no_path_goes_through_a_linked_folder() {
+        let (dir, folder, _) = attacked();
+        fs::write(dir.path().join("outside.gcode"), "x").unwrap();
+        // `up` links to the folder above uploads: nothing reaches through it.
+        for path in ["up/outside.gcode", "up/uploads/real.gcode"] {
+            assert_eq!(
+                folder.metadata(path).unwrap_err().kind(),
+                io::ErrorKind::NotFound
+            );
+            assert!(folder.open(path).is_err());
+            assert!(folder.remove(path).is_err());
+        }
+        assert!(folder.folder("up").is_err());
+        assert!(folder.list("up", false).is_err());
+        assert!(folder.add_folder("up/new").is_err());
+        assert!(folder.remove_folder("up", true).is_err());
+        assert!(dir.path().join("outside.gcode").exists());
+        let temp = folder.temp(".upload-").unwrap();
+        assert!(folder.persist(temp, "up/evil.gcode").is_err());
+        assert!(!dir.path().join("evil.gcode").exists());
+    }
+
+    #[test]
+    fn folders_are_made_listed_copied_renamed_and_removed() {
+        let (_d, folder, secret) = attacked();
+        folder.add_folder("a").unwrap();
+        folder.add_folder("a/b").unwrap();
+        fs::write(folder.path("a/b/c.gcode"), "G1\n").unwrap();
+        symlink(&secret, folder.path("a/b/link.gcode")).unwrap();
+        folder
+            .store_analysis("a/b/c.gcode", &serde_json::json!({"x": 1}))
+            .unwrap();
+        let mut all: Vec<String> = folder
+            .list("", true)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.path)
+            .collect();
+        all.sort();
+        assert_eq!(all, ["a", "a/b", "a/b/c.gcode", "real.gcode"]);
+        folder.copy_folder("a", "copy").unwrap();
+        assert_eq!(
+            fs::read_to_string(folder.path("copy/b/c.gcode")).unwrap(),
+            "G1\n"
+        );
+        assert_eq!(
+            folder.analysis("copy/b/c.gcode"),
+            Some(serde_json::json!({"x": 1}))
+        );
+        assert!(fs::symlink_metadata(folder.path("copy/b/link.gcode")).is_err());
+        folder.rename_folder("copy", "a/moved").unwrap();
+        assert!(folder.metadata("a/moved/b/c.gcode").is_ok());
+        assert!(folder.remove_folder("a", false).is_err(), "not empty");
+        folder.remove_folder("a", true).unwrap();
+        assert_eq!(fs::read_to_string(&secret).unwrap(), "secret");
+        assert!(folder.folder("a").is_err());
+    }
+
+    #[test]
+    fn analyses_of_the_old_layout_move_into_the_metadata_file() {
+        let (_d, folder, _) = attacked();
+        fs::create_dir(folder.path(".metadata")).unwrap();
+        fs::write(
+            folder.path(".metadata/real.gcode.json"),
+            r#"{"estimatedPrintTime": 5}"#,
+        )
+        .unwrap();
+        fs::write(folder.path(".metadata/gone.gcode.json"), "{}").unwrap();
+        folder.migrate_legacy_metadata();
+        assert_eq!(
+            folder.analysis("real.gcode"),
+            Some(serde_json::json!({"estimatedPrintTime": 5}))
+        );
+        assert!(!folder.path(".metadata").exists());
     }
 
     #[test]
@@ -348,7 +519,11 @@ mod tests {
                 folder.open("pipe.gcode").unwrap_err().kind(),
                 io::ErrorKind::NotFound
             );
-            assert!(folder.list().iter().all(|(n, _)| n != "pipe.gcode"));
+            assert!(folder
+                .list("", false)
+                .unwrap()
+                .iter()
+                .all(|e| e.path != "pipe.gcode"));
         }
     }
 }

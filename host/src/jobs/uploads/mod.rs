@@ -1,15 +1,19 @@
 //! The uploads folder (`<basedir>/uploads`): file names and the extension tree
 //! of accepted types ([`names`]), safe access to the files ([`folder`]: no
 //! symlink is followed, files are written to a temporary file and renamed
-//! into place), the analysis kept beside each G-code file
-//! (`.metadata/<name>.json`, written by slicing), and the STL check ([`stl`]).
+//! into place), the metadata kept about each file ([`metadata`]: one
+//! `.metadata.json` per folder, as OctoPrint), and the STL check ([`stl`]).
 
 mod folder;
+mod metadata;
 mod names;
 mod stl;
 
 pub use folder::Folder;
-pub use names::{clean_name, extension_tree, is_machinecode, sanitize, type_of, MAX_NAME_BYTES};
+pub use names::{
+    clean_folder, clean_name, clean_path, extension_tree, is_machinecode, join_path, sanitize,
+    split_path, type_of, MAX_NAME_BYTES,
+};
 pub use stl::check_stl;
 
 use crate::plugins::manager::PluginManager;

@@ -1,6 +1,7 @@
 //! File names in the uploads folder and the types they stand for: the
 //! extension tree of accepted types.
 
+use plinth_abi::hooks::FILEMANAGER_EXTENSION_TREE;
 use plinth_abi::methods::plugin as m;
 use plinth_abi::{json, Value};
 
@@ -53,17 +54,70 @@ pub fn clean_name(name: &str) -> Option<&str> {
 }
 
 /// The extension tree: `{type: {subtype: [extensions]}}`, G-code plus what
-/// every enabled slicer plugin adds through `get_slicer_extension_tree`.
+/// every enabled slicer plugin adds through `get_slicer_extension_tree` and
+/// every handler of `octoprint.filemanager.extension_tree` answers (an
+/// answer that is not such a tree is logged and left out).
 pub fn extension_tree(manager: &PluginManager) -> Value {
     let mut tree = json!({"machinecode": {"gcode": ["gcode", "gco", "g"]}});
+    let mut add = |plugin: &str, more: Value| {
+        if is_tree(&more) {
+            tree = merge_tree(&tree, &more);
+        } else {
+            tracing::warn!(plugin, "ignoring an extension tree that is not {{type: {{subtype: [extensions]}}}}: {more}");
+        }
+    };
     for p in manager.plugins() {
         if p.state == State::Enabled && p.has(Mixin::Slicer) {
             if let Ok(more) = manager.call::<m::GetSlicerExtensionTree>(&p.id, &()) {
-                tree = crate::config::values::merge(&tree, &more);
+                add(&p.id, more);
             }
         }
     }
+    for reply in manager.call_hook(FILEMANAGER_EXTENSION_TREE, &json!({})) {
+        if let Ok(more) = reply.result {
+            add(&reply.plugin, more);
+        }
+    }
     tree
+}
+
+/// Whether `tree` is `{type: {subtype: [extension strings]}}`.
+fn is_tree(tree: &Value) -> bool {
+    tree.as_object().is_some_and(|types| {
+        types.values().all(|subs| {
+            subs.as_object().is_some_and(|subs| {
+                subs.values().all(|exts| {
+                    exts.as_array().is_some_and(|e| {
+                        e.iter().all(|x| x.as_str().is_some_and(|x| !x.is_empty()))
+                    })
+                })
+            })
+        })
+    })
+}
+
+/// `more` merged into `tree`: extension lists of one subtype are joined
+/// (as OctoPrint's leaf merger), not replaced.
+fn merge_tree(tree: &Value, more: &Value) -> Value {
+    let mut out = tree.clone();
+    for (kind, subs) in more.as_object().into_iter().flatten() {
+        if !out[kind.as_str()].is_object() {
+            out[kind.as_str()] = json!({});
+        }
+        for (sub, exts) in subs.as_object().into_iter().flatten() {
+            let list = &mut out[kind.as_str()][sub.as_str()];
+            if !list.is_array() {
+                *list = json!([]);
+            }
+            let list = list.as_array_mut().expect("made an array above");
+            for ext in exts.as_array().into_iter().flatten() {
+                if !list.contains(ext) {
+                    list.push(ext.clone());
+                }
+            }
+        }
+    }
+    out
 }
 
 /// The type path (`["machinecode", "gcode"]`) of a file name, if the tree accepts it.
@@ -81,6 +135,43 @@ pub fn type_of(tree: &Value, name: &str) -> Option<Vec<String>> {
         }
     }
     None
+}
+
+/// A clean path in the uploads folder: clean names (see [`clean_name`])
+/// joined by `/`, leading and trailing `/` ignored (`a/b.gcode`). `None` for
+/// the folder itself, an empty component, `..`, or any name `sanitize` would
+/// change.
+pub fn clean_path(path: &str) -> Option<String> {
+    let path = path.trim_matches('/');
+    if path.is_empty() {
+        return None;
+    }
+    path.split('/')
+        .all(|part| clean_name(part).is_some())
+        .then(|| path.to_owned())
+}
+
+/// A clean folder path: as [`clean_path`], and `""` (or `/`) for the
+/// uploads folder itself.
+pub fn clean_folder(path: &str) -> Option<String> {
+    match path.trim_matches('/') {
+        "" => Some(String::new()),
+        path => clean_path(path),
+    }
+}
+
+/// The folder and the name of a clean path: `("a/b", "c.gcode")`, `("", "c.gcode")`.
+pub fn split_path(path: &str) -> (&str, &str) {
+    path.rsplit_once('/').unwrap_or(("", path))
+}
+
+/// `folder` and `name` joined (`folder` may be `""`).
+pub fn join_path(folder: &str, name: &str) -> String {
+    if folder.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{folder}/{name}")
+    }
 }
 
 /// Whether a file name is machine code the printer can print.
@@ -115,6 +206,50 @@ mod tests {
         assert_eq!(type_of(&tree, "a.stl").unwrap(), ["model", "stl"]);
         assert_eq!(type_of(&tree, "a.exe"), None);
         assert!(is_machinecode("x.gco") && !is_machinecode("x.stl"));
+    }
+
+    #[test]
+    fn trees_merge_leaf_lists_and_refuse_other_shapes() {
+        let base = json!({"machinecode": {"gcode": ["gcode", "g"]}});
+        let more = json!({"machinecode": {"gcode": ["gc", "g"]}, "model": {"amf": ["amf"]}});
+        assert!(is_tree(&more));
+        assert_eq!(
+            merge_tree(&base, &more),
+            json!({"machinecode": {"gcode": ["gcode", "g", "gc"]}, "model": {"amf": ["amf"]}})
+        );
+        for bad in [
+            json!([]),
+            json!({"a": []}),
+            json!({"a": {"b": "c"}}),
+            json!({"a": {"b": [1]}}),
+        ] {
+            assert!(!is_tree(&bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn paths_are_clean_names_joined() {
+        assert_eq!(clean_path("a/b.gcode").as_deref(), Some("a/b.gcode"));
+        assert_eq!(clean_path("/a/b.gcode/").as_deref(), Some("a/b.gcode"));
+        for bad in [
+            "",
+            "/",
+            "a//b",
+            "a/../b",
+            "../a",
+            "a/.hidden",
+            "a b/c",
+            "a\\b",
+        ] {
+            assert_eq!(clean_path(bad), None, "{bad:?}");
+        }
+        assert_eq!(clean_folder("/").as_deref(), Some(""));
+        assert_eq!(clean_folder("x/y").as_deref(), Some("x/y"));
+        assert_eq!(clean_folder("x/.."), None);
+        assert_eq!(split_path("a/b/c.g"), ("a/b", "c.g"));
+        assert_eq!(split_path("c.g"), ("", "c.g"));
+        assert_eq!(join_path("", "c.g"), "c.g");
+        assert_eq!(join_path("a", "c.g"), "a/c.g");
     }
 
     #[test]

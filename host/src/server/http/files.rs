@@ -1,22 +1,22 @@
-//! Files in `<basedir>/uploads`: list, upload (multipart), information,
-//! delete and download.
+//! Files in `<basedir>/uploads` through the file manager
+//! ([`crate::jobs::files`]): list (`?recursive=true`), upload (multipart,
+//! into the folder `path`, or a new folder `foldername`), information,
+//! delete, download, and the commands select, slice, copy and move.
 //!
 //! Names are sanitised (letters, digits, `.`, `_`, `-`; spaces become `_`;
-//! no folders, no leading dot, at most 200 bytes: longer names are shortened),
-//! and only extensions of the extension tree are accepted: G-code by default,
-//! plus what every enabled slicer plugin adds through
-//! `get_slicer_extension_tree` (STL models by default). Uploads are limited to
-//! `server.upload_max_bytes` (default 1 GiB), streamed to disk and renamed
-//! into place when complete; downloads are streamed. No symlink in the
-//! folder is ever followed (see [`crate::jobs::uploads::Folder`]). `FileAdded` and
-//! `FileRemoved` are fired.
+//! no leading dot, at most 200 bytes: longer names are shortened), and only
+//! extensions of the extension tree are accepted: G-code by default, plus
+//! what every enabled slicer plugin adds through `get_slicer_extension_tree`
+//! (STL models by default) and the `octoprint.filemanager.extension_tree`
+//! hook. Uploads are limited to `server.upload_max_bytes` (default 1 GiB),
+//! streamed to disk and renamed into place when complete; downloads are
+//! streamed. No symlink in the folder is ever followed (see
+//! [`crate::jobs::uploads::Folder`]).
 
-use plinth_abi::events;
 use std::sync::Arc;
-use std::time::UNIX_EPOCH;
 
 use axum::body::Body;
-use axum::extract::{Multipart, Path, State};
+use axum::extract::{Multipart, Path, Query, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -25,83 +25,59 @@ use tokio::io::AsyncWriteExt;
 
 use super::extract::{perm, Changing, JsonBody, Permitted};
 use super::{blocking, need, optional_flag, optional_text, ApiError, App};
+use crate::jobs::files::{AddOptions, Transfer};
 use crate::jobs::slicing::SliceOrder;
-use crate::jobs::uploads::{self, extension_tree, sanitize, type_of, Folder};
-
-fn uploads(app: &App) -> Folder {
-    uploads::folder(&app.manager)
-}
-
-fn entry(folder: &Folder, tree: &Value, name: &str, meta: &std::fs::Metadata) -> Value {
-    let date = meta
-        .modified()
-        .ok()
-        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .map(|d| d.as_secs());
-    let type_path = type_of(tree, name).unwrap_or_default();
-    let mut entry = json!({
-        "name": name,
-        "path": name,
-        "origin": "local",
-        "size": meta.len(),
-        "date": date,
-        "type": type_path.first(),
-        "typePath": type_path,
-        "refs": {
-            "resource": format!("/api/files/local/{name}"),
-            "download": format!("/downloads/files/local/{name}"),
-        },
-    });
-    if let Some(analysis) = folder.analysis(name) {
-        entry["gcodeAnalysis"] = analysis;
-    }
-    entry
-}
+use crate::jobs::uploads::{self, join_path, sanitize};
 
 fn server_error(what: String) -> ApiError {
     ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, what)
 }
 
-/// `GET /api/files`.
+/// The query of a listing.
+#[derive(serde::Deserialize, Default)]
+pub struct ListQuery {
+    #[serde(default)]
+    recursive: bool,
+}
+
+/// `GET /api/files` and `GET /api/files/local`.
 pub async fn list(
     State(app): State<Arc<App>>,
     _: Permitted<perm::FilesList>,
+    Query(query): Query<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let app2 = app.clone();
-    let files = blocking(move || {
-        let tree = extension_tree(&app2.manager);
-        let folder = uploads(&app2);
-        let mut files: Vec<Value> = folder
-            .list()
-            .into_iter()
-            .map(|(name, meta)| entry(&folder, &tree, &name, &meta))
-            .collect();
-        files.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
-        files
-    })
-    .await?;
-    Ok(Json(json!({ "files": files })))
+    let files = app.jobs.files.clone();
+    let listed = blocking(move || files.list("", query.recursive)).await??;
+    Ok(Json(json!({ "files": listed })))
 }
 
-/// 409 when a print or a slicing job uses `name`.
-fn check_free(app: &App, name: &str) -> Result<(), ApiError> {
-    if app.jobs.printer.is_printing_file(name) || app.jobs.slicing.is_writing(name) {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            format!("{name} is in use by a print or slicing job; upload it under another name"),
-        ));
-    }
-    Ok(())
+/// A multipart text field's value.
+async fn text_field(field: axum::extract::multipart::Field<'_>) -> Result<String, ApiError> {
+    field
+        .text()
+        .await
+        .map_err(|e| ApiError::new(e.status(), format!("the upload failed: {}", e.body_text())))
 }
 
-/// `POST /api/files/local`: a multipart upload with the field `file`.
+/// A multipart flag (`true`, `1`, `yes`, `on`; anything else is false).
+fn is_true(value: &str) -> bool {
+    matches!(
+        value.trim().to_ascii_lowercase().as_str(),
+        "true" | "1" | "yes" | "on"
+    )
+}
+
+/// `POST /api/files/local`: a multipart upload with the field `file` (into
+/// the folder named by the field `path`), or `foldername` to create a
+/// folder there. `select` and `print` select the uploaded G-code and start
+/// it, as OctoPrint (`effectiveSelect`/`effectivePrint` say what happened).
 ///
 /// The file streams to a temporary file in the uploads folder (memory stays
 /// small whatever its size), is checked there (STL models), and is renamed
 /// into place only when complete: a failed or cut upload leaves nothing.
 pub async fn upload(
     State(app): State<Arc<App>>,
-    _: Permitted<perm::FilesUpload>,
+    Permitted(caller, _): Permitted<perm::FilesUpload>,
     mut form: Multipart,
 ) -> Result<Response, ApiError> {
     let bad = |m: String| ApiError::new(StatusCode::BAD_REQUEST, m);
@@ -109,126 +85,131 @@ pub async fn upload(
     let failed = |e: axum::extract::multipart::MultipartError| {
         ApiError::new(e.status(), format!("the upload failed: {}", e.body_text()))
     };
+    let (mut folder, mut foldername, mut select, mut print) = (String::new(), None, false, false);
+    let mut upload = None;
     while let Some(mut field) = form.next_field().await.map_err(failed)? {
-        if field.name() != Some("file") {
-            continue;
-        }
-        let original = field.file_name().unwrap_or_default().to_owned();
-        let name = sanitize(&original)
-            .ok_or_else(|| bad(format!("{original:?} is not a usable file name")))?;
-        // The type and the name are checked before anything is written.
-        let app2 = app.clone();
-        let stored = name.clone();
-        let (tree, kind, temp) = blocking(move || -> Result<_, ApiError> {
-            let tree = extension_tree(&app2.manager);
-            let kind = type_of(&tree, &stored).ok_or_else(|| {
-                ApiError::new(
-                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    format!("{stored}: this file type is not accepted (accepted: {tree})"),
-                )
-            })?;
-            check_free(&app2, &stored)?;
-            let temp = uploads(&app2)
-                .temp(".upload-")
-                .map_err(|e| server_error(format!("cannot store {stored}: {e}")))?;
-            Ok((tree, kind, temp))
-        })
-        .await??;
-        let cannot = |e: std::io::Error| server_error(format!("cannot store {name}: {e}"));
-        let mut writer = tokio::fs::File::from_std(temp.as_file().try_clone().map_err(cannot)?);
-        while let Some(chunk) = field.chunk().await.map_err(failed)? {
-            writer.write_all(&chunk).await.map_err(cannot)?;
-        }
-        writer.flush().await.map_err(cannot)?;
-        drop(writer);
-        let app2 = app.clone();
-        let info = blocking(move || -> Result<Value, ApiError> {
-            let folder = uploads(&app2);
-            let cannot = |e: std::io::Error| server_error(format!("cannot store {name}: {e}"));
-            if kind == ["model", "stl"] {
-                let len = temp.as_file().metadata().map_err(cannot)?.len();
-                let file = temp.reopen().map_err(cannot)?;
-                uploads::check_stl(file, len).map_err(|why| {
-                    ApiError::new(
-                        StatusCode::BAD_REQUEST,
-                        format!("{name} is not a valid STL file: {why}"),
-                    )
-                })?;
+        match field.name() {
+            Some("path") => folder = text_field(field).await?,
+            Some("foldername") => foldername = Some(text_field(field).await?),
+            Some("select") => select = is_true(&text_field(field).await?),
+            Some("print") => print = is_true(&text_field(field).await?),
+            Some("file") if upload.is_none() => {
+                let original = field.file_name().unwrap_or_default().to_owned();
+                let name = sanitize(&original)
+                    .ok_or_else(|| bad(format!("{original:?} is not a usable file name")))?;
+                // The type and the name are checked before anything is written.
+                let files = app.jobs.files.clone();
+                let path = join_path(folder.trim_matches('/'), &name);
+                let temp = blocking(move || -> Result<_, ApiError> {
+                    files.check_new_file(&path, true)?;
+                    files
+                        .folder()
+                        .temp(".upload-")
+                        .map_err(|e| server_error(format!("cannot store {path}: {e}")))
+                })
+                .await??;
+                let cannot = |e: std::io::Error| server_error(format!("cannot store {name}: {e}"));
+                let mut writer =
+                    tokio::fs::File::from_std(temp.as_file().try_clone().map_err(cannot)?);
+                while let Some(chunk) = field.chunk().await.map_err(failed)? {
+                    writer.write_all(&chunk).await.map_err(cannot)?;
+                }
+                writer.flush().await.map_err(cannot)?;
+                upload = Some((name, temp));
             }
-            // A print or slicing job may have taken the name meanwhile.
-            check_free(&app2, &name)?;
-            folder.persist(temp, &name).map_err(cannot)?;
-            folder.forget_analysis(&name);
-            let meta = folder.metadata(&name).map_err(cannot)?;
-            app2.manager.fire_event(
-                events::FILE_ADDED,
-                &json!({"storage": "local", "path": name, "name": name, "type": kind}),
-            );
-            Ok(entry(&folder, &tree, &name, &meta))
+            _ => {}
+        }
+    }
+    let files = app.jobs.files.clone();
+    if let Some((name, temp)) = upload {
+        let path = join_path(folder.trim_matches('/'), &name);
+        let printer = app.jobs.printer.clone();
+        let (may_select, may_print) = (caller.has("files_select"), caller.has("print"));
+        let user = caller.name().map(str::to_owned);
+        let answer = blocking(move || -> Result<Value, ApiError> {
+            let options = AddOptions {
+                allow_overwrite: true,
+                analysis: None,
+            };
+            let path = files.add_file(&path, temp, options)?;
+            let info = files.entry(&path, false)?;
+            let machinecode = uploads::is_machinecode(&path);
+            let effective_select = (select || print) && may_select && machinecode;
+            let effective_print = print && may_print && effective_select;
+            let mut answer = json!({"done": true, "files": {"local": info}});
+            if select || print {
+                let chosen = effective_select
+                    && printer
+                        .select_as(&path, effective_print, user.as_deref())
+                        .is_ok();
+                answer["effectiveSelect"] = json!(chosen);
+                answer["effectivePrint"] = json!(chosen && effective_print);
+            }
+            Ok(answer)
         })
         .await??;
-        return Ok((
-            StatusCode::CREATED,
-            Json(json!({"done": true, "files": {"local": info}})),
-        )
-            .into_response());
+        return Ok((StatusCode::CREATED, Json(answer)).into_response());
     }
-    Err(bad("the upload has no `file` field".into()))
+    if let Some(name) = foldername {
+        let path = join_path(folder.trim_matches('/'), &name);
+        let answer = blocking(move || -> Result<Value, ApiError> {
+            let path = files.add_folder(&path, false)?;
+            let (_, name) = uploads::split_path(&path);
+            Ok(json!({"done": true, "folder": {
+                "name": name,
+                "path": path,
+                "origin": "local",
+                "refs": {"resource": format!("/api/files/local/{path}")},
+            }}))
+        })
+        .await??;
+        return Ok((StatusCode::CREATED, Json(answer)).into_response());
+    }
+    Err(bad(
+        "the upload has no `file` field (nor a `foldername`)".into()
+    ))
 }
 
-/// The clean name of an uploaded file and its metadata; 404 unless it is a
-/// regular file in the uploads folder.
-fn existing(app: &App, name: &str) -> Result<(String, std::fs::Metadata), ApiError> {
-    let gone = || ApiError::new(StatusCode::NOT_FOUND, format!("no file {name:?}"));
-    let clean = uploads::clean_name(name).ok_or_else(gone)?;
-    let meta = uploads(app).metadata(clean).map_err(|_| gone())?;
-    Ok((clean.to_owned(), meta))
-}
-
-/// `GET /api/files/local/<name>`.
+/// `GET /api/files/local/<path>`: a file, or a folder with its children.
 pub async fn info(
     State(app): State<Arc<App>>,
     _: Permitted<perm::FilesList>,
-    Path(name): Path<String>,
+    Path(path): Path<String>,
+    Query(query): Query<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let (name, meta) = existing(&app, &name)?;
-    Ok(Json(entry(
-        &uploads(&app),
-        &extension_tree(&app.manager),
-        &name,
-        &meta,
-    )))
+    let files = app.jobs.files.clone();
+    let recursive = query.recursive;
+    let entry = blocking(move || {
+        files.entry(&path, true).map(|mut e| {
+            if !recursive {
+                // A folder's direct children only, as OctoPrint without `recursive`.
+                if let Some(children) = e.get_mut("children").and_then(Value::as_array_mut) {
+                    for child in children {
+                        if let Some(o) = child.as_object_mut() {
+                            o.remove("children");
+                        }
+                    }
+                }
+            }
+            e
+        })
+    })
+    .await??;
+    Ok(Json(entry))
 }
 
-/// `DELETE /api/files/local/<name>`.
+/// `DELETE /api/files/local/<path>`: a file, or a folder with what it holds.
 pub async fn delete(
     State(app): State<Arc<App>>,
     _: Permitted<perm::FilesDelete>,
-    Path(name): Path<String>,
+    Path(path): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let (name, _) = existing(&app, &name)?;
-    if app.jobs.printer.is_printing_file(&name) {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            format!("{name} is being printed; cancel the print first"),
-        ));
-    }
-    if app.jobs.slicing.is_writing(&name) {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            format!("{name} is being sliced; cancel the slicing job first"),
-        ));
-    }
-    app.jobs.printer.deselect(&name);
-    let folder = uploads(&app);
-    folder
-        .remove(&name)
-        .map_err(|e| server_error(format!("cannot remove {name}: {e}")))?;
-    folder.forget_analysis(&name);
-    app.manager.fire_event(
-        events::FILE_REMOVED,
-        &json!({"storage": "local", "path": name, "name": name}),
-    );
+    let files = app.jobs.files.clone();
+    blocking(move || match files.existing_file(&path) {
+        Ok(file) => files.remove_file(&file),
+        Err(_) => files.remove_folder(&path, true),
+    })
+    .await??;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -257,7 +238,7 @@ pub async fn command(
             if print {
                 need(&caller, "print")?;
             }
-            let (name, _) = existing(&app, &name)?;
+            let name = app.jobs.files.existing_file(&name)?;
             let printer = app.jobs.printer.clone();
             let user = caller.name().map(str::to_owned);
             blocking(move || printer.select_as(&name, print, user.as_deref())).await??;
@@ -268,7 +249,7 @@ pub async fn command(
             if print {
                 need(&caller, "print")?;
             }
-            let (source, _) = existing(&app, &name)?;
+            let source = app.jobs.files.existing_file(&name)?;
             let slicer = text("slicer")?.ok_or_else(|| {
                 ApiError::new(StatusCode::BAD_REQUEST, "`slice` needs a `slicer`")
             })?;
@@ -319,9 +300,38 @@ pub async fn command(
             }
             Ok(response)
         }
+        Some(command @ ("copy" | "move")) => {
+            need(&caller, "files_upload")?;
+            if command == "move" {
+                need(&caller, "files_delete")?;
+            }
+            let destination = text("destination")?.ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    format!("`{command}` needs a `destination`"),
+                )
+            })?;
+            let files = app.jobs.files.clone();
+            let moved = command == "move";
+            let how = match moved {
+                true => Transfer::Move,
+                false => Transfer::Copy,
+            };
+            let entry = blocking(move || {
+                let path = files.transfer(&name, &destination, false, how)?;
+                files.entry(&path, false)
+            })
+            .await??;
+            let location = format!("/api/files/local/{}", entry["path"].as_str().unwrap_or(""));
+            let mut response = (StatusCode::CREATED, Json(entry)).into_response();
+            if let Ok(v) = HeaderValue::from_str(&location) {
+                response.headers_mut().insert(header::LOCATION, v);
+            }
+            Ok(response)
+        }
         Some(other) => Err(ApiError::new(
             StatusCode::BAD_REQUEST,
-            format!("unknown command {other:?} (select or slice)"),
+            format!("unknown command {other:?} (select, slice, copy or move)"),
         )),
         None => Err(ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -336,8 +346,11 @@ pub async fn download(
     _: Permitted<perm::FilesDownload>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    let (name, _) = existing(&app, &name)?;
-    let file = uploads(&app)
+    let name = app.jobs.files.existing_file(&name)?;
+    let file = app
+        .jobs
+        .files
+        .folder()
         .open(&name)
         .map_err(|_| ApiError::new(StatusCode::NOT_FOUND, format!("no file {name:?}")))?;
     let len = file
@@ -352,7 +365,8 @@ pub async fn download(
         HeaderValue::from_static("application/octet-stream"),
     );
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
-    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+    let (_, base) = uploads::split_path(&name);
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{base}\"")) {
         headers.insert(header::CONTENT_DISPOSITION, v);
     }
     Ok(response)

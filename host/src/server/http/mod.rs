@@ -99,11 +99,12 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/files", get(files::list))
         .route(
             "/api/files/local",
-            axum::routing::post(files::upload)
+            get(files::list)
+                .post(files::upload)
                 .layer(axum::extract::DefaultBodyLimit::max(upload_limit)),
         )
         .route(
-            "/api/files/local/{name}",
+            "/api/files/local/{*name}",
             get(files::info).delete(files::delete).post(files::command),
         )
         .route("/api/job", get(job_api::get).post(job_api::command))
@@ -158,7 +159,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/webcams", get(webcams::list))
         .route("/api/webcams/{name}/snapshot", get(webcams::snapshot))
         .route("/api/system/environment", get(system_api::environment))
-        .route("/downloads/files/local/{name}", get(files::download))
+        .route("/downloads/files/local/{*name}", get(files::download))
         .route("/api/server", get(server_api::server))
         .route("/plugin/{id}/{*rest}", axum::routing::any(blueprint::route))
         .route("/plugin/{id}/", axum::routing::any(blueprint::route))
