@@ -267,3 +267,230 @@ fn an_upload_with_print_starts_it_and_nothing_is_analysed_while_printing() {
     common::wait_printer(&server, &key, "Operational");
     assert_eq!(body["effectivePrint"], false);
 }
+
+/// Plugin `file_probe`'s answer to Simple API command `command`.
+fn probe(server: &Server, key: &str, command: &str, data: Value) -> Value {
+    let mut body = data;
+    body["command"] = json!(command);
+    let (status, answer) = send(server, "POST", "/api/plugin/file_probe", key, Some(body));
+    assert_eq!(status, 200, "{command}: {answer}");
+    answer
+}
+
+fn ok(answer: Value) -> Value {
+    assert!(answer.get("ok").is_some(), "refused: {answer}");
+    answer["ok"].clone()
+}
+
+fn refused(answer: Value) -> String {
+    answer["refused"]["kind"]
+        .as_str()
+        .unwrap_or_else(|| panic!("not refused: {answer}"))
+        .to_owned()
+}
+
+fn plugins_reach_the_file_and_slicing_managers_in(mode: &str) {
+    let sb = Sandbox::in_mode(mode);
+    sb.user_as(&common::built().fixture("file_probe"), "file_probe");
+    sb.bundle_sample("planar_slicer");
+    let key = admin(&sb);
+    let server = Server::start(&sb);
+    let push = Push::connect(&server, &key);
+    let call = |command: &str, data: Value| probe(&server, &key, command, data);
+
+    // Folders and files, as a plugin makes them.
+    assert_eq!(
+        ok(call("add_folder", json!({"path": "from plugin"}))),
+        "from_plugin"
+    );
+    assert_eq!(
+        refused(call("add_folder", json!({"path": "from_plugin"}))),
+        "conflict"
+    );
+    assert_eq!(
+        ok(call(
+            "add_folder",
+            json!({"path": "from_plugin", "ignore_existing": true})
+        )),
+        "from_plugin"
+    );
+    let square = String::from_utf8(SQUARE.to_vec()).unwrap();
+    let added = ok(call(
+        "add_file",
+        json!({"path": "from_plugin/part.gcode", "content": square}),
+    ));
+    assert_eq!(added, "from_plugin/part.gcode");
+    assert_eq!(
+        push.wait_event("FileAdded")["path"],
+        "from_plugin/part.gcode"
+    );
+    assert_eq!(
+        ok(call("exists", json!({"path": "from_plugin/part.gcode"}))),
+        json!({"file": true, "folder": false})
+    );
+    assert_eq!(
+        refused(call(
+            "add_file",
+            json!({"path": "from_plugin/part.gcode", "content": "G28\n"})
+        )),
+        "conflict",
+        "no overwrite unless allowed"
+    );
+    assert_eq!(
+        refused(call("add_file", json!({"path": "x.exe", "content": "MZ"}))),
+        "unsupported"
+    );
+    assert_eq!(
+        refused(call(
+            "add_file",
+            json!({"path": "nowhere/x.gcode", "content": "G28\n"})
+        )),
+        "not_found"
+    );
+
+    // The analysis reaches the metadata; the plugin's own metadata sits beside it.
+    push.wait_for("the plugin's file analysed", |m| {
+        m["event"][0] == "MetadataAnalysisFinished"
+            && m["event"][1]["path"] == "from_plugin/part.gcode"
+    });
+    let set = |data: Value| call("set_metadata", data);
+    let target = |extra: Value| {
+        let mut v = json!({"path": "from_plugin/part.gcode", "key": "probe"});
+        v.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        v
+    };
+    assert!(ok(set(target(json!({"data": {"a": 1}})))).is_null());
+    assert_eq!(refused(set(target(json!({"data": {"b": 2}})))), "conflict");
+    ok(set(target(json!({"data": {"b": 2}, "merge": true}))));
+    assert_eq!(
+        refused(set(
+            json!({"path": "from_plugin/part.gcode", "key": "analysis", "data": 1})
+        )),
+        "invalid"
+    );
+    let metadata = ok(call("metadata", json!({"path": "from_plugin/part.gcode"})));
+    assert_eq!(metadata["probe"], json!({"a": 1, "b": 2}));
+    assert!(
+        close(&metadata["analysis"]["filament"]["tool0"]["length"], 4.0),
+        "{metadata}"
+    );
+
+    // Copy and move carry it; sizes, dates and paths on disk.
+    assert_eq!(
+        ok(call(
+            "copy",
+            json!({"path": "from_plugin/part.gcode", "destination": "copy.gcode"})
+        )),
+        "copy.gcode"
+    );
+    assert_eq!(
+        ok(call("metadata", json!({"path": "copy.gcode"})))["probe"]["b"],
+        2
+    );
+    assert_eq!(
+        ok(call(
+            "move",
+            json!({"path": "copy.gcode", "destination": "from_plugin"})
+        )),
+        "from_plugin/copy.gcode"
+    );
+    let stat = ok(call("stat", json!({"path": "from_plugin/copy.gcode"})));
+    assert_eq!(stat["size"], SQUARE.len());
+    assert!(stat["date"].as_u64().unwrap() > 1_700_000_000);
+    let on_disk = ok(call(
+        "path_on_disk",
+        json!({"path": "from_plugin/copy.gcode"}),
+    ));
+    assert_eq!(
+        std::fs::read(on_disk.as_str().unwrap()).unwrap(),
+        SQUARE,
+        "the path on disk is the file"
+    );
+    ok(call(
+        "remove_metadata",
+        json!({"path": "from_plugin/copy.gcode", "key": "probe"}),
+    ));
+    assert!(
+        ok(call("metadata", json!({"path": "from_plugin/copy.gcode"})))
+            .get("probe")
+            .is_none()
+    );
+    let listed = ok(call("list", json!({"path": "", "recursive": true})));
+    assert_eq!(
+        listed[0]["children"].as_array().unwrap().len(),
+        2,
+        "{listed}"
+    );
+    assert_eq!(
+        refused(call("analyse", json!({"path": "nothing.gcode"}))),
+        "not_found"
+    );
+
+    // The preprocessor hook sees every new file; the extension tree hook adds a type.
+    ok(call(
+        "add_file",
+        json!({"path": "pre.gcode", "content": "G28\n"}),
+    ));
+    let (status, _) = upload_form(&server, &key, &[], Some(("uploaded_pre.gcode", b"G28\n")));
+    assert_eq!(status, 201);
+    for (path, file) in [
+        ("pre.gcode", "pre.gcode"),
+        ("uploaded_pre.gcode", "uploaded_pre.gcode"),
+    ] {
+        let content = std::fs::read_to_string(sb.basedir.join("uploads").join(file)).unwrap();
+        assert_eq!(
+            content,
+            format!("G28\n; preprocessed by file_probe for {path}\n")
+        );
+    }
+    let (status, body) = upload_form(&server, &key, &[], Some(("model.amf", b"<amf/>")));
+    assert_eq!(status, 201, "a type a hook added is accepted: {body}");
+    assert_eq!(body["files"]["local"]["typePath"], json!(["model", "amf"]));
+
+    // The slicing manager: slicers, a slice with its events.
+    let slicers = ok(call("slicers", json!({})));
+    assert!(slicers.get("planar").is_some(), "{slicers}");
+    let (status, _) = upload_form(
+        &server,
+        &key,
+        &[],
+        Some(("box.stl", common::box_stl(5.0, 5.0, 2.0).as_bytes())),
+    );
+    assert_eq!(status, 201);
+    let job = ok(call(
+        "slice",
+        json!({"path": "box.stl", "slicer": "planar", "destination": "from_plugin/box.gcode"}),
+    ));
+    assert_eq!(job["destination"]["path"], "from_plugin/box.gcode", "{job}");
+    let done = push.wait_event("SlicingDone");
+    assert_eq!(done["gcode"], "from_plugin/box.gcode");
+    assert!(ok(call("exists", json!({"path": "from_plugin/box.gcode"})))["file"] == true);
+    assert_eq!(
+        refused(call("slice", json!({"path": "box.stl", "slicer": "nope"}))),
+        "not_found"
+    );
+
+    // Removing: a folder with what it holds, once.
+    assert_eq!(
+        refused(call("remove_folder", json!({"path": "from_plugin"}))),
+        "conflict"
+    );
+    ok(call(
+        "remove_folder",
+        json!({"path": "from_plugin", "recursive": true}),
+    ));
+    assert_eq!(
+        refused(call(
+            "remove_file",
+            json!({"path": "from_plugin/part.gcode"})
+        )),
+        "not_found"
+    );
+    assert_eq!(push.wait_event("FolderRemoved")["path"], "from_plugin");
+}
+
+in_both_modes! {
+    plugins_reach_the_file_and_slicing_managers => plugins_reach_the_file_and_slicing_managers_in,
+}

@@ -137,15 +137,8 @@ impl HostServices for NoServices {
     fn find_user(&self, _: &str) -> Option<plinth_abi::UserSummary> {
         None
     }
-    fn printer(
-        &self,
-        _: &str,
-        _: plinth_abi::printer::PrinterCall,
-    ) -> Result<Value, plinth_abi::printer::PrinterFailure> {
-        Err(plinth_abi::printer::PrinterFailure {
-            kind: plinth_abi::printer::PrinterFailureKind::Conflict,
-            message: "no printer in this benchmark".into(),
-        })
+    fn jobs(&self) -> Option<std::sync::Arc<dyn plinth::JobServices>> {
+        None
     }
     fn plugin_lost(&self, _: &str, _: u64, _: plinth::Fault) {}
 }

@@ -35,6 +35,7 @@
 #![deny(missing_docs)]
 
 pub mod events;
+pub mod files;
 pub mod hooks;
 pub mod metadata;
 pub mod methods;

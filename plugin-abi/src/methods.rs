@@ -456,7 +456,16 @@ pub mod host {
     );
     method!(
         /// One operation on the printer (OctoPrint's `_printer`).
-        Printer = 19, 2, crate::printer::PrinterCall => Result<Value, crate::printer::PrinterFailure>
+        Printer = 19, 2, crate::printer::PrinterCall => Result<Value, crate::types::Refusal>
+    );
+    method!(
+        /// One operation of the file manager (OctoPrint's `_file_manager`
+        /// and `_analysis_queue`).
+        Files = 22, 2, crate::files::FileCall => Result<Value, crate::types::Refusal>
+    );
+    method!(
+        /// One operation of the slicing manager (OctoPrint's `_slicing_manager`).
+        Slicing = 23, 2, crate::files::SlicingCall => Result<Value, crate::types::Refusal>
     );
 }
 

@@ -1,7 +1,7 @@
 //! The printer service: what a plugin asks of the printer through its
 //! handle (OctoPrint's `self._printer`), one [`PrinterCall`] per operation.
 //!
-//! Every call answers JSON (see each variant) or a [`PrinterFailure`] that
+//! Every call answers JSON (see each variant) or a [`Refusal`] that
 //! says why nothing was done, with the status the REST API gives the same
 //! refusal.
 
@@ -145,36 +145,3 @@ pub enum PrinterCall {
     /// `fake_ack()`. `null`.
     FakeAck,
 }
-
-/// What kind of refusal a [`PrinterFailure`] is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PrinterFailureKind {
-    /// Something named does not exist (a file, a script): HTTP 404.
-    NotFound,
-    /// The request is malformed or out of range: HTTP 400.
-    Invalid,
-    /// The file cannot be printed (not G-code): HTTP 415.
-    Unsupported,
-    /// It does not fit the printer's state (offline, busy): HTTP 409.
-    Conflict,
-    /// The host failed: HTTP 500.
-    Failed,
-}
-
-/// Why the printer refused a call; nothing was done.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PrinterFailure {
-    /// The kind of refusal.
-    pub kind: PrinterFailureKind,
-    /// What is wrong, for people.
-    pub message: String,
-}
-
-impl std::fmt::Display for PrinterFailure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for PrinterFailure {}

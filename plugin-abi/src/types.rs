@@ -297,3 +297,38 @@ pub struct UserSummary {
     /// Every permission the user has (an administrator's included).
     pub permissions: Vec<String>,
 }
+/// What kind of refusal a [`Refusal`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefusalKind {
+    /// Something named does not exist (a file, a script): HTTP 404.
+    NotFound,
+    /// The request is malformed or out of range: HTTP 400.
+    Invalid,
+    /// The file is of a type the operation cannot take (printing or
+    /// analysing what is not G-code, storing an unaccepted type): HTTP 415.
+    Unsupported,
+    /// It does not fit the current state (the printer offline or busy, a
+    /// file in use or already there): HTTP 409.
+    Conflict,
+    /// The host failed: HTTP 500.
+    Failed,
+}
+
+/// Why a host service (the printer, the file manager, the slicing
+/// manager) refused a call; nothing was done.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Refusal {
+    /// The kind of refusal.
+    pub kind: RefusalKind,
+    /// What is wrong, for people.
+    pub message: String,
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Refusal {}

@@ -56,5 +56,35 @@ impl From<std::io::Error> for PluginError {
     }
 }
 
+/// Why a call of a host service (the printer, the file manager, the
+/// slicing manager) did nothing.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ServiceError {
+    /// The service refused: the request does not fit the current state,
+    /// names something that does not exist, or is out of range. The same
+    /// refusal the REST API answers with a 4xx; [`crate::Refusal::kind`]
+    /// says which.
+    Refused(crate::Refusal),
+    /// The host could not be asked (too old, shutting down, …).
+    Host(crate::HostError),
+}
+
+impl std::fmt::Display for ServiceError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ServiceError::Refused(refusal) => f.write_str(&refusal.message),
+            ServiceError::Host(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for ServiceError {}
+
+impl From<ServiceError> for PluginError {
+    fn from(e: ServiceError) -> Self {
+        PluginError::new(e.to_string())
+    }
+}
+
 /// The result type of fallible plugin callbacks.
 pub type PluginResult<T> = Result<T, PluginError>;

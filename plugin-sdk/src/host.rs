@@ -154,6 +154,17 @@ impl Host {
         crate::Printer::new(self.clone())
     }
 
+    /// The uploads folder's file manager and analysis queue (OctoPrint's
+    /// `self._file_manager` and `self._analysis_queue`).
+    pub fn file_manager(&self) -> crate::FileManager {
+        crate::FileManager::new(self.clone())
+    }
+
+    /// The slicing manager (OctoPrint's `self._slicing_manager`).
+    pub fn slicing_manager(&self) -> crate::SlicingManager {
+        crate::SlicingManager::new(self.clone())
+    }
+
     /// A logger that writes into the host's log under the plugin's identifier.
     pub fn logger(&self) -> Logger {
         Logger {
@@ -208,6 +219,17 @@ impl Host {
 
     pub(crate) fn call<M: Method>(&self, args: &M::Args) -> Result<M::Output, HostError> {
         self.raw.call::<M>(args)
+    }
+
+    /// Calls a host service that answers JSON or a refusal.
+    pub(crate) fn service<M>(&self, args: &M::Args) -> Result<Value, crate::ServiceError>
+    where
+        M: Method<Output = Result<Value, crate::Refusal>>,
+    {
+        self.raw
+            .call::<M>(args)
+            .map_err(crate::ServiceError::Host)?
+            .map_err(crate::ServiceError::Refused)
     }
 
     /// Reports a slicing job's progress (see [`SlicingJob::report_progress`](crate::SlicingJob::report_progress)).

@@ -105,6 +105,7 @@
 
 mod error;
 mod export;
+mod files;
 pub mod hooks;
 mod host;
 mod mixins;
@@ -120,7 +121,8 @@ mod types {
     pub use plinth_abi::types::*;
 }
 
-pub use error::{PluginError, PluginResult};
+pub use error::{PluginError, PluginResult, ServiceError};
+pub use files::{FileManager, SlicingManager};
 pub use host::{Host, HostError, Logger};
 pub use mixins::{
     AssetPlugin, BlueprintPlugin, BlueprintRoutes, EnvironmentDetectionPlugin, ErrorHandler,
@@ -134,9 +136,9 @@ pub use plinth_abi::types::{
     HookReply, PluginSummary, Request, Response, SliceError, SliceRequest, SlicerProperties,
     SlicingProfile, SlicingProgress, UserSummary, Webcam,
 };
+pub use plinth_abi::types::{Refusal, RefusalKind};
 pub use plugin::{HelperFn, HookHandler, Plugin, Registry};
-pub use printer::{Printer, PrinterError, PrinterState};
-pub use printer_types::{PrinterFailure, PrinterFailureKind};
+pub use printer::{Printer, PrinterState};
 pub use serde_json::{json, Value};
 pub use settings::{to_bool, to_float, to_int, Settings};
 pub use timers::{RepeatedTimer, ResettableTimer};
@@ -150,11 +152,12 @@ pub struct ReadmeGuide;
 pub mod prelude {
     pub use crate::{
         events, export_plugin, json, AssetPlugin, BlueprintPlugin, BlueprintRoutes,
-        EnvironmentDetectionPlugin, EventHandlerPlugin, Host, Plugin, PluginError, PluginResult,
-        Preprocessors, Printer, PrinterError, ProgressPlugin, Registry, Request, Response,
-        Settings, SettingsPlugin, ShutdownPlugin, SimpleApiPlugin, SliceError, SliceRequest,
-        SlicerPlugin, SlicerProperties, SlicingJob, SlicingProfile, SlicingProgress, StartupPlugin,
-        TemplatePlugin, UiPlugin, Value, Webcam, WebcamProviderPlugin, WizardPlugin,
+        EnvironmentDetectionPlugin, EventHandlerPlugin, FileManager, Host, Plugin, PluginError,
+        PluginResult, Preprocessors, Printer, ProgressPlugin, Registry, Request, Response,
+        ServiceError, Settings, SettingsPlugin, ShutdownPlugin, SimpleApiPlugin, SliceError,
+        SliceRequest, SlicerPlugin, SlicerProperties, SlicingJob, SlicingManager, SlicingProfile,
+        SlicingProgress, StartupPlugin, TemplatePlugin, UiPlugin, Value, Webcam,
+        WebcamProviderPlugin, WizardPlugin,
     };
 }
 

@@ -4,37 +4,10 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::host::{Host, HostError};
+use crate::error::ServiceError;
+use crate::host::Host;
 use crate::methods::host as services;
-use crate::printer_types::{PrinterCall, PrinterFailure};
-
-/// Why a printer call did nothing.
-#[derive(Debug, Clone, PartialEq)]
-pub enum PrinterError {
-    /// The printer refused: the request does not fit its state, names
-    /// something that does not exist, or is out of range. The same refusal
-    /// the REST API answers with a 4xx.
-    Refused(PrinterFailure),
-    /// The host could not be asked (too old, shutting down, …).
-    Host(HostError),
-}
-
-impl std::fmt::Display for PrinterError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            PrinterError::Refused(failure) => f.write_str(&failure.message),
-            PrinterError::Host(e) => e.fmt(f),
-        }
-    }
-}
-
-impl std::error::Error for PrinterError {}
-
-impl From<PrinterError> for crate::PluginError {
-    fn from(e: PrinterError) -> Self {
-        crate::PluginError::new(e.to_string())
-    }
-}
+use crate::printer_types::PrinterCall;
 
 /// The printer's state: OctoPrint's identifier, string and flags.
 #[derive(Debug, Clone, PartialEq)]
@@ -92,19 +65,16 @@ impl Printer {
         Self { host }
     }
 
-    fn call(&self, call: PrinterCall) -> Result<Value, PrinterError> {
-        self.host
-            .call::<services::Printer>(&call)
-            .map_err(PrinterError::Host)?
-            .map_err(PrinterError::Refused)
+    fn call(&self, call: PrinterCall) -> Result<Value, ServiceError> {
+        self.host.service::<services::Printer>(&call)
     }
 
-    fn act(&self, call: PrinterCall) -> Result<(), PrinterError> {
+    fn act(&self, call: PrinterCall) -> Result<(), ServiceError> {
         self.call(call).map(|_| ())
     }
 
     /// The state: identifier, string and flags.
-    pub fn state(&self) -> Result<PrinterState, PrinterError> {
+    pub fn state(&self) -> Result<PrinterState, ServiceError> {
         let v = self.call(PrinterCall::State)?;
         Ok(PrinterState {
             id: v["id"].as_str().unwrap_or_default().to_owned(),
@@ -115,81 +85,81 @@ impl Printer {
     }
 
     /// `get_state_id()`: `OPERATIONAL`, `PRINTING`, …
-    pub fn get_state_id(&self) -> Result<String, PrinterError> {
+    pub fn get_state_id(&self) -> Result<String, ServiceError> {
         Ok(self.state()?.id)
     }
 
     /// `get_state_string()`: `Operational`, `Printing`, …
-    pub fn get_state_string(&self) -> Result<String, PrinterError> {
+    pub fn get_state_string(&self) -> Result<String, ServiceError> {
         Ok(self.state()?.text)
     }
 
     /// `is_operational()`: connected.
-    pub fn is_operational(&self) -> Result<bool, PrinterError> {
+    pub fn is_operational(&self) -> Result<bool, ServiceError> {
         Ok(self.state()?.flag("operational"))
     }
 
     /// `is_printing()`: a job is being sent (starting, printing, pausing,
     /// resuming, cancelling, finishing).
-    pub fn is_printing(&self) -> Result<bool, PrinterError> {
+    pub fn is_printing(&self) -> Result<bool, ServiceError> {
         Ok(self.state()?.flag("printing"))
     }
 
     /// `is_paused()`.
-    pub fn is_paused(&self) -> Result<bool, PrinterError> {
+    pub fn is_paused(&self) -> Result<bool, ServiceError> {
         Ok(self.state()?.flag("paused"))
     }
 
     /// `is_pausing()`.
-    pub fn is_pausing(&self) -> Result<bool, PrinterError> {
+    pub fn is_pausing(&self) -> Result<bool, ServiceError> {
         Ok(self.state()?.flag("pausing"))
     }
 
     /// `is_resuming()`.
-    pub fn is_resuming(&self) -> Result<bool, PrinterError> {
+    pub fn is_resuming(&self) -> Result<bool, ServiceError> {
         Ok(self.state()?.flag("resuming"))
     }
 
     /// `is_cancelling()`.
-    pub fn is_cancelling(&self) -> Result<bool, PrinterError> {
+    pub fn is_cancelling(&self) -> Result<bool, ServiceError> {
         Ok(self.state()?.flag("cancelling"))
     }
 
     /// `is_finishing()`.
-    pub fn is_finishing(&self) -> Result<bool, PrinterError> {
+    pub fn is_finishing(&self) -> Result<bool, ServiceError> {
         Ok(self.state()?.flag("finishing"))
     }
 
     /// `is_ready()`: operational with no job.
-    pub fn is_ready(&self) -> Result<bool, PrinterError> {
+    pub fn is_ready(&self) -> Result<bool, ServiceError> {
         Ok(self.state()?.flag("ready"))
     }
 
     /// `is_error()`.
-    pub fn is_error(&self) -> Result<bool, PrinterError> {
+    pub fn is_error(&self) -> Result<bool, ServiceError> {
         Ok(self.state()?.flag("error"))
     }
 
     /// `is_closed_or_error()`: not connected.
-    pub fn is_closed_or_error(&self) -> Result<bool, PrinterError> {
+    pub fn is_closed_or_error(&self) -> Result<bool, ServiceError> {
         Ok(self.state()?.flag("closedOrError"))
     }
 
     /// `get_current_data()`: `{"state", "job", "progress", "currentZ",
     /// "offsets", "resends"}`.
-    pub fn get_current_data(&self) -> Result<Value, PrinterError> {
+    pub fn get_current_data(&self) -> Result<Value, ServiceError> {
         self.call(PrinterCall::CurrentData)
     }
 
     /// `get_current_job()`: `{"file": {"name", "path", "size", …},
     /// "estimatedPrintTime", "filament", "user"}`.
-    pub fn get_current_job(&self) -> Result<Value, PrinterError> {
+    pub fn get_current_job(&self) -> Result<Value, ServiceError> {
         self.call(PrinterCall::CurrentJob)
     }
 
     /// `get_current_temperatures()`: `{"tool0": {"actual", "target",
     /// "offset"}, "bed": …}`.
-    pub fn get_current_temperatures(&self) -> Result<Value, PrinterError> {
+    pub fn get_current_temperatures(&self) -> Result<Value, ServiceError> {
         self.call(PrinterCall::CurrentTemperatures)
     }
 
@@ -197,7 +167,7 @@ impl Printer {
     pub fn get_temperature_history(
         &self,
         limit: Option<usize>,
-    ) -> Result<Vec<Value>, PrinterError> {
+    ) -> Result<Vec<Value>, ServiceError> {
         match self.call(PrinterCall::TemperatureHistory { limit })? {
             Value::Array(samples) => Ok(samples),
             _ => Ok(Vec::new()),
@@ -205,19 +175,19 @@ impl Printer {
     }
 
     /// `get_current_connection()`: `{"state", "port", "baudrate", "profile"}`.
-    pub fn get_current_connection(&self) -> Result<Value, PrinterError> {
+    pub fn get_current_connection(&self) -> Result<Value, ServiceError> {
         self.call(PrinterCall::CurrentConnection)
     }
 
     /// The terminal's last lines (`Send: …`, `Recv: …`), oldest first.
-    pub fn get_log_lines(&self) -> Result<Vec<String>, PrinterError> {
+    pub fn get_log_lines(&self) -> Result<Vec<String>, ServiceError> {
         let lines = self.call(PrinterCall::TerminalLines)?;
         Ok(serde_json::from_value(lines).unwrap_or_default())
     }
 
     /// `log_lines(*lines)`: adds lines to the terminal log (what OctoPrint
     /// plugins also wrote with `comm_instance._log`).
-    pub fn log_lines<S: AsRef<str>>(&self, lines: &[S]) -> Result<(), PrinterError> {
+    pub fn log_lines<S: AsRef<str>>(&self, lines: &[S]) -> Result<(), ServiceError> {
         self.act(PrinterCall::LogLines {
             lines: lines.iter().map(|l| l.as_ref().to_owned()).collect(),
         })
@@ -226,7 +196,7 @@ impl Printer {
     /// `commands(commands)`: sends each command through the send queue and
     /// the G-code hooks (tagged `plugin:<your id>`). Refused when the printer
     /// is not operational or a command holds a line break.
-    pub fn commands<S: AsRef<str>>(&self, commands: &[S]) -> Result<(), PrinterError> {
+    pub fn commands<S: AsRef<str>>(&self, commands: &[S]) -> Result<(), ServiceError> {
         self.commands_tagged(commands, &[])
     }
 
@@ -236,7 +206,7 @@ impl Printer {
         &self,
         commands: &[S],
         tags: &[&str],
-    ) -> Result<(), PrinterError> {
+    ) -> Result<(), ServiceError> {
         self.act(PrinterCall::Commands {
             commands: commands.iter().map(|c| c.as_ref().to_owned()).collect(),
             tags: tags.iter().map(|t| (*t).to_owned()).collect(),
@@ -244,7 +214,7 @@ impl Printer {
     }
 
     /// `script(name, context)`: renders the GCODE script `name` and sends it.
-    pub fn script(&self, name: &str, context: Value) -> Result<(), PrinterError> {
+    pub fn script(&self, name: &str, context: Value) -> Result<(), ServiceError> {
         self.act(PrinterCall::Script {
             name: name.to_owned(),
             context,
@@ -252,7 +222,7 @@ impl Printer {
     }
 
     /// `set_temperature(heater, value)`: `tool0`, `bed`, `chamber`, …
-    pub fn set_temperature(&self, heater: &str, value: f64) -> Result<(), PrinterError> {
+    pub fn set_temperature(&self, heater: &str, value: f64) -> Result<(), ServiceError> {
         self.act(PrinterCall::SetTemperature {
             heater: heater.to_owned(),
             value,
@@ -263,7 +233,7 @@ impl Printer {
     pub fn set_temperature_offset(
         &self,
         offsets: BTreeMap<String, f64>,
-    ) -> Result<(), PrinterError> {
+    ) -> Result<(), ServiceError> {
         self.act(PrinterCall::SetTemperatureOffset { offsets })
     }
 
@@ -273,7 +243,7 @@ impl Printer {
         axes: BTreeMap<String, f64>,
         relative: bool,
         speed: Option<f64>,
-    ) -> Result<(), PrinterError> {
+    ) -> Result<(), ServiceError> {
         self.act(PrinterCall::Jog {
             axes,
             relative,
@@ -282,37 +252,37 @@ impl Printer {
     }
 
     /// `home(axes)`: any of `x`, `y`, `z`.
-    pub fn home(&self, axes: &[&str]) -> Result<(), PrinterError> {
+    pub fn home(&self, axes: &[&str]) -> Result<(), ServiceError> {
         self.act(PrinterCall::Home {
             axes: axes.iter().map(|a| (*a).to_owned()).collect(),
         })
     }
 
     /// `extrude(amount, speed)`: mm (negative retracts), mm/min.
-    pub fn extrude(&self, amount: f64, speed: Option<f64>) -> Result<(), PrinterError> {
+    pub fn extrude(&self, amount: f64, speed: Option<f64>) -> Result<(), ServiceError> {
         self.act(PrinterCall::Extrude { amount, speed })
     }
 
     /// `change_tool(tool)`: `tool0`, `tool1`, …
-    pub fn change_tool(&self, tool: &str) -> Result<(), PrinterError> {
+    pub fn change_tool(&self, tool: &str) -> Result<(), ServiceError> {
         self.act(PrinterCall::ChangeTool {
             tool: tool.to_owned(),
         })
     }
 
     /// `feed_rate(factor)`: 50 to 200 (percent) or 0.5 to 2.
-    pub fn feed_rate(&self, factor: f64) -> Result<(), PrinterError> {
+    pub fn feed_rate(&self, factor: f64) -> Result<(), ServiceError> {
         self.act(PrinterCall::FeedRate { factor })
     }
 
     /// `flow_rate(factor)`: 75 to 125 (percent) or 0.75 to 1.25.
-    pub fn flow_rate(&self, factor: f64) -> Result<(), PrinterError> {
+    pub fn flow_rate(&self, factor: f64) -> Result<(), ServiceError> {
         self.act(PrinterCall::FlowRate { factor })
     }
 
     /// `select_file(path, False, print_after_select)`: a G-code file of the
     /// uploads folder.
-    pub fn select_file(&self, path: &str, print_after_select: bool) -> Result<(), PrinterError> {
+    pub fn select_file(&self, path: &str, print_after_select: bool) -> Result<(), ServiceError> {
         self.act(PrinterCall::SelectFile {
             path: path.to_owned(),
             print: print_after_select,
@@ -320,37 +290,37 @@ impl Printer {
     }
 
     /// `unselect_file()`.
-    pub fn unselect_file(&self) -> Result<(), PrinterError> {
+    pub fn unselect_file(&self) -> Result<(), ServiceError> {
         self.act(PrinterCall::UnselectFile)
     }
 
     /// `start_print()`: the selected file.
-    pub fn start_print(&self) -> Result<(), PrinterError> {
+    pub fn start_print(&self) -> Result<(), ServiceError> {
         self.act(PrinterCall::StartPrint)
     }
 
     /// `pause_print()`.
-    pub fn pause_print(&self) -> Result<(), PrinterError> {
+    pub fn pause_print(&self) -> Result<(), ServiceError> {
         self.act(PrinterCall::PausePrint)
     }
 
     /// `resume_print()`.
-    pub fn resume_print(&self) -> Result<(), PrinterError> {
+    pub fn resume_print(&self) -> Result<(), ServiceError> {
         self.act(PrinterCall::ResumePrint)
     }
 
     /// `toggle_pause_print()`.
-    pub fn toggle_pause_print(&self) -> Result<(), PrinterError> {
+    pub fn toggle_pause_print(&self) -> Result<(), ServiceError> {
         self.act(PrinterCall::TogglePausePrint)
     }
 
     /// `cancel_print()`.
-    pub fn cancel_print(&self) -> Result<(), PrinterError> {
+    pub fn cancel_print(&self) -> Result<(), ServiceError> {
         self.act(PrinterCall::CancelPrint)
     }
 
     /// Starts a paused job again from its beginning (the REST API's `restart`).
-    pub fn restart_print(&self) -> Result<(), PrinterError> {
+    pub fn restart_print(&self) -> Result<(), ServiceError> {
         self.act(PrinterCall::RestartPrint)
     }
 
@@ -360,7 +330,7 @@ impl Printer {
         port: Option<&str>,
         baudrate: Option<u32>,
         profile: Option<&str>,
-    ) -> Result<(), PrinterError> {
+    ) -> Result<(), ServiceError> {
         self.act(PrinterCall::Connect {
             port: port.map(str::to_owned),
             baudrate,
@@ -370,23 +340,23 @@ impl Printer {
 
     /// `_printer_profile_manager.get_all()`: every printer profile, by
     /// identifier (OctoPrint's schema).
-    pub fn get_profiles(&self) -> Result<Value, PrinterError> {
+    pub fn get_profiles(&self) -> Result<Value, ServiceError> {
         self.call(PrinterCall::Profiles)
     }
 
     /// `_printer_profile_manager.get_current_or_default()`: the profile the
     /// printer uses.
-    pub fn get_current_profile(&self) -> Result<Value, PrinterError> {
+    pub fn get_current_profile(&self) -> Result<Value, ServiceError> {
         self.call(PrinterCall::CurrentProfile)
     }
 
     /// `disconnect()`.
-    pub fn disconnect(&self) -> Result<(), PrinterError> {
+    pub fn disconnect(&self) -> Result<(), ServiceError> {
         self.act(PrinterCall::Disconnect)
     }
 
     /// `fake_ack()`: acts as if the printer had answered `ok`.
-    pub fn fake_ack(&self) -> Result<(), PrinterError> {
+    pub fn fake_ack(&self) -> Result<(), ServiceError> {
         self.act(PrinterCall::FakeAck)
     }
 }

@@ -672,3 +672,37 @@ pub fn send(
     let text = response.body_mut().read_to_string().unwrap_or_default();
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
+
+/// An ASCII STL of an axis-aligned box from the origin.
+#[allow(dead_code)]
+pub fn box_stl(x: f32, y: f32, z: f32) -> String {
+    let v = |i: usize| {
+        [
+            if i & 1 != 0 { x } else { 0.0 },
+            if i & 2 != 0 { y } else { 0.0 },
+            if i & 4 != 0 { z } else { 0.0 },
+        ]
+    };
+    // Two triangles per face, outward normals.
+    let faces: [[usize; 4]; 6] = [
+        [0, 2, 3, 1],
+        [4, 5, 7, 6],
+        [0, 1, 5, 4],
+        [2, 6, 7, 3],
+        [0, 4, 6, 2],
+        [1, 3, 7, 5],
+    ];
+    let mut out = String::from("solid box\n");
+    for [a, b, c, d] in faces {
+        for tri in [[a, b, c], [a, c, d]] {
+            out.push_str(" facet normal 0 0 0\n  outer loop\n");
+            for i in tri {
+                let [px, py, pz] = v(i);
+                out.push_str(&format!("   vertex {px} {py} {pz}\n"));
+            }
+            out.push_str("  endloop\n endfacet\n");
+        }
+    }
+    out.push_str("endsolid box\n");
+    out
+}

@@ -10,6 +10,7 @@ pub mod analysis;
 pub mod files;
 pub mod firmware;
 pub mod printer;
+mod service;
 pub mod slicing;
 pub mod uploads;
 
@@ -35,8 +36,6 @@ impl Jobs {
     pub fn new(manager: &PluginManager) -> Arc<Self> {
         let progress = Arc::new(ProgressNotifier::new(manager.clone()));
         let printer = printer::Printer::new(manager.clone(), progress.clone());
-        let service: std::sync::Arc<dyn crate::plugins::services::PrinterService> = printer.clone();
-        manager.attach_printer(std::sync::Arc::downgrade(&service));
         let analysis = Arc::new(analysis::AnalysisQueue::new(
             manager.clone(),
             printer.clone(),
@@ -50,11 +49,14 @@ impl Jobs {
             slicing.clone(),
             analysis,
         ));
-        Arc::new(Self {
+        let jobs = Arc::new(Self {
             printer,
             slicing,
             files,
-        })
+        });
+        let service: Arc<dyn crate::plugins::services::JobServices> = jobs.clone();
+        manager.attach_jobs(Arc::downgrade(&service));
+        jobs
     }
 
     /// Cancels what runs: slicing jobs, and the print (waiting at most `timeout`).

@@ -147,12 +147,9 @@ impl PluginManager {
         handlers.into_iter().map(|(_, id, o)| (id, o)).collect()
     }
 
-    /// Gives plugins the printer (the server's, once it exists).
-    pub fn attach_printer(
-        &self,
-        printer: std::sync::Weak<dyn crate::plugins::services::PrinterService>,
-    ) {
-        let _ = self.shared.printer.set(printer);
+    /// Gives plugins the server's printer, file manager and slicing manager.
+    pub fn attach_jobs(&self, jobs: std::sync::Weak<dyn crate::plugins::services::JobServices>) {
+        let _ = self.shared.jobs.set(jobs);
     }
 
     /// A number that changes whenever a plugin is loaded, enabled,
@@ -316,18 +313,8 @@ impl HostServices for Shared {
         all.get(name).map(|u| u.summary(name))
     }
 
-    fn printer(
-        &self,
-        plugin: &str,
-        call: plinth_abi::printer::PrinterCall,
-    ) -> Result<Value, plinth_abi::printer::PrinterFailure> {
-        match self.printer.get().and_then(std::sync::Weak::upgrade) {
-            Some(printer) => printer.call(plugin, call),
-            None => Err(plinth_abi::printer::PrinterFailure {
-                kind: plinth_abi::printer::PrinterFailureKind::Conflict,
-                message: "this host has no printer: it runs without a server".into(),
-            }),
-        }
+    fn jobs(&self) -> Option<Arc<dyn crate::plugins::services::JobServices>> {
+        self.jobs.get().and_then(std::sync::Weak::upgrade)
     }
 
     fn plugin_lost(&self, id: &str, origin: u64, fault: crate::plugins::transport::Fault) {

@@ -48,9 +48,10 @@ pub(crate) struct Shared {
     /// Counts changes of the records: anything that caches which plugins
     /// handle what compares it (see [`Shared::records_mut`]).
     pub(crate) generation: std::sync::atomic::AtomicU64,
-    /// The printer plugins reach through their handle, once a server made it.
-    pub(crate) printer:
-        std::sync::OnceLock<std::sync::Weak<dyn crate::plugins::services::PrinterService>>,
+    /// The printer, files and slicing plugins reach through their handle,
+    /// once a server made them.
+    pub(crate) jobs:
+        std::sync::OnceLock<std::sync::Weak<dyn crate::plugins::services::JobServices>>,
     pub(crate) phase: Mutex<Phase>,
     /// Serialises lifecycle operations (never held by plain calls).
     pub(crate) lifecycle: Mutex<()>,
@@ -126,7 +127,7 @@ impl PluginManager {
             config,
             records: RwLock::new(records),
             generation: Default::default(),
-            printer: Default::default(),
+            jobs: Default::default(),
             phase: Mutex::new(Phase::NotStarted),
             lifecycle: Mutex::new(()),
             events: EventBus::new(me.clone() as Weak<dyn EventSink>, queue_limit),

@@ -11,9 +11,11 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 
+use plinth_abi::files::{FileCall, SlicingCall};
 use plinth_abi::methods::host::*;
-use plinth_abi::printer::{PrinterCall, PrinterFailure};
+use plinth_abi::printer::PrinterCall;
 use plinth_abi::vtable::{level, CallOutcome};
+use plinth_abi::Refusal;
 use plinth_abi::{Codec, HookReply, Identity, Value};
 
 use crate::config::plugin_settings::PluginSettings;
@@ -41,17 +43,23 @@ pub trait HostServices: Send + Sync {
     fn plugin_infos(&self, id: Option<&str>) -> Vec<plinth_abi::PluginSummary>;
     /// The user `name`, if there is one.
     fn find_user(&self, name: &str) -> Option<plinth_abi::UserSummary>;
-    /// Plugin `plugin`'s call on the printer.
-    fn printer(&self, plugin: &str, call: PrinterCall) -> Result<Value, PrinterFailure>;
+    /// The printer, the file manager and the slicing manager, once a
+    /// server made them (`None` without a server: `plinth plugins …`).
+    fn jobs(&self) -> Option<Arc<dyn JobServices>>;
     /// The process `origin` of isolated plugin `id` was lost (crashed,
     /// hung, grew past its limit) while it was meant to run.
     fn plugin_lost(&self, id: &str, origin: u64, fault: crate::plugins::transport::Fault);
 }
 
-/// The printer as plugins reach it (implemented by the host's printer).
-pub trait PrinterService: Send + Sync {
-    /// Runs `call` for plugin `plugin`.
-    fn call(&self, plugin: &str, call: PrinterCall) -> Result<Value, PrinterFailure>;
+/// The server's jobs as plugins reach them (implemented by
+/// [`crate::jobs::Jobs`]): each call runs for plugin `plugin`.
+pub trait JobServices: Send + Sync {
+    /// A call on the printer.
+    fn printer(&self, plugin: &str, call: PrinterCall) -> Result<Value, Refusal>;
+    /// A call of the file manager.
+    fn files(&self, plugin: &str, call: FileCall) -> Result<Value, Refusal>;
+    /// A call of the slicing manager.
+    fn slicing(&self, plugin: &str, call: SlicingCall) -> Result<Value, Refusal>;
 }
 
 /// Why a service call of a plugin failed; the plugin receives the message.
@@ -223,17 +231,22 @@ impl PluginContext {
             }
             FindUser::ID => reply::<FindUser>(args, |name| Ok(self.services()?.find_user(&name))),
             Printer::ID => reply::<Printer>(args, |call| {
-                if self.is_closed() && changes_printer(&call) {
-                    self.note_refusal("printer commands");
-                    return Ok(Err(PrinterFailure {
-                        kind: plinth_abi::printer::PrinterFailureKind::Conflict,
-                        message: format!(
-                            "plugin `{}` is not running: the host refuses its printer commands",
-                            self.identity.id
-                        ),
-                    }));
-                }
-                Ok(self.services()?.printer(&self.identity.id, call))
+                let changes = changes_printer(&call);
+                self.on_jobs("printer commands", changes, |j, id| j.printer(id, call))
+            }),
+            Files::ID => reply::<Files>(args, |call| {
+                let changes = changes_files(&call);
+                self.on_jobs("file changes", changes, |j, id| j.files(id, call))
+            }),
+            Slicing::ID => reply::<Slicing>(args, |call| {
+                let changes = !matches!(
+                    call,
+                    SlicingCall::Slicers
+                        | SlicingCall::Profiles { .. }
+                        | SlicingCall::Profile { .. }
+                        | SlicingCall::Jobs
+                );
+                self.on_jobs("slicing jobs", changes, |j, id| j.slicing(id, call))
             }),
             _ => CallOutcome::Unsupported,
         }
@@ -242,6 +255,46 @@ impl PluginContext {
     fn services(&self) -> Result<Arc<dyn HostServices>, ServiceError> {
         self.services.upgrade().ok_or(ServiceError::ShuttingDown)
     }
+
+    /// A call on the server's jobs: refused when it `changes` something
+    /// and the plugin stopped, or when there is no server.
+    fn on_jobs(
+        &self,
+        what: &str,
+        changes: bool,
+        call: impl FnOnce(&dyn JobServices, &str) -> Result<Value, Refusal>,
+    ) -> Result<Result<Value, Refusal>, ServiceError> {
+        let refusal = |message: String| {
+            Ok(Err(Refusal {
+                kind: plinth_abi::RefusalKind::Conflict,
+                message,
+            }))
+        };
+        if self.is_closed() && changes {
+            self.note_refusal(what);
+            return refusal(format!(
+                "plugin `{}` is not running: the host refuses its {what}",
+                self.identity.id
+            ));
+        }
+        match self.services()?.jobs() {
+            Some(jobs) => Ok(call(jobs.as_ref(), &self.identity.id)),
+            None => refusal("this host runs without a server: no printer, files or slicing".into()),
+        }
+    }
+}
+
+/// Whether a file manager call changes anything (refused once the plugin stopped).
+fn changes_files(call: &FileCall) -> bool {
+    !matches!(
+        call,
+        FileCall::List { .. }
+            | FileCall::FileExists { .. }
+            | FileCall::FolderExists { .. }
+            | FileCall::GetMetadata { .. }
+            | FileCall::PathOnDisk { .. }
+            | FileCall::Stat { .. }
+    )
 }
 
 /// Whether a printer call changes anything (refused once the plugin stopped).
@@ -261,11 +314,13 @@ fn changes_printer(call: &PrinterCall) -> bool {
 }
 
 /// Whether a service changes anything (refused once the plugin stopped).
-/// The printer service decides per call ([`changes_printer`]).
+/// The printer, file and slicing services decide per call.
 fn changes_something(service: u32) -> bool {
     !matches!(
         service,
         Printer::ID
+            | Files::ID
+            | Slicing::ID
             | PluginInfos::ID
             | FindUser::ID
             | GetIdentity::ID

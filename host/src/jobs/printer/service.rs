@@ -5,27 +5,11 @@
 
 use std::collections::BTreeMap;
 
-use plinth_abi::printer::{PrinterCall, PrinterFailure, PrinterFailureKind};
+use plinth_abi::printer::PrinterCall;
+use plinth_abi::Refusal;
 use plinth_abi::{json, Value};
 
 use super::{JobError, Printer};
-use crate::plugins::services::PrinterService;
-
-impl From<JobError> for PrinterFailure {
-    fn from(e: JobError) -> Self {
-        let kind = match &e {
-            JobError::NotFound(_) => PrinterFailureKind::NotFound,
-            JobError::Invalid(_) => PrinterFailureKind::Invalid,
-            JobError::Unsupported(_) => PrinterFailureKind::Unsupported,
-            JobError::Conflict(_) => PrinterFailureKind::Conflict,
-            JobError::Failed(_) => PrinterFailureKind::Failed,
-        };
-        PrinterFailure {
-            kind,
-            message: e.to_string(),
-        }
-    }
-}
 
 fn axis(name: &str) -> Result<char, JobError> {
     match name {
@@ -36,8 +20,9 @@ fn axis(name: &str) -> Result<char, JobError> {
     }
 }
 
-impl PrinterService for Printer {
-    fn call(&self, plugin: &str, call: PrinterCall) -> Result<Value, PrinterFailure> {
+impl Printer {
+    /// Runs plugin `plugin`'s call.
+    pub fn serve(&self, plugin: &str, call: PrinterCall) -> Result<Value, Refusal> {
         let tag = format!("plugin:{plugin}");
         let done = |r: Result<(), JobError>| r.map(|()| Value::Null);
         let answer = match call {
@@ -122,6 +107,6 @@ impl PrinterService for Printer {
             }
             PrinterCall::FakeAck => done(self.fake_ack()),
         };
-        answer.map_err(PrinterFailure::from)
+        answer.map_err(Refusal::from)
     }
 }

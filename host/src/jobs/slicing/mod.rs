@@ -32,6 +32,8 @@ pub const MAX_JOBS: usize = 4;
 
 mod profiles;
 
+pub use profiles::profile_json;
+
 /// A registered slicer.
 #[derive(Debug, Clone)]
 pub struct Slicer {

@@ -179,6 +179,19 @@ impl Slicing {
     }
 }
 
+/// A profile as the REST API shows it.
+pub fn profile_json(p: &SlicingProfile) -> Value {
+    json!({
+        "key": p.name,
+        "slicer": p.slicer,
+        "displayName": p.display_name,
+        "description": p.description,
+        "default": p.default,
+        "data": p.data,
+        "resource": format!("/api/slicing/{}/profiles/{}", p.slicer, p.name),
+    })
+}
+
 fn profile_summary(kind: &str, name: &str, p: &SlicingProfile) -> Value {
     json!({
         "key": name,

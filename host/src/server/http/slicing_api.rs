@@ -20,7 +20,7 @@ use plinth_abi::{json, Value};
 
 use super::extract::{perm, JsonBody, Permitted};
 use super::{optional_text, ApiError, App};
-use crate::jobs::slicing::Slicing;
+use crate::jobs::slicing::{profile_json, Slicing};
 use crate::jobs::JobError;
 
 /// Runs a slicing-manager call on the blocking pool (it calls plugins).
@@ -62,18 +62,6 @@ pub async fn profile(
 ) -> Result<Json<Value>, ApiError> {
     let profile = on_slicing(&app, move |s| s.profile(&s.slicer(&kind)?, &name)).await?;
     Ok(Json(profile_json(&profile)))
-}
-
-fn profile_json(p: &plinth_abi::SlicingProfile) -> Value {
-    json!({
-        "key": p.name,
-        "slicer": p.slicer,
-        "displayName": p.display_name,
-        "description": p.description,
-        "default": p.default,
-        "data": p.data,
-        "resource": format!("/api/slicing/{}/profiles/{}", p.slicer, p.name),
-    })
 }
 
 /// `PUT /api/slicing/<slicer>/profiles/<name>`.
