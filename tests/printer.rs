@@ -1059,7 +1059,70 @@ fn gcode_system_commands_run_instead_of_reaching_the_printer_in(mode: &str) {
     );
 }
 
+/// Waits (at most a minute) until the data file `file` of plugin `id` has
+/// a line `what` accepts.
+fn wait_data_line(sb: &Sandbox, id: &str, file: &str, what: impl Fn(&str) -> bool) -> String {
+    let path = sb.basedir.join("data").join(id).join(file);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        if let Some(line) = text.lines().find(|l| what(l)) {
+            return line.to_owned();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no such line in {}: {text}",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn printer_callbacks_get_logs_temperatures_and_current_data_in(mode: &str) {
+    let sb = Sandbox::in_mode(mode);
+    sb.user_as(&common::built().fixture("printer_watch"), "printer_watch");
+    let (server, key, _push) = start(&sb);
+    connect_printer(&server, &key);
+    let (status, _) = post(
+        &server,
+        &key,
+        "/api/printer/command",
+        json!({"commands": ["M117 hello watcher"]}),
+    );
+    assert_eq!(status, 204);
+    wait_data_line(&sb, "printer_watch", "log.txt", |l| {
+        l == "Send: M117 hello watcher"
+    });
+    wait_data_line(&sb, "printer_watch", "log.txt", |l| {
+        l.starts_with("Recv: ok")
+    });
+    wait_data_line(&sb, "printer_watch", "states.txt", |l| l == "Operational");
+    let sample = wait_data_line(&sb, "printer_watch", "temps.txt", |l| l.contains("tool0"));
+    let sample: Value = serde_json::from_str(&sample).unwrap();
+    assert!(sample["tool0"]["actual"].is_number(), "{sample}");
+    assert!(sample["time"].is_number(), "{sample}");
+    // Disabled, it hears nothing more.
+    let (status, body) = post(
+        &server,
+        &key,
+        "/api/plugins/printer_watch",
+        json!({"command": "disable"}),
+    );
+    assert!(status == 200 || status == 204, "{body}");
+    let log = sb.basedir.join("data/printer_watch/log.txt");
+    let before = std::fs::read_to_string(&log).unwrap();
+    post(
+        &server,
+        &key,
+        "/api/printer/command",
+        json!({"commands": ["M117 after"]}),
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), before);
+}
+
 in_both_modes! {
+    printer_callbacks_get_logs_temperatures_and_current_data => printer_callbacks_get_logs_temperatures_and_current_data_in,
     offsets_reach_the_hooks_and_the_disconnect_script_is_sent => offsets_reach_the_hooks_and_the_disconnect_script_is_sent_in,
     a_plugin_built_before_the_fast_gcode_call_is_called_with_json => a_plugin_built_before_the_fast_gcode_call_is_called_with_json_in,
     print_positions_resends_and_the_cancel_script => print_positions_resends_and_the_cancel_script_in,

@@ -68,6 +68,27 @@ pub const FIRMWARE_CAPABILITIES: &str = "octoprint.comm.protocol.firmware.capabi
 /// handlers.
 pub const ACTION: &str = "octoprint.comm.protocol.action";
 
+/// OctoPrint's `PrinterCallback.on_printer_send_current_data(data)`: the
+/// printer's current data, at most every half second while it reports and
+/// at each change of state. Arguments: `{"data": {"state": {"text",
+/// "flags", "error"}, "job", "progress", "currentZ", "offsets", "resends",
+/// "messages", "busyFiles", "serverTime"}}`, the push channel's `current`
+/// message without its logs and temperatures. The answer is ignored.
+/// Delivered on a thread of its own; a plugin that falls behind misses
+/// messages rather than slowing the printer.
+pub const PRINTER_CURRENT_DATA: &str = "plinth.printer.send_current_data";
+/// OctoPrint's `PrinterCallback.on_printer_add_log(data)`: terminal lines
+/// (`Send: …`, `Recv: …`) since the last call. Arguments: `{"lines":
+/// ["…", …]}`, oldest first. The answer is ignored. Delivered as
+/// [`PRINTER_CURRENT_DATA`].
+pub const PRINTER_ADD_LOG: &str = "plinth.printer.add_log";
+/// OctoPrint's `PrinterCallback.on_printer_add_temperature(data)`:
+/// temperature samples since the last call. Arguments: `{"samples":
+/// [{"time": <seconds>, "tool0": {"actual", "target"}, "bed": …}, …]}`,
+/// oldest first. The answer is ignored. Delivered as
+/// [`PRINTER_CURRENT_DATA`].
+pub const PRINTER_ADD_TEMPERATURE: &str = "plinth.printer.add_temperature";
+
 /// `octoprint.filemanager.extension_tree`: file types the uploads folder
 /// accepts, beside G-code and what slicers add. Arguments: `{}`. Answer: an
 /// extension tree to merge, `{"<type>": {"<subtype>": ["<extension>", …]}}`

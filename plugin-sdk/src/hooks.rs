@@ -239,6 +239,61 @@ impl<P: 'static> Registry<P> {
     }
 }
 
+/// OctoPrint's `PrinterCallback`: what the printer reports, as it reports
+/// it. Implement the methods wanted on the plugin's type and call
+/// [`Registry::printer_callback`] in `register` (OctoPrint's
+/// `self._printer.register_callback(self)`; unregistering is disabling the
+/// plugin).
+///
+/// Calls come on a thread of the host's, at most every half second while
+/// the printer reports and at each change of state, never on the
+/// printer's own thread: a slow callback never slows a print (it misses
+/// reports instead).
+pub trait PrinterCallback {
+    /// `on_printer_send_current_data(data)`: state, job, progress,
+    /// `currentZ`, offsets, resends (see [`PRINTER_CURRENT_DATA`]).
+    fn on_printer_send_current_data(&self, _data: &Value) {}
+    /// `on_printer_add_log(data)`: one terminal line (`Send: …`, `Recv: …`).
+    fn on_printer_add_log(&self, _line: &str) {}
+    /// `on_printer_add_temperature(data)`: one temperature sample,
+    /// `{"time", "tool0": {"actual", "target"}, "bed": …}`.
+    fn on_printer_add_temperature(&self, _sample: &Value) {}
+}
+
+impl<P: PrinterCallback + 'static> Registry<P> {
+    /// Registers the plugin's [`PrinterCallback`] methods.
+    pub fn printer_callback(&mut self) -> &mut Self {
+        self.boxed_hook(
+            PRINTER_CURRENT_DATA,
+            None,
+            Box::new(|p: &P, a: &Value| {
+                p.on_printer_send_current_data(&a["data"]);
+                Ok(Value::Null)
+            }),
+        );
+        self.boxed_hook(
+            PRINTER_ADD_LOG,
+            None,
+            Box::new(|p: &P, a: &Value| {
+                for line in a["lines"].as_array().into_iter().flatten() {
+                    p.on_printer_add_log(line.as_str().unwrap_or_default());
+                }
+                Ok(Value::Null)
+            }),
+        );
+        self.boxed_hook(
+            PRINTER_ADD_TEMPERATURE,
+            None,
+            Box::new(|p: &P, a: &Value| {
+                for sample in a["samples"].as_array().into_iter().flatten() {
+                    p.on_printer_add_temperature(sample);
+                }
+                Ok(Value::Null)
+            }),
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

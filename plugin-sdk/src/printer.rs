@@ -50,7 +50,7 @@ impl PrinterState {
 /// | `start_print()`, `pause_print()`, `resume_print()`, `toggle_pause_print()`, `cancel_print()` | the same names; [`restart_print`](Self::restart_print) |
 /// | `connect(port, baudrate, profile)`, `disconnect()`, `fake_ack()` | the same names |
 /// | `self._printer_profile_manager.get_all()`, `.get_current_or_default()` | [`get_profiles`](Self::get_profiles), [`get_current_profile`](Self::get_current_profile) |
-/// | `register_callback(PrinterCallback)` | handle the events ([`crate::events`]) and hooks ([`crate::hooks`]) instead |
+/// | `register_callback(callback)`, `unregister_callback(callback)` | implement [`crate::hooks::PrinterCallback`] and call [`Registry::printer_callback`](crate::Registry::printer_callback) in `register`; disabling the plugin unregisters it |
 /// | `log_lines(*lines)`, `comm_instance._log(line)` | [`log_lines`](Self::log_lines) |
 /// | the terminal's lines | [`get_log_lines`](Self::get_log_lines) |
 ///

@@ -143,6 +143,7 @@ impl Printer {
         current["serverTime"] = json!(std::time::SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0.0, |d| d.as_secs_f64()));
+        self.callbacks.send(&self.manager, &current);
         self.manager.push(&json!({ "current": current }));
     }
 

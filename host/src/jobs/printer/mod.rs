@@ -14,6 +14,7 @@
 //! - The push channel gets `{"current": …}` with the state, job, progress,
 //!   temperatures and terminal lines ([`monitor`]).
 
+mod callbacks;
 mod comm;
 pub mod command;
 mod hooks;
@@ -183,6 +184,8 @@ pub struct Printer {
     /// The printer profiles, and the one the printer uses.
     profiles: profiles::ProfileManager,
     profile: Mutex<Profile>,
+    /// Plugins' `PrinterCallback`s.
+    callbacks: callbacks::Callbacks,
 }
 
 impl Printer {
@@ -198,6 +201,7 @@ impl Printer {
             profiles::ProfileManager::new(&manager.paths().basedir, manager.config().clone());
         let profile = profiles.default_profile();
         let (tx, rx) = channel();
+        let callbacks = callbacks::Callbacks::new(manager.clone());
         let printer = Arc::new(Self {
             manager,
             progress,
@@ -228,6 +232,7 @@ impl Printer {
             queued: Default::default(),
             profiles,
             profile: Mutex::new(profile),
+            callbacks,
         });
         let weak = Arc::downgrade(&printer);
         let worker = std::thread::Builder::new()
