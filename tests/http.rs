@@ -1358,3 +1358,186 @@ fn files_are_uploaded_listed_downloaded_and_deleted_with_sanitised_names() {
         .iter()
         .any(|l| l.contains(r#"on_event FileAdded {"storage":"local","path":"my_part_v2.gcode""#)));
 }
+
+/// OctoPrint's `_plugin_lifecycle_manager` callbacks as events: a plugin
+/// enabled while the host runs is loaded then enabled; an uninstalled one is
+/// unloaded.
+#[test]
+fn plugins_hear_others_loaded_enabled_disabled_and_unloaded() {
+    let sb = Sandbox::new();
+    sb.recorder("late");
+    sb.write_config("plugins:\n  _disabled: [late]\n");
+    common::add_user(&sb, "ada", true);
+    let key = common::api_key(&sb, "ada");
+    let server = Server::start(&sb);
+    let push = common::Push::connect(&server, &key);
+    let command = |command: &str| {
+        let body = json!({ "command": command });
+        let (status, answer) = common::send(&server, "POST", "/api/plugins/late", &key, Some(body));
+        assert_eq!(status, 200, "{command}: {answer}");
+    };
+    command("enable");
+    assert_eq!(push.wait_event("PluginLoaded")["id"], "late");
+    push.wait_event("PluginEnabled");
+    command("disable");
+    push.wait_event("PluginDisabled");
+    command("uninstall");
+    assert_eq!(push.wait_event("PluginUnloaded")["id"], "late");
+    let lifecycle: Vec<String> = push
+        .events()
+        .into_iter()
+        .filter(|e| e.starts_with("Plugin"))
+        .collect();
+    assert_eq!(
+        lifecycle,
+        [
+            "PluginLoaded",
+            "PluginEnabled",
+            "PluginDisabled",
+            "PluginUnloaded"
+        ]
+    );
+}
+
+/// A raw request to a plugin route with an API key: status and body text.
+fn plugin_call(server: &Server, key: &str, method: &str, path: &str, body: &[u8]) -> (u16, String) {
+    let url = server.url(path);
+    let agent = http();
+    let mut response = match method {
+        "GET" => agent.get(&url).header("X-Api-Key", key).call(),
+        _ => agent.post(&url).header("X-Api-Key", key).send(body),
+    }
+    .unwrap();
+    let status = response.status().as_u16();
+    (
+        status,
+        response.body_mut().read_to_string().unwrap_or_default(),
+    )
+}
+
+/// `octoprint.access.permissions`, `.events.register_custom_events`,
+/// `.server.http.bodysize` and `.cli.commands`, through the real binary.
+#[test]
+fn plugins_add_permissions_events_body_sizes_and_commands() {
+    let sb = Sandbox::new();
+    sb.user_as(&common::built().fixture("contrib_probe"), "contrib_probe");
+    add_user(&sb, "ada", true);
+    add_user(&sb, "bob", false);
+    // A plugin permission is granted like the host's own, before the plugin runs.
+    let mut carl = std::process::Command::new(common::built().plinth());
+    carl.arg("--basedir").arg(&sb.basedir).args([
+        "user",
+        "add",
+        "carl",
+        "--permissions",
+        "status,plugin_contrib_probe_self_destruct",
+    ]);
+    let mut child = carl.stdin(std::process::Stdio::piped()).spawn().unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), b"pw\n").unwrap();
+    assert!(child.wait().unwrap().success());
+    let bad = sb.plinth(&["user", "add", "dan", "--permissions", "plugin_bad name"]);
+    assert!(!bad.status.success());
+    let (ada, bob, carl) = (
+        api_key(&sb, "ada"),
+        api_key(&sb, "bob"),
+        api_key(&sb, "carl"),
+    );
+
+    // Command-line commands, with the plugin enabled alone and no server.
+    let listed = sb.plinth(&["plugins", "run", "contrib_probe"]);
+    assert!(listed.status.success(), "{}", common::stderr(&listed));
+    let listed = common::stdout(&listed);
+    assert!(
+        listed.contains("greet") && listed.contains("says hello"),
+        "{listed}"
+    );
+    let greet = sb.plinth(&[
+        "plugins",
+        "run",
+        "contrib_probe",
+        "greet",
+        "dave",
+        "--loudly",
+    ]);
+    assert_eq!(common::stdout(&greet).trim(), "hello dave --loudly");
+    let fail = sb.plinth(&["plugins", "run", "contrib_probe", "fail"]);
+    assert_eq!(fail.status.code(), Some(3));
+    assert_eq!(common::stdout(&fail).trim(), "it failed");
+    let unknown = sb.plinth(&["plugins", "run", "contrib_probe", "fly"]);
+    assert!(!unknown.status.success());
+    assert!(common::stderr(&unknown).contains("no command `fly` (its commands: greet, fail)"));
+
+    let server = Server::start(&sb);
+    let push = common::Push::connect(&server, &ada);
+    // Permissions: users by default group, administrators all, grants by name.
+    assert_eq!(
+        plugin_call(&server, &bob, "GET", "/plugin/contrib_probe/door", b"").0,
+        200
+    );
+    assert_eq!(
+        plugin_call(&server, &bob, "GET", "/plugin/contrib_probe/destruct", b"").0,
+        403
+    );
+    assert_eq!(
+        plugin_call(&server, &ada, "GET", "/plugin/contrib_probe/destruct", b"").0,
+        200
+    );
+    assert_eq!(
+        plugin_call(&server, &carl, "GET", "/plugin/contrib_probe/destruct", b"").0,
+        200
+    );
+    assert_eq!(
+        plugin_call(&server, &carl, "GET", "/plugin/contrib_probe/door", b"").0,
+        200,
+        "open_pod_bay is every user's"
+    );
+    // The custom event, fired and listed.
+    push.wait_event("plugin_contrib_probe_door_opened");
+    let entry = common::plugin_entry(&server, &ada, "contrib_probe");
+    assert_eq!(
+        entry["custom_events"],
+        json!(["plugin_contrib_probe_door_opened"])
+    );
+    let keys: Vec<&str> = entry["permissions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["key"].as_str())
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "plugin_contrib_probe_open_pod_bay",
+            "plugin_contrib_probe_self_destruct"
+        ]
+    );
+    // Body sizes: 3 MB fits /big, not /small (2 MiB by default).
+    let three_mb = vec![b'x'; 3_000_000];
+    assert_eq!(
+        plugin_call(
+            &server,
+            &ada,
+            "POST",
+            "/plugin/contrib_probe/big",
+            &three_mb
+        ),
+        (200, "3000000".to_owned())
+    );
+    let (status, answer) = plugin_call(
+        &server,
+        &ada,
+        "POST",
+        "/plugin/contrib_probe/small",
+        &three_mb,
+    );
+    assert_eq!(status, 413, "{answer}");
+    assert!(
+        answer.contains("POST /small of plugin contrib_probe"),
+        "{answer}"
+    );
+    let six_mb = vec![b'x'; 6_000_000];
+    assert_eq!(
+        plugin_call(&server, &ada, "POST", "/plugin/contrib_probe/big", &six_mb).0,
+        413
+    );
+}

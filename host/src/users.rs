@@ -39,9 +39,18 @@ pub const USER_PERMISSIONS: &[&str] = &[
     "timelapse_download",
 ];
 
-/// Whether `name` is a permission this host knows.
+/// Whether `name` is a permission this host knows, or a plugin's
+/// (`plugin_<id>_<key>`: declared through `octoprint.access.permissions`,
+/// which only a running host asks).
 pub fn is_known_permission(name: &str) -> bool {
-    ADMIN_PERMISSIONS.contains(&name) || USER_PERMISSIONS.contains(&name)
+    ADMIN_PERMISSIONS.contains(&name)
+        || USER_PERMISSIONS.contains(&name)
+        || name.strip_prefix("plugin_").is_some_and(|rest| {
+            rest.contains('_')
+                && rest
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        })
 }
 
 /// One user as stored.

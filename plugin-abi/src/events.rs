@@ -30,6 +30,16 @@ pub const PLUGIN_ENABLED: &str = "PluginEnabled";
 /// [`PLUGIN_ENABLED`]). Payload: `{"id": "<plugin id>"}`.
 pub const PLUGIN_DISABLED: &str = "PluginDisabled";
 
+/// A plugin's library was loaded while the host runs (a plugin enabled
+/// that was not loaded at start-up). Payload: `{"id": "<plugin id>"}`.
+/// With [`PLUGIN_ENABLED`], [`PLUGIN_DISABLED`] and [`PLUGIN_UNLOADED`],
+/// what OctoPrint's `_plugin_lifecycle_manager` callbacks report.
+pub const PLUGIN_LOADED: &str = "PluginLoaded";
+
+/// A plugin was unloaded while the host runs (uninstalled). Payload:
+/// `{"id": "<plugin id>"}`.
+pub const PLUGIN_UNLOADED: &str = "PluginUnloaded";
+
 /// A file was stored in the uploads folder (uploaded, added by a plugin,
 /// copied, moved, or written by a slicer). Payload: `{"storage": "local",
 /// "path": "<path>", "name": "<name>", "type": [<type>, <subtype>],

@@ -104,11 +104,15 @@ pub const FILEMANAGER_EXTENSION_TREE: &str = "octoprint.filemanager.extension_tr
 pub const FILEMANAGER_PREPROCESSOR: &str = "octoprint.filemanager.preprocessor";
 /// `octoprint.access.permissions`: the plugin's own permissions. Arguments:
 /// `{}`. Answer: a list of `{"key": "<KEY>", "name": "<name>",
-/// "description": "<text>", "roles": […], "dangerous": bool,
-/// "default_groups": ["admins"|"users"|"guests"|"readonly", …]}`. Each
-/// becomes the permission `PLUGIN_<ID>_<KEY>` (upper case), listed by
-/// `/api/access/permissions`, granted to the default groups' users, and
-/// checked by [`Host::has_permission`]-style calls. Restart-needing.
+/// "description": "<text>", "dangerous": bool, "default_groups":
+/// ["users", …]}` (`roles` is accepted and ignored). Each becomes the
+/// permission `plugin_<id>_<key>` (lower case): `users` among its default
+/// groups grants it to every user, administrators have it, and others get
+/// it when granted (`plinth user add … --permissions plugin_<id>_<key>`).
+/// It is listed with the user's permissions wherever those are (the
+/// `FindUser` service, the REST API's checks), so a plugin checks a
+/// request's user with `Host::find_user`. Asked once per change of the
+/// plugins; restart-needing, as in OctoPrint.
 pub const ACCESS_PERMISSIONS: &str = "octoprint.access.permissions";
 /// `octoprint.events.register_custom_events`: the plugin's own events.
 /// Arguments: `{}`. Answer: a list of names; each is registered as

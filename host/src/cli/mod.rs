@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 
+mod plugin_commands;
 mod show;
 use plinth_abi::methods::plugin as m;
 use plinth_abi::Value;
@@ -123,6 +124,15 @@ pub enum PluginsCommand {
     },
     /// Remove a registration.
     Unregister { id: String },
+    /// Run a plugin's own command (OctoPrint's `octoprint.cli.commands`);
+    /// without a command, list its commands.
+    Run {
+        id: String,
+        command: Option<String>,
+        /// The command's arguments.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -210,6 +220,8 @@ enum CliError {
     Password(std::io::Error),
     #[error("the passwords differ")]
     PasswordsDiffer,
+    #[error(transparent)]
+    PluginCommand(#[from] plugin_commands::PluginCommandError),
 }
 
 /// Runs the command line; returns the process exit code.
@@ -323,6 +335,21 @@ fn execute(cli: Cli) -> Result<(), CliError> {
                         crate::plugins::placement::Mode::InProcess => "in process",
                     }
                 );
+                Ok(())
+            }
+            PluginsCommand::Run { id, command, args } => {
+                let m = manager()?;
+                let outcome = plugin_commands::run(&m, &id, command.as_deref(), &args);
+                m.shutdown();
+                let (output, code) = outcome?;
+                print!("{output}");
+                if !output.is_empty() && !output.ends_with('\n') {
+                    println!();
+                }
+                let _ = std::io::Write::flush(&mut std::io::stdout());
+                if code != 0 {
+                    std::process::exit(code);
+                }
                 Ok(())
             }
             PluginsCommand::Enable { id } => toggle(&manager()?, &id, true),

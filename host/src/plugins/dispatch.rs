@@ -310,7 +310,11 @@ impl HostServices for Shared {
     fn find_user(&self, name: &str) -> Option<plinth_abi::UserSummary> {
         let users = crate::users::Users::new(&self.paths.basedir);
         let all = users.all().ok()?;
-        all.get(name).map(|u| u.summary(name))
+        let user = all.get(name)?;
+        let mut summary = user.summary(name);
+        let plugin = self.manager().contributions().plugin_permissions_of(user);
+        summary.permissions.extend(plugin);
+        Some(summary)
     }
 
     fn jobs(&self) -> Option<Arc<dyn crate::plugins::services::JobServices>> {

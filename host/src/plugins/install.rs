@@ -284,8 +284,15 @@ impl PluginManager {
             self.disable(id);
         }
         let removed = self.shared.records_mut().remove(id);
+        let had_code = removed.as_ref().is_some_and(|r| r.library().is_some());
         if let Some((object, _)) = removed.and_then(|mut r| r.take_object()) {
             drop_when_unique(object);
+        }
+        if had_code {
+            self.shared.events.fire(
+                plinth_abi::events::PLUGIN_UNLOADED,
+                &serde_json::json!({ "id": id }),
+            );
         }
         // The next copy of the identifier takes its place (it loads at the next start).
         let options = self.shared.options.clone();

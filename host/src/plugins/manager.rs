@@ -52,6 +52,9 @@ pub(crate) struct Shared {
     /// once a server made them.
     pub(crate) jobs:
         std::sync::OnceLock<std::sync::Weak<dyn crate::plugins::services::JobServices>>,
+    /// What plugins contribute through hooks, with the generation it was asked at.
+    pub(crate) contributions:
+        Mutex<Option<(u64, Arc<crate::plugins::contributions::Contributions>)>>,
     pub(crate) phase: Mutex<Phase>,
     /// Serialises lifecycle operations (never held by plain calls).
     pub(crate) lifecycle: Mutex<()>,
@@ -128,6 +131,7 @@ impl PluginManager {
             records: RwLock::new(records),
             generation: Default::default(),
             jobs: Default::default(),
+            contributions: Default::default(),
             phase: Mutex::new(Phase::NotStarted),
             lifecycle: Mutex::new(()),
             events: EventBus::new(me.clone() as Weak<dyn EventSink>, queue_limit),
@@ -272,6 +276,11 @@ impl PluginManager {
         match self.load_library(id, &path, &meta) {
             Ok(library) => {
                 self.with_mut(id, |r| r.stage = Stage::Loaded(library.clone()));
+                if self.started() {
+                    self.shared
+                        .events
+                        .fire(events::PLUGIN_LOADED, &serde_json::json!({ "id": id }));
+                }
                 Ok(library)
             }
             Err(refusal) => {

@@ -88,14 +88,18 @@ pub async fn identify(app: &Arc<App>, headers: &axum::http::HeaderMap) -> Result
             .map_err(|_| ApiError::new(StatusCode::FORBIDDEN, "invalid API key"))?
             .to_owned();
         let app = app.clone();
-        let user = tokio::task::spawn_blocking(move || app.users.by_api_key(&key))
-            .await
-            .map_err(|_| {
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "cannot check the API key",
-                )
-            })?;
+        let user = tokio::task::spawn_blocking(move || {
+            app.users
+                .by_api_key(&key)
+                .map(|(name, user)| (name, with_plugin_permissions(&app, user)))
+        })
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "cannot check the API key",
+            )
+        })?;
         return match user {
             Some(user) => Ok(Caller {
                 user: Some(user),
@@ -114,11 +118,13 @@ pub async fn identify(app: &Arc<App>, headers: &axum::http::HeaderMap) -> Result
     };
     let app = app.clone();
     let name = session.user.clone();
-    let user =
-        tokio::task::spawn_blocking(move || app.users.all().ok().and_then(|mut u| u.remove(&name)))
-            .await
-            .ok()
-            .flatten();
+    let user = tokio::task::spawn_blocking(move || {
+        let user = app.users.all().ok().and_then(|mut u| u.remove(&name))?;
+        Some(with_plugin_permissions(&app, user))
+    })
+    .await
+    .ok()
+    .flatten();
     // A user removed since logging in is anonymous again.
     Ok(match user {
         Some(user) => Caller {
@@ -127,6 +133,14 @@ pub async fn identify(app: &Arc<App>, headers: &axum::http::HeaderMap) -> Result
         },
         None => Caller::default(),
     })
+}
+
+/// `user` with the plugin permissions they have (granted, or given to
+/// every user by the plugin's default groups: `octoprint.access.permissions`).
+pub fn with_plugin_permissions(app: &App, mut user: User) -> User {
+    let granted = app.manager.contributions().plugin_permissions_of(&user);
+    user.permissions.extend(granted);
+    user
 }
 
 /// Compares without stopping at the first difference.

@@ -24,6 +24,7 @@ use plinth_abi::BlueprintSpec;
 use super::auth::{identify, Caller};
 use super::calls::{call_plugin, into_http, plugin_request};
 use super::{assets, ApiError, App};
+use crate::plugins::contributions::DEFAULT_BODY_BYTES;
 use crate::plugins::state::State as PluginState;
 use plinth_abi::Mixin;
 
@@ -46,7 +47,7 @@ pub async fn route(
     uri: Uri,
     headers: HeaderMap,
     Query(query): Query<BTreeMap<String, String>>,
-    body: Bytes,
+    body: axum::body::Body,
 ) -> Response {
     let Some(rest) = uri.path().strip_prefix("/plugin/") else {
         return plain(StatusCode::NOT_FOUND, "not found");
@@ -68,10 +69,37 @@ pub async fn route(
     let Some(path) = decode_path(&path) else {
         return plain(StatusCode::NOT_FOUND, "not found");
     };
+    let body = match read_body(&app, &id, &method, &path, body).await {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
     match handle(&app, &caller, &id, method, path, headers, query, body).await {
         Ok(response) => response,
         Err(response) => response,
     }
+}
+
+/// The request body, refused (413) past the route's limit: 2 MiB unless
+/// the plugin raised it through `octoprint.server.http.bodysize`.
+async fn read_body(
+    app: &Arc<App>,
+    id: &str,
+    method: &Method,
+    path: &str,
+    body: axum::body::Body,
+) -> Result<Bytes, Response> {
+    let limits = app.manager.clone();
+    let limits = super::blocking(move || limits.contributions())
+        .await
+        .map_err(IntoResponse::into_response)?;
+    let limit = limits.body_limit(id, method.as_str(), path, DEFAULT_BODY_BYTES);
+    axum::body::to_bytes(body, limit).await.map_err(|_| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the body is larger than {limit} bytes, the limit of {method} {path} of plugin {id} (or it was cut short)"),
+        )
+        .into_response()
+    })
 }
 
 #[allow(clippy::too_many_arguments)]

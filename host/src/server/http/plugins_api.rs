@@ -1,6 +1,7 @@
 //! The plugin manager over HTTP (the `plugin_manager` permission):
 //! `GET /api/plugins` lists every plugin as `plinth plugins list --json` does,
-//! with `pending_*`, `needs_restart` and `needs_refresh`;
+//! with `pending_*`, `needs_restart`, `needs_refresh`, and what it adds
+//! through hooks: `custom_events` and `permissions`;
 //! `POST /api/plugins/<id>` with `{"command": "enable" | "disable" | "uninstall"}`,
 //! or `{"command": "mode", "mode": "isolated" | "in_process"}` to choose where
 //! it runs.
@@ -25,6 +26,7 @@ pub struct Refresh(Mutex<BTreeSet<String>>);
 
 fn listing(app: &App) -> Vec<Value> {
     let refresh = app.refresh.0.lock().unwrap().clone();
+    let contributions = app.manager.contributions();
     app.manager
         .plugins()
         .into_iter()
@@ -34,6 +36,14 @@ fn listing(app: &App) -> Vec<Value> {
             let mut v = serde_json::to_value(&p).expect("plugin info serialises");
             v["needs_restart"] = json!(needs_restart);
             v["needs_refresh"] = json!(needs_refresh);
+            v["custom_events"] =
+                json!(contributions.events.get(&p.id).cloned().unwrap_or_default());
+            let permissions: Vec<_> = contributions
+                .permissions
+                .iter()
+                .filter(|perm| perm.plugin == p.id)
+                .collect();
+            v["permissions"] = json!(permissions);
             v
         })
         .collect()
@@ -44,7 +54,8 @@ pub async fn list(
     State(app): State<Arc<App>>,
     _: Permitted<perm::PluginManager>,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(Json(json!({ "plugins": listing(&app) })))
+    let plugins = super::blocking(move || listing(&app)).await?;
+    Ok(Json(json!({ "plugins": plugins })))
 }
 
 /// A command of `POST /api/plugins/<id>`.
@@ -127,12 +138,13 @@ pub async fn command(
     if toggle.needs_refresh {
         app.refresh.0.lock().unwrap().insert(id.clone());
     }
+    let plugin = entry(&app, id).await?;
     Ok(Json(json!({
         "id": toggle.id,
         "state": toggle.state,
         "needs_restart": toggle.needs_restart,
         "needs_refresh": toggle.needs_refresh,
-        "plugin": listing(&app).into_iter().find(|p| p["id"] == id.as_str()),
+        "plugin": plugin,
     })))
 }
 
@@ -149,10 +161,18 @@ async fn change_mode(app: &Arc<App>, id: String, data: &Value) -> Result<Json<Va
     let changed = call_plugin(app, &id, "mode", move |pm| pm.set_mode(&plugin, mode))
         .await?
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
+    let plugin = entry(app, id).await?;
     Ok(Json(json!({
         "id": changed.id,
         "mode": changed.mode,
         "needs_restart": changed.needs_restart,
-        "plugin": listing(app).into_iter().find(|p| p["id"] == id.as_str()),
+        "plugin": plugin,
     })))
+}
+
+/// Plugin `id`'s entry of the listing (asked off the async threads: it may
+/// ask plugins what they contribute).
+async fn entry(app: &Arc<App>, id: String) -> Result<Option<Value>, ApiError> {
+    let app = app.clone();
+    super::blocking(move || listing(&app).into_iter().find(|p| p["id"] == id.as_str())).await
 }
