@@ -268,11 +268,11 @@ fn an_upload_with_print_starts_it_and_nothing_is_analysed_while_printing() {
     assert_eq!(body["effectivePrint"], false);
 }
 
-/// Plugin `file_probe`'s answer to Simple API command `command`.
+/// Plugin `service_probe`'s answer to Simple API command `command`.
 fn probe(server: &Server, key: &str, command: &str, data: Value) -> Value {
     let mut body = data;
     body["command"] = json!(command);
-    let (status, answer) = send(server, "POST", "/api/plugin/file_probe", key, Some(body));
+    let (status, answer) = send(server, "POST", "/api/plugin/service_probe", key, Some(body));
     assert_eq!(status, 200, "{command}: {answer}");
     answer
 }
@@ -291,7 +291,7 @@ fn refused(answer: Value) -> String {
 
 fn plugins_reach_the_file_and_slicing_managers_in(mode: &str) {
     let sb = Sandbox::in_mode(mode);
-    sb.user_as(&common::built().fixture("file_probe"), "file_probe");
+    sb.user_as(&common::built().fixture("service_probe"), "service_probe");
     sb.bundle_sample("planar_slicer");
     let key = admin(&sb);
     let server = Server::start(&sb);
@@ -442,7 +442,7 @@ fn plugins_reach_the_file_and_slicing_managers_in(mode: &str) {
         let content = std::fs::read_to_string(sb.basedir.join("uploads").join(file)).unwrap();
         assert_eq!(
             content,
-            format!("G28\n; preprocessed by file_probe for {path}\n")
+            format!("G28\n; preprocessed by service_probe for {path}\n")
         );
     }
     let (status, body) = upload_form(&server, &key, &[], Some(("model.amf", b"<amf/>")));
@@ -472,6 +472,16 @@ fn plugins_reach_the_file_and_slicing_managers_in(mode: &str) {
         "not_found"
     );
 
+    // The printer profile manager: all, one, the current one.
+    let profiles = ok(call("profiles", json!({"path": "_default"})));
+    assert_eq!(profiles["one"]["id"], "_default", "{profiles}");
+    assert_eq!(profiles["current"]["id"], "_default");
+    assert!(profiles["all"]["_default"].is_object());
+    assert_eq!(
+        ok(call("profiles", json!({"path": "nope"})))["one"],
+        Value::Null
+    );
+
     // Removing: a folder with what it holds, once.
     assert_eq!(
         refused(call("remove_folder", json!({"path": "from_plugin"}))),
@@ -493,4 +503,47 @@ fn plugins_reach_the_file_and_slicing_managers_in(mode: &str) {
 
 in_both_modes! {
     plugins_reach_the_file_and_slicing_managers => plugins_reach_the_file_and_slicing_managers_in,
+}
+
+/// The connectivity checker, kept on loopback: online while a listener
+/// answers, offline once it is gone, with `ConnectivityChanged`.
+#[test]
+fn plugins_ask_the_connectivity_checker() {
+    let sb = Sandbox::new();
+    sb.user_as(&common::built().fixture("service_probe"), "service_probe");
+    let key = admin(&sb);
+    // Off by default: online, and nothing is checked.
+    let server = Server::start(&sb);
+    let status = ok(probe(&server, &key, "online", json!({})));
+    assert_eq!(
+        (&status["online"], &status["dict"]["enabled"]),
+        (&json!(true), &json!(false))
+    );
+    drop(server);
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    sb.write_config(&format!(
+        "server:\n  onlineCheck:\n    enabled: true\n    interval: 3600\n    host: 127.0.0.1\n    port: {port}\n    name: localhost\n"
+    ));
+    let server = Server::start(&sb);
+    let push = Push::connect(&server, &key);
+    let status = ok(probe(&server, &key, "online", json!({})));
+    assert_eq!(status["online"], true, "{status}");
+    assert_eq!(
+        status["dict"]["connection_check"],
+        format!("127.0.0.1:{port}")
+    );
+    assert_eq!(status["dict"]["resolution_check"], "localhost");
+    drop(listener);
+    assert_eq!(ok(probe(&server, &key, "check_online", json!({}))), false);
+    let changed = push.wait_event("ConnectivityChanged");
+    assert_eq!(
+        changed,
+        json!({"old": true, "new": false, "connection": false, "resolution": false})
+    );
+    assert_eq!(
+        ok(probe(&server, &key, "online", json!({})))["online"],
+        false
+    );
 }

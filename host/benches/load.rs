@@ -137,7 +137,7 @@ impl HostServices for NoServices {
     fn find_user(&self, _: &str) -> Option<plinth_abi::UserSummary> {
         None
     }
-    fn jobs(&self) -> Option<std::sync::Arc<dyn plinth::JobServices>> {
+    fn server(&self) -> Option<std::sync::Arc<dyn plinth::ServerServices>> {
         None
     }
     fn plugin_lost(&self, _: &str, _: u64, _: plinth::Fault) {}

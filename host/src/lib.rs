@@ -50,7 +50,7 @@ pub use plugins::isolated::{Isolated, Limits};
 pub use plugins::manager::{Options, PluginInfo, PluginManager, State, Toggle};
 pub use plugins::object::PluginObject;
 pub use plugins::placement::Mode;
-pub use plugins::services::{HostServices, JobServices, PluginContext};
+pub use plugins::services::{HostServices, PluginContext, ServerServices};
 pub use plugins::sorting::Context as SortingContext;
 pub use plugins::transport::{Cause, Fault};
 pub use plugins::{loader, metadata};

@@ -30,6 +30,11 @@ pub const PLUGIN_ENABLED: &str = "PluginEnabled";
 /// [`PLUGIN_ENABLED`]). Payload: `{"id": "<plugin id>"}`.
 pub const PLUGIN_DISABLED: &str = "PluginDisabled";
 
+/// The connectivity check found the host went online or offline (only
+/// with `server.onlineCheck.enabled`). Payload: `{"old": bool, "new":
+/// bool, "connection": bool, "resolution": bool}`.
+pub const CONNECTIVITY_CHANGED: &str = "ConnectivityChanged";
+
 /// A plugin's library was loaded while the host runs (a plugin enabled
 /// that was not loaded at start-up). Payload: `{"id": "<plugin id>"}`.
 /// With [`PLUGIN_ENABLED`], [`PLUGIN_DISABLED`] and [`PLUGIN_UNLOADED`],

@@ -467,6 +467,10 @@ pub mod host {
         /// One operation of the slicing manager (OctoPrint's `_slicing_manager`).
         Slicing = 23, 2, crate::files::SlicingCall => Result<Value, crate::types::Refusal>
     );
+    method!(
+        /// The connectivity checker (OctoPrint's `_connectivity_checker`).
+        Connectivity = 24, 2, crate::types::ConnectivityCall => Result<Value, crate::types::Refusal>
+    );
 }
 
 /// The seed's `is_wizard_ignored` table: whether a wizard of version `current`

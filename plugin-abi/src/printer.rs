@@ -1,7 +1,7 @@
 //! The printer service: what a plugin asks of the printer through its
 //! handle (OctoPrint's `self._printer`), one [`PrinterCall`] per operation.
 //!
-//! Every call answers JSON (see each variant) or a [`Refusal`] that
+//! Every call answers JSON (see each variant) or a [`crate::Refusal`] that
 //! says why nothing was done, with the status the REST API gives the same
 //! refusal.
 

@@ -297,6 +297,20 @@ pub struct UserSummary {
     /// Every permission the user has (an administrator's included).
     pub permissions: Vec<String>,
 }
+/// A question to the connectivity checker (OctoPrint's
+/// `_connectivity_checker`). Both answer its `as_dict()`: `{"online",
+/// "enabled", "connection_ok", "connection_check", "resolution_ok",
+/// "resolution_check"}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConnectivityCall {
+    /// What the last check found (`online`, `as_dict()`).
+    Status,
+    /// Checks now, then answers (`check_immediately()`; up to a few
+    /// seconds when offline).
+    CheckImmediately,
+}
+
 /// What kind of refusal a [`Refusal`] is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -160,6 +160,11 @@ impl Host {
         crate::FileManager::new(self.clone())
     }
 
+    /// Whether the host is online (OctoPrint's `self._connectivity_checker`).
+    pub fn connectivity_checker(&self) -> crate::ConnectivityChecker {
+        crate::ConnectivityChecker::new(self.clone())
+    }
+
     /// The slicing manager (OctoPrint's `self._slicing_manager`).
     pub fn slicing_manager(&self) -> crate::SlicingManager {
         crate::SlicingManager::new(self.clone())

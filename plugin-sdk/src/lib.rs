@@ -48,7 +48,10 @@
 //!
 //! ## What every plugin is given
 //! OctoPrint injects services into every plugin; in Plinth they are on the
-//! [`Host`] handle:
+//! [`Host`] handle. Each handle's documentation maps its methods name by
+//! name; calls that involve files, the printer or users are checked and
+//! refused as the REST API's are ([`ServiceError::Refused`] carries a
+//! [`Refusal`] with the kind the API answers as a 4xx).
 //!
 //! | OctoPrint | Plinth |
 //! |---|---|
@@ -56,15 +59,31 @@
 //! | `self._logger` | [`Host::logger`] |
 //! | `self._settings` | [`Host::settings`] ([`Settings`]) |
 //! | `self._data_folder`, `get_plugin_data_folder()` | [`Host::data_folder`] |
-//! | `self._printer` | [`Host::printer`] ([`Printer`], whose documentation maps every method) |
-//! | `self._event_bus.fire(…)` | [`Host::fire_event`] (fired as `plugin_<id>_<name>`) |
+//! | `self._printer` | [`Host::printer`] ([`Printer`]) |
+//! | `self._printer.register_callback(…)` (`PrinterCallback`) | [`hooks::PrinterCallback`] with [`Registry::printer_callback`] |
+//! | `self._printer_profile_manager` (`get_all`, `get`, `get_current_or_default`) | [`Printer::get_profiles`], [`Printer::get_profile`], [`Printer::get_current_profile`] |
+//! | `self._file_manager` | [`Host::file_manager`] ([`FileManager`]) |
+//! | `self._analysis_queue` | [`FileManager::analyse`]; results in the file's metadata and [`events::METADATA_ANALYSIS_FINISHED`] |
+//! | `self._slicing_manager` | [`Host::slicing_manager`] ([`SlicingManager`]) |
+//! | `self._event_bus.fire(…)` | [`Host::fire_event`] (fired as `plugin_<id>_<name>`); receiving: [`EventHandlerPlugin`] |
 //! | `self._plugin_manager.send_plugin_message(…)` | [`Host::send_plugin_message`] |
 //! | `self._plugin_manager.get_helpers(…)` | [`Host::call_helper`] |
 //! | `self._plugin_manager.get_hooks(…)` | [`Host::call_hook`] |
-//! | `self._plugin_manager.get_plugin_info(id)`, `.plugins` | [`Host::get_plugin_info`], [`Host::plugins`] ([`PluginSummary`]) |
-//! | `self._user_manager.find_user(name)`, `user.has_permission(…)` | [`Host::find_user`] ([`UserSummary`]: read only) |
-//! | `self._printer_profile_manager` | [`Printer::get_profiles`], [`Printer::get_current_profile`] |
+//! | `self._plugin_manager.get_plugin_info(id)`, `.plugins`, `.enabled_plugins` | [`Host::get_plugin_info`], [`Host::plugins`] ([`PluginSummary`], with `enabled` and `state`) |
+//! | `self._plugin_lifecycle_manager.add_callback("loaded"/"enabled"/"disabled"/"unloaded", …)` | the events [`events::PLUGIN_LOADED`], [`events::PLUGIN_ENABLED`], [`events::PLUGIN_DISABLED`], [`events::PLUGIN_UNLOADED`] |
+//! | `self._user_manager.find_user(name)`, `user.has_permission(…)` | [`Host::find_user`] ([`UserSummary`]: read only, with plugin permissions) |
+//! | `self._connectivity_checker` | [`Host::connectivity_checker`] ([`ConnectivityChecker`]) |
+//! | `self._app_session_manager` | none: OctoPrint 1.11 injects `None` there. A request's logged-in user is [`Request::user`]; check it with [`Host::find_user`] |
 //! | `octoprint.util.RepeatedTimer`, `ResettableTimer` | [`Host::repeated_timer`], [`Host::resettable_timer`]: stopped when the plugin is disabled |
+//!
+//! ## Hooks the host calls
+//! Besides the printer's (below), the host calls OctoPrint's
+//! `octoprint.filemanager.extension_tree` and `.preprocessor`,
+//! `octoprint.access.permissions`, `octoprint.events.register_custom_events`,
+//! `octoprint.server.http.bodysize` and `octoprint.cli.commands` (run as
+//! `plinth plugins run <id> <command>`); [`hooks`] documents each one's
+//! arguments and answer. Handling one of OctoPrint's restart-needing hooks
+//! ([`hooks::RESTART_NEEDING`]) makes a plugin restart-needing.
 //!
 //! ## The printer and the G-code stream
 //! The host calls OctoPrint's printer hooks with OctoPrint's arguments,
@@ -75,10 +94,7 @@
 //! are told. A handler's error or panic is logged under the plugin's name
 //! and the line goes on unchanged. Events of the printer (`Connected`,
 //! `PrinterStateChanged`, `PrintStarted`, `ZChange`, …) are in [`events`]
-//! with their payloads. OctoPrint's `PrinterCallback` (log lines,
-//! temperatures, current data) maps to those events and hooks: the
-//! `received`/`sent` hooks see every terminal line, `temperatures.received`
-//! every report, and [`Printer::get_current_data`] the current data.
+//! with their payloads.
 //!
 //! ## In process or isolated
 //! The host runs a plugin either in the host's own process or **isolated**, in a
@@ -103,6 +119,7 @@
 //!   settings or data folder.
 #![deny(missing_docs)]
 
+mod connectivity;
 mod error;
 mod export;
 mod files;
@@ -121,6 +138,7 @@ mod types {
     pub use plinth_abi::types::*;
 }
 
+pub use connectivity::ConnectivityChecker;
 pub use error::{PluginError, PluginResult, ServiceError};
 pub use files::{FileManager, SlicingManager};
 pub use host::{Host, HostError, Logger};

@@ -49,7 +49,7 @@ impl PrinterState {
 /// | `select_file(path, sd, printAfterSelect)`, `unselect_file()` | [`select_file`](Self::select_file), [`unselect_file`](Self::unselect_file) |
 /// | `start_print()`, `pause_print()`, `resume_print()`, `toggle_pause_print()`, `cancel_print()` | the same names; [`restart_print`](Self::restart_print) |
 /// | `connect(port, baudrate, profile)`, `disconnect()`, `fake_ack()` | the same names |
-/// | `self._printer_profile_manager.get_all()`, `.get_current_or_default()` | [`get_profiles`](Self::get_profiles), [`get_current_profile`](Self::get_current_profile) |
+/// | `self._printer_profile_manager.get_all()`, `.get(id)`, `.get_current_or_default()` | [`get_profiles`](Self::get_profiles), [`get_profile`](Self::get_profile), [`get_current_profile`](Self::get_current_profile) |
 /// | `register_callback(callback)`, `unregister_callback(callback)` | implement [`crate::hooks::PrinterCallback`] and call [`Registry::printer_callback`](crate::Registry::printer_callback) in `register`; disabling the plugin unregisters it |
 /// | `log_lines(*lines)`, `comm_instance._log(line)` | [`log_lines`](Self::log_lines) |
 /// | the terminal's lines | [`get_log_lines`](Self::get_log_lines) |
@@ -342,6 +342,12 @@ impl Printer {
     /// identifier (OctoPrint's schema).
     pub fn get_profiles(&self) -> Result<Value, ServiceError> {
         self.call(PrinterCall::Profiles)
+    }
+
+    /// `_printer_profile_manager.get(identifier)`: one printer profile, if
+    /// there is one of that identifier.
+    pub fn get_profile(&self, identifier: &str) -> Result<Option<Value>, ServiceError> {
+        Ok(self.get_profiles()?.get(identifier).cloned())
     }
 
     /// `_printer_profile_manager.get_current_or_default()`: the profile the

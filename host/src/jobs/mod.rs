@@ -7,6 +7,7 @@
 //! to the push channel and as events.
 
 pub mod analysis;
+pub mod connectivity;
 pub mod files;
 pub mod firmware;
 pub mod printer;
@@ -24,11 +25,13 @@ use plinth_abi::SlicingProgress;
 use crate::plugins::manager::PluginManager;
 use plinth_abi::Mixin;
 
-/// The printer, the slicing manager and the file manager of one host.
+/// The services of one server: the printer, the slicing manager, the file
+/// manager and the connectivity checker.
 pub struct Jobs {
     pub printer: Arc<printer::Printer>,
     pub slicing: Arc<slicing::Slicing>,
     pub files: Arc<files::FileManager>,
+    pub connectivity: Arc<connectivity::Connectivity>,
 }
 
 impl Jobs {
@@ -53,15 +56,17 @@ impl Jobs {
             printer,
             slicing,
             files,
+            connectivity: connectivity::Connectivity::new(manager.clone()),
         });
-        let service: Arc<dyn crate::plugins::services::JobServices> = jobs.clone();
-        manager.attach_jobs(Arc::downgrade(&service));
+        let service: Arc<dyn crate::plugins::services::ServerServices> = jobs.clone();
+        manager.attach_server(Arc::downgrade(&service));
         jobs
     }
 
     /// Cancels what runs: slicing jobs, and the print (waiting at most `timeout`).
     pub fn shutdown(&self, timeout: Duration) {
         self.files.analysis.shutdown();
+        self.connectivity.shutdown();
         self.slicing.shutdown(timeout);
         self.printer.shutdown(timeout);
     }

@@ -9,7 +9,7 @@ use plinth_abi::{json, Refusal, RefusalKind, Value};
 use super::files::{AddOptions, Transfer};
 use super::slicing::SliceOrder;
 use super::{JobError, Jobs};
-use crate::plugins::services::JobServices;
+use crate::plugins::services::ServerServices;
 
 impl From<JobError> for Refusal {
     fn from(e: JobError) -> Self {
@@ -32,7 +32,7 @@ fn done<T>(result: Result<T, JobError>) -> Result<Value, JobError> {
     result.map(|_| Value::Null)
 }
 
-impl JobServices for Jobs {
+impl ServerServices for Jobs {
     fn printer(&self, plugin: &str, call: PrinterCall) -> Result<Value, Refusal> {
         self.printer.serve(plugin, call)
     }
@@ -94,6 +94,13 @@ impl JobServices for Jobs {
             FileCall::Analyse { path } => done(files.analyse(&path)),
         };
         answer.map_err(Refusal::from)
+    }
+
+    fn connectivity(&self, call: plinth_abi::ConnectivityCall) -> Value {
+        if call == plinth_abi::ConnectivityCall::CheckImmediately {
+            self.connectivity.check_immediately();
+        }
+        self.connectivity.as_dict()
     }
 
     fn slicing(&self, _plugin: &str, call: SlicingCall) -> Result<Value, Refusal> {

@@ -148,7 +148,10 @@ impl PluginManager {
     }
 
     /// Gives plugins the server's printer, file manager and slicing manager.
-    pub fn attach_jobs(&self, jobs: std::sync::Weak<dyn crate::plugins::services::JobServices>) {
+    pub fn attach_server(
+        &self,
+        jobs: std::sync::Weak<dyn crate::plugins::services::ServerServices>,
+    ) {
         let _ = self.shared.jobs.set(jobs);
     }
 
@@ -317,7 +320,7 @@ impl HostServices for Shared {
         Some(summary)
     }
 
-    fn jobs(&self) -> Option<Arc<dyn crate::plugins::services::JobServices>> {
+    fn server(&self) -> Option<Arc<dyn crate::plugins::services::ServerServices>> {
         self.jobs.get().and_then(std::sync::Weak::upgrade)
     }
 

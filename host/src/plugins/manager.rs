@@ -51,7 +51,7 @@ pub(crate) struct Shared {
     /// The printer, files and slicing plugins reach through their handle,
     /// once a server made them.
     pub(crate) jobs:
-        std::sync::OnceLock<std::sync::Weak<dyn crate::plugins::services::JobServices>>,
+        std::sync::OnceLock<std::sync::Weak<dyn crate::plugins::services::ServerServices>>,
     /// What plugins contribute through hooks, with the generation it was asked at.
     pub(crate) contributions:
         Mutex<Option<(u64, Arc<crate::plugins::contributions::Contributions>)>>,

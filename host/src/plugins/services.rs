@@ -43,23 +43,26 @@ pub trait HostServices: Send + Sync {
     fn plugin_infos(&self, id: Option<&str>) -> Vec<plinth_abi::PluginSummary>;
     /// The user `name`, if there is one.
     fn find_user(&self, name: &str) -> Option<plinth_abi::UserSummary>;
-    /// The printer, the file manager and the slicing manager, once a
-    /// server made them (`None` without a server: `plinth plugins …`).
-    fn jobs(&self) -> Option<Arc<dyn JobServices>>;
+    /// The printer, the file and slicing managers and the connectivity
+    /// checker, once a server made them (`None` without a server:
+    /// `plinth plugins …`).
+    fn server(&self) -> Option<Arc<dyn ServerServices>>;
     /// The process `origin` of isolated plugin `id` was lost (crashed,
     /// hung, grew past its limit) while it was meant to run.
     fn plugin_lost(&self, id: &str, origin: u64, fault: crate::plugins::transport::Fault);
 }
 
-/// The server's jobs as plugins reach them (implemented by
+/// The server's services as plugins reach them (implemented by
 /// [`crate::jobs::Jobs`]): each call runs for plugin `plugin`.
-pub trait JobServices: Send + Sync {
+pub trait ServerServices: Send + Sync {
     /// A call on the printer.
     fn printer(&self, plugin: &str, call: PrinterCall) -> Result<Value, Refusal>;
     /// A call of the file manager.
     fn files(&self, plugin: &str, call: FileCall) -> Result<Value, Refusal>;
     /// A call of the slicing manager.
     fn slicing(&self, plugin: &str, call: SlicingCall) -> Result<Value, Refusal>;
+    /// A question to the connectivity checker.
+    fn connectivity(&self, call: plinth_abi::ConnectivityCall) -> Value;
 }
 
 /// Why a service call of a plugin failed; the plugin receives the message.
@@ -232,11 +235,11 @@ impl PluginContext {
             FindUser::ID => reply::<FindUser>(args, |name| Ok(self.services()?.find_user(&name))),
             Printer::ID => reply::<Printer>(args, |call| {
                 let changes = changes_printer(&call);
-                self.on_jobs("printer commands", changes, |j, id| j.printer(id, call))
+                self.on_server("printer commands", changes, |j, id| j.printer(id, call))
             }),
             Files::ID => reply::<Files>(args, |call| {
                 let changes = changes_files(&call);
-                self.on_jobs("file changes", changes, |j, id| j.files(id, call))
+                self.on_server("file changes", changes, |j, id| j.files(id, call))
             }),
             Slicing::ID => reply::<Slicing>(args, |call| {
                 let changes = !matches!(
@@ -246,7 +249,10 @@ impl PluginContext {
                         | SlicingCall::Profile { .. }
                         | SlicingCall::Jobs
                 );
-                self.on_jobs("slicing jobs", changes, |j, id| j.slicing(id, call))
+                self.on_server("slicing jobs", changes, |j, id| j.slicing(id, call))
+            }),
+            Connectivity::ID => reply::<Connectivity>(args, |call| {
+                self.on_server("connectivity", false, |j, _| Ok(j.connectivity(call)))
             }),
             _ => CallOutcome::Unsupported,
         }
@@ -258,11 +264,11 @@ impl PluginContext {
 
     /// A call on the server's jobs: refused when it `changes` something
     /// and the plugin stopped, or when there is no server.
-    fn on_jobs(
+    fn on_server(
         &self,
         what: &str,
         changes: bool,
-        call: impl FnOnce(&dyn JobServices, &str) -> Result<Value, Refusal>,
+        call: impl FnOnce(&dyn ServerServices, &str) -> Result<Value, Refusal>,
     ) -> Result<Result<Value, Refusal>, ServiceError> {
         let refusal = |message: String| {
             Ok(Err(Refusal {
@@ -277,7 +283,7 @@ impl PluginContext {
                 self.identity.id
             ));
         }
-        match self.services()?.jobs() {
+        match self.services()?.server() {
             Some(jobs) => Ok(call(jobs.as_ref(), &self.identity.id)),
             None => refusal("this host runs without a server: no printer, files or slicing".into()),
         }
@@ -319,6 +325,7 @@ fn changes_something(service: u32) -> bool {
     !matches!(
         service,
         Printer::ID
+            | Connectivity::ID
             | Files::ID
             | Slicing::ID
             | PluginInfos::ID

@@ -1,6 +1,6 @@
 //! Every host key, declared once: its path, type, range, default and meaning.
 
-use super::{ChoiceKey, CountKey, FlagKey, Key, Kind, NumberKey};
+use super::{ChoiceKey, CountKey, FlagKey, Key, Kind, NumberKey, TextKey};
 
 const fn seconds(
     path: &'static [&'static str],
@@ -193,6 +193,44 @@ pub const ANALYSIS_RUN_AT: ChoiceKey = ChoiceKey(Key {
     about: "when G-code files are analysed (print time, filament, dimensions): idle (not while printing, as OctoPrint), always or never",
 });
 
+/// Whether the host checks that it is online (OctoPrint's `server.onlineCheck`).
+pub const ONLINE_CHECK: FlagKey = flag(
+    &["server", "onlineCheck", "enabled"],
+    "false",
+    "check regularly whether the host is online (off: assumed online, nothing is sent)",
+);
+/// How often the online check runs.
+pub const ONLINE_CHECK_INTERVAL: NumberKey = seconds(
+    &["server", "onlineCheck", "interval"],
+    1.0,
+    86_400.0,
+    "900",
+    "how often the online check runs",
+);
+/// Where the online check connects.
+pub const ONLINE_CHECK_HOST: TextKey = TextKey(Key {
+    path: &["server", "onlineCheck", "host"],
+    kind: Kind::Text,
+    default: "1.1.1.1",
+    about: "the host the online check connects to (Cloudflare's DNS by default)",
+});
+/// The port the online check connects to.
+pub const ONLINE_CHECK_PORT: CountKey = count(
+    &["server", "onlineCheck", "port"],
+    1,
+    65_535,
+    "TCP port",
+    "53",
+    "the port the online check connects to",
+);
+/// The name the online check resolves (empty: none).
+pub const ONLINE_CHECK_NAME: TextKey = TextKey(Key {
+    path: &["server", "onlineCheck", "name"],
+    kind: Kind::Text,
+    default: "octoprint.org",
+    about: "the host name the online check resolves (empty: no name check)",
+});
+
 /// The ways a plugin can run.
 pub const MODES: &[&str] = &["isolated", "in_process"];
 
@@ -282,6 +320,11 @@ pub const KEYS: &[&Key] = &[
     &BAUDRATE.0,
     &LINES_PER_SECOND.0,
     &ANALYSIS_RUN_AT.0,
+    &ONLINE_CHECK.0,
+    &ONLINE_CHECK_INTERVAL.0,
+    &ONLINE_CHECK_HOST.0,
+    &ONLINE_CHECK_PORT.0,
+    &ONLINE_CHECK_NAME.0,
     &ISOLATION_DEFAULT.0,
     &ISOLATION_PLUGINS,
     &MEMORY_LIMIT.0,

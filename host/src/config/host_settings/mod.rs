@@ -56,6 +56,8 @@ pub enum Kind {
     },
     /// A mapping of plugin identifiers to text.
     TextPerPlugin,
+    /// Text (a host name, a word) on one line.
+    Text,
 }
 
 /// One host key.
@@ -107,6 +109,7 @@ impl Key {
                 "a mapping of plugin identifiers to whole numbers of {unit} from {min} to {max}"
             ),
             Kind::TextPerPlugin => "a mapping of plugin identifiers to text".to_owned(),
+            Kind::Text => "text on one line".to_owned(),
         }
     }
 
@@ -133,6 +136,7 @@ impl Key {
                 .values()
                 .all(|v| v.as_u64().is_some_and(|n| n >= min && n <= max)),
             (Kind::TextPerPlugin, Value::Object(map)) => map.values().all(Value::is_string),
+            (Kind::Text, Value::String(t)) => !t.contains(['\n', '\r']),
             _ => false,
         };
         if fits {
@@ -187,6 +191,22 @@ impl CountKey {
             .unwrap_or_else(|| self.0.default_value())
             .as_u64()
             .expect("checked to be a whole number")
+    }
+}
+
+/// A key holding text.
+#[derive(Debug)]
+pub struct TextKey(pub Key);
+
+impl TextKey {
+    /// The value in effect (the default when absent or bad).
+    pub fn get(&self, config: &ConfigStore) -> String {
+        self.0
+            .effective(config)
+            .unwrap_or_else(|| self.0.default_value())
+            .as_str()
+            .expect("checked to be text")
+            .to_owned()
     }
 }
 
