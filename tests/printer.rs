@@ -1059,6 +1059,47 @@ fn gcode_system_commands_run_instead_of_reaching_the_printer_in(mode: &str) {
     );
 }
 
+/// OctoPrint's `abortHeatupOnCancel`: a cancel during `M109` ends the wait
+/// with `M108` at once (the virtual printer has an emergency parser), so
+/// the hotend is still far from its target when the print is cancelled.
+#[test]
+fn a_cancel_breaks_a_heatup_wait_with_m108() {
+    let sb = Sandbox::new();
+    sb.write_config("printer:\n  lines_per_second: 1000\nserial:\n  autoconnect: true\n");
+    let (server, key, push) = start(&sb);
+    common::wait_printer(&server, &key, "Operational");
+    let (status, _) = upload(
+        &server,
+        &key,
+        "heat.gcode",
+        b"M109 S250\nG1 X10 F3000\nM104 S0\n",
+    );
+    assert_eq!(status, 201);
+    let (status, body) = post(
+        &server,
+        &key,
+        "/api/files/local/heat.gcode",
+        json!({"command": "select", "print": true}),
+    );
+    assert_eq!(status, 204, "{body}");
+    wait_terminal(&push, "sending M109", |l| {
+        l.starts_with("Send: N") && l.contains("M109 S250")
+    });
+    let (status, _) = post(&server, &key, "/api/job", json!({"command": "cancel"}));
+    assert_eq!(status, 204);
+    push.wait_event("PrintCancelled");
+    wait_terminal(&push, "M108", |l| l == "Send: M108");
+    let state = wait_api(&server, &key, "/api/printer", |s| {
+        s["temperature"]["tool0"]["actual"].is_number()
+    });
+    let actual = state["temperature"]["tool0"]["actual"].as_f64().unwrap();
+    assert!(actual < 150.0, "the wait ran to its end: {state}");
+    assert!(
+        !terminal(&push).iter().any(|l| l.contains("G1 X10")),
+        "the line after the wait is not printed"
+    );
+}
+
 /// Waits (at most a minute) until the data file `file` of plugin `id` has
 /// a line `what` accepts.
 fn wait_data_line(sb: &Sandbox, id: &str, file: &str, what: impl Fn(&str) -> bool) -> String {

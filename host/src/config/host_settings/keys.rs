@@ -158,6 +158,12 @@ pub const AUTOCONNECT: FlagKey = flag(
     "false",
     "connect to the printer when the host starts (as OctoPrint, off until set)",
 );
+/// Whether a cancel breaks a heat-up wait with `M108`.
+pub const ABORT_HEATUP_ON_CANCEL: FlagKey = flag(
+    &["serial", "abortHeatupOnCancel"],
+    "true",
+    "a cancel ends a heat-up wait (M109, M190) with M108, sent at once when the firmware has an emergency parser",
+);
 /// The port connected to when a connect request names none.
 pub const PORT: ChoiceKey = ChoiceKey(Key {
     path: &["serial", "port"],
@@ -316,6 +322,7 @@ pub const KEYS: &[&Key] = &[
     &IGNORE_INCOMPLETE_STARTUP.0,
     &SEEN_WIZARDS,
     &AUTOCONNECT.0,
+    &ABORT_HEATUP_ON_CANCEL.0,
     &PORT.0,
     &BAUDRATE.0,
     &LINES_PER_SECOND.0,

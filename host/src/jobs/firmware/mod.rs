@@ -205,9 +205,20 @@ impl Firmware {
     /// call (as [`Self::tick`] would), then its answer to `line`. An empty
     /// line or a comment is not answered; while a command waits (`M109`, …),
     /// `line` is queued and answered after the wait's `ok`.
+    ///
+    /// `M108` goes to the emergency parser (the `EMERGENCY_PARSER`
+    /// capability): it ends a wait at once, even while the wait holds every
+    /// other line, and is never answered itself.
     pub fn receive(&mut self, line: &str, now: Duration) -> Vec<String> {
         let now = now.max(self.clock);
         let mut out = self.advance(now);
+        if is_break(line) {
+            if let Some(wait) = &mut self.wait {
+                wait.until = now;
+                out.extend(self.advance(now));
+            }
+            return out;
+        }
         if self.wait.is_some() {
             self.queued.push_back(line.to_owned());
         } else {
@@ -539,6 +550,14 @@ enum HeaterId {
 }
 
 /// A command that holds back its `ok` (and every later line) until `until`.
+/// Whether `line` (with or without line number and checksum) is `M108`,
+/// which the emergency parser handles as it arrives.
+fn is_break(line: &str) -> bool {
+    let body = line.split([';', '*']).next().unwrap_or_default();
+    let (_, text) = split_line_number(body);
+    Command::parse(text).is('M', 108)
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Wait {
     until: Duration,
@@ -575,6 +594,22 @@ mod tests {
 
     fn close(a: f64, b: f64) -> bool {
         (a - b).abs() < 1e-6
+    }
+
+    #[test]
+    fn m108_ends_a_wait_at_once_and_is_not_answered() {
+        let mut fw = firmware();
+        assert!(fw.receive("M109 S200", Duration::ZERO).is_empty());
+        assert!(
+            fw.receive("G1 X5", secs(0.3)).is_empty(),
+            "held by the wait"
+        );
+        assert_eq!(fw.receive("N7 M108*42", secs(0.6)), ["ok", "ok"]);
+        assert!(!fw.is_waiting());
+        assert_eq!(fw.position().x, 5.0);
+        let hotend = fw.temperatures(secs(0.6)).tools[0];
+        assert!(hotend.actual < 50.0 && hotend.target == 200.0, "{hotend:?}");
+        assert!(fw.receive("M108", secs(3.0)).is_empty(), "nothing to break");
     }
 
     #[test]
@@ -903,7 +938,7 @@ mod tests {
                 "Cap:AUTOREPORT_POS:0",
                 "Cap:BUSY_PROTOCOL:0",
                 "Cap:CHAMBER_TEMPERATURE:0",
-                "Cap:EMERGENCY_PARSER:0",
+                "Cap:EMERGENCY_PARSER:1",
                 "Cap:EXTENDED_M20:0",
                 "Cap:LFN_WRITE:0",
                 "ok",

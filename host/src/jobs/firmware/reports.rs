@@ -59,7 +59,7 @@ impl Firmware {
             ("AUTOREPORT_POS", false),
             ("BUSY_PROTOCOL", false),
             ("CHAMBER_TEMPERATURE", self.chamber.is_some()),
-            ("EMERGENCY_PARSER", false),
+            ("EMERGENCY_PARSER", true),
             ("EXTENDED_M20", false),
             ("LFN_WRITE", false),
         ];

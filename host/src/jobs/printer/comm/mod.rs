@@ -222,7 +222,10 @@ impl Comm {
             // The state says it already; the thread acts once asked, so
             // that the caller's events come first.
             Request::Pause => self.requested = Some(Asked::Pause),
-            Request::Cancel => self.requested = Some(Asked::Cancel),
+            Request::Cancel => {
+                self.requested = Some(Asked::Cancel);
+                self.abort_heatup(printer);
+            }
             Request::Resume => self.resume(printer),
             Request::Restart => {
                 if let Some(link) = &mut self.link {

@@ -181,6 +181,28 @@ impl Comm {
     }
 
     /// Puts one line on the wire and reads what comes back.
+    /// OctoPrint's `abortHeatupOnCancel`: `M108` ends a heat-up wait. With
+    /// the firmware's emergency parser it is written at once, beside the
+    /// line awaiting its `ok` and past the queue (no line number, no hooks,
+    /// no `ok` of its own); without, it is queued as any command.
+    pub(super) fn abort_heatup(&mut self, printer: &Arc<Printer>) {
+        if !crate::config::host_settings::ABORT_HEATUP_ON_CANCEL.get(printer.manager.config()) {
+            return;
+        }
+        let Some(link) = &mut self.link else { return };
+        if link.capabilities.get("EMERGENCY_PARSER") != Some(&true) {
+            self.enqueue(vec![Command::new(
+                "M108",
+                &["trigger:cancel", "trigger:abort_heatup"],
+            )]);
+            return;
+        }
+        let now = link.now();
+        let answers = link.firmware.receive("M108", now);
+        printer.lock().monitor.log("Send: M108".to_owned());
+        self.read(printer, answers);
+    }
+
     pub(super) fn transmit(&mut self, printer: &Arc<Printer>, line: String) {
         let Some(link) = &mut self.link else {
             return;
