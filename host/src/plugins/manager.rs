@@ -9,7 +9,7 @@
 //! callback.
 
 use plinth_abi::events;
-use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
 use std::time::Duration;
 
 use plinth_abi::methods::plugin as m;
@@ -18,6 +18,7 @@ use plinth_abi::{Identity, Mixin, Registrations, Value};
 use crate::config::plugin_settings::PluginSettings;
 use crate::config::{ConfigError, ConfigStore};
 use crate::paths::Paths;
+use crate::plugins::contributions::Contributions;
 use crate::plugins::crashes::{quarantined, Crashes};
 use crate::plugins::discover::discover;
 pub use crate::plugins::error::{EnableError, ManagerError, NoPlugin};
@@ -25,8 +26,7 @@ use crate::plugins::events::{EventBus, EventSink};
 use crate::plugins::lifecycle::{self, Facts, Step};
 use crate::plugins::metadata;
 use crate::plugins::object::PluginObject;
-use crate::plugins::placement;
-use crate::plugins::services::{HostServices, PluginContext};
+use crate::plugins::services::{HostServices, PluginContext, ServerServices};
 use crate::plugins::state::{
     apply_overlays, evaluate, refusal_state, source_name, Live, Record, Records, Stage,
 };
@@ -50,11 +50,9 @@ pub(crate) struct Shared {
     pub(crate) generation: std::sync::atomic::AtomicU64,
     /// The printer, files and slicing plugins reach through their handle,
     /// once a server made them.
-    pub(crate) jobs:
-        std::sync::OnceLock<std::sync::Weak<dyn crate::plugins::services::ServerServices>>,
+    pub(crate) jobs: OnceLock<Weak<dyn ServerServices>>,
     /// What plugins contribute through hooks, with the generation it was asked at.
-    pub(crate) contributions:
-        Mutex<Option<(u64, Arc<crate::plugins::contributions::Contributions>)>>,
+    pub(crate) contributions: Mutex<Option<(u64, Arc<Contributions>)>>,
     pub(crate) phase: Mutex<Phase>,
     /// Serialises lifecycle operations (never held by plain calls).
     pub(crate) lifecycle: Mutex<()>,
@@ -181,32 +179,6 @@ impl PluginManager {
     /// A plugin's settings, once its object exists.
     pub fn plugin_settings(&self, id: &str) -> Option<Arc<PluginSettings>> {
         self.with(id, |r| Some(r.context()?.settings.clone()))?
-    }
-
-    /// Every discovered plugin, in discovery order (shadowed copies included).
-    pub fn plugins(&self) -> Vec<PluginInfo> {
-        let records = self.shared.records.read().unwrap();
-        records
-            .listing()
-            .into_iter()
-            .map(|r| self.info(r))
-            .collect()
-    }
-
-    /// One plugin by identifier (the one that provides it when copies exist).
-    pub fn plugin(&self, id: &str) -> Option<PluginInfo> {
-        self.with(id, |r| self.info(r))
-    }
-
-    /// What a record says, with where it runs and how often it crashed.
-    fn info(&self, record: &Record) -> PluginInfo {
-        let mut info = record.info();
-        info.mode = placement::mode(&self.shared.config, &info.id, info.source);
-        info.crashes = self.shared.crashes.of(&info.id);
-        info.crashed_host = crate::config::host_settings::CRASHED_HOST
-            .for_plugin(&self.shared.config, &info.id)
-            .and_then(|v| v.as_str().map(str::to_owned));
-        info
     }
 
     /// Whether the host has started (the server runs).

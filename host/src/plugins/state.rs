@@ -504,6 +504,34 @@ pub(crate) fn apply_overlays(
     Ok(())
 }
 
+impl crate::plugins::manager::PluginManager {
+    /// Every discovered plugin, in discovery order (shadowed copies included).
+    pub fn plugins(&self) -> Vec<PluginInfo> {
+        let records = self.shared.records.read().unwrap();
+        records
+            .listing()
+            .into_iter()
+            .map(|r| self.info(r))
+            .collect()
+    }
+
+    /// One plugin by identifier (the one that provides it when copies exist).
+    pub fn plugin(&self, id: &str) -> Option<PluginInfo> {
+        self.with(id, |r| self.info(r))
+    }
+
+    /// What a record says, with where it runs and how often it crashed.
+    fn info(&self, record: &Record) -> PluginInfo {
+        let mut info = record.info();
+        info.mode = crate::plugins::placement::mode(&self.shared.config, &info.id, info.source);
+        info.crashes = self.shared.crashes.of(&info.id);
+        info.crashed_host = crate::config::host_settings::CRASHED_HOST
+            .for_plugin(&self.shared.config, &info.id)
+            .and_then(|v| v.as_str().map(str::to_owned));
+        info
+    }
+}
+
 impl crate::plugins::manager::Shared {
     /// The records, to change them: counts a new generation.
     pub(crate) fn records_mut(&self) -> std::sync::RwLockWriteGuard<'_, Records> {
