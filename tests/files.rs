@@ -256,7 +256,7 @@ fn an_upload_with_print_starts_it_and_nothing_is_analysed_while_printing() {
         m["event"][0] == "MetadataAnalysisFinished" && m["event"][1]["path"] == "later.gcode"
     });
 
-    // Select without the print permission's flag: selected, not printed.
+    // Select only: selected, not printed.
     let (status, body) = upload_form(
         &server,
         &key,
@@ -264,8 +264,133 @@ fn an_upload_with_print_starts_it_and_nothing_is_analysed_while_printing() {
         Some(("third.gcode", SQUARE)),
     );
     assert_eq!(status, 201, "{body}");
-    common::wait_printer(&server, &key, "Operational");
-    assert_eq!(body["effectivePrint"], false);
+    assert_eq!(
+        (&body["effectiveSelect"], &body["effectivePrint"]),
+        (&json!(true), &json!(false))
+    );
+    let (_, job) = send(&server, "GET", "/api/job", &key, None);
+    assert_eq!(job["job"]["file"]["name"], "third.gcode", "{job}");
+    assert_eq!(job["state"], "Operational", "{job}");
+}
+
+/// What a user may do with files follows their permissions, as OctoPrint's:
+/// replacing a file needs `files_delete` (and `noOverwrite` refuses it),
+/// moving needs it too, and an upload selects and prints only for callers
+/// who may.
+#[test]
+fn replacing_moving_selecting_and_printing_need_their_permissions() {
+    let sb = Sandbox::new();
+    sb.write_config("serial:\n  autoconnect: true\n");
+    let admin_key = admin(&sb);
+    let mut carl = std::process::Command::new(common::built().plinth());
+    carl.arg("--basedir").arg(&sb.basedir).args([
+        "user",
+        "add",
+        "carl",
+        "--permissions",
+        "status,files_list,files_upload",
+    ]);
+    let mut child = carl.stdin(std::process::Stdio::piped()).spawn().unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), b"pw\n").unwrap();
+    assert!(child.wait().unwrap().success());
+    let carl = api_key(&sb, "carl");
+    let server = Server::start(&sb);
+    common::wait_printer(&server, &admin_key, "Operational");
+
+    let (status, body) = upload_form(
+        &server,
+        &carl,
+        &[("select", "true"), ("print", "true")],
+        Some(("part.gcode", SQUARE)),
+    );
+    assert_eq!(status, 201, "uploading is allowed: {body}");
+    assert_eq!(
+        (&body["effectiveSelect"], &body["effectivePrint"]),
+        (&json!(false), &json!(false)),
+        "neither selected nor printed without files_select and print"
+    );
+    let (_, job) = send(&server, "GET", "/api/job", &admin_key, None);
+    assert_eq!(job["job"]["file"]["name"], Value::Null, "{job}");
+
+    let replaced = upload_form(&server, &carl, &[], Some(("part.gcode", b"G28\n")));
+    assert_eq!(replaced.0, 403, "{}", replaced.1);
+    assert!(replaced.1["error"]
+        .as_str()
+        .unwrap()
+        .contains("files_delete"));
+    let refused = upload_form(
+        &server,
+        &admin_key,
+        &[("noOverwrite", "true")],
+        Some(("part.gcode", b"G28\n")),
+    );
+    assert_eq!(refused.0, 409, "{}", refused.1);
+    let content = std::fs::read(sb.basedir.join("uploads/part.gcode")).unwrap();
+    assert_eq!(content, SQUARE, "nothing was replaced");
+
+    let copy = json!({"command": "copy", "destination": "copy.gcode"});
+    assert_eq!(
+        send(
+            &server,
+            "POST",
+            "/api/files/local/part.gcode",
+            &carl,
+            Some(copy)
+        )
+        .0,
+        201
+    );
+    let moved = json!({"command": "move", "destination": "moved.gcode"});
+    assert_eq!(
+        send(
+            &server,
+            "POST",
+            "/api/files/local/part.gcode",
+            &carl,
+            Some(moved.clone())
+        )
+        .0,
+        403
+    );
+    assert_eq!(
+        send(
+            &server,
+            "DELETE",
+            "/api/files/local/copy.gcode",
+            &carl,
+            None
+        )
+        .0,
+        403
+    );
+    assert_eq!(
+        send(
+            &server,
+            "POST",
+            "/api/files/local/part.gcode",
+            &admin_key,
+            Some(moved)
+        )
+        .0,
+        201
+    );
+
+    // A folder removed with the selected file in it leaves nothing selected.
+    upload_form(&server, &admin_key, &[("foldername", "box")], None);
+    upload_form(
+        &server,
+        &admin_key,
+        &[("path", "box"), ("select", "true")],
+        Some(("in.gcode", SQUARE)),
+    );
+    let (_, job) = send(&server, "GET", "/api/job", &admin_key, None);
+    assert_eq!(job["job"]["file"]["path"], "box/in.gcode", "{job}");
+    assert_eq!(
+        send(&server, "DELETE", "/api/files/local/box", &admin_key, None).0,
+        204
+    );
+    let (_, job) = send(&server, "GET", "/api/job", &admin_key, None);
+    assert_eq!(job["job"]["file"]["name"], Value::Null, "{job}");
 }
 
 /// Plugin `service_probe`'s answer to Simple API command `command`.
@@ -361,9 +486,16 @@ fn plugins_reach_the_file_and_slicing_managers_in(mode: &str) {
             .extend(extra.as_object().unwrap().clone());
         v
     };
-    assert!(ok(set(target(json!({"data": {"a": 1}})))).is_null());
-    assert_eq!(refused(set(target(json!({"data": {"b": 2}})))), "conflict");
-    ok(set(target(json!({"data": {"b": 2}, "merge": true}))));
+    assert_eq!(ok(set(target(json!({"data": {"a": 1}})))), true);
+    assert_eq!(
+        ok(set(target(json!({"data": {"b": 2}})))),
+        false,
+        "an existing key is left alone without overwrite or merge, as OctoPrint"
+    );
+    assert_eq!(
+        ok(set(target(json!({"data": {"b": 2}, "merge": true})))),
+        true
+    );
     assert_eq!(
         refused(set(
             json!({"path": "from_plugin/part.gcode", "key": "analysis", "data": 1})
@@ -486,6 +618,11 @@ fn plugins_reach_the_file_and_slicing_managers_in(mode: &str) {
     assert_eq!(
         refused(call("remove_folder", json!({"path": "from_plugin"}))),
         "conflict"
+    );
+    let kept = ok(call("metadata", json!({"path": "from_plugin/part.gcode"})));
+    assert!(
+        kept["analysis"].is_object(),
+        "a refused removal keeps the metadata: {kept}"
     );
     ok(call(
         "remove_folder",

@@ -1399,6 +1399,29 @@ fn plugins_hear_others_loaded_enabled_disabled_and_unloaded() {
     );
 }
 
+/// A POST that declares a body of `length` bytes and sends none: the
+/// status and the text of the answer (given before the body is read).
+fn declare_only(server: &Server, key: &str, path: &str, length: usize) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Api-Key: {key}\r\nContent-Length: {length}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    let status = answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, answer)
+}
+
 /// A raw request to a plugin route with an API key: status and body text.
 fn plugin_call(server: &Server, key: &str, method: &str, path: &str, body: &[u8]) -> (u16, String) {
     let url = server.url(path);
@@ -1463,6 +1486,23 @@ fn plugins_add_permissions_events_body_sizes_and_commands() {
     let fail = sb.plinth(&["plugins", "run", "contrib_probe", "fail"]);
     assert_eq!(fail.status.code(), Some(3));
     assert_eq!(common::stdout(&fail).trim(), "it failed");
+    sb.recorder("plain");
+    let none = sb.plinth(&["plugins", "run", "plain"]);
+    assert!(common::stderr(&none).contains("plugin `plain` has no command-line commands"));
+    let nosuch = sb.plinth(&["plugins", "run", "nosuch"]);
+    assert!(!nosuch.status.success());
+    assert!(
+        common::stderr(&nosuch).contains("nosuch"),
+        "{}",
+        common::stderr(&nosuch)
+    );
+    assert!(sb.plinth(&["plugins", "disable", "plain"]).status.success());
+    let disabled = sb.plinth(&["plugins", "run", "plain"]);
+    assert!(
+        common::stderr(&disabled).contains("plugin `plain` is disabled"),
+        "{}",
+        common::stderr(&disabled)
+    );
     let unknown = sb.plinth(&["plugins", "run", "contrib_probe", "fly"]);
     assert!(!unknown.status.success());
     assert!(common::stderr(&unknown).contains("no command `fly` (its commands: greet, fail)"));
@@ -1523,21 +1563,19 @@ fn plugins_add_permissions_events_body_sizes_and_commands() {
         ),
         (200, "3000000".to_owned())
     );
-    let (status, answer) = plugin_call(
-        &server,
-        &ada,
-        "POST",
-        "/plugin/contrib_probe/small",
-        &three_mb,
-    );
+    let (status, answer) = declare_only(&server, &ada, "/plugin/contrib_probe/small", 3_000_000);
     assert_eq!(status, 413, "{answer}");
     assert!(
         answer.contains("POST /small of plugin contrib_probe"),
         "{answer}"
     );
-    let six_mb = vec![b'x'; 6_000_000];
     assert_eq!(
-        plugin_call(&server, &ada, "POST", "/plugin/contrib_probe/big", &six_mb).0,
+        declare_only(&server, &ada, "/plugin/contrib_probe/big", 6_000_000).0,
         413
+    );
+    // Refused callers are refused before any body is read.
+    assert_eq!(
+        declare_only(&server, "nobody", "/plugin/contrib_probe/big", 3_000_000).0,
+        403
     );
 }

@@ -1122,7 +1122,7 @@ fn wait_data_line(sb: &Sandbox, id: &str, file: &str, what: impl Fn(&str) -> boo
 fn printer_callbacks_get_logs_temperatures_and_current_data_in(mode: &str) {
     let sb = Sandbox::in_mode(mode);
     sb.user_as(&common::built().fixture("printer_watch"), "printer_watch");
-    let (server, key, _push) = start(&sb);
+    let (server, key, push) = start(&sb);
     connect_printer(&server, &key);
     let (status, _) = post(
         &server,
@@ -1152,12 +1152,14 @@ fn printer_callbacks_get_logs_temperatures_and_current_data_in(mode: &str) {
     assert!(status == 200 || status == 204, "{body}");
     let log = sb.basedir.join("data/printer_watch/log.txt");
     let before = std::fs::read_to_string(&log).unwrap();
-    post(
+    let (status, _) = post(
         &server,
         &key,
         "/api/printer/command",
         json!({"commands": ["M117 after"]}),
     );
+    assert_eq!(status, 204, "the command reaches the printer");
+    wait_terminal(&push, "M117 after sent", |l| l == "Send: M117 after");
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(std::fs::read_to_string(&log).unwrap(), before);
 }

@@ -96,8 +96,10 @@ pub enum FileCall {
         /// The file.
         path: String,
     },
-    /// `set_additional_metadata(path, key, data, overwrite=…, merge=…)`.
-    /// `null`; 409 when `key` exists and neither flag is set.
+    /// `set_additional_metadata(path, key, data, overwrite=…, merge=…)`:
+    /// stored when `key` is new or `overwrite`, merged into an existing
+    /// object when `merge`, else left as it is (OctoPrint does nothing
+    /// then). Answers whether it stored.
     SetAdditionalMetadata {
         /// The file.
         path: String,

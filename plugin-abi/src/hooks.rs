@@ -121,8 +121,10 @@ pub const ACCESS_PERMISSIONS: &str = "octoprint.access.permissions";
 pub const EVENTS_REGISTER_CUSTOM_EVENTS: &str = "octoprint.events.register_custom_events";
 /// `octoprint.server.http.bodysize`: larger request bodies for some of the
 /// plugin's Blueprint routes. Arguments: `{"current_max_body_sizes": [...],
-/// "default_max_body_size": <bytes>}`. Answer: a list of `["<METHOD>",
-/// "<route>", <bytes>]`, the route relative to `/plugin/<id>`.
+/// "default_max_body_size": <bytes>}`. Answer: a list of `["POST"|"PUT"|
+/// "PATCH", "<route>", <bytes>]`, the route a regular expression matched at
+/// the start of the path below `/plugin/<id>` (`/upload`, `/files/.*`), as
+/// OctoPrint's. Other routes take 2 MiB; a larger body gets 413.
 /// Restart-needing.
 pub const SERVER_HTTP_BODYSIZE: &str = "octoprint.server.http.bodysize";
 /// `octoprint.cli.commands`: subcommands under `plinth plugins run <id>`.

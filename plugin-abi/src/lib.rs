@@ -19,6 +19,7 @@
 //! - [`events`]: the events the host fires, with their payloads.
 //! - [`hooks`]: the hooks the host calls, with their arguments and answers.
 //! - [`printer`]: what a plugin asks of the printer.
+//! - [`files`]: what a plugin asks of the file and slicing managers.
 //!
 //! # Versions
 //! The ABI version is this crate's version: [`ABI_MAJOR`] and [`ABI_MINOR`]
@@ -31,7 +32,7 @@
 //! |-----|---------------|
 //! | 1.0 | root module with `metadata` and `instantiate`; every mixin of the seed |
 //! | 1.1 | `PluginModule::embedded_file`: templates and assets compiled into the library |
-//! | 1.2 | the printer service (`Printer`); the hooks the host calls ([`hooks`]) |
+//! | 1.2 | host services `Printer`, `PluginInfos`, `FindUser`, `Files`, `Slicing`, `Connectivity` (19–24) with [`Refusal`]; plugin method `CallGcodeHook`; the hooks the host calls ([`hooks`]) |
 #![deny(missing_docs)]
 
 pub mod events;

@@ -172,9 +172,10 @@ impl FileManager {
         Ok(self.get_metadata(path)?.get("analysis").is_some())
     }
 
-    /// Stores `data` under `key` in file `path`'s metadata. An existing
-    /// value is replaced only when `overwrite`, or merged into when
-    /// `merge` (objects); otherwise the call is refused (409).
+    /// Stores `data` under `key` in file `path`'s metadata when the key is
+    /// new or `overwrite`; merges it into the existing value when `merge`
+    /// (both objects); otherwise leaves it, as OctoPrint does. Answers
+    /// whether it stored.
     pub fn set_additional_metadata(
         &self,
         path: &str,
@@ -182,15 +183,15 @@ impl FileManager {
         data: Value,
         overwrite: bool,
         merge: bool,
-    ) -> Result<(), ServiceError> {
-        self.call(FileCall::SetAdditionalMetadata {
+    ) -> Result<bool, ServiceError> {
+        let stored = self.call(FileCall::SetAdditionalMetadata {
             path: path.into(),
             key: key.into(),
             data,
             overwrite,
             merge,
-        })
-        .map(drop)
+        })?;
+        Ok(stored.as_bool().unwrap_or(false))
     }
 
     /// Removes `key` from file `path`'s metadata.

@@ -30,10 +30,18 @@ pub enum PluginCommandError {
         command: String,
         known: String,
     },
-    /// The plugin's handler failed or answered what is not a command list
-    /// or a result.
-    #[error("plugin `{id}`: {what}")]
-    Failed { id: String, what: String },
+    /// No plugin has this identifier.
+    #[error(transparent)]
+    NoPlugin(#[from] crate::plugins::manager::NoPlugin),
+    /// The plugin's handler failed.
+    #[error("plugin `{id}`: its octoprint.cli.commands handler failed: {error}")]
+    Failed {
+        id: String,
+        error: crate::plugins::object::CallError,
+    },
+    /// The plugin listed its commands as something else than a list.
+    #[error("plugin `{id}`: the command list is not a list: {answer}")]
+    NotAList { id: String, answer: Value },
 }
 
 /// One command a plugin offers.
@@ -45,9 +53,9 @@ struct Offered {
 fn offered(id: &str, answer: &Value) -> Result<Vec<Offered>, PluginCommandError> {
     let list = answer
         .as_array()
-        .ok_or_else(|| PluginCommandError::Failed {
+        .ok_or_else(|| PluginCommandError::NotAList {
             id: id.to_owned(),
-            what: format!("the command list is not a list: {answer}"),
+            answer: answer.clone(),
         })?;
     Ok(list
         .iter()
@@ -71,10 +79,7 @@ pub fn run(
     manager.load_all();
     let info = manager
         .plugin(id)
-        .ok_or_else(|| PluginCommandError::Failed {
-            id: id.to_owned(),
-            what: "no such plugin".into(),
-        })?;
+        .ok_or_else(|| crate::plugins::manager::NoPlugin(id.to_owned()))?;
     if info.state != State::Enabled || !manager.enable(id) {
         let info = manager.plugin(id).unwrap_or(info);
         return Err(PluginCommandError::NotEnabled {
@@ -92,9 +97,9 @@ pub fn run(
     let ask = |args: Value| {
         object
             .call::<m::CallHook>(&(CLI_COMMANDS.to_owned(), args))
-            .map_err(|e| PluginCommandError::Failed {
+            .map_err(|error| PluginCommandError::Failed {
                 id: id.to_owned(),
-                what: e.to_string(),
+                error,
             })
     };
     let commands = offered(id, &ask(json!({"list": true}))?)?;

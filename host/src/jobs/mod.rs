@@ -43,8 +43,7 @@ impl Jobs {
             manager.clone(),
             printer.clone(),
         ));
-        let slicing =
-            slicing::Slicing::new(manager.clone(), progress, printer.clone(), analysis.clone());
+        let slicing = slicing::Slicing::new(manager.clone(), progress, printer.clone());
         slicing.remove_leftovers();
         let files = Arc::new(files::FileManager::new(
             manager.clone(),
@@ -52,6 +51,7 @@ impl Jobs {
             slicing.clone(),
             analysis,
         ));
+        slicing.attach_files(&files);
         let jobs = Arc::new(Self {
             printer,
             slicing,

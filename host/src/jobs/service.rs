@@ -6,7 +6,7 @@ use plinth_abi::files::{FileCall, SlicingCall};
 use plinth_abi::printer::PrinterCall;
 use plinth_abi::{json, Refusal, RefusalKind, Value};
 
-use super::files::{AddOptions, Transfer};
+use super::files::Transfer;
 use super::slicing::SliceOrder;
 use super::{JobError, Jobs};
 use crate::plugins::services::ServerServices;
@@ -47,13 +47,9 @@ impl ServerServices for Jobs {
                 path,
                 content,
                 allow_overwrite,
-            } => {
-                let options = AddOptions {
-                    allow_overwrite,
-                    analysis: None,
-                };
-                files.add_bytes(&path, &content, options).map(Value::from)
-            }
+            } => files
+                .add_bytes(&path, &content, allow_overwrite)
+                .map(Value::from),
             FileCall::RemoveFile { path } => done(files.remove_file(&path)),
             FileCall::Copy {
                 source,
@@ -83,7 +79,9 @@ impl ServerServices for Jobs {
                 data,
                 overwrite,
                 merge,
-            } => done(files.set_additional_metadata(&path, &key, data, overwrite, merge)),
+            } => files
+                .set_additional_metadata(&path, &key, data, overwrite, merge)
+                .map(Value::from),
             FileCall::RemoveAdditionalMetadata { path, key } => {
                 done(files.remove_additional_metadata(&path, &key))
             }

@@ -31,16 +31,17 @@ pub struct PluginPermission {
     pub default_groups: Vec<String>,
 }
 
-/// A route of a plugin that takes bodies larger than the default.
-#[derive(Debug, Clone, PartialEq)]
+/// Routes of a plugin that take bodies larger than the default.
+#[derive(Debug, Clone)]
 pub struct BodySize {
     /// The plugin.
     pub plugin: String,
-    /// The HTTP method, upper case.
+    /// The HTTP method, upper case: `POST`, `PUT` or `PATCH`.
     pub method: String,
-    /// The route below `/plugin/<id>`, starting with `/`.
-    pub route: String,
-    /// The largest body it takes, in bytes.
+    /// The routes below `/plugin/<id>`: a regular expression matched at
+    /// the start of the path (`/upload`, `/files/.*`), as OctoPrint's.
+    pub route: regex::Regex,
+    /// The largest body they take, in bytes.
     pub bytes: usize,
 }
 
@@ -81,10 +82,57 @@ impl Contributions {
     pub fn body_limit(&self, plugin: &str, method: &str, path: &str, default: usize) -> usize {
         self.body_sizes
             .iter()
-            .filter(|b| b.plugin == plugin && b.method == method && b.route == path)
+            .filter(|b| b.plugin == plugin && b.method == method && b.route.is_match(path))
             .map(|b| b.bytes)
             .fold(default, usize::max)
     }
+}
+
+/// A plugin identifier as permission keys spell it: lower case, anything
+/// but letters and digits as `_` (`PSU-Control` → `psu_control`).
+fn permission_id(plugin: &str) -> String {
+    plugin
+        .chars()
+        .map(|c| match c.is_ascii_alphanumeric() {
+            true => c.to_ascii_lowercase(),
+            false => '_',
+        })
+        .collect()
+}
+
+/// Drops every permission whose key two declarations share (`plugin_a_b_c`
+/// is plugin `a`'s `b_c` and plugin `a_b`'s `c`): neither plugin may
+/// grant what the other's key names.
+fn without_clashes(all: Vec<PluginPermission>) -> Vec<PluginPermission> {
+    let mut seen: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for p in &all {
+        seen.entry(p.key.clone())
+            .or_default()
+            .push(p.plugin.clone());
+    }
+    for (key, plugins) in seen.iter().filter(|(_, p)| p.len() > 1) {
+        tracing::warn!(
+            "{ACCESS_PERMISSIONS}: the permission {key} is declared by {}; none of them is used",
+            plugins.join(", ")
+        );
+    }
+    all.into_iter()
+        .filter(|p| seen[&p.key].len() == 1)
+        .collect()
+}
+
+/// Why a plugin's answer to one of these hooks is left out.
+#[derive(Debug, thiserror::Error)]
+pub enum Malformed {
+    /// The answer is not a list.
+    #[error("not a list of {0}")]
+    NotAList(&'static str),
+    /// An entry is not what the hook takes.
+    #[error("{entry}: {needs}")]
+    Entry { entry: Value, needs: &'static str },
+    /// A route is not a regular expression.
+    #[error("{entry}: the route is not a regular expression: {error}")]
+    Route { entry: Value, error: regex::Error },
 }
 
 /// A key as a permission key takes it: letters, digits and `_`.
@@ -93,18 +141,23 @@ fn clean_key(key: &str) -> Option<String> {
         .then(|| key.to_ascii_lowercase())
 }
 
-fn permissions_of(plugin: &str, answer: &Value) -> Result<Vec<PluginPermission>, String> {
-    let list = answer.as_array().ok_or("not a list of permissions")?;
+fn permissions_of(plugin: &str, answer: &Value) -> Result<Vec<PluginPermission>, Malformed> {
+    let list = answer
+        .as_array()
+        .ok_or(Malformed::NotAList("permissions"))?;
     list.iter()
         .map(|p| {
             let key = p["key"]
                 .as_str()
                 .and_then(clean_key)
-                .ok_or_else(|| format!("{p}: `key` must be letters, digits and `_`"))?;
+                .ok_or_else(|| Malformed::Entry {
+                    entry: p.clone(),
+                    needs: "`key` must be letters, digits and `_`",
+                })?;
             let text = |field: &str| p[field].as_str().unwrap_or_default().to_owned();
             let groups = p["default_groups"].as_array().cloned().unwrap_or_default();
             Ok(PluginPermission {
-                key: format!("plugin_{plugin}_{key}"),
+                key: format!("plugin_{}_{key}", permission_id(plugin)),
                 plugin: plugin.to_owned(),
                 name: match text("name") {
                     name if name.is_empty() => key,
@@ -121,38 +174,53 @@ fn permissions_of(plugin: &str, answer: &Value) -> Result<Vec<PluginPermission>,
         .collect()
 }
 
-fn events_of(plugin: &str, answer: &Value) -> Result<Vec<String>, String> {
-    let list = answer.as_array().ok_or("not a list of event names")?;
+fn events_of(plugin: &str, answer: &Value) -> Result<Vec<String>, Malformed> {
+    let list = answer
+        .as_array()
+        .ok_or(Malformed::NotAList("event names"))?;
     list.iter()
         .map(|e| {
             e.as_str()
                 .and_then(clean_key)
                 .map(|name| events::plugin_event(plugin, &name))
-                .ok_or_else(|| format!("{e}: an event name is letters, digits and `_`"))
+                .ok_or_else(|| Malformed::Entry {
+                    entry: e.clone(),
+                    needs: "an event name is letters, digits and `_`",
+                })
         })
         .collect()
 }
 
-fn body_sizes_of(plugin: &str, answer: &Value) -> Result<Vec<BodySize>, String> {
+fn body_sizes_of(plugin: &str, answer: &Value) -> Result<Vec<BodySize>, Malformed> {
     let list = answer
         .as_array()
-        .ok_or("not a list of [method, route, bytes]")?;
+        .ok_or(Malformed::NotAList("[method, route, bytes]"))?;
+    let wrong = |entry: &Value| Malformed::Entry {
+        entry: entry.clone(),
+        needs: "needs [\"POST\"|\"PUT\"|\"PATCH\", \"route\", bytes]",
+    };
     list.iter()
-        .map(|entry| match entry.as_array().map(Vec::as_slice) {
-            Some([method, route, bytes]) => {
-                let method = method.as_str().filter(|m| !m.is_empty());
-                let route = route.as_str().filter(|r| r.starts_with('/'));
-                match (method, route, bytes.as_u64()) {
-                    (Some(method), Some(route), Some(bytes)) => Ok(BodySize {
-                        plugin: plugin.to_owned(),
-                        method: method.to_ascii_uppercase(),
-                        route: route.to_owned(),
-                        bytes: usize::try_from(bytes).unwrap_or(usize::MAX),
-                    }),
-                    _ => Err(format!("{entry}: needs [\"METHOD\", \"/route\", bytes]")),
-                }
-            }
-            _ => Err(format!("{entry}: needs [\"METHOD\", \"/route\", bytes]")),
+        .map(|entry| {
+            let Some([method, route, bytes]) = entry.as_array().map(Vec::as_slice) else {
+                return Err(wrong(entry));
+            };
+            let method = method.as_str().map(str::to_ascii_uppercase);
+            let method = method.filter(|m| ["POST", "PUT", "PATCH"].contains(&m.as_str()));
+            let (Some(method), Some(route), Some(bytes)) = (method, route.as_str(), bytes.as_u64())
+            else {
+                return Err(wrong(entry));
+            };
+            let pattern = format!("^/{}", route.trim_start_matches('/'));
+            let route = regex::Regex::new(&pattern).map_err(|error| Malformed::Route {
+                entry: entry.clone(),
+                error,
+            })?;
+            Ok(BodySize {
+                plugin: plugin.to_owned(),
+                method,
+                route,
+                bytes: usize::try_from(bytes).unwrap_or(usize::MAX),
+            })
         })
         .collect()
 }
@@ -162,7 +230,7 @@ fn gather<T>(
     manager: &PluginManager,
     hook: &str,
     args: &Value,
-    mut parse: impl FnMut(&str, &Value) -> Result<T, String>,
+    mut parse: impl FnMut(&str, &Value) -> Result<T, Malformed>,
 ) -> Vec<(String, T)> {
     let mut out = Vec::new();
     for reply in manager.call_hook(hook, args) {
@@ -187,7 +255,7 @@ pub fn collect(manager: &PluginManager, default_body: usize) -> Contributions {
     let body_args = json!({"current_max_body_sizes": [], "default_max_body_size": default_body});
     let body_sizes = gather(manager, SERVER_HTTP_BODYSIZE, &body_args, body_sizes_of);
     Contributions {
-        permissions: permissions.into_iter().flat_map(|(_, p)| p).collect(),
+        permissions: without_clashes(permissions.into_iter().flat_map(|(_, p)| p).collect()),
         events: events.into_iter().collect(),
         body_sizes: body_sizes.into_iter().flat_map(|(_, b)| b).collect(),
     }
@@ -227,24 +295,47 @@ mod tests {
         assert_eq!(perms[0].key, "plugin_psu_control");
         assert!(perms[0].dangerous);
         assert!(permissions_of("psu", &json!([{"key": "a b"}])).is_err());
+        let odd = permissions_of("PSU-Control", &json!([{"key": "On"}])).unwrap();
+        assert_eq!(odd[0].key, "plugin_psu_control_on");
+        assert!(crate::users::is_known_permission(&odd[0].key));
+        let a = permissions_of("a", &json!([{"key": "b_c"}, {"key": "x"}])).unwrap();
+        let ab = permissions_of("a_b", &json!([{"key": "c"}])).unwrap();
+        let kept: Vec<String> = without_clashes([a, ab].concat())
+            .into_iter()
+            .map(|p| p.key)
+            .collect();
+        assert_eq!(kept, ["plugin_a_x"], "a clash leaves neither");
         assert!(permissions_of("psu", &json!({"key": "x"})).is_err());
         assert_eq!(
             events_of("psu", &json!(["on", "off"])).unwrap(),
             ["plugin_psu_on", "plugin_psu_off"]
         );
         assert!(events_of("psu", &json!(["bad name"])).is_err());
-        let sizes = body_sizes_of("big", &json!([["post", "/upload", 10_000_000]])).unwrap();
+        let sizes = body_sizes_of(
+            "big",
+            &json!([["post", "/upload", 10_000_000], ["PUT", "files/[a-z]+", 7]]),
+        )
+        .unwrap();
         assert_eq!(
             (sizes[0].method.as_str(), sizes[0].bytes),
             ("POST", 10_000_000)
         );
-        assert!(body_sizes_of("big", &json!([["POST", "upload", 1]])).is_err());
+        assert!(body_sizes_of("big", &json!([["GET", "/x", 1]])).is_err());
+        assert!(body_sizes_of("big", &json!([["POST", "/(", 1]])).is_err());
+        assert!(body_sizes_of("big", &json!([["POST", "/x"]])).is_err());
         let all = Contributions {
             body_sizes: sizes,
             ..Default::default()
         };
         assert_eq!(all.body_limit("big", "POST", "/upload", 5), 10_000_000);
+        assert_eq!(
+            all.body_limit("big", "POST", "/uploads/x", 5),
+            10_000_000,
+            "matched at the start"
+        );
         assert_eq!(all.body_limit("big", "PUT", "/upload", 5), 5);
+        assert_eq!(all.body_limit("big", "PUT", "/files/abc", 5), 7);
+        assert_eq!(all.body_limit("big", "PUT", "/x/files/abc", 5), 5);
         assert_eq!(all.body_limit("other", "POST", "/upload", 5), 5);
     }
 

@@ -226,12 +226,17 @@ pub fn analyse(
             return Err(AnalysisError::Aborted);
         }
         line.clear();
-        let n = reader.read_until(b'\n', &mut line)?;
+        let n = std::io::Read::take(&mut reader, MAX_LINE).read_until(b'\n', &mut line)?;
         if n == 0 {
             break;
         }
         lines += 1;
         read += n as u64;
+        if n as u64 == MAX_LINE && line.last() != Some(&b'\n') {
+            // No G-code line is this long: the rest of it is skipped unread.
+            read += skip_line(&mut reader)?;
+            continue;
+        }
         machine.line(&line);
         if read >= next_report && read < total_bytes {
             progress(read as f64 / total_bytes as f64);
@@ -240,6 +245,29 @@ pub fn analyse(
     }
     progress(1.0);
     Ok(machine.finish())
+}
+
+/// The longest line parsed, in bytes; a longer one is skipped.
+const MAX_LINE: u64 = 64 * 1024;
+
+/// Skips to the end of the current line; the bytes skipped.
+fn skip_line(reader: &mut impl BufRead) -> std::io::Result<u64> {
+    let mut skipped = 0u64;
+    loop {
+        let buf = reader.fill_buf()?;
+        if buf.is_empty() {
+            return Ok(skipped);
+        }
+        let (used, done) = match buf.iter().position(|&b| b == b'\n') {
+            Some(i) => (i + 1, true),
+            None => (buf.len(), false),
+        };
+        reader.consume(used);
+        skipped += used as u64;
+        if done {
+            return Ok(skipped);
+        }
+    }
 }
 
 /// Splits a line (comment and checksum already cut) into its command letter
@@ -562,6 +590,16 @@ mod tests {
 
     fn area(min: [f64; 3], max: [f64; 3]) -> Option<Area> {
         Some(Area { min, max })
+    }
+
+    #[test]
+    fn an_overlong_line_is_skipped_and_the_rest_read() {
+        let mut src = b"G1 X10 E1 F600\n".to_vec();
+        src.extend(std::iter::repeat_n(b'x', 200_000));
+        src.extend_from_slice(b"\nG1 Y10 E2\n");
+        let a = run_with(&src, &AnalysisOptions::default());
+        assert_eq!(lengths(&a), [2.0]);
+        assert_eq!(a.printing_area.unwrap().max[1], 10.0);
     }
 
     #[test]

@@ -92,7 +92,7 @@ impl AnalysisQueue {
     /// Drops `path` (a file, or a folder with everything in it) from the
     /// queue, stopping its analysis if it runs.
     pub fn dequeue(&self, path: &str) {
-        let under = |p: &str| p == path || p.starts_with(&format!("{path}/"));
+        let under = |p: &str| uploads::is_within(p, path);
         let mut queue = self.inner.lock();
         queue.waiting.retain(|p| !under(p));
         if let Some((current, abort)) = &queue.current {
@@ -191,13 +191,22 @@ impl Inner {
         );
         match result {
             Ok(analysis) => {
-                let unchanged = folder.metadata(path).is_ok_and(|m| identity(&m) == before);
-                if !unchanged || abort.load(Ordering::Relaxed) {
+                let result = analysis.to_json();
+                let mut kept = false;
+                // Checked under the metadata lock: a file replaced meanwhile
+                // was dequeued (aborting this) before its new content landed.
+                let stored = folder.update_metadata(path, |entry| {
+                    let unchanged = folder.metadata(path).is_ok_and(|m| identity(&m) == before);
+                    if unchanged && !abort.load(Ordering::Relaxed) {
+                        entry.insert("analysis".into(), result.clone());
+                        kept = true;
+                    }
+                });
+                if let Err(e) = stored {
+                    tracing::warn!("cannot keep the analysis of {path}: {e}");
                     return false;
                 }
-                let result = analysis.to_json();
-                if let Err(e) = folder.store_analysis(path, &result) {
-                    tracing::warn!("cannot keep the analysis of {path}: {e}");
+                if !kept {
                     return false;
                 }
                 tracing::info!(

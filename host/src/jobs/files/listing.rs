@@ -16,8 +16,9 @@ impl FileManager {
     }
 
     /// OctoPrint's `set_additional_metadata(path, key, data, overwrite,
-    /// merge)`: stores `data` under `key`; an existing value is replaced
-    /// only when `overwrite`, or merged into (objects) when `merge`.
+    /// merge)`: stores `data` under `key` when the key is new or
+    /// `overwrite`; else merges it into the existing value when `merge` and
+    /// both are objects; else (as OctoPrint) leaves it. Whether it stored.
     pub fn set_additional_metadata(
         &self,
         path: &str,
@@ -25,32 +26,30 @@ impl FileManager {
         data: Value,
         overwrite: bool,
         merge: bool,
-    ) -> Result<(), JobError> {
+    ) -> Result<bool, JobError> {
         let path = self.existing_file(path)?;
         if key.is_empty() || key == "analysis" {
             return Err(JobError::Invalid(format!(
                 "{key:?} cannot be set as additional metadata"
             )));
         }
-        let mut refused = false;
+        let mut stored = true;
         self.folder()
             .update_metadata(&path, |entry| match entry.get(key) {
-                Some(old) if merge => {
+                None => {
+                    entry.insert(key.to_owned(), data);
+                }
+                Some(_) if overwrite => {
+                    entry.insert(key.to_owned(), data);
+                }
+                Some(old) if merge && old.is_object() && data.is_object() => {
                     let merged = crate::config::values::merge(old, &data);
                     entry.insert(key.to_owned(), merged);
                 }
-                Some(_) if !overwrite => refused = true,
-                _ => {
-                    entry.insert(key.to_owned(), data);
-                }
+                Some(_) => stored = false,
             })
             .map_err(|e| io_failed("update the metadata of", &path, e))?;
-        if refused {
-            return Err(JobError::Conflict(format!(
-                "{path} already has metadata {key:?}; allow overwriting or merging"
-            )));
-        }
-        Ok(())
+        Ok(stored)
     }
 
     /// Removes the additional metadata `key` of file `path`.
@@ -102,7 +101,8 @@ impl FileManager {
                 .folder()
                 .metadata(&path)
                 .map_err(|e| io_failed("read", &path, e))?;
-            return Ok(self.file_entry(&tree, &path, &meta));
+            let analysis = self.folder().analysis(&path);
+            return Ok(self.file_entry(&tree, &path, &meta, analysis));
         }
         let path = self.non_root_folder(path)?;
         Ok(self.folder_entry(&tree, &path, recursive))
@@ -116,18 +116,32 @@ impl FileManager {
     }
 
     fn children(&self, tree: &Value, dir: &str, recursive: bool) -> Vec<Value> {
-        let mut listed = self.folder().list(dir, false).unwrap_or_default();
+        let folder = self.folder();
+        let mut listed = folder.list(dir, false).unwrap_or_default();
         listed.sort_by(|a, b| a.path.cmp(&b.path));
+        // The folder's metadata file, read once for all its files.
+        let mut metadata = folder.folder_metadata(dir);
         listed
             .into_iter()
             .map(|e| match e.meta.is_dir() {
                 true => self.folder_entry(tree, &e.path, recursive),
-                false => self.file_entry(tree, &e.path, &e.meta),
+                false => {
+                    let analysis = metadata
+                        .remove(split_path(&e.path).1)
+                        .and_then(|mut m| m.get_mut("analysis").map(Value::take));
+                    self.file_entry(tree, &e.path, &e.meta, analysis)
+                }
             })
             .collect()
     }
 
-    fn file_entry(&self, tree: &Value, path: &str, meta: &std::fs::Metadata) -> Value {
+    fn file_entry(
+        &self,
+        tree: &Value,
+        path: &str,
+        meta: &std::fs::Metadata,
+        analysis: Option<Value>,
+    ) -> Value {
         let (_, name) = split_path(path);
         let type_path = uploads::type_of(tree, name).unwrap_or_default();
         let mut entry = json!({
@@ -144,7 +158,7 @@ impl FileManager {
                 "download": format!("/downloads/files/local/{path}"),
             },
         });
-        if let Some(analysis) = self.folder().analysis(path) {
+        if let Some(analysis) = analysis {
             entry["gcodeAnalysis"] = analysis;
         }
         entry

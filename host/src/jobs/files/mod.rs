@@ -33,15 +33,6 @@ use super::uploads::{self, clean_folder, clean_path, join_path, split_path, Fold
 use super::JobError;
 use crate::plugins::manager::PluginManager;
 
-/// How a file is added.
-#[derive(Debug, Default)]
-pub struct AddOptions {
-    /// Replace a file of that name (else 409).
-    pub allow_overwrite: bool,
-    /// The analysis to keep (a slicer's); else G-code is queued for analysis.
-    pub analysis: Option<Value>,
-}
-
 /// The file manager of one host.
 pub struct FileManager {
     manager: PluginManager,
@@ -121,7 +112,7 @@ impl FileManager {
     /// 409 when a print or a slicing job uses `path` or, for a folder,
     /// anything in it.
     pub fn check_free(&self, path: &str) -> Result<(), JobError> {
-        let inside = |p: &str| p == path || p.starts_with(&format!("{path}/"));
+        let inside = |p: &str| uploads::is_within(p, path);
         let printing = self.printer.printing_file().filter(|p| inside(p));
         let slicing = self
             .slicing
@@ -202,10 +193,10 @@ impl FileManager {
         &self,
         path: &str,
         temp: NamedTempFile,
-        options: AddOptions,
+        allow_overwrite: bool,
     ) -> Result<String, JobError> {
-        let (path, kind) = self.check_new_file(path, options.allow_overwrite)?;
-        self.preprocess(&path, &temp, options.allow_overwrite);
+        let (path, kind) = self.check_new_file(path, allow_overwrite)?;
+        self.preprocess(&path, temp.path(), allow_overwrite);
         if kind == ["model", "stl"] {
             let file = temp.reopen().map_err(|e| io_failed("read", &path, e))?;
             let len = file
@@ -218,22 +209,7 @@ impl FileManager {
         }
         // A print or slicing job may have taken the name meanwhile.
         self.check_free(&path)?;
-        self.analysis.dequeue(&path);
-        let folder = self.folder();
-        folder
-            .persist(temp, &path)
-            .map_err(|e| io_failed("store", &path, e))?;
-        folder.forget_metadata(&path);
-        match &options.analysis {
-            Some(analysis) => {
-                if let Err(e) = folder.store_analysis(&path, analysis) {
-                    tracing::warn!("cannot keep the analysis of {path}: {e}");
-                }
-            }
-            None => self.analysis.enqueue(&path, true),
-        }
-        self.file_event(events::FILE_ADDED, &path, "add");
-        self.updated();
+        self.place(&path, None, |folder| folder.persist(temp, &path))?;
         Ok(path)
     }
 
@@ -242,7 +218,7 @@ impl FileManager {
         &self,
         path: &str,
         content: &[u8],
-        options: AddOptions,
+        allow_overwrite: bool,
     ) -> Result<String, JobError> {
         use std::io::Write;
         let mut temp = self
@@ -251,11 +227,54 @@ impl FileManager {
             .map_err(|e| io_failed("store", path, e))?;
         temp.write_all(content)
             .map_err(|e| io_failed("store", path, e))?;
-        self.add_file(path, temp, options)
+        self.add_file(path, temp, allow_overwrite)
+    }
+
+    /// A slicing job's output (the hidden file `output` of the uploads
+    /// folder, which the job made) becomes `path`, with the slicer's
+    /// `analysis` if it gave one (else it is queued for analysis).
+    pub fn add_sliced(
+        &self,
+        output: &str,
+        path: &str,
+        analysis: Option<&Value>,
+    ) -> Result<(), JobError> {
+        if let Some(printing) = self.printer.printing_file().filter(|p| p == path) {
+            return Err(JobError::Conflict(format!(
+                "{printing} started printing meanwhile; the result is not stored"
+            )));
+        }
+        self.preprocess(path, &self.folder().path(output), true);
+        self.place(path, analysis, |folder| folder.rename(output, path))
+    }
+
+    /// Puts a new file in place as `path` with `put`, then what follows a
+    /// new file: old metadata forgotten, `analysis` kept or queued, events.
+    fn place(
+        &self,
+        path: &str,
+        analysis: Option<&Value>,
+        put: impl FnOnce(&Folder) -> std::io::Result<()>,
+    ) -> Result<(), JobError> {
+        self.analysis.dequeue(path);
+        let folder = self.folder();
+        put(&folder).map_err(|e| io_failed("store", path, e))?;
+        folder.forget_metadata(path);
+        match analysis {
+            Some(analysis) => {
+                if let Err(e) = folder.store_analysis(path, analysis) {
+                    tracing::warn!("cannot keep the analysis of {path}: {e}");
+                }
+            }
+            None => self.analysis.enqueue(path, true),
+        }
+        self.file_event(events::FILE_ADDED, path, "add", &self.extension_tree());
+        self.updated();
+        Ok(())
     }
 
     /// The `octoprint.filemanager.preprocessor` hook over the new content.
-    fn preprocess(&self, path: &str, temp: &NamedTempFile, allow_overwrite: bool) {
+    fn preprocess(&self, path: &str, content: &std::path::Path, allow_overwrite: bool) {
         if self
             .manager
             .hook_handlers(FILEMANAGER_PREPROCESSOR)
@@ -265,7 +284,7 @@ impl FileManager {
         }
         let args = json!({
             "path": path,
-            "file": temp.path().to_string_lossy(),
+            "file": content.to_string_lossy(),
             "printer_profile": self.printer.profile().0,
             "allow_overwrite": allow_overwrite,
         });
@@ -287,21 +306,22 @@ impl FileManager {
             .remove(&path)
             .map_err(|e| io_failed("remove", &path, e))?;
         folder.forget_metadata(&path);
-        self.file_event(events::FILE_REMOVED, &path, "remove");
+        self.file_event(
+            events::FILE_REMOVED,
+            &path,
+            "remove",
+            &self.extension_tree(),
+        );
         self.updated();
         Ok(())
     }
 
     /// The type path of a file (`["machinecode", "gcode"]`; `null` if not accepted).
-    pub(super) fn type_path(&self, path: &str) -> Value {
-        json!(uploads::type_of(&self.extension_tree(), path))
-    }
-
-    pub(super) fn file_event(&self, event: &str, path: &str, operation: &str) {
+    pub(super) fn file_event(&self, event: &str, path: &str, operation: &str, tree: &Value) {
         let (_, name) = split_path(path);
         self.manager.fire_event(
             event,
-            &json!({"storage": "local", "path": path, "name": name, "type": self.type_path(path), "operation": operation}),
+            &json!({"storage": "local", "path": path, "name": name, "type": uploads::type_of(tree, path), "operation": operation}),
         );
     }
 

@@ -79,12 +79,14 @@ impl FileManager {
     /// OctoPrint's events of a copy or move.
     fn transfer_events(&self, source: &str, target: &str, is_file: bool, how: Transfer) {
         let operation = how.verb();
+        let tree = self.extension_tree();
+        let type_path = |path: &str| json!(crate::jobs::uploads::type_of(&tree, path));
         match (is_file, how) {
-            (true, Transfer::Copy) => self.file_event(events::FILE_ADDED, target, operation),
+            (true, Transfer::Copy) => self.file_event(events::FILE_ADDED, target, operation, &tree),
             (false, Transfer::Copy) => self.folder_event(events::FOLDER_ADDED, target),
             (true, Transfer::Move) => {
-                self.file_event(events::FILE_REMOVED, source, operation);
-                self.file_event(events::FILE_ADDED, target, operation);
+                self.file_event(events::FILE_REMOVED, source, operation, &tree);
+                self.file_event(events::FILE_ADDED, target, operation, &tree);
                 self.manager.fire_event(
                     events::FILE_MOVED,
                     &json!({
@@ -92,11 +94,11 @@ impl FileManager {
                         "source_storage": "local",
                         "source_path": source,
                         "source_name": split_path(source).1,
-                        "source_type": self.type_path(source),
+                        "source_type": type_path(source),
                         "destination_storage": "local",
                         "destination_path": target,
                         "destination_name": split_path(target).1,
-                        "destination_type": self.type_path(target),
+                        "destination_type": type_path(target),
                     }),
                 );
             }
@@ -121,15 +123,20 @@ impl FileManager {
     /// Creates folder `path` (its name sanitised): OctoPrint's `add_folder`.
     /// An existing folder is fine when `ignore_existing`. Returns the path.
     pub fn add_folder(&self, path: &str, ignore_existing: bool) -> Result<String, JobError> {
-        if let Ok(existing) = self.existing_folder(path) {
-            if !existing.is_empty() && ignore_existing {
-                return Ok(existing);
-            }
-            return Err(JobError::Conflict(format!(
-                "folder {path:?} already exists"
-            )));
+        let (dir, name) = split_path(path.trim_matches('/'));
+        let dir = self.existing_folder(dir)?;
+        let name = crate::jobs::uploads::sanitize(name)
+            .ok_or_else(|| JobError::Invalid(format!("{name:?} is not a usable name")))?;
+        let target = crate::jobs::uploads::join_path(&dir, &name);
+        if self.folder().folder(&target).is_ok() {
+            return match ignore_existing {
+                true => Ok(target),
+                false => Err(JobError::Conflict(format!(
+                    "folder {target} already exists"
+                ))),
+            };
         }
-        let path = self.new_path(path, false)?;
+        let path = self.new_path(&target, false)?;
         self.folder()
             .add_folder(&path)
             .map_err(|e| io_failed("create", &path, e))?;
@@ -144,6 +151,7 @@ impl FileManager {
         let path = self.non_root_folder(path)?;
         self.check_free(&path)?;
         self.analysis.dequeue(&path);
+        self.printer.deselect(&path);
         self.folder()
             .remove_folder(&path, recursive)
             .map_err(|e| match e.kind() {

@@ -549,7 +549,6 @@ enum HeaterId {
     Chamber,
 }
 
-/// A command that holds back its `ok` (and every later line) until `until`.
 /// Whether `line` (with or without line number and checksum) is `M108`,
 /// which the emergency parser handles as it arrives.
 fn is_break(line: &str) -> bool {
@@ -558,6 +557,7 @@ fn is_break(line: &str) -> bool {
     Command::parse(text).is('M', 108)
 }
 
+/// A command that holds back its `ok` (and every later line) until `until`.
 #[derive(Debug, Clone, Copy)]
 struct Wait {
     until: Duration,

@@ -67,12 +67,16 @@ impl super::Printer {
         Ok(())
     }
 
-    /// Forgets the selected file `name` (it was deleted), unless it is printing.
+    /// Forgets the selected file if it is `name` or inside the folder `name`
+    /// (deleted or moved), unless it is printing.
     pub fn deselect(&self, name: &str) {
         let forgot = {
             let mut status = self.lock();
-            let forget =
-                !status.state.is_busy() && status.selected.as_ref().is_some_and(|s| s.name == name);
+            let forget = !status.state.is_busy()
+                && status
+                    .selected
+                    .as_ref()
+                    .is_some_and(|s| uploads::is_within(&s.name, name));
             if forget {
                 status.selected = None;
             }

@@ -14,13 +14,13 @@ use plinth_abi::events;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Instant;
 
 use plinth_abi::methods::plugin as m;
 use plinth_abi::{json, SliceError, SliceRequest, SlicerProperties, SlicingProgress, Value};
 
-use super::analysis::AnalysisQueue;
+use super::files::FileManager;
 use super::printer::Printer;
 use super::{percents_passed, JobError, ProgressNotifier};
 use crate::jobs::uploads;
@@ -100,7 +100,8 @@ pub struct Slicing {
     manager: PluginManager,
     progress: Arc<ProgressNotifier>,
     printer: Arc<Printer>,
-    analysis: Arc<AnalysisQueue>,
+    /// The file manager that stores the results (set once it exists).
+    files: OnceLock<Weak<FileManager>>,
     jobs: Mutex<BTreeMap<u64, RunningJob>>,
     next: AtomicU64,
 }
@@ -146,16 +147,20 @@ impl Slicing {
         manager: PluginManager,
         progress: Arc<ProgressNotifier>,
         printer: Arc<Printer>,
-        analysis: Arc<AnalysisQueue>,
     ) -> Arc<Self> {
         Arc::new(Self {
             manager,
             progress,
             printer,
-            analysis,
+            files: OnceLock::new(),
             jobs: Mutex::new(BTreeMap::new()),
             next: AtomicU64::new(1),
         })
+    }
+
+    /// Gives the slicing manager the file manager that stores its results.
+    pub fn attach_files(&self, files: &Arc<FileManager>) {
+        let _ = self.files.set(Arc::downgrade(files));
     }
 
     /// The registered slicers by type: enabled Slicer plugins that say they are
@@ -533,34 +538,15 @@ impl Slicing {
                 "the slicer reported success but wrote no output".into(),
             ));
         }
-        if self.printer.is_printing_file(&job.destination) {
-            return Err(SliceError::Failed(format!(
-                "{} started printing meanwhile; the result is not stored",
-                job.destination
-            )));
-        }
-        self.analysis.dequeue(&job.destination);
-        folder
-            .rename(&output, &job.destination)
-            .map_err(|e| SliceError::Failed(format!("cannot store {}: {e}", job.destination)))?;
-        folder.forget_metadata(&job.destination);
-        match result.get("analysis").filter(|a| a.is_object()) {
-            Some(analysis) => {
-                if let Err(e) = folder.store_analysis(&job.destination, analysis) {
-                    tracing::warn!("cannot store the analysis of {}: {e}", job.destination);
-                }
-            }
-            None => self.analysis.enqueue(&job.destination, true),
-        }
-        self.manager.fire_event(
-            events::FILE_ADDED,
-            &json!({"storage": "local", "path": job.destination, "name": job.destination, "type": ["machinecode", "gcode"], "operation": "add"}),
-        );
-        self.manager.fire_event(
-            events::UPDATED_FILES,
-            &json!({"type": "printables", "storage": "local"}),
-        );
-        Ok(())
+        let files = self
+            .files
+            .get()
+            .and_then(Weak::upgrade)
+            .ok_or_else(|| SliceError::Failed("the host is shutting down".into()))?;
+        let analysis = result.get("analysis").filter(|a| a.is_object());
+        files
+            .add_sliced(&output, &job.destination, analysis)
+            .map_err(|e| SliceError::Failed(e.to_string()))
     }
 
     fn report(&self, job: &RunningJob, percent: u8) {

@@ -206,12 +206,18 @@ impl Folder {
     pub fn remove_folder(&self, path: &str, recursive: bool) -> io::Result<()> {
         self.folder(path)?;
         if recursive {
-            fs::remove_dir_all(self.path(path))
-        } else {
-            // Its metadata file alone does not make a folder non-empty.
-            let _ = fs::remove_file(self.path(path).join(super::metadata::FILE));
-            fs::remove_dir(self.path(path))
+            return fs::remove_dir_all(self.path(path));
         }
+        // Its metadata file alone does not make a folder non-empty; it goes
+        // only once nothing else is there.
+        let others = fs::read_dir(self.path(path))?
+            .flatten()
+            .any(|e| e.file_name() != super::metadata::FILE);
+        if others {
+            return Err(io::ErrorKind::DirectoryNotEmpty.into());
+        }
+        let _ = fs::remove_file(self.path(path).join(super::metadata::FILE));
+        fs::remove_dir(self.path(path))
     }
 
     /// Renames folder `from` to `to` (whose parent must exist).
@@ -484,10 +490,44 @@ mod tests {
         assert!(fs::symlink_metadata(folder.path("copy/b/link.gcode")).is_err());
         folder.rename_folder("copy", "a/moved").unwrap();
         assert!(folder.metadata("a/moved/b/c.gcode").is_ok());
-        assert!(folder.remove_folder("a", false).is_err(), "not empty");
+        assert!(folder.remove_folder("a/b", false).is_err(), "not empty");
+        assert_eq!(
+            folder.analysis("a/b/c.gcode"),
+            Some(serde_json::json!({"x": 1})),
+            "a refused removal keeps the metadata"
+        );
+        folder.remove("a/b/c.gcode").unwrap();
+        fs::remove_file(folder.path("a/b/link.gcode")).unwrap();
+        folder.remove_folder("a/b", false).unwrap();
+        assert!(
+            folder.folder("a/b").is_err(),
+            "empty but for its metadata file"
+        );
         folder.remove_folder("a", true).unwrap();
         assert_eq!(fs::read_to_string(&secret).unwrap(), "secret");
         assert!(folder.folder("a").is_err());
+    }
+
+    #[test]
+    fn a_damaged_metadata_file_is_never_written_over() {
+        let (_d, folder, _) = attacked();
+        let file = folder.path(super::super::metadata::FILE);
+        fs::write(&file, "{\"real.gcode\": {\"analysis\": 1}, trunc").unwrap();
+        assert_eq!(folder.analysis("real.gcode"), None);
+        let err = folder
+            .store_analysis("real.gcode", &serde_json::json!({"a": 1}))
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains(".metadata.json is not a JSON object"),
+            "{err}"
+        );
+        folder.forget_metadata("real.gcode");
+        assert_eq!(
+            fs::read_to_string(&file).unwrap(),
+            "{\"real.gcode\": {\"analysis\": 1}, trunc",
+            "left as it was"
+        );
     }
 
     #[test]

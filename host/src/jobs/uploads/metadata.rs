@@ -30,19 +30,28 @@ static LOCK: Mutex<()> = Mutex::new(());
 pub type Entry = Map<String, Value>;
 
 impl Folder {
-    fn read_metadata(&self, dir: &str) -> Map<String, Value> {
-        let Ok(path) = self.resolve(&join_path(dir, FILE)) else {
-            return Map::new();
-        };
-        let Ok(file) = open_regular(&path) else {
-            return Map::new();
+    /// The metadata file of folder `dir`: empty when there is none; an
+    /// error when it cannot be read or is not a JSON object (then nothing
+    /// may be written over it: that would lose every entry).
+    fn read_metadata(&self, dir: &str) -> io::Result<Map<String, Value>> {
+        let missing = |e: &io::Error| e.kind() == io::ErrorKind::NotFound;
+        let file = match self
+            .resolve(&join_path(dir, FILE))
+            .and_then(|p| open_regular(&p))
+        {
+            Ok(file) => file,
+            Err(e) if missing(&e) => return Ok(Map::new()),
+            Err(e) => return Err(e),
         };
         match serde_json::from_reader(io::BufReader::new(file)) {
-            Ok(Value::Object(map)) => map,
-            _ => {
-                tracing::warn!("{} is not a JSON object; it is ignored", path.display());
-                Map::new()
-            }
+            Ok(Value::Object(map)) => Ok(map),
+            Ok(_) | Err(_) => Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "{} is not a JSON object; fix or remove it (nothing is written over it)",
+                    self.path(&join_path(dir, FILE)).display()
+                ),
+            )),
         }
     }
 
@@ -63,10 +72,19 @@ impl Folder {
         Ok(())
     }
 
+    /// What is kept about the files of folder `dir`, by name (empty when
+    /// nothing is, or it cannot be read: that is logged).
+    pub fn folder_metadata(&self, dir: &str) -> Map<String, Value> {
+        self.read_metadata(dir).unwrap_or_else(|e| {
+            tracing::warn!("the metadata of folder {dir:?} cannot be read: {e}");
+            Map::new()
+        })
+    }
+
     /// The metadata of file `path` (empty when nothing is kept).
     pub fn file_metadata(&self, path: &str) -> Entry {
         let (dir, name) = split_path(path);
-        match self.read_metadata(dir).remove(name) {
+        match self.folder_metadata(dir).remove(name) {
             Some(Value::Object(entry)) => entry,
             _ => Entry::new(),
         }
@@ -77,7 +95,7 @@ impl Folder {
     pub fn update_metadata(&self, path: &str, change: impl FnOnce(&mut Entry)) -> io::Result<()> {
         let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
         let (dir, name) = split_path(path);
-        let mut all = self.read_metadata(dir);
+        let mut all = self.read_metadata(dir)?;
         let mut entry = match all.remove(name) {
             Some(Value::Object(entry)) => entry,
             _ => Entry::new(),

@@ -11,8 +11,8 @@ mod stl;
 
 pub use folder::Folder;
 pub use names::{
-    clean_folder, clean_name, clean_path, extension_tree, is_machinecode, join_path, sanitize,
-    split_path, type_of, MAX_NAME_BYTES,
+    clean_folder, clean_name, clean_path, extension_tree, is_machinecode, is_within, join_path,
+    sanitize, split_path, type_of, MAX_NAME_BYTES,
 };
 pub use stl::check_stl;
 

@@ -165,6 +165,12 @@ pub fn split_path(path: &str) -> (&str, &str) {
     path.rsplit_once('/').unwrap_or(("", path))
 }
 
+/// Whether `path` is `within` or inside it (`within` a file or a folder).
+pub fn is_within(path: &str, within: &str) -> bool {
+    path.strip_prefix(within)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
 /// `folder` and `name` joined (`folder` may be `""`).
 pub fn join_path(folder: &str, name: &str) -> String {
     if folder.is_empty() {
@@ -250,6 +256,8 @@ mod tests {
         assert_eq!(split_path("c.g"), ("", "c.g"));
         assert_eq!(join_path("", "c.g"), "c.g");
         assert_eq!(join_path("a", "c.g"), "a/c.g");
+        assert!(is_within("a/b.g", "a") && is_within("a", "a"));
+        assert!(!is_within("ab/c.g", "a") && !is_within("a", "a/b"));
     }
 
     #[test]

@@ -69,10 +69,6 @@ pub async fn route(
     let Some(path) = decode_path(&path) else {
         return plain(StatusCode::NOT_FOUND, "not found");
     };
-    let body = match read_body(&app, &id, &method, &path, body).await {
-        Ok(body) => body,
-        Err(response) => return response,
-    };
     match handle(&app, &caller, &id, method, path, headers, query, body).await {
         Ok(response) => response,
         Err(response) => response,
@@ -86,6 +82,7 @@ async fn read_body(
     id: &str,
     method: &Method,
     path: &str,
+    headers: &HeaderMap,
     body: axum::body::Body,
 ) -> Result<Bytes, Response> {
     let limits = app.manager.clone();
@@ -93,13 +90,23 @@ async fn read_body(
         .await
         .map_err(IntoResponse::into_response)?;
     let limit = limits.body_limit(id, method.as_str(), path, DEFAULT_BODY_BYTES);
-    axum::body::to_bytes(body, limit).await.map_err(|_| {
+    let too_large = || {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            format!("the body is larger than {limit} bytes, the limit of {method} {path} of plugin {id} (or it was cut short)"),
+            format!("the body is larger than {limit} bytes, the limit of {method} {path} of plugin {id}"),
         )
         .into_response()
-    })
+    };
+    // A declared length past the limit is refused before anything is read.
+    let declared = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| too_large())
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -111,7 +118,7 @@ async fn handle(
     path: String,
     headers: HeaderMap,
     query: BTreeMap<String, String>,
-    body: Bytes,
+    body: axum::body::Body,
 ) -> Result<Response, Response> {
     let enabled = app
         .manager
@@ -137,6 +144,9 @@ async fn handle(
     if mounted.protected && caller.user.is_none() {
         return Err(fail(StatusCode::FORBIDDEN, "log in to use this"));
     }
+    // Read only once the caller may call: a raised limit is not offered to
+    // callers the plugin refuses anyway.
+    let body = read_body(app, id, &method, &path, &headers, body).await?;
     let mut request = plugin_request(&method, path.clone(), query, &headers, caller);
     request.body = body.to_vec();
     let mut wrong_method = false;

@@ -25,7 +25,7 @@ use tokio::io::AsyncWriteExt;
 
 use super::extract::{perm, Changing, JsonBody, Permitted};
 use super::{blocking, need, optional_flag, optional_text, ApiError, App};
-use crate::jobs::files::{AddOptions, Transfer};
+use crate::jobs::files::Transfer;
 use crate::jobs::slicing::SliceOrder;
 use crate::jobs::uploads::{self, join_path, sanitize};
 
@@ -71,6 +71,8 @@ fn is_true(value: &str) -> bool {
 /// the folder named by the field `path`), or `foldername` to create a
 /// folder there. `select` and `print` select the uploaded G-code and start
 /// it, as OctoPrint (`effectiveSelect`/`effectivePrint` say what happened).
+/// An existing file is replaced only for callers with `files_delete` (403
+/// otherwise) and unless `noOverwrite` is set (409).
 ///
 /// The file streams to a temporary file in the uploads folder (memory stays
 /// small whatever its size), is checked there (STL models), and is renamed
@@ -86,11 +88,13 @@ pub async fn upload(
         ApiError::new(e.status(), format!("the upload failed: {}", e.body_text()))
     };
     let (mut folder, mut foldername, mut select, mut print) = (String::new(), None, false, false);
+    let mut no_overwrite = false;
     let mut upload = None;
     while let Some(mut field) = form.next_field().await.map_err(failed)? {
         match field.name() {
             Some("path") => folder = text_field(field).await?,
             Some("foldername") => foldername = Some(text_field(field).await?),
+            Some("noOverwrite") => no_overwrite = is_true(&text_field(field).await?),
             Some("select") => select = is_true(&text_field(field).await?),
             Some("print") => print = is_true(&text_field(field).await?),
             Some("file") if upload.is_none() => {
@@ -125,13 +129,25 @@ pub async fn upload(
         let path = join_path(folder.trim_matches('/'), &name);
         let printer = app.jobs.printer.clone();
         let (may_select, may_print) = (caller.has("files_select"), caller.has("print"));
+        let may_replace = caller.has("files_delete");
         let user = caller.name().map(str::to_owned);
         let answer = blocking(move || -> Result<Value, ApiError> {
-            let options = AddOptions {
-                allow_overwrite: true,
-                analysis: None,
-            };
-            let path = files.add_file(&path, temp, options)?;
+            // Replacing a file is deleting it, as OctoPrint checks.
+            if files.file_exists(&path) {
+                if no_overwrite {
+                    return Err(ApiError::new(
+                        StatusCode::CONFLICT,
+                        format!("{path} exists and the upload says noOverwrite"),
+                    ));
+                }
+                if !may_replace {
+                    return Err(ApiError::new(
+                        StatusCode::FORBIDDEN,
+                        format!("{path} exists: replacing it needs the files_delete permission"),
+                    ));
+                }
+            }
+            let path = files.add_file(&path, temp, true)?;
             let info = files.entry(&path, false)?;
             let machinecode = uploads::is_machinecode(&path);
             let effective_select = (select || print) && may_select && machinecode;

@@ -180,7 +180,6 @@ impl Comm {
         self.transmit(printer, line);
     }
 
-    /// Puts one line on the wire and reads what comes back.
     /// OctoPrint's `abortHeatupOnCancel`: `M108` ends a heat-up wait. With
     /// the firmware's emergency parser it is written at once, beside the
     /// line awaiting its `ok` and past the queue (no line number, no hooks,
@@ -203,6 +202,7 @@ impl Comm {
         self.read(printer, answers);
     }
 
+    /// Puts one line on the wire and reads what comes back.
     pub(super) fn transmit(&mut self, printer: &Arc<Printer>, line: String) {
         let Some(link) = &mut self.link else {
             return;
