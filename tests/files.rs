@@ -141,6 +141,21 @@ fn folders_uploads_analysis_copy_move_and_delete_as_octoprint() {
         404
     );
 
+    // Analysed again on request; only G-code.
+    let again = json!({"command": "analyse"});
+    let (status, _) = send(
+        &server,
+        "POST",
+        "/api/files/local/my_parts/renamed.gcode",
+        &key,
+        Some(again.clone()),
+    );
+    assert_eq!(status, 204);
+    push.wait_for("the second analysis", |m| {
+        m["event"][0] == "MetadataAnalysisFinished"
+            && m["event"][1]["path"] == "my_parts/renamed.gcode"
+    });
+
     // Refusals name what is wrong and change nothing.
     for (path, body, status) in [
         (

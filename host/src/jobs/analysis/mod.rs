@@ -168,6 +168,17 @@ impl Inner {
         }
     }
 
+    /// The printer profile's extruders and travel speed, as OctoPrint's
+    /// analysis takes them.
+    fn options(&self) -> AnalysisOptions {
+        let profile = self.printer.profile();
+        AnalysisOptions {
+            speed_g0: profile.axis_speed('x').min(profile.axis_speed('y')),
+            max_extruders: profile.extruders().max(1),
+            ..AnalysisOptions::default()
+        }
+    }
+
     /// Analyses `path` and keeps the result; `true` when a print interrupted it.
     fn analyse(&self, path: &str, abort: &AtomicBool) -> bool {
         let folder = uploads::folder(&self.manager);
@@ -185,7 +196,7 @@ impl Inner {
         let result = analyse(
             std::io::BufReader::with_capacity(64 * 1024, file),
             meta.len(),
-            &AnalysisOptions::default(),
+            &self.options(),
             &mut |_| {},
             &stop,
         );

@@ -229,9 +229,18 @@ impl Folder {
 
     /// Copies folder `from` to the new folder `to`: its regular files and
     /// real folders, with their metadata; links are left out.
+    /// A copy cut short is removed: `to` is whole or absent.
     pub fn copy_folder(&self, from: &str, to: &str) -> io::Result<()> {
-        let mut entries = self.list(from, true)?;
+        let entries = self.list(from, true)?;
         self.add_folder(to)?;
+        let copied = self.copy_entries(from, to, entries);
+        if copied.is_err() {
+            let _ = fs::remove_dir_all(self.path(to));
+        }
+        copied
+    }
+
+    fn copy_entries(&self, from: &str, to: &str, mut entries: Vec<Listed>) -> io::Result<()> {
         self.copy_metadata_file(from, to)?;
         // Folders before what they hold.
         entries.sort_by_key(|e| e.path.matches('/').count());

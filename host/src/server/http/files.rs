@@ -236,7 +236,9 @@ pub async fn delete(
 /// - `{"command": "slice", "slicer": "<type>", "profile": "<name>",
 ///   "gcode": "<destination>", "position": {"x": …, "y": …}, "select": bool,
 ///   "print": bool}` slices a model file; answers 202 with the job, which
-///   runs on (see `/api/slicing/jobs`).
+///   runs on (see `/api/slicing/jobs`);
+/// - `{"command": "copy" | "move", "destination": "<folder or path>"}`;
+/// - `{"command": "analyse"}` queues a G-code file for analysis again.
 pub async fn command(
     State(app): State<Arc<App>>,
     Changing(caller): Changing,
@@ -345,9 +347,15 @@ pub async fn command(
             }
             Ok(response)
         }
+        Some("analyse") => {
+            need(&caller, "files_upload")?;
+            let files = app.jobs.files.clone();
+            blocking(move || files.analyse(&name)).await??;
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
         Some(other) => Err(ApiError::new(
             StatusCode::BAD_REQUEST,
-            format!("unknown command {other:?} (select, slice, copy or move)"),
+            format!("unknown command {other:?} (select, slice, copy, move or analyse)"),
         )),
         None => Err(ApiError::new(
             StatusCode::BAD_REQUEST,
