@@ -297,17 +297,8 @@ fn replacing_moving_selecting_and_printing_need_their_permissions() {
     let sb = Sandbox::new();
     sb.write_config("serial:\n  autoconnect: true\n");
     let admin_key = admin(&sb);
-    let mut carl = std::process::Command::new(common::built().plinth());
-    carl.arg("--basedir").arg(&sb.basedir).args([
-        "user",
-        "add",
-        "carl",
-        "--permissions",
-        "status,files_list,files_upload",
-    ]);
-    let mut child = carl.stdin(std::process::Stdio::piped()).spawn().unwrap();
-    std::io::Write::write_all(&mut child.stdin.take().unwrap(), b"pw\n").unwrap();
-    assert!(child.wait().unwrap().success());
+    let permissions = ["--permissions", "status,files_list,files_upload"];
+    common::add_user_with(&sb, "carl", &permissions);
     let carl = api_key(&sb, "carl");
     let server = Server::start(&sb);
     common::wait_printer(&server, &admin_key, "Operational");

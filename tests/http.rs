@@ -1447,17 +1447,8 @@ fn plugins_add_permissions_events_body_sizes_and_commands() {
     add_user(&sb, "ada", true);
     add_user(&sb, "bob", false);
     // A plugin permission is granted like the host's own, before the plugin runs.
-    let mut carl = std::process::Command::new(common::built().plinth());
-    carl.arg("--basedir").arg(&sb.basedir).args([
-        "user",
-        "add",
-        "carl",
-        "--permissions",
-        "status,plugin_contrib_probe_self_destruct",
-    ]);
-    let mut child = carl.stdin(std::process::Stdio::piped()).spawn().unwrap();
-    std::io::Write::write_all(&mut child.stdin.take().unwrap(), b"pw\n").unwrap();
-    assert!(child.wait().unwrap().success());
+    let permissions = ["--permissions", "status,plugin_contrib_probe_self_destruct"];
+    common::add_user_with(&sb, "carl", &permissions);
     let bad = sb.plinth(&["user", "add", "dan", "--permissions", "plugin_bad name"]);
     assert!(!bad.status.success());
     let (ada, bob, carl) = (

@@ -417,15 +417,20 @@ pub fn http() -> ureq::Agent {
 
 /// Adds a user with password `pw` through the CLI.
 pub fn add_user(sb: &Sandbox, name: &str, admin: bool) {
+    let admin = if admin { &["--admin"][..] } else { &[] };
+    add_user_with(sb, name, admin);
+}
+
+/// Adds a user with password `pw` and `options` (`--permissions a,b`)
+/// through the CLI.
+pub fn add_user_with(sb: &Sandbox, name: &str, options: &[&str]) {
     use std::io::Write;
     let mut command = std::process::Command::new(built().plinth());
     command
         .arg("--basedir")
         .arg(&sb.basedir)
-        .args(["user", "add", name]);
-    if admin {
-        command.arg("--admin");
-    }
+        .args(["user", "add", name])
+        .args(options);
     let mut child = command.stdin(std::process::Stdio::piped()).spawn().unwrap();
     child.stdin.take().unwrap().write_all(b"pw\n").unwrap();
     assert!(child.wait().unwrap().success());
