@@ -14,12 +14,76 @@ use super::sessions::{cookie, LockedOut, CSRF_COOKIE, SESSION_COOKIE};
 use super::{ApiError, App};
 use crate::users::User;
 
-fn user_json(name: &str, user: &User) -> Value {
-    json!({"name": name, "admin": user.admin, "permissions": user.permissions})
+/// A user as OctoPrint's login answers it (`User.as_dict()` of a session
+/// user): name, active, admin, groups, permissions as OctoPrint's keys
+/// (`FILES_LIST`; the whole list for an administrator, with `ADMIN`),
+/// needs, roles, the API key when the caller sent it, and the session a
+/// push channel authenticates with (`{"auth": "<name>:<session>"}`).
+fn user_json(name: &str, user: &User, session: &str, apikey: Option<&str>) -> Value {
+    let mut permissions: Vec<String> = match user.admin {
+        true => std::iter::once("ADMIN".to_owned())
+            .chain(
+                crate::users::ADMIN_PERMISSIONS
+                    .iter()
+                    .chain(crate::users::USER_PERMISSIONS)
+                    .map(|p| p.to_ascii_uppercase()),
+            )
+            .chain(user.permissions.iter().map(|p| p.to_ascii_uppercase()))
+            .collect(),
+        false => user
+            .permissions
+            .iter()
+            .map(|p| p.to_ascii_uppercase())
+            .collect(),
+    };
+    permissions.sort();
+    permissions.dedup();
+    let groups: &[&str] = if user.admin {
+        &["admins", "users"]
+    } else {
+        &["users"]
+    };
+    let roles: &[&str] = if user.admin {
+        &["user", "admin"]
+    } else {
+        &["user"]
+    };
+    json!({
+        "name": name,
+        "active": true,
+        "admin": user.admin,
+        "user": true,
+        "apikey": apikey,
+        "groups": groups,
+        "permissions": permissions,
+        "needs": {"group": groups, "role": permissions.iter().map(|p| p.to_ascii_lowercase()).collect::<Vec<_>>()},
+        "roles": roles,
+        "settings": {},
+        "has_password": true,
+        "session": session,
+        "_is_external_client": false,
+        "_login_mechanism": if apikey.is_some() { "apikey" } else { "password" },
+    })
+}
+
+/// `GET /api/currentuser`: the caller's name (`null` when anonymous), its
+/// permissions as OctoPrint's keys and its groups (`guests` when anonymous).
+pub async fn current_user(caller: super::auth::Caller) -> Json<Value> {
+    match &caller.user {
+        Some((name, user)) => {
+            let full = user_json(name, user, "", None);
+            Json(
+                json!({"name": name, "permissions": full["permissions"], "groups": full["groups"]}),
+            )
+        }
+        None => Json(json!({"name": null, "permissions": [], "groups": ["guests"]})),
+    }
 }
 
 /// Logs in with `{"user": …, "pass": …}` (OctoPrint's fields), or checks the
-/// current session with `{"passive": true}`.
+/// current session with `{"passive": true}`; a passive login with an API key
+/// (`X-Api-Key`, `?apikey=`, a bearer token) and no session opens one, as
+/// OctoPrint's does for clients that then authenticate their push channel.
 pub async fn login(
     State(app): State<Arc<App>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -32,19 +96,18 @@ pub async fn login(
             .get(header::COOKIE)
             .and_then(|v| v.to_str().ok())
             .and_then(|c| cookie(c, SESSION_COOKIE))
-            .and_then(|id| app.sessions.get(id));
-        let session =
-            session.ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "not logged in"))?;
-        let app2 = app.clone();
-        let name = session.user.clone();
-        let user = tokio::task::spawn_blocking(move || {
-            app2.users.all().ok().and_then(|mut u| u.remove(&name))
-        })
-        .await
-        .ok()
-        .flatten()
-        .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "not logged in"))?;
-        return Ok(Json(user_json(&session.user, &user)).into_response());
+            .and_then(|id| Some((id.to_owned(), app.sessions.get(id)?)));
+        let caller = super::auth::identify(&app, &headers).await?;
+        return match (session, caller.user) {
+            (Some((id, session)), Some((name, user))) if name == session.user => {
+                Ok(Json(user_json(&name, &user, &id, None)).into_response())
+            }
+            (_, Some((name, user))) if headers.contains_key("x-api-key") => {
+                let key = headers.get("x-api-key").and_then(|v| v.to_str().ok());
+                Ok(open_session(&app, &name, &user, key))
+            }
+            _ => Err(ApiError::new(StatusCode::UNAUTHORIZED, "not logged in")),
+        };
     }
     let (Some(name), Some(pass)) = (
         data.get("user").and_then(Value::as_str),
@@ -83,13 +146,19 @@ pub async fn login(
         ));
     };
     app.sessions.succeeded(&name, address);
-    Ok(open_session(&app, &name, &user))
+    let app2 = app.clone();
+    let user =
+        tokio::task::spawn_blocking(move || super::auth::with_plugin_permissions(&app2, user))
+            .await
+            .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "cannot log in"))?;
+    Ok(open_session(&app, &name, &user, None))
 }
 
-/// Opens a session for `name` and answers with the user and the session's cookies.
-pub fn open_session(app: &App, name: &str, user: &User) -> Response {
+/// Opens a session for `name` and answers with the user and the session's
+/// cookies (`apikey`: the key the caller sent, shown back as OctoPrint does).
+pub fn open_session(app: &App, name: &str, user: &User, apikey: Option<&str>) -> Response {
     let (id, session) = app.sessions.open(name);
-    let mut response = Json(user_json(name, user)).into_response();
+    let mut response = Json(user_json(name, user, &id, apikey)).into_response();
     let cookies = [
         format!("{SESSION_COOKIE}={id}; Path=/; HttpOnly; SameSite=Lax"),
         format!("{CSRF_COOKIE}={}; Path=/; SameSite=Lax", session.csrf),

@@ -6,6 +6,7 @@ pub(crate) mod assets;
 mod auth;
 mod blueprint;
 mod calls;
+mod compat;
 mod extract;
 mod files;
 mod job_api;
@@ -161,6 +162,8 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/system/environment", get(system_api::environment))
         .route("/downloads/files/local/{*name}", get(files::download))
         .route("/api/server", get(server_api::server))
+        .route("/api/version", get(server_api::version))
+        .route("/api/currentuser", get(login::current_user))
         .route("/plugin/{id}/{*rest}", axum::routing::any(blueprint::route))
         .route("/plugin/{id}/", axum::routing::any(blueprint::route))
         .route(
@@ -191,6 +194,7 @@ pub fn router(app: Arc<App>) -> Router {
         )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn(compat::layer))
         .with_state(app)
 }
 

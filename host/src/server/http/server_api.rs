@@ -1,4 +1,5 @@
-//! `GET /api/server`: what the host is and how it runs.
+//! `GET /api/server`: what the host is and how it runs; `GET /api/version`:
+//! which OctoPrint API it speaks.
 
 use std::sync::Arc;
 
@@ -6,7 +7,23 @@ use axum::extract::State;
 use axum::Json;
 use plinth_abi::{json, Value};
 
+use super::extract::{perm, Permitted};
 use super::App;
+
+/// The OctoPrint release whose REST API and push channel Plinth speaks.
+pub const OCTOPRINT_API_LEVEL: &str = "1.11.8";
+
+/// `GET /api/version` (the `status` permission), as OctoPrint answers it:
+/// `api` 0.1, `server` the OctoPrint release whose API Plinth speaks, and a
+/// `text` that starts with "OctoPrint" (slicers such as PrusaSlicer check
+/// it) and names Plinth.
+pub async fn version(_: Permitted<perm::Status>) -> Json<Value> {
+    Json(json!({
+        "api": "0.1",
+        "server": OCTOPRINT_API_LEVEL,
+        "text": format!("OctoPrint {OCTOPRINT_API_LEVEL} (Plinth {})", env!("CARGO_PKG_VERSION")),
+    }))
+}
 
 /// Version, safe mode and its reason (OctoPrint's `safemode`), whether a
 /// plugin toggle waits for a restart, how many plugin calls ran past

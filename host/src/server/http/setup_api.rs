@@ -72,7 +72,7 @@ pub async fn admin(
     })
     .await??;
     tracing::info!("first run: administrator {name} created");
-    Ok(super::login::open_session(&app, &name, &user))
+    Ok(super::login::open_session(&app, &name, &user, None))
 }
 
 /// Whether the request's `Host` names this machine's loopback interface.

@@ -1,0 +1,208 @@
+//! What OctoPrint's clients count on, through the real binary: the version
+//! call, API keys in their three places, the current user, OctoPrint's login
+//! answer and passive login with a key, JSON errors everywhere under
+//! `/api/`, and the slicer flow (version, then upload with print).
+
+#[macro_use]
+mod common;
+
+use common::{add_user, api_key, http, send, upload_form, Push, Sandbox, Server};
+use plinth_abi::{json, Value};
+
+/// `GET path` with the key in `how`: `header`, `query` or `bearer`.
+fn get_with(server: &Server, path: &str, key: &str, how: &str) -> (u16, Value) {
+    let agent = http();
+    let request = match how {
+        "header" => agent.get(&server.url(path)).header("X-Api-Key", key),
+        "query" => agent.get(&server.url(&format!("{path}?apikey={key}"))),
+        "bearer" => agent
+            .get(&server.url(path))
+            .header("Authorization", &format!("Bearer {key}")),
+        _ => agent.get(&server.url(path)),
+    };
+    let mut response = request.call().unwrap();
+    let status = response.status().as_u16();
+    let text = response.body_mut().read_to_string().unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+#[test]
+fn version_keys_current_user_and_login_as_octoprint() {
+    let sb = Sandbox::new();
+    add_user(&sb, "ada", true);
+    add_user(&sb, "bob", false);
+    let (ada, bob) = (api_key(&sb, "ada"), api_key(&sb, "bob"));
+    let server = Server::start(&sb);
+
+    for how in ["header", "query", "bearer"] {
+        let (status, version) = get_with(&server, "/api/version", &ada, how);
+        assert_eq!(status, 200, "{how}: {version}");
+        assert_eq!(version["api"], "0.1");
+        assert!(
+            version["text"].as_str().unwrap().starts_with("OctoPrint "),
+            "{version}"
+        );
+        assert!(version["server"].as_str().unwrap().starts_with("1."));
+    }
+    let (status, refused) = get_with(&server, "/api/version", "", "none");
+    assert_eq!(status, 403, "anonymous: {refused}");
+    assert!(refused["error"].is_string());
+    let (status, refused) = get_with(&server, "/api/version", "wrong", "bearer");
+    assert_eq!(status, 403, "{refused}");
+
+    let (_, anonymous) = get_with(&server, "/api/currentuser", "", "none");
+    assert_eq!(
+        anonymous,
+        json!({"name": null, "permissions": [], "groups": ["guests"]})
+    );
+    let (_, me) = get_with(&server, "/api/currentuser", &bob, "query");
+    assert_eq!(me["name"], "bob");
+    assert_eq!(me["groups"], json!(["users"]));
+    let permissions = me["permissions"].as_array().unwrap();
+    assert!(permissions.contains(&json!("FILES_UPLOAD")), "{me}");
+    assert!(!permissions.contains(&json!("ADMIN")), "{me}");
+
+    // The login answer, with the session a push channel authenticates with.
+    let mut response = http()
+        .post(&server.url("/api/login"))
+        .header("Content-Type", "application/json")
+        .send(r#"{"user": "ada", "pass": "pw"}"#)
+        .unwrap();
+    let login: Value =
+        serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap();
+    for field in [
+        "name",
+        "active",
+        "admin",
+        "groups",
+        "permissions",
+        "needs",
+        "roles",
+        "session",
+    ] {
+        assert!(login.get(field).is_some(), "{field} missing: {login}");
+    }
+    assert_eq!(login["groups"], json!(["admins", "users"]));
+    let permissions = login["permissions"].as_array().unwrap();
+    for key in [
+        "ADMIN",
+        "SETTINGS",
+        "PLUGIN_MANAGER",
+        "STATUS",
+        "PRINT",
+        "MONITOR_TERMINAL",
+    ] {
+        assert!(permissions.contains(&json!(key)), "{key}: {login}");
+    }
+    assert!(!login["session"].as_str().unwrap().is_empty());
+
+    // Passive login with an API key opens a session and shows the key back.
+    let mut response = http()
+        .post(&server.url("/api/login"))
+        .header("X-Api-Key", &bob)
+        .header("Content-Type", "application/json")
+        .send(r#"{"passive": true}"#)
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let cookie = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("plinth_session="))
+        .map(|c| c.split(';').next().unwrap().to_owned())
+        .expect("a session cookie");
+    let passive: Value =
+        serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap();
+    assert_eq!(
+        (&passive["name"], &passive["apikey"]),
+        (&json!("bob"), &json!(bob))
+    );
+    let session = passive["session"].as_str().unwrap().to_owned();
+    assert!(cookie.ends_with(&session), "{cookie} / {session}");
+    let mut again = http()
+        .post(&server.url("/api/login"))
+        .header("Cookie", &cookie)
+        .header("Content-Type", "application/json")
+        .send(r#"{"passive": true}"#)
+        .unwrap();
+    let again: Value = serde_json::from_str(&again.body_mut().read_to_string().unwrap()).unwrap();
+    assert_eq!(
+        (&again["name"], &again["session"]),
+        (&json!("bob"), &json!(session))
+    );
+    let mut nobody = http()
+        .post(&server.url("/api/login"))
+        .header("Content-Type", "application/json")
+        .send(r#"{"passive": true}"#)
+        .unwrap();
+    assert_eq!(nobody.status().as_u16(), 401);
+    assert!(nobody
+        .body_mut()
+        .read_to_string()
+        .unwrap()
+        .contains("\"error\""));
+}
+
+#[test]
+fn every_error_under_api_is_json() {
+    let sb = Sandbox::new();
+    add_user(&sb, "ada", true);
+    let key = api_key(&sb, "ada");
+    let server = Server::start(&sb);
+    // A JSON body where a multipart upload is expected.
+    let (status, answer) = send(
+        &server,
+        "POST",
+        "/api/files/local",
+        &key,
+        Some(json!({"a": 1})),
+    );
+    assert!((400..500).contains(&status), "{status}");
+    assert!(
+        answer["error"].as_str().is_some_and(|e| !e.is_empty()),
+        "{answer}"
+    );
+    // A method a route does not take, and a route that does not exist.
+    for (method, path) in [("DELETE", "/api/version"), ("GET", "/api/nothing/here")] {
+        let (status, answer) = send(&server, method, path, &key, None);
+        assert!((400..500).contains(&status), "{method} {path}: {status}");
+        assert!(answer["error"].is_string(), "{method} {path}: {answer}");
+    }
+}
+
+/// As PrusaSlicer and Cura do it: the version with the key, then an upload
+/// with `select` and `print`, and the print runs.
+#[test]
+fn the_slicer_flow_uploads_and_prints() {
+    let sb = Sandbox::new();
+    sb.write_config("printer:\n  lines_per_second: 20\nserial:\n  autoconnect: true\n");
+    add_user(&sb, "ada", true);
+    let key = api_key(&sb, "ada");
+    let server = Server::start(&sb);
+    common::wait_printer(&server, &key, "Operational");
+    let push = Push::connect(&server, &key);
+    let (status, version) = get_with(&server, "/api/version", &key, "header");
+    assert_eq!(status, 200);
+    assert!(version["text"].as_str().unwrap().starts_with("OctoPrint"));
+    let gcode = "G28\nG1 X10 Y10 F3000\n".repeat(50);
+    let (status, body) = upload_form(
+        &server,
+        &key,
+        &[("select", "true"), ("print", "true")],
+        Some(("benchy.gcode", gcode.as_bytes())),
+    );
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["effectivePrint"], true, "{body}");
+    assert_eq!(push.wait_event("PrintStarted")["name"], "benchy.gcode");
+    let (_, job) = send(&server, "GET", "/api/job", &key, None);
+    assert_eq!(job["state"], "Printing", "{job}");
+    let (status, _) = send(
+        &server,
+        "POST",
+        "/api/job",
+        &key,
+        Some(json!({"command": "cancel"})),
+    );
+    assert_eq!(status, 204);
+}
