@@ -206,3 +206,82 @@ fn the_slicer_flow_uploads_and_prints() {
     );
     assert_eq!(status, 204);
 }
+
+/// `GET /api/job` and the file listing after prints, as OctoPrint's: whole
+/// seconds, the file's average and last print time on this printer profile,
+/// `prints` and `statistics` in the listing with `free`/`total` and
+/// absolute `refs`, and a cancelled job's progress reset.
+#[test]
+fn job_and_files_carry_print_history_as_octoprint() {
+    let sb = Sandbox::new();
+    sb.write_config("printer:\n  lines_per_second: 1000\nserial:\n  autoconnect: true\n");
+    add_user(&sb, "ada", true);
+    let key = api_key(&sb, "ada");
+    let server = Server::start(&sb);
+    common::wait_printer(&server, &key, "Operational");
+    let push = Push::connect(&server, &key);
+    let gcode = "G1 X10 F3000\nG1 X0\n".repeat(20);
+    let (status, _) = upload_form(
+        &server,
+        &key,
+        &[("print", "true")],
+        Some(("part.gcode", gcode.as_bytes())),
+    );
+    assert_eq!(status, 201);
+    push.wait_event("PrintDone");
+    let stats = push.wait_event("MetadataStatisticsUpdated");
+    assert_eq!(stats["path"], "part.gcode");
+    let (_, job) = send(&server, "GET", "/api/job", &key, None);
+    assert!(job["job"]["averagePrintTime"].is_number(), "{job}");
+    assert_eq!(job["job"]["averagePrintTime"], job["job"]["lastPrintTime"]);
+    assert!(
+        job["progress"]["printTime"].is_u64(),
+        "whole seconds: {job}"
+    );
+    assert_eq!(job["job"]["file"]["display"], "part.gcode");
+
+    let (_, listing) = send(&server, "GET", "/api/files/local", &key, None);
+    assert!(listing["free"].as_u64().unwrap() > 0 && listing["total"].as_u64().unwrap() > 0);
+    let entry = &listing["files"][0];
+    assert_eq!(entry["prints"]["success"], 1, "{entry}");
+    assert_eq!(entry["prints"]["failure"], 0);
+    assert!(entry["statistics"]["averagePrintTime"]["_default"].is_number());
+    let resource = entry["refs"]["resource"].as_str().unwrap();
+    assert_eq!(
+        resource,
+        server.url("/api/files/local/part.gcode"),
+        "absolute"
+    );
+
+    // A cancelled print counts as a failure, and its progress is reset.
+    let slow = "G1 X10 F3000\nG1 X0\n".repeat(5000);
+    upload_form(
+        &server,
+        &key,
+        &[("print", "true")],
+        Some(("slow.gcode", slow.as_bytes())),
+    );
+    push.wait_for("the slow print", |m| {
+        m["event"][0] == "PrintStarted" && m["event"][1]["name"] == "slow.gcode"
+    });
+    let (status, _) = send(
+        &server,
+        "POST",
+        "/api/job",
+        &key,
+        Some(json!({"command": "cancel"})),
+    );
+    assert_eq!(status, 204);
+    push.wait_for("the failure", |m| {
+        m["event"][0] == "PrintFailed" && m["event"][1]["name"] == "slow.gcode"
+    });
+    let (_, job) = send(&server, "GET", "/api/job", &key, None);
+    assert_eq!(job["progress"]["completion"], Value::Null, "{job}");
+    assert_eq!(job["progress"]["printTime"], Value::Null, "{job}");
+    let (_, slow) = send(&server, "GET", "/api/files/local/slow.gcode", &key, None);
+    assert_eq!(
+        (&slow["prints"]["success"], &slow["prints"]["failure"]),
+        (&json!(0), &json!(1)),
+        "{slow}"
+    );
+}

@@ -81,6 +81,11 @@ pub const FOLDER_MOVED: &str = "FolderMoved";
 /// `{"type": "printables", "storage": "local"}`.
 pub const UPDATED_FILES: &str = "UpdatedFiles";
 
+/// A file's print statistics changed (a print of it ended). Payload:
+/// `{"storage": "local", "path": "<path>"}`; the statistics are in the
+/// file's metadata (`prints`, `statistics`).
+pub const METADATA_STATISTICS_UPDATED: &str = "MetadataStatisticsUpdated";
+
 /// The analysis of a G-code file started. Payload: `{"name", "path",
 /// "origin": "local", "type": ["machinecode", "gcode"]}`.
 pub const METADATA_ANALYSIS_STARTED: &str = "MetadataAnalysisStarted";

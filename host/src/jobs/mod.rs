@@ -52,6 +52,7 @@ impl Jobs {
             analysis,
         ));
         slicing.attach_files(&files);
+        printer.attach_files(&files);
         let jobs = Arc::new(Self {
             printer,
             slicing,

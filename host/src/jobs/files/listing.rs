@@ -101,11 +101,22 @@ impl FileManager {
                 .folder()
                 .metadata(&path)
                 .map_err(|e| io_failed("read", &path, e))?;
-            let analysis = self.folder().analysis(&path);
-            return Ok(self.file_entry(&tree, &path, &meta, analysis));
+            let kept = self.folder().file_metadata(&path);
+            return Ok(self.file_entry(&tree, &path, &meta, kept));
         }
         let path = self.non_root_folder(path)?;
         Ok(self.folder_entry(&tree, &path, recursive))
+    }
+
+    /// The free and total bytes of the disk the uploads folder is on.
+    pub fn usage(&self) -> Option<(u64, u64)> {
+        let root = self.folder().root().canonicalize().ok()?;
+        let disks = sysinfo::Disks::new_with_refreshed_list();
+        disks
+            .iter()
+            .filter(|d| root.starts_with(d.mount_point()))
+            .max_by_key(|d| d.mount_point().as_os_str().len())
+            .map(|d| (d.available_space(), d.total_space()))
     }
 
     /// The files and folders in folder `path` (`""`: all), sorted by name,
@@ -126,10 +137,11 @@ impl FileManager {
             .map(|e| match e.meta.is_dir() {
                 true => self.folder_entry(tree, &e.path, recursive),
                 false => {
-                    let analysis = metadata
-                        .remove(split_path(&e.path).1)
-                        .and_then(|mut m| m.get_mut("analysis").map(Value::take));
-                    self.file_entry(tree, &e.path, &e.meta, analysis)
+                    let kept = match metadata.remove(split_path(&e.path).1) {
+                        Some(Value::Object(kept)) => kept,
+                        _ => uploads::Entry::new(),
+                    };
+                    self.file_entry(tree, &e.path, &e.meta, kept)
                 }
             })
             .collect()
@@ -140,7 +152,7 @@ impl FileManager {
         tree: &Value,
         path: &str,
         meta: &std::fs::Metadata,
-        analysis: Option<Value>,
+        mut kept: uploads::Entry,
     ) -> Value {
         let (_, name) = split_path(path);
         let type_path = uploads::type_of(tree, name).unwrap_or_default();
@@ -158,8 +170,15 @@ impl FileManager {
                 "download": format!("/downloads/files/local/{path}"),
             },
         });
-        if let Some(analysis) = analysis {
-            entry["gcodeAnalysis"] = analysis;
+        // What OctoPrint shows of the metadata: the analysis, prints, statistics.
+        for (from, to) in [
+            ("analysis", "gcodeAnalysis"),
+            ("prints", "prints"),
+            ("statistics", "statistics"),
+        ] {
+            if let Some(value) = kept.remove(from) {
+                entry[to] = value;
+            }
         }
         entry
     }

@@ -21,6 +21,7 @@ use plinth_abi::hooks::FILEMANAGER_PREPROCESSOR;
 use plinth_abi::{events, json, Value};
 use tempfile::NamedTempFile;
 
+mod history;
 mod listing;
 mod transfer;
 

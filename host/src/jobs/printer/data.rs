@@ -105,19 +105,31 @@ impl Printer {
             status.user.clone(),
         );
         drop(status);
-        let analysis = name.and_then(|n| uploads::folder(&self.manager).analysis(&n));
+        let metadata = name.map(|n| uploads::folder(&self.manager).file_metadata(&n));
+        let analysis = metadata.as_ref().and_then(|m| m.get("analysis"));
+        // Successful prints of this file on this printer profile.
+        let profile = self.profile();
+        let statistic = |key: &str| {
+            metadata
+                .as_ref()
+                .and_then(|m| m.get("statistics"))
+                .and_then(|s| s[key].get(profile.id()).cloned())
+        };
         let job = json!({
             "job": {
                 "file": file,
-                "estimatedPrintTime": analysis.as_ref().and_then(|a| a.get("estimatedPrintTime").cloned()),
-                "filament": analysis.as_ref().and_then(|a| a.get("filament").cloned()),
+                "estimatedPrintTime": analysis.and_then(|a| a.get("estimatedPrintTime").cloned()),
+                "averagePrintTime": statistic("averagePrintTime"),
+                "lastPrintTime": statistic("lastPrintTime"),
+                "filament": analysis.and_then(|a| a.get("filament").cloned()),
                 "user": user,
             },
             "progress": {
                 "completion": completion,
                 "filepos": filepos,
-                "printTime": time,
-                "printTimeLeft": left,
+                // Whole seconds, as OctoPrint.
+                "printTime": time.map(|t| t as u64),
+                "printTimeLeft": left.map(|t| t as u64),
                 "printTimeLeftOrigin": left.map(|_| "linear"),
             },
             "state": state.text(),

@@ -186,6 +186,8 @@ pub struct Printer {
     profile: Mutex<Profile>,
     /// Plugins' `PrinterCallback`s.
     callbacks: callbacks::Callbacks,
+    /// The file manager that records each print (set once it exists).
+    files: std::sync::OnceLock<std::sync::Weak<crate::jobs::files::FileManager>>,
 }
 
 impl Printer {
@@ -233,6 +235,7 @@ impl Printer {
             profiles,
             profile: Mutex::new(profile),
             callbacks,
+            files: Default::default(),
         });
         let weak = Arc::downgrade(&printer);
         let worker = std::thread::Builder::new()
@@ -294,6 +297,18 @@ impl Printer {
     /// Whether a job exists (printing, paused, pausing, cancelling, …).
     pub fn is_busy(&self) -> bool {
         self.state().is_busy()
+    }
+
+    /// Gives the printer the file manager that records its prints.
+    pub fn attach_files(&self, files: &Arc<crate::jobs::files::FileManager>) {
+        let _ = self.files.set(Arc::downgrade(files));
+    }
+
+    /// Records a print of `path` in its metadata (OctoPrint's `log_print`).
+    pub(crate) fn log_print(&self, path: &str, seconds: f64, success: bool) {
+        if let Some(files) = self.files.get().and_then(std::sync::Weak::upgrade) {
+            files.log_print(path, seconds, success, self.profile().id());
+        }
     }
 
     /// The file a running job prints, if any.

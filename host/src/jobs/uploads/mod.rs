@@ -10,6 +10,7 @@ mod names;
 mod stl;
 
 pub use folder::Folder;
+pub use metadata::Entry;
 pub use names::{
     clean_folder, clean_name, clean_path, extension_tree, is_machinecode, is_within, join_path,
     sanitize, split_path, type_of, MAX_NAME_BYTES,

@@ -40,15 +40,57 @@ pub struct ListQuery {
     recursive: bool,
 }
 
-/// `GET /api/files` and `GET /api/files/local`.
+/// `GET /api/files` and `GET /api/files/local`: the entries, with the
+/// disk's `free` and `total` bytes, as OctoPrint.
 pub async fn list(
     State(app): State<Arc<App>>,
     _: Permitted<perm::FilesList>,
     Query(query): Query<ListQuery>,
+    headers: axum::http::HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
     let files = app.jobs.files.clone();
-    let listed = blocking(move || files.list("", query.recursive)).await??;
-    Ok(Json(json!({ "files": listed })))
+    let (mut listed, usage) = blocking(move || {
+        let listed = files.list("", query.recursive)?;
+        Ok::<_, crate::jobs::JobError>((listed, files.usage()))
+    })
+    .await??;
+    let base = base_url(&headers);
+    for entry in &mut listed {
+        absolute_refs(entry, &base);
+    }
+    let mut answer = json!({ "files": listed });
+    if let Some((free, total)) = usage {
+        answer["free"] = json!(free);
+        answer["total"] = json!(total);
+    }
+    Ok(Json(answer))
+}
+
+/// `http://host:port` of the request, as the client reached the server
+/// (a proxy's `X-Forwarded-Proto`/`X-Forwarded-Host` first).
+fn base_url(headers: &axum::http::HeaderMap) -> String {
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let scheme = text("x-forwarded-proto").unwrap_or("http");
+    let host = text("x-forwarded-host")
+        .or_else(|| text("host"))
+        .unwrap_or("127.0.0.1");
+    format!("{scheme}://{host}")
+}
+
+/// Makes an entry's `refs` (and its children's) absolute URLs, as OctoPrint's.
+fn absolute_refs(entry: &mut Value, base: &str) {
+    if let Some(refs) = entry.get_mut("refs").and_then(Value::as_object_mut) {
+        for url in refs.values_mut() {
+            if let Some(path) = url.as_str().filter(|u| u.starts_with('/')) {
+                *url = json!(format!("{base}{path}"));
+            }
+        }
+    }
+    if let Some(children) = entry.get_mut("children").and_then(Value::as_array_mut) {
+        for child in children {
+            absolute_refs(child, base);
+        }
+    }
 }
 
 /// A multipart text field's value.
@@ -80,8 +122,10 @@ fn is_true(value: &str) -> bool {
 pub async fn upload(
     State(app): State<Arc<App>>,
     Permitted(caller, _): Permitted<perm::FilesUpload>,
+    headers: axum::http::HeaderMap,
     mut form: Multipart,
 ) -> Result<Response, ApiError> {
+    let base = base_url(&headers);
     let bad = |m: String| ApiError::new(StatusCode::BAD_REQUEST, m);
     // Multipart errors carry their status: 413 past the upload limit, 400 otherwise.
     let failed = |e: axum::extract::multipart::MultipartError| {
@@ -152,6 +196,8 @@ pub async fn upload(
             let machinecode = uploads::is_machinecode(&path);
             let effective_select = (select || print) && may_select && machinecode;
             let effective_print = print && may_print && effective_select;
+            let mut info = info;
+            absolute_refs(&mut info, &base);
             let mut answer = json!({"done": true, "files": {"local": info}});
             if select || print {
                 let chosen = effective_select
@@ -192,6 +238,7 @@ pub async fn info(
     _: Permitted<perm::FilesList>,
     Path(path): Path<String>,
     Query(query): Query<ListQuery>,
+    headers: axum::http::HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
     let files = app.jobs.files.clone();
     let recursive = query.recursive;
@@ -211,6 +258,8 @@ pub async fn info(
         })
     })
     .await??;
+    let mut entry = entry;
+    absolute_refs(&mut entry, &base_url(&headers));
     Ok(Json(entry))
 }
 
@@ -243,6 +292,7 @@ pub async fn command(
     State(app): State<Arc<App>>,
     Changing(caller): Changing,
     Path(name): Path<String>,
+    headers: axum::http::HeaderMap,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
     let text = |key: &str| optional_text(&body, key);
@@ -341,6 +391,8 @@ pub async fn command(
             })
             .await??;
             let location = format!("/api/files/local/{}", entry["path"].as_str().unwrap_or(""));
+            let mut entry = entry;
+            absolute_refs(&mut entry, &base_url(&headers));
             let mut response = (StatusCode::CREATED, Json(entry)).into_response();
             if let Ok(v) = HeaderValue::from_str(&location) {
                 response.headers_mut().insert(header::LOCATION, v);

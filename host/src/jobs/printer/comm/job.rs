@@ -325,7 +325,12 @@ pub(super) fn end_job(printer: &Arc<Printer>, selected: Option<&Selected>, endin
                 status.completion = Some(100.0);
                 (events::PRINT_DONE, payload)
             }
-            Ending::Cancelled(_) => (events::PRINT_CANCELLED, payload),
+            Ending::Cancelled(_) => {
+                // OctoPrint resets the progress of a cancelled job.
+                status.completion = None;
+                status.clock.last_time = None;
+                (events::PRINT_CANCELLED, payload)
+            }
             Ending::Failed(reason) => {
                 status.error = Some(reason.clone());
                 // OctoPrint: `reason` is "error" (or "cancelled"), the message is `error`.
@@ -340,6 +345,11 @@ pub(super) fn end_job(printer: &Arc<Printer>, selected: Option<&Selected>, endin
     }
     printer.move_from(JOB_STATES, PrinterState::Operational);
     printer.manager.fire_event(event, &payload);
+    // As OctoPrint: after PrintDone, before a cancel's PrintFailed.
+    if let Some(selected) = selected {
+        let seconds = payload["time"].as_f64().unwrap_or(0.0);
+        printer.log_print(&selected.name, seconds, matches!(ending, Ending::Done));
+    }
     if let Ending::Cancelled(_) = ending {
         let mut failed = selected.map_or_else(no_file, Selected::payload);
         failed["time"] = payload["time"].clone();
