@@ -262,7 +262,7 @@ fn job_and_files_carry_print_history_as_octoprint() {
         Some(("slow.gcode", slow.as_bytes())),
     );
     push.wait_for("the slow print", |m| {
-        m["event"][0] == "PrintStarted" && m["event"][1]["name"] == "slow.gcode"
+        m["event"]["type"] == "PrintStarted" && m["event"]["payload"]["name"] == "slow.gcode"
     });
     let (status, _) = send(
         &server,
@@ -273,7 +273,7 @@ fn job_and_files_carry_print_history_as_octoprint() {
     );
     assert_eq!(status, 204);
     push.wait_for("the failure", |m| {
-        m["event"][0] == "PrintFailed" && m["event"][1]["name"] == "slow.gcode"
+        m["event"]["type"] == "PrintFailed" && m["event"]["payload"]["name"] == "slow.gcode"
     });
     let (_, job) = send(&server, "GET", "/api/job", &key, None);
     assert_eq!(job["progress"]["completion"], Value::Null, "{job}");
@@ -284,4 +284,74 @@ fn job_and_files_carry_print_history_as_octoprint() {
         (&json!(0), &json!(1)),
         "{slow}"
     );
+}
+
+/// OctoPrint's push channel at its SockJS path, as its clients use it:
+/// connect without credentials, hear `connected`, authenticate with the
+/// session of a passive login, get `history`, then events as `{type,
+/// payload}`; a wrong session is refused.
+#[test]
+fn the_sockjs_push_channel_authenticates_with_a_session() {
+    use tungstenite::Message;
+    let sb = Sandbox::new();
+    add_user(&sb, "ada", true);
+    let key = api_key(&sb, "ada");
+    let server = Server::start(&sb);
+    let url = format!("ws://127.0.0.1:{}/sockjs/websocket", server.port);
+    let read = |socket: &mut tungstenite::WebSocket<_>| -> Value {
+        loop {
+            match socket.read().unwrap() {
+                Message::Text(text) => return serde_json::from_str(text.as_str()).unwrap(),
+                _ => continue,
+            }
+        }
+    };
+    let (mut socket, _) = tungstenite::connect(&url).unwrap();
+    if let tungstenite::stream::MaybeTlsStream::Plain(s) = socket.get_mut() {
+        s.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+            .unwrap();
+    }
+    let hello = read(&mut socket);
+    let connected = &hello["connected"];
+    assert!(connected["version"].is_string(), "{hello}");
+    assert_eq!(connected["safe_mode"], Value::Null);
+    assert_eq!(connected["online"], true);
+    assert!(connected["permissions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p["key"] == "STATUS"));
+
+    // A wrong session is refused.
+    socket
+        .send(Message::Text(r#"{"auth": "ada:not-a-session"}"#.into()))
+        .unwrap();
+    assert_eq!(read(&mut socket)["reauthRequired"]["reason"], "logout");
+
+    // The session of a passive login with the API key is accepted.
+    let mut response = http()
+        .post(&server.url("/api/login"))
+        .header("X-Api-Key", &key)
+        .header("Content-Type", "application/json")
+        .send(r#"{"passive": true}"#)
+        .unwrap();
+    let login: Value =
+        serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap();
+    let auth = json!({"auth": format!("ada:{}", login["session"].as_str().unwrap())});
+    socket.send(Message::Text(auth.to_string().into())).unwrap();
+    let history = read(&mut socket);
+    assert!(history["history"]["state"]["text"].is_string(), "{history}");
+    assert!(history["history"]["temps"].is_array());
+    assert!(history["history"]["logs"].is_array());
+
+    // Then events, as OctoPrint shapes them.
+    let (status, _) = upload_form(&server, &key, &[], Some(("x.gcode", b"G28\n")));
+    assert_eq!(status, 201);
+    loop {
+        let message = read(&mut socket);
+        if message["event"]["type"] == "FileAdded" {
+            assert_eq!(message["event"]["payload"]["path"], "x.gcode");
+            break;
+        }
+    }
 }

@@ -152,8 +152,8 @@ fn folders_uploads_analysis_copy_move_and_delete_as_octoprint() {
     );
     assert_eq!(status, 204);
     push.wait_for("the second analysis", |m| {
-        m["event"][0] == "MetadataAnalysisFinished"
-            && m["event"][1]["path"] == "my_parts/renamed.gcode"
+        m["event"]["type"] == "MetadataAnalysisFinished"
+            && m["event"]["payload"]["path"] == "my_parts/renamed.gcode"
     });
 
     // Refusals name what is wrong and change nothing.
@@ -255,8 +255,8 @@ fn an_upload_with_print_starts_it_and_nothing_is_analysed_while_printing() {
         !push
             .all()
             .iter()
-            .any(|m| m["event"][0] == "MetadataAnalysisFinished"
-                && m["event"][1]["path"] == "later.gcode"),
+            .any(|m| m["event"]["type"] == "MetadataAnalysisFinished"
+                && m["event"]["payload"]["path"] == "later.gcode"),
         "analysed during the print"
     );
     let (status, _) = send(
@@ -268,7 +268,8 @@ fn an_upload_with_print_starts_it_and_nothing_is_analysed_while_printing() {
     );
     assert_eq!(status, 204);
     push.wait_for("the analysis after the print", |m| {
-        m["event"][0] == "MetadataAnalysisFinished" && m["event"][1]["path"] == "later.gcode"
+        m["event"]["type"] == "MetadataAnalysisFinished"
+            && m["event"]["payload"]["path"] == "later.gcode"
     });
 
     // Select only: selected, not printed.
@@ -481,8 +482,8 @@ fn plugins_reach_the_file_and_slicing_managers_in(mode: &str) {
 
     // The analysis reaches the metadata; the plugin's own metadata sits beside it.
     push.wait_for("the plugin's file analysed", |m| {
-        m["event"][0] == "MetadataAnalysisFinished"
-            && m["event"][1]["path"] == "from_plugin/part.gcode"
+        m["event"]["type"] == "MetadataAnalysisFinished"
+            && m["event"]["payload"]["path"] == "from_plugin/part.gcode"
     });
     let set = |data: Value| call("set_metadata", data);
     let target = |extra: Value| {

@@ -82,10 +82,10 @@ fn settings_updated_carries_hashes_and_no_restricted_value_reaches_push_clients(
     let updated: Vec<Value> = received
         .iter()
         .map(|m| serde_json::from_str::<Value>(m).unwrap())
-        .filter(|m| m["event"][0] == "SettingsUpdated")
+        .filter(|m| m["event"]["type"] == "SettingsUpdated")
         .collect();
     assert_eq!(updated.len(), 1, "{received:?}");
-    let payload = updated[0]["event"][1].as_object().unwrap();
+    let payload = updated[0]["event"]["payload"].as_object().unwrap();
     assert_eq!(
         payload.keys().collect::<Vec<_>>(),
         ["config_hash", "effective_hash"]
@@ -110,12 +110,12 @@ fn settings_updated_carries_hashes_and_no_restricted_value_reaches_push_clients(
     let again: Vec<Value> = messages_within(&mut socket, Duration::from_secs(2))
         .iter()
         .map(|m| serde_json::from_str::<Value>(m).unwrap())
-        .filter(|m| m["event"][0] == "SettingsUpdated")
+        .filter(|m| m["event"]["type"] == "SettingsUpdated")
         .collect();
     assert_eq!(again.len(), 1);
     assert_ne!(
-        again[0]["event"][1]["config_hash"],
-        updated[0]["event"][1]["config_hash"]
+        again[0]["event"]["payload"]["config_hash"],
+        updated[0]["event"]["payload"]["config_hash"]
     );
 }
 

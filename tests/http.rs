@@ -1262,7 +1262,7 @@ fn the_push_channel_carries_events_and_plugin_messages_to_logged_in_clients() {
         let message = next();
         if message.get("plugin").is_some() {
             plugin_message = Some(message);
-        } else if message["event"][0] == "SettingsUpdated" {
+        } else if message["event"]["type"] == "SettingsUpdated" {
             settings_event = Some(message);
         }
     }
@@ -1271,7 +1271,7 @@ fn the_push_channel_carries_events_and_plugin_messages_to_logged_in_clients() {
         json!({"plugin": {"plugin": "rec", "data": {"progress": 42}}})
     );
     // OctoPrint's payload: hashes only, never the settings.
-    let payload = settings_event.unwrap()["event"][1].clone();
+    let payload = settings_event.unwrap()["event"]["payload"].clone();
     let keys: Vec<&String> = payload.as_object().unwrap().keys().collect();
     assert_eq!(keys, ["config_hash", "effective_hash"], "{payload}");
     assert_eq!(payload["config_hash"].as_str().unwrap().len(), 64);

@@ -529,7 +529,7 @@ fn bad_slicing_requests_are_clear_errors_and_leave_nothing_half_written_in(mode:
     );
     assert_eq!(slice("liar.stl", json!({"slicer": "probe"})).0, 202);
     push.wait_for("the liar's failure", |m| {
-        m["event"][0] == "SlicingFailed" && m["event"][1]["stl"] == "liar.stl"
+        m["event"]["type"] == "SlicingFailed" && m["event"]["payload"]["stl"] == "liar.stl"
     });
 
     // A running job can be cancelled; it ends in SlicingCancelled and leaves nothing.
@@ -597,7 +597,7 @@ fn bad_slicing_requests_are_clear_errors_and_leave_nothing_half_written_in(mode:
         202
     );
     push.wait_for("fine's end", |m| {
-        m["event"][0] == "SlicingDone" && m["event"][1]["stl"] == "fine.stl"
+        m["event"]["type"] == "SlicingDone" && m["event"]["payload"]["stl"] == "fine.stl"
     });
     let (_, info) = send(&server, "GET", "/api/files/local/fine.gcode", &key, None);
     assert_eq!(info["gcodeAnalysis"]["position"], json!([5.0, 6.0]));

@@ -124,8 +124,8 @@ fn the_printer_connects_answers_and_refuses_what_does_not_fit() {
     let states: Vec<Value> = push
         .all()
         .iter()
-        .filter(|m| m["event"][0] == "PrinterStateChanged")
-        .map(|m| m["event"][1]["state_id"].clone())
+        .filter(|m| m["event"]["type"] == "PrinterStateChanged")
+        .map(|m| m["event"]["payload"]["state_id"].clone())
         .collect();
     assert_eq!(
         states,
@@ -701,13 +701,16 @@ fn print_positions_resends_and_the_cancel_script_in(mode: &str) {
         push.all()
             .iter()
             .filter(|m| {
-                m["event"][0] == "PrinterStateChanged"
-                    || m["event"][0]
+                m["event"]["type"] == "PrinterStateChanged"
+                    || m["event"]["type"]
                         .as_str()
                         .is_some_and(|e| e.starts_with("Print"))
             })
-            .map(|m| match m["event"][0].as_str().unwrap() {
-                "PrinterStateChanged" => m["event"][1]["state_id"].as_str().unwrap().to_owned(),
+            .map(|m| match m["event"]["type"].as_str().unwrap() {
+                "PrinterStateChanged" => m["event"]["payload"]["state_id"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
                 other => other.to_owned(),
             })
             .collect()

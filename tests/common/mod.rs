@@ -635,13 +635,13 @@ impl Push {
     }
 
     pub fn wait_event(&self, name: &str) -> Value {
-        self.wait_for(name, |m| m["event"][0] == name)["event"][1].clone()
+        self.wait_for(name, |m| m["event"]["type"] == name)["event"]["payload"].clone()
     }
 
     pub fn events(&self) -> Vec<String> {
         self.all()
             .iter()
-            .filter_map(|m| m["event"][0].as_str().map(str::to_owned))
+            .filter_map(|m| m["event"]["type"].as_str().map(str::to_owned))
             .collect()
     }
 }

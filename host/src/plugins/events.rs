@@ -32,6 +32,18 @@ pub trait EventSink: Send + Sync {
 /// An event with its encoded `(name, payload)`, shared by every handler.
 type Encoded = (String, Arc<[u8]>);
 
+/// OctoPrint's push message of an event, `{"event": {"type": "<name>",
+/// "payload": <payload>}}`, cut from the encoding every handler gets
+/// (`["<name>",<payload>]`) without parsing it again.
+fn push_event((name, encoded): &Encoded) -> PushMessage {
+    let name = serde_json::to_string(name).expect("a string always encodes");
+    let text = String::from_utf8_lossy(encoded);
+    let payload = text
+        .get(name.len() + 2..text.len().saturating_sub(1))
+        .unwrap_or("null");
+    format!("{{\"event\":{{\"type\":{name},\"payload\":{payload}}}}}").into()
+}
+
 enum Message {
     Event(Encoded),
     /// For the push channel only, in line with the events fired before it.
@@ -84,9 +96,7 @@ impl EventBus {
                     for message in batch {
                         match message {
                             Message::Event(event) => {
-                                // `{"event": ["<name>", <payload>]}` from the encoding every handler gets.
-                                let text = String::from_utf8_lossy(&event.1);
-                                let _ = pusher.send(format!("{{\"event\":{text}}}").into());
+                                let _ = pusher.send(push_event(&event));
                                 for (queue, object) in &targets {
                                     enqueue(queue, event.clone(), object.clone());
                                 }
@@ -344,4 +354,28 @@ fn deliver_run(id: &str, object: &PluginObject, run: &mut Vec<Encoded>) {
         }
     }
     run.clear();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_event_is_pushed_as_octoprint_pushes_it() {
+        for (name, payload) in [
+            (
+                "PrintDone",
+                serde_json::json!({"name": "a \"b\".gcode", "time": 1.5}),
+            ),
+            ("Startup", Value::Null),
+            ("plugin_x_\u{e9}v\u{e9}nement", serde_json::json!([1, 2])),
+        ] {
+            let pushed = push_event(&EventBus::encode(name, &payload));
+            let parsed: Value = serde_json::from_str(&pushed).unwrap();
+            assert_eq!(
+                parsed,
+                serde_json::json!({"event": {"type": name, "payload": payload}})
+            );
+        }
+    }
 }

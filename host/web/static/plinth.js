@@ -699,8 +699,9 @@
         if (!isPlain(message)) return;
         // The greeting comes once the server has subscribed this channel.
         if (isPlain(message.connected)) document.body.dataset.push = "connected";
-        if (Array.isArray(message.event)) {
-            const [name, payload] = message.event;
+        if (isPlain(message.event) && typeof message.event.type === "string") {
+            const name = message.event.type;
+            const payload = message.event.payload;
             logEvent(String(name), payload);
             callViewModels("onEvent" + name, payload);
             if (name === "SettingsUpdated" && page.settingsLoaded) refreshSettingsSoon();

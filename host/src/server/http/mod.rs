@@ -180,6 +180,7 @@ pub fn router(app: Arc<App>) -> Router {
             axum::routing::post(plugins_api::command),
         )
         .route("/ws", get(push::ws))
+        .route("/sockjs/websocket", get(push::sockjs))
         .route("/api/login", axum::routing::post(login::login))
         .route("/api/logout", axum::routing::post(login::logout))
         .route("/", get(page::index))

@@ -1,9 +1,13 @@
-//! `/ws`: the push channel. A logged-in client (session cookie, `X-Api-Key`,
-//! or `?apikey=` since browsers cannot set headers on a WebSocket) with the
-//! `status` permission receives every event as `{"event": ["<name>",
-//! <payload>]}` and every plugin message as `{"plugin": {"plugin": "<id>",
-//! "data": …}}`. A client that falls more than 1,024 messages behind is told
-//! how many it missed: `{"dropped": n}`.
+//! The push channel, in OctoPrint's shapes, at `/ws` and at OctoPrint's
+//! `/sockjs/websocket`. A logged-in client (session cookie, `X-Api-Key`,
+//! `?apikey=` since browsers cannot set headers on a WebSocket, or on the
+//! SockJS path an `{"auth": "<user>:<session>"}` message) with the `status`
+//! permission gets `{"connected": …}`, then (SockJS) `{"history": …}`, then
+//! every event as `{"event": {"type": "<name>", "payload": …}}`, the
+//! printer's `{"current": …}`, `{"slicingProgress": …}` and every plugin
+//! message as `{"plugin": {"plugin": "<id>", "data": …}}`. A client that
+//! falls more than 1,024 messages behind is told how many it missed:
+//! `{"dropped": n}`.
 //!
 //! - A browser's upgrade authenticated by the session cookie must come from
 //!   this server's own page: its `Origin` must name the host it asked (or the
@@ -90,12 +94,70 @@ impl Drop for Open {
     }
 }
 
-/// Upgrades an authenticated request to the push channel.
+/// `/ws`: upgrades a request with credentials to the push channel.
 pub async fn ws(
     State(app): State<Arc<App>>,
     Query(query): Query<BTreeMap<String, String>>,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    open_channel(app, query, headers, upgrade, false).await
+}
+
+/// `/sockjs/websocket`: OctoPrint's push channel at OctoPrint's path
+/// (SockJS's raw WebSocket endpoint: one JSON message per frame). A client
+/// without credentials at the upgrade is told `connected` and hears
+/// nothing else until it sends `{"auth": "<user>:<session>"}` with the
+/// session of its login (`POST /api/login`, passive with an API key too).
+pub async fn sockjs(
+    State(app): State<Arc<App>>,
+    Query(query): Query<BTreeMap<String, String>>,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    open_channel(app, query, headers, upgrade, true).await
+}
+
+/// A push channel's user, once known.
+struct Listener {
+    name: String,
+    terminal: bool,
+    /// What authenticates it again (a session cookie or an API key).
+    credentials: HeaderMap,
+    _open: Open,
+}
+
+impl Listener {
+    /// Admits `caller` (see [`admit`]) and counts the channel.
+    fn admit(
+        app: &Arc<App>,
+        caller: &Caller,
+        headers: &HeaderMap,
+        credentials: HeaderMap,
+    ) -> Result<Self, ApiError> {
+        admit(caller, headers)?;
+        let name = caller.name().unwrap_or_default().to_owned();
+        let open = Clients::open(app, &name).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!("`{name}` has {MAX_PER_USER} push channels open already; close one first"),
+            )
+        })?;
+        Ok(Self {
+            terminal: caller.has(TERMINAL_PERMISSION),
+            name,
+            credentials,
+            _open: open,
+        })
+    }
+}
+
+async fn open_channel(
+    app: Arc<App>,
+    query: BTreeMap<String, String>,
     mut headers: HeaderMap,
     upgrade: WebSocketUpgrade,
+    auth_later: bool,
 ) -> Response {
     if let Some(key) = query
         .get("apikey")
@@ -107,30 +169,22 @@ pub async fn ws(
         Ok(caller) => caller,
         Err(e) => return e.into_response(),
     };
-    if let Err(e) = admit(&caller, &headers) {
-        return e.into_response();
-    }
-    let name = caller.name().unwrap_or_default().to_owned();
-    let terminal = caller.has(TERMINAL_PERMISSION);
-    let Some(open) = Clients::open(&app, &name) else {
-        return ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            format!("`{name}` has {MAX_PER_USER} push channels open already; close one first"),
-        )
-        .into_response();
-    };
-    let messages = app.manager.subscribe_push();
-    // Only what authenticates is kept for the checks to come.
-    let mut credentials = HeaderMap::new();
-    for key in [header::COOKIE.as_str(), "x-api-key"] {
-        if let Some(v) = headers.get(key) {
-            credentials.insert(key, v.clone());
+    let listener = if auth_later && caller.name().is_none() {
+        None
+    } else {
+        // Only what authenticates is kept for the checks to come.
+        let mut credentials = HeaderMap::new();
+        for key in [header::COOKIE.as_str(), "x-api-key"] {
+            if let Some(v) = headers.get(key) {
+                credentials.insert(key, v.clone());
+            }
         }
-    }
-    upgrade.on_upgrade(move |socket| async move {
-        forward(app, socket, messages, name, credentials, terminal).await;
-        drop(open);
-    })
+        match Listener::admit(&app, &caller, &headers, credentials) {
+            Ok(listener) => Some(listener),
+            Err(e) => return e.into_response(),
+        }
+    };
+    upgrade.on_upgrade(move |socket| forward(app, socket, listener))
 }
 
 /// Whether `caller` may open the push channel with these request headers.
@@ -228,18 +282,128 @@ async fn recheck(app: &Arc<App>, credentials: &HeaderMap, user: &str) -> Option<
     }
 }
 
-async fn forward(
-    app: Arc<App>,
-    mut socket: WebSocket,
-    mut messages: tokio::sync::broadcast::Receiver<crate::plugins::events::PushMessage>,
-    user: String,
-    credentials: HeaderMap,
-    terminal: bool,
-) {
-    let hello =
-        serde_json::json!({"connected": {"version": env!("CARGO_PKG_VERSION"), "user": user}})
-            .to_string();
-    if socket.send(Message::Text(hello.into())).await.is_err() {
+/// OctoPrint's `connected` message: the API level, safe mode, whether the
+/// host is online, and every permission there is.
+fn connected(app: &App, user: Option<&str>) -> String {
+    let mut permissions: Vec<plinth_abi::Value> = crate::users::ADMIN_PERMISSIONS
+        .iter()
+        .chain(crate::users::USER_PERMISSIONS)
+        .map(|p| serde_json::json!({"key": p.to_ascii_uppercase(), "name": p, "needs": {"role": [p]}}))
+        .collect();
+    for p in &app.manager.contributions().permissions {
+        permissions.push(serde_json::json!({
+            "key": p.key.to_ascii_uppercase(),
+            "name": p.name,
+            "description": p.description,
+            "dangerous": p.dangerous,
+            "default_groups": p.default_groups,
+            "plugin": p.plugin,
+            "needs": {"role": [p.key]},
+        }));
+    }
+    let level = super::server_api::OCTOPRINT_API_LEVEL;
+    serde_json::json!({"connected": {
+        "version": level,
+        "display_version": format!("{level} (Plinth {})", env!("CARGO_PKG_VERSION")),
+        "plinth_version": env!("CARGO_PKG_VERSION"),
+        "branch": null,
+        "python_version": null,
+        "plugin_hash": app.manager.generation().to_string(),
+        "config_hash": null,
+        "debug": false,
+        "safe_mode": app.manager.safe_mode(),
+        "online": app.jobs.connectivity.online(),
+        "permissions": permissions,
+        "user": user,
+    }})
+    .to_string()
+}
+
+/// OctoPrint's `history` message, the first after authentication: the
+/// current data with the temperature history and the terminal's lines.
+fn history(app: &App, terminal: bool) -> String {
+    let printer = &app.jobs.printer;
+    let mut data = printer.current_data();
+    data["temps"] = serde_json::json!(printer.temperature_history(None));
+    data["logs"] = match terminal {
+        true => serde_json::json!(printer.log_lines()),
+        false => serde_json::json!([]),
+    };
+    data["messages"] = serde_json::json!([]);
+    data["busyFiles"] = serde_json::json!([]);
+    data["serverTime"] = serde_json::json!(std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64()));
+    serde_json::json!({ "history": data }).to_string()
+}
+
+/// The user a `{"auth": "<user>:<session>"}` message names, if that
+/// session is theirs and they may listen.
+async fn authenticate(app: &Arc<App>, text: &str) -> Option<Listener> {
+    let message: plinth_abi::Value = serde_json::from_str(text).ok()?;
+    let (user, session) = message["auth"].as_str()?.split_once(':')?;
+    if app.sessions.get(session)?.user != user {
+        return None;
+    }
+    let mut credentials = HeaderMap::new();
+    let cookie = format!("{}={session}", super::sessions::SESSION_COOKIE);
+    credentials.insert(header::COOKIE, HeaderValue::from_str(&cookie).ok()?);
+    let caller = identify(app, &credentials).await.ok()?;
+    // Not a browser's ambient cookie: the client sent the session itself.
+    let caller = Caller {
+        csrf: None,
+        ..caller
+    };
+    Listener::admit(app, &caller, &HeaderMap::new(), credentials).ok()
+}
+
+/// Sends `text` made on the blocking pool (it may ask plugins or the
+/// printer); `false` when the client is gone.
+async fn send_made(
+    socket: &mut WebSocket,
+    app: &Arc<App>,
+    make: impl FnOnce(&App) -> String + Send + 'static,
+) -> bool {
+    let app = app.clone();
+    match super::blocking(move || make(&app)).await {
+        Ok(text) => socket.send(Message::Text(text.into())).await.is_ok(),
+        Err(_) => true,
+    }
+}
+
+async fn forward(app: Arc<App>, mut socket: WebSocket, mut listener: Option<Listener>) {
+    let user = listener.as_ref().map(|l| l.name.clone());
+    if !send_made(&mut socket, &app, move |app| {
+        connected(app, user.as_deref())
+    })
+    .await
+    {
+        return;
+    }
+    // Until a user is known, only an `auth` message is heard.
+    while listener.is_none() {
+        let text = match socket.recv().await {
+            Some(Ok(Message::Text(text))) => text,
+            Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+            Some(Ok(_)) => continue,
+        };
+        listener = authenticate(&app, &text).await;
+        if listener.is_none() {
+            let notice = serde_json::json!({"reauthRequired": {"reason": "logout"}});
+            if socket
+                .send(Message::Text(notice.to_string().into()))
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+    }
+    let Some(listener) = listener else { return };
+    // Subscribed before the history is made: nothing falls between them.
+    let mut messages = app.manager.subscribe_push();
+    let terminal = listener.terminal;
+    if !send_made(&mut socket, &app, move |app| history(app, terminal)).await {
         return;
     }
     let mut recheck_timer = tokio::time::interval(RECHECK);
@@ -249,7 +413,7 @@ async fn forward(
         tokio::select! {
             message = messages.recv() => {
                 let text = match message {
-                    Ok(text) if !terminal => without_terminal(&text),
+                    Ok(text) if !listener.terminal => without_terminal(&text),
                     Ok(text) => text.to_string(),
                     Err(RecvError::Lagged(n)) => serde_json::json!({"dropped": n}).to_string(),
                     Err(RecvError::Closed) => return,
@@ -260,10 +424,11 @@ async fn forward(
             }
             incoming = socket.recv() => match incoming {
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                // `throttle`, `subscribe` and a repeated `auth` are taken as signs of life.
                 Some(Ok(_)) => heard = Instant::now(),
             },
             _ = recheck_timer.tick() => {
-                if let Some(reason) = recheck(&app, &credentials, &user).await {
+                if let Some(reason) = recheck(&app, &listener.credentials, &listener.name).await {
                     let notice = serde_json::json!({"reauthRequired": {"reason": reason}});
                     let _ = socket.send(Message::Text(notice.to_string().into())).await;
                     let _ = socket.send(Message::Close(None)).await;
