@@ -99,6 +99,19 @@ impl Monitor {
         self.unsent_temps.push(sample);
     }
 
+    /// Takes a target sent to the printer into the last reading at once
+    /// (as OctoPrint does on sending `M104`/`M140`/…), ahead of the
+    /// printer's next report.
+    pub fn set_target(&mut self, heater: &str, target: f64) {
+        if let Some(reading) = self
+            .history
+            .back_mut()
+            .and_then(|s| s.heaters.get_mut(heater))
+        {
+            reading.target = Some(target);
+        }
+    }
+
     /// The last temperatures read.
     pub fn last(&self) -> Option<&Sample> {
         self.history.back()

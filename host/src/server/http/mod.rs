@@ -9,6 +9,7 @@ mod calls;
 mod compat;
 mod extract;
 mod files;
+mod framing;
 mod job_api;
 mod login;
 mod page;
@@ -181,6 +182,11 @@ pub fn router(app: Arc<App>) -> Router {
         )
         .route("/ws", get(push::ws))
         .route("/sockjs/websocket", get(push::sockjs))
+        .route("/sockjs/info", get(framing::info))
+        .route(
+            "/sockjs/{server}/{session}/websocket",
+            get(push::sockjs_framed),
+        )
         .route("/api/login", axum::routing::post(login::login))
         .route("/api/logout", axum::routing::post(login::logout))
         .route("/", get(page::index))

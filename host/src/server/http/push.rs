@@ -1,5 +1,6 @@
 //! The push channel, in OctoPrint's shapes, at `/ws` and at OctoPrint's
-//! `/sockjs/websocket`. A logged-in client (session cookie, `X-Api-Key`,
+//! `/sockjs/websocket` (and in SockJS's framing at
+//! `/sockjs/<server>/<session>/websocket`, see [`super::framing`]). A logged-in client (session cookie, `X-Api-Key`,
 //! `?apikey=` since browsers cannot set headers on a WebSocket, or on the
 //! SockJS path an `{"auth": "<user>:<session>"}` message) with the `status`
 //! permission gets `{"connected": …}`, then (SockJS) `{"history": …}`, then
@@ -25,13 +26,14 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use tokio::sync::broadcast::error::RecvError;
 
 use super::auth::{identify, Caller};
+use super::framing::{Channel, Framing, Incoming};
 use super::{ApiError, App};
 
 /// The permission every push message needs (OctoPrint's `STATUS`).
@@ -101,7 +103,7 @@ pub async fn ws(
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    open_channel(app, query, headers, upgrade, false).await
+    open_channel(app, query, headers, upgrade, Framing::Plain, false).await
 }
 
 /// `/sockjs/websocket`: OctoPrint's push channel at OctoPrint's path
@@ -115,7 +117,18 @@ pub async fn sockjs(
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    open_channel(app, query, headers, upgrade, true).await
+    open_channel(app, query, headers, upgrade, Framing::Plain, true).await
+}
+
+/// `/sockjs/<server>/<session>/websocket`: the same in SockJS's framing,
+/// for SockJS clients (OctoPrint's own client libraries among them).
+pub async fn sockjs_framed(
+    State(app): State<Arc<App>>,
+    Query(query): Query<BTreeMap<String, String>>,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    open_channel(app, query, headers, upgrade, Framing::SockJs, true).await
 }
 
 /// A push channel's user, once known.
@@ -157,6 +170,7 @@ async fn open_channel(
     query: BTreeMap<String, String>,
     mut headers: HeaderMap,
     upgrade: WebSocketUpgrade,
+    framing: Framing,
     auth_later: bool,
 ) -> Response {
     if let Some(key) = query
@@ -184,7 +198,7 @@ async fn open_channel(
             Err(e) => return e.into_response(),
         }
     };
-    upgrade.on_upgrade(move |socket| forward(app, socket, listener))
+    upgrade.on_upgrade(move |socket| forward(app, socket, framing, listener))
 }
 
 /// Whether `caller` may open the push channel with these request headers.
@@ -360,20 +374,28 @@ async fn authenticate(app: &Arc<App>, text: &str) -> Option<Listener> {
 /// Sends `text` made on the blocking pool (it may ask plugins or the
 /// printer); `false` when the client is gone.
 async fn send_made(
-    socket: &mut WebSocket,
+    channel: &mut Channel,
     app: &Arc<App>,
     make: impl FnOnce(&App) -> String + Send + 'static,
 ) -> bool {
     let app = app.clone();
     match super::blocking(move || make(&app)).await {
-        Ok(text) => socket.send(Message::Text(text.into())).await.is_ok(),
+        Ok(text) => channel.send(&text).await,
         Err(_) => true,
     }
 }
 
-async fn forward(app: Arc<App>, mut socket: WebSocket, mut listener: Option<Listener>) {
+async fn forward(
+    app: Arc<App>,
+    socket: WebSocket,
+    framing: Framing,
+    mut listener: Option<Listener>,
+) {
+    let Some(mut channel) = Channel::open(socket, framing).await else {
+        return;
+    };
     let user = listener.as_ref().map(|l| l.name.clone());
-    if !send_made(&mut socket, &app, move |app| {
+    if !send_made(&mut channel, &app, move |app| {
         connected(app, user.as_deref())
     })
     .await
@@ -382,20 +404,18 @@ async fn forward(app: Arc<App>, mut socket: WebSocket, mut listener: Option<List
     }
     // Until a user is known, only an `auth` message is heard.
     while listener.is_none() {
-        let text = match socket.recv().await {
-            Some(Ok(Message::Text(text))) => text,
-            Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
-            Some(Ok(_)) => continue,
+        let Incoming::Messages(texts) = channel.recv().await else {
+            return;
         };
-        listener = authenticate(&app, &text).await;
-        if listener.is_none() {
-            let notice = serde_json::json!({"reauthRequired": {"reason": "logout"}});
-            if socket
-                .send(Message::Text(notice.to_string().into()))
-                .await
-                .is_err()
-            {
-                return;
+        for text in texts {
+            if listener.is_none() {
+                listener = authenticate(&app, &text).await;
+                if listener.is_none() {
+                    let notice = serde_json::json!({"reauthRequired": {"reason": "logout"}});
+                    if !channel.send(&notice.to_string()).await {
+                        return;
+                    }
+                }
             }
         }
     }
@@ -403,7 +423,7 @@ async fn forward(app: Arc<App>, mut socket: WebSocket, mut listener: Option<List
     // Subscribed before the history is made: nothing falls between them.
     let mut messages = app.manager.subscribe_push();
     let terminal = listener.terminal;
-    if !send_made(&mut socket, &app, move |app| history(app, terminal)).await {
+    if !send_made(&mut channel, &app, move |app| history(app, terminal)).await {
         return;
     }
     let mut recheck_timer = tokio::time::interval(RECHECK);
@@ -418,27 +438,25 @@ async fn forward(app: Arc<App>, mut socket: WebSocket, mut listener: Option<List
                     Err(RecvError::Lagged(n)) => serde_json::json!({"dropped": n}).to_string(),
                     Err(RecvError::Closed) => return,
                 };
-                if socket.send(Message::Text(text.into())).await.is_err() {
+                if !channel.send(&text).await {
                     return;
                 }
             }
-            incoming = socket.recv() => match incoming {
-                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+            incoming = channel.recv() => match incoming {
+                Incoming::Closed => return,
                 // `throttle`, `subscribe` and a repeated `auth` are taken as signs of life.
-                Some(Ok(_)) => heard = Instant::now(),
+                Incoming::Messages(_) => heard = Instant::now(),
             },
             _ = recheck_timer.tick() => {
                 if let Some(reason) = recheck(&app, &listener.credentials, &listener.name).await {
                     let notice = serde_json::json!({"reauthRequired": {"reason": reason}});
-                    let _ = socket.send(Message::Text(notice.to_string().into())).await;
-                    let _ = socket.send(Message::Close(None)).await;
+                    channel.send(&notice.to_string()).await;
+                    channel.close().await;
                     return;
                 }
             }
             _ = ping_timer.tick() => {
-                if heard.elapsed() > SILENCE_LIMIT
-                    || socket.send(Message::Ping(Default::default())).await.is_err()
-                {
+                if heard.elapsed() > SILENCE_LIMIT || !channel.heartbeat().await {
                     return;
                 }
             }

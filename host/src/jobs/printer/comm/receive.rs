@@ -84,7 +84,11 @@ impl Comm {
             printer.move_from(&[PrinterState::Connecting], PrinterState::Operational);
             let payload = json!({"connector": "serial", "port": port, "baudrate": baudrate});
             printer.manager.fire_event(events::CONNECTED, &payload);
-            let mut hello = vec![Command::new("M115", &["trigger:comm.on_connected"])];
+            // As OctoPrint: the temperature poll runs first, then M115.
+            let mut hello = vec![
+                Command::new("M105", &["trigger:comm.poll_temperature"]),
+                Command::new("M115", &["trigger:comm.on_connected"]),
+            ];
             if let Ok(lines) =
                 printer.render_script("afterPrinterConnected", &json!({"event": payload}))
             {

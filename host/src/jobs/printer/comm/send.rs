@@ -279,6 +279,21 @@ impl Comm {
                 }
                 printer.manager.fire_event(events::HOME, &Value::Null);
             }
+            Some(code @ ("M104" | "M109" | "M140" | "M190" | "M141" | "M191")) => {
+                let target = parsed.value('S').or_else(|| parsed.value('R'));
+                let mut status = printer.lock();
+                let heater = match code {
+                    "M140" | "M190" => "bed".to_owned(),
+                    "M141" | "M191" => "chamber".to_owned(),
+                    _ => {
+                        let tool = parsed.value('T').map(|t| t as usize);
+                        format!("tool{}", tool.or(status.position.t).unwrap_or(0))
+                    }
+                };
+                if let Some(target) = target {
+                    status.monitor.set_target(&heater, target);
+                }
+            }
             Some("T") => {
                 if let Some(tool) = parsed.code {
                     let old = {
