@@ -2071,3 +2071,59 @@ fn the_plugin_manager_shows_where_plugins_run_and_lifts_a_quarantine() {
     );
     browser.assert_no_console_errors("after moving plugins");
 }
+
+/// OctoPrint's application key workflow in the page: an application asks,
+/// the logged-in user sees a dialog and allows it, the application gets
+/// its key.
+#[test]
+fn an_application_key_request_is_approved_in_the_page() {
+    let sb = sandbox_with(&[]);
+    add_user(&sb, "ada", true);
+    let server = Server::start(&sb);
+    let browser = Browser::start(
+        "an_application_key_request_is_approved_in_the_page",
+        &server,
+    );
+    browser.login("ada", "pw");
+    // Wait until the page's push channel is connected before asking.
+    browser.wait_for(
+        "the push channel",
+        "return document.body.dataset.push === 'connected'",
+    );
+    let mut response = agent()
+        .post(&server.url("/plugin/appkeys/request"))
+        .header("Content-Type", "application/json")
+        .send(r#"{"app": "Phone app"}"#)
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 201);
+    let asked: Value =
+        serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap();
+    let token = asked["app_token"].as_str().unwrap().to_owned();
+    browser.wait_visible("dialog.appkey-request[open]");
+    assert!(browser.text("dialog.appkey-request").contains("Phone app"));
+    browser.click("dialog.appkey-request button[data-appkey=allow]");
+    let poll = server.url(&format!("/plugin/appkeys/request/{token}"));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let key = loop {
+        let mut answer = agent().get(&poll).call().unwrap();
+        if answer.status().as_u16() == 200 {
+            let got: Value =
+                serde_json::from_str(&answer.body_mut().read_to_string().unwrap()).unwrap();
+            break got["api_key"].as_str().unwrap().to_owned();
+        }
+        assert!(std::time::Instant::now() < deadline, "never allowed");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let mut me = agent()
+        .get(&server.url("/api/currentuser"))
+        .header("X-Api-Key", &key)
+        .call()
+        .unwrap();
+    let me: Value = serde_json::from_str(&me.body_mut().read_to_string().unwrap()).unwrap();
+    assert_eq!(me["name"], "ada");
+    browser.wait_for(
+        "the dialog to go",
+        "return !document.querySelector('dialog.appkey-request')",
+    );
+    browser.assert_page_healthy("after allowing an application");
+}

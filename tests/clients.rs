@@ -355,3 +355,159 @@ fn the_sockjs_push_channel_authenticates_with_a_session() {
         }
     }
 }
+
+/// OctoPrint's application keys, as Home Assistant and phone apps use them:
+/// probe, request, poll (202), a user's decision, the key once; a denial;
+/// listing and revoking.
+#[test]
+fn applications_get_keys_when_a_user_allows_them() {
+    let sb = Sandbox::new();
+    add_user(&sb, "ada", true);
+    add_user(&sb, "bob", false);
+    let (ada, bob) = (api_key(&sb, "ada"), api_key(&sb, "bob"));
+    let server = Server::start(&sb);
+    let push = Push::connect(&server, &ada);
+    let anonymous = |method: &str, path: &str, body: Option<Value>| {
+        let agent = http();
+        let url = server.url(path);
+        let mut response = match body {
+            Some(b) => agent
+                .post(&url)
+                .header("Content-Type", "application/json")
+                .send(b.to_string()),
+            None if method == "GET" => agent.get(&url).call(),
+            None => agent.post(&url).send(""),
+        }
+        .unwrap();
+        let status = response.status().as_u16();
+        let text = response.body_mut().read_to_string().unwrap_or_default();
+        (
+            status,
+            serde_json::from_str::<Value>(&text).unwrap_or(Value::Null),
+        )
+    };
+    assert_eq!(anonymous("GET", "/plugin/appkeys/probe", None).0, 204);
+    let (status, asked) = anonymous(
+        "POST",
+        "/plugin/appkeys/request",
+        Some(json!({"app": "Home Assistant", "user": "bob"})),
+    );
+    assert_eq!(status, 201, "{asked}");
+    let token = asked["app_token"].as_str().unwrap().to_owned();
+    let told = push.wait_for("the request", |m| m["plugin"]["plugin"] == "appkeys");
+    assert_eq!(told["plugin"]["data"]["type"], "request");
+    assert_eq!(told["plugin"]["data"]["app_name"], "Home Assistant");
+    let poll = format!("/plugin/appkeys/request/{token}");
+    assert_eq!(anonymous("GET", &poll, None).0, 202, "undecided");
+
+    // Only the named user (or an administrator) decides; anonymous callers cannot.
+    let decision = format!("/plugin/appkeys/decision/{token}");
+    assert_eq!(
+        anonymous("POST", &decision, Some(json!({"decision": true}))).0,
+        403
+    );
+    let (status, _) = send(
+        &server,
+        "POST",
+        &decision,
+        &bob,
+        Some(json!({"decision": true})),
+    );
+    assert_eq!(status, 204);
+    let (status, got) = anonymous("GET", &poll, None);
+    assert_eq!(status, 200, "{got}");
+    let key = got["api_key"].as_str().unwrap().to_owned();
+    assert_eq!(
+        anonymous("GET", &poll, None).0,
+        404,
+        "the key is handed out once"
+    );
+    let (_, me) = send(&server, "GET", "/api/currentuser", &key, None);
+    assert_eq!(me["name"], "bob", "the application's key is bob's");
+
+    // A denial.
+    let (_, asked) = anonymous(
+        "POST",
+        "/plugin/appkeys/request",
+        Some(json!({"app": "Spy"})),
+    );
+    let token = asked["app_token"].as_str().unwrap().to_owned();
+    let decision = format!("/plugin/appkeys/decision/{token}");
+    assert_eq!(
+        send(
+            &server,
+            "POST",
+            &decision,
+            &ada,
+            Some(json!({"decision": false}))
+        )
+        .0,
+        204
+    );
+    assert_eq!(
+        anonymous("GET", &format!("/plugin/appkeys/request/{token}"), None).0,
+        404
+    );
+    assert_eq!(
+        send(
+            &server,
+            "POST",
+            &decision,
+            &ada,
+            Some(json!({"decision": true}))
+        )
+        .0,
+        404
+    );
+
+    // Listing and revoking.
+    let (_, mine) = send(&server, "GET", "/api/plugin/appkeys", &bob, None);
+    assert_eq!(mine["keys"][0]["app_id"], "Home Assistant", "{mine}");
+    assert_eq!(
+        send(&server, "GET", "/api/plugin/appkeys?all=true", &bob, None).0,
+        403
+    );
+    let (_, all) = send(&server, "GET", "/api/plugin/appkeys?all=true", &ada, None);
+    assert_eq!(all["keys"].as_array().unwrap().len(), 1, "{all}");
+    let revoke = json!({"command": "revoke", "app": "Home Assistant"});
+    assert_eq!(
+        send(
+            &server,
+            "POST",
+            "/api/plugin/appkeys",
+            &bob,
+            Some(revoke.clone())
+        )
+        .0,
+        204
+    );
+    assert_eq!(
+        send(&server, "GET", "/api/currentuser", &key, None).0,
+        403,
+        "revoked"
+    );
+    assert_eq!(
+        send(&server, "POST", "/api/plugin/appkeys", &bob, Some(revoke)).0,
+        404
+    );
+    let (status, made) = send(
+        &server,
+        "POST",
+        "/api/plugin/appkeys",
+        &bob,
+        Some(json!({"command": "generate", "app": "Slicer"})),
+    );
+    assert_eq!(status, 200, "{made}");
+    let (_, me) = send(
+        &server,
+        "GET",
+        "/api/currentuser",
+        made["api_key"].as_str().unwrap(),
+        None,
+    );
+    assert_eq!(me["name"], "bob");
+    assert_eq!(
+        anonymous("POST", "/plugin/appkeys/request", Some(json!({}))).0,
+        400
+    );
+}

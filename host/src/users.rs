@@ -68,6 +68,22 @@ pub struct User {
     /// SHA-256 (hex) of the user's API key, if one was made.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_key_sha256: Option<String>,
+    /// The keys applications got for this user (OctoPrint's application
+    /// keys), one per application.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub app_keys: Vec<AppKey>,
+}
+
+/// An application's key for a user: only its hash is kept.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AppKey {
+    /// The application's name, as it asked.
+    pub app: String,
+    /// SHA-256 (hex) of the key.
+    pub sha256: String,
+    /// When it was made, in seconds since the epoch.
+    pub created: u64,
 }
 
 impl User {
@@ -286,6 +302,7 @@ impl Users {
                     admin,
                     permissions,
                     api_key_sha256: None,
+                    app_keys: Vec::new(),
                 },
             );
             Ok(())
@@ -305,9 +322,7 @@ impl Users {
     /// Makes a new API key for `name` (replacing the old one) and returns it.
     /// Only its hash is stored: it is shown this once.
     pub fn new_api_key(&self, name: &str) -> Result<String, UserError> {
-        let mut bytes = [0u8; 24];
-        OsRng.fill_bytes(&mut bytes);
-        let key: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        let key = random_key();
         let hashed = sha256_hex(&key);
         self.update(|users| {
             let user = users
@@ -335,13 +350,49 @@ impl Users {
         user.filter(|_| verified)
     }
 
-    /// The user an API key belongs to, with the user's name.
+    /// The user an API key (the user's own or an application's) belongs
+    /// to, with the user's name.
     pub fn by_api_key(&self, key: &str) -> Option<(String, User)> {
         let hashed = sha256_hex(key);
-        self.all()
-            .ok()?
-            .into_iter()
-            .find(|(_, u)| u.api_key_sha256.as_deref() == Some(hashed.as_str()))
+        self.all().ok()?.into_iter().find(|(_, u)| {
+            u.api_key_sha256.as_deref() == Some(hashed.as_str())
+                || u.app_keys.iter().any(|k| k.sha256 == hashed)
+        })
+    }
+
+    /// Makes a new key for application `app` and user `name` (replacing the
+    /// application's old one) and returns it; only its hash is stored.
+    pub fn new_app_key(&self, name: &str, app: &str) -> Result<String, UserError> {
+        let key = random_key();
+        let created = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let sha256 = sha256_hex(&key);
+        self.update(|users| {
+            let user = users
+                .get_mut(name)
+                .ok_or_else(|| UserError::NoSuchUser(name.to_owned()))?;
+            user.app_keys.retain(|k| k.app != app);
+            user.app_keys.push(AppKey {
+                app: app.to_owned(),
+                sha256,
+                created,
+            });
+            Ok(())
+        })?;
+        Ok(key)
+    }
+
+    /// Revokes application `app`'s key for user `name`; whether there was one.
+    pub fn revoke_app_key(&self, name: &str, app: &str) -> Result<bool, UserError> {
+        self.update(|users| {
+            let user = users
+                .get_mut(name)
+                .ok_or_else(|| UserError::NoSuchUser(name.to_owned()))?;
+            let before = user.app_keys.len();
+            user.app_keys.retain(|k| k.app != app);
+            Ok(user.app_keys.len() != before)
+        })
     }
 }
 
@@ -357,6 +408,13 @@ fn hash_password(password: &str) -> Result<String, UserError> {
         .hash_password(password.as_bytes(), &salt)
         .map(|h| h.to_string())
         .map_err(UserError::Hash)
+}
+
+/// A new random key: 24 bytes from the OS, in hex.
+pub(crate) fn random_key() -> String {
+    let mut bytes = [0u8; 24];
+    OsRng.fill_bytes(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn sha256_hex(text: &str) -> String {

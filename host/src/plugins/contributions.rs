@@ -360,6 +360,7 @@ mod tests {
             admin: false,
             permissions: ["plugin_p_c".to_owned()].into(),
             api_key_sha256: None,
+            app_keys: Vec::new(),
         };
         assert_eq!(
             all.plugin_permissions_of(&user),

@@ -694,6 +694,38 @@
         el.textContent = connected ? "" : "Disconnected, reconnecting\u2026";
     }
 
+    /**
+     * An application asks for a key (OctoPrint's appkeys workflow): a dialog
+     * asks the logged-in user to allow or deny it; it goes when the request
+     * was decided (here or elsewhere).
+     */
+    function onAppKeys(data) {
+        if (!isPlain(data) || typeof data.user_token !== "string") return;
+        const id = "appkey_" + data.user_token.replace(/[^a-z0-9]/gi, "");
+        if (data.type === "end_request") {
+            const open = $(id);
+            if (open) { open.close(); open.remove(); }
+            return;
+        }
+        if (data.type !== "request" || $(id) || !page.user) return;
+        if (data.user && data.user !== page.user.name && !page.user.admin) return;
+        const decide = (allow) => api("POST", "/plugin/appkeys/decision/" + encodeURIComponent(data.user_token), { decision: allow })
+            .catch((e) => showMessage("The decision failed: " + errorText(e)))
+            .finally(() => { dialog.close(); dialog.remove(); });
+        const allow = h("button", { type: "button", class: "primary", "data-appkey": "allow" }, "Allow");
+        const deny = h("button", { type: "button", "data-appkey": "deny" }, "Deny");
+        const who = data.user ? ` as ${data.user}` : "";
+        const dialog = h("dialog", { id, class: "appkey-request" },
+            h("h2", null, "Access request"),
+            h("p", null, `The application "${String(data.app_name)}" asks for access to this printer${who}.`),
+            h("p", null, "Allow it only if you just started this from the application."),
+            h("div", { class: "dialog-buttons" }, deny, allow));
+        allow.addEventListener("click", () => decide(true));
+        deny.addEventListener("click", () => decide(false));
+        document.body.append(dialog);
+        dialog.showModal();
+    }
+
     /** Handles one push message. */
     function onPush(message) {
         if (!isPlain(message)) return;
@@ -715,6 +747,7 @@
             callViewModels("onSlicingProgress", s.slicer, s.source_path, s.dest_path, s.progress);
         }
         if (isPlain(message.plugin)) {
+            if (message.plugin.plugin === "appkeys") onAppKeys(message.plugin.data);
             callViewModels("onDataUpdaterPluginMessage", message.plugin.plugin, message.plugin.data);
         }
         if (typeof message.dropped === "number") {

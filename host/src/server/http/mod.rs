@@ -2,6 +2,7 @@
 //!
 //! Everything under `/api/` answers errors as JSON `{"error": "..."}`.
 
+mod appkeys;
 pub(crate) mod assets;
 mod auth;
 mod blueprint;
@@ -62,6 +63,8 @@ pub struct App {
     pub loopback: std::sync::atomic::AtomicBool,
     /// The push channels open, per user.
     pub push_clients: push::Clients,
+    /// Application key requests waiting for a decision or to be fetched.
+    pub app_keys: appkeys::Requests,
 }
 
 impl App {
@@ -82,6 +85,7 @@ impl App {
             web,
             loopback: Default::default(),
             push_clients: Default::default(),
+            app_keys: Default::default(),
             manager,
             users,
             call_budget,
@@ -179,6 +183,20 @@ pub fn router(app: Arc<App>) -> Router {
         .route(
             "/api/plugins/{id}",
             axum::routing::post(plugins_api::command),
+        )
+        .route("/plugin/appkeys/probe", get(appkeys::probe))
+        .route(
+            "/plugin/appkeys/request",
+            axum::routing::post(appkeys::request),
+        )
+        .route("/plugin/appkeys/request/{token}", get(appkeys::poll))
+        .route(
+            "/plugin/appkeys/decision/{token}",
+            axum::routing::post(appkeys::decide),
+        )
+        .route(
+            "/api/plugin/appkeys",
+            get(appkeys::list).post(appkeys::command),
         )
         .route("/ws", get(push::ws))
         .route("/sockjs/websocket", get(push::sockjs))

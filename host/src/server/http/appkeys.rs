@@ -1,0 +1,317 @@
+//! Application keys, as OctoPrint's bundled appkeys plugin does them: how
+//! Home Assistant, phone apps and slicers sign up without anyone copying
+//! an API key by hand.
+//!
+//! 1. The app probes `GET /plugin/appkeys/probe` (204: supported).
+//! 2. It asks `POST /plugin/appkeys/request` with `{"app": "<name>"}` (and
+//!    optionally `"user"`), gets 201 with `{"app_token"}` and a `Location`.
+//! 3. Logged-in users see the request on the push channel
+//!    (`{"plugin": {"plugin": "appkeys", "data": {"type": "request",
+//!    "app_name", "user_token", "user"}}}`; the page shows a dialog) and one
+//!    decides with `POST /plugin/appkeys/decision/<token>` `{"decision":
+//!    true|false}`.
+//! 4. The app polls `GET /plugin/appkeys/request/<token>`: 202 while
+//!    undecided, 200 `{"api_key"}` once allowed (once only), 404 when
+//!    denied, unknown or expired. A request not polled for
+//!    [`POLL_TIMEOUT`] expires.
+//!
+//! `GET /api/plugin/appkeys` lists the caller's keys (`?all=true`: every
+//! user's, for administrators); `POST` with `{"command": "revoke", "app"}`
+//! or `{"command": "generate", "app"}` manages them. Only a key's hash is
+//! kept.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use plinth_abi::{json, Value};
+
+use super::extract::{Changing, JsonBody};
+use super::{blocking, optional_text, ApiError, App, Caller};
+
+/// A request not polled for this long expires (OctoPrint: a few seconds;
+/// longer here, for slow networks).
+pub const POLL_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The most requests waiting at once (a flood gets 429).
+const MAX_PENDING: usize = 64;
+
+/// What became of a request.
+#[derive(Debug, Clone)]
+enum Decision {
+    Waiting,
+    Allowed(String),
+    Denied,
+}
+
+#[derive(Debug, Clone)]
+struct Request {
+    app: String,
+    user: Option<String>,
+    decision: Decision,
+    polled: Instant,
+}
+
+/// The requests waiting for a decision or to be fetched.
+#[derive(Default)]
+pub struct Requests(Mutex<HashMap<String, Request>>);
+
+impl Requests {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Request>> {
+        let mut requests = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        requests.retain(|_, r| r.polled.elapsed() < POLL_TIMEOUT);
+        requests
+    }
+}
+
+fn notify(app: &App, data: Value) {
+    app.manager
+        .push(&json!({"plugin": {"plugin": "appkeys", "data": data}}));
+}
+
+/// `GET /plugin/appkeys/probe`: the workflow is supported.
+pub async fn probe() -> StatusCode {
+    StatusCode::NO_CONTENT
+}
+
+/// `POST /plugin/appkeys/request`: an application asks for a key.
+pub async fn request(
+    State(app): State<Arc<App>>,
+    JsonBody(body): JsonBody,
+) -> Result<Response, ApiError> {
+    let name = optional_text(&body, "app")?
+        .filter(|n| !n.trim().is_empty())
+        .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "the request needs an `app` name"))?;
+    let user = optional_text(&body, "user")?.filter(|u| !u.is_empty());
+    let token = crate::users::random_key();
+    {
+        let mut requests = app.app_keys.lock();
+        if requests.len() >= MAX_PENDING {
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too many application key requests wait already; try again later",
+            ));
+        }
+        requests.insert(
+            token.clone(),
+            Request {
+                app: name.clone(),
+                user: user.clone(),
+                decision: Decision::Waiting,
+                polled: Instant::now(),
+            },
+        );
+    }
+    tracing::info!("application {name:?} asks for an API key");
+    notify(
+        &app,
+        json!({"type": "request", "app_name": name, "user_token": token, "user": user}),
+    );
+    let location = format!("/plugin/appkeys/request/{token}");
+    let mut response = (StatusCode::CREATED, Json(json!({ "app_token": token }))).into_response();
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(response)
+}
+
+/// `GET /plugin/appkeys/request/<token>`: the application polls.
+pub async fn poll(
+    State(app): State<Arc<App>>,
+    Path(token): Path<String>,
+) -> Result<Response, ApiError> {
+    let gone = || {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "no such request: denied, expired or unknown",
+        )
+    };
+    let mut requests = app.app_keys.lock();
+    let request = requests.get_mut(&token).ok_or_else(gone)?;
+    request.polled = Instant::now();
+    match request.decision.clone() {
+        Decision::Waiting => Ok((StatusCode::ACCEPTED, Json(json!({}))).into_response()),
+        Decision::Allowed(key) => {
+            requests.remove(&token);
+            Ok(Json(json!({ "api_key": key })).into_response())
+        }
+        Decision::Denied => {
+            requests.remove(&token);
+            Err(gone())
+        }
+    }
+}
+
+/// `POST /plugin/appkeys/decision/<token>`: a logged-in user decides. A
+/// request that named a user is that user's (or an administrator's) to
+/// decide, and the key is that user's; otherwise the key is the deciding
+/// user's.
+pub async fn decide(
+    State(app): State<Arc<App>>,
+    Changing(caller): Changing,
+    Path(token): Path<String>,
+    JsonBody(body): JsonBody,
+) -> Result<StatusCode, ApiError> {
+    let Some(decider) = caller.name().map(str::to_owned) else {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "log in to decide"));
+    };
+    let allow = body
+        .get("decision")
+        .and_then(Value::as_bool)
+        .ok_or_else(|| {
+            ApiError::new(StatusCode::BAD_REQUEST, "`decision` must be true or false")
+        })?;
+    let request = app.app_keys.lock().get(&token).cloned().ok_or_else(|| {
+        ApiError::new(StatusCode::NOT_FOUND, "no such request: expired or unknown")
+    })?;
+    if !matches!(request.decision, Decision::Waiting) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "this request was decided already",
+        ));
+    }
+    let owner = request.user.clone().unwrap_or_else(|| decider.clone());
+    if owner != decider && !caller.is_admin() {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!("the request is for user `{owner}`: only they or an administrator decide it"),
+        ));
+    }
+    let decision = if allow {
+        let app2 = app.clone();
+        let name = request.app.clone();
+        let key = blocking(move || app2.users.new_app_key(&owner, &name))
+            .await?
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
+        Decision::Allowed(key)
+    } else {
+        Decision::Denied
+    };
+    if let Some(r) = app.app_keys.lock().get_mut(&token) {
+        r.decision = decision;
+    }
+    tracing::info!(
+        "{decider} {} application {:?} a key",
+        if allow { "gave" } else { "refused" },
+        request.app
+    );
+    notify(&app, json!({"type": "end_request", "user_token": token}));
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The keys of `users` (name → user), as the list shows them.
+fn listing(
+    users: &std::collections::BTreeMap<String, crate::users::User>,
+    only: Option<&str>,
+) -> Vec<Value> {
+    users
+        .iter()
+        .filter(|(name, _)| only.is_none_or(|o| o == name.as_str()))
+        .flat_map(|(name, user)| {
+            user.app_keys
+                .iter()
+                .map(move |k| json!({"app_id": k.app, "user_id": name, "created": k.created}))
+        })
+        .collect()
+}
+
+/// The query of the list.
+#[derive(serde::Deserialize, Default)]
+pub struct ListQuery {
+    #[serde(default)]
+    all: bool,
+}
+
+/// `GET /api/plugin/appkeys`: the caller's application keys (`?all=true`:
+/// everyone's, for administrators) and the requests waiting.
+pub async fn list(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let Some(name) = caller.name().map(str::to_owned) else {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "log in to see application keys",
+        ));
+    };
+    if query.all && !caller.is_admin() {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "only administrators see every user's keys",
+        ));
+    }
+    let app2 = app.clone();
+    let users = blocking(move || app2.users.all())
+        .await?
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let only = (!query.all).then_some(name.as_str());
+    let pending: Vec<Value> = app
+        .app_keys
+        .lock()
+        .iter()
+        .filter(|(_, r)| matches!(r.decision, Decision::Waiting))
+        .filter(|(_, r)| query.all || r.user.as_deref().is_none_or(|u| u == name))
+        .map(|(token, r)| json!({"app_id": r.app, "user_id": r.user, "user_token": token}))
+        .collect();
+    Ok(Json(
+        json!({"keys": listing(&users, only), "pending": pending}),
+    ))
+}
+
+/// `POST /api/plugin/appkeys`: `{"command": "revoke", "app", "user"}`
+/// (another user's: administrators) or `{"command": "generate", "app"}`
+/// (a key for the caller, answered once).
+pub async fn command(
+    State(app): State<Arc<App>>,
+    Changing(caller): Changing,
+    JsonBody(body): JsonBody,
+) -> Result<Response, ApiError> {
+    let Some(me) = caller.name().map(str::to_owned) else {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "log in to manage application keys",
+        ));
+    };
+    let name = optional_text(&body, "app")?
+        .filter(|a| !a.trim().is_empty())
+        .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "the command needs an `app`"))?;
+    let user = optional_text(&body, "user")?.unwrap_or_else(|| me.clone());
+    if user != me && !caller.is_admin() {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "only administrators manage other users' keys",
+        ));
+    }
+    let app2 = app.clone();
+    match optional_text(&body, "command")?.as_deref() {
+        Some("revoke") => {
+            let (owner, app_name) = (user.clone(), name.clone());
+            let revoked = blocking(move || app2.users.revoke_app_key(&owner, &app_name))
+                .await?
+                .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
+            if !revoked {
+                return Err(ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    format!("`{user}` has no key for application {name:?}"),
+                ));
+            }
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
+        Some("generate") => {
+            let (owner, app_name) = (me.clone(), name.clone());
+            let key = blocking(move || app2.users.new_app_key(&owner, &app_name))
+                .await?
+                .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
+            Ok(Json(json!({"app_id": name, "user_id": me, "api_key": key})).into_response())
+        }
+        other => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("unknown command {other:?} (revoke or generate)"),
+        )),
+    }
+}
