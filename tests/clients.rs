@@ -511,3 +511,45 @@ fn applications_get_keys_when_a_user_allows_them() {
         400
     );
 }
+
+/// `/api/settings` carries OctoPrint's core sections where Plinth has the
+/// feature, read from Plinth's settings (and written through them).
+#[test]
+fn settings_carry_octoprints_core_sections() {
+    let sb = Sandbox::new();
+    add_user(&sb, "ada", true);
+    add_user(&sb, "bob", false);
+    let (ada, bob) = (api_key(&sb, "ada"), api_key(&sb, "bob"));
+    let server = Server::start(&sb);
+    let (_, read) = send(&server, "GET", "/api/settings", &bob, None);
+    for section in [
+        "api",
+        "appearance",
+        "feature",
+        "folder",
+        "serial",
+        "server",
+        "temperature",
+        "webcam",
+    ] {
+        assert!(read[section].is_object(), "{section}: {read}");
+    }
+    assert_eq!(read["serial"]["port"], "VIRTUAL");
+    assert_eq!(read["serial"]["autoconnect"], false);
+    assert_eq!(read["temperature"]["profiles"][0]["name"], "ABS");
+    assert_eq!(read["feature"]["sdSupport"], false);
+    let (status, _) = send(
+        &server,
+        "POST",
+        "/api/settings",
+        &ada,
+        Some(
+            json!({"serial": {"autoconnect": true}, "temperature": {"profiles": [{"name": "PETG", "extruder": 240, "bed": 80}]}}),
+        ),
+    );
+    assert_eq!(status, 200);
+    let (_, read) = send(&server, "GET", "/api/settings", &ada, None);
+    assert_eq!(read["serial"]["autoconnect"], true, "{read}");
+    assert_eq!(read["serial"]["port"], "VIRTUAL", "merged, not replaced");
+    assert_eq!(read["temperature"]["profiles"][0]["name"], "PETG");
+}

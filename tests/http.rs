@@ -630,10 +630,16 @@ fn settings_over_http_for_the_seeds_four_callers_and_saving() {
     for ((key, who), want) in keys.iter().zip(wanted) {
         let body = get(key);
         assert_eq!(body["plugins"]["restricted"], want, "{who}");
-        // Host settings only for the `settings` permission.
+        // Stored host settings only for the `settings` permission; OctoPrint's
+        // core sections for readers (`settings_read`), none for anonymous callers.
         assert_eq!(
-            body.get("server").is_some(),
+            body["server"].get("plugin_call_timeout").is_some(),
             *who == "admin",
+            "{who}: {body}"
+        );
+        assert_eq!(
+            body.get("appearance").is_some(),
+            key.is_some(),
             "{who}: {body}"
         );
     }

@@ -21,6 +21,7 @@ mod push;
 mod server_api;
 mod sessions;
 mod settings_api;
+mod settings_core;
 mod setup_api;
 mod simple_api;
 mod slicing_api;

@@ -1,7 +1,9 @@
 //! `GET /api/settings` and `POST /api/settings`.
 //!
-//! GET answers the host's own settings (to callers with the `settings`
-//! permission) and, under `plugins`, every enabled Settings plugin's
+//! GET answers OctoPrint's core sections where Plinth has the feature
+//! ([`super::settings_core`], to callers with `settings_read`), the host's
+//! own stored settings over them (to callers with `settings`) and, under
+//! `plugins`, every enabled Settings plugin's
 //! `on_settings_load`, with the plugin's restricted paths filtered for the
 //! caller, as OctoPrint does (anonymous callers may read what is not
 //! restricted). A plugin that fails to load its settings is logged and left
@@ -47,9 +49,20 @@ fn settings_plugins(app: &App) -> Vec<String> {
 /// `GET /api/settings`.
 pub async fn get(State(app): State<Arc<App>>, caller: Caller) -> Result<Json<Value>, ApiError> {
     let mut out = Map::new();
+    if caller.has("settings_read") || caller.has("settings") {
+        let app2 = app.clone();
+        out = super::blocking(move || super::settings_core::sections(&app2)).await?;
+    }
     if caller.has("settings") {
+        // What is stored, over the core sections' values.
         if let Value::Object(host) = app.manager.config().snapshot() {
-            out.extend(host.into_iter().filter(|(k, _)| k != "plugins"));
+            for (key, value) in host.into_iter().filter(|(k, _)| k != "plugins") {
+                let merged = match out.remove(&key) {
+                    Some(core) => crate::config::values::merge(&core, &value),
+                    None => value,
+                };
+                out.insert(key, merged);
+            }
         }
     }
     let who = caller.for_settings();

@@ -26,7 +26,7 @@ use crate::plugins::sorting::Context;
 use plinth_abi::Mixin;
 
 /// Every provider's webcams, in provider order.
-fn webcams(manager: &PluginManager) -> Vec<(String, Webcam)> {
+pub(crate) fn webcams(manager: &PluginManager) -> Vec<(String, Webcam)> {
     let mut out = Vec::new();
     for (id, plugin) in
         manager.implementations(Mixin::WebcamProvider, Some(Context::WebcamConfigurations))
