@@ -2127,3 +2127,92 @@ fn an_application_key_request_is_approved_in_the_page() {
     );
     browser.assert_page_healthy("after allowing an application");
 }
+
+/// OctoPrint's workflow in the page: connect, upload by dropping a file,
+/// print, pause, resume, cancel (asked once more), set a temperature and
+/// see the chart follow, send a terminal command and see the answer.
+#[test]
+fn the_page_connects_uploads_prints_and_shows_the_terminal_and_temperatures() {
+    let sb = sandbox_with(&[]);
+    sb.write_config("printer:\n  lines_per_second: 50\n");
+    add_user(&sb, "ada", true);
+    let server = Server::start(&sb);
+    let key = api_key(&sb, "ada");
+    let browser = Browser::start(
+        "the_page_connects_uploads_prints_and_shows_the_terminal_and_temperatures",
+        &server,
+    );
+    browser.login("ada", "pw");
+    browser.wait_for(
+        "the connection options",
+        "return document.querySelectorAll('#connection_port option').length > 0",
+    );
+    browser.click("#connection_toggle");
+    browser.wait_text("#state_text", "Operational");
+    browser.wait_text("#connection_toggle", "Disconnect");
+
+    // Drop a file on the drop zone.
+    browser.js(
+        "const gcode = 'G28\\n' + 'G1 X10 Y10 F3000\\nG1 X0 Y0\\n'.repeat(400);\
+         const data = new DataTransfer();\
+         data.items.add(new File([gcode], 'dropped.gcode'));\
+         document.getElementById('files_drop').dispatchEvent(new DragEvent('drop', {dataTransfer: data, bubbles: true, cancelable: true}));\
+         return true;",
+    );
+    let entry = "#files_list li[data-path=\"dropped.gcode\"]";
+    browser.wait_visible(entry);
+    browser.fill("#files_search", "nothing like it");
+    browser.wait_for(
+        "the search to hide it",
+        "return !document.querySelector('#files_list li[data-path=\"dropped.gcode\"]')",
+    );
+    browser.fill("#files_search", "drop");
+    browser.wait_visible(entry);
+
+    browser.click(&format!("{entry} button[data-action=print]"));
+    browser.wait_text("#state_text", "Printing");
+    browser.wait_text("#job_file", "dropped.gcode");
+    browser.click("#job_pause");
+    browser.wait_text("#state_text", "Paused");
+    browser.wait_text("#job_pause", "Resume");
+    browser.click("#job_pause");
+    browser.wait_text("#state_text", "Printing");
+    browser.click("#job_cancel");
+    browser.wait_text("#job_cancel", "Really cancel?");
+    assert_eq!(
+        request(&server, "GET", "/api/job", Some(&key), None).1["state"],
+        "Printing",
+        "one click does not cancel"
+    );
+    browser.click("#job_cancel");
+    browser.wait_text("#state_text", "Operational");
+
+    // Temperatures: a target set in the tab, the chart follows.
+    browser.click("#temperature_link a");
+    browser.wait_visible("#temperature_table tr[data-heater=\"tool0\"]");
+    browser.fill(
+        "#temperature_table tr[data-heater=\"tool0\"] .t-input",
+        "60",
+    );
+    browser.click("#temperature_table tr[data-heater=\"tool0\"] .t-set");
+    browser.wait_text(
+        "#temperature_table tr[data-heater=\"tool0\"] .t-target",
+        "60",
+    );
+    let before: u64 = browser
+        .js("return Number(document.getElementById('temperature_chart').dataset.samples || 0);")
+        .as_u64()
+        .unwrap();
+    browser.wait_for(
+        "the chart to follow",
+        &format!("return Number(document.getElementById('temperature_chart').dataset.samples || 0) > {before};"),
+    );
+
+    // The terminal: a command and its answer.
+    browser.click("#terminal_link a");
+    browser.fill("#terminal_command", "M117 hello terminal");
+    browser.click("#terminal_send");
+    browser.wait_text("#terminal_log", "Send: M117 hello terminal");
+    browser.wait_text("#terminal_log", "Recv: ok");
+    browser.assert_page_healthy("after the printer workflow");
+}

@@ -505,7 +505,7 @@ fn ui_plugins_answer_in_order_and_errors_fall_through_in(mode: &str) {
     assert!(one.body.contains("tabs=[]"), "{}", one.body);
     assert!(
         one.body
-            .contains(r#"sidebar=["state","plugin_ui_probe_x"]"#),
+            .contains(r#"sidebar=["connection","state","files","plugin_ui_probe_x"]"#),
         "{}",
         one.body
     );

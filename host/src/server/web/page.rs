@@ -240,10 +240,19 @@ fn core_components(kind: &str, first_run: bool) -> (&'static [(&'static str, &'s
             ],
             true,
         ),
-        "sidebar" => (&[("state", "State")], false),
+        "sidebar" => (
+            &[
+                ("connection", "Connection"),
+                ("state", "State"),
+                ("files", "Files"),
+            ],
+            false,
+        ),
         "tab" => (
             &[
+                ("temperature", "Temperature"),
                 ("control", "Control"),
+                ("terminal", "Terminal"),
                 ("pluginmanager", "Plugin Manager"),
                 ("events", "Events"),
             ],

@@ -12,6 +12,8 @@ pub const PLINTH_JS: &str = include_str!("../../../web/static/plinth.js");
 pub const PLINTH_CSS: &str = include_str!("../../../web/static/plinth.css");
 /// The core of the client library.
 pub const CLIENT_JS: &str = include_str!("../../../web/static/client.js");
+/// The page's printer workflow: connection, state, files, temperature, terminal.
+pub const PRINTER_JS: &str = include_str!("../../../web/static/printer.js");
 /// The icon, also served at `/favicon.ico`.
 pub const FAVICON_SVG: &str = include_str!("../../../web/static/favicon.svg");
 
@@ -21,6 +23,7 @@ pub fn file(name: &str) -> Option<&'static [u8]> {
         "plinth.js" => Some(PLINTH_JS.as_bytes()),
         "plinth.css" => Some(PLINTH_CSS.as_bytes()),
         "client.js" => Some(CLIENT_JS.as_bytes()),
+        "printer.js" => Some(PRINTER_JS.as_bytes()),
         "favicon.svg" => Some(FAVICON_SVG.as_bytes()),
         _ => None,
     }
