@@ -1985,6 +1985,19 @@ fn the_page_shows_live_events_job_progress_and_the_webcam_snapshot() {
         }
     }
     browser.wait_visible("#event_log li[data-event=\"PrintDone\"]");
+    // Each entry carries its time; the filter hides what does not match.
+    assert!(!browser
+        .text("#event_log li[data-event=\"PrintDone\"] time")
+        .is_empty());
+    browser.click("#events_link a");
+    browser.fill("#event_log_filter", "PrintDone");
+    browser.wait_for(
+        "the filter to hide the rest",
+        "return Array.from(document.querySelectorAll('#event_log li')).every(function (e) {\
+           return e.hidden === (e.getAttribute('data-event') !== 'PrintDone'\
+             && e.textContent.toLowerCase().indexOf('printdone') < 0); });",
+    );
+    browser.fill("#event_log_filter", "");
     let (status, job) = request(&server, "GET", "/api/job", Some(&key), None);
     assert_eq!(status, 200, "{job}");
     assert_eq!(job["state"], "Operational", "{job}");

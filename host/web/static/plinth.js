@@ -677,10 +677,37 @@
     function logEvent(name, payload) {
         const log = $("event_log");
         if (!log) return;
-        log.prepend(h("li", { dataset: { event: name }, title: new Date().toLocaleString() },
-            h("strong", { class: "event-name" }, name), " ",
-            h("code", null, payload === undefined ? "" : JSON.stringify(payload))));
+        const now = new Date();
+        const text = payload === undefined ? "" : JSON.stringify(payload);
+        // Progress-like events fold into the newest entry of their name.
+        const newest = log.firstElementChild;
+        if (FOLDED_EVENTS.includes(name) && newest && newest.dataset.event === name) {
+            const count = Number(newest.dataset.count || 1) + 1;
+            newest.dataset.count = String(count);
+            newest.querySelector("time").textContent = now.toLocaleTimeString();
+            newest.querySelector(".event-count").textContent = ` \u00d7${count}`;
+            newest.querySelector("code").textContent = text;
+            return;
+        }
+        const entry = h("li", { dataset: { event: name }, title: now.toLocaleString() },
+            h("time", { class: "event-time muted" }, now.toLocaleTimeString()), " ",
+            h("strong", { class: "event-name" }, name),
+            h("span", { class: "event-count muted" }, ""), " ",
+            h("code", null, text));
+        log.prepend(entry);
+        filterEvents(entry);
         while (log.children.length > 200) log.lastElementChild.remove();
+    }
+
+    /** Events shown once, updated in place while they repeat. */
+    const FOLDED_EVENTS = ["SlicingProgress", "PositionUpdate", "ZChange", "MetadataAnalysisStarted", "UpdatedFiles"];
+
+    /** Hides the Events tab's entries the filter does not match (all, or `only`). */
+    function filterEvents(only) {
+        const filter = $("event_log_filter");
+        const needle = filter ? filter.value.trim().toLowerCase() : "";
+        const entries = only ? [only] : Array.from(document.querySelectorAll("#event_log li"));
+        for (const e of entries) e.hidden = !!needle && !e.textContent.toLowerCase().includes(needle);
     }
 
     const push = { socket: null, delay: 1000, timer: null, stopped: false, connectedOnce: false };
@@ -1057,6 +1084,8 @@
         window.addEventListener("pagehide", stopPush);
         const clear = $("event_log_clear");
         if (clear) clear.addEventListener("click", () => $("event_log").replaceChildren());
+        const eventFilter = $("event_log_filter");
+        if (eventFilter) eventFilter.addEventListener("input", () => filterEvents());
         const reload = $("pluginmanager_reload_button");
         if (reload) reload.addEventListener("click", () => location.reload());
         wireDialogs();
