@@ -552,4 +552,10 @@ fn settings_carry_octoprints_core_sections() {
     assert_eq!(read["serial"]["autoconnect"], true, "{read}");
     assert_eq!(read["serial"]["port"], "VIRTUAL", "merged, not replaced");
     assert_eq!(read["temperature"]["profiles"][0]["name"], "PETG");
+    let (_, commands) = send(&server, "GET", "/api/system/commands", &ada, None);
+    assert_eq!(commands, json!({"core": [], "custom": []}));
+    assert_eq!(
+        send(&server, "GET", "/api/system/commands", &bob, None).0,
+        403
+    );
 }

@@ -166,6 +166,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/webcams", get(webcams::list))
         .route("/api/webcams/{name}/snapshot", get(webcams::snapshot))
         .route("/api/system/environment", get(system_api::environment))
+        .route("/api/system/commands", get(system_api::commands))
         .route("/downloads/files/local/{*name}", get(files::download))
         .route("/api/server", get(server_api::server))
         .route("/api/version", get(server_api::version))

@@ -1,12 +1,15 @@
 //! `GET /api/system/environment`: the environment detected at start-up
-//! (administrators only, as OctoPrint's system information).
+//! (administrators only, as OctoPrint's system information), and
+//! `GET /api/system/commands`: the system commands (none: Plinth runs no
+//! shell commands for the page; OctoPrint's list is empty too until an
+//! administrator configures one).
 
 use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use plinth_abi::Value;
+use plinth_abi::{json, Value};
 
 use super::extract::{perm, Permitted};
 use super::{ApiError, App};
@@ -26,4 +29,10 @@ pub async fn environment(
         }
     };
     Ok(Json(environment))
+}
+
+/// `GET /api/system/commands`: `{"core": [], "custom": []}`, as OctoPrint
+/// answers when no system command is configured.
+pub async fn commands(_: Permitted<perm::System>) -> Json<Value> {
+    Json(json!({"core": [], "custom": []}))
 }
