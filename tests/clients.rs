@@ -26,6 +26,21 @@ fn get_with(server: &Server, path: &str, key: &str, how: &str) -> (u16, Value) {
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
+/// A server whose printer is connected (`lines_per_second` lines per
+/// second), an administrator's key and a push channel.
+fn connected(lines_per_second: u32) -> (Sandbox, Server, String, Push) {
+    let sb = Sandbox::new();
+    sb.write_config(&format!(
+        "printer:\n  lines_per_second: {lines_per_second}\nserial:\n  autoconnect: true\n"
+    ));
+    add_user(&sb, "ada", true);
+    let key = api_key(&sb, "ada");
+    let server = Server::start(&sb);
+    common::wait_printer(&server, &key, "Operational");
+    let push = Push::connect(&server, &key);
+    (sb, server, key, push)
+}
+
 #[test]
 fn version_keys_current_user_and_login_as_octoprint() {
     let sb = Sandbox::new();
@@ -175,13 +190,7 @@ fn every_error_under_api_is_json() {
 /// with `select` and `print`, and the print runs.
 #[test]
 fn the_slicer_flow_uploads_and_prints() {
-    let sb = Sandbox::new();
-    sb.write_config("printer:\n  lines_per_second: 20\nserial:\n  autoconnect: true\n");
-    add_user(&sb, "ada", true);
-    let key = api_key(&sb, "ada");
-    let server = Server::start(&sb);
-    common::wait_printer(&server, &key, "Operational");
-    let push = Push::connect(&server, &key);
+    let (_sb, server, key, push) = connected(20);
     let (status, version) = get_with(&server, "/api/version", &key, "header");
     assert_eq!(status, 200);
     assert!(version["text"].as_str().unwrap().starts_with("OctoPrint"));
@@ -213,13 +222,7 @@ fn the_slicer_flow_uploads_and_prints() {
 /// absolute `refs`, and a cancelled job's progress reset.
 #[test]
 fn job_and_files_carry_print_history_as_octoprint() {
-    let sb = Sandbox::new();
-    sb.write_config("printer:\n  lines_per_second: 1000\nserial:\n  autoconnect: true\n");
-    add_user(&sb, "ada", true);
-    let key = api_key(&sb, "ada");
-    let server = Server::start(&sb);
-    common::wait_printer(&server, &key, "Operational");
-    let push = Push::connect(&server, &key);
+    let (_sb, server, key, push) = connected(1000);
     let gcode = "G1 X10 F3000\nG1 X0\n".repeat(20);
     let (status, _) = upload_form(
         &server,
