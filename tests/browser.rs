@@ -2229,3 +2229,53 @@ fn the_page_connects_uploads_prints_and_shows_the_terminal_and_temperatures() {
     browser.wait_text("#terminal_log", "Recv: ok");
     browser.assert_page_healthy("after the printer workflow");
 }
+
+/// A model dropped on the Files panel, sliced from the slice dialog (slicer,
+/// profile, printer profile, print once sliced), and printed.
+#[test]
+fn a_dropped_model_is_sliced_from_the_dialog_and_printed() {
+    let sb = sandbox_with(&["planar_slicer"]);
+    sb.write_config("printer:\n  lines_per_second: 200\nserial:\n  autoconnect: true\n");
+    add_user(&sb, "ada", true);
+    let server = Server::start(&sb);
+    let browser = Browser::start(
+        "a_dropped_model_is_sliced_from_the_dialog_and_printed",
+        &server,
+    );
+    browser.login("ada", "pw");
+    browser.wait_text("#state_text", "Operational");
+    let stl = common::box_stl(10.0, 10.0, 2.0);
+    browser.js(&format!(
+        "const data = new DataTransfer();\
+         data.items.add(new File([{}], 'cube.stl'));\
+         document.getElementById('files_drop').dispatchEvent(new DragEvent('drop', {{dataTransfer: data, bubbles: true, cancelable: true}}));\
+         return true;",
+        serde_json::to_string(&stl).unwrap()
+    ));
+    let entry = "#files_list li[data-path=\"cube.stl\"]";
+    browser.wait_visible(entry);
+    browser.click(&format!("{entry} button[data-action=slice]"));
+    browser.wait_visible("#slice_dialog[open]");
+    browser.wait_for(
+        "the slicers",
+        "return document.querySelectorAll('#slice_slicer option').length > 0 \
+         && document.querySelectorAll('#slice_printer_profile option').length > 0",
+    );
+    assert_eq!(
+        browser.js("return document.getElementById('slice_destination').value;"),
+        "cube.gcode"
+    );
+    browser.click("#slice_print");
+    browser.click("#slice_start");
+    browser.wait_for(
+        "the dialog to close",
+        "return !document.getElementById('slice_dialog').open",
+    );
+    browser.wait_visible("#files_list li[data-path=\"cube.gcode\"]");
+    browser.wait_text("#job_file", "cube.gcode");
+    browser.wait_for(
+        "the print of the sliced file",
+        "var t = document.getElementById('state_text').textContent; return t === 'Printing' || t === 'Operational' && document.getElementById('job_progress').value === 100;",
+    );
+    browser.assert_page_healthy("after slicing and printing");
+}

@@ -378,6 +378,15 @@ fn bad_slicing_requests_are_clear_errors_and_leave_nothing_half_written_in(mode:
             Some(request),
         )
     };
+    let (status, body) = slice(
+        "escape.stl",
+        json!({"slicer": "planar", "printerProfile": "no_such_printer"}),
+    );
+    assert_eq!(status, 404, "{body}");
+    assert!(body["error"]
+        .as_str()
+        .unwrap()
+        .contains("no printer profile \"no_such_printer\""));
     let (status, body) = slice("escape.stl", json!({"slicer": "cura"}));
     assert_eq!(status, 404);
     assert!(

@@ -129,6 +129,7 @@ impl ServerServices for Jobs {
                     position,
                     select,
                     print,
+                    printer_profile: None,
                 };
                 slicing.slice(order).map(|job| job.to_json())
             }

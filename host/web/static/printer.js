@@ -182,6 +182,8 @@
                 if (f.typePath && f.typePath[0] === "machinecode") {
                     button("Load", "select");
                     button("Print", "print");
+                } else if (f.typePath && f.typePath[0] === "model") {
+                    button("Slice", "slice");
                 }
                 const download = document.createElement("a");
                 download.href = (f.refs && f.refs.download) || "#";
@@ -195,6 +197,7 @@
         };
         self.fileAction = function (path, action) {
             const url = "/api/files/local/" + path.split("/").map(encodeURIComponent).join("/");
+            if (action === "slice") return self.openSlice(path);
             if (action === "delete") return api("DELETE", url).then(() => self.loadFiles()).catch(fail);
             return api("POST", url, { command: "select", print: action === "print" }).catch(fail);
         };
@@ -225,6 +228,51 @@
                 xhr.send(form);
             };
             next();
+        };
+
+        // ----- slicing -----
+        self.slicers = {};
+        self.openSlice = function (path) {
+            const dialog = $("slice_dialog");
+            if (!dialog) return;
+            $("slice_source").textContent = path;
+            $("slice_error").textContent = "";
+            dialog.dataset.path = path;
+            const stem = path.replace(/\.[^./]+$/, "");
+            $("slice_destination").value = stem + ".gcode";
+            Promise.all([api("GET", "/api/slicing"), api("GET", "/api/printerprofiles")]).then(([slicers, profiles]) => {
+                self.slicers = slicers || {};
+                const slicer = $("slice_slicer");
+                slicer.textContent = "";
+                Object.values(self.slicers).forEach((s) => option(slicer, s.key, s.displayName || s.key));
+                const printer = $("slice_printer_profile");
+                printer.textContent = "";
+                Object.values((profiles && profiles.profiles) || {}).forEach((p) => option(printer, p.id, p.name, p.current));
+                self.fillSlicingProfiles();
+                if (!dialog.open) dialog.showModal();
+            }).catch(fail);
+        };
+        self.fillSlicingProfiles = function () {
+            const chosen = self.slicers[$("slice_slicer").value] || {};
+            const select = $("slice_profile");
+            select.textContent = "";
+            Object.values(chosen.profiles || {}).forEach((p) => option(select, p.key, p.displayName || p.key, p.default));
+        };
+        self.slice = function () {
+            const dialog = $("slice_dialog");
+            const path = dialog.dataset.path;
+            const url = "/api/files/local/" + path.split("/").map(encodeURIComponent).join("/");
+            const body = {
+                command: "slice",
+                slicer: $("slice_slicer").value,
+                profile: $("slice_profile").value || undefined,
+                printerProfile: $("slice_printer_profile").value || undefined,
+                gcode: $("slice_destination").value.trim() || undefined,
+                print: $("slice_print").checked,
+            };
+            api("POST", url, body).then(() => dialog.close()).catch((e) => {
+                $("slice_error").textContent = (e && e.error) || String(e);
+            });
         };
 
         // ----- temperatures -----
@@ -334,6 +382,9 @@
                 self.upload(e.dataTransfer && e.dataTransfer.files);
             });
         }
+        on("slice_slicer", "change", () => self.fillSlicingProfiles());
+        on("slice_cancel", "click", () => $("slice_dialog").close());
+        on("slice_form", "submit", (e) => { e.preventDefault(); self.slice(); });
         on("temperature_table", "click", (e) => {
             const row = e.target.closest("tr[data-heater]");
             if (!row) return;

@@ -61,6 +61,8 @@ pub struct SliceOrder {
     pub select: bool,
     /// Print the result when done.
     pub print: bool,
+    /// The printer profile to slice for; the printer's current one when `None`.
+    pub printer_profile: Option<String>,
 }
 
 /// A running job.
@@ -322,6 +324,14 @@ impl Slicing {
                 "{destination} is being printed; choose another destination"
             )));
         }
+        let printer_profile = match &order.printer_profile {
+            None => self.printer.profile(),
+            Some(id) => self
+                .printer
+                .profiles()
+                .get(id)
+                .ok_or_else(|| JobError::NotFound(format!("no printer profile {id:?}")))?,
+        };
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let job = RunningJob {
             id,
@@ -362,7 +372,7 @@ impl Slicing {
         }
         let request = SliceRequest {
             model_path: source.to_string_lossy().into_owned(),
-            printer_profile: self.printer.profile().0,
+            printer_profile: printer_profile.0,
             machinecode_path: Some(job.machinecode_path.clone()),
             profile_path: profile_path.map(|p| p.to_string_lossy().into_owned()),
             position: order.position,

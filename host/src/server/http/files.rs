@@ -344,6 +344,7 @@ pub async fn command(
                 position,
                 select,
                 print,
+                printer_profile: text("printerProfile")?,
             };
             let slicing = app.jobs.slicing.clone();
             let job = blocking(move || slicing.slice(order)).await??;
