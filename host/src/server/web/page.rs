@@ -411,7 +411,9 @@ mod tests {
         assert_eq!(
             keys(&layout(&injection, "tab", false)),
             [
+                "core:temperature",
                 "plugin_a_2",
+                "core:terminal",
                 "core:pluginmanager",
                 "core:events",
                 "plugin_a"
