@@ -580,6 +580,16 @@ impl Browser {
         }
     }
 
+    /// Chooses the file at `path` in the file input `selector`.
+    fn attach(&self, selector: &str, path: &std::path::Path) {
+        self.wait_visible(selector);
+        let path = path.to_string_lossy().into_owned();
+        self.must(&format!("choose a file in `{selector}`"), async {
+            let input = self.client().find(Locator::Css(selector)).await?;
+            input.send_keys(&path).await
+        });
+    }
+
     /// Replaces the text of an input, typing it.
     fn fill(&self, selector: &str, text: &str) {
         self.wait_visible(selector);
@@ -2278,4 +2288,45 @@ fn a_dropped_model_is_sliced_from_the_dialog_and_printed() {
         "var t = document.getElementById('state_text').textContent; return t === 'Printing' || t === 'Operational' && document.getElementById('job_progress').value === 100;",
     );
     browser.assert_page_healthy("after slicing and printing");
+}
+
+/// A plugin library installed by uploading it in the plugin manager: it is
+/// copied into the user plugins folder and the restart banner shows (also
+/// after a reload); a file that is not a plugin is refused with the reason.
+#[test]
+fn a_plugin_installed_by_upload_shows_the_restart_banner() {
+    let sb = sandbox_with(&[]);
+    add_user(&sb, "ada", true);
+    let server = Server::start(&sb);
+    let browser = Browser::start(
+        "a_plugin_installed_by_upload_shows_the_restart_banner",
+        &server,
+    );
+    browser.login("ada", "pw");
+    browser.click("#pluginmanager_link a");
+    let library = built().fixture("recorder");
+    browser.attach("#pluginmanager_file", &library);
+    browser.click("#pluginmanager_install_button");
+    browser.wait_visible("#pluginmanager_restart_banner");
+    browser.wait_text("#page_messages", "Installed recorder");
+    let installed = sb
+        .basedir
+        .join("plugins")
+        .join(library.file_name().unwrap());
+    assert!(installed.is_file(), "{} is not there", installed.display());
+    browser.reload_ready();
+    browser.click("#pluginmanager_link a");
+    browser.wait_visible("#pluginmanager_restart_banner");
+
+    // Not a plugin: refused, with the installer's reason.
+    let bogus = sb.basedir.join(common::lib_file("bogus"));
+    std::fs::write(&bogus, b"not a library").unwrap();
+    browser.attach("#pluginmanager_file", &bogus);
+    browser.click("#pluginmanager_install_button");
+    browser.wait_text("#pluginmanager_error", "Could not install the plugin");
+    assert!(!sb
+        .basedir
+        .join("plugins")
+        .join(bogus.file_name().unwrap())
+        .exists());
 }

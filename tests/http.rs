@@ -1576,3 +1576,67 @@ fn plugins_add_permissions_events_body_sizes_and_commands() {
         403
     );
 }
+
+/// `POST /api/plugins`: a plugin library uploaded by an administrator is
+/// installed by `plinth plugins install` in a process of its own; anything
+/// else is refused with the reason, and nothing is installed.
+#[test]
+fn plugin_libraries_are_installed_by_upload() {
+    let sb = Sandbox::new();
+    add_user(&sb, "ada", true);
+    add_user(&sb, "bob", false);
+    let (ada, bob) = (api_key(&sb, "ada"), api_key(&sb, "bob"));
+    let server = Server::start(&sb);
+    let post = |key: &str, name: &str, bytes: &[u8]| {
+        let boundary = "plinthboundary";
+        let mut body = format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n\r\n"
+        )
+        .into_bytes();
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let mut response = http()
+            .post(&server.url("/api/plugins"))
+            .header("X-Api-Key", key)
+            .header(
+                "Content-Type",
+                &format!("multipart/form-data; boundary={boundary}"),
+            )
+            .send(&body[..])
+            .unwrap();
+        let status = response.status().as_u16();
+        let text = response.body_mut().read_to_string().unwrap_or_default();
+        (
+            status,
+            serde_json::from_str::<Value>(&text).unwrap_or(Value::Null),
+        )
+    };
+    let library = common::built().fixture("recorder");
+    let bytes = std::fs::read(&library).unwrap();
+    let name = library.file_name().unwrap().to_str().unwrap();
+    assert_eq!(post(&bob, name, b"x").0, 403, "needs plugin_manager");
+    let (status, answer) = post(&ada, "notes.txt", b"hello");
+    assert_eq!(status, 400);
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap()
+            .contains("\"notes.txt\" is not a plugin library"),
+        "{answer}"
+    );
+    let bogus = common::lib_file("bogus");
+    let (status, answer) = post(&ada, &bogus, b"not a library");
+    assert_eq!(status, 400, "{answer}");
+    assert!(
+        answer["error"].as_str().unwrap().contains(&bogus),
+        "{answer}"
+    );
+    assert!(!sb.basedir.join("plugins").join(&bogus).exists());
+    let (status, answer) = post(&ada, name, &bytes);
+    assert_eq!(status, 201, "{answer}");
+    assert_eq!(answer["id"], "recorder");
+    assert!(sb.basedir.join("plugins").join(name).is_file());
+    let (_, list) = common::send(&server, "GET", "/api/plugins", &ada, None);
+    assert_eq!(list["restart_needed"], true);
+    assert_eq!(list["installed"], json!(["recorder"]));
+}

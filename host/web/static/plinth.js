@@ -535,11 +535,11 @@
 
     // ----- plugin manager ------------------------------------------------
 
-    const pm = { list: [], restart: new Set(), refresh: new Set() };
+    const pm = { list: [], restart: new Set(), refresh: new Set(), installed: false };
 
     /** Shows the restart/reload banners when the list or a command's answer asks for it. */
     function updateBanners() {
-        toggle("pluginmanager_restart_banner", pm.restart.size > 0 || pm.list.some((p) => p.needs_restart));
+        toggle("pluginmanager_restart_banner", pm.installed || pm.restart.size > 0 || pm.list.some((p) => p.needs_restart));
         toggle("pluginmanager_reload_banner", pm.refresh.size > 0 || pm.list.some((p) => p.needs_refresh));
     }
 
@@ -600,12 +600,49 @@
         try {
             const answer = await api("GET", "/api/plugins");
             pm.list = (answer && Array.isArray(answer.plugins)) ? answer.plugins : [];
+            pm.installed = !!(answer && answer.restart_needed);
             body.replaceChildren(...pm.list.map(pluginRow));
+            filterPlugins();
             setText($("pluginmanager_error"), "");
         } catch (e) {
             setText($("pluginmanager_error"), "Could not list the plugins: " + errorText(e));
         }
         updateBanners();
+    }
+
+    /** Hides the plugin rows the search does not match. */
+    function filterPlugins() {
+        const search = $("pluginmanager_search");
+        const needle = search ? search.value.trim().toLowerCase() : "";
+        document.querySelectorAll("#pluginmanager_table tbody tr[data-plugin]").forEach((row) => {
+            row.hidden = !!needle && !row.textContent.toLowerCase().includes(needle);
+        });
+    }
+
+    /** POST /api/plugins with the chosen library file: installed at the next start. */
+    async function installPlugin(ev) {
+        ev.preventDefault();
+        const input = $("pluginmanager_file");
+        const file = input && input.files && input.files[0];
+        if (!file) return;
+        const form = new FormData();
+        form.append("file", file, file.name);
+        const headers = { Accept: "application/json" };
+        const token = (document.cookie.match(/(?:^|;\s*)plinth_csrf=([^;]*)/) || [])[1];
+        if (token) headers["X-CSRF-Token"] = decodeURIComponent(token);
+        let error = "";
+        try {
+            const response = await fetch("/api/plugins", { method: "POST", body: form, headers, credentials: "same-origin" });
+            const answer = await response.json().catch(() => ({}));
+            if (!response.ok) throw { status: response.status, error: answer.error || response.statusText };
+            showMessage(`Installed ${answer.id}: it loads when Plinth restarts.`, "success");
+            input.value = "";
+            pm.installed = true;
+        } catch (e) {
+            error = "Could not install the plugin: " + errorText(e);
+        }
+        await loadPlugins();
+        if (error) setText($("pluginmanager_error"), error);
     }
 
     /** POST /api/plugins/<id> {command, ...extra}, then refreshes the list and banners. */
@@ -1084,6 +1121,10 @@
         window.addEventListener("pagehide", stopPush);
         const clear = $("event_log_clear");
         if (clear) clear.addEventListener("click", () => $("event_log").replaceChildren());
+        const install = $("pluginmanager_install");
+        if (install) install.addEventListener("submit", installPlugin);
+        const pluginSearch = $("pluginmanager_search");
+        if (pluginSearch) pluginSearch.addEventListener("input", filterPlugins);
         const eventFilter = $("event_log_filter");
         if (eventFilter) eventFilter.addEventListener("input", () => filterEvents());
         const reload = $("pluginmanager_reload_button");

@@ -66,6 +66,8 @@ pub struct App {
     pub push_clients: push::Clients,
     /// Application key requests waiting for a decision or to be fetched.
     pub app_keys: appkeys::Requests,
+    /// Plugins installed through the page since the host started.
+    pub installed: plugins_api::Installed,
 }
 
 impl App {
@@ -87,6 +89,7 @@ impl App {
             loopback: Default::default(),
             push_clients: Default::default(),
             app_keys: Default::default(),
+            installed: Default::default(),
             manager,
             users,
             call_budget,
@@ -181,7 +184,12 @@ pub fn router(app: Arc<App>) -> Router {
             "/api/settings",
             get(settings_api::get).post(settings_api::post),
         )
-        .route("/api/plugins", get(plugins_api::list))
+        .route(
+            "/api/plugins",
+            get(plugins_api::list)
+                .post(plugins_api::install)
+                .layer(axum::extract::DefaultBodyLimit::max(upload_limit)),
+        )
         .route(
             "/api/plugins/{id}",
             axum::routing::post(plugins_api::command),

@@ -49,13 +49,100 @@ fn listing(app: &App) -> Vec<Value> {
         .collect()
 }
 
-/// `GET /api/plugins`.
+/// `GET /api/plugins`; `restart_needed` when plugins were installed since
+/// the host started (they load at the next start).
 pub async fn list(
     State(app): State<Arc<App>>,
     _: Permitted<perm::PluginManager>,
 ) -> Result<Json<Value>, ApiError> {
+    let installed: Vec<String> = app.installed.0.lock().unwrap().iter().cloned().collect();
     let plugins = super::blocking(move || listing(&app)).await?;
-    Ok(Json(json!({ "plugins": plugins })))
+    Ok(Json(json!({
+        "plugins": plugins,
+        "installed": installed,
+        "restart_needed": !installed.is_empty(),
+    })))
+}
+
+/// Plugins installed through the page since the host started.
+#[derive(Default)]
+pub struct Installed(Mutex<BTreeSet<String>>);
+
+/// `POST /api/plugins`: installs a plugin library uploaded as the
+/// multipart field `file` (named as the platform names libraries,
+/// `lib<id>.so`). The upload is checked and installed by `plinth plugins
+/// install` in a process of its own (loading a library to check it runs
+/// its code: never in the server's process); the plugin loads at the next
+/// start. 201 with its identifier; 400 with the installer's reason.
+pub async fn install(
+    State(app): State<Arc<App>>,
+    _: Permitted<perm::PluginManager>,
+    mut form: axum::extract::Multipart,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let bad = |m: String| ApiError::new(StatusCode::BAD_REQUEST, m);
+    let failed = |e: axum::extract::multipart::MultipartError| {
+        ApiError::new(e.status(), format!("the upload failed: {}", e.body_text()))
+    };
+    while let Some(field) = form.next_field().await.map_err(failed)? {
+        if field.name() != Some("file") {
+            continue;
+        }
+        let name = field.file_name().unwrap_or_default().to_owned();
+        let name = name
+            .rsplit(['/', '\\'])
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        if !crate::paths::is_library_name(std::path::Path::new(&name))
+            || crate::paths::check_id(&crate::paths::id_from_library(std::path::Path::new(&name)))
+                .is_err()
+        {
+            return Err(bad(format!(
+                "{name:?} is not a plugin library of this system (lib<id>.{})",
+                crate::paths::LIB_EXT
+            )));
+        }
+        let bytes = field.bytes().await.map_err(failed)?;
+        let paths = app.manager.paths().clone();
+        let id = crate::paths::id_from_library(std::path::Path::new(&name));
+        let answer = super::blocking(move || install_in_subprocess(&paths, &name, &bytes)).await?;
+        let output = answer.map_err(bad)?;
+        app.installed.0.lock().unwrap().insert(id.clone());
+        tracing::info!("installed plugin {id} from an upload: {output}");
+        return Ok((
+            StatusCode::CREATED,
+            Json(json!({"id": id, "needs_restart": true, "output": output})),
+        ));
+    }
+    Err(bad("the upload has no `file` field".into()))
+}
+
+/// Writes the upload to a temporary folder and runs `plinth plugins
+/// install` on it; what it said, or why it refused.
+fn install_in_subprocess(
+    paths: &crate::paths::Paths,
+    name: &str,
+    bytes: &[u8],
+) -> Result<String, String> {
+    let dir = tempfile::tempdir().map_err(|e| format!("cannot stage the upload: {e}"))?;
+    let file = dir.path().join(name);
+    std::fs::write(&file, bytes).map_err(|e| format!("cannot stage the upload: {e}"))?;
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find plinth: {e}"))?;
+    let out = std::process::Command::new(exe)
+        .arg("--basedir")
+        .arg(&paths.basedir)
+        .arg("--bundled-dir")
+        .arg(&paths.bundled)
+        .args(["plugins", "install"])
+        .arg(&file)
+        .output()
+        .map_err(|e| format!("cannot run the installer: {e}"))?;
+    let said = |bytes: &[u8]| String::from_utf8_lossy(bytes).trim().to_owned();
+    if out.status.success() {
+        Ok(said(&out.stdout))
+    } else {
+        Err(said(&out.stderr).trim_start_matches("error: ").to_owned())
+    }
 }
 
 /// A command of `POST /api/plugins/<id>`.
