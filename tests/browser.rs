@@ -2148,6 +2148,31 @@ fn an_application_key_request_is_approved_in_the_page() {
         "the dialog to go",
         "return !document.querySelector('dialog.appkey-request')",
     );
+    // The settings list the key and revoke it; the API key section makes a new key.
+    browser.click_link("#navbar_settings");
+    browser.wait_dialog("#settings_dialog", true);
+    browser.wait_visible("#appkeys_table tr[data-app=\"Phone app\"]");
+    browser.click("#appkeys_table tr[data-app=\"Phone app\"] .appkey-revoke");
+    browser.wait_for(
+        "the key to go",
+        "return !document.querySelector('#appkeys_table tr[data-app=\"Phone app\"]')",
+    );
+    let mut gone = agent()
+        .get(&server.url("/api/currentuser"))
+        .header("X-Api-Key", &key)
+        .call()
+        .unwrap();
+    assert_eq!(
+        gone.status().as_u16(),
+        403,
+        "{}",
+        gone.body_mut().read_to_string().unwrap()
+    );
+    browser.click("#apikey_generate");
+    browser.wait_for(
+        "the new key",
+        "return document.getElementById('apikey_value').textContent.length >= 32",
+    );
     browser.assert_page_healthy("after allowing an application");
 }
 

@@ -562,3 +562,71 @@ fn settings_carry_octoprints_core_sections() {
         403
     );
 }
+
+/// A user's own API key: made anew (shown once), revoked; a user manages
+/// their own, an administrator anyone's.
+#[test]
+fn users_make_and_revoke_their_own_api_keys() {
+    let sb = Sandbox::new();
+    add_user(&sb, "ada", true);
+    add_user(&sb, "bob", false);
+    let (ada, bob) = (api_key(&sb, "ada"), api_key(&sb, "bob"));
+    let server = Server::start(&sb);
+    let (status, made) = send(
+        &server,
+        "POST",
+        "/api/access/users/bob/apikey",
+        &bob,
+        Some(json!({})),
+    );
+    assert_eq!(status, 200, "{made}");
+    let fresh = made["apikey"].as_str().unwrap().to_owned();
+    assert_eq!(
+        send(&server, "GET", "/api/currentuser", &bob, None).0,
+        403,
+        "the old key ended"
+    );
+    assert_eq!(
+        send(&server, "GET", "/api/currentuser", &fresh, None).1["name"],
+        "bob"
+    );
+    assert_eq!(
+        send(
+            &server,
+            "POST",
+            "/api/access/users/ada/apikey",
+            &fresh,
+            Some(json!({}))
+        )
+        .0,
+        403,
+        "not another user's"
+    );
+    assert_eq!(
+        send(
+            &server,
+            "DELETE",
+            "/api/access/users/bob/apikey",
+            &ada,
+            None
+        )
+        .0,
+        204
+    );
+    assert_eq!(
+        send(&server, "GET", "/api/currentuser", &fresh, None).0,
+        403,
+        "revoked"
+    );
+    assert_eq!(
+        send(
+            &server,
+            "DELETE",
+            "/api/access/users/nobody/apikey",
+            &ada,
+            None
+        )
+        .0,
+        404
+    );
+}

@@ -334,6 +334,17 @@ impl Users {
         Ok(key)
     }
 
+    /// Revokes `name`'s own API key (application keys stay).
+    pub fn remove_api_key(&self, name: &str) -> Result<(), UserError> {
+        self.update(|users| {
+            let user = users
+                .get_mut(name)
+                .ok_or_else(|| UserError::NoSuchUser(name.to_owned()))?;
+            user.api_key_sha256 = None;
+            Ok(())
+        })
+    }
+
     /// The user with this name and password.
     /// An unknown name costs as much time as a wrong password, so answers do
     /// not tell which names exist.

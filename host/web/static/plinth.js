@@ -518,11 +518,43 @@
         }
     }
 
+    /** The Application keys section: the caller's keys (everyone's for administrators). */
+    async function loadAppKeys() {
+        const body = document.querySelector("#appkeys_table tbody");
+        if (!body || !page.user) return;
+        try {
+            const answer = await api("GET", "/api/plugin/appkeys" + (page.user.admin ? "?all=true" : ""));
+            body.replaceChildren(...(answer.keys || []).map((k) => {
+                const revoke = h("button", { type: "button", class: "appkey-revoke" }, "Revoke");
+                revoke.addEventListener("click", () => api("POST", "/api/plugin/appkeys", { command: "revoke", app: k.app_id, user: k.user_id })
+                    .then(loadAppKeys).catch((e) => showMessage("Could not revoke: " + errorText(e))));
+                return h("tr", { dataset: { app: k.app_id } },
+                    h("td", null, k.app_id), h("td", null, k.user_id),
+                    h("td", null, k.created ? new Date(k.created * 1000).toLocaleString() : ""),
+                    h("td", null, revoke));
+            }));
+        } catch (e) {
+            body.replaceChildren(h("tr", null, h("td", { colspan: "4", class: "muted" }, errorText(e))));
+        }
+    }
+
+    /** The API key section: make a new key (shown once) or revoke it. */
+    function wireApiKey() {
+        const url = () => "/api/access/users/" + encodeURIComponent(page.user ? page.user.name : "") + "/apikey";
+        const show = (text) => { const el = $("apikey_value"); if (el) el.textContent = text; };
+        const make = $("apikey_generate");
+        if (make) make.addEventListener("click", () => api("POST", url(), {})
+            .then((a) => show(a.apikey)).catch((e) => showMessage("Could not make a key: " + errorText(e))));
+        const revoke = $("apikey_revoke");
+        if (revoke) revoke.addEventListener("click", () => api("DELETE", url())
+            .then(() => show("revoked")).catch((e) => showMessage("Could not revoke the key: " + errorText(e))));
+    }
+
     /** Wires a dialog's open link/button, close buttons and section links. */
     function wireDialogs() {
         const on = (id, event, fn) => { const el = $(id); if (el) el.addEventListener(event, fn); };
         const open = (id) => (ev) => { ev.preventDefault(); const d = $(id); if (d && !d.open) d.showModal(); };
-        on("navbar_settings", "click", (ev) => { ev.preventDefault(); openSettings(); });
+        on("navbar_settings", "click", (ev) => { ev.preventDefault(); openSettings(); loadAppKeys(); });
         on("settings_save", "click", saveSettings);
         on("settings_cancel", "click", () => $("settings_dialog").close());
         on("settings_dialog", "close", () => callViewModels("onSettingsHidden"));
@@ -1130,6 +1162,7 @@
         const reload = $("pluginmanager_reload_button");
         if (reload) reload.addEventListener("click", () => location.reload());
         wireDialogs();
+        wireApiKey();
         wireWebcam();
         wireWizard();
         setUser(null);

@@ -26,6 +26,7 @@ mod setup_api;
 mod simple_api;
 mod slicing_api;
 mod system_api;
+mod users_api;
 mod webcams;
 
 pub use auth::Caller;
@@ -174,6 +175,10 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/server", get(server_api::server))
         .route("/api/version", get(server_api::version))
         .route("/api/currentuser", get(login::current_user))
+        .route(
+            "/api/access/users/{name}/apikey",
+            axum::routing::post(users_api::generate).delete(users_api::revoke),
+        )
         .route("/plugin/{id}/{*rest}", axum::routing::any(blueprint::route))
         .route("/plugin/{id}/", axum::routing::any(blueprint::route))
         .route(
