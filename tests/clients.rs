@@ -403,11 +403,55 @@ fn applications_get_keys_when_a_user_allows_them() {
     let poll = format!("/plugin/appkeys/request/{token}");
     assert_eq!(anonymous("GET", &poll, None).0, 202, "undecided");
 
-    // Only the named user (or an administrator) decides; anonymous callers cannot.
-    let decision = format!("/plugin/appkeys/decision/{token}");
+    // Users decide with a token of their own; the application's is never shown to them.
+    let user_token = told["plugin"]["data"]["user_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(user_token, token);
+    assert!(
+        !told.to_string().contains(&token),
+        "the app's token leaked: {told}"
+    );
+    assert_eq!(
+        anonymous(
+            "GET",
+            &format!("/plugin/appkeys/request/{user_token}"),
+            None
+        )
+        .0,
+        404,
+        "a user's token does not fetch the key"
+    );
+    // Only the named user decides: not anonymous callers, not even an administrator.
+    let decision = format!("/plugin/appkeys/decision/{user_token}");
     assert_eq!(
         anonymous("POST", &decision, Some(json!({"decision": true}))).0,
         403
+    );
+    assert_eq!(
+        send(
+            &server,
+            "POST",
+            &decision,
+            &ada,
+            Some(json!({"decision": true}))
+        )
+        .0,
+        403
+    );
+    let by_app_token = format!("/plugin/appkeys/decision/{token}");
+    assert_eq!(
+        send(
+            &server,
+            "POST",
+            &by_app_token,
+            &bob,
+            Some(json!({"decision": true}))
+        )
+        .0,
+        404,
+        "the app's token does not decide"
     );
     let (status, _) = send(
         &server,
@@ -435,7 +479,17 @@ fn applications_get_keys_when_a_user_allows_them() {
         Some(json!({"app": "Spy"})),
     );
     let token = asked["app_token"].as_str().unwrap().to_owned();
-    let decision = format!("/plugin/appkeys/decision/{token}");
+    let (_, pending) = send(&server, "GET", "/api/plugin/appkeys", &ada, None);
+    let spy = pending["pending"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["app_id"] == "Spy")
+        .unwrap()["user_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let decision = format!("/plugin/appkeys/decision/{spy}");
     assert_eq!(
         send(
             &server,
@@ -511,6 +565,11 @@ fn applications_get_keys_when_a_user_allows_them() {
     assert_eq!(me["name"], "bob");
     assert_eq!(
         anonymous("POST", "/plugin/appkeys/request", Some(json!({}))).0,
+        400
+    );
+    let long = json!({"app": "x".repeat(200)});
+    assert_eq!(
+        anonymous("POST", "/plugin/appkeys/request", Some(long)).0,
         400
     );
 }

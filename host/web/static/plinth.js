@@ -804,7 +804,7 @@
             return;
         }
         if (data.type !== "request" || $(id) || !page.user) return;
-        if (data.user && data.user !== page.user.name && !page.user.admin) return;
+        if (data.user && data.user !== page.user.name) return;
         const decide = (allow) => api("POST", "/plugin/appkeys/decision/" + encodeURIComponent(data.user_token), { decision: allow })
             .catch((e) => showMessage("The decision failed: " + errorText(e)))
             .finally(() => { dialog.close(); dialog.remove(); });

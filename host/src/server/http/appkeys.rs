@@ -5,15 +5,17 @@
 //! 1. The app probes `GET /plugin/appkeys/probe` (204: supported).
 //! 2. It asks `POST /plugin/appkeys/request` with `{"app": "<name>"}` (and
 //!    optionally `"user"`), gets 201 with `{"app_token"}` and a `Location`.
+//!    Only the application knows its `app_token`.
 //! 3. Logged-in users see the request on the push channel
 //!    (`{"plugin": {"plugin": "appkeys", "data": {"type": "request",
-//!    "app_name", "user_token", "user"}}}`; the page shows a dialog) and one
-//!    decides with `POST /plugin/appkeys/decision/<token>` `{"decision":
-//!    true|false}`.
-//! 4. The app polls `GET /plugin/appkeys/request/<token>`: 202 while
+//!    "app_name", "user_token", "user"}}}`, with a second token; the page
+//!    shows a dialog) and the named user (or, for a request naming none,
+//!    any logged-in user, who then owns the key) decides with
+//!    `POST /plugin/appkeys/decision/<user_token>` `{"decision": true|false}`.
+//! 4. The app polls `GET /plugin/appkeys/request/<app_token>`: 202 while
 //!    undecided, 200 `{"api_key"}` once allowed (once only), 404 when
 //!    denied, unknown or expired. A request not polled for
-//!    [`POLL_TIMEOUT`] expires.
+//!    [`POLL_TIMEOUT`], or not decided within [`DECISION_TIMEOUT`], expires.
 //!
 //! `GET /api/plugin/appkeys` lists the caller's keys (`?all=true`: every
 //! user's, for administrators); `POST` with `{"command": "revoke", "app"}`
@@ -37,13 +39,21 @@ use super::{blocking, optional_text, ApiError, App, Caller};
 /// longer here, for slow networks).
 pub const POLL_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// A request nobody decided within this long expires, polled or not.
+pub const DECISION_TIMEOUT: Duration = Duration::from_secs(600);
+
 /// The most requests waiting at once (a flood gets 429).
 const MAX_PENDING: usize = 64;
+
+/// The longest application name taken, in characters.
+const MAX_APP_NAME: usize = 128;
 
 /// What became of a request.
 #[derive(Debug, Clone)]
 enum Decision {
     Waiting,
+    /// A user decided yes; the key is being made.
+    Deciding,
     Allowed(String),
     Denied,
 }
@@ -52,7 +62,10 @@ enum Decision {
 struct Request {
     app: String,
     user: Option<String>,
+    /// What users decide with; the map's key (`app_token`) is the app's alone.
+    user_token: String,
     decision: Decision,
+    created: Instant,
     polled: Instant,
 }
 
@@ -63,7 +76,11 @@ pub struct Requests(Mutex<HashMap<String, Request>>);
 impl Requests {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Request>> {
         let mut requests = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        requests.retain(|_, r| r.polled.elapsed() < POLL_TIMEOUT);
+        requests.retain(|_, r| {
+            r.polled.elapsed() < POLL_TIMEOUT
+                && (!matches!(r.decision, Decision::Waiting)
+                    || r.created.elapsed() < DECISION_TIMEOUT)
+        });
         requests
     }
 }
@@ -86,8 +103,15 @@ pub async fn request(
     let name = optional_text(&body, "app")?
         .filter(|n| !n.trim().is_empty())
         .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "the request needs an `app` name"))?;
+    if name.chars().count() > MAX_APP_NAME || name.chars().any(char::is_control) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("the `app` name must be one line of at most {MAX_APP_NAME} characters"),
+        ));
+    }
     let user = optional_text(&body, "user")?.filter(|u| !u.is_empty());
     let token = crate::users::random_key();
+    let user_token = crate::users::random_key();
     {
         let mut requests = app.app_keys.lock();
         if requests.len() >= MAX_PENDING {
@@ -101,7 +125,9 @@ pub async fn request(
             Request {
                 app: name.clone(),
                 user: user.clone(),
+                user_token: user_token.clone(),
                 decision: Decision::Waiting,
+                created: Instant::now(),
                 polled: Instant::now(),
             },
         );
@@ -109,7 +135,7 @@ pub async fn request(
     tracing::info!("application {name:?} asks for an API key");
     notify(
         &app,
-        json!({"type": "request", "app_name": name, "user_token": token, "user": user}),
+        json!({"type": "request", "app_name": name, "user_token": user_token, "user": user}),
     );
     let location = format!("/plugin/appkeys/request/{token}");
     let mut response = (StatusCode::CREATED, Json(json!({ "app_token": token }))).into_response();
@@ -134,7 +160,9 @@ pub async fn poll(
     let request = requests.get_mut(&token).ok_or_else(gone)?;
     request.polled = Instant::now();
     match request.decision.clone() {
-        Decision::Waiting => Ok((StatusCode::ACCEPTED, Json(json!({}))).into_response()),
+        Decision::Waiting | Decision::Deciding => {
+            Ok((StatusCode::ACCEPTED, Json(json!({}))).into_response())
+        }
         Decision::Allowed(key) => {
             requests.remove(&token);
             Ok(Json(json!({ "api_key": key })).into_response())
@@ -146,14 +174,14 @@ pub async fn poll(
     }
 }
 
-/// `POST /plugin/appkeys/decision/<token>`: a logged-in user decides. A
-/// request that named a user is that user's (or an administrator's) to
-/// decide, and the key is that user's; otherwise the key is the deciding
-/// user's.
+/// `POST /plugin/appkeys/decision/<user_token>`: a logged-in user decides.
+/// A request that named a user is that user's alone to decide (as
+/// OctoPrint: not even an administrator decides for another user), and the
+/// key is theirs; otherwise the key is the deciding user's.
 pub async fn decide(
     State(app): State<Arc<App>>,
     Changing(caller): Changing,
-    Path(token): Path<String>,
+    Path(user_token): Path<String>,
     JsonBody(body): JsonBody,
 ) -> Result<StatusCode, ApiError> {
     let Some(decider) = caller.name().map(str::to_owned) else {
@@ -165,41 +193,65 @@ pub async fn decide(
         .ok_or_else(|| {
             ApiError::new(StatusCode::BAD_REQUEST, "`decision` must be true or false")
         })?;
-    let request = app.app_keys.lock().get(&token).cloned().ok_or_else(|| {
-        ApiError::new(StatusCode::NOT_FOUND, "no such request: expired or unknown")
-    })?;
-    if !matches!(request.decision, Decision::Waiting) {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "this request was decided already",
-        ));
-    }
-    let owner = request.user.clone().unwrap_or_else(|| decider.clone());
-    if owner != decider && !caller.is_admin() {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            format!("the request is for user `{owner}`: only they or an administrator decide it"),
-        ));
-    }
-    let decision = if allow {
+    let unknown = || ApiError::new(StatusCode::NOT_FOUND, "no such request: expired or unknown");
+    // Checked and claimed under one lock: two decisions never both count.
+    let (token, request) = {
+        let mut requests = app.app_keys.lock();
+        let (token, request) = requests
+            .iter_mut()
+            .find(|(_, r)| r.user_token == user_token)
+            .ok_or_else(unknown)?;
+        if !matches!(request.decision, Decision::Waiting) {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "this request was decided already",
+            ));
+        }
+        if request.user.as_ref().is_some_and(|u| *u != decider) {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                format!(
+                    "the request is for user `{}`: only they decide it",
+                    request.user.as_deref().unwrap_or_default()
+                ),
+            ));
+        }
+        request.decision = if allow {
+            Decision::Deciding
+        } else {
+            Decision::Denied
+        };
+        (token.clone(), request.clone())
+    };
+    if allow {
+        let owner = request.user.clone().unwrap_or_else(|| decider.clone());
         let app2 = app.clone();
         let name = request.app.clone();
-        let key = blocking(move || app2.users.new_app_key(&owner, &name))
-            .await?
-            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
-        Decision::Allowed(key)
-    } else {
-        Decision::Denied
-    };
-    if let Some(r) = app.app_keys.lock().get_mut(&token) {
-        r.decision = decision;
+        let made = blocking(move || app2.users.new_app_key(&owner, &name)).await;
+        let decision = match made {
+            Ok(Ok(key)) => Decision::Allowed(key),
+            _ => Decision::Denied,
+        };
+        let failed = matches!(decision, Decision::Denied);
+        if let Some(r) = app.app_keys.lock().get_mut(&token) {
+            r.decision = decision;
+        }
+        if failed {
+            return Err(ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the key could not be made",
+            ));
+        }
     }
     tracing::info!(
         "{decider} {} application {:?} a key",
         if allow { "gave" } else { "refused" },
         request.app
     );
-    notify(&app, json!({"type": "end_request", "user_token": token}));
+    notify(
+        &app,
+        json!({"type": "end_request", "user_token": user_token}),
+    );
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -256,7 +308,7 @@ pub async fn list(
         .iter()
         .filter(|(_, r)| matches!(r.decision, Decision::Waiting))
         .filter(|(_, r)| query.all || r.user.as_deref().is_none_or(|u| u == name))
-        .map(|(token, r)| json!({"app_id": r.app, "user_id": r.user, "user_token": token}))
+        .map(|(_, r)| json!({"app_id": r.app, "user_id": r.user, "user_token": r.user_token}))
         .collect();
     Ok(Json(
         json!({"keys": listing(&users, only), "pending": pending}),
