@@ -134,7 +134,10 @@ fn version_keys_current_user_and_login_as_octoprint() {
         (&json!("bob"), &json!(bob))
     );
     let session = passive["session"].as_str().unwrap().to_owned();
-    assert!(cookie.ends_with(&session), "{cookie} / {session}");
+    assert!(
+        !cookie.contains(&session),
+        "the push token is not the HttpOnly cookie: {cookie} / {session}"
+    );
     let mut again = http()
         .post(&server.url("/api/login"))
         .header("Cookie", &cookie)
@@ -157,6 +160,32 @@ fn version_keys_current_user_and_login_as_octoprint() {
         .read_to_string()
         .unwrap()
         .contains("\"error\""));
+    // A login form from another site (not JSON) logs nobody in.
+    let mut form = http()
+        .post(&server.url(&format!("/api/login?apikey={bob}")))
+        .header("Content-Type", "text/plain")
+        .send(r#"{"passive": true}"#)
+        .unwrap();
+    assert_eq!(form.status().as_u16(), 415);
+    assert!(form.headers().get("set-cookie").is_none());
+    let _ = form.body_mut().read_to_string();
+
+    // The session a key opened ends with the key.
+    let (status, _) = send(
+        &server,
+        "DELETE",
+        "/api/access/users/bob/apikey",
+        &ada,
+        None,
+    );
+    assert_eq!(status, 204);
+    let mut after = http()
+        .get(&server.url("/api/currentuser"))
+        .header("Cookie", &cookie)
+        .call()
+        .unwrap();
+    let after: Value = serde_json::from_str(&after.body_mut().read_to_string().unwrap()).unwrap();
+    assert_eq!(after["name"], Value::Null, "{after}");
 }
 
 #[test]
@@ -357,6 +386,28 @@ fn the_sockjs_push_channel_authenticates_with_a_session() {
             break;
         }
     }
+
+    // Three wrong tries, and the channel is closed.
+    let (mut other, _) = tungstenite::connect(&url).unwrap();
+    if let tungstenite::stream::MaybeTlsStream::Plain(s) = other.get_mut() {
+        s.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+            .unwrap();
+    }
+    read(&mut other);
+    for _ in 0..3 {
+        other
+            .send(Message::Text(r#"{"auth": "ada:wrong"}"#.into()))
+            .unwrap();
+        assert_eq!(read(&mut other)["reauthRequired"]["reason"], "logout");
+    }
+    let closed = loop {
+        match other.read() {
+            Ok(Message::Close(_)) | Err(_) => break true,
+            Ok(Message::Text(t)) => panic!("still talking after three wrong tries: {t}"),
+            Ok(_) => continue,
+        }
+    };
+    assert!(closed);
 }
 
 /// OctoPrint's application keys, as Home Assistant and phone apps use them:

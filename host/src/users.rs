@@ -92,6 +92,13 @@ impl User {
         self.admin || self.permissions.contains(permission)
     }
 
+    /// Whether the key of hash `sha256` (the user's own or an
+    /// application's) still works for this user.
+    pub fn holds_key(&self, sha256: &str) -> bool {
+        self.api_key_sha256.as_deref() == Some(sha256)
+            || self.app_keys.iter().any(|k| k.sha256 == sha256)
+    }
+
     /// What a plugin may learn of user `name`: no password, no API key.
     pub fn summary(&self, name: &str) -> plinth_abi::UserSummary {
         let permissions = ADMIN_PERMISSIONS
@@ -428,7 +435,8 @@ pub(crate) fn random_key() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn sha256_hex(text: &str) -> String {
+/// SHA-256 of `text`, in hex (how keys are kept).
+pub(crate) fn sha256_hex(text: &str) -> String {
     Sha256::digest(text.as_bytes())
         .iter()
         .map(|b| format!("{b:02x}"))

@@ -118,8 +118,13 @@ pub async fn identify(app: &Arc<App>, headers: &axum::http::HeaderMap) -> Result
     };
     let app = app.clone();
     let name = session.user.clone();
+    let key = session.key_sha256.clone();
     let user = tokio::task::spawn_blocking(move || {
         let user = app.users.all().ok().and_then(|mut u| u.remove(&name))?;
+        // A session an API key opened ends with the key.
+        if key.is_some_and(|k| !user.holds_key(&k)) {
+            return None;
+        }
         Some(with_plugin_permissions(&app, user))
     })
     .await

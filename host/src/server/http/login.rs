@@ -90,7 +90,8 @@ pub async fn login(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    let data: Value = super::json_body(&body)?;
+    // Only a JSON request: a cross-site form cannot log anyone in (login CSRF).
+    let data: Value = super::json_request(&headers, &body)?;
     if data.get("passive").and_then(Value::as_bool) == Some(true) {
         let session = headers
             .get(header::COOKIE)
@@ -99,8 +100,8 @@ pub async fn login(
             .and_then(|id| Some((id.to_owned(), app.sessions.get(id)?)));
         let caller = super::auth::identify(&app, &headers).await?;
         return match (session, caller.user) {
-            (Some((id, session)), Some((name, user))) if name == session.user => {
-                Ok(Json(user_json(&name, &user, &id, None)).into_response())
+            (Some((_, session)), Some((name, user))) if name == session.user => {
+                Ok(Json(user_json(&name, &user, &session.push_token, None)).into_response())
             }
             (_, Some((name, user))) if headers.contains_key("x-api-key") => {
                 let key = headers.get("x-api-key").and_then(|v| v.to_str().ok());
@@ -157,8 +158,10 @@ pub async fn login(
 /// Opens a session for `name` and answers with the user and the session's
 /// cookies (`apikey`: the key the caller sent, shown back as OctoPrint does).
 pub fn open_session(app: &App, name: &str, user: &User, apikey: Option<&str>) -> Response {
-    let (id, session) = app.sessions.open(name);
-    let mut response = Json(user_json(name, user, &id, apikey)).into_response();
+    let (id, session) = app
+        .sessions
+        .open(name, apikey.map(crate::users::sha256_hex));
+    let mut response = Json(user_json(name, user, &session.push_token, apikey)).into_response();
     let cookies = [
         format!("{SESSION_COOKIE}={id}; Path=/; HttpOnly; SameSite=Lax"),
         format!("{CSRF_COOKIE}={}; Path=/; SameSite=Lax", session.csrf),

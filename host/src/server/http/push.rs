@@ -64,9 +64,43 @@ pub const SILENCE_LIMIT: Duration = Duration::from_secs(90);
 /// The most push channels one user has open at once.
 pub const MAX_PER_USER: usize = 32;
 
-/// The push channels open, per user.
+/// How long a channel opened without credentials may wait for its `auth`.
+pub const AUTH_WAIT: Duration = Duration::from_secs(10);
+/// How many wrong `auth` messages a channel may send before it is closed.
+const AUTH_TRIES: usize = 3;
+/// The most channels waiting for their `auth` at once.
+pub const MAX_UNAUTHENTICATED: usize = 64;
+
+/// The push channels open, per user, and those not authenticated yet.
 #[derive(Default)]
-pub struct Clients(std::sync::Mutex<std::collections::HashMap<String, usize>>);
+pub struct Clients(
+    std::sync::Mutex<std::collections::HashMap<String, usize>>,
+    std::sync::atomic::AtomicUsize,
+);
+
+/// A channel waiting for its `auth`, counted until dropped.
+struct Waiting(Arc<App>);
+
+impl Waiting {
+    fn new(app: &Arc<App>) -> Option<Self> {
+        let waiting = &app.push_clients.1;
+        let now = waiting.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if now >= MAX_UNAUTHENTICATED {
+            waiting.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+            return None;
+        }
+        Some(Self(app.clone()))
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.0
+            .push_clients
+            .1
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
 
 /// One open push channel of a user, counted until dropped.
 struct Open(Arc<App>, String);
@@ -183,7 +217,20 @@ async fn open_channel(
         Ok(caller) => caller,
         Err(e) => return e.into_response(),
     };
+    let mut waiting = None;
     let listener = if auth_later && caller.name().is_none() {
+        match Waiting::new(&app) {
+            Some(w) => waiting = Some(w),
+            None => {
+                return ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!(
+                    "{MAX_UNAUTHENTICATED} push channels wait for their `auth` already; try again"
+                ),
+                )
+                .into_response()
+            }
+        }
         None
     } else {
         // Only what authenticates is kept for the checks to come.
@@ -198,7 +245,7 @@ async fn open_channel(
             Err(e) => return e.into_response(),
         }
     };
-    upgrade.on_upgrade(move |socket| forward(app, socket, framing, listener))
+    upgrade.on_upgrade(move |socket| forward(app, socket, framing, listener, waiting))
 }
 
 /// Whether `caller` may open the push channel with these request headers.
@@ -355,8 +402,9 @@ fn history(app: &App, terminal: bool) -> String {
 /// session is theirs and they may listen.
 async fn authenticate(app: &Arc<App>, text: &str) -> Option<Listener> {
     let message: plinth_abi::Value = serde_json::from_str(text).ok()?;
-    let (user, session) = message["auth"].as_str()?.split_once(':')?;
-    if app.sessions.get(session)?.user != user {
+    let (user, push_token) = message["auth"].as_str()?.split_once(':')?;
+    let (session, found) = app.sessions.by_push_token(push_token)?;
+    if found.user != user {
         return None;
     }
     let mut credentials = HeaderMap::new();
@@ -390,6 +438,7 @@ async fn forward(
     socket: WebSocket,
     framing: Framing,
     mut listener: Option<Listener>,
+    waiting: Option<Waiting>,
 ) {
     let Some(mut channel) = Channel::open(socket, framing).await else {
         return;
@@ -402,23 +451,33 @@ async fn forward(
     {
         return;
     }
-    // Until a user is known, only an `auth` message is heard.
+    // Until a user is known, only an `auth` message is heard: for a while,
+    // and for a few tries.
+    let deadline = tokio::time::Instant::now() + AUTH_WAIT;
+    let mut tries = 0;
     while listener.is_none() {
-        let Incoming::Messages(texts) = channel.recv().await else {
-            return;
+        let texts = match tokio::time::timeout_at(deadline, channel.recv()).await {
+            Ok(Incoming::Messages(texts)) => texts,
+            Ok(Incoming::Closed) => return,
+            Err(_) => return channel.close().await,
         };
         for text in texts {
             if listener.is_none() {
                 listener = authenticate(&app, &text).await;
                 if listener.is_none() {
+                    tries += 1;
                     let notice = serde_json::json!({"reauthRequired": {"reason": "logout"}});
                     if !channel.send(&notice.to_string()).await {
                         return;
+                    }
+                    if tries >= AUTH_TRIES {
+                        return channel.close().await;
                     }
                 }
             }
         }
     }
+    drop(waiting);
     let Some(listener) = listener else { return };
     // Subscribed before the history is made: nothing falls between them.
     let mut messages = app.manager.subscribe_push();

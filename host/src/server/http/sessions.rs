@@ -86,6 +86,12 @@ fn counted_name(user: &str) -> String {
 pub struct Session {
     pub user: String,
     pub csrf: String,
+    /// What the session's push channels authenticate with (`{"auth":
+    /// "<user>:<push token>"}`, OctoPrint's `session`): never the cookie.
+    pub push_token: String,
+    /// The hash of the API key a passive login opened it with: the session
+    /// ends when that key no longer works.
+    pub key_sha256: Option<String>,
     last_used: Instant,
 }
 
@@ -147,11 +153,14 @@ impl Sessions {
         Self::new(idle, LoginLimits::default())
     }
 
-    /// Opens a session for `user`: returns its cookie token and CSRF token.
-    pub fn open(&self, user: &str) -> (String, Session) {
+    /// Opens a session for `user` (`key_sha256`: the API key's hash when a
+    /// key opened it): returns its cookie token and the session.
+    pub fn open(&self, user: &str, key_sha256: Option<String>) -> (String, Session) {
         let session = Session {
             user: user.to_owned(),
             csrf: token(),
+            push_token: token(),
+            key_sha256,
             last_used: Instant::now(),
         };
         let id = token();
@@ -171,6 +180,23 @@ impl Sessions {
         }
         session.last_used = Instant::now();
         Some(session.clone())
+    }
+
+    /// The session (its cookie token) whose push token is `push_token`.
+    pub fn by_push_token(&self, push_token: &str) -> Option<(String, Session)> {
+        let sessions = self.sessions.lock().unwrap();
+        sessions
+            .iter()
+            .find(|(_, s)| {
+                s.push_token.len() == push_token.len()
+                    && s.push_token
+                        .bytes()
+                        .zip(push_token.bytes())
+                        .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                        == 0
+                    && s.last_used.elapsed() < self.idle
+            })
+            .map(|(id, s)| (id.clone(), s.clone()))
     }
 
     /// Ends a session.
@@ -238,14 +264,14 @@ mod tests {
     #[test]
     fn idle_sessions_end_and_used_ones_live_on() {
         let sessions = Sessions::with_idle_limit(Duration::from_millis(150));
-        let (id, _) = sessions.open("ada");
+        let (id, _) = sessions.open("ada", None);
         for _ in 0..4 {
             std::thread::sleep(Duration::from_millis(50));
             assert!(sessions.get(&id).is_some(), "used within the limit");
         }
         std::thread::sleep(Duration::from_millis(200));
         assert!(sessions.get(&id).is_none(), "idle too long");
-        let (other, _) = sessions.open("bob");
+        let (other, _) = sessions.open("bob", None);
         sessions.close(&other);
         assert!(sessions.get(&other).is_none());
     }
