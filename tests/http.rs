@@ -642,6 +642,12 @@ fn settings_over_http_for_the_seeds_four_callers_and_saving() {
             key.is_some(),
             "{who}: {body}"
         );
+        // Webcams only for the `webcam` permission, as OctoPrint.
+        assert_eq!(
+            body.get("webcam").is_some(),
+            key.is_some() && *who != "user without webcam",
+            "{who}: {body}"
+        );
     }
 
     // Saving needs the settings permission.

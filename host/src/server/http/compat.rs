@@ -15,9 +15,14 @@ use axum::response::{IntoResponse, Response};
 /// The longest plain-text error that is wrapped as JSON (longer ones are cut).
 const ERROR_TEXT_LIMIT: usize = 16 * 1024;
 
-/// The key of a request that has no `X-Api-Key`: `?apikey=` or a bearer token.
+/// The key of a request that has no `X-Api-Key`: `?apikey=` (on the API,
+/// plugin, download and push paths only) or a bearer token.
 fn other_key(request: &Request) -> Option<String> {
-    let from_query = request.uri().query().and_then(|q| {
+    let path = request.uri().path();
+    let keyed = ["/api/", "/plugin/", "/downloads/", "/ws", "/sockjs/"]
+        .iter()
+        .any(|p| path.starts_with(p));
+    let from_query = request.uri().query().filter(|_| keyed).and_then(|q| {
         q.split('&').find_map(|pair| {
             let (name, value) = pair.split_once('=')?;
             (name == "apikey").then(|| {
@@ -80,9 +85,15 @@ pub async fn layer(mut request: Request, next: Next) -> Response {
     )
         .into_response();
     // Keep what the original answer said beside its body (Allow, Retry-After, …).
+    let body_headers = [
+        header::CONTENT_TYPE,
+        header::CONTENT_LENGTH,
+        header::CONTENT_ENCODING,
+        header::TRANSFER_ENCODING,
+    ];
     for (name, value) in parts.headers.iter() {
-        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
-            wrapped.headers_mut().insert(name.clone(), value.clone());
+        if !body_headers.contains(name) {
+            wrapped.headers_mut().append(name.clone(), value.clone());
         }
     }
     wrapped

@@ -69,10 +69,20 @@ pub async fn list(
 /// `http://host:port` of the request, as the client reached the server
 /// (a proxy's `X-Forwarded-Proto`/`X-Forwarded-Host` first).
 fn base_url(headers: &axum::http::HeaderMap) -> String {
-    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let scheme = text("x-forwarded-proto").unwrap_or("http");
-    let host = text("x-forwarded-host")
-        .or_else(|| text("host"))
+    // The first of a list, and only what a scheme or a host can be.
+    let first = |name: &str| {
+        let value = headers.get(name)?.to_str().ok()?.split(',').next()?.trim();
+        let fine = !value.is_empty()
+            && value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-.:[]_".contains(c));
+        fine.then_some(value)
+    };
+    let scheme = first("x-forwarded-proto")
+        .filter(|s| *s == "http" || *s == "https")
+        .unwrap_or("http");
+    let host = first("x-forwarded-host")
+        .or_else(|| first("host"))
         .unwrap_or("127.0.0.1");
     format!("{scheme}://{host}")
 }

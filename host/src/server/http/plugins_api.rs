@@ -83,7 +83,7 @@ pub async fn install(
     let failed = |e: axum::extract::multipart::MultipartError| {
         ApiError::new(e.status(), format!("the upload failed: {}", e.body_text()))
     };
-    while let Some(field) = form.next_field().await.map_err(failed)? {
+    while let Some(mut field) = form.next_field().await.map_err(failed)? {
         if field.name() != Some("file") {
             continue;
         }
@@ -102,10 +102,26 @@ pub async fn install(
                 crate::paths::LIB_EXT
             )));
         }
-        let bytes = field.bytes().await.map_err(failed)?;
+        // Streamed to a private temporary folder, never held in memory.
+        let staging =
+            tempfile::tempdir().map_err(|e| bad(format!("cannot stage the upload: {e}")))?;
+        let file = staging.path().join(&name);
+        let mut out = tokio::fs::File::create(&file)
+            .await
+            .map_err(|e| bad(format!("cannot stage the upload: {e}")))?;
+        while let Some(chunk) = field.chunk().await.map_err(failed)? {
+            tokio::io::AsyncWriteExt::write_all(&mut out, &chunk)
+                .await
+                .map_err(|e| bad(format!("cannot stage the upload: {e}")))?;
+        }
+        tokio::io::AsyncWriteExt::flush(&mut out)
+            .await
+            .map_err(|e| bad(format!("cannot stage the upload: {e}")))?;
+        drop(out);
         let paths = app.manager.paths().clone();
         let id = crate::paths::id_from_library(std::path::Path::new(&name));
-        let answer = super::blocking(move || install_in_subprocess(&paths, &name, &bytes)).await?;
+        let answer = super::blocking(move || install_in_subprocess(&paths, &file)).await?;
+        drop(staging);
         let output = answer.map_err(bad)?;
         app.installed.0.lock().unwrap().insert(id.clone());
         tracing::info!("installed plugin {id} from an upload: {output}");
@@ -117,26 +133,43 @@ pub async fn install(
     Err(bad("the upload has no `file` field".into()))
 }
 
-/// Writes the upload to a temporary folder and runs `plinth plugins
-/// install` on it; what it said, or why it refused.
+/// How long the installer may take (checking a library runs its code).
+const INSTALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Runs `plinth plugins install` on the staged upload `file`, ended after
+/// [`INSTALL_TIMEOUT`]; what it said, or why it refused.
 fn install_in_subprocess(
     paths: &crate::paths::Paths,
-    name: &str,
-    bytes: &[u8],
+    file: &std::path::Path,
 ) -> Result<String, String> {
-    let dir = tempfile::tempdir().map_err(|e| format!("cannot stage the upload: {e}"))?;
-    let file = dir.path().join(name);
-    std::fs::write(&file, bytes).map_err(|e| format!("cannot stage the upload: {e}"))?;
     let exe = std::env::current_exe().map_err(|e| format!("cannot find plinth: {e}"))?;
-    let out = std::process::Command::new(exe)
+    let mut child = std::process::Command::new(exe)
         .arg("--basedir")
         .arg(&paths.basedir)
         .arg("--bundled-dir")
         .arg(&paths.bundled)
         .args(["plugins", "install"])
-        .arg(&file)
-        .output()
+        .arg(file)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .map_err(|e| format!("cannot run the installer: {e}"))?;
+    let deadline = std::time::Instant::now() + INSTALL_TIMEOUT;
+    while child.try_wait().map_err(|e| e.to_string())?.is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!(
+                "the installer took more than {} s (the library's code hung) and was stopped",
+                INSTALL_TIMEOUT.as_secs()
+            ));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = child
+        .wait_with_output()
+        .map_err(|e| format!("cannot read the installer: {e}"))?;
     let said = |bytes: &[u8]| String::from_utf8_lossy(bytes).trim().to_owned();
     if out.status.success() {
         Ok(said(&out.stdout))

@@ -51,7 +51,8 @@ pub async fn get(State(app): State<Arc<App>>, caller: Caller) -> Result<Json<Val
     let mut out = Map::new();
     if caller.has("settings_read") || caller.has("settings") {
         let app2 = app.clone();
-        out = super::blocking(move || super::settings_core::sections(&app2)).await?;
+        let webcam = caller.has("webcam");
+        out = super::blocking(move || super::settings_core::sections(&app2, webcam)).await?;
     }
     if caller.has("settings") {
         // What is stored, over the core sections' values.

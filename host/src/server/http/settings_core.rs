@@ -10,8 +10,9 @@ use super::App;
 use crate::config::host_settings as keys;
 
 /// `api`, `appearance`, `feature`, `folder`, `serial`, `server`,
-/// `temperature` and `webcam`, as OctoPrint names them.
-pub fn sections(app: &App) -> Map<String, Value> {
+/// `temperature` and (for callers with `webcam`, as OctoPrint) `webcam`,
+/// as OctoPrint names them.
+pub fn sections(app: &App, webcam: bool) -> Map<String, Value> {
     let config = app.manager.config();
     let paths = app.manager.paths();
     let webcams = super::webcams::webcams(&app.manager);
@@ -98,7 +99,12 @@ pub fn sections(app: &App) -> Map<String, Value> {
         },
     });
     match sections {
-        Value::Object(map) => map,
+        Value::Object(mut map) => {
+            if !webcam {
+                map.remove("webcam");
+            }
+            map
+        }
         _ => unreachable!("a JSON object literal"),
     }
 }
