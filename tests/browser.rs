@@ -557,10 +557,13 @@ impl Browser {
             });
             match attempt {
                 Ok(()) => return,
-                // Covered or not yet interactable: the click did not happen.
+                // Covered, not yet interactable, or replaced meanwhile (a list
+                // re-rendered): the click did not happen.
                 Err(e)
                     if Instant::now() < deadline
-                        && (e.contains("intercepted") || e.contains("not interactable")) =>
+                        && (e.contains("intercepted")
+                            || e.contains("not interactable")
+                            || e.contains("stale element")) =>
                 {
                     std::thread::sleep(Duration::from_millis(100))
                 }

@@ -157,6 +157,10 @@
                 .sort((a, b) => by === "size" ? (b.size || 0) - (a.size || 0)
                     : by === "date" ? (b.date || 0) - (a.date || 0)
                         : a.path.localeCompare(b.path));
+            // Unchanged: the list stays as it is (a click on it is not lost).
+            const signature = JSON.stringify(files);
+            if (signature === self.shownFiles && list.children.length === files.length) return;
+            self.shownFiles = signature;
             list.textContent = "";
             for (const f of files) {
                 const li = document.createElement("li");
