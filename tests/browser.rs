@@ -228,6 +228,8 @@ impl Drop for Driver {
 #[derive(Default)]
 struct Options<'a> {
     user_agent: Option<&'a str>,
+    /// The window's width and height (default 1280 × 900).
+    window: Option<(u32, u32)>,
 }
 
 /// A headless Chromium session on one server, for one test. Dropping it saves
@@ -274,7 +276,10 @@ impl Browser {
             "--disable-background-networking".to_owned(),
             "--disable-component-update".to_owned(),
             "--disable-sync".to_owned(),
-            "--window-size=1280,900".to_owned(),
+            {
+                let (w, h) = options.window.unwrap_or((1280, 900));
+                format!("--window-size={w},{h}")
+            },
             format!("--user-data-dir={}", driver.profile.path().display()),
         ];
         if let Some(ua) = options.user_agent {
@@ -1534,6 +1539,7 @@ fn a_mobile_browser_gets_the_dummy_ui_after_logging_in() {
         &server,
         Options {
             user_agent: Some(IPHONE_UA),
+            ..Options::default()
         },
     );
     browser.goto("/");
@@ -2357,4 +2363,44 @@ fn a_plugin_installed_by_upload_shows_the_restart_banner() {
         .join("plugins")
         .join(bogus.file_name().unwrap())
         .exists());
+}
+
+/// On a phone-sized screen the default page works: the navbar collapses
+/// behind a menu button, the sidebar and tabs stack, and no placeholder
+/// page stands in the way.
+#[test]
+fn the_page_works_on_a_phone() {
+    let sb = sandbox_with(&[]);
+    add_user(&sb, "ada", true);
+    let server = Server::start(&sb);
+    let browser = Browser::start_with(
+        "the_page_works_on_a_phone",
+        &server,
+        Options {
+            user_agent: Some(IPHONE_UA),
+            window: Some((390, 844)),
+        },
+    );
+    browser.login("ada", "pw");
+    browser.wait_visible("#navbar_toggle");
+    assert!(
+        !browser.visible("#navbar_settings"),
+        "the menu starts closed"
+    );
+    browser.click("#navbar_toggle");
+    browser.wait_visible("#navbar_settings");
+    browser.wait_visible("#logout_button");
+    browser.click("#navbar_toggle");
+    browser.wait_for(
+        "the menu to close",
+        "var e = document.getElementById('navbar_settings'); return !e.checkVisibility();",
+    );
+    browser.wait_visible("#sidebar_connection");
+    browser.wait_visible("#tabs");
+    let wide: bool = serde_json::from_value(
+        browser.js("return document.documentElement.scrollWidth > window.innerWidth + 1;"),
+    )
+    .unwrap();
+    assert!(!wide, "the page scrolls sideways on a phone");
+    browser.assert_page_healthy("on a phone");
 }

@@ -1153,6 +1153,11 @@
         window.addEventListener("pagehide", stopPush);
         const clear = $("event_log_clear");
         if (clear) clear.addEventListener("click", () => $("event_log").replaceChildren());
+        const menu = $("navbar_toggle");
+        if (menu) menu.addEventListener("click", () => {
+            const open = $("navbar").classList.toggle("open");
+            menu.setAttribute("aria-expanded", String(open));
+        });
         const install = $("pluginmanager_install");
         if (install) install.addEventListener("submit", installPlugin);
         const pluginSearch = $("pluginmanager_search");
