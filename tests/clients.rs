@@ -276,6 +276,11 @@ fn job_and_files_carry_print_history_as_octoprint() {
     assert!(listing["free"].as_u64().unwrap() > 0 && listing["total"].as_u64().unwrap() > 0);
     let entry = &listing["files"][0];
     assert_eq!(entry["prints"]["success"], 1, "{entry}");
+    let hash = entry["hash"].as_str().unwrap();
+    assert!(
+        hash.len() == 64 && hash.chars().all(|c| c.is_ascii_hexdigit()),
+        "{entry}"
+    );
     assert_eq!(entry["prints"]["failure"], 0);
     assert!(entry["statistics"]["averagePrintTime"]["_default"].is_number());
     let resource = entry["refs"]["resource"].as_str().unwrap();

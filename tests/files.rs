@@ -102,6 +102,18 @@ fn folders_uploads_analysis_copy_move_and_delete_as_octoprint() {
     );
     assert_eq!(status, 201, "{copied}");
     assert_eq!(copied["path"], "cube.gcode");
+    let (_, original) = send(
+        &server,
+        "GET",
+        "/api/files/local/my_parts/cube.gcode",
+        &key,
+        None,
+    );
+    assert_eq!(
+        copied["hash"], original["hash"],
+        "the same content, the same hash"
+    );
+    assert!(original["hash"].as_str().is_some_and(|h| h.len() == 64));
     assert_eq!(&copied["gcodeAnalysis"], result);
     let (status, again) = send(
         &server,

@@ -90,7 +90,8 @@ pub enum FileCall {
         /// With what it holds (else only when empty).
         recursive: bool,
     },
-    /// `get_metadata(path)`: what is kept about the file: `analysis` and
+    /// `get_metadata(path)`: what is kept about the file: `hash` (SHA-256
+    /// of the content), `analysis`, `prints`, `statistics`, `history`, and
     /// the additional metadata plugins set, each under its key.
     GetMetadata {
         /// The file.

@@ -161,8 +161,10 @@ impl FileManager {
         .map(drop)
     }
 
-    /// What is kept about file `path`: `analysis` (OctoPrint's analysis
-    /// result) and the additional metadata plugins set, each under its key.
+    /// What is kept about file `path`: `hash` (SHA-256 of the content),
+    /// `analysis` (OctoPrint's analysis result), `prints`, `statistics` and
+    /// `history` once printed, and the additional metadata plugins set,
+    /// each under its key.
     pub fn get_metadata(&self, path: &str) -> Result<Value, ServiceError> {
         self.call(FileCall::GetMetadata { path: path.into() })
     }

@@ -172,6 +172,7 @@ impl FileManager {
         });
         // What OctoPrint shows of the metadata: the analysis, prints, statistics.
         for (from, to) in [
+            ("hash", "hash"),
             ("analysis", "gcodeAnalysis"),
             ("prints", "prints"),
             ("statistics", "statistics"),

@@ -48,6 +48,30 @@ pub(super) fn seconds(meta: &std::fs::Metadata) -> Option<u64> {
     Some(time.duration_since(UNIX_EPOCH).ok()?.as_secs())
 }
 
+/// The SHA-256 (hex) of file `path`'s content, OctoPrint's `hash` (it
+/// changes when the content does); `None` when it cannot be read.
+fn content_hash(folder: &Folder, path: &str) -> Option<String> {
+    use sha2::{Digest, Sha256};
+    use std::io::Read;
+    let mut file = folder.open(path).ok()?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = file.read(&mut buf).ok()?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Some(
+        hasher
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect(),
+    )
+}
+
 pub(super) fn io_failed(what: &str, path: &str, e: std::io::Error) -> JobError {
     JobError::Failed(format!("cannot {what} {path}: {e}"))
 }
@@ -260,14 +284,22 @@ impl FileManager {
         self.analysis.dequeue(path);
         let folder = self.folder();
         put(&folder).map_err(|e| io_failed("store", path, e))?;
-        folder.forget_metadata(path);
-        match analysis {
-            Some(analysis) => {
-                if let Err(e) = folder.store_analysis(path, analysis) {
-                    tracing::warn!("cannot keep the analysis of {path}: {e}");
-                }
+        // The new content's metadata: its hash, and the analysis if given.
+        let hash = content_hash(&folder, path);
+        let kept = folder.update_metadata(path, |entry| {
+            entry.clear();
+            if let Some(hash) = hash {
+                entry.insert("hash".into(), Value::String(hash));
             }
-            None => self.analysis.enqueue(path, true),
+            if let Some(analysis) = analysis {
+                entry.insert("analysis".into(), analysis.clone());
+            }
+        });
+        if let Err(e) = kept {
+            tracing::warn!("cannot keep the metadata of {path}: {e}");
+        }
+        if analysis.is_none() {
+            self.analysis.enqueue(path, true);
         }
         self.file_event(events::FILE_ADDED, path, "add", &self.extension_tree());
         self.updated();
