@@ -290,6 +290,25 @@ fn job_and_files_carry_print_history_as_octoprint() {
         "absolute"
     );
 
+    // The same content uploaded again keeps its history, as OctoPrint
+    // compares hashes; other content under the name starts afresh.
+    let again = |content: &str| {
+        let (status, _) = upload_form(
+            &server,
+            &key,
+            &[],
+            Some(("part.gcode", content.as_bytes())),
+        );
+        assert_eq!(status, 201);
+        send(&server, "GET", "/api/files/local/part.gcode", &key, None).1
+    };
+    let same = again(&gcode);
+    assert_eq!(same["prints"]["success"], 1, "{same}");
+    assert_eq!(same["hash"], hash, "{same}");
+    let other = again(&format!("{gcode}G1 X5\n"));
+    assert_eq!(other["prints"], Value::Null, "{other}");
+    assert_ne!(other["hash"], hash, "{other}");
+
     // A cancelled print counts as a failure, and its progress is reset.
     let slow = "G1 X10 F3000\nG1 X0\n".repeat(5000);
     upload_form(

@@ -274,7 +274,9 @@ impl FileManager {
     }
 
     /// Puts a new file in place as `path` with `put`, then what follows a
-    /// new file: old metadata forgotten, `analysis` kept or queued, events.
+    /// new file: the metadata of different content forgotten (the same
+    /// content, by its hash, keeps its analysis, prints and additional
+    /// metadata, as OctoPrint's), `analysis` kept or one queued.
     fn place(
         &self,
         path: &str,
@@ -284,21 +286,28 @@ impl FileManager {
         self.analysis.dequeue(path);
         let folder = self.folder();
         put(&folder).map_err(|e| io_failed("store", path, e))?;
-        // The new content's metadata: its hash, and the analysis if given.
         let hash = content_hash(&folder, path);
+        let mut analysed = analysis.is_some();
         let kept = folder.update_metadata(path, |entry| {
-            entry.clear();
-            if let Some(hash) = hash {
-                entry.insert("hash".into(), Value::String(hash));
+            let same =
+                hash.is_some() && entry.get("hash").and_then(Value::as_str) == hash.as_deref();
+            if !same {
+                entry.clear();
+                if let Some(hash) = hash {
+                    entry.insert("hash".into(), Value::String(hash));
+                }
             }
-            if let Some(analysis) = analysis {
-                entry.insert("analysis".into(), analysis.clone());
+            match analysis {
+                Some(analysis) => {
+                    entry.insert("analysis".into(), analysis.clone());
+                }
+                None => analysed = entry.contains_key("analysis"),
             }
         });
         if let Err(e) = kept {
             tracing::warn!("cannot keep the metadata of {path}: {e}");
         }
-        if analysis.is_none() {
+        if !analysed {
             self.analysis.enqueue(path, true);
         }
         self.file_event(events::FILE_ADDED, path, "add", &self.extension_tree());
