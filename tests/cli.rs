@@ -280,6 +280,65 @@ fn install_copies_a_loadable_plugin_and_refuses_anything_else() {
     );
 }
 
+/// `plinth plugins install` takes plugin archives too, with `--json` for
+/// scripts; a damaged archive or one with a link is refused, naming it.
+#[test]
+fn install_unpacks_plugin_archives() {
+    let sb = Sandbox::new();
+    let staging = tempfile::tempdir().unwrap();
+    let lib = built().fixture("recorder");
+    let lib_name = lib.file_name().unwrap().to_str().unwrap().to_owned();
+    let archive = staging.path().join("recorder-0.3.tgz");
+    let mut tar = tar::Builder::new(flate2::write::GzEncoder::new(
+        fs::File::create(&archive).unwrap(),
+        flate2::Compression::default(),
+    ));
+    tar.append_path_with_name(&lib, format!("recorder/{lib_name}"))
+        .unwrap();
+    tar.into_inner().unwrap().finish().unwrap();
+    let out = sb.plinth(&["plugins", "install", "--json", archive.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let answer = json(&out);
+    assert_eq!(answer["id"], "recorder");
+    let folder = sb.basedir.join("plugins/recorder");
+    assert_eq!(answer["path"], folder.to_str().unwrap());
+    assert!(folder.join(&lib_name).is_file());
+    assert_eq!(
+        entry(
+            &json(&sb.plinth(&["plugins", "list", "--json"])),
+            "recorder"
+        )["state"],
+        "enabled"
+    );
+
+    let damaged = staging.path().join("damaged.zip");
+    fs::write(&damaged, b"PK\x03\x04 not really").unwrap();
+    let out = sb.plinth(&["plugins", "install", damaged.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("damaged.zip") && err.contains("not a readable"),
+        "{err}"
+    );
+
+    let linked = staging.path().join("linked.tar");
+    let mut tar = tar::Builder::new(fs::File::create(&linked).unwrap());
+    let mut header = tar::Header::new_gnu();
+    header.set_entry_type(tar::EntryType::Symlink);
+    header.set_size(0);
+    tar.append_link(&mut header, "evil/libevil.so", "/etc/passwd")
+        .unwrap();
+    tar.finish().unwrap();
+    let out = sb.plinth(&["plugins", "install", linked.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("evil/libevil.so") && err.contains("is a link"),
+        "{err}"
+    );
+    assert!(!sb.basedir.join("plugins/evil").exists());
+}
+
 #[test]
 fn enable_disable_uninstall_and_info_from_the_command_line() {
     let sb = Sandbox::new();

@@ -293,12 +293,7 @@ fn job_and_files_carry_print_history_as_octoprint() {
     // The same content uploaded again keeps its history, as OctoPrint
     // compares hashes; other content under the name starts afresh.
     let again = |content: &str| {
-        let (status, _) = upload_form(
-            &server,
-            &key,
-            &[],
-            Some(("part.gcode", content.as_bytes())),
-        );
+        let (status, _) = upload_form(&server, &key, &[], Some(("part.gcode", content.as_bytes())));
         assert_eq!(status, 201);
         send(&server, "GET", "/api/files/local/part.gcode", &key, None).1
     };

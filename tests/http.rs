@@ -1646,3 +1646,119 @@ fn plugin_libraries_are_installed_by_upload() {
     assert_eq!(list["restart_needed"], true);
     assert_eq!(list["installed"], json!(["recorder"]));
 }
+
+/// `POST /api/plugins` with a plugin archive, as OctoPrint's plugin manager
+/// takes them: a .zip holding the plugin's folder, a .tar.gz with the
+/// library at its top; an archive that would write outside its folder is
+/// refused with the entry named, and nothing is installed.
+#[test]
+fn plugin_archives_are_installed_by_upload() {
+    use std::io::Write;
+    let sb = Sandbox::new();
+    add_user(&sb, "ada", true);
+    let ada = api_key(&sb, "ada");
+    let server = Server::start(&sb);
+    let library = common::built().fixture("recorder");
+    let bytes = std::fs::read(&library).unwrap();
+    let lib_name = library.file_name().unwrap().to_str().unwrap().to_owned();
+    let post = |name: &str, content: &[u8]| {
+        let boundary = "plinthboundary";
+        let mut body = format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n\r\n"
+        )
+        .into_bytes();
+        body.extend_from_slice(content);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let mut response = http()
+            .post(&server.url("/api/plugins"))
+            .header("X-Api-Key", &ada)
+            .header(
+                "Content-Type",
+                &format!("multipart/form-data; boundary={boundary}"),
+            )
+            .send(&body[..])
+            .unwrap();
+        let status = response.status().as_u16();
+        let text = response.body_mut().read_to_string().unwrap_or_default();
+        (
+            status,
+            serde_json::from_str::<Value>(&text).unwrap_or(Value::Null),
+        )
+    };
+    let zip_of = |entries: &[(&str, &[u8])]| {
+        let mut out = std::io::Cursor::new(Vec::new());
+        let mut zip = zip::ZipWriter::new(&mut out);
+        for (name, content) in entries {
+            zip.start_file(*name, zip::write::SimpleFileOptions::default())
+                .unwrap();
+            zip.write_all(content).unwrap();
+        }
+        zip.finish().unwrap();
+        out.into_inner()
+    };
+
+    // A hostile archive first: refused, naming the entry; nothing written.
+    let evil = zip_of(&[
+        ("../../evil.txt", b"x"),
+        (&format!("recorder/{lib_name}"), &bytes),
+    ]);
+    let (status, answer) = post("evil.zip", &evil);
+    assert_eq!(status, 400, "{answer}");
+    assert!(
+        answer["error"].as_str().unwrap().contains("../../evil.txt"),
+        "{answer}"
+    );
+    assert!(!sb.basedir.join("plugins/recorder").exists());
+
+    // The plugin's folder in a zip.
+    let zip = zip_of(&[
+        (&format!("recorder/{lib_name}"), &bytes),
+        ("recorder/templates/recorder_tab.jinja2", b"<p>recorder</p>"),
+    ]);
+    let (status, answer) = post("recorder-1.0.zip", &zip);
+    assert_eq!(status, 201, "{answer}");
+    assert_eq!(answer["id"], "recorder");
+    let folder = sb.basedir.join("plugins/recorder");
+    assert!(folder.join(&lib_name).is_file());
+    assert!(folder.join("templates/recorder_tab.jinja2").is_file());
+
+    // The library at the top of a .tar.gz: the same folder, replaced.
+    let mut tar = tar::Builder::new(flate2::write::GzEncoder::new(
+        Vec::new(),
+        flate2::Compression::default(),
+    ));
+    let mut header = tar::Header::new_gnu();
+    header.set_size(bytes.len() as u64);
+    header.set_mode(0o644);
+    header.set_cksum();
+    tar.append_data(&mut header, &lib_name, &bytes[..]).unwrap();
+    let tgz = tar.into_inner().unwrap().finish().unwrap();
+    let (status, answer) = post("recorder.tar.gz", &tgz);
+    assert_eq!(status, 201, "{answer}");
+    assert!(folder.join(&lib_name).is_file());
+    assert!(!folder.join("templates").exists(), "replaced, not merged");
+
+    // An archive with no plugin says what it holds.
+    let (status, answer) = post("notes.zip", &zip_of(&[("README.md", b"hi")]));
+    assert_eq!(status, 400);
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap()
+            .contains("holds no plugin"),
+        "{answer}"
+    );
+
+    // The plugin loads at the next start.
+    drop(server);
+    let server = Server::start(&sb);
+    let (_, list) = common::send(&server, "GET", "/api/plugins", &ada, None);
+    let recorder = list["plugins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == "recorder")
+        .unwrap_or_else(|| panic!("recorder is not listed: {list}"));
+    assert_eq!(recorder["state"], "enabled", "{recorder}");
+    assert_eq!(recorder["source"], "user", "{recorder}");
+}

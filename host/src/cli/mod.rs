@@ -104,8 +104,15 @@ pub enum PluginsCommand {
     Enable { id: String },
     /// Disable a plugin (takes effect at the next start of the host).
     Disable { id: String },
-    /// Copy a plugin library or plugin folder into BASEDIR/plugins.
-    Install { path: PathBuf },
+    /// Copy a plugin library, plugin folder or plugin archive (.zip,
+    /// .tar.gz, .tgz, .tar: one plugin folder, or the library at its top)
+    /// into BASEDIR/plugins.
+    Install {
+        path: PathBuf,
+        /// Print `{"id", "path"}` as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Choose where a plugin runs: `isolated` (a process of its own) or
     /// `in_process` (takes effect at the next start of the host).
     Mode {
@@ -354,12 +361,16 @@ fn execute(cli: Cli) -> Result<(), CliError> {
             }
             PluginsCommand::Enable { id } => toggle(&manager()?, &id, true),
             PluginsCommand::Disable { id } => toggle(&manager()?, &id, false),
-            PluginsCommand::Install { path } => {
+            PluginsCommand::Install { path, json } => {
                 let (id, target) = install::install(&paths, &path)?;
-                println!(
-                    "installed {id} into {}; it loads at the next start of the host",
-                    target.display()
-                );
+                if json {
+                    println!("{}", serde_json::json!({"id": id, "path": target}));
+                } else {
+                    println!(
+                        "installed {id} into {}; it loads at the next start of the host",
+                        target.display()
+                    );
+                }
                 Ok(())
             }
             PluginsCommand::Uninstall { id } => {

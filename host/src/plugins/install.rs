@@ -19,14 +19,17 @@ use crate::plugins::manager::{
 };
 use crate::plugins::metadata::Refusal;
 use crate::plugins::state::{evaluate, Record};
-use crate::plugins::{loader, metadata};
+use crate::plugins::{archive, loader, metadata};
 
 /// Why a plugin cannot be installed, registered or unregistered.
 #[derive(Debug, thiserror::Error)]
 pub enum InstallError {
-    /// The path is neither a plugin library nor a plugin folder.
-    #[error("{}: not a plugin library or plugin folder", .0.display())]
+    /// The path is neither a plugin library, a plugin folder nor a plugin archive.
+    #[error("{}: not a plugin library, plugin folder or plugin archive (.zip, .tar.gz, .tgz, .tar)", .0.display())]
     NotAPlugin(PathBuf),
+    /// A plugin archive that cannot be unpacked into a plugin folder.
+    #[error(transparent)]
+    Archive(#[from] crate::plugins::archive::ArchiveError),
     /// What was found at the path cannot be used.
     #[error("{}: {problem}", .path.display())]
     Unusable { path: PathBuf, problem: Unusable },
@@ -80,11 +83,22 @@ fn check_loads(library: &Path) -> Result<plinth_abi::Metadata, InstallError> {
     Ok(meta)
 }
 
-/// Copies a plugin library or folder into `<basedir>/plugins` (beside the
-/// target, then renamed over it: a running host may have the old file
-/// mapped). Returns the plugin's identifier and where it went; it loads at
-/// the next start of the host.
+/// Copies a plugin library or folder, or the plugin folder of a plugin
+/// archive ([`archive`]), into `<basedir>/plugins` (beside the target, then
+/// renamed over it: a running host may have the old file mapped). Returns
+/// the plugin's identifier and where it went; it loads at the next start of
+/// the host.
 pub fn install(paths: &Paths, source: &Path) -> Result<(String, PathBuf), InstallError> {
+    match archive::Format::of(source).filter(|_| source.is_file()) {
+        Some(format) => {
+            let unpacked = archive::unpack(source, format)?;
+            install_path(paths, &unpacked.folder)
+        }
+        None => install_path(paths, source),
+    }
+}
+
+fn install_path(paths: &Paths, source: &Path) -> Result<(String, PathBuf), InstallError> {
     let found = inspect_path(source, Source::User)
         .ok_or_else(|| InstallError::NotAPlugin(source.to_path_buf()))?;
     let found = match found.problem {

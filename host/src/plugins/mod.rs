@@ -6,6 +6,7 @@
 //! through [`dispatch`] (mixin implementations in [`sorting`] order, hooks,
 //! helpers, the [`events`] bus) and come back out through its [`services`].
 
+pub mod archive;
 pub mod contributions;
 pub mod crashes;
 pub mod discover;

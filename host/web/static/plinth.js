@@ -651,7 +651,7 @@
         });
     }
 
-    /** POST /api/plugins with the chosen library file: installed at the next start. */
+    /** POST /api/plugins with the chosen library or archive: installed at the next start. */
     async function installPlugin(ev) {
         ev.preventDefault();
         const input = $("pluginmanager_file");

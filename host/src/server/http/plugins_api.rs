@@ -68,9 +68,10 @@ pub async fn list(
 #[derive(Default)]
 pub struct Installed(Mutex<BTreeSet<String>>);
 
-/// `POST /api/plugins`: installs a plugin library uploaded as the
-/// multipart field `file` (named as the platform names libraries,
-/// `lib<id>.so`). The upload is checked and installed by `plinth plugins
+/// `POST /api/plugins`: installs a plugin library or plugin archive
+/// uploaded as the multipart field `file` (a library named as the platform
+/// names them, `lib<id>.so`; an archive `.zip`, `.tar.gz`, `.tgz` or
+/// `.tar` holding the plugin's folder). The upload is checked and installed by `plinth plugins
 /// install` in a process of its own (loading a library to check it runs
 /// its code: never in the server's process); the plugin loads at the next
 /// start. 201 with its identifier; 400 with the installer's reason.
@@ -93,12 +94,12 @@ pub async fn install(
             .next()
             .unwrap_or_default()
             .to_owned();
-        if !crate::paths::is_library_name(std::path::Path::new(&name))
-            || crate::paths::check_id(&crate::paths::id_from_library(std::path::Path::new(&name)))
-                .is_err()
-        {
+        let as_path = std::path::Path::new(&name);
+        let library = crate::paths::is_library_name(as_path)
+            && crate::paths::check_id(&crate::paths::id_from_library(as_path)).is_ok();
+        if !library && crate::plugins::archive::Format::of(as_path).is_none() {
             return Err(bad(format!(
-                "{name:?} is not a plugin library of this system (lib<id>.{})",
+                "{name:?} is not a plugin library of this system (lib<id>.{}) or a plugin archive (.zip, .tar.gz, .tgz, .tar)",
                 crate::paths::LIB_EXT
             )));
         }
@@ -119,12 +120,12 @@ pub async fn install(
             .map_err(|e| bad(format!("cannot stage the upload: {e}")))?;
         drop(out);
         let paths = app.manager.paths().clone();
-        let id = crate::paths::id_from_library(std::path::Path::new(&name));
         let answer = super::blocking(move || install_in_subprocess(&paths, &file)).await?;
         drop(staging);
-        let output = answer.map_err(bad)?;
+        let id = answer.map_err(bad)?;
         app.installed.0.lock().unwrap().insert(id.clone());
-        tracing::info!("installed plugin {id} from an upload: {output}");
+        let output = format!("installed {id} from {name}; it loads at the next start of the host");
+        tracing::info!("{output}");
         return Ok((
             StatusCode::CREATED,
             Json(json!({"id": id, "needs_restart": true, "output": output})),
@@ -137,7 +138,7 @@ pub async fn install(
 const INSTALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Runs `plinth plugins install` on the staged upload `file`, ended after
-/// [`INSTALL_TIMEOUT`]; what it said, or why it refused.
+/// [`INSTALL_TIMEOUT`]; the plugin's identifier, or why it refused.
 fn install_in_subprocess(
     paths: &crate::paths::Paths,
     file: &std::path::Path,
@@ -148,7 +149,7 @@ fn install_in_subprocess(
         .arg(&paths.basedir)
         .arg("--bundled-dir")
         .arg(&paths.bundled)
-        .args(["plugins", "install"])
+        .args(["plugins", "install", "--json"])
         .arg(file)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
@@ -172,7 +173,10 @@ fn install_in_subprocess(
         .map_err(|e| format!("cannot read the installer: {e}"))?;
     let said = |bytes: &[u8]| String::from_utf8_lossy(bytes).trim().to_owned();
     if out.status.success() {
-        Ok(said(&out.stdout))
+        serde_json::from_slice::<Value>(&out.stdout)
+            .ok()
+            .and_then(|v| v["id"].as_str().map(str::to_owned))
+            .ok_or_else(|| format!("the installer answered {:?}", said(&out.stdout)))
     } else {
         Err(said(&out.stderr).trim_start_matches("error: ").to_owned())
     }
