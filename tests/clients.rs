@@ -759,3 +759,201 @@ fn users_make_and_revoke_their_own_api_keys() {
         404
     );
 }
+
+/// OctoPrint's access API for administrators: list, add, change
+/// (active, admin through `groups`, permissions in OctoPrint's keys) and
+/// remove users, and passwords; a deactivated user's key and login stop
+/// working; nothing may leave the host without an active administrator.
+#[test]
+fn administrators_manage_users_through_the_access_api() {
+    let sb = Sandbox::new();
+    add_user(&sb, "ada", true);
+    add_user(&sb, "bob", false);
+    let (ada, bob) = (api_key(&sb, "ada"), api_key(&sb, "bob"));
+    let server = Server::start(&sb);
+    let names = |answer: &Value| -> Vec<String> {
+        answer["users"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let find = |answer: &Value, name: &str| -> Value {
+        answer["users"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {name} in {answer}"))
+    };
+
+    let (status, list) = send(&server, "GET", "/api/access/users", &ada, None);
+    assert_eq!(status, 200);
+    assert_eq!(names(&list), ["ada", "bob"]);
+    assert_eq!(find(&list, "ada")["groups"], json!(["admins", "users"]));
+    assert_eq!(send(&server, "GET", "/api/access/users", &bob, None).0, 403);
+    assert_eq!(
+        send(&server, "GET", "/api/access/users/bob", &bob, None).0,
+        200,
+        "their own"
+    );
+    assert_eq!(
+        send(&server, "GET", "/api/access/users/ada", &bob, None).0,
+        403
+    );
+    let (_, perms) = send(&server, "GET", "/api/access/permissions", &bob, None);
+    assert!(perms["permissions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p["key"] == "FILES_UPLOAD" && p["description"].is_string()));
+
+    // Add: as OctoPrint's page sends it.
+    let carl = json!({"name": "carl", "password": "pw", "active": true,
+                      "groups": ["users"], "permissions": ["STATUS", "FILES_LIST"]});
+    let (status, list) = send(
+        &server,
+        "POST",
+        "/api/access/users",
+        &ada,
+        Some(carl.clone()),
+    );
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(
+        find(&list, "carl")["permissions"],
+        json!(["FILES_LIST", "STATUS"])
+    );
+    assert_eq!(
+        send(
+            &server,
+            "POST",
+            "/api/access/users",
+            &bob,
+            Some(carl.clone())
+        )
+        .0,
+        403
+    );
+    let (status, err) = send(&server, "POST", "/api/access/users", &ada, Some(carl));
+    assert_eq!(status, 409, "{err}");
+    let (status, err) = send(
+        &server,
+        "POST",
+        "/api/access/users",
+        &ada,
+        Some(json!({"name": "dora", "password": "pw", "permissions": ["FLY"]})),
+    );
+    assert_eq!(status, 400);
+    assert!(err["error"].as_str().unwrap().contains("\"fly\""), "{err}");
+    let (status, _) = send(
+        &server,
+        "POST",
+        "/api/access/users",
+        &ada,
+        Some(json!({"name": "dora"})),
+    );
+    assert_eq!(status, 400, "no password");
+
+    // Log in as carl; then deactivate: login and session end.
+    let login = |user: &str, pass: &str| {
+        http()
+            .post(&server.url("/api/login"))
+            .header("Content-Type", "application/json")
+            .send(json!({"user": user, "pass": pass}).to_string())
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(login("carl", "pw"), 200);
+    let (status, list) = send(
+        &server,
+        "PUT",
+        "/api/access/users/carl",
+        &ada,
+        Some(json!({"active": false})),
+    );
+    assert_eq!(status, 200);
+    assert_eq!(find(&list, "carl")["active"], false);
+    assert_eq!(login("carl", "pw"), 403, "deactivated");
+    send(
+        &server,
+        "PUT",
+        "/api/access/users/carl",
+        &ada,
+        Some(json!({"active": true})),
+    );
+    assert_eq!(login("carl", "pw"), 200);
+
+    // bob becomes an administrator through his groups, with his key.
+    let (_, list) = send(
+        &server,
+        "PUT",
+        "/api/access/users/bob",
+        &ada,
+        Some(json!({"groups": ["admins", "users"]})),
+    );
+    assert_eq!(find(&list, "bob")["admin"], true);
+    assert_eq!(send(&server, "GET", "/api/access/users", &bob, None).0, 200);
+    let (status, err) = send(
+        &server,
+        "PUT",
+        "/api/access/users/bob",
+        &ada,
+        Some(json!({"groups": ["wizards"]})),
+    );
+    assert_eq!(status, 400);
+    assert!(err["error"].as_str().unwrap().contains("wizards"), "{err}");
+
+    // Passwords: your own needs the current one; an administrator's not.
+    let change = |key: &str, who: &str, body: Value| {
+        send(
+            &server,
+            "PUT",
+            &format!("/api/access/users/{who}/password"),
+            key,
+            Some(body),
+        )
+        .0
+    };
+    assert_eq!(change(&ada, "ada", json!({"password": "new"})), 400);
+    assert_eq!(
+        change(&ada, "ada", json!({"password": "new", "current": "bad"})),
+        403
+    );
+    assert_eq!(
+        change(&ada, "ada", json!({"password": "new", "current": "pw"})),
+        204
+    );
+    assert_eq!(login("ada", "new"), 200);
+    assert_eq!(login("ada", "pw"), 403);
+    assert_eq!(change(&ada, "carl", json!({"password": "carl2"})), 204);
+    assert_eq!(login("carl", "carl2"), 200);
+
+    // Removing: not yourself, not the last administrator.
+    assert_eq!(
+        send(&server, "DELETE", "/api/access/users/ada", &ada, None).0,
+        409
+    );
+    let (status, list) = send(&server, "DELETE", "/api/access/users/carl", &ada, None);
+    assert_eq!(status, 200);
+    assert_eq!(names(&list), ["ada", "bob"]);
+    send(&server, "DELETE", "/api/access/users/bob", &ada, None);
+    let (status, err) = send(
+        &server,
+        "PUT",
+        "/api/access/users/ada",
+        &ada,
+        Some(json!({"admin": false})),
+    );
+    assert_eq!(status, 409, "{err}");
+    assert!(err["error"]
+        .as_str()
+        .unwrap()
+        .contains("no active administrator"));
+    assert_eq!(
+        send(&server, "DELETE", "/api/access/users/nobody", &ada, None).0,
+        404
+    );
+}

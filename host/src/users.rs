@@ -53,12 +53,77 @@ pub fn is_known_permission(name: &str) -> bool {
         })
 }
 
+/// What each permission lets a user do, as OctoPrint describes its own
+/// (the page and `GET /api/access/permissions` show it); `true` marks the
+/// dangerous ones.
+pub const PERMISSION_DESCRIPTIONS: &[(&str, &str, bool)] = &[
+    (
+        "settings",
+        "Change the settings, the printer profiles and the slicing profiles",
+        true,
+    ),
+    (
+        "plugin_manager",
+        "Install, uninstall, enable and disable plugins",
+        true,
+    ),
+    ("users", "Add, change and remove users", true),
+    (
+        "system",
+        "Run the system commands (restart, shut down)",
+        true,
+    ),
+    (
+        "status",
+        "See the printer's state, the temperatures and the job",
+        false,
+    ),
+    ("settings_read", "Read the settings", false),
+    ("webcam", "Watch the webcams", false),
+    (
+        "connection",
+        "Connect to and disconnect from the printer",
+        false,
+    ),
+    (
+        "control",
+        "Control the printer: send commands, move, heat",
+        true,
+    ),
+    ("files_list", "List the files", false),
+    ("files_upload", "Upload files and make folders", false),
+    ("files_download", "Download files", false),
+    ("files_delete", "Delete and move files", false),
+    ("files_select", "Select a file for printing", false),
+    ("print", "Start, pause, resume and cancel prints", false),
+    ("slice", "Slice models", false),
+    (
+        "monitor_terminal",
+        "See the terminal: every line sent and received",
+        false,
+    ),
+    ("timelapse_list", "List timelapses", false),
+    ("timelapse_download", "Download timelapses", false),
+];
+
+fn active_default() -> bool {
+    true
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
+}
+
 /// One user as stored.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct User {
     /// The argon2 hash of the password (PHC string).
     pub password: String,
+    /// A deactivated user cannot log in, and their keys and sessions stop
+    /// working (OctoPrint's `active`).
+    #[serde(default = "active_default", skip_serializing_if = "is_true")]
+    pub active: bool,
     /// Administrators have every permission.
     #[serde(default)]
     pub admin: bool,
@@ -166,6 +231,9 @@ pub enum UserError {
     /// No user of that name.
     #[error("no user `{0}`")]
     NoSuchUser(String),
+    /// The change would leave no active administrator.
+    #[error("that would leave no active administrator: make another user an administrator first")]
+    LastAdmin,
     /// Hashing the password failed.
     #[error("cannot hash the password: {0}")]
     Hash(argon2::password_hash::Error),
@@ -306,6 +374,7 @@ impl Users {
                 name.to_owned(),
                 User {
                     password: hash,
+                    active: true,
                     admin,
                     permissions,
                     api_key_sha256: None,
@@ -316,13 +385,13 @@ impl Users {
         })
     }
 
-    /// Removes a user.
+    /// Removes a user; refused for the last active administrator.
     pub fn remove(&self, name: &str) -> Result<(), UserError> {
         self.update(|users| {
             users
                 .remove(name)
-                .map(|_| ())
-                .ok_or_else(|| UserError::NoSuchUser(name.to_owned()))
+                .ok_or_else(|| UserError::NoSuchUser(name.to_owned()))?;
+            check_admin_left(users)
         })
     }
 
@@ -365,7 +434,7 @@ impl Users {
         let verified = Argon2::default()
             .verify_password(password.as_bytes(), &hash)
             .is_ok();
-        user.filter(|_| verified)
+        user.filter(|u| verified && u.active)
     }
 
     /// The user an API key (the user's own or an application's) belongs
@@ -373,8 +442,39 @@ impl Users {
     pub fn by_api_key(&self, key: &str) -> Option<(String, User)> {
         let hashed = sha256_hex(key);
         self.all().ok()?.into_iter().find(|(_, u)| {
-            u.api_key_sha256.as_deref() == Some(hashed.as_str())
-                || u.app_keys.iter().any(|k| k.sha256 == hashed)
+            u.active
+                && (u.api_key_sha256.as_deref() == Some(hashed.as_str())
+                    || u.app_keys.iter().any(|k| k.sha256 == hashed))
+        })
+    }
+
+    /// Changes user `name` with `change`; refused when no active
+    /// administrator would be left (nobody could manage the users then).
+    pub fn modify(&self, name: &str, change: impl FnOnce(&mut User)) -> Result<(), UserError> {
+        self.update(|users| {
+            let user = users
+                .get_mut(name)
+                .ok_or_else(|| UserError::NoSuchUser(name.to_owned()))?;
+            change(user);
+            if let Some(bad) = user.permissions.iter().find(|p| !is_known_permission(p)) {
+                return Err(UserError::UnknownPermission(bad.clone()));
+            }
+            check_admin_left(users)
+        })
+    }
+
+    /// Sets user `name`'s password.
+    pub fn set_password(&self, name: &str, password: &str) -> Result<(), UserError> {
+        if password.is_empty() {
+            return Err(UserError::EmptyPassword);
+        }
+        let hash = hash_password(password)?;
+        self.update(|users| {
+            let user = users
+                .get_mut(name)
+                .ok_or_else(|| UserError::NoSuchUser(name.to_owned()))?;
+            user.password = hash;
+            Ok(())
         })
     }
 
@@ -411,6 +511,14 @@ impl Users {
             user.app_keys.retain(|k| k.app != app);
             Ok(user.app_keys.len() != before)
         })
+    }
+}
+
+/// Refuses a change that leaves users but no active administrator.
+fn check_admin_left(users: &BTreeMap<String, User>) -> Result<(), UserError> {
+    match users.is_empty() || users.values().any(|u| u.admin && u.active) {
+        true => Ok(()),
+        false => Err(UserError::LastAdmin),
     }
 }
 
@@ -518,6 +626,69 @@ mod tests {
             .to_string()
             .contains("no user `bob`"));
         assert_eq!(users.all().unwrap().keys().collect::<Vec<_>>(), ["ada"]);
+    }
+
+    #[test]
+    fn deactivation_permissions_passwords_and_the_last_administrator() {
+        let dir = tempfile::tempdir().unwrap();
+        let users = Users::new(dir.path());
+        users.add("ada", "pw", true, None).unwrap();
+        users.add("bob", "pw", false, None).unwrap();
+        let key = users.new_api_key("bob").unwrap();
+        users.modify("bob", |u| u.active = false).unwrap();
+        assert!(users.authenticate("bob", "pw").is_none());
+        assert!(users.by_api_key(&key).is_none());
+        assert!(fs::read_to_string(users.path())
+            .unwrap()
+            .contains("active: false"));
+        users.modify("bob", |u| u.active = true).unwrap();
+        assert!(users.by_api_key(&key).is_some());
+
+        let e = users.modify("ada", |u| u.admin = false).unwrap_err();
+        assert!(matches!(e, UserError::LastAdmin), "{e}");
+        assert!(matches!(
+            users.modify("ada", |u| u.active = false),
+            Err(UserError::LastAdmin)
+        ));
+        assert!(matches!(users.remove("ada"), Err(UserError::LastAdmin)));
+        assert!(
+            users.authenticate("ada", "pw").unwrap().admin,
+            "nothing changed"
+        );
+        let e = users
+            .modify("bob", |u| {
+                u.permissions.insert("fly".into());
+            })
+            .unwrap_err();
+        assert!(e.to_string().contains("unknown permission \"fly\""), "{e}");
+
+        users.modify("bob", |u| u.admin = true).unwrap();
+        users.remove("ada").unwrap();
+        users.set_password("bob", "new").unwrap();
+        assert!(users.authenticate("bob", "pw").is_none());
+        assert!(users.authenticate("bob", "new").is_some());
+        assert!(matches!(
+            users.set_password("bob", ""),
+            Err(UserError::EmptyPassword)
+        ));
+        assert!(matches!(
+            users.set_password("nobody", "x"),
+            Err(UserError::NoSuchUser(_))
+        ));
+    }
+
+    #[test]
+    fn every_permission_is_described() {
+        for p in ADMIN_PERMISSIONS.iter().chain(USER_PERMISSIONS) {
+            assert!(
+                PERMISSION_DESCRIPTIONS.iter().any(|(k, _, _)| k == p),
+                "{p}"
+            );
+        }
+        assert_eq!(
+            PERMISSION_DESCRIPTIONS.len(),
+            ADMIN_PERMISSIONS.len() + USER_PERMISSIONS.len()
+        );
     }
 
     #[test]

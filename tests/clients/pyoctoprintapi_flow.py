@@ -295,7 +295,8 @@ async def main():
     connector = aiohttp.TCPConnector(force_close=True)  # as the config flow
     async with aiohttp.ClientSession(connector=connector) as session, aiohttp.ClientSession(
         cookie_jar=aiohttp.CookieJar(unsafe=True)
-    ) as raw:
+    ) as raw, aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as plain:
+        # `raw`: the administrator's browser; `plain`: other API key clients.
         page = Page(raw)
         await page.login()
         try:
@@ -306,7 +307,7 @@ async def main():
             new_key = key  # go on with the given key to test the rest
 
         # The key works, and is the approving user's.
-        async with raw.get(url + "/api/currentuser", headers={"X-Api-Key": new_key}) as r:
+        async with plain.get(url + "/api/currentuser", headers={"X-Api-Key": new_key}) as r:
             me = await r.json(content_type=None)
         check("the application key authenticates as the approving user", me.get("name") == page.user, me)
 
@@ -320,9 +321,9 @@ async def main():
               isinstance(upnp_uuid, str) and re.fullmatch(r"[0-9a-f-]{36}", upnp_uuid or "") is not None, upnp_uuid)
         if discovery is not None:
             for name in ("http_username", "http_password", "public_host", "public_port"):
-                getattr(discovery, name)  # .get(): never fails
+                getattr(discovery, name)  # read as HA would; .get() cannot fail
         # HA's SSDP discovery reads this device description (UDN, presentationURL).
-        async with raw.get(url + "/plugin/discovery/discovery.xml") as r:
+        async with plain.get(url + "/plugin/discovery/discovery.xml") as r:
             text = await r.text()
             status = r.status
         udn = None
@@ -349,7 +350,7 @@ async def main():
 
         print("server")
         server = await call("get_server_info", client.get_server_info())
-        async with raw.get(url + "/api/version", headers={"X-Api-Key": new_key}) as r:
+        async with plain.get(url + "/api/version", headers={"X-Api-Key": new_key}) as r:
             version = await r.json(content_type=None)
         if server is not None:
             check("server version is the OctoPrint release /api/version names",
@@ -436,12 +437,17 @@ async def main():
         await wait("bed target 35", lambda: target("bed", 35), timeout=10)
         await call("turn_tool_off(tool0)", client.turn_tool_off("tool0"))
         await wait("tool0 target 0", lambda: target("tool0", 0))
+        # A bed target to turn off, whatever set_bed_temperature did.
+        async with plain.post(url + "/api/printer/bed", json={"command": "target", "target": 30},
+                              headers={"X-Api-Key": new_key}) as r:
+            await r.read()
+        await wait("bed target 30 (set by POST /api/printer/bed)", lambda: target("bed", 30), timeout=10)
         await call("turn_bed_off (POST //api/printer/bed)", client.turn_bed_off())
         await wait("bed target 0", lambda: target("bed", 0), timeout=10)
 
         print("a print: pause, resume and stop buttons")
         long_gcode = ("G28\nG90\n" + "G1 X1 Y1 F9000\nG1 X0 Y0 F9000\n" * 300).encode()
-        await upload(raw, new_key, "hh_long.gcode", long_gcode)
+        await upload(plain, new_key, "hh_long.gcode", long_gcode)
 
         async def job_state(state):
             j = await client.get_job_info()
@@ -486,7 +492,7 @@ async def main():
 
         print("a print to the end")
         short_gcode = ("G90\n" + "G1 X1 Y1 F9000\nG1 X0 Y0 F9000\n" * 20).encode()
-        await upload(raw, new_key, "hh_short.gcode", short_gcode)
+        await upload(plain, new_key, "hh_short.gcode", short_gcode)
 
         async def finished():
             j = await client.get_job_info()
@@ -495,7 +501,7 @@ async def main():
         await wait("job done: Operational, completion 100", finished, timeout=60)
 
         print("system buttons")
-        async with raw.get(url + "/api/system/commands", headers={"X-Api-Key": new_key}) as r:
+        async with plain.get(url + "/api/system/commands", headers={"X-Api-Key": new_key}) as r:
             commands = await r.json(content_type=None)
         check("GET /api/system/commands lists core commands", isinstance(commands.get("core"), list), commands)
         configured = {c.get("action") for c in commands.get("core") or []}
@@ -521,7 +527,7 @@ async def main():
 
         # Clean up the uploads (not a library call).
         for name in ("hh_long.gcode", "hh_short.gcode"):
-            async with raw.delete(url + f"/api/files/local/{name}", headers={"X-Api-Key": new_key}) as r:
+            async with plain.delete(url + f"/api/files/local/{name}", headers={"X-Api-Key": new_key}) as r:
                 await r.read()
 
 
@@ -540,13 +546,13 @@ async def _offline(client):
     return False
 
 
-async def upload(raw, api_key, name, data):
+async def upload(plain, api_key, name, data):
     """Uploads, selects and starts a file (HA cannot; a slicer would)."""
     form = aiohttp.FormData()
     form.add_field("file", io.BytesIO(data), filename=name, content_type="application/octet-stream")
     form.add_field("select", "true")
     form.add_field("print", "true")
-    async with raw.post(url + "/api/files/local", data=form, headers={"X-Api-Key": api_key}) as r:
+    async with plain.post(url + "/api/files/local", data=form, headers={"X-Api-Key": api_key}) as r:
         check(f"upload {name} and print it", r.status == 201, f"{r.status} {await r.text()}")
 
 

@@ -120,7 +120,12 @@ pub async fn identify(app: &Arc<App>, headers: &axum::http::HeaderMap) -> Result
     let name = session.user.clone();
     let key = session.key_sha256.clone();
     let user = tokio::task::spawn_blocking(move || {
-        let user = app.users.all().ok().and_then(|mut u| u.remove(&name))?;
+        let user = app
+            .users
+            .all()
+            .ok()
+            .and_then(|mut u| u.remove(&name))
+            .filter(|u| u.active)?;
         // A session an API key opened ends with the key.
         if key.is_some_and(|k| !user.holds_key(&k)) {
             return None;
@@ -130,7 +135,7 @@ pub async fn identify(app: &Arc<App>, headers: &axum::http::HeaderMap) -> Result
     .await
     .ok()
     .flatten();
-    // A user removed since logging in is anonymous again.
+    // A user removed or deactivated since logging in is anonymous again.
     Ok(match user {
         Some(user) => Caller {
             user: Some((session.user, user)),

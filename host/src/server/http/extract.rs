@@ -62,6 +62,8 @@ pub mod perm {
         Slice = "slice",
         /// The plugin manager.
         PluginManager = "plugin_manager",
+        /// Managing users.
+        Users = "users",
     }
 }
 

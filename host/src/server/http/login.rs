@@ -14,12 +14,10 @@ use super::sessions::{cookie, LockedOut, CSRF_COOKIE, SESSION_COOKIE};
 use super::{ApiError, App};
 use crate::users::User;
 
-/// A user as OctoPrint's login answers it (`User.as_dict()` of a session
-/// user): name, active, admin, groups, permissions as OctoPrint's keys
-/// (`FILES_LIST`; the whole list for an administrator, with `ADMIN`),
-/// needs, roles, the API key when the caller sent it, and the session a
-/// push channel authenticates with (`{"auth": "<name>:<session>"}`).
-fn user_json(name: &str, user: &User, session: &str, apikey: Option<&str>) -> Value {
+/// A user as OctoPrint's access API lists it (`User.as_dict()`): name,
+/// active, admin, groups, permissions as OctoPrint's keys (`FILES_LIST`;
+/// the whole list for an administrator, with `ADMIN`), needs and roles.
+pub(super) fn user_record(name: &str, user: &User) -> Value {
     let mut permissions: Vec<String> = match user.admin {
         true => std::iter::once("ADMIN".to_owned())
             .chain(
@@ -50,20 +48,33 @@ fn user_json(name: &str, user: &User, session: &str, apikey: Option<&str>) -> Va
     };
     json!({
         "name": name,
-        "active": true,
+        "active": user.active,
         "admin": user.admin,
         "user": true,
-        "apikey": apikey,
+        "apikey": null,
         "groups": groups,
         "permissions": permissions,
         "needs": {"group": groups, "role": permissions.iter().map(|p| p.to_ascii_lowercase()).collect::<Vec<_>>()},
         "roles": roles,
         "settings": {},
         "has_password": true,
-        "session": session,
-        "_is_external_client": false,
-        "_login_mechanism": if apikey.is_some() { "apikey" } else { "password" },
     })
+}
+
+/// A user as OctoPrint's login answers it: [`user_record`] with the API
+/// key when the caller sent it, and the session a push channel
+/// authenticates with (`{"auth": "<name>:<session>"}`).
+fn user_json(name: &str, user: &User, session: &str, apikey: Option<&str>) -> Value {
+    let mut record = user_record(name, user);
+    record["apikey"] = json!(apikey);
+    record["session"] = json!(session);
+    record["_is_external_client"] = json!(false);
+    record["_login_mechanism"] = json!(if apikey.is_some() {
+        "apikey"
+    } else {
+        "password"
+    });
+    record
 }
 
 /// `GET /api/currentuser`: the caller's name (`null` when anonymous), its

@@ -2,6 +2,7 @@
 //!
 //! Everything under `/api/` answers errors as JSON `{"error": "..."}`.
 
+mod access_api;
 mod appkeys;
 pub(crate) mod assets;
 mod auth;
@@ -26,7 +27,6 @@ mod setup_api;
 mod simple_api;
 mod slicing_api;
 mod system_api;
-mod users_api;
 mod webcams;
 
 pub use auth::Caller;
@@ -175,9 +175,25 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/server", get(server_api::server))
         .route("/api/version", get(server_api::version))
         .route("/api/currentuser", get(login::current_user))
+        .route("/api/access/permissions", get(access_api::permissions))
+        .route("/api/access/groups", get(access_api::groups))
+        .route(
+            "/api/access/users",
+            get(access_api::list).post(access_api::add),
+        )
+        .route(
+            "/api/access/users/{name}",
+            get(access_api::one)
+                .put(access_api::change)
+                .delete(access_api::remove),
+        )
+        .route(
+            "/api/access/users/{name}/password",
+            axum::routing::put(access_api::password),
+        )
         .route(
             "/api/access/users/{name}/apikey",
-            axum::routing::post(users_api::generate).delete(users_api::revoke),
+            axum::routing::post(access_api::generate).delete(access_api::revoke),
         )
         .route("/plugin/{id}/{*rest}", axum::routing::any(blueprint::route))
         .route("/plugin/{id}/", axum::routing::any(blueprint::route))
