@@ -570,6 +570,12 @@ impl Browser {
                             || e.contains("not interactable")
                             || e.contains("stale element")) =>
                 {
+                    // WebDriver scrolls an element only to the edge, where a
+                    // scroll bar or a footer may cover it: to the middle.
+                    self.js_with(
+                        "var e = document.querySelector(arguments[0]); if (e) e.scrollIntoView({block: 'center', inline: 'center'}); return null;",
+                        vec![Value::from(selector)],
+                    );
                     std::thread::sleep(Duration::from_millis(100))
                 }
                 Err(e) => panic!("{e} (screenshot {})", self.screenshot_path().display()),
@@ -2363,6 +2369,140 @@ fn a_plugin_installed_by_upload_shows_the_restart_banner() {
         .join("plugins")
         .join(bogus.file_name().unwrap())
         .exists());
+}
+
+/// The settings dialog's core sections, as an administrator uses them: add
+/// a user with permissions and deactivate them, change the server and
+/// printer settings and the temperature presets (saved with the dialog),
+/// add a printer profile and make it the default, change one's password. A
+/// user without those permissions sees none of those sections.
+#[test]
+fn the_settings_dialog_manages_users_printer_settings_and_profiles() {
+    let sb = sandbox_with(&[]);
+    add_user(&sb, "ada", true);
+    add_user(&sb, "bob", false);
+    let key = api_key(&sb, "ada");
+    let server = Server::start(&sb);
+    let browser = Browser::start(
+        "the_settings_dialog_manages_users_printer_settings_and_profiles",
+        &server,
+    );
+    browser.login("ada", "pw");
+    browser.click_link("#navbar_settings");
+    browser.wait_dialog("#settings_dialog", true);
+    browser.wait_visible("#settings_users");
+    browser.wait_exists("#users_table tr[data-user='bob']");
+
+    // A user: added with the users group's permissions less one, then deactivated.
+    browser.click("#user_add");
+    browser.fill("#user_name", "carl");
+    browser.fill("#user_password", "carl-pw");
+    browser.click("#user_permissions input[value='FILES_DELETE']");
+    browser.click("#user_save");
+    browser.wait_exists("#users_table tr[data-user='carl']");
+    let carl = |server: &Server| {
+        let (_, list) = common::send(server, "GET", "/api/access/users", &key, None);
+        list["users"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["name"] == "carl")
+            .cloned()
+            .expect("carl was added")
+    };
+    let added = carl(&server);
+    let perms: Vec<&str> = added["permissions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    assert!(
+        perms.contains(&"FILES_UPLOAD") && !perms.contains(&"FILES_DELETE"),
+        "{added}"
+    );
+    assert_eq!(added["admin"], false);
+    browser.click("#users_table tr[data-user='carl'] .user-active");
+    browser.wait_for(
+        "carl to be deactivated",
+        "return !document.querySelector(\"#users_table tr[data-user='carl'] .user-active\").checked;",
+    );
+    assert_eq!(carl(&server)["active"], false);
+
+    // Server and printer settings and a temperature preset, saved with the dialog.
+    browser.fill("#printer_speed", "333");
+    browser.click("#serial_autoconnect");
+    browser.click("#preset_add");
+    browser.fill("#presets_table tbody tr:last-child .preset-name", "PETG");
+    browser.fill("#presets_table tbody tr:last-child .preset-extruder", "240");
+    browser.fill("#presets_table tbody tr:last-child .preset-bed", "80");
+    browser.click("#settings_save");
+    browser.wait_dialog("#settings_dialog", false);
+    let (_, settings) = request(&server, "GET", "/api/settings", Some(&key), None);
+    assert_eq!(settings["printer"]["lines_per_second"], 333, "{settings}");
+    assert_eq!(settings["serial"]["autoconnect"], true);
+    let presets = settings["temperature"]["profiles"].as_array().unwrap();
+    assert!(
+        presets
+            .iter()
+            .any(|p| p["name"] == "PETG" && p["extruder"] == 240 && p["bed"] == 80),
+        "{presets:?}"
+    );
+    assert!(
+        presets.iter().any(|p| p["name"] == "PLA"),
+        "the others stay"
+    );
+
+    // A printer profile, made the default.
+    browser.click_link("#navbar_settings");
+    browser.wait_dialog("#settings_dialog", true);
+    browser.wait_value("#printer_speed", "333");
+    browser.click("#profile_add");
+    browser.fill("#profile_id", "big");
+    browser.fill("#profile_name", "Big printer");
+    browser.fill("#profile_width", "300");
+    browser.fill("#profile_depth", "310");
+    browser.fill("#profile_height", "400");
+    browser.click("#profile_save");
+    browser.wait_exists("#profiles_table tr[data-profile='big']");
+    browser.click("#profiles_table tr[data-profile='big'] .profile-default");
+    browser.wait_exists("#profiles_table tr[data-profile='big'] .badge-enabled");
+    let (_, big) = common::send(&server, "GET", "/api/printerprofiles/big", &key, None);
+    assert_eq!(big["default"], true, "{big}");
+    assert_eq!(big["volume"]["depth"], 310.0, "{big}");
+    assert_eq!(big["name"], "Big printer");
+
+    // Her own password.
+    browser.fill("#password_current", "pw");
+    browser.fill("#password_new", "pw-new");
+    browser.fill("#password_repeat", "pw-new");
+    browser.click("#password_change");
+    browser.wait_text("#password_status", "changed");
+    browser.click("#settings_cancel");
+    browser.assert_page_healthy("after the settings");
+    let login = |user: &str, pass: &str| {
+        agent()
+            .post(&server.url("/api/login"))
+            .header("Content-Type", "application/json")
+            .send(json!({"user": user, "pass": pass}).to_string())
+            .map(|r| r.status().as_u16())
+            .unwrap_or(0)
+    };
+    assert_eq!(login("ada", "pw-new"), 200);
+
+    // bob (settings_read, no users or settings) sees none of it.
+    browser.click("#logout_button");
+    browser.login("bob", "pw");
+    browser.click_link("#navbar_settings");
+    browser.wait_dialog("#settings_dialog", true);
+    browser.wait_visible("#settings_apikey");
+    for section in [
+        "#settings_users",
+        "#settings_server",
+        "#settings_printerprofiles",
+    ] {
+        assert!(!browser.visible(section), "{section} is shown to bob");
+    }
 }
 
 /// On a phone-sized screen the default page works: the navbar collapses

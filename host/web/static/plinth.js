@@ -182,10 +182,13 @@
     };
     const printerStateViewModel = { state: "Unknown", stateFlags: {}, job: null, progress: null };
 
-    /** Whether the logged-in user has a permission (administrators have all). */
+    /** Whether the logged-in user has a permission (administrators have
+     *  all). The login answer names them as OctoPrint does (`FILES_LIST`);
+     *  either spelling is asked for. */
     function can(permission) {
         const u = page.user;
-        return !!u && (!!u.admin || (Array.isArray(u.permissions) && u.permissions.includes(permission)));
+        const wanted = String(permission).toLowerCase();
+        return !!u && (!!u.admin || (Array.isArray(u.permissions) && u.permissions.some((p) => String(p).toLowerCase() === wanted)));
     }
 
     /** Records who is logged in (an /api/login answer, or null) and updates the navbar. */

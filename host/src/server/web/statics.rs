@@ -14,6 +14,9 @@ pub const PLINTH_CSS: &str = include_str!("../../../web/static/plinth.css");
 pub const CLIENT_JS: &str = include_str!("../../../web/static/client.js");
 /// The page's printer workflow: connection, state, files, temperature, terminal.
 pub const PRINTER_JS: &str = include_str!("../../../web/static/printer.js");
+/// The settings dialog's core sections: account, users, server, printer,
+/// printer profiles, webcams.
+pub const SETTINGS_JS: &str = include_str!("../../../web/static/settings.js");
 /// The icon, also served at `/favicon.ico`.
 pub const FAVICON_SVG: &str = include_str!("../../../web/static/favicon.svg");
 
@@ -24,6 +27,7 @@ pub fn file(name: &str) -> Option<&'static [u8]> {
         "plinth.css" => Some(PLINTH_CSS.as_bytes()),
         "client.js" => Some(CLIENT_JS.as_bytes()),
         "printer.js" => Some(PRINTER_JS.as_bytes()),
+        "settings.js" => Some(SETTINGS_JS.as_bytes()),
         "favicon.svg" => Some(FAVICON_SVG.as_bytes()),
         _ => None,
     }
