@@ -696,6 +696,19 @@ fn users_are_added_listed_given_api_keys_and_removed_from_the_command_line() {
         "no secrets in clear"
     );
 
+    // A user deactivated (through the access API) is listed so; the last
+    // administrator cannot be removed.
+    users.modify("cy", |u| u.active = false).unwrap();
+    let list = stdout(&sb.plinth(&["user", "list"]));
+    assert!(list.contains("cy\tuser (deactivated)"), "{list}");
+    let out = sb.plinth(&["user", "remove", "ada"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("no active administrator"),
+        "{}",
+        stderr(&out)
+    );
+
     assert!(sb.plinth(&["user", "remove", "bob"]).status.success());
     let out = sb.plinth(&["user", "remove", "bob"]);
     assert_eq!(out.status.code(), Some(1));

@@ -523,7 +523,12 @@ fn user_command(users: &Users, cmd: UserCommand) -> Result<(), CliError> {
         }
         UserCommand::List => {
             for (name, user) in users.all()? {
-                let role = if user.admin { "admin" } else { "user" };
+                let role = match (user.admin, user.active) {
+                    (true, true) => "admin",
+                    (false, true) => "user",
+                    (true, false) => "admin (deactivated)",
+                    (false, false) => "user (deactivated)",
+                };
                 let perms = if user.admin && user.permissions.is_empty() {
                     "all".to_owned()
                 } else {
