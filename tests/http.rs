@@ -24,8 +24,14 @@ fn the_server_answers_its_api_and_errors_under_api_are_json() {
     assert_eq!(status, 200);
     assert_eq!(
         body,
-        json!({"version": env!("CARGO_PKG_VERSION"), "safemode": null, "restart_pending": false, "slow_plugin_calls": 0, "plugin_crashes": 0, "plugin_restarts": 0})
+        json!({"version": "1.11.8", "plinth_version": env!("CARGO_PKG_VERSION"), "safemode": null, "restart_pending": false, "slow_plugin_calls": 0, "plugin_crashes": 0, "plugin_restarts": 0})
     );
+    // A path joined with a doubled slash, as some clients build it, is the
+    // same resource (OctoPrint's router takes it so).
+    let (status, again) = get_json(&server, "//api/server");
+    assert_eq!((status, &again), (200, &body));
+    let (status, _) = get_json(&server, "///api/nothing?x=1");
+    assert_eq!(status, 404);
     let (status, body) = get_json(&server, "/api/nothing/here");
     assert_eq!(
         (status, body),

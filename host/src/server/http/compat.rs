@@ -98,3 +98,24 @@ pub async fn layer(mut request: Request, next: Next) -> Response {
     }
     wrapped
 }
+
+/// A request whose path starts with several slashes, with one.
+pub fn collapse_leading_slashes(mut request: Request) -> Request {
+    let path = request.uri().path();
+    if !path.starts_with("//") {
+        return request;
+    }
+    let trimmed = format!("/{}", path.trim_start_matches('/'));
+    let rebuilt = match request.uri().query() {
+        Some(query) => format!("{trimmed}?{query}"),
+        None => trimmed,
+    };
+    if let Ok(path_and_query) = rebuilt.parse::<axum::http::uri::PathAndQuery>() {
+        let mut parts = request.uri().clone().into_parts();
+        parts.path_and_query = Some(path_and_query);
+        if let Ok(uri) = axum::http::Uri::from_parts(parts) {
+            *request.uri_mut() = uri;
+        }
+    }
+    request
+}

@@ -106,7 +106,7 @@ impl App {
 /// The host's routes.
 pub fn router(app: Arc<App>) -> Router {
     let upload_limit = usize::try_from(files::max_upload(&app)).unwrap_or(usize::MAX);
-    Router::new()
+    let routes = Router::new()
         .route("/api/files", get(files::list))
         .route(
             "/api/files/local",
@@ -250,8 +250,14 @@ pub fn router(app: Arc<App>) -> Router {
         )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(axum::middleware::from_fn(compat::layer))
-        .with_state(app)
+        .layer(axum::middleware::from_fn(compat::layer));
+    // Before routing: `//api/printer/bed` is `/api/printer/bed`, as
+    // OctoPrint's router (werkzeug) takes it; some clients join a base URL
+    // ending in `/` with a path starting with one.
+    let routes = tower::ServiceBuilder::new()
+        .map_request(compat::collapse_leading_slashes)
+        .service(routes.with_state(app));
+    Router::new().fallback_service(routes)
 }
 
 /// 403 unless the caller has `permission`.

@@ -25,15 +25,18 @@ pub async fn version(_: Permitted<perm::Status>) -> Json<Value> {
     }))
 }
 
-/// Version, safe mode and its reason (OctoPrint's `safemode`), whether a
-/// plugin toggle waits for a restart, how many plugin calls ran past
-/// their time budget, and how often isolated plugins crashed and restarted.
+/// OctoPrint's `version` (the release whose API Plinth speaks, as
+/// `/api/version`'s `server`: clients compare it) and `safemode` (with its
+/// reason); then Plinth's own: its version, whether a plugin toggle waits
+/// for a restart, how many plugin calls ran past their time budget, and
+/// how often isolated plugins crashed and restarted.
 pub async fn server(State(app): State<Arc<App>>) -> Json<Value> {
     let (crashes, restarts) = app.manager.crash_totals();
     Json(json!({
         "plugin_crashes": crashes,
         "plugin_restarts": restarts,
-        "version": env!("CARGO_PKG_VERSION"),
+        "version": OCTOPRINT_API_LEVEL,
+        "plinth_version": env!("CARGO_PKG_VERSION"),
         "safemode": app.manager.safe_mode(),
         "restart_pending": app.manager.restart_pending(),
         "slow_plugin_calls": app.slow_calls.load(std::sync::atomic::Ordering::Relaxed),
