@@ -6,7 +6,7 @@
 #[macro_use]
 mod common;
 
-use common::{add_user, api_key, http, send, upload_form, Push, Sandbox, Server};
+use common::{add_user, add_user_with, api_key, http, send, upload_form, Push, Sandbox, Server};
 use plinth_abi::{json, Value};
 
 /// `GET path` with the key in `how`: `header`, `query` or `bearer`.
@@ -652,6 +652,7 @@ fn settings_carry_octoprints_core_sections() {
     add_user(&sb, "ada", true);
     add_user(&sb, "bob", false);
     let (ada, bob) = (api_key(&sb, "ada"), api_key(&sb, "bob"));
+    sb.bundle_sample("testpicture");
     let server = Server::start(&sb);
     let (_, read) = send(&server, "GET", "/api/settings", &bob, None);
     for section in [
@@ -670,6 +671,26 @@ fn settings_carry_octoprints_core_sections() {
     assert_eq!(read["serial"]["autoconnect"], false);
     assert_eq!(read["temperature"]["profiles"][0]["name"], "ABS");
     assert_eq!(read["feature"]["sdSupport"], false);
+    // The webcam section with the keys of OctoPrint before 1.9, from the
+    // default webcam's compat block (Home Assistant reads them).
+    let cam = &read["webcam"];
+    assert_eq!(cam["defaultWebcam"], "testpicture", "{cam}");
+    assert_eq!(cam["snapshotWebcam"], "testpicture");
+    assert_eq!(cam["webcamEnabled"], true);
+    assert!(
+        cam["snapshotUrl"].as_str().unwrap().contains("testpicture"),
+        "{cam}"
+    );
+    assert_eq!(cam["streamUrl"], "");
+    assert_eq!(cam["streamRatio"], "4:3");
+    assert_eq!(cam["snapshotSslValidation"], true);
+    assert_eq!(cam["flipH"], false);
+    assert_eq!(cam["bitrate"], Value::Null, "no timelapses");
+    // Without the webcam permission the section is empty, as OctoPrint's.
+    add_user_with(&sb, "cy", &["--permissions", "settings_read"]);
+    let cy = api_key(&sb, "cy");
+    let (_, read) = send(&server, "GET", "/api/settings", &cy, None);
+    assert_eq!(read["webcam"], json!({}), "{read}");
     let (status, _) = send(
         &server,
         "POST",

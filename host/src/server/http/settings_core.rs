@@ -10,8 +10,8 @@ use super::App;
 use crate::config::host_settings as keys;
 
 /// `api`, `appearance`, `feature`, `folder`, `serial`, `server`,
-/// `temperature` and (for callers with `webcam`, as OctoPrint) `webcam`,
-/// as OctoPrint names them.
+/// `temperature` and `webcam` (empty for callers without the `webcam`
+/// permission, as OctoPrint's), as OctoPrint names them.
 pub fn sections(app: &App, webcam: bool) -> Map<String, Value> {
     let config = app.manager.config();
     let paths = app.manager.paths();
@@ -83,28 +83,68 @@ pub fn sections(app: &App, webcam: bool) -> Map<String, Value> {
             "sendAutomatically": false,
             "sendAutomaticallyAfter": 1,
         },
-        "webcam": {
-            "webcamEnabled": !webcams.is_empty(),
-            "timelapseEnabled": false,
-            "defaultWebcam": webcams.first().map(|(_, cam)| cam.name.clone()),
-            "snapshotWebcam": webcams.first().map(|(_, cam)| cam.name.clone()),
-            "webcams": webcams
-                .iter()
-                .map(|(provider, cam)| {
-                    let mut v = serde_json::to_value(cam).expect("encodes");
-                    v["provider"] = json!(provider);
-                    v
-                })
-                .collect::<Vec<_>>(),
-        },
+        "webcam": webcam_section(&webcams),
     });
     match sections {
         Value::Object(mut map) => {
             if !webcam {
-                map.remove("webcam");
+                map.insert("webcam".into(), json!({}));
             }
             map
         }
         _ => unreachable!("a JSON object literal"),
     }
+}
+
+/// OctoPrint's `webcam` section: the webcams the plugins provide, the
+/// default one (the first) and the snapshot one (the first that takes
+/// snapshots), and the keys of OctoPrint before 1.9 that clients such as
+/// Home Assistant still read (`streamUrl`, `snapshotUrl`, `flipH`, …), from
+/// the default webcam and its `compat` block, null when it has none.
+/// Plinth makes no timelapses: their keys are null.
+fn webcam_section(webcams: &[(String, plinth_abi::Webcam)]) -> Value {
+    let default = webcams.first().map(|(_, cam)| cam);
+    let snapshot = webcams
+        .iter()
+        .map(|(_, cam)| cam)
+        .find(|cam| cam.can_snapshot);
+    let compat = |key: &str| {
+        default
+            .and_then(|cam| cam.compat.as_ref())
+            .and_then(|c| c.get(key))
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    json!({
+        "webcamEnabled": default.is_some(),
+        "timelapseEnabled": false,
+        "ffmpegPath": null,
+        "ffmpegCommandline": null,
+        "bitrate": null,
+        "ffmpegThreads": null,
+        "ffmpegVideoCodec": null,
+        "watermark": false,
+        "renderAfterPrintDelay": 0,
+        "defaultWebcam": default.map(|cam| cam.name.clone()),
+        "snapshotWebcam": snapshot.map(|cam| cam.name.clone()),
+        "webcams": webcams
+            .iter()
+            .map(|(provider, cam)| {
+                let mut v = serde_json::to_value(cam).expect("encodes");
+                v["provider"] = json!(provider);
+                v
+            })
+            .collect::<Vec<_>>(),
+        "flipH": default.map(|cam| cam.flip_h),
+        "flipV": default.map(|cam| cam.flip_v),
+        "rotate90": default.map(|cam| cam.rotate_90),
+        "streamUrl": compat("stream"),
+        "streamRatio": compat("streamRatio"),
+        "streamTimeout": compat("streamTimeout"),
+        "streamWebrtcIceServers": compat("streamWebrtcIceServers"),
+        "snapshotUrl": compat("snapshot"),
+        "snapshotTimeout": compat("snapshotTimeout"),
+        "snapshotSslValidation": compat("snapshotSslValidation"),
+        "cacheBuster": compat("cacheBuster"),
+    })
 }
