@@ -978,3 +978,52 @@ fn administrators_manage_users_through_the_access_api() {
         404
     );
 }
+
+/// OctoPrint's bundled discovery plugin, built in, as Home Assistant uses
+/// it to add a printer: `plugins.discovery.upnpUuid` in the settings, kept
+/// in config.yaml across restarts, and the UPnP device description with
+/// that identifier, open to anyone.
+#[test]
+fn home_assistant_finds_the_instance_identifier() {
+    let sb = Sandbox::new();
+    add_user(&sb, "ada", true);
+    let ada = api_key(&sb, "ada");
+    let server = Server::start(&sb);
+    let (_, settings) = send(&server, "GET", "/api/settings", &ada, None);
+    let uuid = settings["plugins"]["discovery"]["upnpUuid"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no upnpUuid: {settings}"))
+        .to_owned();
+    assert_eq!(uuid.len(), 36, "{uuid}");
+    let mut response = http()
+        .get(&server.url("/plugin/discovery/discovery.xml"))
+        .call()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert!(response
+        .headers()
+        .get("content-type")
+        .is_some_and(|v| v.to_str().unwrap().starts_with("application/xml")));
+    let xml = response.body_mut().read_to_string().unwrap();
+    assert!(xml.contains(&format!("<UDN>uuid:{uuid}</UDN>")), "{xml}");
+    assert!(xml.contains("<manufacturer>The OctoPrint Project</manufacturer>"));
+    assert!(
+        xml.contains(&format!(
+            "<presentationURL>{}/</presentationURL>",
+            server.url("")
+        )),
+        "{xml}"
+    );
+    // Anonymous callers do not get it from the settings.
+    let (status, anonymous) = get_with(&server, "/api/settings", "", "none");
+    assert_eq!(status, 200);
+    assert!(anonymous["plugins"].is_object(), "{anonymous}");
+    assert_eq!(anonymous["plugins"]["discovery"], Value::Null);
+
+    drop(server);
+    let config = std::fs::read_to_string(sb.basedir.join("config.yaml")).unwrap();
+    assert!(config.contains(&uuid), "kept in config.yaml: {config}");
+    let server = Server::start(&sb);
+    let (_, settings) = send(&server, "GET", "/api/settings", &ada, None);
+    assert_eq!(settings["plugins"]["discovery"]["upnpUuid"], uuid.as_str());
+}

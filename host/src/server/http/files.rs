@@ -68,7 +68,7 @@ pub async fn list(
 
 /// `http://host:port` of the request, as the client reached the server
 /// (a proxy's `X-Forwarded-Proto`/`X-Forwarded-Host` first).
-fn base_url(headers: &axum::http::HeaderMap) -> String {
+pub(super) fn base_url(headers: &axum::http::HeaderMap) -> String {
     // The first of a list, and only what a scheme or a host can be.
     let first = |name: &str| {
         let value = headers.get(name)?.to_str().ok()?.split(',').next()?.trim();

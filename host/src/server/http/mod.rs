@@ -9,6 +9,7 @@ mod auth;
 mod blueprint;
 mod calls;
 mod compat;
+mod discovery;
 mod extract;
 mod files;
 mod framing;
@@ -216,6 +217,10 @@ pub fn router(app: Arc<App>) -> Router {
             axum::routing::post(plugins_api::command),
         )
         .route("/plugin/appkeys/probe", get(appkeys::probe))
+        .route(
+            "/plugin/discovery/discovery.xml",
+            get(discovery::description),
+        )
         .route(
             "/plugin/appkeys/request",
             axum::routing::post(appkeys::request),

@@ -3,7 +3,8 @@
 //! GET answers OctoPrint's core sections where Plinth has the feature
 //! ([`super::settings_core`], to callers with `settings_read`), the host's
 //! own stored settings over them (to callers with `settings`) and, under
-//! `plugins`, every enabled Settings plugin's
+//! `plugins`, OctoPrint's `discovery` (built in: [`super::discovery`]) and
+//! every enabled Settings plugin's
 //! `on_settings_load`, with the plugin's restricted paths filtered for the
 //! caller, as OctoPrint does (anonymous callers may read what is not
 //! restricted). A plugin that fails to load its settings is logged and left
@@ -83,6 +84,12 @@ pub async fn get(State(app): State<Arc<App>>, caller: Caller) -> Result<Json<Val
             Ok(Err(e)) => tracing::error!(plugin = %id, "on_settings_load: {e}"),
             Err(e) => tracing::error!(plugin = %id, "on_settings_load: {}", e.message),
         }
+    }
+    // OctoPrint's bundled discovery plugin, which Plinth builds in.
+    if caller.has("settings_read") || caller.has("settings") {
+        let app2 = app.clone();
+        let discovery = super::blocking(move || super::discovery::settings(&app2)).await?;
+        plugins.entry("discovery").or_insert(discovery);
     }
     out.insert("plugins".into(), Value::Object(plugins));
     Ok(Json(Value::Object(out)))
