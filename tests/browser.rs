@@ -2139,6 +2139,10 @@ fn an_application_key_request_is_approved_in_the_page() {
     let token = asked["app_token"].as_str().unwrap().to_owned();
     browser.wait_visible("dialog.appkey-request[open]");
     assert!(browser.text("dialog.appkey-request").contains("Phone app"));
+    assert!(
+        browser.text("dialog.appkey-request").contains("from 127.0.0.1"),
+        "the dialog says where the request came from"
+    );
     browser.click("dialog.appkey-request button[data-appkey=allow]");
     let poll = server.url(&format!("/plugin/appkeys/request/{token}"));
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);

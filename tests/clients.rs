@@ -468,10 +468,16 @@ fn applications_get_keys_when_a_user_allows_them() {
     assert_eq!(status, 201, "{asked}");
     let token = asked["app_token"].as_str().unwrap().to_owned();
     let told = push.wait_for("the request", |m| m["plugin"]["plugin"] == "appkeys");
-    assert_eq!(told["plugin"]["data"]["type"], "request");
+    assert_eq!(told["plugin"]["data"]["type"], "request_access");
     assert_eq!(told["plugin"]["data"]["app_name"], "Home Assistant");
+    assert_eq!(told["plugin"]["data"]["user_id"], "bob");
+    assert_eq!(told["plugin"]["data"]["remote_address"], "127.0.0.1");
     let poll = format!("/plugin/appkeys/request/{token}");
-    assert_eq!(anonymous("GET", &poll, None).0, 202, "undecided");
+    assert_eq!(
+        anonymous("GET", &poll, None),
+        (202, json!({"message": "Awaiting decision"})),
+        "undecided"
+    );
 
     // Users decide with a token of their own; the application's is never shown to them.
     let user_token = told["plugin"]["data"]["user_token"]
@@ -550,15 +556,16 @@ fn applications_get_keys_when_a_user_allows_them() {
     );
     let token = asked["app_token"].as_str().unwrap().to_owned();
     let (_, pending) = send(&server, "GET", "/api/plugin/appkeys", &ada, None);
-    let spy = pending["pending"]
-        .as_array()
+    // Keyed by user token, as OctoPrint's.
+    let (spy, entry) = pending["pending"]
+        .as_object()
         .unwrap()
         .iter()
-        .find(|p| p["app_id"] == "Spy")
-        .unwrap()["user_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+        .find(|(_, p)| p["app_id"] == "Spy")
+        .map(|(k, p)| (k.clone(), p.clone()))
+        .unwrap();
+    assert_eq!(entry["user_token"], spy.as_str());
+    assert_eq!(entry["remote_address"], "127.0.0.1");
     let decision = format!("/plugin/appkeys/decision/{spy}");
     assert_eq!(
         send(
@@ -641,6 +648,22 @@ fn applications_get_keys_when_a_user_allows_them() {
     assert_eq!(
         anonymous("POST", "/plugin/appkeys/request", Some(long)).0,
         400
+    );
+    // The poll URL comes absolute in `Location`, as OctoPrint's.
+    let mut response = http()
+        .post(&server.url("/plugin/appkeys/request"))
+        .header("Content-Type", "application/json")
+        .send(json!({"app": "Locator"}).to_string())
+        .unwrap();
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    let asked: Value =
+        serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap();
+    assert_eq!(
+        location,
+        server.url(&format!(
+            "/plugin/appkeys/request/{}",
+            asked["app_token"].as_str().unwrap()
+        ))
     );
 }
 

@@ -806,17 +806,18 @@
             if (open) { open.close(); open.remove(); }
             return;
         }
-        if (data.type !== "request" || $(id) || !page.user) return;
-        if (data.user && data.user !== page.user.name) return;
+        if (data.type !== "request_access" || $(id) || !page.user) return;
+        if (data.user_id && data.user_id !== page.user.name) return;
         const decide = (allow) => api("POST", "/plugin/appkeys/decision/" + encodeURIComponent(data.user_token), { decision: allow })
             .catch((e) => showMessage("The decision failed: " + errorText(e)))
             .finally(() => { dialog.close(); dialog.remove(); });
         const allow = h("button", { type: "button", class: "primary", "data-appkey": "allow" }, "Allow");
         const deny = h("button", { type: "button", "data-appkey": "deny" }, "Deny");
-        const who = data.user ? ` as ${data.user}` : "";
+        const who = data.user_id ? ` as ${data.user_id}` : "";
+        const from = data.remote_address ? ` from ${String(data.remote_address)}` : "";
         const dialog = h("dialog", { id, class: "appkey-request" },
             h("h2", null, "Access request"),
-            h("p", null, `The application "${String(data.app_name)}" asks for access to this printer${who}.`),
+            h("p", null, `The application "${String(data.app_name)}"${from} asks for access to this printer${who}.`),
             h("p", null, "Allow it only if you just started this from the application."),
             h("div", { class: "dialog-buttons" }, deny, allow));
         allow.addEventListener("click", () => decide(true));

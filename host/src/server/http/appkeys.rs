@@ -4,21 +4,22 @@
 //!
 //! 1. The app probes `GET /plugin/appkeys/probe` (204: supported).
 //! 2. It asks `POST /plugin/appkeys/request` with `{"app": "<name>"}` (and
-//!    optionally `"user"`), gets 201 with `{"app_token"}` and a `Location`.
-//!    Only the application knows its `app_token`.
-//! 3. Logged-in users see the request on the push channel
-//!    (`{"plugin": {"plugin": "appkeys", "data": {"type": "request",
-//!    "app_name", "user_token", "user"}}}`, with a second token; the page
-//!    shows a dialog) and the named user (or, for a request naming none,
+//!    optionally `"user"`), gets 201 with `{"app_token"}` and the absolute
+//!    poll URL as `Location`. Only the application knows its `app_token`.
+//! 3. Logged-in users see the request on the push channel as OctoPrint's
+//!    (`{"plugin": {"plugin": "appkeys", "data": {"type":
+//!    "request_access", "app_name", "user_token", "user_id",
+//!    "remote_address"}}}`, with a second token; the page shows a dialog) and the named user (or, for a request naming none,
 //!    any logged-in user, who then owns the key) decides with
 //!    `POST /plugin/appkeys/decision/<user_token>` `{"decision": true|false}`.
-//! 4. The app polls `GET /plugin/appkeys/request/<app_token>`: 202 while
-//!    undecided, 200 `{"api_key"}` once allowed (once only), 404 when
+//! 4. The app polls `GET /plugin/appkeys/request/<app_token>`: 202
+//!    `{"message": "Awaiting decision"}` while undecided, 200 `{"api_key"}` once allowed (once only), 404 when
 //!    denied, unknown or expired. A request not polled for
 //!    [`POLL_TIMEOUT`], or not decided within [`DECISION_TIMEOUT`], expires.
 //!
 //! `GET /api/plugin/appkeys` lists the caller's keys (`?all=true`: every
-//! user's, for administrators); `POST` with `{"command": "revoke", "app"}`
+//! user's, for administrators) and the requests waiting (`pending`, keyed
+//! by user token, as OctoPrint's); `POST` with `{"command": "revoke", "app"}`
 //! or `{"command": "generate", "app"}` manages them. Only a key's hash is
 //! kept.
 
@@ -62,6 +63,8 @@ enum Decision {
 struct Request {
     app: String,
     user: Option<String>,
+    /// Where the request came from, shown to whoever decides.
+    remote: String,
     /// What users decide with; the map's key (`app_token`) is the app's alone.
     user_token: String,
     decision: Decision,
@@ -98,6 +101,8 @@ pub async fn probe() -> StatusCode {
 /// `POST /plugin/appkeys/request`: an application asks for a key.
 pub async fn request(
     State(app): State<Arc<App>>,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    headers: axum::http::HeaderMap,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
     let name = optional_text(&body, "app")?
@@ -125,6 +130,7 @@ pub async fn request(
             Request {
                 app: name.clone(),
                 user: user.clone(),
+                remote: peer.ip().to_string(),
                 user_token: user_token.clone(),
                 decision: Decision::Waiting,
                 created: Instant::now(),
@@ -135,9 +141,13 @@ pub async fn request(
     tracing::info!("application {name:?} asks for an API key");
     notify(
         &app,
-        json!({"type": "request", "app_name": name, "user_token": user_token, "user": user}),
+        json!({"type": "request_access", "app_name": name, "user_token": user_token,
+               "user_id": user, "remote_address": peer.ip().to_string()}),
     );
-    let location = format!("/plugin/appkeys/request/{token}");
+    let location = format!(
+        "{}/plugin/appkeys/request/{token}",
+        super::files::base_url(&headers)
+    );
     let mut response = (StatusCode::CREATED, Json(json!({ "app_token": token }))).into_response();
     if let Ok(v) = HeaderValue::from_str(&location) {
         response.headers_mut().insert(header::LOCATION, v);
@@ -160,9 +170,11 @@ pub async fn poll(
     let request = requests.get_mut(&token).ok_or_else(gone)?;
     request.polled = Instant::now();
     match request.decision.clone() {
-        Decision::Waiting | Decision::Deciding => {
-            Ok((StatusCode::ACCEPTED, Json(json!({}))).into_response())
-        }
+        Decision::Waiting | Decision::Deciding => Ok((
+            StatusCode::ACCEPTED,
+            Json(json!({"message": "Awaiting decision"})),
+        )
+            .into_response()),
         Decision::Allowed(key) => {
             requests.remove(&token);
             Ok(Json(json!({ "api_key": key })).into_response())
@@ -302,13 +314,17 @@ pub async fn list(
         .await?
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     let only = (!query.all).then_some(name.as_str());
-    let pending: Vec<Value> = app
+    let pending: serde_json::Map<String, Value> = app
         .app_keys
         .lock()
         .iter()
         .filter(|(_, r)| matches!(r.decision, Decision::Waiting))
         .filter(|(_, r)| query.all || r.user.as_deref().is_none_or(|u| u == name))
-        .map(|(_, r)| json!({"app_id": r.app, "user_id": r.user, "user_token": r.user_token}))
+        .map(|(_, r)| {
+            let entry = json!({"app_id": r.app, "user_id": r.user, "user_token": r.user_token,
+                               "remote_address": r.remote});
+            (r.user_token.clone(), entry)
+        })
         .collect();
     Ok(Json(
         json!({"keys": listing(&users, only), "pending": pending}),
