@@ -2140,7 +2140,9 @@ fn an_application_key_request_is_approved_in_the_page() {
     browser.wait_visible("dialog.appkey-request[open]");
     assert!(browser.text("dialog.appkey-request").contains("Phone app"));
     assert!(
-        browser.text("dialog.appkey-request").contains("from 127.0.0.1"),
+        browser
+            .text("dialog.appkey-request")
+            .contains("from 127.0.0.1"),
         "the dialog says where the request came from"
     );
     browser.click("dialog.appkey-request button[data-appkey=allow]");

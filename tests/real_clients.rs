@@ -1,7 +1,10 @@
 //! Real OctoPrint client libraries from PyPI against the real binary:
 //! octorest (a Python library: `tests/clients/octorest_flow.py` runs every
-//! operation its documentation shows, the push channel included) and
-//! octoprint-cli (a command-line tool, run command by command).
+//! operation its documentation shows, the push channel included),
+//! octoprint-cli (a command-line tool, run command by command) and
+//! pyoctoprintapi, the library of Home Assistant's OctoPrint integration
+//! (`tests/clients/pyoctoprintapi_flow.py`: every call it has, in Home
+//! Assistant's order, the application key sign-up included).
 //!
 //! They live in a virtual environment that `scripts/test` makes
 //! (`target/client-venv`, or `PLINTH_CLIENT_VENV`); octoprint-cli's update
@@ -22,7 +25,7 @@ fn venv() -> PathBuf {
         .unwrap_or_else(|| common::built().root.join("target/client-venv"));
     assert!(
         venv.join("bin/python").exists(),
-        "no client environment at {}: run scripts/test, which makes it (python3 -m venv, pip install octorest octoprint-cli)",
+        "no client environment at {}: run scripts/test, which makes it (python3 -m venv, pip install octorest octoprint-cli pyoctoprintapi)",
         venv.display()
     );
     venv
@@ -127,4 +130,33 @@ fn octoprint_cli_drives_the_printer() {
     common::wait_printer(&server, &key, "Operational");
     ok(&["connection", "disconnect"]);
     common::wait_printer(&server, &key, "Offline");
+}
+
+#[test]
+fn pyoctoprintapi_signs_up_and_drives_the_printer_as_home_assistant() {
+    let venv = venv();
+    let sb = Sandbox::new();
+    sb.write_config("printer:\n  lines_per_second: 200\n");
+    add_user(&sb, "ada", true);
+    let key = api_key(&sb, "ada");
+    sb.bundle_sample("testpicture");
+    let server = Server::start(&sb);
+    let script = common::built()
+        .root
+        .join("tests/clients/pyoctoprintapi_flow.py");
+    let out = Command::new(venv.join("bin/python"))
+        .arg(&script)
+        .arg(server.url(""))
+        .arg(&key)
+        .args(["ada", "pw"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "pyoctoprintapi failed:\n{}\n{}\n--- server log ---\n{}",
+        text(&out.stdout),
+        text(&out.stderr),
+        server.log()
+    );
+    assert!(text(&out.stdout).contains("every operation went as against OctoPrint"));
 }

@@ -339,8 +339,11 @@ async def main():
         check("GET /plugin/discovery/discovery.xml answers UDN uuid:<upnpUuid>",
               status == 200 and udn == f"uuid:{upnp_uuid}", f"{status} {text[:200]!r}")
 
+        # OctoPrint's anonymous usage tracking is an opt-in plugin; Plinth
+        # has none and sends no usage data, so `None` (no tracking
+        # settings) is a right answer. Home Assistant does not call this.
         tracking = await call("get_tracking_info", client.get_tracking_info())
-        if check("tracking settings present", tracking is not None, tracking):
+        if tracking is not None:
             try:
                 check("tracking enabled is true, false or null", tracking.enabled in (True, False, None), tracking.enabled)
                 check("tracking unique_id is text or null", tracking.unique_id is None or isinstance(tracking.unique_id, str),
