@@ -2377,6 +2377,55 @@ fn a_plugin_installed_by_upload_shows_the_restart_banner() {
         .exists());
 }
 
+/// An application that asks while nobody has the page open sends the
+/// person to its `auth_dialog` (as OctoPrint's): they log in, the page shows
+/// the waiting request, they allow it and the application gets its key. An
+/// unknown request's dialog URL is 404.
+#[test]
+fn an_application_sends_the_person_to_its_auth_dialog() {
+    let sb = sandbox_with(&[]);
+    add_user(&sb, "ada", true);
+    let server = Server::start(&sb);
+    let mut response = agent()
+        .post(&server.url("/plugin/appkeys/request"))
+        .header("Content-Type", "application/json")
+        .send(r#"{"app": "Slicer", "user": "ada"}"#)
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 201);
+    let asked: Value =
+        serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap();
+    let token = asked["app_token"].as_str().unwrap().to_owned();
+    let dialog = asked["auth_dialog"].as_str().unwrap().to_owned();
+    assert_eq!(dialog, server.url(&format!("/plugin/appkeys/auth/{token}")));
+    let unknown = agent()
+        .get(&server.url("/plugin/appkeys/auth/nothing"))
+        .call()
+        .unwrap();
+    assert_eq!(unknown.status().as_u16(), 404);
+
+    let browser = Browser::start(
+        "an_application_sends_the_person_to_its_auth_dialog",
+        &server,
+    );
+    browser.goto(&format!("/plugin/appkeys/auth/{token}"));
+    browser.login_with_form("ada", "pw");
+    browser.wait_path("/");
+    browser.wait_visible("dialog.appkey-request[open]");
+    assert!(browser.text("dialog.appkey-request").contains("Slicer"));
+    browser.click("dialog.appkey-request button[data-appkey=allow]");
+    let poll = server.url(&format!("/plugin/appkeys/request/{token}"));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let answer = agent().get(&poll).call().unwrap();
+        if answer.status().as_u16() == 200 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never allowed");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    browser.assert_page_healthy("after allowing");
+}
+
 /// The settings dialog's core sections, as an administrator uses them: add
 /// a user with permissions and deactivate them, change the server and
 /// printer settings and the temperature presets (saved with the dialog),

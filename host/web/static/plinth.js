@@ -826,6 +826,19 @@
         dialog.showModal();
     }
 
+    /** The application key requests that wait for this user (asked before
+     *  the page was open): a dialog each, as when they arrive. */
+    async function showPendingAppKeys() {
+        try {
+            const answer = await api("GET", "/api/plugin/appkeys");
+            for (const request of Object.values((answer && answer.pending) || {})) {
+                onAppKeys(Object.assign({ type: "request_access", app_name: request.app_id }, request));
+            }
+        } catch (e) {
+            // Nothing waits, or the list is not the user's to see.
+        }
+    }
+
     /** Handles one push message. */
     function onPush(message) {
         if (!isPlain(message)) return;
@@ -1202,7 +1215,7 @@
         callViewModels("onAllBound", page.viewModels.map((vm) => vm.instance));
         if (page.user) {
             connectPush();
-            await Promise.all([loadJob(), loadWebcams(), loadPlugins()]);
+            await Promise.all([loadJob(), loadWebcams(), loadPlugins(), showPendingAppKeys()]);
         }
         await maybeOpenWizard();
         callViewModels("onStartupComplete");

@@ -4,12 +4,15 @@
 //!
 //! 1. The app probes `GET /plugin/appkeys/probe` (204: supported).
 //! 2. It asks `POST /plugin/appkeys/request` with `{"app": "<name>"}` (and
-//!    optionally `"user"`), gets 201 with `{"app_token"}` and the absolute
-//!    poll URL as `Location`. Only the application knows its `app_token`.
+//!    optionally `"user"`), gets 201 with `{"app_token", "auth_dialog"}`
+//!    and the absolute poll URL as `Location`. Only the application knows
+//!    its `app_token`. `auth_dialog` is a URL it may open in a browser: the
+//!    page, where the person logs in and sees the request.
 //! 3. Logged-in users see the request on the push channel as OctoPrint's
 //!    (`{"plugin": {"plugin": "appkeys", "data": {"type":
 //!    "request_access", "app_name", "user_token", "user_id",
-//!    "remote_address"}}}`, with a second token; the page shows a dialog) and the named user (or, for a request naming none,
+//!    "remote_address"}}}`, with a second token; the page shows a dialog,
+//!    also for requests that waited before it was opened) and the named user (or, for a request naming none,
 //!    any logged-in user, who then owns the key) decides with
 //!    `POST /plugin/appkeys/decision/<user_token>` `{"decision": true|false}`.
 //! 4. The app polls `GET /plugin/appkeys/request/<app_token>`: 202
@@ -144,15 +147,40 @@ pub async fn request(
         json!({"type": "request_access", "app_name": name, "user_token": user_token,
                "user_id": user, "remote_address": peer.ip().to_string()}),
     );
-    let location = format!(
-        "{}/plugin/appkeys/request/{token}",
-        super::files::base_url(&headers)
-    );
-    let mut response = (StatusCode::CREATED, Json(json!({ "app_token": token }))).into_response();
+    let base = super::files::base_url(&headers);
+    let location = format!("{base}/plugin/appkeys/request/{token}");
+    let auth_dialog = format!("{base}/plugin/appkeys/auth/{token}");
+    let mut response = (
+        StatusCode::CREATED,
+        Json(json!({ "app_token": token, "auth_dialog": auth_dialog })),
+    )
+        .into_response();
     if let Ok(v) = HeaderValue::from_str(&location) {
         response.headers_mut().insert(header::LOCATION, v);
     }
     Ok(response)
+}
+
+/// `GET /plugin/appkeys/auth/<token>`: where an application sends the
+/// person (OctoPrint's `auth_dialog`): the page, which asks them to log in
+/// and then shows the request's dialog. 404 for a request that is not
+/// waiting.
+pub async fn auth_dialog(
+    State(app): State<Arc<App>>,
+    Path(token): Path<String>,
+) -> Result<Response, ApiError> {
+    let waiting = app
+        .app_keys
+        .lock()
+        .get(&token)
+        .is_some_and(|r| matches!(r.decision, Decision::Waiting));
+    if !waiting {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "no such request: decided, expired or unknown",
+        ));
+    }
+    Ok(axum::response::Redirect::to("/").into_response())
 }
 
 /// `GET /plugin/appkeys/request/<token>`: the application polls.

@@ -217,6 +217,7 @@ pub fn router(app: Arc<App>) -> Router {
             axum::routing::post(plugins_api::command),
         )
         .route("/plugin/appkeys/probe", get(appkeys::probe))
+        .route("/plugin/appkeys/auth/{token}", get(appkeys::auth_dialog))
         .route(
             "/plugin/discovery/discovery.xml",
             get(discovery::description),
