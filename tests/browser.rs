@@ -2477,6 +2477,14 @@ fn the_settings_dialog_manages_users_printer_settings_and_profiles() {
         "{added}"
     );
     assert_eq!(added["admin"], false);
+    // Making carl an administrator: every permission is his, no box to tick.
+    browser.click("#users_table tr[data-user='carl'] .user-edit");
+    browser.click("#user_admin");
+    assert_eq!(
+        browser.js("return [...document.querySelectorAll('#user_permissions input')].every((i) => i.disabled);"),
+        Value::Bool(true)
+    );
+    browser.click("#user_cancel");
     browser.click("#users_table tr[data-user='carl'] .user-active");
     browser.wait_for(
         "carl to be deactivated",

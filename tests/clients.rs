@@ -665,6 +665,18 @@ fn applications_get_keys_when_a_user_allows_them() {
             asked["app_token"].as_str().unwrap()
         ))
     );
+    // A fourth request from this address within the minute: refused, as
+    // OctoPrint limits them (the refused ones above did not count).
+    let (status, err) = anonymous(
+        "POST",
+        "/plugin/appkeys/request",
+        Some(json!({"app": "Flood"})),
+    );
+    assert_eq!(status, 429, "{err}");
+    assert!(err["error"]
+        .as_str()
+        .unwrap()
+        .contains("too many key requests"));
 }
 
 /// `/api/settings` carries OctoPrint's core sections where Plinth has the
@@ -968,17 +980,17 @@ fn administrators_manage_users_through_the_access_api() {
     );
     assert_eq!(
         change(&ada, "ada", json!({"password": "new", "current": "pw"})),
-        204
+        200
     );
     assert_eq!(login("ada", "new"), 200);
     assert_eq!(login("ada", "pw"), 403);
-    assert_eq!(change(&ada, "carl", json!({"password": "carl2"})), 204);
+    assert_eq!(change(&ada, "carl", json!({"password": "carl2"})), 200);
     assert_eq!(login("carl", "carl2"), 200);
 
     // Removing: not yourself, not the last administrator.
     assert_eq!(
         send(&server, "DELETE", "/api/access/users/ada", &ada, None).0,
-        409
+        400
     );
     let (status, list) = send(&server, "DELETE", "/api/access/users/carl", &ada, None);
     assert_eq!(status, 200);
@@ -1043,10 +1055,149 @@ fn home_assistant_finds_the_instance_identifier() {
     assert!(anonymous["plugins"].is_object(), "{anonymous}");
     assert_eq!(anonymous["plugins"]["discovery"], Value::Null);
 
+    // Posting the settings back, as OctoPrint's page does: stored, and the
+    // identifier stays.
+    let mut back = settings["plugins"]["discovery"].clone();
+    back["publicPort"] = json!(8080);
+    back["upnpUuid"] = json!("not-this-one");
+    let (status, answer) = send(
+        &server,
+        "POST",
+        "/api/settings",
+        &ada,
+        Some(json!({"plugins": {"discovery": back}})),
+    );
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["plugins"]["discovery"]["publicPort"], 8080);
+    assert_eq!(answer["plugins"]["discovery"]["upnpUuid"], uuid.as_str());
+    let (status, _) = send(
+        &server,
+        "POST",
+        "/api/settings",
+        &ada,
+        Some(json!({"plugins": {"discovery": 5}})),
+    );
+    assert_eq!(status, 400);
+
     drop(server);
     let config = std::fs::read_to_string(sb.basedir.join("config.yaml")).unwrap();
     assert!(config.contains(&uuid), "kept in config.yaml: {config}");
     let server = Server::start(&sb);
     let (_, settings) = send(&server, "GET", "/api/settings", &ada, None);
     assert_eq!(settings["plugins"]["discovery"]["upnpUuid"], uuid.as_str());
+}
+
+/// Only administrators manage users (OctoPrint's `ADMIN`): a user holding
+/// every other permission cannot make themselves one, nor set anyone's
+/// password or key. A removed user's session does not come back for a new
+/// user of the same name. Guesses at one's current password are limited
+/// as logins are.
+#[test]
+fn only_administrators_manage_users_and_old_sessions_stay_dead() {
+    let sb = Sandbox::new();
+    add_user(&sb, "ada", true);
+    let all: Vec<&str> = [
+        "settings",
+        "plugin_manager",
+        "system",
+        "status",
+        "settings_read",
+        "webcam",
+        "connection",
+        "control",
+        "files_list",
+        "files_upload",
+        "files_download",
+        "files_delete",
+        "files_select",
+        "print",
+        "slice",
+        "monitor_terminal",
+    ]
+    .to_vec();
+    add_user_with(&sb, "dave", &["--permissions", &all.join(",")]);
+    let dave = api_key(&sb, "dave");
+    let ada = api_key(&sb, "ada");
+    let server = Server::start(&sb);
+    for (method, path, body) in [
+        (
+            "PUT",
+            "/api/access/users/dave",
+            Some(json!({"admin": true})),
+        ),
+        ("GET", "/api/access/users", None),
+        ("GET", "/api/access/groups", None),
+        (
+            "POST",
+            "/api/access/users",
+            Some(json!({"name": "x", "password": "pw", "admin": true})),
+        ),
+        (
+            "PUT",
+            "/api/access/users/ada/password",
+            Some(json!({"password": "mine"})),
+        ),
+        ("POST", "/api/access/users/ada/apikey", Some(json!({}))),
+        ("DELETE", "/api/access/users/ada", None),
+    ] {
+        let (status, answer) = send(&server, method, path, &dave, body);
+        assert_eq!(status, 403, "{method} {path}: {answer}");
+    }
+    let (status, err) = send(
+        &server,
+        "PUT",
+        "/api/access/users/dave",
+        &ada,
+        Some(json!({"permissions": ["USERS"]})),
+    );
+    assert_eq!(status, 400, "no such permission any more: {err}");
+
+    // bob logs in; he is removed and a new bob added: the old cookie is nobody's.
+    send(
+        &server,
+        "POST",
+        "/api/access/users",
+        &ada,
+        Some(json!({"name": "bob", "password": "pw"})),
+    );
+    let (cookie, _) = common::login(&server, "bob");
+    let me = |cookie: &str| -> Value {
+        let mut r = http()
+            .get(&server.url("/api/currentuser"))
+            .header("Cookie", cookie)
+            .call()
+            .unwrap();
+        serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap()
+    };
+    assert_eq!(me(&cookie)["name"], "bob");
+    send(&server, "DELETE", "/api/access/users/bob", &ada, None);
+    assert_eq!(me(&cookie)["name"], Value::Null);
+    send(
+        &server,
+        "POST",
+        "/api/access/users",
+        &ada,
+        Some(json!({"name": "bob", "password": "other", "admin": true})),
+    );
+    assert_eq!(
+        me(&cookie)["name"],
+        Value::Null,
+        "the new bob is not the old"
+    );
+
+    // Guessing one's current password: limited as logins are.
+    let guess = |current: &str| {
+        send(
+            &server,
+            "PUT",
+            "/api/access/users/dave/password",
+            &dave,
+            Some(json!({"password": "new", "current": current})),
+        )
+        .0
+    };
+    let statuses: Vec<u16> = (0..6).map(|i| guess(&format!("wrong{i}"))).collect();
+    assert_eq!(statuses[..5], [403; 5]);
+    assert_eq!(statuses[5], 429, "{statuses:?}");
+    assert_eq!(guess("pw"), 429, "locked out, even with the right one");
 }

@@ -648,12 +648,17 @@ fn settings_over_http_for_the_seeds_four_callers_and_saving() {
             key.is_some(),
             "{who}: {body}"
         );
-        // Webcams only for the `webcam` permission, as OctoPrint.
+        // Webcams only for the `webcam` permission: an empty section for
+        // the others, as OctoPrint.
         assert_eq!(
-            body.get("webcam").is_some(),
+            body.get("webcam")
+                .is_some_and(|w| w.get("webcams").is_some()),
             key.is_some() && *who != "user without webcam",
             "{who}: {body}"
         );
+        if *who == "user without webcam" {
+            assert_eq!(body["webcam"], json!({}), "{body}");
+        }
     }
 
     // Saving needs the settings permission.

@@ -17,8 +17,9 @@ use sha2::{Digest, Sha256};
 
 use crate::disk::write_atomic;
 
-/// Permissions only administrators have by default.
-pub const ADMIN_PERMISSIONS: &[&str] = &["settings", "plugin_manager", "users", "system"];
+/// Permissions only administrators have by default. Managing users is not
+/// among them: only administrators do that (OctoPrint's `ADMIN`).
+pub const ADMIN_PERMISSIONS: &[&str] = &["settings", "plugin_manager", "system"];
 
 /// The permissions of the user role (OctoPrint's default user group).
 pub const USER_PERMISSIONS: &[&str] = &[
@@ -67,7 +68,6 @@ pub const PERMISSION_DESCRIPTIONS: &[(&str, &str, bool)] = &[
         "Install, uninstall, enable and disable plugins",
         true,
     ),
-    ("users", "Add, change and remove users", true),
     (
         "system",
         "Run the system commands (restart, shut down)",
@@ -120,6 +120,10 @@ fn is_true(b: &bool) -> bool {
 pub struct User {
     /// The argon2 hash of the password (PHC string).
     pub password: String,
+    /// Made at random when the user is added. A session remembers it, so a
+    /// session of a removed user never passes for a new user of that name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<String>,
     /// A deactivated user cannot log in, and their keys and sessions stop
     /// working (OctoPrint's `active`).
     #[serde(default = "active_default", skip_serializing_if = "is_true")]
@@ -174,7 +178,7 @@ impl User {
             .collect();
         plinth_abi::UserSummary {
             name: name.to_owned(),
-            active: true,
+            active: self.active,
             admin: self.admin,
             permissions,
         }
@@ -374,6 +378,7 @@ impl Users {
                 name.to_owned(),
                 User {
                     password: hash,
+                    identity: Some(random_key()),
                     active: true,
                     admin,
                     permissions,
@@ -455,8 +460,15 @@ impl Users {
             let user = users
                 .get_mut(name)
                 .ok_or_else(|| UserError::NoSuchUser(name.to_owned()))?;
+            let before = user.permissions.clone();
             change(user);
-            if let Some(bad) = user.permissions.iter().find(|p| !is_known_permission(p)) {
+            // Only what the change adds is checked: a permission stored by an
+            // older version is kept until someone removes it.
+            if let Some(bad) = user
+                .permissions
+                .iter()
+                .find(|p| !before.contains(*p) && !is_known_permission(p))
+            {
                 return Err(UserError::UnknownPermission(bad.clone()));
             }
             check_admin_left(users)

@@ -17,7 +17,10 @@ use tempfile::TempDir;
 use crate::paths::{id_from_library, is_library_name};
 
 /// The most an archive may unpack to.
-pub const MAX_BYTES: u64 = 1 << 30;
+pub const MAX_BYTES: u64 = 512 << 20;
+/// What a tar stream may hold beyond its files' content (headers, long
+/// names, extensions), which the tar reader keeps in memory.
+const TAR_OVERHEAD: u64 = 16 << 20;
 /// The most entries an archive may hold.
 pub const MAX_ENTRIES: usize = 20_000;
 
@@ -265,27 +268,70 @@ fn unzip(file: fs::File, format: Format, sink: &mut Sink) -> Result<(), ArchiveE
     Ok(())
 }
 
+/// A reader that fails once more than `left` bytes were read: the whole
+/// tar stream is bounded, long names and extension headers included.
+struct Bounded<R> {
+    inner: R,
+    left: u64,
+    exceeded: std::rc::Rc<std::cell::Cell<bool>>,
+}
+
+impl<R: Read> Read for Bounded<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.left == 0 {
+            self.exceeded.set(true);
+            return Err(io::Error::other("the archive is too large"));
+        }
+        let most = buf
+            .len()
+            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..most])?;
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
 fn untar(reader: impl Read, format: Format, sink: &mut Sink) -> Result<(), ArchiveError> {
-    let corrupt = |path: &Path, error: io::Error| ArchiveError::Corrupt {
-        path: path.to_path_buf(),
+    let exceeded = std::rc::Rc::new(std::cell::Cell::new(false));
+    let limit = sink.max_bytes.saturating_add(TAR_OVERHEAD);
+    let archive_path = sink.archive;
+    let reader = Bounded {
+        inner: reader,
+        left: limit,
+        exceeded: exceeded.clone(),
+    };
+    let outcome = untar_entries(tar::Archive::new(reader), format, sink);
+    // Whatever failed once the stream hit its bound failed for that.
+    match outcome {
+        Err(_) if exceeded.get() => Err(ArchiveError::TooBig {
+            path: archive_path.to_path_buf(),
+            limit: format!("{limit} bytes of tar stream"),
+        }),
+        other => other,
+    }
+}
+
+fn untar_entries(
+    mut archive: tar::Archive<impl Read>,
+    format: Format,
+    sink: &mut Sink,
+) -> Result<(), ArchiveError> {
+    let archive_path = sink.archive;
+    let corrupt = |error: io::Error| ArchiveError::Corrupt {
+        path: archive_path.to_path_buf(),
         format,
         error: error.to_string(),
     };
-    let archive_path = sink.archive;
-    let mut archive = tar::Archive::new(reader);
-    let entries = archive.entries().map_err(|e| corrupt(archive_path, e))?;
-    for entry in entries {
-        let entry = entry.map_err(|e| corrupt(archive_path, e))?;
-        let stored = entry
-            .path()
-            .map_err(|e| corrupt(archive_path, e))?
-            .into_owned();
+    for entry in archive.entries().map_err(corrupt)? {
+        let entry = entry.map_err(corrupt)?;
+        let stored = entry.path().map_err(corrupt)?.into_owned();
         let name = stored.to_string_lossy().into_owned();
         let kind = entry.header().entry_type();
         if kind.is_dir() {
             sink.folder(&name, &stored)?;
         } else if kind.is_file() || kind.is_gnu_sparse() {
-            // A sparse file reads as its full content, holes as zeros.
+            // A sparse file reads as its full content, holes as zeros, up
+            // to the limit on what an archive unpacks to.
             sink.file(&name, &stored, entry)?;
         } else if kind.is_pax_global_extensions() || kind.is_pax_local_extensions() {
             continue;
@@ -478,6 +524,24 @@ mod tests {
         let e = unpack_within(zip.path(), Format::Zip, 10_000, 1).unwrap_err();
         assert!(e.to_string().contains("more than 1 entries"), "{e}");
         assert!(unpack_within(zip.path(), Format::Zip, 1200, 2).is_ok());
+    }
+
+    #[test]
+    fn a_huge_long_name_is_refused_before_it_is_read_into_memory() {
+        // A GNU long-name entry whose "name" is 64 MiB: the tar reader would
+        // hold it in memory; the stream's bound stops it first.
+        let archive = tar_gz_of(|tar| {
+            let mut header = tar::Header::new_gnu();
+            header.as_gnu_mut().unwrap().name[..13].copy_from_slice(b"././@LongLink");
+            header.set_entry_type(tar::EntryType::GNULongName);
+            let size = 64u64 << 20;
+            header.set_size(size);
+            header.set_cksum();
+            tar.append(&header, io::repeat(b'a').take(size)).unwrap();
+        });
+        let e = unpack_within(archive.path(), Format::TarGz, 1 << 20, 100).unwrap_err();
+        assert!(matches!(e, ArchiveError::TooBig { .. }), "{e}");
+        assert!(e.to_string().contains("of tar stream"), "{e}");
     }
 
     #[test]

@@ -357,6 +357,7 @@ mod tests {
         };
         let mut user = crate::users::User {
             password: String::new(),
+            identity: None,
             active: true,
             admin: false,
             permissions: ["plugin_p_c".to_owned()].into(),

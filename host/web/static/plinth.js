@@ -831,7 +831,9 @@
     async function showPendingAppKeys() {
         try {
             const answer = await api("GET", "/api/plugin/appkeys");
-            for (const request of Object.values((answer && answer.pending) || {})) {
+            // A few at most: more would bury the page (each address may ask
+            // only a few times anyway).
+            for (const request of Object.values((answer && answer.pending) || {}).slice(0, 3)) {
                 onAppKeys(Object.assign({ type: "request_access", app_name: request.app_id }, request));
             }
         } catch (e) {

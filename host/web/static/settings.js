@@ -1,7 +1,7 @@
 /*
  * The core sections of Plinth's settings dialog, served at /static/settings.js:
  * Your account (password; the API key is wired in plinth.js), Users (for the
- * `users` permission: add, change, deactivate, remove, through OctoPrint's
+ * administrators: add, change, deactivate, remove, through OctoPrint's
  * access API), Server and Printer (plain `data-bind` inputs saved with the
  * dialog, plus the temperature presets edited here), Printer profiles (for
  * `settings`: add, change, make default, remove, through
@@ -81,7 +81,7 @@
 
         self.loadUsers = async function () {
             const body = document.querySelector("#users_table tbody");
-            if (!body || !self.login.hasPermission("users")) return;
+            if (!body || !self.login.isAdmin) return;
             try {
                 const [users, perms, groups] = await Promise.all(
                     ["users", "permissions", "groups"].map((what) => api("GET", "/api/access/" + what)));
@@ -125,16 +125,27 @@
             $("user_password").placeholder = u ? "unchanged" : "";
             $("user_admin").checked = !!(u && u.admin);
             $("user_active").checked = u ? !!u.active : true;
-            // A new user starts with the `users` group's permissions.
-            const own = new Set(u ? u.permissions : self.userGroup);
+            // A new user, or an administrator (who has all), starts from the
+            // `users` group's permissions.
+            const own = new Set(u && !u.admin ? u.permissions : self.userGroup);
+            const me = !!u && u.name === self.login.username;
+            ["user_password", "user_active", "user_admin"].forEach((id) => { $(id).disabled = me; });
+            $("user_self_note").hidden = !me;
             $("user_permissions").replaceChildren(h("legend", null, "Permissions (administrators have all)"),
                 ...self.permissions.map((p) => h("label", { class: "inline", title: p.description },
                     h("input", { type: "checkbox", value: p.key, checked: own.has(p.key) }),
                     ` ${p.description || p.name}`, p.dangerous ? h("span", { class: "badge badge-failed" }, "dangerous") : null)));
             showError("user_error", "");
+            self.lockPermissions();
             $("user_editor").hidden = false;
             $("user_add").hidden = true;
             $("user_name").focus();
+        };
+
+        /** Administrators have every permission: their boxes are not for ticking. */
+        self.lockPermissions = function () {
+            const admin = $("user_admin").checked;
+            document.querySelectorAll("#user_permissions input").forEach((i) => { i.disabled = admin; });
         };
 
         self.closeUserEditor = function () {
@@ -144,8 +155,8 @@
 
         self.saveUser = async function (ev) {
             ev.preventDefault();
-            const permissions = [...document.querySelectorAll("#user_permissions input:checked")].map((i) => i.value);
             const admin = $("user_admin").checked;
+            const permissions = admin ? [] : [...document.querySelectorAll("#user_permissions input:checked")].map((i) => i.value);
             const active = $("user_active").checked;
             const password = $("user_password").value;
             try {
@@ -154,6 +165,8 @@
                     if (!name) return showError("user_error", "Give the user a name.");
                     if (!password) return showError("user_error", "Give the user a password.");
                     await api("POST", "/api/access/users", { name, password, admin, active, permissions });
+                } else if (self.editingUser === self.login.username) {
+                    await api("PUT", "/api/access/users/" + encodeURIComponent(self.editingUser), { permissions });
                 } else {
                     const name = encodeURIComponent(self.editingUser);
                     await api("PUT", "/api/access/users/" + name, { admin, active, permissions });
@@ -379,6 +392,7 @@
             on("user_add", "click", () => self.editUser(null));
             on("user_editor", "submit", self.saveUser);
             on("user_cancel", "click", self.closeUserEditor);
+            on("user_admin", "change", self.lockPermissions);
             on("preset_add", "click", () => { self.presets.push({ name: "", extruder: 200, bed: 60, chamber: null }); self.drawPresets(); });
             on("profile_add", "click", () => self.editProfile(null));
             on("profile_editor", "submit", self.saveProfile);

@@ -4,13 +4,14 @@
 //! - `GET /api/access/groups`: Plinth's two fixed groups, `admins` and
 //!   `users` (a user is an administrator or not; groups cannot be made).
 //! - `GET /api/access/users` and `POST` (add), `GET`/`PUT`/`DELETE
-//!   /api/access/users/<name>`: for the `users` permission (a user may read
-//!   their own record). `PUT` changes `active`, `admin` (or `groups`
-//!   holding `admins`) and `permissions` (OctoPrint's keys, any case).
-//!   Answers with the whole list, as OctoPrint's do. No change may leave
-//!   the host without an active administrator (409).
+//!   /api/access/users/<name>`: for administrators only, as OctoPrint's
+//!   (`ADMIN`; a user may read their own record). `PUT` changes `active`,
+//!   `admin` (or `groups` holding `admins`) and `permissions` (OctoPrint's
+//!   keys, any case). Answers with the whole list, as OctoPrint's do. No
+//!   change may leave the host without an active administrator (409).
 //! - `PUT /api/access/users/<name>/password`: a user changes their own
-//!   with `current`; an administrator anyone's.
+//!   with `current` (wrong guesses count against the login limits); an
+//!   administrator anyone's. 200 `{}`.
 //! - `POST /api/access/users/<name>/apikey` makes a new key (shown this
 //!   once: only its hash is kept) and `DELETE` revokes it. A user manages
 //!   their own key; administrators anyone's.
@@ -22,9 +23,10 @@ use axum::http::StatusCode;
 use axum::Json;
 use plinth_abi::{json, Value};
 
-use super::extract::{perm, Changing, JsonBody, Permitted};
+use super::extract::{Admin, Changing, JsonBody};
 use super::{blocking, ApiError, App, Caller};
 use crate::users::{UserError, ADMIN_PERMISSIONS, PERMISSION_DESCRIPTIONS, USER_PERMISSIONS};
+use std::net::SocketAddr;
 
 /// The status a refused change of the users gets.
 fn refused(e: UserError) -> ApiError {
@@ -67,8 +69,8 @@ pub async fn permissions(State(app): State<Arc<App>>) -> Json<Value> {
 }
 
 /// `GET /api/access/groups`: `admins` (every permission) and `users` (the
-/// user role's), fixed.
-pub async fn groups() -> Json<Value> {
+/// user role's), fixed; for administrators.
+pub async fn groups(_: Admin) -> Json<Value> {
     let upper = |list: &[&str]| {
         list.iter()
             .map(|p| p.to_ascii_uppercase())
@@ -99,10 +101,7 @@ async fn listing(app: &Arc<App>) -> Result<Json<Value>, ApiError> {
 }
 
 /// `GET /api/access/users`.
-pub async fn list(
-    State(app): State<Arc<App>>,
-    _: Permitted<perm::Users>,
-) -> Result<Json<Value>, ApiError> {
+pub async fn list(State(app): State<Arc<App>>, _: Admin) -> Result<Json<Value>, ApiError> {
     listing(&app).await
 }
 
@@ -112,10 +111,10 @@ pub async fn one(
     caller: Caller,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    if caller.name() != Some(name.as_str()) && !caller.has("users") {
+    if caller.name() != Some(name.as_str()) && !caller.is_admin() {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
-            "only administrators (the `users` permission) see other users",
+            "only administrators see other users",
         ));
     }
     let wanted = name.clone();
@@ -193,7 +192,7 @@ fn active_flag(body: &Value) -> Result<Option<bool>, ApiError> {
 /// permissions?}`; the whole list, 409 when the name is taken.
 pub async fn add(
     State(app): State<Arc<App>>,
-    _: Permitted<perm::Users>,
+    _: Admin,
     JsonBody(body): JsonBody,
 ) -> Result<Json<Value>, ApiError> {
     let name = super::optional_text(&body, "name")?
@@ -220,7 +219,7 @@ pub async fn add(
 /// permissions?}`; the whole list.
 pub async fn change(
     State(app): State<Arc<App>>,
-    _: Permitted<perm::Users>,
+    _: Admin,
     Path(name): Path<String>,
     JsonBody(body): JsonBody,
 ) -> Result<Json<Value>, ApiError> {
@@ -249,12 +248,12 @@ pub async fn change(
 /// `DELETE /api/access/users/<name>`: the whole list.
 pub async fn remove(
     State(app): State<Arc<App>>,
-    Permitted(caller, _): Permitted<perm::Users>,
+    Admin(caller): Admin,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     if caller.name() == Some(name.as_str()) {
         return Err(ApiError::new(
-            StatusCode::CONFLICT,
+            StatusCode::BAD_REQUEST,
             "you cannot remove yourself: another administrator can",
         ));
     }
@@ -267,13 +266,15 @@ pub async fn remove(
 
 /// `PUT /api/access/users/<name>/password`: `{password, current}`;
 /// `current` is needed when users change their own (not when an
-/// administrator changes another's). 204.
+/// administrator changes another's); a wrong one counts as a failed login.
+/// 200 `{}`, as OctoPrint's.
 pub async fn password(
     State(app): State<Arc<App>>,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<SocketAddr>,
     Changing(caller): Changing,
     Path(name): Path<String>,
     JsonBody(body): JsonBody,
-) -> Result<StatusCode, ApiError> {
+) -> Result<Json<Value>, ApiError> {
     check(&caller, &name)?;
     let password = super::optional_text(&body, "password")?
         .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "`password` is missing"))?;
@@ -287,24 +288,34 @@ pub async fn password(
                     "`current`, your current password, is missing",
                 )
             })?;
+            if let Err(locked) = app.sessions.attempt(&name, peer.ip()) {
+                return Err(ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    format!(
+                        "too many wrong passwords; try again in {} s",
+                        locked.wait().as_secs().max(1)
+                    ),
+                ));
+            }
             if app.users.authenticate(&name, &current).is_none() {
                 return Err(ApiError::new(
                     StatusCode::FORBIDDEN,
                     "the current password is wrong",
                 ));
             }
+            app.sessions.succeeded(&name, peer.ip());
         }
         app.users.set_password(&name, &password).map_err(refused)
     })
     .await??;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(Json(json!({})))
 }
 
 /// A user manages their own key and password; administrators anyone's.
 fn check(caller: &Caller, name: &str) -> Result<(), ApiError> {
     match caller.name() {
         None => Err(ApiError::new(StatusCode::FORBIDDEN, "log in first")),
-        Some(me) if me == name || caller.has("users") => Ok(()),
+        Some(me) if me == name || caller.is_admin() => Ok(()),
         Some(_) => Err(ApiError::new(
             StatusCode::FORBIDDEN,
             format!("only `{name}` or an administrator manages `{name}`'s API key and password"),

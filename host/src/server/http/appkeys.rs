@@ -20,6 +20,9 @@
 //!    denied, unknown or expired. A request not polled for
 //!    [`POLL_TIMEOUT`], or not decided within [`DECISION_TIMEOUT`], expires.
 //!
+//! One address may ask 3 times a minute, 5 times in 10 minutes and 10
+//! times an hour, as OctoPrint allows (429 past that).
+//!
 //! `GET /api/plugin/appkeys` lists the caller's keys (`?all=true`: every
 //! user's, for administrators) and the requests waiting (`pending`, keyed
 //! by user token, as OctoPrint's); `POST` with `{"command": "revoke", "app"}`
@@ -75,13 +78,45 @@ struct Request {
     polled: Instant,
 }
 
-/// The requests waiting for a decision or to be fetched.
+/// How many key requests one address may make, as OctoPrint limits them:
+/// (requests, within).
+const ASK_LIMITS: [(usize, Duration); 3] = [
+    (3, Duration::from_secs(60)),
+    (5, Duration::from_secs(600)),
+    (10, Duration::from_secs(3600)),
+];
+
+/// The requests waiting for a decision or to be fetched, and when each
+/// address asked.
 #[derive(Default)]
-pub struct Requests(Mutex<HashMap<String, Request>>);
+pub struct Requests {
+    waiting: Mutex<HashMap<String, Request>>,
+    asked: Mutex<HashMap<std::net::IpAddr, Vec<Instant>>>,
+}
 
 impl Requests {
+    /// Counts a request from `address`; refused (with how long to wait)
+    /// when it asked too often.
+    fn count(&self, address: std::net::IpAddr) -> Result<(), Duration> {
+        let mut asked = self.asked.lock().unwrap_or_else(|e| e.into_inner());
+        let longest = ASK_LIMITS[ASK_LIMITS.len() - 1].1;
+        asked.retain(|_, times| {
+            times.retain(|t| t.elapsed() < longest);
+            !times.is_empty()
+        });
+        let times = asked.entry(address).or_default();
+        for (most, within) in ASK_LIMITS {
+            let recent: Vec<&Instant> = times.iter().filter(|t| t.elapsed() < within).collect();
+            if recent.len() >= most {
+                return Err(within.saturating_sub(recent[0].elapsed()));
+            }
+        }
+        times.push(Instant::now());
+        Ok(())
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Request>> {
-        let mut requests = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut requests = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
         requests.retain(|_, r| {
             r.polled.elapsed() < POLL_TIMEOUT
                 && (!matches!(r.decision, Decision::Waiting)
@@ -118,6 +153,15 @@ pub async fn request(
         ));
     }
     let user = optional_text(&body, "user")?.filter(|u| !u.is_empty());
+    if let Err(wait) = app.app_keys.count(peer.ip()) {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "too many key requests from this address; try again in {} s",
+                wait.as_secs().max(1)
+            ),
+        ));
+    }
     let token = crate::users::random_key();
     let user_token = crate::users::random_key();
     {

@@ -119,13 +119,14 @@ pub async fn identify(app: &Arc<App>, headers: &axum::http::HeaderMap) -> Result
     let app = app.clone();
     let name = session.user.clone();
     let key = session.key_sha256.clone();
+    let identity = session.identity.clone();
     let user = tokio::task::spawn_blocking(move || {
         let user = app
             .users
             .all()
             .ok()
             .and_then(|mut u| u.remove(&name))
-            .filter(|u| u.active)?;
+            .filter(|u| u.active && u.identity == identity)?;
         // A session an API key opened ends with the key.
         if key.is_some_and(|k| !user.holds_key(&k)) {
             return None;
@@ -135,7 +136,8 @@ pub async fn identify(app: &Arc<App>, headers: &axum::http::HeaderMap) -> Result
     .await
     .ok()
     .flatten();
-    // A user removed or deactivated since logging in is anonymous again.
+    // A user removed (even if one of that name was added again) or
+    // deactivated since logging in is anonymous again.
     Ok(match user {
         Some(user) => Caller {
             user: Some((session.user, user)),

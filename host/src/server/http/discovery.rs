@@ -2,8 +2,8 @@
 //! Assistant needs to add a printer: `plugins.discovery` in
 //! `/api/settings` with the instance's `upnpUuid` (Home Assistant's unique
 //! id for it), and the UPnP device description at
-//! `/plugin/discovery/discovery.xml`. The identifier is made once and kept
-//! where OctoPrint keeps it, `plugins.discovery.upnpUuid` in config.yaml,
+//! `/plugin/discovery/discovery.xml`. The identifier is made once, when the
+//! server first starts, and kept where OctoPrint keeps it, `plugins.discovery.upnpUuid` in config.yaml,
 //! so a migrated OctoPrint configuration keeps its identity.
 //!
 //! The description names "The OctoPrint Project" as the manufacturer, as
@@ -22,10 +22,10 @@ use super::App;
 
 const UUID_PATH: [&str; 3] = ["plugins", "discovery", "upnpUuid"];
 
-/// The instance's UPnP identifier, made (a random UUID) and saved the first
-/// time it is asked for.
-pub fn upnp_uuid(app: &App) -> String {
-    let config = app.manager.config();
+/// The instance's UPnP identifier: the one in the config, else a random
+/// UUID, saved there (read once, when the server starts).
+pub fn upnp_uuid(manager: &crate::PluginManager) -> String {
+    let config = manager.config();
     let path: Vec<String> = UUID_PATH.iter().map(|s| (*s).to_owned()).collect();
     if let Some(Value::String(uuid)) = config.effective(&path) {
         if !uuid.is_empty() {
@@ -61,10 +61,10 @@ fn random_uuid() -> String {
     )
 }
 
-/// `plugins.discovery` of `/api/settings`, with OctoPrint's keys.
+/// `plugins.discovery` of `/api/settings`: OctoPrint's keys, what is
+/// stored over their defaults, and the identifier.
 pub fn settings(app: &App) -> Value {
-    json!({
-        "upnpUuid": upnp_uuid(app),
+    let defaults = json!({
         "publicHost": null,
         "publicPort": null,
         "pathPrefix": null,
@@ -75,7 +75,30 @@ pub fn settings(app: &App) -> Value {
         "ignoredAddresses": null,
         "interfaces": null,
         "ignoredInterfaces": null,
-    })
+    });
+    let stored = app
+        .manager
+        .config()
+        .effective(&["plugins".to_owned(), "discovery".to_owned()])
+        .filter(Value::is_object)
+        .unwrap_or(Value::Null);
+    let mut out = crate::config::values::merge(&defaults, &stored);
+    out["upnpUuid"] = Value::String(app.upnp_uuid.clone());
+    out
+}
+
+/// Stores what a client posted as `plugins.discovery` (OctoPrint's page
+/// posts the settings it read back), except the identifier, which stays.
+pub fn save(app: &App, part: &Value) -> Result<(), String> {
+    let Value::Object(part) = part else {
+        return Err("`plugins.discovery` must be a mapping".into());
+    };
+    let config = app.manager.config();
+    for (key, value) in part.iter().filter(|(k, _)| *k != "upnpUuid") {
+        let path = vec!["plugins".to_owned(), "discovery".to_owned(), key.clone()];
+        config.set(path, value.clone()).map_err(|e| e.to_string())?;
+    }
+    Ok(())
 }
 
 /// The instance's name: `appearance.name`, else the machine's.
@@ -103,10 +126,11 @@ fn escape(text: &str) -> String {
 /// open to anyone (as OctoPrint's).
 pub async fn description(State(app): State<Arc<App>>, headers: HeaderMap) -> impl IntoResponse {
     let base = super::files::base_url(&headers);
+    let uuid = app.upnp_uuid.clone();
     let app2 = app.clone();
-    let (uuid, name) = super::blocking(move || (upnp_uuid(&app2), instance_name(&app2)))
+    let name = super::blocking(move || instance_name(&app2))
         .await
-        .unwrap_or_else(|_| (String::new(), String::new()));
+        .unwrap_or_default();
     let xml = format!(
         r#"<?xml version="1.0"?>
 <root xmlns="urn:schemas-upnp-org:device-1-0">

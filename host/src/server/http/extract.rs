@@ -9,7 +9,7 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::Method;
+use axum::http::{Method, StatusCode};
 use plinth_abi::Value;
 
 use super::auth::{identify, Caller};
@@ -62,8 +62,6 @@ pub mod perm {
         Slice = "slice",
         /// The plugin manager.
         PluginManager = "plugin_manager",
-        /// Managing users.
-        Users = "users",
     }
 }
 
@@ -82,6 +80,28 @@ impl<P: Permission> FromRequestParts<Arc<App>> for Permitted<P> {
             caller.check_csrf(&parts.headers)?;
         }
         Ok(Self(caller, PhantomData))
+    }
+}
+
+/// An administrator (403 otherwise; OctoPrint's `ADMIN`, which no other
+/// permission grants), with the CSRF token on a state change by cookie.
+pub struct Admin(pub Caller);
+
+impl FromRequestParts<Arc<App>> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, ApiError> {
+        let caller = identify(app, &parts.headers).await?;
+        if !caller.is_admin() {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "only administrators do this",
+            ));
+        }
+        if !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
+            caller.check_csrf(&parts.headers)?;
+        }
+        Ok(Self(caller))
     }
 }
 

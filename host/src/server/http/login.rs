@@ -169,9 +169,11 @@ pub async fn login(
 /// Opens a session for `name` and answers with the user and the session's
 /// cookies (`apikey`: the key the caller sent, shown back as OctoPrint does).
 pub fn open_session(app: &App, name: &str, user: &User, apikey: Option<&str>) -> Response {
-    let (id, session) = app
-        .sessions
-        .open(name, apikey.map(crate::users::sha256_hex));
+    let (id, session) = app.sessions.open(
+        name,
+        user.identity.clone(),
+        apikey.map(crate::users::sha256_hex),
+    );
     let mut response = Json(user_json(name, user, &session.push_token, apikey)).into_response();
     let cookies = [
         format!("{SESSION_COOKIE}={id}; Path=/; HttpOnly; SameSite=Lax"),

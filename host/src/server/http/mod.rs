@@ -70,6 +70,8 @@ pub struct App {
     pub app_keys: appkeys::Requests,
     /// Plugins installed through the page since the host started.
     pub installed: plugins_api::Installed,
+    /// The instance's UPnP identifier (OctoPrint's discovery plugin).
+    pub upnp_uuid: String,
 }
 
 impl App {
@@ -85,7 +87,9 @@ impl App {
         let users = Users::new(&manager.paths().basedir);
         let jobs = crate::jobs::Jobs::new(&manager);
         let web = crate::server::web::Web::new(&manager.paths().basedir);
+        let upnp_uuid = discovery::upnp_uuid(&manager);
         Self {
+            upnp_uuid,
             jobs,
             web,
             loopback: Default::default(),

@@ -156,8 +156,24 @@ fn install_in_subprocess(
         .stderr(std::process::Stdio::piped())
         .spawn()
         .map_err(|e| format!("cannot run the installer: {e}"))?;
+    // Read both pipes while it runs: a library that prints a lot while it
+    // loads must not stall the installer on a full pipe.
+    let drain = |pipe: Option<Box<dyn std::io::Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut out = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = std::io::Read::read_to_end(&mut pipe, &mut out);
+            }
+            out
+        })
+    };
+    let stdout = drain(child.stdout.take().map(|p| Box::new(p) as _));
+    let stderr = drain(child.stderr.take().map(|p| Box::new(p) as _));
     let deadline = std::time::Instant::now() + INSTALL_TIMEOUT;
-    while child.try_wait().map_err(|e| e.to_string())?.is_none() {
+    let status = loop {
+        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+            break status;
+        }
         if std::time::Instant::now() > deadline {
             let _ = child.kill();
             let _ = child.wait();
@@ -167,18 +183,30 @@ fn install_in_subprocess(
             ));
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    let out = child
-        .wait_with_output()
-        .map_err(|e| format!("cannot read the installer: {e}"))?;
-    let said = |bytes: &[u8]| String::from_utf8_lossy(bytes).trim().to_owned();
-    if out.status.success() {
-        serde_json::from_slice::<Value>(&out.stdout)
-            .ok()
+    };
+    let said = |t: std::thread::JoinHandle<Vec<u8>>| {
+        String::from_utf8_lossy(&t.join().unwrap_or_default())
+            .trim()
+            .to_owned()
+    };
+    let (out, err) = (said(stdout), said(stderr));
+    if status.success() {
+        // The answer is the last line: a library may print while it loads.
+        out.lines()
+            .last()
+            .and_then(|line| serde_json::from_str::<Value>(line).ok())
             .and_then(|v| v["id"].as_str().map(str::to_owned))
-            .ok_or_else(|| format!("the installer answered {:?}", said(&out.stdout)))
+            .ok_or_else(|| format!("the installer answered {out:?}"))
     } else {
-        Err(said(&out.stderr).trim_start_matches("error: ").to_owned())
+        // Its error is its last `error:` line, after anything the library
+        // printed.
+        let line = err
+            .lines()
+            .rev()
+            .find(|l| l.starts_with("error: "))
+            .or(err.lines().last())
+            .unwrap_or("the installer failed without a word");
+        Err(line.trim_start_matches("error: ").to_owned())
     }
 }
 

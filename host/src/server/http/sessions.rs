@@ -85,6 +85,10 @@ fn counted_name(user: &str) -> String {
 #[derive(Debug, Clone)]
 pub struct Session {
     pub user: String,
+    /// The user's identity when the session opened (see
+    /// [`crate::users::User::identity`]): another user of the same name
+    /// does not inherit the session.
+    pub identity: Option<String>,
     pub csrf: String,
     /// What the session's push channels authenticate with (`{"auth":
     /// "<user>:<push token>"}`, OctoPrint's `session`): never the cookie.
@@ -153,11 +157,18 @@ impl Sessions {
         Self::new(idle, LoginLimits::default())
     }
 
-    /// Opens a session for `user` (`key_sha256`: the API key's hash when a
-    /// key opened it): returns its cookie token and the session.
-    pub fn open(&self, user: &str, key_sha256: Option<String>) -> (String, Session) {
+    /// Opens a session for `user` of `identity` (`key_sha256`: the API
+    /// key's hash when a key opened it): returns its cookie token and the
+    /// session.
+    pub fn open(
+        &self,
+        user: &str,
+        identity: Option<String>,
+        key_sha256: Option<String>,
+    ) -> (String, Session) {
         let session = Session {
             user: user.to_owned(),
+            identity,
             csrf: token(),
             push_token: token(),
             key_sha256,
@@ -264,14 +275,14 @@ mod tests {
     #[test]
     fn idle_sessions_end_and_used_ones_live_on() {
         let sessions = Sessions::with_idle_limit(Duration::from_millis(150));
-        let (id, _) = sessions.open("ada", None);
+        let (id, _) = sessions.open("ada", None, None);
         for _ in 0..4 {
             std::thread::sleep(Duration::from_millis(50));
             assert!(sessions.get(&id).is_some(), "used within the limit");
         }
         std::thread::sleep(Duration::from_millis(200));
         assert!(sessions.get(&id).is_none(), "idle too long");
-        let (other, _) = sessions.open("bob", None);
+        let (other, _) = sessions.open("bob", None, None);
         sessions.close(&other);
         assert!(sessions.get(&other).is_none());
     }

@@ -119,7 +119,21 @@ pub async fn post(
             ))
         }
     };
-    if let Some(id) = plugins.keys().find(|id| !known.contains(id)) {
+    // OctoPrint's discovery plugin is built in: its part is the host's.
+    let builtin = |id: &str| id == "discovery" && !known.iter().any(|k| k == id);
+    if plugins
+        .get("discovery")
+        .is_some_and(|part| builtin("discovery") && !part.is_object())
+    {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "`plugins.discovery` must be a mapping",
+        ));
+    }
+    if let Some(id) = plugins
+        .keys()
+        .find(|id| !known.contains(id) && !builtin(id))
+    {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             format!("no enabled plugin `{id}` with settings"),
@@ -140,6 +154,11 @@ pub async fn post(
         config
             .set(vec![key.clone()], value.clone())
             .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
+    }
+    let mut plugins = plugins;
+    if let Some(part) = plugins.remove("discovery").filter(|_| builtin("discovery")) {
+        super::discovery::save(&app, &part)
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e))?;
     }
     config
         .save()
