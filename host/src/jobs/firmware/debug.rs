@@ -54,6 +54,11 @@ mod tests {
         assert_eq!(fw.receive("!!DEBUG:trigger_resend_checksum", at), ["ok"]);
         assert_eq!(fw.receive("N1 G28*18", at)[1], "Resend: 1");
         assert_eq!(fw.receive("N1 G28*18", at), ["ok"], "only the next line");
+        // Numbered, as it goes out while a print runs.
+        let body = "N2 !!DEBUG:trigger_resend_lineno";
+        let line = format!("{body}*{}", crate::jobs::firmware::gcode::checksum(body));
+        assert_eq!(fw.receive(&line, at), ["ok"]);
+        assert_eq!(fw.receive("N3 G28*16", at)[1], "Resend: 3");
         assert_eq!(
             fw.receive("!!DEBUG:kill", at),
             ["Error:Printer halted. kill() called!"]

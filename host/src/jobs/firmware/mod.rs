@@ -334,6 +334,17 @@ impl Firmware {
             None => line,
         };
         let (number, text) = split_line_number(body);
+        // A debug command may come numbered (sent while a print runs), as
+        // OctoPrint's virtual printer accepts it.
+        if let Some(what) = text.trim_start().strip_prefix("!!DEBUG:") {
+            if let Some(n) = number {
+                if n != self.last_line + 1 {
+                    return self.request_resend("Line Number is not Last Line Number+1", out);
+                }
+                self.last_line = n;
+            }
+            return self.debug(what, out);
+        }
         let command = Command::parse(text);
         if command.is('M', 110) {
             if let Some(n) = command.value('N').or(number.map(|n| n as f64)) {
