@@ -33,6 +33,27 @@ fn plugin_built_against_sdk_1_0_loads_and_runs_in_this_newer_host_in(mode: &str)
         (identity["id"].as_str(), identity["version"].as_str()),
         (Some("legacy_abi"), Some("1.0.0"))
     );
+    // It knew no batches of events: it gets each one through OnEvent, in order.
+    for n in 0..3 {
+        m.fire_event("Tick", &json!({ "n": n }));
+    }
+    assert!(m.flush_events());
+    let got = m.call_helper("legacy_abi", "events", &json!(null)).unwrap();
+    let ticks: Vec<_> = got
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e[0] == "Tick")
+        .collect();
+    assert_eq!(
+        ticks,
+        [
+            &json!(["Tick", {"n": 0}]),
+            &json!(["Tick", {"n": 1}]),
+            &json!(["Tick", {"n": 2}])
+        ],
+        "{got}"
+    );
     // ABI 1.0 had no embedded files: the missing root-module field reads as absent.
     assert_eq!(
         m.embedded_file("legacy_abi", "templates/snapshot.jinja2"),

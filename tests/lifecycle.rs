@@ -446,6 +446,30 @@ fn a_panic_in_a_plain_call_is_an_error_of_that_call_only() {
     m.shutdown();
 }
 
+/// Events fired before start-up reach a handler in one batch with
+/// `Startup`: a panic in one of them ends only that event.
+#[test]
+fn a_panic_in_on_event_ends_only_that_event_of_its_batch() {
+    let sb = Sandbox::new();
+    sb.recorder("y_panic_in_on_event");
+    let m = sb.manager();
+    for n in 0..3 {
+        m.fire_event("Early", &json!(n));
+    }
+    m.start("127.0.0.1", 5000);
+    m.fire_event("Late", &json!(null));
+    assert!(m.flush_events());
+    assert_eq!(
+        events_of(&sb, "y_panic_in_on_event"),
+        ["Startup null", "Early 0", "Early 1", "Early 2", "Late null"]
+    );
+    assert_eq!(
+        m.plugin("y_panic_in_on_event").unwrap().state,
+        State::Enabled
+    );
+    m.shutdown();
+}
+
 #[test]
 fn hooks_run_in_order_then_identifier_with_zero_kept_and_config_overrides() {
     let sb = Sandbox::new();

@@ -117,7 +117,7 @@ fn bench_events(library: &Path, handlers: usize, events: usize, mode: &str) -> f
 struct NoServices;
 
 impl HostServices for NoServices {
-    fn fire_event(&self, _: String, _: Value) {}
+    fn fire_event(&self, _: &str, _: &serde_json::value::RawValue) {}
     fn call_helper(&self, plugin: &str, _: &str, _: Value) -> Result<Value, HelperError> {
         Err(HelperError::NoPlugin(plinth::NoPlugin(plugin.to_owned())))
     }

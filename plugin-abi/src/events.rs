@@ -229,6 +229,89 @@ pub fn plugin_event(id: &str, name: &str) -> String {
     format!("plugin_{id}_{name}")
 }
 
+/// How a batch of events crosses the boundary in one call
+/// ([`OnEvents`](crate::methods::plugin::OnEvents)): events one after the
+/// other, each as its name and its payload's JSON text, both prefixed by
+/// their length (`u32`, little-endian). Any run of whole events is a valid
+/// batch, so the host hands each handler a slice of one shared buffer and
+/// nothing is encoded per handler; the plugin decodes a payload only when
+/// it reads it.
+pub mod packed {
+    /// Appends one event to `buf`. `payload` must be JSON text.
+    pub fn push(buf: &mut Vec<u8>, name: &str, payload: &[u8]) {
+        buf.reserve(8 + name.len() + payload.len());
+        buf.extend_from_slice(&len(name.len()).to_le_bytes());
+        buf.extend_from_slice(name.as_bytes());
+        buf.extend_from_slice(&len(payload.len()).to_le_bytes());
+        buf.extend_from_slice(payload);
+    }
+
+    fn len(n: usize) -> u32 {
+        u32::try_from(n).expect("an event part is smaller than 4 GiB")
+    }
+
+    /// Why a batch could not be read.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub enum Malformed {
+        /// It ends inside an event, at this offset.
+        CutShort(usize),
+        /// The name of the event at this offset is not UTF-8.
+        Name(usize),
+    }
+
+    impl std::fmt::Display for Malformed {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            match self {
+                Malformed::CutShort(at) => write!(f, "a batch of events cut short at byte {at}"),
+                Malformed::Name(at) => write!(f, "the event name at byte {at} is not UTF-8"),
+            }
+        }
+    }
+
+    /// The events of a batch, in order: `(name, payload JSON)`.
+    pub fn iter(batch: &[u8]) -> Iter<'_> {
+        Iter { batch, at: 0 }
+    }
+
+    /// The events of a batch (see [`iter`]).
+    #[derive(Debug, Clone)]
+    pub struct Iter<'a> {
+        batch: &'a [u8],
+        at: usize,
+    }
+
+    impl<'a> Iter<'a> {
+        fn part(&mut self) -> Option<&'a [u8]> {
+            let head = self.batch.get(self.at..self.at + 4)?;
+            let n = u32::from_le_bytes(head.try_into().ok()?) as usize;
+            let part = self.batch.get(self.at + 4..(self.at + 4).checked_add(n)?)?;
+            self.at += 4 + n;
+            Some(part)
+        }
+    }
+
+    impl<'a> Iterator for Iter<'a> {
+        type Item = Result<(&'a str, &'a [u8]), Malformed>;
+
+        fn next(&mut self) -> Option<Self::Item> {
+            if self.at >= self.batch.len() {
+                return None;
+            }
+            let start = self.at;
+            let parts = self.part().zip(self.part());
+            let Some((name, payload)) = parts else {
+                self.at = self.batch.len();
+                return Some(Err(Malformed::CutShort(start)));
+            };
+            Some(
+                std::str::from_utf8(name)
+                    .map(|name| (name, payload))
+                    .map_err(|_| Malformed::Name(start)),
+            )
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -236,5 +319,46 @@ mod tests {
     #[test]
     fn a_plugins_event_carries_its_identifier() {
         assert_eq!(plugin_event("hw", "ping"), "plugin_hw_ping");
+    }
+
+    #[test]
+    fn a_packed_batch_reads_back_and_any_run_of_whole_events_is_one() {
+        let mut buf = Vec::new();
+        packed::push(&mut buf, "PrintDone", br#"{"time":1.5}"#);
+        let second = buf.len();
+        packed::push(&mut buf, "Startup", b"null");
+        packed::push(&mut buf, "", b"[]");
+        let all: Vec<_> = packed::iter(&buf).map(Result::unwrap).collect();
+        assert_eq!(
+            all,
+            [
+                ("PrintDone", &br#"{"time":1.5}"#[..]),
+                ("Startup", &b"null"[..]),
+                ("", &b"[]"[..])
+            ]
+        );
+        assert_eq!(packed::iter(&buf[second..]).count(), 2);
+        assert_eq!(packed::iter(&[]).count(), 0);
+    }
+
+    #[test]
+    fn a_malformed_batch_says_where() {
+        let mut buf = Vec::new();
+        packed::push(&mut buf, "A", b"1");
+        packed::push(&mut buf, "B", b"2");
+        let cut: Vec<_> = packed::iter(&buf[..buf.len() - 1]).collect();
+        assert_eq!(cut.len(), 2);
+        assert_eq!(cut[1], Err(packed::Malformed::CutShort(10)));
+        let mut bad = Vec::new();
+        packed::push(&mut bad, "x", b"1");
+        bad[4] = 0xff;
+        assert_eq!(
+            packed::iter(&bad).next(),
+            Some(Err(packed::Malformed::Name(0)))
+        );
+        assert_eq!(
+            packed::Malformed::CutShort(10).to_string(),
+            "a batch of events cut short at byte 10"
+        );
     }
 }

@@ -56,7 +56,7 @@ macro_rules! declare_mixins {
         $(
             $(#[$doc:meta])*
             $mixin:ident = $number:literal (since $msince:literal, restart $restart:literal, reload $reload:literal) {
-                $( $(#[$mdoc:meta])* $method:ident = $index:literal $(since $own:literal)?: $args:ty => $out:ty $([$codec:ty])?; )*
+                $( $(#[$mdoc:meta])* $method:ident = $index:literal $(since $own:literal)?: $args:ty $(as $acodec:ty)? => $out:ty $([$codec:ty])?; )*
             }
         )*
     ) => {
@@ -142,7 +142,7 @@ macro_rules! declare_mixins {
                 $(#[$mdoc])*
                 $method = ($number << 8) | $index,
                 since!($msince $(, $own)?),
-                $args => $out $(, $codec)?
+                $args $(as $acodec)? => $out $(, $codec)?
             ); )* )*
 
             /// The name of plugin method number `id` (`OnEvent`), for
@@ -225,6 +225,12 @@ declare_mixins! {
     EventHandler = 4 (since 0, restart false, reload false) {
         /// `on_event(event, payload)`.
         OnEvent = 0x01: (String, Value) => ();
+        /// `on_event` for each event of a batch, in order: the events
+        /// [packed](crate::events::packed) one after the other. Answers the
+        /// events whose handling failed, as (position in the batch, message);
+        /// `None` when none did. A plugin without it is called through
+        /// [`OnEvent`], one event at a time.
+        OnEvents = 0x02 since 2: Vec<u8> as Raw => Option<Vec<(u32, String)>>;
     }
 
     /// `SimpleApiPlugin`: a JSON API at `/api/plugin/<id>`.

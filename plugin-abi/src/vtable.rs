@@ -16,6 +16,7 @@
 //! |-----|---------------|
 //! | 1.0 | root module with `metadata` and `instantiate`; every mixin of the seed |
 //! | 1.1 | `PluginModule::embedded_file`: templates and assets compiled into the library |
+//! | 1.2 | new method and service numbers only: host services 20–24, `CallGcodeHook`, `OnEvents` (events in batches) |
 
 use std::ffi::c_void;
 

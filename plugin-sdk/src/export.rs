@@ -144,7 +144,7 @@ fn dispose(payload: Box<dyn Any + Send>) {
 }
 
 /// The message of a caught panic; the payload is disposed of safely.
-fn caught(payload: Box<dyn Any + Send>) -> String {
+pub(crate) fn caught(payload: Box<dyn Any + Send>) -> String {
     let message = panic_message(&*payload);
     dispose(payload);
     message

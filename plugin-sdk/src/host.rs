@@ -60,7 +60,12 @@ impl Drop for Raw {
 impl Raw {
     fn call<M: Method>(&self, args: &M::Args) -> Result<M::Output, HostError> {
         let bytes = M::ArgsCodec::encode(args).map_err(HostError::Failed)?;
-        match (self.0.vtable.call)(self.0.ctx, M::ID, RSlice::from_slice(&bytes)) {
+        self.call_encoded::<M>(&bytes)
+    }
+
+    /// Calls `M` with arguments already encoded as its codec would.
+    fn call_encoded<M: Method>(&self, bytes: &[u8]) -> Result<M::Output, HostError> {
+        match (self.0.vtable.call)(self.0.ctx, M::ID, RSlice::from_slice(bytes)) {
             CallOutcome::Ok(out) => M::OutputCodec::decode(&out).map_err(HostError::Failed),
             CallOutcome::Unsupported => Err(HostError::Unsupported {
                 service: M::NAME,
@@ -179,8 +184,10 @@ impl Host {
 
     /// Fires the event `plugin_<id>_<name>` with `payload` on the host's event bus.
     pub fn fire_event(&self, name: &str, payload: Value) -> Result<(), HostError> {
-        self.raw
-            .call::<services::FireEvent>(&(name.to_owned(), payload))
+        // Encoded as `(String, Value)` is, without copying either.
+        let args =
+            serde_json::to_vec(&(name, &payload)).map_err(|e| HostError::Failed(e.to_string()))?;
+        self.raw.call_encoded::<services::FireEvent>(&args)
     }
 
     /// Sends `data` to every client connected to the host's push channel

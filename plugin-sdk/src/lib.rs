@@ -144,9 +144,9 @@ pub use files::{FileManager, SlicingManager};
 pub use host::{Host, HostError, Logger};
 pub use mixins::{
     AssetPlugin, BlueprintPlugin, BlueprintRoutes, EnvironmentDetectionPlugin, ErrorHandler,
-    EventHandlerPlugin, Preprocessor, Preprocessors, ProgressPlugin, RouteHandler, SettingsPlugin,
-    ShutdownPlugin, SimpleApiPlugin, SlicerPlugin, SlicingJob, StartupPlugin, TemplatePlugin,
-    UiPlugin, WebcamProviderPlugin, WizardPlugin,
+    EventHandlerPlugin, Payload, Preprocessor, Preprocessors, ProgressPlugin, RouteHandler,
+    SettingsPlugin, ShutdownPlugin, SimpleApiPlugin, SlicerPlugin, SlicingJob, StartupPlugin,
+    TemplatePlugin, UiPlugin, WebcamProviderPlugin, WizardPlugin,
 };
 pub use plinth_abi::events;
 pub use plinth_abi::is_wizard_ignored;
@@ -170,11 +170,11 @@ pub struct ReadmeGuide;
 pub mod prelude {
     pub use crate::{
         events, export_plugin, json, AssetPlugin, BlueprintPlugin, BlueprintRoutes,
-        EnvironmentDetectionPlugin, EventHandlerPlugin, FileManager, Host, Plugin, PluginError,
-        PluginResult, Preprocessors, Printer, ProgressPlugin, Registry, Request, Response,
-        ServiceError, Settings, SettingsPlugin, ShutdownPlugin, SimpleApiPlugin, SliceError,
-        SliceRequest, SlicerPlugin, SlicerProperties, SlicingJob, SlicingManager, SlicingProfile,
-        SlicingProgress, StartupPlugin, TemplatePlugin, UiPlugin, Value, Webcam,
+        EnvironmentDetectionPlugin, EventHandlerPlugin, FileManager, Host, Payload, Plugin,
+        PluginError, PluginResult, Preprocessors, Printer, ProgressPlugin, Registry, Request,
+        Response, ServiceError, Settings, SettingsPlugin, ShutdownPlugin, SimpleApiPlugin,
+        SliceError, SliceRequest, SlicerPlugin, SlicerProperties, SlicingJob, SlicingManager,
+        SlicingProfile, SlicingProgress, StartupPlugin, TemplatePlugin, UiPlugin, Value, Webcam,
         WebcamProviderPlugin, WizardPlugin,
     };
 }

@@ -2,7 +2,8 @@
 //! with an administrator's API key.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
@@ -40,10 +41,16 @@ impl Server {
     /// Builds, writes `config` (YAML) into a fresh base folder, adds an
     /// administrator and starts the server with the sample plugins.
     pub fn start(config: &str) -> Self {
-        let plinth = release().join("plinth");
         let base = tempfile::tempdir().unwrap();
-        let basedir = base.path().to_str().unwrap().to_owned();
         std::fs::write(base.path().join("config.yaml"), config).unwrap();
+        Self::start_in(base, None)
+    }
+
+    /// Like [`start`](Self::start) in a base folder the caller filled, with
+    /// the bundled plugins of `bundled` (else those beside the binary).
+    pub fn start_in(base: tempfile::TempDir, bundled: Option<&Path>) -> Self {
+        let plinth = release().join("plinth");
+        let basedir = base.path().to_str().unwrap().to_owned();
         let mut add = Command::new(&plinth)
             .args(["--basedir", &basedir, "user", "add", "bench", "--admin"])
             .stdin(Stdio::piped())
@@ -61,8 +68,13 @@ impl Server {
         .unwrap()
         .trim()
         .to_owned();
-        let mut child = Command::new(&plinth)
-            .args(["--basedir", &basedir, "serve", "--port", "0"])
+        let mut serve = Command::new(&plinth);
+        serve.args(["--basedir", &basedir]);
+        if let Some(bundled) = bundled {
+            serve.arg("--bundled-dir").arg(bundled);
+        }
+        let mut child = serve
+            .args(["serve", "--port", "0"])
             .env("PLINTH_LOG", "warn,plinth::serve=info")
             .stderr(Stdio::piped())
             .spawn()
@@ -94,4 +106,45 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// One request on a connection of its own: the status and the body.
+pub fn request(
+    port: u16,
+    method: &str,
+    path: &str,
+    key: &str,
+    body: Option<&str>,
+) -> (u16, String) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let body = body.unwrap_or("");
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Api-Key: {key}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let status = answer
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// The resident memory of process `pid`, in KiB (Linux; 0 elsewhere).
+pub fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }

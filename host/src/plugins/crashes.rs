@@ -338,18 +338,42 @@ pub(crate) fn parse_record(text: &str) -> Option<HostCrash> {
     let signal = fields.next()?.parse().ok()?;
     let plugin = fields.next()?.to_owned();
     let method: u32 = fields.next()?.parse().ok()?;
-    let args = fields.next().unwrap_or_default();
+    let args = unescape(fields.next().unwrap_or_default());
     Some(HostCrash {
         signal,
         plugin,
-        call: describe(method, args),
+        call: describe(method, &args),
     })
 }
 
+/// The arguments' bytes from the record, where the crash handler wrote
+/// any byte but printable ASCII as `\xHH` (a cut-off escape is dropped).
+fn unescape(text: &str) -> Vec<u8> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\\' {
+            let hex = bytes
+                .get(i + 2..i + 4)
+                .and_then(|h| std::str::from_utf8(h).ok());
+            match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                Some(b) if bytes.get(i + 1) == Some(&b'x') => out.push(b),
+                _ => break,
+            }
+            i += 4;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
 /// The call as the person reads it: `on_event(PrintStarted)`, `loading`.
-fn describe(method: u32, args: &str) -> String {
+fn describe(method: u32, args: &[u8]) -> String {
     #[cfg(unix)]
-    return crate::plugins::isolated::in_flight::InFlight::new(method, args.as_bytes()).describe();
+    return crate::plugins::isolated::in_flight::InFlight::new(method, args).describe();
     #[cfg(not(unix))]
     plinth_abi::methods::plugin::name(method)
         .map(str::to_owned)
@@ -472,6 +496,19 @@ mod tests {
             "an empty record: the host did not die in a plugin"
         );
         assert_eq!(parse_record("PLINTH-CRASH\tx\n"), None);
+        // A batch of events, its length prefixes escaped as the handler writes them.
+        let mut batch = Vec::new();
+        plinth_abi::events::packed::push(&mut batch, "Tick\\é", b"{\"n\":1}");
+        let escaped: String = batch
+            .iter()
+            .map(|&b| match b {
+                0x20..=0x7e if b != b'\\' => char::from(b).to_string(),
+                _ => format!("\\x{b:02x}"),
+            })
+            .collect();
+        let record = format!("PLINTH-CRASH\t11\tbad\t1026\t{escaped}\n");
+        assert_eq!(parse_record(&record).unwrap().call, "on_event(Tick\\é)");
+        assert_eq!(unescape("ab\\x0a\\x5"), b"ab\n");
         // Outside any plugin call: no plugin to blame.
         assert_eq!(
             parse_record("PLINTH-CRASH\t11\t\t0\t\n").map(|c| c.plugin),

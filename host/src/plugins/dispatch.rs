@@ -248,8 +248,8 @@ impl PluginManager {
 }
 
 impl HostServices for Shared {
-    fn fire_event(&self, event: String, payload: Value) {
-        self.events.fire(&event, &payload);
+    fn fire_event(&self, event: &str, payload: &serde_json::value::RawValue) {
+        self.events.fire_json(event, payload);
     }
 
     fn call_helper(&self, plugin: &str, helper: &str, args: Value) -> Result<Value, HelperError> {

@@ -7,6 +7,7 @@
 //! longer act through the host. The first refusal is logged with the
 //! plugin's identifier. Reads (identity, settings) go on being answered.
 
+use std::borrow::Cow;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
@@ -17,15 +18,21 @@ use plinth_abi::printer::PrinterCall;
 use plinth_abi::vtable::{level, CallOutcome};
 use plinth_abi::Refusal;
 use plinth_abi::{Codec, HookReply, Identity, Value};
+use serde_json::value::RawValue;
 
 use crate::config::plugin_settings::PluginSettings;
 use crate::config::ConfigError;
 use crate::plugins::error::{HelperError, ProgressError};
 
+thread_local! {
+    /// The name of the event a plugin fires, as the bus delivers it.
+    static EVENT_NAME: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
 /// What plugins reach through their handle; the plugin manager implements it.
 pub trait HostServices: Send + Sync {
     /// Fires `event` with `payload` on the event bus.
-    fn fire_event(&self, event: String, payload: Value);
+    fn fire_event(&self, event: &str, payload: &RawValue);
     /// Calls a helper of an enabled plugin.
     fn call_helper(&self, plugin: &str, helper: &str, args: Value) -> Result<Value, HelperError>;
     /// Calls every handler of a hook, in order.
@@ -183,11 +190,31 @@ impl PluginContext {
                     .map_err(|error| ServiceError::DataFolder { path: dir, error })?;
                 Ok(self.identity.data_folder.clone())
             }),
-            FireEvent::ID => reply::<FireEvent>(args, |(name, payload)| {
-                let event = plinth_abi::events::plugin_event(&self.identity.id, &name);
-                self.services()?.fire_event(event, payload);
-                Ok(())
-            }),
+            // The payload is kept as the JSON text it came as (checked, not
+            // decoded): the bus passes it on as is.
+            FireEvent::ID => {
+                // The payload stays the JSON text it came as (checked, not
+                // decoded): the bus passes it on as is.
+                let fired = serde_json::from_slice::<(Cow<'_, str>, &RawValue)>(args)
+                    .map_err(|e| ServiceError::Wire(format!("cannot decode: {e}")))
+                    .and_then(|(name, payload)| {
+                        let services = self.services()?;
+                        // `plugin_<id>_<name>`, built in a buffer reused for every event.
+                        EVENT_NAME.with_borrow_mut(|event| {
+                            event.clear();
+                            event.push_str("plugin_");
+                            event.push_str(&self.identity.id);
+                            event.push('_');
+                            event.push_str(&name);
+                            services.fire_event(event, payload);
+                        });
+                        Ok(())
+                    });
+                match fired {
+                    Ok(()) => CallOutcome::Ok(Vec::new().into()),
+                    Err(e) => CallOutcome::Error(e.to_string().into()),
+                }
+            }
             CallHelper::ID => reply::<CallHelper>(args, |(plugin, helper, a)| {
                 Ok(self.services()?.call_helper(&plugin, &helper, a)?)
             }),

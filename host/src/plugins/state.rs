@@ -538,6 +538,7 @@ impl crate::plugins::manager::Shared {
         let records = self.records.write().unwrap();
         self.generation
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.events.plugins_changed();
         records
     }
 }

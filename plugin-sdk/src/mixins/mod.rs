@@ -17,7 +17,7 @@ mod wizard;
 pub use assets::AssetPlugin;
 pub use blueprint::{BlueprintPlugin, BlueprintRoutes, ErrorHandler, RouteHandler};
 pub use environment::EnvironmentDetectionPlugin;
-pub use events::{EventHandlerPlugin, ProgressPlugin};
+pub use events::{EventHandlerPlugin, Payload, ProgressPlugin};
 pub use lifecycle::{ShutdownPlugin, StartupPlugin};
 pub use settings::{Preprocessor, Preprocessors, SettingsPlugin};
 pub use simple_api::SimpleApiPlugin;

@@ -18,7 +18,7 @@ impl Plugin for EventLogger {
 }
 
 impl EventHandlerPlugin for EventLogger {
-    fn on_event(&self, event: &str, payload: &Value) {
+    fn on_event(&self, event: &str, payload: &Payload) {
         self.host
             .logger()
             .info(format_args!("event {event}: {payload}"));

@@ -19,7 +19,8 @@
 mod deliver;
 mod log;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
@@ -41,6 +42,14 @@ pub type PushMessage = Arc<str>;
 /// Events a worker hands a handler at once (at least; whole chunks go).
 const BATCH: u64 = 512;
 
+/// How long an idle worker looks for new events before it sleeps.
+const SPIN: Duration = Duration::from_micros(50);
+
+/// How long a worker that saw new events waits for more before it hands
+/// them over (unless [`GATHER_EVENTS`] came by then).
+const GATHER: Duration = Duration::from_micros(20);
+const GATHER_EVENTS: u64 = 64;
+
 /// A worker this long in one handler counts as stuck: another one starts.
 const STUCK_AFTER: Duration = Duration::from_millis(200);
 
@@ -61,11 +70,13 @@ struct Shared {
     limit: u64,
     /// Workers that are not stuck.
     workers: usize,
+    /// The log's head, for a spinning worker to watch without the lock.
+    head: AtomicU64,
 }
 
 struct State {
     log: Log,
-    mailboxes: HashMap<u64, Mailbox>,
+    mailboxes: BTreeMap<u64, Mailbox>,
     /// Mailboxes with events waiting, not being served.
     ready: VecDeque<u64>,
     /// Mailboxes with nothing waiting.
@@ -77,9 +88,11 @@ struct State {
     /// Events fired before start-up, packed; `None` once released.
     held: Option<Vec<u8>>,
     /// When each busy worker took its job.
-    busy: HashMap<u64, Instant>,
+    busy: BTreeMap<u64, Instant>,
     alive: usize,
     waiting_workers: usize,
+    /// A worker is looking for events before it sleeps.
+    spinning: bool,
     next_worker: u64,
     flushing: usize,
     closed: bool,
@@ -106,16 +119,17 @@ impl EventBus {
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 log: Log::new(),
-                mailboxes: HashMap::new(),
+                mailboxes: BTreeMap::new(),
                 ready: VecDeque::new(),
                 idle: Vec::new(),
                 next_key: 0,
                 stale: None,
                 refreshing: false,
                 held: Some(Vec::new()),
-                busy: HashMap::new(),
+                busy: BTreeMap::new(),
                 alive: 0,
                 waiting_workers: 0,
+                spinning: false,
                 next_worker: 0,
                 flushing: 0,
                 closed: false,
@@ -126,6 +140,7 @@ impl EventBus {
             push,
             limit: limit.max(1) as u64,
             workers,
+            head: AtomicU64::new(0),
         });
         for _ in 0..workers {
             spawn_worker(&shared, &mut shared.lock());
@@ -177,8 +192,9 @@ impl EventBus {
     pub fn release_with_startup(&self) {
         let mut state = self.shared.lock();
         let held = state.held.take().unwrap_or_default();
-        self.shared
-            .append(&mut state, events::STARTUP, |b| b.extend_from_slice(b"null"));
+        self.shared.append(&mut state, events::STARTUP, |b| {
+            b.extend_from_slice(b"null")
+        });
         for (name, payload) in packed::iter(&held).flatten() {
             self.shared
                 .append(&mut state, name, |b| b.extend_from_slice(payload));
@@ -250,7 +266,9 @@ impl Drop for EventBus {
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Appends a released event, hands it to the push channel's clients and
@@ -264,7 +282,8 @@ impl Shared {
             let idle = std::mem::take(&mut state.idle);
             state.ready.extend(idle);
         }
-        if !state.ready.is_empty() && state.waiting_workers > 0 {
+        self.head.store(state.log.head(), Ordering::Release);
+        if !state.ready.is_empty() && state.waiting_workers > 0 && !state.spinning {
             self.work.notify_one();
         }
         if state.log.open_len() >= log::SEAL_AT {
@@ -379,7 +398,7 @@ impl Shared {
             .iter()
             .map(|(key, mb)| (mb.object.as_ptr(), *key))
             .collect();
-        let mut kept = HashMap::with_capacity(handlers.len());
+        let mut kept = std::collections::BTreeSet::new();
         for (id, object) in handlers {
             let key = match known.remove(&Arc::as_ptr(&object)) {
                 Some(key) => key,
@@ -406,10 +425,10 @@ impl Shared {
                     key
                 }
             };
-            kept.insert(key, ());
+            kept.insert(key);
         }
         // Handlers that are gone: what waited for them is not theirs any more.
-        state.mailboxes.retain(|key, _| kept.contains_key(key));
+        state.mailboxes.retain(|key, _| kept.contains(key));
         let State {
             mailboxes,
             ready,
@@ -442,6 +461,7 @@ fn spawn_worker(shared: &Arc<Shared>, state: &mut State) {
 /// A delivery worker: serves mailboxes with events until the bus closes.
 fn work(shared: &Shared, number: u64) {
     let mut state = shared.lock();
+    let mut spun = false;
     loop {
         if state.stale.is_some() && !state.refreshing {
             state = shared.refresh(state);
@@ -457,6 +477,7 @@ fn work(shared: &Shared, number: u64) {
             let began = Instant::now();
             state.busy.insert(number, began);
             drop(state);
+            spun = false;
             let scheme = deliver::deliver(&job);
             drop(job);
             state = shared.lock();
@@ -471,11 +492,49 @@ fn work(shared: &Shared, number: u64) {
         if state.closed {
             break;
         }
+        // Nothing waits: look again for a moment before sleeping (one worker
+        // at a time), so a steady stream of events costs no wake-up each.
+        if !spun && !state.spinning {
+            spun = true;
+            state.spinning = true;
+            let seen = state.log.head();
+            drop(state);
+            gather(&shared.head, seen);
+            state = shared.lock();
+            state.spinning = false;
+            continue;
+        }
+        spun = false;
         state.waiting_workers += 1;
         state = shared.work.wait(state).unwrap_or_else(|p| p.into_inner());
         state.waiting_workers -= 1;
     }
     state.alive -= 1;
+}
+
+/// Looks for events fired after `seen` for at most [`SPIN`]; once some
+/// come, waits a little more for others ([`GATHER`]), so that handlers get
+/// them in fewer, larger batches.
+fn gather(head: &AtomicU64, seen: u64) {
+    let began = Instant::now();
+    let mut first: Option<Instant> = None;
+    loop {
+        for _ in 0..64 {
+            std::hint::spin_loop();
+        }
+        let now = Instant::now();
+        let fired = head.load(Ordering::Acquire) - seen;
+        if fired == 0 {
+            if now - began >= SPIN {
+                return;
+            }
+            continue;
+        }
+        let since = *first.get_or_insert(now);
+        if fired >= GATHER_EVENTS || now - since >= GATHER {
+            return;
+        }
+    }
 }
 
 /// Starts a worker for each one stuck in a handler while others wait.

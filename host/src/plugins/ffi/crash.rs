@@ -134,7 +134,7 @@ extern "C" fn handler(signal: libc::c_int, _: *mut libc::siginfo_t, _: *mut libc
     // Outside any plugin call the record names no plugin (the host's own
     // fault, or a thread a plugin started): never blamed on a plugin.
     if fd >= 0 {
-        let mut buf = [0u8; 512];
+        let mut buf = [0u8; 1024];
         let mut n = 0;
         let mut put = |bytes: &[u8]| {
             for &b in bytes {
@@ -156,12 +156,20 @@ extern "C" fn handler(signal: libc::c_int, _: *mut libc::siginfo_t, _: *mut libc
             // SAFETY: the arguments live for the whole call, and the call is
             // in flight on this thread (it is the one that faulted).
             let args = unsafe { std::slice::from_raw_parts(call.args, call.args_len.min(200)) };
+            // Printable ASCII as is, any other byte (and `\`) as `\xHH`:
+            // the record stays one line of text whatever the encoding.
             for &b in args {
-                put(if b == b'\n' || b == b'\t' {
-                    b" "
+                if (0x20..0x7f).contains(&b) && b != b'\\' {
+                    put(std::slice::from_ref(&b));
                 } else {
-                    std::slice::from_ref(&b)
-                });
+                    const HEX: &[u8; 16] = b"0123456789abcdef";
+                    put(&[
+                        b'\\',
+                        b'x',
+                        HEX[usize::from(b >> 4)],
+                        HEX[usize::from(b & 15)],
+                    ]);
+                }
             }
         } else {
             put(b"\t0\t");

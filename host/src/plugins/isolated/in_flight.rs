@@ -73,6 +73,10 @@ impl InFlight {
             control::INSTANTIATE => return "construction".into(),
             control::EMBEDDED_FILE => return "reading an embedded file".into(),
             control::DROP => return "being dropped".into(),
+            // A batch of events is named as the events are.
+            code if code == <plinth_abi::methods::plugin::OnEvents as plinth_abi::Method>::ID => {
+                "on_event".into()
+            }
             code => plinth_abi::methods::plugin::name(code)
                 .map(snake_case)
                 .unwrap_or_else(|| format!("method {code:#x}")),
@@ -105,6 +109,9 @@ fn snake_case(name: &str) -> String {
 fn detail(code: u32, body: &[u8]) -> Option<String> {
     use plinth_abi::methods::plugin as m;
     use plinth_abi::Method;
+    if code == m::OnEvents::ID {
+        return batch_detail(body);
+    }
     if ![
         m::OnEvent::ID,
         m::OnApiCommand::ID,
@@ -123,6 +130,31 @@ fn detail(code: u32, body: &[u8]) -> Option<String> {
     String::from_utf8(rest[..end].to_vec()).ok()
 }
 
+/// The events of a batch (`OnEvents`), as far as `body` holds them: the
+/// only one, or those it may have been in (`one of A, B, …`).
+fn batch_detail(body: &[u8]) -> Option<String> {
+    let mut names = Vec::new();
+    let mut cut = false;
+    for event in plinth_abi::events::packed::iter(body) {
+        match event {
+            Ok((name, _)) => names.push(name),
+            Err(_) => {
+                cut = true;
+                break;
+            }
+        }
+    }
+    match (names.as_slice(), cut) {
+        ([], _) => None,
+        ([only], false) => Some((*only).to_owned()),
+        (names, cut) => Some(format!(
+            "one of {}{}",
+            names.join(", "),
+            if cut { ", …" } else { "" }
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,6 +169,21 @@ mod tests {
             "on_event(PrintStarted)"
         );
         assert_eq!(call(m::OnApiGet::ID, b"{}").describe(), "on_api_get");
+        let mut batch = Vec::new();
+        plinth_abi::events::packed::push(&mut batch, "PrintStarted", b"{}");
+        assert_eq!(
+            call(m::OnEvents::ID, &batch).describe(),
+            "on_event(PrintStarted)"
+        );
+        plinth_abi::events::packed::push(&mut batch, "PrintDone", b"{}");
+        assert_eq!(
+            call(m::OnEvents::ID, &batch).describe(),
+            "on_event(one of PrintStarted, PrintDone)"
+        );
+        assert_eq!(
+            call(m::OnEvents::ID, &batch[..batch.len() - 3]).describe(),
+            "on_event(one of PrintStarted, …)"
+        );
         assert_eq!(call(control::LOAD, b"/x.so").describe(), "loading");
         assert_eq!(call(0x7f09, b"").describe(), "method 0x7f09");
     }
