@@ -1193,6 +1193,34 @@ fn a_plugin_with_too_many_calls_hanging_gets_503_and_the_server_goes_on() {
     );
 }
 
+/// 64 callers at once of a fast Simple API are all answered: the bound on
+/// a plugin's calls counts only calls that hang.
+#[test]
+fn a_fast_simple_api_answers_64_callers_at_once() {
+    let sb = Sandbox::new();
+    sb.recorder("rec_public");
+    sb.write_config("isolation:\n  default: in_process\n");
+    let server = Server::start(&sb);
+    let url = server.url("/api/plugin/rec_public");
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(64));
+    let callers: Vec<_> = (0..64)
+        .map(|_| {
+            let (url, barrier) = (url.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                let agent = http();
+                barrier.wait();
+                (0..20)
+                    .map(|_| agent.get(&url).call().unwrap().status().as_u16())
+                    .collect::<Vec<u16>>()
+            })
+        })
+        .collect();
+    for caller in callers {
+        let statuses = caller.join().unwrap();
+        assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    }
+}
+
 #[test]
 fn a_refused_settings_post_changes_nothing() {
     let sb = Sandbox::new();

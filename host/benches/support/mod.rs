@@ -28,6 +28,18 @@ pub fn release() -> PathBuf {
     target.join("release")
 }
 
+/// The sample plugins of the workspace (`sample-plugins/*`), by crate name.
+pub fn samples() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(root().join("sample-plugins"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().join("Cargo.toml").is_file())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
 /// A release `plinth serve` on a free loopback port, killed when dropped.
 pub struct Server {
     pub child: Child,
@@ -39,11 +51,20 @@ pub struct Server {
 
 impl Server {
     /// Builds, writes `config` (YAML) into a fresh base folder, adds an
-    /// administrator and starts the server with the sample plugins.
+    /// administrator and starts the server with every sample plugin bundled.
     pub fn start(config: &str) -> Self {
         let base = tempfile::tempdir().unwrap();
         std::fs::write(base.path().join("config.yaml"), config).unwrap();
-        Self::start_in(base, None)
+        // Bundled, as a product bundles its plugins: in process unless the
+        // config says otherwise.
+        let bundled = base.path().join("bundled");
+        std::fs::create_dir_all(&bundled).unwrap();
+        let release = release();
+        for sample in samples() {
+            let file = format!("{}{sample}.{}", plinth::LIB_PREFIX, plinth::LIB_EXT);
+            std::fs::copy(release.join(&file), bundled.join(&file)).unwrap();
+        }
+        Self::start_in(base, Some(&bundled))
     }
 
     /// Like [`start`](Self::start) in a base folder the caller filled, with

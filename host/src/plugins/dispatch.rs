@@ -228,6 +228,16 @@ impl PluginManager {
         library.embedded_file(path)
     }
 
+    /// The object of `id` when it is enabled and implements `mixin`.
+    pub fn enabled_with(&self, id: &str, mixin: plinth_abi::Mixin) -> Option<Arc<PluginObject>> {
+        self.with(id, |r| {
+            (r.state == State::Enabled && r.has_mixin(mixin))
+                .then(|| r.object().cloned())
+                .flatten()
+        })
+        .flatten()
+    }
+
     /// Calls method `M` on an enabled plugin (for the services of later layers and tests).
     pub fn call<M: plinth_abi::Method>(
         &self,

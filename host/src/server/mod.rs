@@ -249,10 +249,8 @@ async fn start_up_step(
 fn still_calling(app: &App) -> String {
     let running: Vec<String> = app
         .in_flight
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|(_, n)| **n > 0)
+        .still_running()
+        .into_iter()
         .map(|(id, n)| format!("plugin `{id}` ({n} calls still running)"))
         .collect();
     if running.is_empty() {

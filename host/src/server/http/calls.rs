@@ -2,8 +2,10 @@
 //! time budget. A call that runs past it is logged with the plugin's
 //! identifier and counted; the request gets 504 and the server goes on.
 
-use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::http::{HeaderName, HeaderValue, StatusCode};
@@ -13,21 +15,82 @@ use super::{ApiError, App};
 use crate::plugins::object::CallError;
 use crate::PluginManager;
 
-/// Calls one plugin may have running at once. A plugin whose calls hang keeps
-/// at most this many threads, and further requests to it get 503 at once.
-pub const MAX_CALLS_PER_PLUGIN: usize = 16;
+/// Calls past the call budget one plugin may have still running: a plugin
+/// whose calls hang keeps at most this many threads, and further requests
+/// to it get 503 at once. Calls that answer in time never count.
+pub const MAX_HUNG_CALLS_PER_PLUGIN: usize = 16;
+
+/// Calls one plugin may have running at once, however fast: a bound on the
+/// threads one plugin holds while its calls have not yet run past the budget.
+pub const MAX_CALLS_PER_PLUGIN: usize = 256;
+
+/// The calls from requests running into each plugin, with when each began.
+#[derive(Default)]
+pub struct CallSlots {
+    running: Mutex<HashMap<String, Vec<(u64, Instant)>>>,
+    next: AtomicU64,
+}
+
+/// Why a plugin takes no more calls for now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Busy {
+    /// This many of its calls ran past the budget and still run.
+    Hung(usize),
+    /// This many of its calls run.
+    Full(usize),
+}
+
+impl CallSlots {
+    /// A slot for a call into `id` (`budget`: the call budget), unless too
+    /// many of its calls hang or run.
+    fn enter(&self, id: &str, budget: Duration) -> Result<u64, Busy> {
+        let mut running = self.running.lock().unwrap();
+        let calls = match running.get_mut(id) {
+            Some(calls) => calls,
+            None => running.entry(id.to_owned()).or_default(),
+        };
+        if calls.len() >= MAX_CALLS_PER_PLUGIN {
+            return Err(Busy::Full(calls.len()));
+        }
+        let hung = calls.iter().filter(|(_, t)| t.elapsed() >= budget).count();
+        if hung >= MAX_HUNG_CALLS_PER_PLUGIN {
+            return Err(Busy::Hung(hung));
+        }
+        let ticket = self.next.fetch_add(1, Ordering::Relaxed);
+        calls.push((ticket, Instant::now()));
+        Ok(ticket)
+    }
+
+    fn leave(&self, id: &str, ticket: u64) {
+        let mut running = self.running.lock().unwrap();
+        if let Some(calls) = running.get_mut(id) {
+            calls.retain(|(t, _)| *t != ticket);
+            if calls.is_empty() {
+                running.remove(id);
+            }
+        }
+    }
+
+    /// The plugins with calls still running, and how many.
+    pub fn still_running(&self) -> Vec<(String, usize)> {
+        let running = self.running.lock().unwrap();
+        running
+            .iter()
+            .map(|(id, c)| (id.clone(), c.len()))
+            .collect()
+    }
+}
 
 /// Frees a plugin's slot when the call ends (also when it panics).
 struct Slot {
     app: Arc<App>,
     id: String,
+    ticket: u64,
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        if let Some(n) = self.app.in_flight.lock().unwrap().get_mut(&self.id) {
-            *n = n.saturating_sub(1);
-        }
+        self.app.in_flight.leave(&self.id, self.ticket);
     }
 }
 
@@ -79,27 +142,30 @@ pub fn plugin_request(
 }
 
 /// Runs `f` with the plugin manager on the blocking pool, within the budget,
-/// in one of the plugin's call slots ([`MAX_CALLS_PER_PLUGIN`]).
+/// in one of the plugin's call slots ([`CallSlots`]).
 pub async fn call_plugin<T: Send + 'static>(
     app: &Arc<App>,
     id: &str,
     what: &str,
     f: impl FnOnce(&PluginManager) -> T + Send + 'static,
 ) -> Result<T, ApiError> {
-    {
-        let mut in_flight = app.in_flight.lock().unwrap();
-        let n = in_flight.entry(id.to_owned()).or_insert(0);
-        if *n >= MAX_CALLS_PER_PLUGIN {
-            return Err(ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!("plugin `{id}` is busy: {n} calls into it are still running"),
-            ));
-        }
-        *n += 1;
-    }
+    let ticket = app.in_flight.enter(id, app.call_budget).map_err(|busy| {
+        let why = match busy {
+            Busy::Hung(n) => format!(
+                "{n} calls into it ran past {} s and are still running",
+                app.call_budget.as_secs_f64()
+            ),
+            Busy::Full(n) => format!("{n} calls into it are running"),
+        };
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("plugin `{id}` is busy: {why}"),
+        )
+    })?;
     let slot = Slot {
         app: app.clone(),
         id: id.to_owned(),
+        ticket,
     };
     match within_budget(app, move |manager| {
         let _slot = slot;
@@ -161,4 +227,46 @@ pub fn into_http(response: plinth_abi::Response) -> Response {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod slot_tests {
+    use super::*;
+
+    #[test]
+    fn only_hung_calls_or_a_great_many_refuse_a_plugin() {
+        let slots = CallSlots::default();
+        let budget = Duration::from_millis(30);
+        // Many calls at once that are not late: all admitted, up to the bound.
+        let tickets: Vec<u64> = (0..MAX_CALLS_PER_PLUGIN)
+            .map(|_| slots.enter("p", budget).unwrap())
+            .collect();
+        assert_eq!(
+            slots.enter("p", budget),
+            Err(Busy::Full(MAX_CALLS_PER_PLUGIN))
+        );
+        assert!(slots.enter("other", budget).is_ok(), "other plugins go on");
+        for t in &tickets[MAX_HUNG_CALLS_PER_PLUGIN..] {
+            slots.leave("p", *t);
+        }
+        // The 16 left run past the budget: now they refuse further calls.
+        std::thread::sleep(budget * 2);
+        assert_eq!(
+            slots.enter("p", budget),
+            Err(Busy::Hung(MAX_HUNG_CALLS_PER_PLUGIN))
+        );
+        slots.leave("p", tickets[0]);
+        assert!(slots.enter("p", budget).is_ok(), "one fewer hangs");
+    }
+
+    #[test]
+    fn a_plugin_with_no_call_running_leaves_no_entry() {
+        let slots = CallSlots::default();
+        let t = slots
+            .enter("no such plugin", Duration::from_secs(1))
+            .unwrap();
+        assert_eq!(slots.still_running(), [("no such plugin".to_owned(), 1)]);
+        slots.leave("no such plugin", t);
+        assert!(slots.still_running().is_empty());
+    }
 }

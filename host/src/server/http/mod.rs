@@ -57,7 +57,7 @@ pub struct App {
     /// The blueprints mounted so far.
     pub blueprints: blueprint::Blueprints,
     /// Calls into each plugin still running.
-    pub in_flight: std::sync::Mutex<std::collections::HashMap<String, usize>>,
+    pub in_flight: calls::CallSlots,
     /// The virtual printer and the slicing manager.
     pub jobs: Arc<crate::jobs::Jobs>,
     /// The page cache and the requests recorded for preemptive caching.

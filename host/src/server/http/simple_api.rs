@@ -1,11 +1,13 @@
 //! `/api/plugin/<id>`: the Simple API of a plugin, validated as OctoPrint
-//! does before the plugin is called.
+//! does before the plugin is called. Checks and call run in one job on the
+//! blocking pool: one hop per request.
 //!
 //! | case | GET | POST |
 //! |---|---|---|
 //! | no such plugin (or no Simple API) | 404 | 404 |
 //! | protected API (default), anonymous caller | 403 | 403 |
 //! | admin-only API, caller not admin | 403 | 403 |
+//! | CSRF token missing or wrong (a session's POST) | – | 400 |
 //! | the plugin declares no commands | – | 405 |
 //! | body not `application/json` | – | 415 |
 //! | body not valid JSON | – | 400 |
@@ -21,13 +23,28 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use plinth_abi::methods::plugin as m;
-use plinth_abi::Value;
+use plinth_abi::{Mixin, Value};
 
 use super::auth::Caller;
 use super::calls::{call_plugin, into_http, plugin_error, plugin_request};
 use super::{ApiError, App};
-use crate::plugins::state::State as PluginState;
-use plinth_abi::Mixin;
+use crate::plugins::object::PluginObject;
+
+/// What the access checks need of the caller.
+#[derive(Clone, Copy)]
+struct Who {
+    logged_in: bool,
+    admin: bool,
+}
+
+impl Who {
+    fn of(caller: &Caller) -> Self {
+        Self {
+            logged_in: caller.user.is_some(),
+            admin: caller.is_admin(),
+        }
+    }
+}
 
 /// `GET /api/plugin/<id>`.
 pub async fn get(
@@ -37,17 +54,17 @@ pub async fn get(
     Query(query): Query<BTreeMap<String, String>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    check_access(&app, &id, &caller).await?;
     let request = plugin_request(&Method::GET, "/".into(), query, &headers, &caller);
+    let who = Who::of(&caller);
     let plugin = id.clone();
-    let answer = call_plugin(&app, &id, "on_api_get", move |pm| {
-        pm.call::<m::OnApiGet>(&plugin, &request)
+    call_plugin(&app, &id, "on_api_get", move |pm| {
+        let object = admitted(pm, &plugin, who)?;
+        let answer = object
+            .call_active::<m::OnApiGet>(&request)
+            .map_err(|e| plugin_error(&plugin, "on_api_get", e))?;
+        Ok(answered(answer))
     })
-    .await?;
-    match answer.map_err(|e| plugin_error(&id, "on_api_get", e))? {
-        Some(response) => Ok(into_http(response)),
-        None => Ok(StatusCode::NO_CONTENT.into_response()),
-    }
+    .await?
 }
 
 /// `POST /api/plugin/<id>` with a JSON command.
@@ -58,98 +75,97 @@ pub async fn post(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    check_access(&app, &id, &caller).await?;
-    caller.check_csrf(&headers)?;
+    let who = Who::of(&caller);
+    let csrf = caller.check_csrf(&headers);
     let plugin = id.clone();
-    let commands = call_plugin(&app, &id, "get_api_commands", move |pm| {
-        pm.call::<m::GetApiCommands>(&plugin, &())
+    call_plugin(&app, &id, "on_api_command", move |pm| {
+        let object = admitted(pm, &plugin, who)?;
+        csrf?;
+        let (command, data) = command(&plugin, &object, &headers, &body)?;
+        let answer = object
+            .call_active::<m::OnApiCommand>(&(command, data))
+            .map_err(|e| plugin_error(&plugin, "on_api_command", e))?;
+        Ok(answered(answer))
     })
     .await?
-    .map_err(|e| plugin_error(&id, "get_api_commands", e))?;
+}
+
+fn answered(answer: Option<plinth_abi::Response>) -> Response {
+    match answer {
+        Some(response) => into_http(response),
+        None => StatusCode::NO_CONTENT.into_response(),
+    }
+}
+
+/// The plugin's object when the caller may use its API: 404 unless it is
+/// enabled with a Simple API; 403 for a protected API and an anonymous
+/// caller, or an admin-only API and a non-admin.
+fn admitted(pm: &crate::PluginManager, id: &str, who: Who) -> Result<Arc<PluginObject>, ApiError> {
+    let object = pm.enabled_with(id, Mixin::SimpleApi).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("no plugin `{id}` with a simple API"),
+        )
+    })?;
+    let protected = object
+        .call_active::<m::IsApiProtected>(&())
+        .map_err(|e| plugin_error(id, "is_api_protected", e))?;
+    let admin_only = object
+        .call_active::<m::IsApiAdminonly>(&())
+        .map_err(|e| plugin_error(id, "is_api_adminonly", e))?;
+    if admin_only && !who.admin {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "this API is for administrators",
+        ));
+    }
+    if protected && !who.logged_in {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "log in to use this API",
+        ));
+    }
+    Ok(object)
+}
+
+/// The command and its data from the body, checked against the plugin's
+/// declared commands and their mandatory parameters.
+fn command(
+    id: &str,
+    object: &PluginObject,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(String, Value), ApiError> {
+    let commands = object
+        .call_active::<m::GetApiCommands>(&())
+        .map_err(|e| plugin_error(id, "get_api_commands", e))?;
     if commands.is_empty() {
         return Err(ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,
             format!("plugin `{id}` has no API commands"),
         ));
     }
-    let data: Value = super::json_request(&headers, &body)?;
-    let command = data
-        .get("command")
-        .and_then(Value::as_str)
-        .map(str::to_owned);
-    let Some(command) = command else {
+    let data: Value = super::json_request(headers, body)?;
+    let Some(command) = data.get("command").and_then(Value::as_str) else {
         return Err(ApiError::new(StatusCode::BAD_REQUEST, "missing `command`"));
     };
-    let Some(mandatory) = commands.get(&command) else {
+    let Some(mandatory) = commands.get(command) else {
         let known = commands.keys().cloned().collect::<Vec<_>>().join(", ");
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             format!("unknown command `{command}` (known: {known})"),
         ));
     };
-    let missing: Vec<&str> = mandatory
+    let missing: Vec<String> = mandatory
         .iter()
-        .map(String::as_str)
-        .filter(|p| data.get(*p).is_none())
+        .filter(|p| data.get(p.as_str()).is_none())
+        .map(|p| format!("`{p}`"))
         .collect();
     if !missing.is_empty() {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
-            format!(
-                "command `{command}` needs {}",
-                missing
-                    .iter()
-                    .map(|p| format!("`{p}`"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
+            format!("command `{command}` needs {}", missing.join(", ")),
         ));
     }
-    let plugin = id.clone();
-    let answer = call_plugin(&app, &id, "on_api_command", move |pm| {
-        pm.call::<m::OnApiCommand>(&plugin, &(command, data))
-    })
-    .await?;
-    match answer.map_err(|e| plugin_error(&id, "on_api_command", e))? {
-        Some(response) => Ok(into_http(response)),
-        None => Ok(StatusCode::NO_CONTENT.into_response()),
-    }
-}
-
-/// 404 unless the plugin is enabled with a Simple API; 403 for a protected
-/// API and an anonymous caller, or an admin-only API and a non-admin.
-async fn check_access(app: &Arc<App>, id: &str, caller: &Caller) -> Result<(), ApiError> {
-    let has_api = app
-        .manager
-        .plugin(id)
-        .is_some_and(|p| p.state == PluginState::Enabled && p.has(Mixin::SimpleApi));
-    if !has_api {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            format!("no plugin `{id}` with a simple API"),
-        ));
-    }
-    let plugin = id.to_owned();
-    let (protected, admin_only) = call_plugin(app, id, "is_api_protected", move |pm| {
-        (
-            pm.call::<m::IsApiProtected>(&plugin, &()),
-            pm.call::<m::IsApiAdminonly>(&plugin, &()),
-        )
-    })
-    .await?;
-    let protected = protected.map_err(|e| plugin_error(id, "is_api_protected", e))?;
-    let admin_only = admin_only.map_err(|e| plugin_error(id, "is_api_adminonly", e))?;
-    if admin_only && !caller.is_admin() {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "this API is for administrators",
-        ));
-    }
-    if protected && caller.user.is_none() {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "log in to use this API",
-        ));
-    }
-    Ok(())
+    Ok((command.to_owned(), data))
 }
