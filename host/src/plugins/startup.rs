@@ -16,14 +16,22 @@ use crate::plugins::sorting::Context;
 /// start-up that never finishes (the host killed while a plugin hangs in
 /// it, or the power gone) is attributed to that plugin at the next start
 /// (see [`crate::plugins::crashes::attribute_unfinished_startup`]).
+///
+/// Each step is one write at the start of the file, padded with spaces to
+/// the length written before (no truncation: a thousand plugins make
+/// thousands of steps); the padding is a line the reader skips.
 #[derive(Default)]
-pub(crate) struct Steps(std::sync::Mutex<Option<std::fs::File>>);
+pub(crate) struct Steps(std::sync::Mutex<Option<(std::fs::File, usize)>>);
 
 impl Steps {
     /// Starts writing steps into `marker`, if it exists (a server's start).
     fn open(&self, marker: &std::path::Path) {
         let file = std::fs::OpenOptions::new().write(true).open(marker).ok();
-        *self.0.lock().unwrap() = file;
+        let len = file
+            .as_ref()
+            .and_then(|f| f.metadata().ok())
+            .map_or(0, |m| m.len() as usize);
+        *self.0.lock().unwrap() = file.map(|f| (f, len));
     }
 
     /// Plugin `id` is at `step` now.
@@ -38,14 +46,18 @@ impl Steps {
 
     fn write(&self, text: &str) {
         use std::io::{Seek, Write};
-        let mut file = self.0.lock().unwrap();
-        let Some(file) = file.as_mut() else { return };
+        let mut marker = self.0.lock().unwrap();
+        let Some((file, len)) = marker.as_mut() else {
+            return;
+        };
+        let mut bytes = text.as_bytes().to_vec();
+        bytes.resize(bytes.len().max(*len), b' ');
         let written = file
             .seek(std::io::SeekFrom::Start(0))
-            .and_then(|_| file.write_all(text.as_bytes()))
-            .and_then(|()| file.set_len(text.len() as u64));
-        if let Err(e) = written {
-            tracing::debug!("cannot note the start-up step: {e}");
+            .and_then(|_| file.write_all(&bytes));
+        match written {
+            Ok(()) => *len = bytes.len(),
+            Err(e) => tracing::debug!("cannot note the start-up step: {e}"),
         }
     }
 

@@ -203,12 +203,14 @@ impl EventBus {
 
     /// The plugins changed (loaded, enabled, disabled, unloaded): the bus
     /// asks for the handlers again before it delivers more.
+    ///
+    /// Nothing is asked until an event is fired or a flush waits: loading a
+    /// thousand plugins changes them thousands of times.
     pub fn plugins_changed(&self) {
         let mut state = self.shared.lock();
         if state.stale.is_none() {
             state.stale = Some(state.log.head());
         }
-        self.shared.work.notify_one();
     }
 
     /// Waits until every event fired so far was delivered (at most `timeout`).
@@ -283,7 +285,8 @@ impl Shared {
             state.ready.extend(idle);
         }
         self.head.store(state.log.head(), Ordering::Release);
-        if !state.ready.is_empty() && state.waiting_workers > 0 && !state.spinning {
+        let work = !state.ready.is_empty() || state.stale.is_some();
+        if work && state.waiting_workers > 0 && !state.spinning {
             self.work.notify_one();
         }
         if state.log.open_len() >= log::SEAL_AT {

@@ -1,0 +1,112 @@
+//! Start-up of the whole process: `plinth serve` from exec until it logs
+//! "Plinth started" (every plugin discovered, loaded, enabled and started,
+//! the server accepting), with N copies of a plugin in the plugins folder
+//! (each copy a library of its own, run in process), and the resident
+//! memory right then.
+//! OctoPrint's anchor (`../shared/bench/octoprint_anchor.py N 1`) times its
+//! PluginManager's load and enable alone, inside an already running Python.
+//!
+//! Run: `cargo bench -p plinth --bench startup` (builds the workspace in
+//! release mode). Arguments after `--`: plugin counts (default 0 10 100
+//! 1000; 0 is the product's bundled plugins, the slicer and the test
+//! picture webcam, as `scripts/run` bundles them), `--json` for one JSON
+//! line per count. Best of 5 starts per count.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use plinth::{LIB_EXT, LIB_PREFIX};
+
+fn library(release: &Path, name: &str) -> std::path::PathBuf {
+    release.join(format!("{LIB_PREFIX}{name}.{LIB_EXT}"))
+}
+
+/// One start: the time to "Plinth started" and the RSS then (KiB).
+fn start_once(release: &Path, base: &Path, bundled: &Path) -> (Duration, u64) {
+    let began = Instant::now();
+    let mut child = Command::new(release.join("plinth"))
+        .arg("--basedir")
+        .arg(base)
+        .arg("--bundled-dir")
+        .arg(bundled)
+        .args(["serve", "--port", "0"])
+        .env("PLINTH_LOG", "warn,plinth::serve=info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let started = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .any(|line| line.contains("Plinth started"));
+    let elapsed = began.elapsed();
+    assert!(started, "plinth serve never said it started");
+    let rss = support::rss_kib(child.id());
+    let _ = child.kill();
+    let _ = child.wait();
+    (elapsed, rss)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--list") {
+        return;
+    }
+    let json = args.iter().any(|a| a == "--json");
+    let mut counts: Vec<usize> = args.iter().filter_map(|a| a.parse().ok()).collect();
+    if counts.is_empty() {
+        counts = vec![0, 10, 100, 1000];
+    }
+    let release = support::release();
+    for copies in counts {
+        let dir = tempfile::tempdir().unwrap();
+        let (base, bundled) = (dir.path().join("base"), dir.path().join("bundled"));
+        let plugins = base.join("plugins");
+        std::fs::create_dir_all(&plugins).unwrap();
+        // In process, as OctoPrint loads its plugins (a plugin a person
+        // installs would otherwise get a process of its own).
+        std::fs::write(
+            base.join("config.yaml"),
+            "isolation:\n  default: in_process\n",
+        )
+        .unwrap();
+        std::fs::create_dir_all(&bundled).unwrap();
+        if copies == 0 {
+            for name in ["planar_slicer", "testpicture"] {
+                let file = format!("{LIB_PREFIX}{name}.{LIB_EXT}");
+                std::fs::copy(library(&release, name), bundled.join(file)).unwrap();
+            }
+        }
+        let counter = library(&release, "event_counter");
+        for i in 0..copies {
+            let file = format!("{LIB_PREFIX}counter_{i:04}.{LIB_EXT}");
+            std::fs::copy(&counter, plugins.join(file)).unwrap();
+        }
+        let (best, rss) = (0..5)
+            .map(|_| start_once(&release, &base, &bundled))
+            .min_by_key(|(d, _)| *d)
+            .unwrap();
+        let what = if copies == 0 {
+            "the bundled plugins".to_owned()
+        } else {
+            format!("{copies} plugins")
+        };
+        if json {
+            println!(
+                "{}",
+                serde_json::json!({"bench": "startup", "plugins": copies,
+                    "start_ms": (best.as_secs_f64() * 1e4).round() / 10.0, "rss_kib": rss})
+            );
+        } else {
+            println!(
+                "plinth serve with {what}: started in {:.1} ms, {} MiB resident",
+                best.as_secs_f64() * 1e3,
+                rss / 1024
+            );
+        }
+    }
+}
