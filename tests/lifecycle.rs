@@ -470,6 +470,28 @@ fn a_panic_in_on_event_ends_only_that_event_of_its_batch() {
     m.shutdown();
 }
 
+/// More events held before start-up than a chunk of the log takes: none is
+/// lost, and `Startup` still comes first.
+#[test]
+fn many_events_held_before_start_up_all_arrive_after_startup() {
+    let sb = Sandbox::new();
+    sb.recorder("a");
+    let m = sb.manager();
+    for n in 0..1500 {
+        m.fire_event("Early", &json!(n));
+    }
+    m.start("127.0.0.1", 5000);
+    assert!(m.flush_events());
+    let got = events_of(&sb, "a");
+    assert_eq!(got.len(), 1501, "{:?}", &got[..got.len().min(3)]);
+    assert_eq!(got[0], "Startup null");
+    assert!(got[1..]
+        .iter()
+        .enumerate()
+        .all(|(n, e)| *e == format!("Early {n}")));
+    m.shutdown();
+}
+
 #[test]
 fn hooks_run_in_order_then_identifier_with_zero_kept_and_config_overrides() {
     let sb = Sandbox::new();

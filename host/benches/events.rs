@@ -33,19 +33,19 @@ fn library(release: &Path, name: &str) -> std::path::PathBuf {
     release.join(format!("{LIB_PREFIX}{name}.{LIB_EXT}"))
 }
 
-fn run(release: &Path, handlers: usize, events: usize, mode: &str) -> Figures {
+fn run(plugins_built: &Path, handlers: usize, events: usize, mode: &str) -> Figures {
     let base = tempfile::tempdir().unwrap();
     let plugins = base.path().join("plugins");
     let bundled = base.path().join("no-bundled-plugins");
     std::fs::create_dir_all(&plugins).unwrap();
     std::fs::create_dir_all(&bundled).unwrap();
     std::fs::copy(
-        library(release, "event_source"),
+        library(plugins_built, "event_source"),
         plugins.join(format!("{LIB_PREFIX}event_source.{LIB_EXT}")),
     )
     .unwrap();
     // Real copies: each is a library of its own for the dynamic loader.
-    let counter = library(release, "event_counter");
+    let counter = library(plugins_built, "event_counter");
     for i in 0..handlers {
         std::fs::copy(
             &counter,
@@ -122,10 +122,10 @@ fn main() {
     if counts.is_empty() {
         counts = vec![10, 100, 1000];
     }
-    let release = support::release();
+    let built = support::bench_plugins();
     for handlers in counts {
         let events = events_for(handlers);
-        let f = run(&release, handlers, events, mode);
+        let f = run(&built, handlers, events, mode);
         if json {
             println!(
                 "{}",

@@ -62,6 +62,7 @@ fn main() {
         counts = vec![0, 10, 100, 1000];
     }
     let release = support::release();
+    let built = support::bench_plugins();
     for copies in counts {
         let dir = tempfile::tempdir().unwrap();
         let (base, bundled) = (dir.path().join("base"), dir.path().join("bundled"));
@@ -81,7 +82,7 @@ fn main() {
                 std::fs::copy(library(&release, name), bundled.join(file)).unwrap();
             }
         }
-        let counter = library(&release, "event_counter");
+        let counter = library(&built, "event_counter");
         for i in 0..copies {
             let file = format!("{LIB_PREFIX}counter_{i:04}.{LIB_EXT}");
             std::fs::copy(&counter, plugins.join(file)).unwrap();

@@ -303,11 +303,12 @@ pub mod packed {
                 self.at = self.batch.len();
                 return Some(Err(Malformed::CutShort(start)));
             };
-            Some(
-                std::str::from_utf8(name)
-                    .map(|name| (name, payload))
-                    .map_err(|_| Malformed::Name(start)),
-            )
+            let event = std::str::from_utf8(name).map_err(|_| Malformed::Name(start));
+            if event.is_err() {
+                // Nothing after a malformed event is read.
+                self.at = self.batch.len();
+            }
+            Some(event.map(|name| (name, payload)))
         }
     }
 }

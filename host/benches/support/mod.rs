@@ -40,6 +40,27 @@ pub fn samples() -> Vec<String> {
     names
 }
 
+/// Builds the benchmark plugins (`host/benches/plugins`, a workspace of
+/// their own) in release mode; the folder holding their libraries.
+pub fn bench_plugins() -> PathBuf {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"))
+        .join("bench-plugins");
+    let ok = Command::new(cargo)
+        .args(["build", "--release", "--quiet", "--manifest-path"])
+        .arg(root().join("host/benches/plugins/Cargo.toml"))
+        .arg("--target-dir")
+        .arg(&target)
+        .status();
+    assert!(
+        ok.is_ok_and(|s| s.success()),
+        "building the benchmark plugins failed"
+    );
+    target.join("release")
+}
+
 /// A release `plinth serve` on a free loopback port, killed when dropped.
 pub struct Server {
     pub child: Child,

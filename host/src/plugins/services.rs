@@ -190,8 +190,6 @@ impl PluginContext {
                     .map_err(|error| ServiceError::DataFolder { path: dir, error })?;
                 Ok(self.identity.data_folder.clone())
             }),
-            // The payload is kept as the JSON text it came as (checked, not
-            // decoded): the bus passes it on as is.
             FireEvent::ID => {
                 // The payload stays the JSON text it came as (checked, not
                 // decoded): the bus passes it on as is.

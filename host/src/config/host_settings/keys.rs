@@ -67,14 +67,14 @@ pub const UPLOAD_MAX_BYTES: CountKey = count(
     "1073741824",
     "the largest upload",
 );
-/// How many events an event handler may be behind before it misses events.
+/// How many events an event handler may be behind before it misses its oldest ones.
 pub const EVENT_QUEUE_LIMIT: CountKey = count(
     &["server", "event_queue_limit"],
     1,
     10_000_000,
     "events",
     "10000",
-    "how many events a handler plugin may be behind before it misses events",
+    "how many events a handler plugin may be behind before it misses its oldest ones",
 );
 /// How long the head of a request may take to arrive.
 pub const HEADER_TIMEOUT: NumberKey = seconds(

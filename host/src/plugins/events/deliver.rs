@@ -39,6 +39,10 @@ pub(super) struct Job {
 /// object is gone.
 pub(super) fn deliver(job: &Job) -> Option<Scheme> {
     let object = job.object.upgrade()?;
+    if !object.is_active() {
+        // Being disabled (or not yet enabled): its events are not for it.
+        return Some(job.scheme);
+    }
     let mut scheme = match job.scheme {
         Scheme::Unknown if object.origin().is_some() => Scheme::OneByOne,
         Scheme::Unknown => Scheme::Batched,
@@ -51,11 +55,18 @@ pub(super) fn deliver(job: &Job) -> Option<Scheme> {
         packed::push(&mut notice, events::EVENTS_DROPPED, count.as_bytes());
         scheme = send(&job.id, &object, scheme, &notice);
     }
-    for chunk in &job.chunks {
-        let batch = chunk.slice(job.from, job.to);
-        if !batch.is_empty() {
-            scheme = send(&job.id, &object, scheme, batch);
-        }
+    // One call for the whole run, even when it spans several chunks.
+    let batch: std::borrow::Cow<'_, [u8]> = match job.chunks.as_slice() {
+        [chunk] => chunk.slice(job.from, job.to).into(),
+        chunks => chunks
+            .iter()
+            .flat_map(|c| c.slice(job.from, job.to))
+            .copied()
+            .collect::<Vec<u8>>()
+            .into(),
+    };
+    if !batch.is_empty() {
+        scheme = send(&job.id, &object, scheme, &batch);
     }
     Some(scheme)
 }

@@ -50,21 +50,27 @@ impl Chunk {
         &self.bytes[self.offset(from)..self.offset(to)]
     }
 
-    /// Appends an event whose payload `write` puts as JSON text; its number.
-    fn push(&mut self, name: &str, write: impl FnOnce(&mut Vec<u8>)) -> u64 {
+    /// Appends an event whose payload `write` puts as JSON text; its
+    /// number, or `None` (and nothing appended) when it does not fit.
+    fn push(&mut self, name: &str, write: impl FnOnce(&mut Vec<u8>)) -> Option<u64> {
         let seq = self.end();
         let start = self.bytes.len();
-        self.starts
-            .push(u32::try_from(start).expect("a chunk is sealed long before 4 GiB"));
-        self.bytes
-            .extend_from_slice(&(name.len() as u32).to_le_bytes());
+        let fits = |n: usize| u32::try_from(n).ok();
+        let (offset, name_len) = (fits(start)?, fits(name.len())?);
+        self.bytes.extend_from_slice(&name_len.to_le_bytes());
         self.bytes.extend_from_slice(name.as_bytes());
         let at = self.bytes.len();
         self.bytes.extend_from_slice(&[0; 4]);
         write(&mut self.bytes);
-        let len = (self.bytes.len() - at - 4) as u32;
+        let Some(len) =
+            fits(self.bytes.len() - at - 4).filter(|_| fits(self.bytes.len()).is_some())
+        else {
+            self.bytes.truncate(start);
+            return None;
+        };
         self.bytes[at..at + 4].copy_from_slice(&len.to_le_bytes());
-        seq
+        self.starts.push(offset);
+        Some(seq)
     }
 
     /// The payload JSON of its last event.
@@ -111,10 +117,20 @@ impl Log {
         self.open.starts.len()
     }
 
-    /// Appends an event; its number and its payload's JSON text.
-    pub(super) fn push(&mut self, name: &str, write: impl FnOnce(&mut Vec<u8>)) -> (u64, &[u8]) {
-        let seq = self.open.push(name, write);
-        (seq, self.open.last_payload())
+    /// Bytes in the open chunk.
+    pub(super) fn open_bytes(&self) -> usize {
+        self.open.bytes.len()
+    }
+
+    /// Appends an event; its number and its payload's JSON text (`None`
+    /// when it is too large to be kept).
+    pub(super) fn push(
+        &mut self,
+        name: &str,
+        write: impl FnOnce(&mut Vec<u8>),
+    ) -> Option<(u64, &[u8])> {
+        let seq = self.open.push(name, write)?;
+        Some((seq, self.open.last_payload()))
     }
 
     /// Closes the open chunk so its events can be handed over.
@@ -135,7 +151,8 @@ impl Log {
     /// least `at_least` of them.
     pub(super) fn chunks_from(&self, from: u64, at_least: u64) -> Vec<Arc<Chunk>> {
         let mut chunks = Vec::new();
-        for chunk in self.sealed.iter().filter(|c| c.end() > from) {
+        let first = self.sealed.partition_point(|c| c.end() <= from);
+        for chunk in self.sealed.range(first..) {
             chunks.push(chunk.clone());
             if chunk.end() - from >= at_least {
                 break;
@@ -157,7 +174,9 @@ mod tests {
     use super::*;
 
     fn push(log: &mut Log, name: &str, json: &str) -> u64 {
-        log.push(name, |b| b.extend_from_slice(json.as_bytes())).0
+        log.push(name, |b| b.extend_from_slice(json.as_bytes()))
+            .unwrap()
+            .0
     }
 
     fn names(bytes: &[u8]) -> Vec<String> {
@@ -170,7 +189,10 @@ mod tests {
     fn events_are_numbered_and_handed_over_as_slices_of_sealed_chunks() {
         let mut log = Log::new();
         assert_eq!(push(&mut log, "A", "1"), 0);
-        assert_eq!(log.push("B", |b| b.extend_from_slice(b"{}")).1, b"{}");
+        assert_eq!(
+            log.push("B", |b| b.extend_from_slice(b"{}")).unwrap().1,
+            b"{}"
+        );
         log.seal();
         push(&mut log, "C", "null");
         assert_eq!(log.head(), 3);

@@ -42,6 +42,12 @@ pub type PushMessage = Arc<str>;
 /// Events a worker hands a handler at once (at least; whole chunks go).
 const BATCH: u64 = 512;
 
+/// Events fired before start-up are held up to this many bytes.
+const HELD_BYTES: usize = 64 << 20;
+
+/// The open chunk is sealed at this size, whatever the number of events.
+const SEAL_BYTES: usize = 1 << 20;
+
 /// How long an idle worker looks for new events before it sleeps.
 const SPIN: Duration = Duration::from_micros(50);
 
@@ -84,7 +90,10 @@ struct State {
     next_key: u64,
     /// The handlers changed: handlers new since then start at this event.
     stale: Option<u64>,
-    refreshing: bool,
+    /// Where the handlers of the refresh under way start (kept in the log).
+    refreshing: Option<u64>,
+    /// What the flushes waiting now wait for: no job goes past the lowest.
+    flush_targets: Vec<u64>,
     /// Events fired before start-up, packed; `None` once released.
     held: Option<Vec<u8>>,
     /// When each busy worker took its job.
@@ -107,6 +116,9 @@ struct Mailbox {
     /// Events before it were delivered (or dropped).
     settled: u64,
     serving: bool,
+    /// Its handler is gone while a job of its was running: removed at the
+    /// job's end, or revived if the handler comes back meanwhile.
+    gone: bool,
     dropped: u64,
     scheme: Scheme,
 }
@@ -124,7 +136,8 @@ impl EventBus {
                 idle: Vec::new(),
                 next_key: 0,
                 stale: None,
-                refreshing: false,
+                refreshing: None,
+                flush_targets: Vec::new(),
                 held: Some(Vec::new()),
                 busy: BTreeMap::new(),
                 alive: 0,
@@ -171,6 +184,10 @@ impl EventBus {
         if let Some(held) = state.held.as_mut() {
             let mut payload = Vec::new();
             write(&mut payload);
+            if held.len() + payload.len() > HELD_BYTES {
+                tracing::warn!("event {event} fired before start-up dropped: {HELD_BYTES} bytes of events wait already");
+                return;
+            }
             packed::push(held, event, &payload);
             return;
         }
@@ -219,13 +236,14 @@ impl EventBus {
         let mut state = self.shared.lock();
         let target = state.log.head();
         state.flushing += 1;
+        state.flush_targets.push(target);
         let done = loop {
             let caught_up = state.stale.is_none()
-                && !state.refreshing
+                && state.refreshing.is_none()
                 && state
                     .mailboxes
                     .values()
-                    .all(|mb| mb.settled >= target || mb.object.strong_count() == 0);
+                    .all(|mb| mb.settled >= target || mb.gone || mb.object.strong_count() == 0);
             if caught_up {
                 break true;
             }
@@ -240,6 +258,9 @@ impl EventBus {
             state = self.shared.settled.wait_timeout(state, wait).unwrap().0;
         };
         state.flushing -= 1;
+        if let Some(i) = state.flush_targets.iter().position(|t| *t == target) {
+            state.flush_targets.swap_remove(i);
+        }
         done
     }
 
@@ -276,7 +297,10 @@ impl Shared {
     /// Appends a released event, hands it to the push channel's clients and
     /// wakes a worker for the handlers that were idle.
     fn append(&self, state: &mut State, event: &str, write: impl FnOnce(&mut Vec<u8>)) {
-        let (_, payload) = state.log.push(event, write);
+        let Some((_, payload)) = state.log.push(event, write) else {
+            tracing::error!("event {event} not fired: it is larger than 4 GiB");
+            return;
+        };
         if self.push.receiver_count() > 0 {
             let _ = self.push.send(push_event(event, payload));
         }
@@ -289,7 +313,7 @@ impl Shared {
         if work && state.waiting_workers > 0 && !state.spinning {
             self.work.notify_one();
         }
-        if state.log.open_len() >= log::SEAL_AT {
+        if state.log.open_len() >= log::SEAL_AT || state.log.open_bytes() >= SEAL_BYTES {
             self.seal(state);
         }
     }
@@ -300,7 +324,9 @@ impl Shared {
         state.log.seal();
         let head = state.log.head();
         let keep_from = head.saturating_sub(self.limit);
-        let mut oldest = head;
+        // A refresh pending or under way still needs its start.
+        let pending = state.stale.into_iter().chain(state.refreshing);
+        let mut oldest = pending.map(|s| s.max(keep_from)).fold(head, u64::min);
         for mb in state.mailboxes.values_mut() {
             if mb.cursor < keep_from {
                 if mb.dropped == 0 {
@@ -325,7 +351,7 @@ impl Shared {
     fn take(&self, state: &mut State, key: u64) -> Option<Job> {
         let head = state.log.head();
         let mb = state.mailboxes.get(&key)?;
-        if mb.serving {
+        if mb.serving || mb.gone {
             return None;
         }
         if mb.cursor < head && state.log.open_len() > 0 {
@@ -333,7 +359,17 @@ impl Shared {
         }
         let mb = state.mailboxes.get(&key)?;
         let chunks = state.log.chunks_from(mb.cursor, BATCH);
-        let to = chunks.last().map_or(mb.cursor, |c| c.end()).min(head);
+        let mut to = chunks.last().map_or(mb.cursor, |c| c.end()).min(head);
+        // A flush waits for the events fired before it, not for those after.
+        if let Some(target) = state
+            .flush_targets
+            .iter()
+            .copied()
+            .filter(|t| *t > mb.cursor)
+            .min()
+        {
+            to = to.min(target);
+        }
         if to <= mb.cursor {
             state.idle.push(key);
             return None;
@@ -357,6 +393,9 @@ impl Shared {
     fn finish(&self, state: &mut State, key: u64, scheme: Option<Scheme>) {
         let head = state.log.head();
         match (state.mailboxes.get_mut(&key), scheme) {
+            (Some(mb), _) if mb.gone => {
+                state.mailboxes.remove(&key);
+            }
             (Some(mb), Some(scheme)) => {
                 mb.serving = false;
                 mb.scheme = scheme;
@@ -385,16 +424,35 @@ impl Shared {
         let Some(start) = state.stale.take() else {
             return state;
         };
-        state.refreshing = true;
+        state.refreshing = Some(start);
         drop(state);
-        let handlers = self
-            .sink
-            .upgrade()
-            .map(|sink| sink.handlers())
-            .unwrap_or_default();
+        let asked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.sink
+                .upgrade()
+                .map(|sink| sink.handlers())
+                .unwrap_or_default()
+        }));
+        // Weak references only: a handler dropped here must not run its
+        // plugin's code under the bus's lock.
+        let handlers: Vec<(String, Weak<PluginObject>)> = match asked {
+            Ok(handlers) => handlers
+                .into_iter()
+                .map(|(id, object)| (id, Arc::downgrade(&object)))
+                .collect(),
+            Err(_) => {
+                tracing::error!(
+                    "the event handlers could not be listed; asking again at the next event"
+                );
+                let mut state = self.lock();
+                state.refreshing = None;
+                state.stale.get_or_insert(start);
+                return state;
+            }
+        };
         let mut state = self.lock();
-        state.refreshing = false;
-        let start = start.max(state.log.front());
+        state.refreshing = None;
+        let front = state.log.front();
+        let (start, dropped) = (start.max(front), front.saturating_sub(start));
         let head = state.log.head();
         let mut known: HashMap<*const PluginObject, u64> = state
             .mailboxes
@@ -403,8 +461,14 @@ impl Shared {
             .collect();
         let mut kept = std::collections::BTreeSet::new();
         for (id, object) in handlers {
-            let key = match known.remove(&Arc::as_ptr(&object)) {
-                Some(key) => key,
+            let key = match known.remove(&object.as_ptr()) {
+                Some(key) => {
+                    // Back before its last job ended: it goes on where it was.
+                    if let Some(mb) = state.mailboxes.get_mut(&key) {
+                        mb.gone = false;
+                    }
+                    key
+                }
                 None => {
                     let key = state.next_key;
                     state.next_key += 1;
@@ -412,11 +476,12 @@ impl Shared {
                         key,
                         Mailbox {
                             id: id.into(),
-                            object: Arc::downgrade(&object),
+                            object,
                             cursor: start,
                             settled: start,
                             serving: false,
-                            dropped: 0,
+                            gone: false,
+                            dropped,
                             scheme: Scheme::Unknown,
                         },
                     );
@@ -430,16 +495,23 @@ impl Shared {
             };
             kept.insert(key);
         }
-        // Handlers that are gone: what waited for them is not theirs any more.
-        state.mailboxes.retain(|key, _| kept.contains(key));
+        // Handlers that are gone: what waited for them is not theirs any more;
+        // one whose job still runs is removed when the job ends.
+        state.mailboxes.retain(|key, mb| {
+            if kept.contains(key) {
+                return true;
+            }
+            mb.gone = true;
+            mb.serving
+        });
         let State {
             mailboxes,
             ready,
             idle,
             ..
         } = &mut *state;
-        ready.retain(|key| mailboxes.contains_key(key));
-        idle.retain(|key| mailboxes.contains_key(key));
+        ready.retain(|key| mailboxes.get(key).is_some_and(|mb| !mb.gone));
+        idle.retain(|key| mailboxes.get(key).is_some_and(|mb| !mb.gone));
         if !state.ready.is_empty() {
             self.work.notify_all();
         }
@@ -466,7 +538,7 @@ fn work(shared: &Shared, number: u64) {
     let mut state = shared.lock();
     let mut spun = false;
     loop {
-        if state.stale.is_some() && !state.refreshing {
+        if state.stale.is_some() && state.refreshing.is_none() {
             state = shared.refresh(state);
             continue;
         }
@@ -481,13 +553,24 @@ fn work(shared: &Shared, number: u64) {
             state.busy.insert(number, began);
             drop(state);
             spun = false;
-            let scheme = deliver::deliver(&job);
+            // A panic here (the host's, not a plugin's: the SDK catches those)
+            // must not leave the mailbox served forever.
+            let scheme =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| deliver::deliver(&job)))
+                    .unwrap_or_else(|_| {
+                        tracing::error!(plugin = %job.id, "delivering events failed");
+                        Some(job.scheme)
+                    });
             drop(job);
             state = shared.lock();
             state.busy.remove(&number);
             shared.finish(&mut state, key, scheme);
-            // A worker that was stuck, and was replaced meanwhile, leaves.
+            // A worker that was stuck, and was replaced meanwhile, leaves,
+            // handing on what waits.
             if began.elapsed() >= STUCK_AFTER && state.alive > shared.workers {
+                if !state.ready.is_empty() || state.stale.is_some() {
+                    shared.work.notify_one();
+                }
                 break;
             }
             continue;
@@ -556,7 +639,8 @@ fn supervise(shared: &Weak<Shared>) {
             .values()
             .filter(|since| since.elapsed() >= STUCK_AFTER)
             .count();
-        if !state.ready.is_empty()
+        let waiting = !state.ready.is_empty() || state.stale.is_some() || state.flushing > 0;
+        if waiting
             && state.waiting_workers == 0
             && state.alive.saturating_sub(stuck) < shared.workers
         {

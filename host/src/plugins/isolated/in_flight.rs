@@ -133,15 +133,26 @@ fn detail(code: u32, body: &[u8]) -> Option<String> {
 /// The events of a batch (`OnEvents`), as far as `body` holds them: the
 /// only one, or those it may have been in (`one of A, B, …`).
 fn batch_detail(body: &[u8]) -> Option<String> {
+    // Read by hand: the record may end inside an event, even inside the
+    // payload of the first (the name still counts then).
     let mut names = Vec::new();
     let mut cut = false;
-    for event in plinth_abi::events::packed::iter(body) {
-        match event {
-            Ok((name, _)) => names.push(name),
-            Err(_) => {
-                cut = true;
-                break;
-            }
+    let mut at = 0;
+    let part = |at: &mut usize| -> Option<&[u8]> {
+        let len = u32::from_le_bytes(body.get(*at..*at + 4)?.try_into().ok()?) as usize;
+        let bytes = body.get(*at + 4..(*at + 4).checked_add(len)?)?;
+        *at += 4 + len;
+        Some(bytes)
+    };
+    while at < body.len() {
+        let Some(name) = part(&mut at).and_then(|n| std::str::from_utf8(n).ok()) else {
+            cut = true;
+            break;
+        };
+        names.push(name);
+        if part(&mut at).is_none() {
+            cut = true;
+            break;
         }
     }
     match (names.as_slice(), cut) {
@@ -182,7 +193,7 @@ mod tests {
         );
         assert_eq!(
             call(m::OnEvents::ID, &batch[..batch.len() - 3]).describe(),
-            "on_event(one of PrintStarted, …)"
+            "on_event(one of PrintStarted, PrintDone, …)"
         );
         assert_eq!(call(control::LOAD, b"/x.so").describe(), "loading");
         assert_eq!(call(0x7f09, b"").describe(), "method 0x7f09");
