@@ -130,6 +130,8 @@ struct State {
     /// The stamp of a changed file that did not load (reported once).
     refused: Option<Stamp>,
     overlays: Vec<(String, Value)>,
+    /// Counts every change of what readers see (a change, a reload, overlays).
+    revision: u64,
 }
 
 /// The config file and its unsaved changes; shared by everything in the process.
@@ -155,6 +157,7 @@ impl ConfigStore {
             stamp,
             refused: None,
             overlays: Vec::new(),
+            revision: 0,
         };
         Ok(Arc::new(Self {
             path: path.to_path_buf(),
@@ -194,6 +197,7 @@ impl ConfigStore {
         state.doc = doc;
         state.stamp = stamp;
         state.refused = None;
+        state.revision += 1;
         Ok(())
     }
 
@@ -296,6 +300,7 @@ impl ConfigStore {
             return;
         }
         state.last_gen += 1;
+        state.revision += 1;
         let gen = state.last_gen;
         state.pending.extend(ops.into_iter().map(|op| (gen, op)));
     }
@@ -340,7 +345,16 @@ impl ConfigStore {
 
     /// Plugin overlays, in plugin order: defaults for other parts of the config.
     pub fn set_overlays(&self, overlays: Vec<(String, Value)>) {
-        self.state.lock().unwrap().overlays = overlays;
+        let mut state = self.state.lock().unwrap();
+        state.overlays = overlays;
+        state.revision += 1;
+    }
+
+    /// A number that changes whenever what readers see changes (a change,
+    /// the file changed on disk, overlays): what caches of derived values
+    /// compare.
+    pub fn revision(&self) -> u64 {
+        self.fresh().revision
     }
 
     /// Writes every change made so far to disk. Returns once they are there.
@@ -526,6 +540,25 @@ mod tests {
         fs::write(&path, text).unwrap();
         let c = ConfigStore::open(&path);
         (dir, c)
+    }
+
+    #[test]
+    fn the_revision_changes_with_every_change_readers_see() {
+        let (dir, c) = store("server: {}\n");
+        let c = c.unwrap();
+        let r0 = c.revision();
+        assert_eq!(c.revision(), r0, "reading changes nothing");
+        c.set(key_path(&["plugins", "x", "a"]), json!(1)).unwrap();
+        let r1 = c.revision();
+        assert_ne!(r1, r0);
+        c.save().unwrap();
+        assert_eq!(c.revision(), r1, "saving changes nothing readers see");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        fs::write(dir.path().join("config.yaml"), "plugins:\n  x:\n    a: 2\n").unwrap();
+        let r2 = c.revision();
+        assert_ne!(r2, r1, "another process changed the file");
+        c.set_overlays(vec![("o".into(), json!({}))]);
+        assert_ne!(c.revision(), r2);
     }
 
     #[test]

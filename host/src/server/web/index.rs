@@ -6,6 +6,8 @@
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
+use std::sync::Arc;
+
 use plinth_abi::methods::plugin as m;
 use plinth_abi::{Request, Response, Value};
 
@@ -54,7 +56,7 @@ pub enum Outcome {
 
 /// Answers a request for `/`.
 pub fn answer(manager: &PluginManager, web: &Web, req: &PageRequest<'_>) -> Outcome {
-    let mut survey: Option<Survey> = None;
+    let mut survey: Option<Arc<Surveyed>> = None;
     // On the first run the default page's wizard creates the administrator:
     // no UiPlugin may stand in its way.
     let ui_plugins = if req.first_run {
@@ -78,7 +80,7 @@ pub fn answer(manager: &PluginManager, web: &Web, req: &PageRequest<'_>) -> Outc
         if !missing.is_empty() {
             return Outcome::Login(missing);
         }
-        let survey = survey.get_or_insert_with(|| Survey::take(manager, req.first_run));
+        let survey = survey.get_or_insert_with(|| surveyed(manager, web, req));
         if let Some(outcome) = plugin_page(manager, web, &id, survey, req) {
             return outcome;
         }
@@ -87,8 +89,69 @@ pub fn answer(manager: &PluginManager, web: &Web, req: &PageRequest<'_>) -> Outc
     if !req.first_run && !missing.is_empty() {
         return Outcome::Login(missing);
     }
-    let survey = survey.unwrap_or_else(|| Survey::take(manager, req.first_run));
+    let survey = survey.unwrap_or_else(|| surveyed(manager, web, req));
     default_page(manager, web, &survey, req)
+}
+
+/// What a survey was taken under: the plugins (loaded, enabled, …), the
+/// settings (which drive what plugins inject and which wizards show) and
+/// whether it is the first run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SurveyKey {
+    plugins: u64,
+    settings: u64,
+    first_run: bool,
+}
+
+/// A survey with the ETag fields of its answers, worked out once. (The
+/// tracked files are listed at every request: a file added to a template
+/// folder changes the page.)
+pub struct Surveyed {
+    pub survey: Survey,
+    pub fields: Vec<String>,
+    /// The fields hashed into one (what the default page's ETag takes).
+    pub digest: String,
+}
+
+impl Surveyed {
+    fn new(survey: Survey) -> Self {
+        use sha2::{Digest, Sha256};
+        let fields = survey.etag_fields();
+        let mut hash = Sha256::new();
+        for field in &fields {
+            hash.update(field.as_bytes());
+            hash.update("\n");
+        }
+        let digest = hash.finalize().iter().map(|b| format!("{b:02x}")).collect();
+        Self {
+            survey,
+            fields,
+            digest,
+        }
+    }
+}
+
+/// The survey of what the plugins inject: the last one while neither the
+/// plugins, the settings nor the first run changed (as OctoPrint gathers
+/// its templates once and keys its page on the settings), a new one
+/// otherwise, or when the request asks for a fresh page.
+fn surveyed(manager: &PluginManager, web: &Web, req: &PageRequest<'_>) -> Arc<Surveyed> {
+    let key = SurveyKey {
+        plugins: manager.generation(),
+        settings: manager.config().revision(),
+        first_run: req.first_run,
+    };
+    if !req.refresh {
+        if let Some((at, surveyed)) = web.surveys.lock().unwrap().as_ref() {
+            if *at == key {
+                return surveyed.clone();
+            }
+        }
+    }
+    let survey = Survey::take(manager, req.first_run);
+    let surveyed = Arc::new(Surveyed::new(survey));
+    *web.surveys.lock().unwrap() = Some((key, surveyed.clone()));
+    surveyed
 }
 
 fn default_permissions() -> Vec<String> {
@@ -139,14 +202,14 @@ fn from_cache(
 fn default_page(
     manager: &PluginManager,
     web: &Web,
-    survey: &Survey,
+    surveyed: &Surveyed,
     req: &PageRequest<'_>,
 ) -> Outcome {
+    let survey = &surveyed.survey;
     let tracked = survey.tracked();
-    let fields = survey.etag_fields();
     let stamp = cache::stamp(&StampInput {
         tracked: &tracked,
-        fields: &fields,
+        fields: std::slice::from_ref(&surveyed.digest),
         ..Default::default()
     });
     let key = cache_key("_default", &req.request, "");
@@ -194,9 +257,10 @@ fn plugin_page(
     manager: &PluginManager,
     web: &Web,
     id: &str,
-    survey: &Survey,
+    surveyed: &Surveyed,
     req: &PageRequest<'_>,
 ) -> Option<Outcome> {
+    let survey = &surveyed.survey;
     let tracked: Vec<std::path::PathBuf> = match manager.call::<m::GetUiCustomTrackedFiles>(id, &())
     {
         Ok(Some(files)) => files.into_iter().map(Into::into).collect(),
@@ -208,7 +272,7 @@ fn plugin_page(
             files
         }
     };
-    let defaults = survey.etag_fields();
+    let defaults = surveyed.fields.clone();
     let mut fields = match manager.call::<m::GetUiAdditionalEtag>(id, &defaults) {
         Ok(Some(fields)) => fields,
         Ok(None) => Vec::new(),
@@ -347,6 +411,7 @@ pub fn warm(manager: &PluginManager, web: &Web, first_run: bool) -> usize {
         return 0;
     }
     let survey = Survey::take(manager, first_run);
+    let survey = Surveyed::new(survey);
     let ui_plugins = manager.implementations(Mixin::Ui, Some(Context::WillHandleUi));
     let mut cached = 0;
     for record in records {

@@ -22,6 +22,8 @@ pub mod wizards;
 pub struct Web {
     pub cache: cache::PageCache,
     pub records: cache::RecordedRequests,
+    /// The last survey of what the plugins inject, with what it was taken under.
+    pub surveys: std::sync::Mutex<Option<(index::SurveyKey, std::sync::Arc<index::Surveyed>)>>,
 }
 
 impl Web {
@@ -29,6 +31,7 @@ impl Web {
         Self {
             cache: Default::default(),
             records: cache::RecordedRequests::new(basedir),
+            surveys: Default::default(),
         }
     }
 }
