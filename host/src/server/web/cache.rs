@@ -39,12 +39,17 @@ pub struct StampInput<'a> {
 
 /// Computes the ETag and Last-Modified of a page.
 pub fn stamp(input: &StampInput<'_>) -> Stamp {
+    // Plinth's version and the host page's own files, hashed once.
+    static HOST_PAGE: std::sync::LazyLock<Sha256> = std::sync::LazyLock::new(|| {
+        let mut hash = Sha256::new();
+        hash.update(env!("CARGO_PKG_VERSION"));
+        hash.update(super::render::INDEX);
+        hash.update(super::statics::PLINTH_JS);
+        hash.update(super::statics::PLINTH_CSS);
+        hash
+    });
     let mut newest: Option<SystemTime> = None;
-    let mut hash = Sha256::new();
-    hash.update(env!("CARGO_PKG_VERSION"));
-    hash.update(super::render::INDEX);
-    hash.update(super::statics::PLINTH_JS);
-    hash.update(super::statics::PLINTH_CSS);
+    let mut hash = HOST_PAGE.clone();
     for file in input.tracked {
         hash.update(file.to_string_lossy().as_bytes());
         match std::fs::metadata(file) {
