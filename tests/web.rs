@@ -147,6 +147,11 @@ fn the_page_is_cached_until_a_template_changes_and_renders_afresh_on_request_in(
     assert_eq!(second.header("x-plinth-cache"), Some("hit"));
     assert_eq!(second.header("etag"), Some(etag.as_str()));
     assert_eq!(second.body, first.body);
+    // A hit asks the plugins nothing: the probe was asked for its variables
+    // no more often than for the first page.
+    let asked_first = asked(&first.body);
+    let _ = get(&server, "/", &auth);
+    assert_eq!(asked(&get(&server, "/", &auth).body), asked_first);
 
     let revalidated = get(&server, "/", &[auth[0], ("If-None-Match", &etag)]);
     assert_eq!(revalidated.status, 304);
@@ -209,6 +214,20 @@ fn the_page_is_cached_until_a_template_changes_and_renders_afresh_on_request_in(
     assert_eq!(renamed.header("x-plinth-cache"), Some("miss"));
     assert_ne!(renamed.header("etag"), Some(etag.as_str()));
     assert!(renamed.body.contains("Word: renamed"));
+    assert!(
+        asked(&renamed.body) > asked_first,
+        "a changed setting asks the plugins again"
+    );
+}
+
+/// How many times the probe says it was asked for its template variables.
+fn asked(page: &str) -> u64 {
+    let at = page.find("asked ").expect("the probe's sidebar") + "asked ".len();
+    page[at..]
+        .split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .expect("a count")
 }
 
 fn the_page_asks_for_a_login_once_users_exist_in(mode: &str) {

@@ -136,19 +136,24 @@ impl Surveyed {
 /// its templates once and keys its page on the settings), a new one
 /// otherwise, or when the request asks for a fresh page.
 fn surveyed(manager: &PluginManager, web: &Web, req: &PageRequest<'_>) -> Arc<Surveyed> {
+    survey_for(manager, web, req.first_run, req.refresh)
+}
+
+/// [`surveyed`] for the first run or not, taken anew when `fresh`.
+fn survey_for(manager: &PluginManager, web: &Web, first_run: bool, fresh: bool) -> Arc<Surveyed> {
     let key = SurveyKey {
         plugins: manager.generation(),
         settings: manager.config().revision(),
-        first_run: req.first_run,
+        first_run,
     };
-    if !req.refresh {
+    if !fresh {
         if let Some((at, surveyed)) = web.surveys.lock().unwrap().as_ref() {
             if *at == key {
                 return surveyed.clone();
             }
         }
     }
-    let survey = Survey::take(manager, req.first_run);
+    let survey = Survey::take(manager, first_run);
     let surveyed = Arc::new(Surveyed::new(survey));
     *web.surveys.lock().unwrap() = Some((key, surveyed.clone()));
     surveyed
@@ -410,8 +415,8 @@ pub fn warm(manager: &PluginManager, web: &Web, first_run: bool) -> usize {
     if records.is_empty() {
         return 0;
     }
-    let survey = Survey::take(manager, first_run);
-    let survey = Surveyed::new(survey);
+    // The survey the requests will find: pages warmed now stay hits.
+    let survey = survey_for(manager, web, first_run, false);
     let ui_plugins = manager.implementations(Mixin::Ui, Some(Context::WillHandleUi));
     let mut cached = 0;
     for record in records {
