@@ -1622,6 +1622,32 @@ fn plugins_add_permissions_events_body_sizes_and_commands() {
     );
 }
 
+/// `POST /api/plugins` with `bytes` as the file `name`: the status and the JSON answer.
+fn upload_plugin(server: &Server, key: &str, name: &str, bytes: &[u8]) -> (u16, Value) {
+    let boundary = "plinthboundary";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(bytes);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let mut response = http()
+        .post(&server.url("/api/plugins"))
+        .header("X-Api-Key", key)
+        .header(
+            "Content-Type",
+            &format!("multipart/form-data; boundary={boundary}"),
+        )
+        .send(&body[..])
+        .unwrap();
+    let status = response.status().as_u16();
+    let text = response.body_mut().read_to_string().unwrap_or_default();
+    (
+        status,
+        serde_json::from_str::<Value>(&text).unwrap_or(Value::Null),
+    )
+}
+
 /// `POST /api/plugins`: a plugin library uploaded by an administrator is
 /// installed by `plinth plugins install` in a process of its own; anything
 /// else is refused with the reason, and nothing is installed.
@@ -1632,30 +1658,7 @@ fn plugin_libraries_are_installed_by_upload() {
     add_user(&sb, "bob", false);
     let (ada, bob) = (api_key(&sb, "ada"), api_key(&sb, "bob"));
     let server = Server::start(&sb);
-    let post = |key: &str, name: &str, bytes: &[u8]| {
-        let boundary = "plinthboundary";
-        let mut body = format!(
-            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n\r\n"
-        )
-        .into_bytes();
-        body.extend_from_slice(bytes);
-        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-        let mut response = http()
-            .post(&server.url("/api/plugins"))
-            .header("X-Api-Key", key)
-            .header(
-                "Content-Type",
-                &format!("multipart/form-data; boundary={boundary}"),
-            )
-            .send(&body[..])
-            .unwrap();
-        let status = response.status().as_u16();
-        let text = response.body_mut().read_to_string().unwrap_or_default();
-        (
-            status,
-            serde_json::from_str::<Value>(&text).unwrap_or(Value::Null),
-        )
-    };
+    let post = |key: &str, name: &str, bytes: &[u8]| upload_plugin(&server, key, name, bytes);
     let library = common::built().fixture("recorder");
     let bytes = std::fs::read(&library).unwrap();
     let name = library.file_name().unwrap().to_str().unwrap();
@@ -1700,30 +1703,7 @@ fn plugin_archives_are_installed_by_upload() {
     let library = common::built().fixture("recorder");
     let bytes = std::fs::read(&library).unwrap();
     let lib_name = library.file_name().unwrap().to_str().unwrap().to_owned();
-    let post = |name: &str, content: &[u8]| {
-        let boundary = "plinthboundary";
-        let mut body = format!(
-            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n\r\n"
-        )
-        .into_bytes();
-        body.extend_from_slice(content);
-        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-        let mut response = http()
-            .post(&server.url("/api/plugins"))
-            .header("X-Api-Key", &ada)
-            .header(
-                "Content-Type",
-                &format!("multipart/form-data; boundary={boundary}"),
-            )
-            .send(&body[..])
-            .unwrap();
-        let status = response.status().as_u16();
-        let text = response.body_mut().read_to_string().unwrap_or_default();
-        (
-            status,
-            serde_json::from_str::<Value>(&text).unwrap_or(Value::Null),
-        )
-    };
+    let post = |name: &str, content: &[u8]| upload_plugin(&server, &ada, name, content);
     let zip_of = |entries: &[(&str, &[u8])]| {
         let mut out = std::io::Cursor::new(Vec::new());
         let mut zip = zip::ZipWriter::new(&mut out);

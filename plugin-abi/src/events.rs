@@ -226,7 +226,20 @@ pub const PLUGIN_QUARANTINED: &str = "PluginQuarantined";
 /// The name under which an event `name` fired by plugin `id` is delivered:
 /// `plugin_<id>_<name>`.
 pub fn plugin_event(id: &str, name: &str) -> String {
-    format!("plugin_{id}_{name}")
+    let mut event = String::new();
+    write_plugin_event(&mut event, id, name);
+    event
+}
+
+/// [`plugin_event`] written into `buf` (emptied first), for a caller that
+/// reuses one buffer for many events.
+pub fn write_plugin_event(buf: &mut String, id: &str, name: &str) {
+    buf.clear();
+    buf.reserve(8 + id.len() + name.len());
+    buf.push_str("plugin_");
+    buf.push_str(id);
+    buf.push('_');
+    buf.push_str(name);
 }
 
 /// How a batch of events crosses the boundary in one call

@@ -199,11 +199,7 @@ impl PluginContext {
                         let services = self.services()?;
                         // `plugin_<id>_<name>`, built in a buffer reused for every event.
                         EVENT_NAME.with_borrow_mut(|event| {
-                            event.clear();
-                            event.push_str("plugin_");
-                            event.push_str(&self.identity.id);
-                            event.push('_');
-                            event.push_str(&name);
+                            plinth_abi::events::write_plugin_event(event, &self.identity.id, &name);
                             services.fire_event(event, payload);
                         });
                         Ok(())
