@@ -8,6 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use argon2::password_hash::rand_core::{OsRng, RngCore};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -188,8 +189,43 @@ impl User {
 /// `users.yaml`.
 pub struct Users {
     path: PathBuf,
-    /// The file's content as last read, with the (length, modification time) it had.
-    cache: std::sync::Mutex<Option<(FileStamp, BTreeMap<String, User>)>>,
+    /// The file's content as last read, with the stamp it had, and the
+    /// users by the SHA-256 of each of their keys.
+    cache: std::sync::Mutex<Option<(FileStamp, Arc<Read>)>>,
+}
+
+/// What [`Users::by_api_key_unchanged`] found.
+#[derive(Debug)]
+pub enum KeyLookup {
+    /// The key is this active user's (their own or an application's).
+    Found(String, User),
+    /// No active user holds the key.
+    Unknown,
+    /// The users file changed since it was last read: nothing was looked up.
+    FileChanged,
+}
+
+/// The users file as last read.
+struct Read {
+    users: BTreeMap<String, User>,
+    /// SHA-256 (hex) of every key of an active user (their own and their
+    /// applications') → the user's name.
+    keys: std::collections::HashMap<String, String>,
+}
+
+impl Read {
+    fn new(users: BTreeMap<String, User>) -> Self {
+        let keys = users
+            .iter()
+            .filter(|(_, u)| u.active)
+            .flat_map(|(name, u)| {
+                let own = u.api_key_sha256.iter();
+                let apps = u.app_keys.iter().map(|k| &k.sha256);
+                own.chain(apps).map(move |k| (k.clone(), name.clone()))
+            })
+            .collect();
+        Self { users, keys }
+    }
 }
 
 /// Length, modification time and inode: every write is a rename to a new file.
@@ -279,17 +315,42 @@ impl Users {
 
     /// Every user, by name (read again only when the file changed).
     pub fn all(&self) -> Result<BTreeMap<String, User>, UserError> {
+        Ok(self.current()?.users.clone())
+    }
+
+    /// User `name`, if there is one.
+    pub fn get(&self, name: &str) -> Result<Option<User>, UserError> {
+        Ok(self.current()?.users.get(name).cloned())
+    }
+
+    /// Whether there is no user at all.
+    pub fn is_empty(&self) -> Result<bool, UserError> {
+        Ok(self.current()?.users.is_empty())
+    }
+
+    /// The file as last read if it has not changed since: one `stat`, no
+    /// read and no parse, so request handlers ask it on the runtime's
+    /// threads. `None` when it changed or was never read (then ask
+    /// [`all`](Self::all) or [`by_api_key`](Self::by_api_key) on a
+    /// blocking thread).
+    fn unchanged(&self) -> Option<Arc<Read>> {
+        let stamp = file_stamp(&self.path)?;
+        match self.cache.lock().unwrap().as_ref() {
+            Some((cached, read)) if *cached == stamp => Some(read.clone()),
+            _ => None,
+        }
+    }
+
+    fn current(&self) -> Result<Arc<Read>, UserError> {
+        if let Some(read) = self.unchanged() {
+            return Ok(read);
+        }
         let stamp = file_stamp(&self.path);
-        if let (Some(stamp), Some((cached, users))) = (stamp, self.cache.lock().unwrap().as_ref()) {
-            if *cached == stamp {
-                return Ok(users.clone());
-            }
-        }
-        let users = self.read()?;
+        let read = Arc::new(Read::new(self.read()?));
         if let Some(stamp) = stamp {
-            *self.cache.lock().unwrap() = Some((stamp, users.clone()));
+            *self.cache.lock().unwrap() = Some((stamp, read.clone()));
         }
-        Ok(users)
+        Ok(read)
     }
 
     fn read(&self) -> Result<BTreeMap<String, User>, UserError> {
@@ -445,12 +506,26 @@ impl Users {
     /// The user an API key (the user's own or an application's) belongs
     /// to, with the user's name.
     pub fn by_api_key(&self, key: &str) -> Option<(String, User)> {
-        let hashed = sha256_hex(key);
-        self.all().ok()?.into_iter().find(|(_, u)| {
-            u.active
-                && (u.api_key_sha256.as_deref() == Some(hashed.as_str())
-                    || u.app_keys.iter().any(|k| k.sha256 == hashed))
-        })
+        Self::find_key(&*self.current().ok()?, key)
+    }
+
+    /// Like [`by_api_key`](Self::by_api_key) without reading the file:
+    /// [`KeyLookup::FileChanged`] when it changed since it was last read
+    /// (then ask `by_api_key` on a blocking thread).
+    pub fn by_api_key_unchanged(&self, key: &str) -> KeyLookup {
+        match self.unchanged() {
+            None => KeyLookup::FileChanged,
+            Some(read) => match Self::find_key(&read, key) {
+                Some((name, user)) => KeyLookup::Found(name, user),
+                None => KeyLookup::Unknown,
+            },
+        }
+    }
+
+    fn find_key(read: &Read, key: &str) -> Option<(String, User)> {
+        let name = read.keys.get(&sha256_hex(key))?;
+        let user = read.users.get(name)?;
+        Some((name.clone(), user.clone()))
     }
 
     /// Changes user `name` with `change`; refused when no active
@@ -578,6 +653,41 @@ pub fn check_name(name: &str) -> Result<(), UserError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_key_is_looked_up_without_reading_until_the_file_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let users = Users::new(dir.path());
+        users.add("ada", "s3cret", true, None).unwrap();
+        let key = users.new_api_key("ada").unwrap();
+        // Never read since it was written: nothing to look up in.
+        assert!(matches!(
+            users.by_api_key_unchanged(&key),
+            KeyLookup::FileChanged
+        ));
+        assert_eq!(users.by_api_key(&key).unwrap().0, "ada");
+        assert!(matches!(users.by_api_key_unchanged(&key), KeyLookup::Found(n, _) if n == "ada"));
+        assert!(matches!(
+            users.by_api_key_unchanged("not a key"),
+            KeyLookup::Unknown
+        ));
+        // Another process deactivates ada: the next lookup sees the change.
+        let text = fs::read_to_string(users.path()).unwrap();
+        let other = Users::new(dir.path());
+        other.modify("ada", |u| u.active = false).unwrap_err();
+        other.add("bob", "pw", true, None).unwrap();
+        other.modify("ada", |u| u.active = false).unwrap();
+        assert_ne!(fs::read_to_string(users.path()).unwrap(), text);
+        assert!(matches!(
+            users.by_api_key_unchanged(&key),
+            KeyLookup::FileChanged
+        ));
+        assert!(users.by_api_key(&key).is_none(), "a deactivated user's key");
+        assert!(matches!(
+            users.by_api_key_unchanged(&key),
+            KeyLookup::Unknown
+        ));
+    }
 
     #[test]
     fn add_authenticate_keys_and_remove() {

@@ -262,6 +262,16 @@ pub fn collect(manager: &PluginManager, default_body: usize) -> Contributions {
 }
 
 impl PluginManager {
+    /// The contributions when they were collected at the current generation
+    /// (no plugin is asked): `None` when they must be collected again.
+    pub fn contributions_cached(&self) -> Option<Arc<Contributions>> {
+        let generation = self.generation();
+        match &*self.shared.contributions.lock().unwrap() {
+            Some((at, found)) if *at == generation => Some(found.clone()),
+            _ => None,
+        }
+    }
+
     /// What the plugins contribute, asked again only after plugins changed.
     /// The plugins are asked without a lock held: a handler may call back
     /// into the host (two racing callers both ask; the answers are alike).

@@ -41,7 +41,7 @@ impl Web {
 /// has; removing every user later does not open the wizard to anyone again).
 pub fn first_run(manager: &crate::PluginManager, users: &crate::users::Users) -> bool {
     let done = !crate::config::host_settings::FIRST_RUN.get(manager.config());
-    !done && users.all().map(|u| u.is_empty()).unwrap_or(false)
+    !done && users.is_empty().unwrap_or(false)
 }
 
 /// Records that the first-run wizard created the administrator.
