@@ -408,6 +408,72 @@ fn a_panic_payload_that_panics_when_dropped_does_not_take_the_host_down() {
     assert_eq!(server.stop(), Some(0));
 }
 
+/// A plugin that answered fast runs its calls on the request's own thread
+/// (see `host/src/server/http/calls.rs`); when one of them then hangs, it
+/// holds that request only: the server answers everything else, the
+/// plugin's other calls go back to the blocking pool and get their 504 at
+/// the budget.
+#[test]
+fn a_plugin_that_answered_fast_and_then_hangs_holds_one_request_not_the_server() {
+    let sb = Sandbox::new();
+    sb.user_as(&common::built().fixture("hostile"), "hostile");
+    sb.write_config("server:\n  plugin_call_timeout: 2\nisolation:\n  default: in_process\n");
+    let key = user_key(&sb, "ada", true);
+    let server = Server::start(&sb);
+    // Fast answers: the plugin earns the request's thread.
+    for _ in 0..200 {
+        assert_eq!(get(&server, "/api/plugin/hostile", &key).0, 204);
+    }
+    // Two calls that never return; on a machine with two cores only one
+    // may run on a runtime thread, the other is on the pool.
+    let url = server.url("/api/plugin/hostile");
+    let spinning: Vec<_> = (0..2)
+        .map(|_| {
+            let (url, key) = (url.clone(), key.clone());
+            std::thread::spawn(move || {
+                let _ = http()
+                    .post(&url)
+                    .header("X-Api-Key", &key)
+                    .header("Content-Type", "application/json")
+                    .send(r#"{"command": "spin"}"#);
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let began = std::time::Instant::now();
+    for _ in 0..50 {
+        assert_eq!(get(&server, "/api/server", &key).0, 200);
+        assert_eq!(get(&server, "/api/plugin/hostile", &key).0, 204);
+    }
+    assert!(
+        began.elapsed() < Duration::from_secs(10),
+        "the server kept answering: {:?}",
+        began.elapsed()
+    );
+    // One of the two runs on a request's thread (the runtime has a worker
+    // to spare with two cores or more): the watchdog names it.
+    if std::thread::available_parallelism().map_or(1, usize::from) > 1 {
+        server.wait_for_log(
+            "plugin `hostile`: on_api_command has run past the budget of 2s on a request's thread",
+        );
+    }
+    // The plugin's next hang is cut at the budget.
+    let began = std::time::Instant::now();
+    let (status, answer) = post(
+        &server,
+        "/api/plugin/hostile",
+        &key,
+        r#"{"command": "spin"}"#,
+    );
+    assert_eq!(status, 504, "{answer}");
+    assert!(
+        began.elapsed() < Duration::from_secs(6),
+        "{:?}",
+        began.elapsed()
+    );
+    drop(spinning);
+}
+
 #[cfg(unix)]
 #[test]
 fn no_file_operation_leaves_the_uploads_folder_through_a_symlink() {

@@ -238,6 +238,13 @@ impl PluginManager {
         .flatten()
     }
 
+    /// Whether plugin `id` runs in a process of its own (false for a plugin
+    /// in process and for one that is not loaded).
+    pub fn runs_isolated(&self, id: &str) -> bool {
+        self.with(id, |r| r.object().is_some_and(|o| o.origin().is_some()))
+            .unwrap_or(false)
+    }
+
     /// Calls method `M` on an enabled plugin (for the services of later layers and tests).
     pub fn call<M: plinth_abi::Method>(
         &self,

@@ -22,7 +22,7 @@ use plinth_abi::methods::plugin as m;
 use plinth_abi::BlueprintSpec;
 
 use super::auth::{identify, Caller};
-use super::calls::{call_plugin, into_http, plugin_request};
+use super::calls::{answer_from_plugin, call_plugin, into_http, plugin_request};
 use super::{assets, ApiError, App};
 use crate::plugins::contributions::DEFAULT_BODY_BYTES;
 use crate::plugins::state::State as PluginState;
@@ -185,7 +185,7 @@ async fn handle(
     request.params = params;
     let plugin = id.to_owned();
     let req = request.clone();
-    let answer = call_plugin(app, id, "a blueprint route", move |pm| {
+    let answer = answer_from_plugin(app, id, "a blueprint route", move |pm| {
         pm.call::<m::HandleBlueprintRoute>(&plugin, &(index as u32, req))
     })
     .await

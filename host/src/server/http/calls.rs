@@ -1,6 +1,27 @@
-//! Calls into plugins from request handlers: on the blocking pool, under a
-//! time budget. A call that runs past it is logged with the plugin's
-//! identifier and counted; the request gets 504 and the server goes on.
+//! Calls into plugins from request handlers, under a time budget. A call
+//! that runs past it is logged with the plugin's identifier and counted;
+//! the request gets 504 and the server goes on.
+//!
+//! Calls run on the blocking pool, except calls that answer a request
+//! ([`answer_from_plugin`]) into a plugin running in process that has
+//! answered fast lately: those run on the request's own thread, which
+//! saves two thread switches per request (most of what a plugin's Simple
+//! API costs beyond a plain route). What keeps that safe:
+//! - a plugin earns it: [`QUALIFY`] calls in a row that each answered
+//!   within [`FAST`], on the pool; one call on the request's thread that
+//!   takes longer sends its calls back to the pool, and it must earn it
+//!   again with twice as many;
+//! - no new call of a plugin runs there while one of its calls runs past
+//!   [`FAST`];
+//! - at most one runtime thread fewer than the runtime has runs such calls
+//!   at once, and a watchdog wakes another when one runs past [`FAST`], so
+//!   a call that hangs there never stops the server
+//!   ([`super::inline_calls`]).
+//!
+//! A call that answered fast before and then hangs on the request's thread
+//! holds its request until it returns (the budget cannot cut it there); it
+//! is logged and counted as slow like the others, and the plugin's later
+//! calls go to the pool, where the budget applies.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,6 +32,7 @@ use axum::body::Body;
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
+use super::inline_calls::{InlineCalls, InlineSlot};
 use super::{ApiError, App};
 use crate::plugins::object::CallError;
 use crate::PluginManager;
@@ -24,11 +46,53 @@ pub const MAX_HUNG_CALLS_PER_PLUGIN: usize = 16;
 /// threads one plugin holds while its calls have not yet run past the budget.
 pub const MAX_CALLS_PER_PLUGIN: usize = 256;
 
-/// The calls from requests running into each plugin, with when each began.
-#[derive(Default)]
+/// A call that answers within this is fast.
+pub const FAST: Duration = Duration::from_millis(2);
+
+/// Fast calls in a row, on the blocking pool, before a plugin's calls that
+/// answer requests run on the request's own thread (doubled each time one
+/// of them ran there past [`FAST`]).
+pub const QUALIFY: u32 = 32;
+
+/// Records of plugins kept while none of their calls runs; past this many,
+/// records of plugins with no call running are forgotten.
+const KEPT_RECORDS: usize = 1024;
+
+/// The calls from requests into each plugin: those running, with when each
+/// began, and how fast its recent calls were.
 pub struct CallSlots {
-    running: Mutex<HashMap<String, Vec<(u64, Instant)>>>,
+    records: Mutex<HashMap<String, Record>>,
     next: AtomicU64,
+    /// The runtime threads that may run calls.
+    inline: Arc<InlineCalls>,
+}
+
+impl CallSlots {
+    /// No call running yet; `budget`: the call budget.
+    pub fn new(budget: Duration) -> Self {
+        Self {
+            records: Default::default(),
+            next: AtomicU64::new(0),
+            inline: Arc::new(InlineCalls::new(FAST, budget)),
+        }
+    }
+}
+
+/// One plugin's calls.
+#[derive(Default)]
+struct Record {
+    running: Vec<(u64, Instant)>,
+    /// Calls in a row that answered within [`FAST`].
+    streak: u32,
+    /// Times a call of it on a request's thread ran past [`FAST`].
+    demotions: u32,
+}
+
+impl Record {
+    fn earned_inline(&self) -> bool {
+        self.streak >= QUALIFY << self.demotions.min(10)
+            && self.running.iter().all(|(_, t)| t.elapsed() < FAST)
+    }
 }
 
 /// Why a plugin takes no more calls for now.
@@ -40,15 +104,34 @@ pub enum Busy {
     Full(usize),
 }
 
+/// Where a call runs.
+enum Place {
+    /// On the blocking pool, under the budget.
+    Pool,
+    /// On the request's own thread, in this slot.
+    Inline(InlineSlot),
+}
+
 impl CallSlots {
     /// A slot for a call into `id` (`budget`: the call budget), unless too
-    /// many of its calls hang or run.
-    fn enter(&self, id: &str, budget: Duration) -> Result<u64, Busy> {
-        let mut running = self.running.lock().unwrap();
-        let calls = match running.get_mut(id) {
-            Some(calls) => calls,
-            None => running.entry(id.to_owned()).or_default(),
+    /// many of its calls hang or run; on the request's thread if `inline`
+    /// is wanted and the plugin earned it.
+    fn enter(
+        &self,
+        id: &str,
+        what: &str,
+        budget: Duration,
+        inline: bool,
+    ) -> Result<(u64, Place), Busy> {
+        let mut records = self.records.lock().unwrap();
+        if records.len() > KEPT_RECORDS {
+            records.retain(|_, r| !r.running.is_empty());
+        }
+        let record = match records.get_mut(id) {
+            Some(record) => record,
+            None => records.entry(id.to_owned()).or_default(),
         };
+        let calls = &mut record.running;
         if calls.len() >= MAX_CALLS_PER_PLUGIN {
             return Err(Busy::Full(calls.len()));
         }
@@ -56,27 +139,39 @@ impl CallSlots {
         if hung >= MAX_HUNG_CALLS_PER_PLUGIN {
             return Err(Busy::Hung(hung));
         }
+        let slot = (inline && record.earned_inline())
+            .then(|| self.inline.take(format_args!("plugin `{id}`: {what}")))
+            .flatten();
+        let place = slot.map_or(Place::Pool, Place::Inline);
         let ticket = self.next.fetch_add(1, Ordering::Relaxed);
-        calls.push((ticket, Instant::now()));
-        Ok(ticket)
+        record.running.push((ticket, Instant::now()));
+        Ok((ticket, place))
     }
 
-    fn leave(&self, id: &str, ticket: u64) {
-        let mut running = self.running.lock().unwrap();
-        if let Some(calls) = running.get_mut(id) {
-            calls.retain(|(t, _)| *t != ticket);
-            if calls.is_empty() {
-                running.remove(id);
+    fn leave(&self, id: &str, ticket: u64, inline: bool) {
+        let mut records = self.records.lock().unwrap();
+        if let Some(record) = records.get_mut(id) {
+            if let Some(i) = record.running.iter().position(|(t, _)| *t == ticket) {
+                let (_, began) = record.running.swap_remove(i);
+                if began.elapsed() <= FAST {
+                    record.streak = record.streak.saturating_add(1);
+                } else {
+                    record.streak = 0;
+                    if inline {
+                        record.demotions = record.demotions.saturating_add(1);
+                    }
+                }
             }
         }
     }
 
     /// The plugins with calls still running, and how many.
     pub fn still_running(&self) -> Vec<(String, usize)> {
-        let running = self.running.lock().unwrap();
-        running
+        let records = self.records.lock().unwrap();
+        records
             .iter()
-            .map(|(id, c)| (id.clone(), c.len()))
+            .filter(|(_, r)| !r.running.is_empty())
+            .map(|(id, r)| (id.clone(), r.running.len()))
             .collect()
     }
 }
@@ -86,11 +181,12 @@ struct Slot {
     app: Arc<App>,
     id: String,
     ticket: u64,
+    inline: bool,
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        self.app.in_flight.leave(&self.id, self.ticket);
+        self.app.in_flight.leave(&self.id, self.ticket, self.inline);
     }
 }
 
@@ -122,6 +218,28 @@ pub async fn within_budget<T: Send + 'static>(
     }
 }
 
+/// Runs `f` on this thread; a panic is [`Unfinished::Failed`], a call past
+/// the budget is counted and logged (the request waited for it).
+fn inline<T>(
+    app: &App,
+    id: &str,
+    what: &str,
+    f: impl FnOnce(&PluginManager) -> T,
+) -> Result<T, Unfinished> {
+    let began = Instant::now();
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&app.manager)));
+    if began.elapsed() >= app.call_budget {
+        app.slow_calls.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(
+            plugin = %id,
+            "{what} took {:?}, past the budget of {:?}, after answering fast before: its calls run on the blocking pool again",
+            began.elapsed(),
+            app.call_budget
+        );
+    }
+    outcome.map_err(|_| Unfinished::Failed)
+}
+
 /// A plugin's view of a request: method, path (below its mount point),
 /// query, headers (names lower case) and the logged-in user.
 pub fn plugin_request(
@@ -149,30 +267,67 @@ pub async fn call_plugin<T: Send + 'static>(
     what: &str,
     f: impl FnOnce(&PluginManager) -> T + Send + 'static,
 ) -> Result<T, ApiError> {
-    let ticket = app.in_flight.enter(id, app.call_budget).map_err(|busy| {
-        let why = match busy {
-            Busy::Hung(n) => format!(
-                "{n} calls into it ran past {} s and are still running",
-                app.call_budget.as_secs_f64()
-            ),
-            Busy::Full(n) => format!("{n} calls into it are running"),
-        };
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("plugin `{id}` is busy: {why}"),
-        )
-    })?;
+    run_call(app, id, what, false, f).await
+}
+
+/// Like [`call_plugin`] for a call that answers a request (a Simple API or
+/// blueprint route): on the request's own thread when the plugin runs in
+/// process and has answered fast lately (see the module's documentation).
+pub async fn answer_from_plugin<T: Send + 'static>(
+    app: &Arc<App>,
+    id: &str,
+    what: &str,
+    f: impl FnOnce(&PluginManager) -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    let in_process = !app.manager.runs_isolated(id);
+    run_call(app, id, what, in_process, f).await
+}
+
+async fn run_call<T: Send + 'static>(
+    app: &Arc<App>,
+    id: &str,
+    what: &str,
+    may_inline: bool,
+    f: impl FnOnce(&PluginManager) -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    let (ticket, place) = app
+        .in_flight
+        .enter(id, what, app.call_budget, may_inline)
+        .map_err(|busy| {
+            let why = match busy {
+                Busy::Hung(n) => format!(
+                    "{n} calls into it ran past {} s and are still running",
+                    app.call_budget.as_secs_f64()
+                ),
+                Busy::Full(n) => format!("{n} calls into it are running"),
+            };
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("plugin `{id}` is busy: {why}"),
+            )
+        })?;
     let slot = Slot {
         app: app.clone(),
         id: id.to_owned(),
         ticket,
+        inline: matches!(place, Place::Inline(_)),
     };
-    match within_budget(app, move |manager| {
-        let _slot = slot;
-        f(manager)
-    })
-    .await
-    {
+    let outcome = match place {
+        Place::Inline(thread) => {
+            let outcome = inline(app, id, what, f);
+            drop(thread);
+            drop(slot);
+            outcome
+        }
+        Place::Pool => {
+            within_budget(app, move |manager| {
+                let _slot = slot;
+                f(manager)
+            })
+            .await
+        }
+    };
+    match outcome {
         Ok(value) => Ok(value),
         Err(Unfinished::Failed) => Err(ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -235,38 +390,97 @@ mod slot_tests {
 
     #[test]
     fn only_hung_calls_or_a_great_many_refuse_a_plugin() {
-        let slots = CallSlots::default();
+        let slots = CallSlots::new(Duration::from_secs(1));
         let budget = Duration::from_millis(30);
         // Many calls at once that are not late: all admitted, up to the bound.
         let tickets: Vec<u64> = (0..MAX_CALLS_PER_PLUGIN)
-            .map(|_| slots.enter("p", budget).unwrap())
+            .map(|_| slots.enter("p", "", budget, false).unwrap().0)
             .collect();
         assert_eq!(
-            slots.enter("p", budget),
+            slots.enter("p", "", budget, false).map(|(t, _)| t > 0),
             Err(Busy::Full(MAX_CALLS_PER_PLUGIN))
         );
-        assert!(slots.enter("other", budget).is_ok(), "other plugins go on");
+        assert!(
+            slots.enter("other", "", budget, false).is_ok(),
+            "other plugins go on"
+        );
         for t in &tickets[MAX_HUNG_CALLS_PER_PLUGIN..] {
-            slots.leave("p", *t);
+            slots.leave("p", *t, false);
         }
         // The 16 left run past the budget: now they refuse further calls.
         std::thread::sleep(budget * 2);
         assert_eq!(
-            slots.enter("p", budget),
+            slots.enter("p", "", budget, false).map(|(t, _)| t > 0),
             Err(Busy::Hung(MAX_HUNG_CALLS_PER_PLUGIN))
         );
-        slots.leave("p", tickets[0]);
-        assert!(slots.enter("p", budget).is_ok(), "one fewer hangs");
+        slots.leave("p", tickets[0], false);
+        assert!(
+            slots.enter("p", "", budget, false).is_ok(),
+            "one fewer hangs"
+        );
+    }
+
+    /// Enters a call of `p` that wants the request's thread; whether it got it.
+    fn enter(slots: &CallSlots) -> (u64, Place) {
+        slots
+            .enter("p", "a call", Duration::from_secs(1), true)
+            .unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_plugin_earns_the_request_thread_with_fast_calls_and_loses_it_with_a_slow_one() {
+        let slots = CallSlots::new(Duration::from_secs(1));
+        let fast_calls = |n: u32| {
+            for _ in 0..n {
+                let (t, place) = enter(&slots);
+                assert!(matches!(place, Place::Pool), "not earned yet");
+                slots.leave("p", t, false);
+            }
+        };
+        fast_calls(QUALIFY);
+        let (t, place) = enter(&slots);
+        assert!(matches!(place, Place::Inline(_)), "earned");
+        // Two workers: one may run calls, so a second call meanwhile goes to the pool.
+        let (t2, second) = enter(&slots);
+        assert!(matches!(second, Place::Pool));
+        slots.leave("p", t2, false);
+        // The first runs past FAST: no new call of the plugin gets a thread.
+        std::thread::sleep(FAST * 2);
+        drop(place);
+        let (t3, third) = enter(&slots);
+        assert!(matches!(third, Place::Pool), "a call of it runs long");
+        slots.leave("p", t3, false);
+        // It ends slow: the plugin earns the thread again with twice as many.
+        slots.leave("p", t, true);
+        fast_calls(2 * QUALIFY);
+        let (t, place) = enter(&slots);
+        assert!(matches!(place, Place::Inline(_)), "earned again");
+        drop(place);
+        slots.leave("p", t, true);
+        // Calls that do not answer requests never get it.
+        let (t, place) = slots.enter("p", "", Duration::from_secs(1), false).unwrap();
+        assert!(matches!(place, Place::Pool));
+        slots.leave("p", t, false);
+    }
+
+    #[test]
+    fn outside_a_runtime_every_call_goes_to_the_pool() {
+        let slots = CallSlots::new(Duration::from_secs(1));
+        for _ in 0..QUALIFY * 2 {
+            let (t, place) = enter(&slots);
+            assert!(matches!(place, Place::Pool));
+            slots.leave("p", t, false);
+        }
     }
 
     #[test]
     fn a_plugin_with_no_call_running_leaves_no_entry() {
-        let slots = CallSlots::default();
-        let t = slots
-            .enter("no such plugin", Duration::from_secs(1))
+        let slots = CallSlots::new(Duration::from_secs(1));
+        let (t, _) = slots
+            .enter("no such plugin", "", Duration::from_secs(1), false)
             .unwrap();
         assert_eq!(slots.still_running(), [("no such plugin".to_owned(), 1)]);
-        slots.leave("no such plugin", t);
+        slots.leave("no such plugin", t, false);
         assert!(slots.still_running().is_empty());
     }
 }

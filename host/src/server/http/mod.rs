@@ -13,6 +13,7 @@ mod discovery;
 mod extract;
 mod files;
 mod framing;
+mod inline_calls;
 mod job_api;
 mod login;
 mod page;
@@ -103,7 +104,7 @@ impl App {
             sessions,
             refresh: Default::default(),
             blueprints: Default::default(),
-            in_flight: Default::default(),
+            in_flight: calls::CallSlots::new(call_budget),
         }
     }
 }

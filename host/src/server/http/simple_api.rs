@@ -26,7 +26,7 @@ use plinth_abi::methods::plugin as m;
 use plinth_abi::{Mixin, Value};
 
 use super::auth::Caller;
-use super::calls::{call_plugin, into_http, plugin_error, plugin_request};
+use super::calls::{answer_from_plugin, into_http, plugin_error, plugin_request};
 use super::{ApiError, App};
 use crate::plugins::object::PluginObject;
 
@@ -57,7 +57,7 @@ pub async fn get(
     let request = plugin_request(&Method::GET, "/".into(), query, &headers, &caller);
     let who = Who::of(&caller);
     let plugin = id.clone();
-    call_plugin(&app, &id, "on_api_get", move |pm| {
+    answer_from_plugin(&app, &id, "on_api_get", move |pm| {
         let object = admitted(pm, &plugin, who)?;
         let answer = object
             .call_active::<m::OnApiGet>(&request)
@@ -78,7 +78,7 @@ pub async fn post(
     let who = Who::of(&caller);
     let csrf = caller.check_csrf(&headers);
     let plugin = id.clone();
-    call_plugin(&app, &id, "on_api_command", move |pm| {
+    answer_from_plugin(&app, &id, "on_api_command", move |pm| {
         let object = admitted(pm, &plugin, who)?;
         csrf?;
         let (command, data) = command(&plugin, &object, &headers, &body)?;
