@@ -4,6 +4,9 @@ use clap::error::ErrorKind;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let cli = match plinth::cli::Cli::try_parse() {
         Ok(cli) => cli,
