@@ -601,6 +601,44 @@ fn a_plugin_that_hangs_gets_the_page_a_504_not_a_hang_in(mode: &str) {
     server.wait_for_log("the page took longer than");
 }
 
+/// Pages whose plugins hang hold a thread each past the budget: from 16 on,
+/// the next page is refused at once instead of holding one more.
+#[test]
+fn pages_that_hang_hold_at_most_16_threads() {
+    let sb = sandbox("in_process");
+    sb.write_config(
+        "server:\n  plugin_call_timeout: 1\nplugins:\n  ui_probe:\n    sleep_seconds: 60\n",
+    );
+    let server = Server::start(&sb);
+    let hanging: Vec<_> = (0..16)
+        .map(|_| {
+            let url = server.url("/");
+            std::thread::spawn(move || {
+                common::http()
+                    .get(&url)
+                    .call()
+                    .map_or(0, |r| r.status().as_u16())
+            })
+        })
+        .collect();
+    for request in hanging {
+        assert_eq!(request.join().unwrap(), 504);
+    }
+    let page = get(&server, "/", &[]);
+    assert_eq!(page.status, 503, "{}", page.body);
+    assert!(
+        page.body
+            .contains("too many pages wait for plugins that do not answer"),
+        "{}",
+        page.body
+    );
+    assert_eq!(
+        get(&server, "/api/server", &[]).status,
+        200,
+        "the server goes on"
+    );
+}
+
 fn custom_etag_and_last_modified_come_from_the_ui_plugin_in(mode: &str) {
     let sb = sandbox(mode);
     sb.write_config("plugins:\n  ui_probe:\n    etag: probe-v1\n    last_modified: 1000000000\n");

@@ -627,15 +627,12 @@ fn hash_password(password: &str) -> Result<String, UserError> {
 pub(crate) fn random_key() -> String {
     let mut bytes = [0u8; 24];
     OsRng.fill_bytes(&mut bytes);
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(bytes)
 }
 
 /// SHA-256 of `text`, in hex (how keys are kept).
 pub(crate) fn sha256_hex(text: &str) -> String {
-    Sha256::digest(text.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(Sha256::digest(text.as_bytes()))
 }
 
 /// User names: 1 to 64 characters, no white space or control characters.

@@ -252,10 +252,7 @@ impl ConfigStore {
             });
         let hash = |v: &Value| {
             let digest = Sha256::digest(serde_json::to_vec(v).expect("JSON values encode"));
-            digest
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect::<String>()
+            hex::encode(digest)
         };
         (hash(&state.doc), hash(&effective))
     }

@@ -404,11 +404,7 @@ pub fn sha256_file(path: &Path) -> Result<String, HashError> {
         }
         hasher.update(&buf[..n]);
     }
-    Ok(hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
+    Ok(hex::encode(hasher.finalize()))
 }
 
 fn check_hash(library: &Path, want: &str) -> Result<(), HashError> {

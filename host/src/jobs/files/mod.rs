@@ -63,13 +63,7 @@ fn content_hash(folder: &Folder, path: &str) -> Option<String> {
         }
         hasher.update(&buf[..n]);
     }
-    Some(
-        hasher
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect(),
-    )
+    Some(hex::encode(hasher.finalize()))
 }
 
 pub(super) fn io_failed(what: &str, path: &str, e: std::io::Error) -> JobError {

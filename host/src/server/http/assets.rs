@@ -147,14 +147,10 @@ pub(crate) fn if_none_match(request: &HeaderMap, etag: &str) -> Option<bool> {
     )
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 impl Asset {
     /// A file held in memory, its ETag a hash of its bytes.
     pub fn from_bytes(name: &str, bytes: Vec<u8>, modified: Option<SystemTime>) -> Self {
-        let etag = format!("\"{}\"", hex(&Sha256::digest(&bytes)[..12]));
+        let etag = format!("\"{}\"", hex::encode(&Sha256::digest(&bytes)[..12]));
         Self {
             bytes,
             modified,

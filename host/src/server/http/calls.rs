@@ -283,6 +283,22 @@ pub async fn answer_from_plugin<T: Send + 'static>(
     run_call(app, id, what, in_process, f).await
 }
 
+/// The name the page's calls are recorded under in [`CallSlots`] (no
+/// plugin identifier starts with a space).
+pub const PAGE: &str = " the page";
+
+/// Like [`answer_from_plugin`] for work that asks several plugins (`key`
+/// names it in the records, e.g. [`PAGE`]): on the request's own thread
+/// when it was fast lately, whichever plugins it asks.
+pub async fn answer_from_plugins<T: Send + 'static>(
+    app: &Arc<App>,
+    key: &str,
+    what: &str,
+    f: impl FnOnce(&PluginManager) -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    run_call(app, key, what, true, f).await
+}
+
 async fn run_call<T: Send + 'static>(
     app: &Arc<App>,
     id: &str,
@@ -374,9 +390,19 @@ pub fn plugin_headers(
 
 /// A plugin's response as an HTTP response.
 pub fn into_http(response: plinth_abi::Response) -> Response {
-    let status = StatusCode::from_u16(response.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut out = (status, Body::from(response.body)).into_response();
-    for (name, value) in response.headers {
+    http_response(response.status, response.headers, response.body)
+}
+
+/// An HTTP response of this status, headers (those that are not valid
+/// HTTP left out) and body.
+pub fn http_response(
+    status: u16,
+    headers: std::collections::BTreeMap<String, String>,
+    body: impl Into<Body>,
+) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut out = (status, body.into()).into_response();
+    for (name, value) in headers {
         if let (Ok(n), Ok(v)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {
             out.headers_mut().insert(n, v);
         }

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 
 use super::assets::{if_none_match, Asset};
 use super::auth::Caller;
-use super::calls::{into_http, plugin_request, within_budget, Unfinished};
+use super::calls::{answer_from_plugins, http_response, plugin_request, PAGE};
 use super::App;
 use crate::server::web::index::{self, Outcome, PageRequest};
 use crate::server::web::page::escape_html;
@@ -40,8 +40,10 @@ pub async fn index(
     let worker = app.clone();
     let user = caller.name().map(str::to_owned);
     // The page asks many plugins; one that hangs must not hang the page
-    // forever: past the call budget the request gets 504 (and the log says so).
-    let work = within_budget(&app, move |manager| {
+    // forever: past the call budget the request gets 504 (and the log says
+    // so). Pages that came fast lately are made on the request's own thread
+    // (see `calls`).
+    let work = answer_from_plugins(&app, PAGE, "the page", move |manager| {
         let first_run = crate::server::web::first_run(manager, &worker.users);
         let may = |p: &str| caller.has(p);
         index::answer(
@@ -58,19 +60,28 @@ pub async fn index(
     });
     let outcome = match work.await {
         Ok(outcome) => outcome,
-        Err(Unfinished::Late(budget)) => {
+        Err(e) if e.status == StatusCode::GATEWAY_TIMEOUT => {
             tracing::warn!(
-                "the page took longer than {budget:?}: a TemplatePlugin, AssetPlugin, WizardPlugin or UiPlugin is not answering"
+                "the page took longer than {:?}: a TemplatePlugin, AssetPlugin, WizardPlugin or UiPlugin is not answering",
+                app.call_budget
             );
             return (
                 StatusCode::GATEWAY_TIMEOUT,
                 format!(
-                    "the page took longer than {budget:?}: a plugin is not answering (see the log)"
+                    "the page took longer than {:?}: a plugin is not answering (see the log)",
+                    app.call_budget
                 ),
             )
                 .into_response();
         }
-        Err(Unfinished::Failed) => {
+        Err(e) if e.status == StatusCode::SERVICE_UNAVAILABLE => {
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too many pages wait for plugins that do not answer; try again later",
+            )
+                .into_response()
+        }
+        Err(_) => {
             return (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "the page failed (see the log)",
@@ -85,7 +96,8 @@ pub async fn index(
             hit,
             plugin,
         } => {
-            let mut response = into_http(page);
+            // The body is shared with the cache, not copied.
+            let mut response = http_response(page.status, page.headers, page.body);
             // What the plugin set stays; the rest is the host's.
             let mut put = |name: &'static str, value: &str| {
                 if let Ok(v) = HeaderValue::from_str(value) {

@@ -123,7 +123,7 @@ impl Default for Sessions {
 fn token() -> String {
     let mut bytes = [0u8; 32];
     OsRng.fill_bytes(&mut bytes);
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(bytes)
 }
 
 /// Forgets attempts older than `window` and lists that became empty.

@@ -51,7 +51,7 @@ pub fn stamp(input: &StampInput<'_>) -> Stamp {
     let mut newest: Option<SystemTime> = None;
     let mut hash = HOST_PAGE.clone();
     for file in input.tracked {
-        hash.update(file.to_string_lossy().as_bytes());
+        hash.update(file.as_os_str().as_encoded_bytes());
         match std::fs::metadata(file) {
             Ok(meta) => {
                 let modified = meta.modified().ok();
@@ -61,10 +61,13 @@ pub fn stamp(input: &StampInput<'_>) -> Stamp {
                 let nanos = modified
                     .and_then(|m| m.duration_since(SystemTime::UNIX_EPOCH).ok())
                     .map_or(0, |d| d.as_nanos());
-                hash.update(format!(":{nanos}:{}\n", meta.len()));
+                hash.update(b":");
+                hash.update(nanos.to_le_bytes());
+                hash.update(meta.len().to_le_bytes());
             }
-            Err(_) => hash.update(":missing\n"),
+            Err(_) => hash.update(":missing"),
         }
+        hash.update(b"\n");
     }
     for field in input.fields {
         hash.update(field.as_bytes());
@@ -80,7 +83,7 @@ pub fn stamp(input: &StampInput<'_>) -> Stamp {
         Some(custom) => format!("\"{}\"", custom.replace(['"', '\\', '\r', '\n'], "")),
         None => {
             let digest = hash.finalize();
-            let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+            let hex = hex::encode(&digest[..16]);
             format!("\"{hex}\"")
         }
     };
@@ -90,15 +93,36 @@ pub fn stamp(input: &StampInput<'_>) -> Stamp {
     }
 }
 
+/// A page as the cache keeps it: every hit shares the body, none copies it.
+#[derive(Debug, Clone)]
+pub struct Page {
+    /// The status code.
+    pub status: u16,
+    /// The headers the renderer or the UiPlugin set.
+    pub headers: BTreeMap<String, String>,
+    /// The HTML.
+    pub body: axum::body::Bytes,
+}
+
+impl From<Response> for Page {
+    fn from(response: Response) -> Self {
+        Self {
+            status: response.status,
+            headers: response.headers,
+            body: response.body.into(),
+        }
+    }
+}
+
 /// The cache: one page per key, with the ETag it was rendered under.
 #[derive(Default)]
 pub struct PageCache {
-    pages: Mutex<HashMap<String, (String, Response)>>,
+    pages: Mutex<HashMap<String, (String, Page)>>,
 }
 
 impl PageCache {
     /// The page cached under `key` for ETag `etag`, if any.
-    pub fn get(&self, key: &str, etag: &str) -> Option<Response> {
+    pub fn get(&self, key: &str, etag: &str) -> Option<Page> {
         let pages = self.pages.lock().unwrap();
         pages
             .get(key)
@@ -108,7 +132,7 @@ impl PageCache {
 
     /// Keeps `page` under `key` for ETag `etag`. Beyond [`MAX_PAGES`] keys,
     /// an arbitrary other page makes room.
-    pub fn put(&self, key: String, etag: String, page: Response) {
+    pub fn put(&self, key: String, etag: String, page: Page) {
         let mut pages = self.pages.lock().unwrap();
         if pages.len() >= MAX_PAGES && !pages.contains_key(&key) {
             if let Some(victim) = pages.keys().next().cloned() {
@@ -278,7 +302,7 @@ mod tests {
     #[test]
     fn the_cache_is_bounded() {
         let cache = PageCache::default();
-        let page = Response::html("x");
+        let page = Page::from(Response::html("x"));
         for i in 0..MAX_PAGES * 2 {
             cache.put(format!("k{i}"), "\"e\"".into(), page.clone());
         }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use plinth_abi::methods::plugin as m;
 use plinth_abi::{Request, Response, Value};
 
-use super::cache::{self, RecordedRequest, Stamp, StampInput};
+use super::cache::{self, Page, RecordedRequest, Stamp, StampInput};
 use super::page::Survey;
 use super::render::{RenderError, Renderer};
 use super::Web;
@@ -41,7 +41,7 @@ pub struct PageRequest<'a> {
 pub enum Outcome {
     /// A page, from the cache (`hit`) or rendered now.
     Page {
-        page: Response,
+        page: Page,
         stamp: Stamp,
         hit: bool,
         /// The UiPlugin that answered; `None` for the default page.
@@ -122,7 +122,7 @@ impl Surveyed {
             hash.update(field.as_bytes());
             hash.update("\n");
         }
-        let digest = hash.finalize().iter().map(|b| format!("{b:02x}")).collect();
+        let digest = hex::encode(hash.finalize());
         Self {
             survey,
             fields,
@@ -239,7 +239,7 @@ fn default_page(
         Ok(html) => html,
         Err(e) => return Outcome::Failed(e),
     };
-    let page = Response::html(html);
+    let page = Page::from(Response::html(html));
     web.cache.put(key, stamp.etag.clone(), page.clone());
     if req.record {
         web.records.add(RecordedRequest {
@@ -313,7 +313,7 @@ fn plugin_page(
     let now = rfc3339(SystemTime::now());
     let args = (now, req.request.clone(), Value::Object(kwargs));
     let page = match manager.call::<m::OnUiRender>(id, &args) {
-        Ok(Some(response)) => response,
+        Ok(Some(response)) => Page::from(response),
         Ok(None) => return None,
         Err(e) => {
             tracing::warn!("plugin {id}: on_ui_render failed: {e}; trying the next UiPlugin");
