@@ -75,7 +75,13 @@ pub fn run(manager: PluginManager, options: ServeOptions) -> Result<(), ServeErr
     }
     let open_files = connections::raise_open_files_limit();
     let limits = Limits::new(manager.config(), open_files);
+    // One worker more than there are cores: fast plugin calls run on the
+    // workers themselves, at most one fewer than there are (see
+    // `http::inline_calls`), so with two cores two calls may run at once
+    // and a worker is still free for the network.
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
     let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(cores + 1)
         .enable_all()
         .build()
         .map_err(ServeError::Runtime)?;
