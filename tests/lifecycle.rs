@@ -48,13 +48,16 @@ fn sorting_keys_then_bundled_first_then_identifier_with_config_overrides_winning
     let sb = Sandbox::new();
     sb.recorder("a").recorder("b").recorder("c");
     sb.bundle_as(&built().fixture("recorder"), "z_bundled");
-    // b asks to come first at start-up; a is moved to 0 by the config (0 stays 0).
+    // b asks to come first at start-up; the config moves a before it, and
+    // its override of 0 for c is ignored, as OctoPrint ignores falsy ones.
     sb.data_file(
         "b",
         "sorting.json",
         r#"{"StartupPlugin.on_startup": 5, "StartupPlugin.on_after_startup": 5}"#,
     );
-    sb.write_config("plugins:\n  _sortingOrder:\n    a:\n      StartupPlugin.on_startup: 0\n");
+    sb.write_config(
+        "plugins:\n  _sortingOrder:\n    a:\n      StartupPlugin.on_startup: 1\n    c:\n      StartupPlugin.on_after_startup: 0\n",
+    );
     let m = sb.manager();
     assert_eq!(
         m.implementation_ids(Mixin::Startup, Some(SortingContext::OnStartup)),
@@ -493,19 +496,20 @@ fn many_events_held_before_start_up_all_arrive_after_startup() {
 }
 
 #[test]
-fn hooks_run_in_order_then_identifier_with_zero_kept_and_config_overrides() {
+fn hooks_run_in_order_then_identifier_with_zero_as_the_default_and_config_overrides() {
     let sb = Sandbox::new();
     sb.recorder("a").recorder("b").recorder("c").recorder("d");
     sb.data_file("a", "hook_order", "20");
     sb.data_file("b", "hook_order", "10");
     sb.data_file("c", "hook_order", "0");
-    // d has no order (1000); the config moves b to 30.
+    // c's order of 0 counts as none, as in OctoPrint: like d, which has
+    // none, it runs at 1000 (then by identifier); the config moves b to 30.
     sb.write_config("plugins:\n  _sortingOrder:\n    b:\n      test.hook: 30\n");
     let m = sb.manager();
     m.start("127.0.0.1", 5000);
     let replies = m.call_hook("test.hook", &json!({"x": 1}));
     let order: Vec<_> = replies.iter().map(|r| r.plugin.as_str()).collect();
-    assert_eq!(order, ["c", "a", "b", "d"]);
+    assert_eq!(order, ["a", "b", "c", "d"]);
     assert_eq!(replies[0].result.as_ref().unwrap()["args"], json!({"x": 1}));
     // A plugin calls the hook through the host: same order.
     let via_plugin = m.call_helper("d", "hook", &json!(null)).unwrap();
@@ -515,7 +519,7 @@ fn hooks_run_in_order_then_identifier_with_zero_kept_and_config_overrides() {
         .iter()
         .map(|r| r["plugin"].as_str().unwrap())
         .collect();
-    assert_eq!(order, ["c", "a", "b", "d"]);
+    assert_eq!(order, ["a", "b", "c", "d"]);
     // Disabling removes the plugin's handlers.
     m.set_enabled("a", false).unwrap();
     assert_eq!(m.call_hook("test.hook", &json!(0)).len(), 3);

@@ -40,7 +40,8 @@ impl<P> Default for Registry<P> {
 
 impl<P: 'static> Registry<P> {
     /// Handles the hook `name`. Handlers of one hook are called in
-    /// `(order, plugin identifier)` order; `None` sorts as 1000 and 0 stays 0.
+    /// `(order, plugin identifier)` order; `None` and `Some(0)` sort as 1000
+    /// (OctoPrint's falsy order is its default).
     /// One handler per plugin per hook: a second registration replaces the first.
     pub fn hook(&mut self, name: &str, order: Option<i64>, handler: HookHandler<P>) -> &mut Self {
         self.boxed_hook(name, order, Box::new(handler))

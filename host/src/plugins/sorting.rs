@@ -1,6 +1,8 @@
 //! Sorting keys: config overrides, and the order of hook handlers.
 //!
-//! Unlike OctoPrint, an order or override of 0 stays 0.
+//! As in OctoPrint, a hook order of 0 counts as none (1000), and a
+//! `_sortingOrder` override of 0 is ignored; a sorting key of 0 that a
+//! plugin returns for a mixin's context stays 0.
 
 use std::collections::BTreeMap;
 
@@ -37,17 +39,20 @@ impl Context {
     }
 }
 
-/// `plugins._sortingOrder.<id>.<context>`, if set.
+/// `plugins._sortingOrder.<id>.<context>`, if set to anything but 0
+/// (OctoPrint ignores an override of 0).
 pub fn override_for(
     overrides: &BTreeMap<String, BTreeMap<String, i64>>,
     id: &str,
     context: &str,
 ) -> Option<i64> {
-    overrides.get(id)?.get(context).copied()
+    overrides.get(id)?.get(context).copied().filter(|o| *o != 0)
 }
 
 /// The order of plugin `id`'s handler of `hook`: the config override, else the
-/// order it registered with, else 1000.
+/// order it registered with, else 1000. An order of 0, registered or in the
+/// config, counts as none (as in OctoPrint, where a falsy order is the
+/// default).
 pub fn hook_order(
     overrides: &BTreeMap<String, BTreeMap<String, i64>>,
     id: &str,
@@ -55,7 +60,7 @@ pub fn hook_order(
     registered: Option<i64>,
 ) -> i64 {
     override_for(overrides, id, hook)
-        .or(registered)
+        .or(registered.filter(|o| *o != 0))
         .unwrap_or(DEFAULT_ORDER)
 }
 
@@ -64,12 +69,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn zero_stays_zero_and_overrides_win() {
+    fn zero_is_no_order_and_overrides_win() {
         let mut o = BTreeMap::new();
         o.insert("b".to_owned(), BTreeMap::from([("h".to_owned(), 0)]));
-        assert_eq!(hook_order(&o, "a", "h", Some(0)), 0);
+        o.insert("c".to_owned(), BTreeMap::from([("h".to_owned(), -3)]));
+        assert_eq!(hook_order(&o, "a", "h", Some(0)), DEFAULT_ORDER);
+        assert_eq!(hook_order(&o, "a", "h", Some(-1)), -1);
         assert_eq!(hook_order(&o, "a", "h", None), DEFAULT_ORDER);
-        assert_eq!(hook_order(&o, "b", "h", Some(5)), 0);
+        assert_eq!(
+            hook_order(&o, "b", "h", Some(5)),
+            5,
+            "an override of 0 is ignored"
+        );
+        assert_eq!(hook_order(&o, "c", "h", Some(5)), -3);
+        assert_eq!(override_for(&o, "b", "h"), None);
         assert_eq!(override_for(&o, "b", "other"), None);
     }
 }
