@@ -179,12 +179,16 @@ impl PluginSettings {
     }
 
     /// The default `on_settings_cleanup`: reduces what is stored to its
-    /// difference from the defaults (keeping the version).
+    /// difference from the defaults, keeping the version unless it is
+    /// `null` (which OctoPrint removes: no version is the default).
     pub fn cleanup(&self) -> Result<(), ConfigError> {
         match self.store.get(&self.root()) {
             None => Ok(()),
             Some(Value::Object(stored)) => {
-                let version = stored.get(CONFIG_VERSION_KEY).cloned();
+                let version = stored
+                    .get(CONFIG_VERSION_KEY)
+                    .filter(|v| !v.is_null())
+                    .cloned();
                 self.replace_all(&Value::Object(stored), version)
             }
             Some(_) => self.store.remove(self.root()),
@@ -283,6 +287,13 @@ mod tests {
         s.cleanup().unwrap();
         assert_eq!(s.stored(), json!({"_config_version": 1, "some_value": 7}));
         let (_d, s) = settings("plugins:\n  hw: null\n");
+        s.cleanup().unwrap();
+        assert_eq!(s.store.get(&key_path(&["plugins", "hw"])), None);
+        // A version of null is removed, as OctoPrint removes it.
+        let (_d, s) = settings("plugins:\n  hw:\n    _config_version: null\n    some_value: 7\n");
+        s.cleanup().unwrap();
+        assert_eq!(s.stored(), json!({"some_value": 7}));
+        let (_d, s) = settings("plugins:\n  hw:\n    _config_version: null\n");
         s.cleanup().unwrap();
         assert_eq!(s.store.get(&key_path(&["plugins", "hw"])), None);
     }
