@@ -11,6 +11,10 @@
 //! 1000; 0 is the product's bundled plugins, the slicer and the test
 //! picture webcam, as `scripts/run` bundles them), `--json` for one JSON
 //! line per count. Best of 5 starts per count.
+//!
+//! Beside each count with plugins it times the loader's floor: a process
+//! (this bench, started again) that does nothing but `dlopen` the same
+//! libraries and exit. What Plinth takes beyond it is its own work.
 
 mod support;
 
@@ -51,10 +55,39 @@ fn start_once(release: &Path, base: &Path, bundled: &Path) -> (Duration, u64) {
     (elapsed, rss)
 }
 
+/// The loader's floor: this process only maps every library of `dir`.
+fn dlopen_only(dir: &Path) {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    for file in files {
+        abi_stable::library::RawLibrary::load_at(&file).unwrap();
+    }
+}
+
+/// One run of [`dlopen_only`] in a process of its own, exec to exit.
+fn floor_once(dir: &Path) -> Duration {
+    let began = Instant::now();
+    let status = Command::new(std::env::current_exe().unwrap())
+        .arg("--dlopen-only")
+        .arg(dir)
+        .status()
+        .unwrap();
+    assert!(status.success(), "the dlopen-only process failed");
+    began.elapsed()
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "--list") {
         return;
+    }
+    if let [flag, dir] = &args[..] {
+        if flag == "--dlopen-only" {
+            return dlopen_only(Path::new(dir));
+        }
     }
     let json = args.iter().any(|a| a == "--json");
     let mut counts: Vec<usize> = args.iter().filter_map(|a| a.parse().ok()).collect();
@@ -91,6 +124,7 @@ fn main() {
             .map(|_| start_once(&release, &base, &bundled))
             .min_by_key(|(d, _)| *d)
             .unwrap();
+        let floor = (copies > 0).then(|| (0..5).map(|_| floor_once(&plugins)).min().unwrap());
         let what = if copies == 0 {
             "the bundled plugins".to_owned()
         } else {
@@ -100,7 +134,8 @@ fn main() {
             println!(
                 "{}",
                 serde_json::json!({"bench": "startup", "plugins": copies,
-                    "start_ms": (best.as_secs_f64() * 1e4).round() / 10.0, "rss_kib": rss})
+                    "start_ms": (best.as_secs_f64() * 1e4).round() / 10.0, "rss_kib": rss,
+                    "dlopen_only_ms": floor.map(|f| (f.as_secs_f64() * 1e4).round() / 10.0)})
             );
         } else {
             println!(
@@ -108,6 +143,12 @@ fn main() {
                 best.as_secs_f64() * 1e3,
                 rss / 1024
             );
+            if let Some(floor) = floor {
+                println!(
+                    "  the loader's floor, a process that only dlopens the {copies} libraries: {:.1} ms",
+                    floor.as_secs_f64() * 1e3
+                );
+            }
         }
     }
 }

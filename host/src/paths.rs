@@ -63,6 +63,12 @@ impl Paths {
         self.basedir.join("crash_record")
     }
 
+    /// `<basedir>/scan_cache.json`: what reading and checking each plugin
+    /// library found, for the next start (see `plugins::scan_cache`).
+    pub fn scan_cache(&self) -> PathBuf {
+        self.basedir.join("scan_cache.json")
+    }
+
     /// `<basedir>/plugins`: plugins the user installed.
     pub fn user_plugins(&self) -> PathBuf {
         self.basedir.join("plugins")

@@ -79,7 +79,7 @@ fn check_loads(library: &Path) -> Result<plinth_abi::Metadata, InstallError> {
     };
     let meta = metadata::read(library).map_err(refused)?;
     metadata::check_compatible(&meta).map_err(refused)?;
-    loader::load(library, &meta).map_err(refused)?;
+    loader::load(library, &meta, loader::LayoutCheck::Run).map_err(refused)?;
     Ok(meta)
 }
 
@@ -318,7 +318,14 @@ impl PluginManager {
             next.error = None;
             match next.found.problem.as_ref().map(ToString::to_string) {
                 Some(problem) => next.fail(State::Failed, problem),
-                None => evaluate(next, &options, &disabled, &blocklist, &quarantined),
+                None => evaluate(
+                    next,
+                    &self.shared.scan,
+                    &options,
+                    &disabled,
+                    &blocklist,
+                    &quarantined,
+                ),
             }
         }
     }

@@ -19,13 +19,33 @@ use crate::plugins::transport::Library;
 /// a plugin built against an older SDK has fewer root-module fields than this
 /// host, so the host's layout must extend the plugin's; a newer plugin's
 /// layout must extend the host's. Fields the plugin lacks read back as `None`.
-pub fn load(path: &Path, meta: &Metadata) -> Result<Arc<dyn Library>, Refusal> {
-    Ok(Arc::new(load_in_process(path, meta)?))
+/// [`LayoutCheck::PassedBefore`] skips it for a file that passed it at an
+/// earlier start of this host build (the scan cache says so).
+pub fn load(path: &Path, meta: &Metadata, check: LayoutCheck) -> Result<Arc<dyn Library>, Refusal> {
+    Ok(Arc::new(load_checked(path, meta, check)?))
+}
+
+/// Whether a library's layout is checked as it loads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LayoutCheck {
+    /// Check it.
+    Run,
+    /// This very file (same path, size, times and inode) passed the check
+    /// at an earlier start of this host build.
+    PassedBefore,
 }
 
 /// Maps the library at `path` into this process (the host's, or an isolated
-/// plugin's runner).
+/// plugin's runner), checking its layout.
 pub(crate) fn load_in_process(path: &Path, meta: &Metadata) -> Result<ffi::InProcess, Refusal> {
+    load_checked(path, meta, LayoutCheck::Run)
+}
+
+fn load_checked(
+    path: &Path,
+    meta: &Metadata,
+    check: LayoutCheck,
+) -> Result<ffi::InProcess, Refusal> {
     let header = lib_header_from_path(path).map_err(|e| match e {
         e @ LibraryError::OpenError { .. } => Refusal::Failed(format!(
             "cannot load the library: {}",
@@ -50,7 +70,7 @@ pub(crate) fn load_in_process(path: &Path, meta: &Metadata) -> Result<ffi::InPro
             one_line(&other.to_string())
         )),
     })?;
-    let module = ffi::root_module(header, meta.abi.1).map_err(|e| match e {
+    let module = ffi::root_module(header, meta.abi.1, check).map_err(|e| match e {
         ffi::RootModuleError::NoLayout => {
             Refusal::Incompatible("the library carries no layout to check".into())
         }

@@ -24,8 +24,8 @@ use crate::plugins::discover::discover;
 pub use crate::plugins::error::{EnableError, ManagerError, NoPlugin};
 use crate::plugins::events::{EventBus, EventSink};
 use crate::plugins::lifecycle::{self, Facts, Step};
-use crate::plugins::metadata;
 use crate::plugins::object::PluginObject;
+use crate::plugins::scan_cache::ScanCache;
 use crate::plugins::services::{HostServices, PluginContext, ServerServices};
 use crate::plugins::state::{
     apply_overlays, evaluate, refusal_state, source_name, Live, Record, Records, Stage,
@@ -66,6 +66,8 @@ pub(crate) struct Shared {
     pub(crate) crashes: Crashes,
     /// The plugin step a server's start-up is at, in its marker.
     pub(crate) steps: crate::plugins::startup::Steps,
+    /// What reading and checking each library found, kept for the next start.
+    pub(crate) scan: ScanCache,
     pub(crate) me: Weak<Shared>,
 }
 
@@ -96,6 +98,8 @@ impl PluginManager {
         let blocklist = config.blocklist()?;
         let quarantined = quarantined(&config);
         let mut records = Records::default();
+        let scan = ScanCache::open(paths.scan_cache());
+        let began = std::time::Instant::now();
         for (seq, found) in discover(&paths).into_iter().enumerate() {
             let mut record = Record::found(seq, found);
             if let Some(winner) = records.get(&record.found.id) {
@@ -109,16 +113,29 @@ impl PluginManager {
                     .found
                     .library
                     .as_deref()
-                    .and_then(|l| metadata::read(l).ok());
+                    .and_then(|l| scan.metadata(l).ok());
                 record.fail(State::Shadowed, msg);
             } else if let Some(problem) = record.found.problem.as_ref().map(ToString::to_string) {
                 record.fail(State::Failed, problem);
             } else {
-                evaluate(&mut record, &options, &disabled, &blocklist, &quarantined);
+                evaluate(
+                    &mut record,
+                    &scan,
+                    &options,
+                    &disabled,
+                    &blocklist,
+                    &quarantined,
+                );
             }
             records.push(record);
         }
+        tracing::debug!(
+            "discovered {} plugins and read their metadata in {:.1} ms",
+            records.iter().count(),
+            began.elapsed().as_secs_f64() * 1e3
+        );
         apply_overlays(&config, &mut records)?;
+        scan.save();
         let queue_limit =
             usize::try_from(crate::config::host_settings::EVENT_QUEUE_LIMIT.get(&config))
                 .unwrap_or(usize::MAX);
@@ -137,6 +154,7 @@ impl PluginManager {
             slicing_progress: Default::default(),
             crashes: Crashes::default(),
             steps: Default::default(),
+            scan,
             me: me.clone(),
         });
         Ok(Self { shared })
@@ -218,11 +236,17 @@ impl PluginManager {
             .read()
             .unwrap()
             .ids(|r| r.state == State::Enabled && matches!(r.stage, Stage::Listed));
+        let (count, began) = (todo.len(), std::time::Instant::now());
         for id in todo {
             self.shared.steps.mark(&id, "loading");
             let _ = self.load(&id);
             self.shared.steps.done();
         }
+        self.shared.scan.save();
+        tracing::debug!(
+            "loaded {count} libraries in {:.1} ms",
+            began.elapsed().as_secs_f64() * 1e3
+        );
     }
 
     /// Loads the library of `id` unless it is loaded; its library, or why not
@@ -274,11 +298,16 @@ impl PluginManager {
             .read()
             .unwrap()
             .ids(|r| r.state == State::Enabled && matches!(r.stage, Stage::Loaded(_)));
+        let (count, began) = (todo.len(), std::time::Instant::now());
         for id in todo {
             self.shared.steps.mark(&id, "enabling");
             self.enable(&id);
             self.shared.steps.done();
         }
+        tracing::debug!(
+            "enabled {count} plugins in {:.1} ms",
+            began.elapsed().as_secs_f64() * 1e3
+        );
     }
 
     /// Creates (injects and initialises) the plugin's object unless it exists,

@@ -1,5 +1,6 @@
 //! Plugins, along their data path: [`discover`] finds them in the three
-//! sources, [`metadata`] reads what each one is without running it, [`state`]
+//! sources, [`metadata`] reads what each one is without running it (remembered
+//! per unchanged file in the [`scan_cache`]), [`state`]
 //! decides what becomes of it (enabled, disabled, blocklisted, …), [`loader`]
 //! maps its library in, and the [`manager`] drives its lifecycle (enable,
 //! disable, uninstall, start-up, shutdown) through its [`object`]. Calls go in
@@ -23,6 +24,7 @@ pub mod manager;
 pub mod metadata;
 pub mod object;
 pub mod placement;
+pub(crate) mod scan_cache;
 pub mod services;
 pub mod sorting;
 pub mod startup;

@@ -189,7 +189,16 @@ impl PluginManager {
             crate::plugins::isolated::frame::control::LOAD,
             shown.as_bytes(),
         );
-        loader::load(path, meta)
+        let check = if self.shared.scan.layout_checked(path) {
+            loader::LayoutCheck::PassedBefore
+        } else {
+            loader::LayoutCheck::Run
+        };
+        let library = loader::load(path, meta, check)?;
+        if check == loader::LayoutCheck::Run {
+            self.shared.scan.remember_layout_checked(path);
+        }
+        Ok(library)
     }
 
     /// Drops the plugin's object and forgets its library (it is loaded

@@ -12,6 +12,7 @@ use crate::plugins::discover::{Found, Source};
 use crate::plugins::lifecycle;
 use crate::plugins::metadata::{self, Refusal};
 use crate::plugins::object::PluginObject;
+use crate::plugins::scan_cache::ScanCache;
 use crate::plugins::services::PluginContext;
 use crate::plugins::transport::Library;
 use std::sync::Arc;
@@ -441,6 +442,7 @@ pub(crate) fn refusal_state(refusal: Refusal) -> (State, String) {
 /// from it, the blocklist, safe mode and the disabled list.
 pub(crate) fn evaluate(
     record: &mut Record,
+    scan: &ScanCache,
     options: &Options,
     disabled: &[String],
     blocklist: &[BlockEntry],
@@ -451,7 +453,7 @@ pub(crate) fn evaluate(
         .library
         .clone()
         .expect("found plugins without a problem have a library");
-    let (meta, checked) = match metadata::read(&library) {
+    let (meta, checked) = match scan.metadata(&library) {
         Ok(meta) => {
             let checked = metadata::check_compatible(&meta);
             (Some(meta), checked)

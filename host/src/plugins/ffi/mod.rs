@@ -20,6 +20,7 @@ use plinth_abi::vtable::{CallOutcome, HostHandle, HostVTable, PluginInstance, Pl
 #[cfg(unix)]
 pub(crate) mod crash;
 
+use crate::plugins::loader::LayoutCheck;
 use crate::plugins::object::CallError;
 use crate::plugins::services::PluginContext;
 use crate::plugins::transport::{Fault, Library, Transport};
@@ -39,20 +40,26 @@ pub(crate) enum RootModuleError {
 /// against an older ABI has fewer root-module fields than this host, so the
 /// host's layout must extend the plugin's; a newer plugin's layout must
 /// extend the host's. Fields the plugin lacks read back as `None`.
+/// [`LayoutCheck::PassedBefore`]: this very library file passed the same
+/// check at an earlier start of this host build, so it is not walked again.
 pub(crate) fn root_module(
     header: &'static LibHeader,
     plugin_minor: u32,
+    check: LayoutCheck,
 ) -> Result<PluginModuleRef, RootModuleError> {
     let host = <PluginModuleRef as StableAbi>::LAYOUT;
     let plugin = header.layout().ok_or(RootModuleError::NoLayout)?;
-    let checked = if plugin_minor < plinth_abi::ABI_MINOR {
-        check_layout_compatibility(plugin, host)
-    } else {
-        check_layout_compatibility(host, plugin)
-    };
-    checked.map_err(|e| RootModuleError::Layout(e.to_string()))?;
+    if check == LayoutCheck::Run {
+        let checked = if plugin_minor < plinth_abi::ABI_MINOR {
+            check_layout_compatibility(plugin, host)
+        } else {
+            check_layout_compatibility(host, plugin)
+        };
+        checked.map_err(|e| RootModuleError::Layout(e.to_string()))?;
+    }
     // SAFETY: the layout was checked just above, in the direction that
-    // matches the plugin's ABI minor.
+    // matches the plugin's ABI minor, or (`PassedBefore`) the same way for
+    // this unchanged file by this same host build at an earlier start.
     unsafe { header.init_root_module_with_unchecked_layout::<PluginModuleRef>() }
         .map_err(|e: LibraryError| RootModuleError::Init(e.to_string()))
 }

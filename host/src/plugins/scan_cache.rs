@@ -1,0 +1,225 @@
+//! What reading and checking each library found at an earlier start, so an
+//! unchanged library is not read or checked again: its metadata, and that
+//! its binary interface matched this host's. Kept in
+//! `<basedir>/scan_cache.json`.
+//!
+//! An entry counts only for the very same file: same path, size,
+//! modification and change times, device and inode (the change time moves
+//! with every write and cannot be set back). It also counts only for the
+//! same host build: a new `plinth` executable starts from an empty cache.
+//! A missing, damaged or foreign cache file is ignored and written anew;
+//! a cache that cannot be written costs the next start its speed, nothing
+//! else.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+
+use plinth_abi::Metadata;
+use serde::{Deserialize, Serialize};
+
+use crate::plugins::metadata::{self, Refusal};
+
+/// A library file as the file system describes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Identity {
+    size: u64,
+    modified_ns: i128,
+    changed_ns: i128,
+    device: u64,
+    inode: u64,
+}
+
+impl Identity {
+    fn of(path: &Path) -> Option<Self> {
+        let meta = std::fs::metadata(path).ok()?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            let ns = |s: i64, n: i64| i128::from(s) * 1_000_000_000 + i128::from(n);
+            Some(Self {
+                size: meta.size(),
+                modified_ns: ns(meta.mtime(), meta.mtime_nsec()),
+                changed_ns: ns(meta.ctime(), meta.ctime_nsec()),
+                device: meta.dev(),
+                inode: meta.ino(),
+            })
+        }
+        #[cfg(not(unix))]
+        {
+            let ns = |t: std::io::Result<std::time::SystemTime>| {
+                t.ok()
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map_or(0, |d| d.as_nanos() as i128)
+            };
+            Some(Self {
+                size: meta.len(),
+                modified_ns: ns(meta.modified()),
+                changed_ns: ns(meta.created()),
+                device: 0,
+                inode: 0,
+            })
+        }
+    }
+}
+
+/// What is known of one library.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Entry {
+    library: PathBuf,
+    identity: Identity,
+    metadata: Metadata,
+    /// Its root module's layout passed this host's check.
+    layout_checked: bool,
+}
+
+/// The cache file.
+#[derive(Serialize, Deserialize)]
+struct Stored {
+    /// The host build the entries were made by.
+    host: String,
+    entries: Vec<Entry>,
+}
+
+/// The cache of one host process.
+pub(crate) struct ScanCache {
+    file: PathBuf,
+    host: String,
+    /// Entries by library path, with whether this process used them.
+    entries: Mutex<HashMap<PathBuf, (Entry, bool)>>,
+    changed: AtomicBool,
+}
+
+impl ScanCache {
+    /// The cache in `file`, for this host build; empty when the file is
+    /// missing, damaged or written by another build.
+    pub(crate) fn open(file: PathBuf) -> Self {
+        let host = host_build();
+        let stored = std::fs::read(&file)
+            .ok()
+            .and_then(|bytes| match serde_json::from_slice::<Stored>(&bytes) {
+                Ok(stored) => Some(stored),
+                Err(e) => {
+                    tracing::debug!("ignoring the scan cache {}: {e}", file.display());
+                    None
+                }
+            })
+            .filter(|stored| stored.host == host);
+        let entries = stored
+            .map(|s| s.entries)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|e| (e.library.clone(), (e, false)))
+            .collect();
+        Self {
+            file,
+            host,
+            entries: Mutex::new(entries),
+            changed: AtomicBool::new(false),
+        }
+    }
+
+    /// The metadata of `library`: remembered when the file is unchanged,
+    /// else read from it (and remembered when it could be read).
+    pub(crate) fn metadata(&self, library: &Path) -> Result<Metadata, Refusal> {
+        let identity = Identity::of(library);
+        {
+            let mut entries = self.entries.lock().unwrap();
+            if let Some((entry, used)) = entries.get_mut(library) {
+                if Some(&entry.identity) == identity.as_ref() {
+                    *used = true;
+                    return Ok(entry.metadata.clone());
+                }
+            }
+        }
+        let metadata = metadata::read(library)?;
+        if let Some(identity) = identity {
+            let entry = Entry {
+                library: library.to_owned(),
+                identity,
+                metadata: metadata.clone(),
+                layout_checked: false,
+            };
+            self.entries
+                .lock()
+                .unwrap()
+                .insert(library.to_owned(), (entry, true));
+            self.changed.store(true, Ordering::Relaxed);
+        }
+        Ok(metadata)
+    }
+
+    /// Whether the layout of `library`, as it is on disk now, passed this
+    /// host's check at an earlier load.
+    pub(crate) fn layout_checked(&self, library: &Path) -> bool {
+        let Some(identity) = Identity::of(library) else {
+            return false;
+        };
+        let entries = self.entries.lock().unwrap();
+        entries
+            .get(library)
+            .is_some_and(|(e, _)| e.layout_checked && e.identity == identity)
+    }
+
+    /// The layout of `library` passed this host's check just now.
+    pub(crate) fn remember_layout_checked(&self, library: &Path) {
+        let identity = Identity::of(library);
+        let mut entries = self.entries.lock().unwrap();
+        if let Some((entry, _)) = entries.get_mut(library) {
+            if Some(&entry.identity) == identity.as_ref() && !entry.layout_checked {
+                entry.layout_checked = true;
+                self.changed.store(true, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Writes the entries this process used, if anything changed.
+    pub(crate) fn save(&self) {
+        let entries = self.entries.lock().unwrap();
+        let unused = entries.values().any(|(_, used)| !used);
+        if !self.changed.swap(false, Ordering::Relaxed) && !unused {
+            return;
+        }
+        let mut kept: Vec<Entry> = entries
+            .values()
+            .filter(|(_, used)| *used)
+            .map(|(e, _)| e.clone())
+            .collect();
+        kept.sort_by(|a, b| a.library.cmp(&b.library));
+        let stored = Stored {
+            host: self.host.clone(),
+            entries: kept,
+        };
+        let written = serde_json::to_vec(&stored)
+            .map_err(std::io::Error::other)
+            .and_then(|bytes| crate::disk::write_atomic(&self.file, &bytes));
+        if let Err(e) = written {
+            tracing::debug!("cannot write the scan cache {}: {e}", self.file.display());
+        }
+    }
+}
+
+/// This host build: its version, ABI and executable file. Another build
+/// may check layouts differently, so it starts from an empty cache.
+fn host_build() -> String {
+    let exe = std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some((Identity::of(&exe)?, exe)));
+    let exe = match exe {
+        Some((id, path)) => format!(
+            "{} {} {} {}",
+            path.display(),
+            id.size,
+            id.modified_ns,
+            id.inode
+        ),
+        None => "unknown executable".to_owned(),
+    };
+    format!(
+        "plinth {} abi {}.{} {exe}",
+        env!("CARGO_PKG_VERSION"),
+        plinth_abi::ABI_MAJOR,
+        plinth_abi::ABI_MINOR
+    )
+}
