@@ -23,12 +23,14 @@ fn eight_threads_saving_different_plugins_a_thousand_times_each_lose_nothing() {
     let threads: Vec<_> = (0..8)
         .map(|t| {
             let settings = PluginSettings::new(store.clone(), &format!("plugin_{t}"));
-            settings.set_defaults(json!({"counter": -1, "name": "x"}), None);
+            settings.set_defaults(json!({"counter": -1, "name": "x", "last": ""}), None);
             std::thread::spawn(move || {
                 for i in 0..1000 {
-                    settings.set(&key_path(&["counter"]), json!(i)).unwrap();
                     settings
-                        .set(&key_path(&["last"]), json!(format!("{t}-{i}")))
+                        .set(&key_path(&["counter"]), json!(i), false)
+                        .unwrap();
+                    settings
+                        .set(&key_path(&["last"]), json!(format!("{t}-{i}")), false)
                         .unwrap();
                     settings.persist().unwrap();
                 }

@@ -713,8 +713,12 @@ fn a_settings_overlay_applies_while_its_plugin_is_enabled() {
     );
     assert_eq!(hw.get(&["some_value".to_owned()]), Some(json!(23)));
     // The overlay is a default: setting the value it gives stores nothing.
-    hw.set(&["some_setting".to_owned()], json!("from the overlay"))
-        .unwrap();
+    hw.set(
+        &["some_setting".to_owned()],
+        json!("from the overlay"),
+        false,
+    )
+    .unwrap();
     assert_eq!(hw.stored(), json!({}));
     assert!(
         !sb.config().contains("victim"),

@@ -477,6 +477,26 @@ pub mod host {
         /// The connectivity checker (OctoPrint's `_connectivity_checker`).
         Connectivity = 24, 2, crate::types::ConnectivityCall => Result<Value, crate::types::Refusal>
     );
+    method!(
+        /// Sets a setting as given, even when it equals its default or is
+        /// not among the defaults (OctoPrint's `set(path, value, force=True)`):
+        /// `(path, value)`.
+        SettingsSetForced = 25, 2, (Vec<String>, Value) => ()
+    );
+    method!(
+        /// Sets a value of the host's config (OctoPrint's `global_set`):
+        /// `(path, value, force)`.
+        SettingsGlobalSet = 26, 2, (Vec<String>, Value, bool) => ()
+    );
+    method!(
+        /// Removes a value of the host's config (OctoPrint's `global_remove`).
+        SettingsGlobalRemove = 27, 2, Vec<String> => ()
+    );
+    method!(
+        /// A base folder's absolute path, created when missing (OctoPrint's
+        /// `global_get_basefolder`).
+        BaseFolderPath = 28, 2, crate::types::BaseFolder => String
+    );
 }
 
 /// The seed's `is_wizard_ignored` table: whether a wizard of version `current`

@@ -346,3 +346,70 @@ impl std::fmt::Display for Refusal {
 }
 
 impl std::error::Error for Refusal {}
+
+/// A folder of the host's base folder, by OctoPrint's name for it
+/// (`settings.getBaseFolder(type)`, a plugin's `global_get_basefolder`).
+/// The host creates the folder when it is missing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum BaseFolder {
+    /// `uploads`: the files of the local storage.
+    Uploads,
+    /// `data`: the plugins' data folders (`data/<id>`).
+    Data,
+    /// `logs`: log files, among them a plugin's own
+    /// (`plugin_<id>.log`, see the SDK's `plugin_logfile_path`).
+    Logs,
+    /// `plugins`: plugins the user installed.
+    Plugins,
+    /// `scripts`: G-code scripts (`scripts/gcode/…`).
+    Scripts,
+    /// `printerProfiles`: printer profiles.
+    PrinterProfiles,
+    /// `slicingProfiles`: slicing profiles.
+    SlicingProfiles,
+    /// `generated`: files the host or plugins generate and may regenerate.
+    Generated,
+    /// `timelapse`: rendered timelapses.
+    Timelapse,
+    /// `translations`: installed translations.
+    Translations,
+}
+
+impl BaseFolder {
+    /// Every base folder.
+    pub const ALL: [BaseFolder; 10] = [
+        Self::Uploads,
+        Self::Data,
+        Self::Logs,
+        Self::Plugins,
+        Self::Scripts,
+        Self::PrinterProfiles,
+        Self::SlicingProfiles,
+        Self::Generated,
+        Self::Timelapse,
+        Self::Translations,
+    ];
+
+    /// OctoPrint's name for it, which is also its folder's name under the
+    /// base folder: `uploads`, `printerProfiles`, ….
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Uploads => "uploads",
+            Self::Data => "data",
+            Self::Logs => "logs",
+            Self::Plugins => "plugins",
+            Self::Scripts => "scripts",
+            Self::PrinterProfiles => "printerProfiles",
+            Self::SlicingProfiles => "slicingProfiles",
+            Self::Generated => "generated",
+            Self::Timelapse => "timelapse",
+            Self::Translations => "translations",
+        }
+    }
+
+    /// The folder of OctoPrint's name `name`, if there is one.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|f| f.name() == name)
+    }
+}

@@ -155,6 +155,7 @@ pub use plinth_abi::types::{
     SlicingProfile, SlicingProgress, UserSummary, Webcam,
 };
 pub use plinth_abi::types::{Refusal, RefusalKind};
+pub use plinth_abi::BaseFolder;
 pub use plugin::{HelperFn, HookHandler, Plugin, Registry};
 pub use printer::{Printer, PrinterState};
 pub use serde_json::{json, Value};
@@ -169,7 +170,7 @@ pub struct ReadmeGuide;
 /// Everything a plugin usually needs, in one import.
 pub mod prelude {
     pub use crate::{
-        events, export_plugin, json, AssetPlugin, BlueprintPlugin, BlueprintRoutes,
+        events, export_plugin, json, AssetPlugin, BaseFolder, BlueprintPlugin, BlueprintRoutes,
         EnvironmentDetectionPlugin, EventHandlerPlugin, FileManager, Host, Payload, Plugin,
         PluginError, PluginResult, Preprocessors, Printer, ProgressPlugin, Registry, Request,
         Response, ServiceError, Settings, SettingsPlugin, ShutdownPlugin, SimpleApiPlugin,

@@ -1,5 +1,8 @@
 //! The plugin's settings handle (OctoPrint's `self._settings`).
 
+use std::path::PathBuf;
+
+use plinth_abi::BaseFolder;
 use serde_json::Value;
 
 use crate::host::{Host, HostError};
@@ -85,15 +88,66 @@ impl Settings {
             .unwrap_or(Value::Null)
     }
 
-    /// Sets the value at `path` (after the setter preprocessor). Not saved to disk until [`save`](Settings::save).
+    /// Sets the value at `path` (after the setter preprocessor), as
+    /// OctoPrint's `set(path, value)`. Not saved to disk until
+    /// [`save`](Settings::save).
+    ///
+    /// A value equal to its default is not stored (it removes the stored
+    /// one), and, as in OctoPrint, a path that is neither among the
+    /// defaults nor stored is not written at all: declare the key in
+    /// [`SettingsPlugin::get_settings_defaults`](crate::SettingsPlugin::get_settings_defaults),
+    /// or use [`set_forced`](Settings::set_forced).
     pub fn set(&self, path: &[&str], value: impl Into<Value>) -> Result<(), HostError> {
+        let (path, value) = self.preprocessed(path, value.into());
+        self.host.call::<services::SettingsSet>(&(path, value))
+    }
+
+    /// Sets the value at `path` as given, even when it equals its default or
+    /// is not among the defaults: OctoPrint's `set(path, value, force=True)`.
+    pub fn set_forced(&self, path: &[&str], value: impl Into<Value>) -> Result<(), HostError> {
+        let (path, value) = self.preprocessed(path, value.into());
+        self.host
+            .call::<services::SettingsSetForced>(&(path, value))
+    }
+
+    /// [`set`](Settings::set) of a value converted as OctoPrint's `set_int`
+    /// converts it ([`to_int`], then clamped to `min` and `max`). A value
+    /// that does not convert is not written (an error says so).
+    pub fn set_int(
+        &self,
+        path: &[&str],
+        value: impl Into<Value>,
+        min: Option<i64>,
+        max: Option<i64>,
+    ) -> Result<(), HostError> {
+        self.set(path, converted_int(path, value.into(), min, max)?)
+    }
+
+    /// [`set`](Settings::set) of a value converted as OctoPrint's
+    /// `set_float` converts it ([`to_float`], then clamped).
+    pub fn set_float(
+        &self,
+        path: &[&str],
+        value: impl Into<Value>,
+        min: Option<f64>,
+        max: Option<f64>,
+    ) -> Result<(), HostError> {
+        self.set(path, converted_float(path, value.into(), min, max)?)
+    }
+
+    /// [`set`](Settings::set) of a value converted as OctoPrint's
+    /// `set_boolean` converts it ([`to_bool`]; null stays null).
+    pub fn set_boolean(&self, path: &[&str], value: impl Into<Value>) -> Result<(), HostError> {
+        self.set(path, converted_bool(value.into()))
+    }
+
+    fn preprocessed(&self, path: &[&str], value: Value) -> (Vec<String>, Value) {
         let path = owned(path);
-        let value = value.into();
         let value = match self.host.preprocessors().get() {
             Some(pre) => pre.apply_setter(&path, value),
             None => value,
         };
-        self.host.call::<services::SettingsSet>(&(path, value))
+        (path, value)
     }
 
     /// Removes the stored value at `path`: it reads as its default again.
@@ -145,9 +199,164 @@ impl Settings {
         self.host.call::<services::SettingsCleanup>(&())
     }
 
-    /// A value of the host's own settings (outside `plugins`), e.g. `&["server", "port"]`. Read only.
+    /// A value of the host's whole config, e.g. `&["server", "port"]` or
+    /// another plugin's `&["plugins", "other", "key"]` (OctoPrint's `global_get`).
     pub fn global_get(&self, path: &[&str]) -> Option<Value> {
         self.read::<services::SettingsGlobalGet>(&owned(path))?
+    }
+
+    /// Whether the host's config has a value at `path` (OctoPrint's `global_has`).
+    pub fn global_has(&self, path: &[&str]) -> bool {
+        self.global_get(path).is_some()
+    }
+
+    /// [`global_get`](Settings::global_get) as an integer ([`to_int`]).
+    pub fn global_get_int(&self, path: &[&str]) -> Option<i64> {
+        to_int(&self.global_get(path)?)
+    }
+
+    /// [`global_get`](Settings::global_get) as a float ([`to_float`]).
+    pub fn global_get_float(&self, path: &[&str]) -> Option<f64> {
+        to_float(&self.global_get(path)?)
+    }
+
+    /// [`global_get`](Settings::global_get) as a boolean ([`to_bool`]).
+    pub fn global_get_boolean(&self, path: &[&str]) -> Option<bool> {
+        self.global_get(path).map(|v| to_bool(&v))
+    }
+
+    /// Sets a value of the host's whole config (OctoPrint's `global_set`).
+    /// The defaults are the host's keys (`plinth config keys`): a value
+    /// equal to a key's default removes the stored one, and a path that is
+    /// neither a host key nor stored is not written unless
+    /// [`global_set_forced`](Settings::global_set_forced). Host keys are
+    /// checked: a value a key does not accept is an error naming the key.
+    /// Not saved until [`save`](Settings::save).
+    pub fn global_set(&self, path: &[&str], value: impl Into<Value>) -> Result<(), HostError> {
+        self.host
+            .call::<services::SettingsGlobalSet>(&(owned(path), value.into(), false))
+    }
+
+    /// [`global_set`](Settings::global_set) with OctoPrint's `force=True`:
+    /// stored as given in every case.
+    pub fn global_set_forced(
+        &self,
+        path: &[&str],
+        value: impl Into<Value>,
+    ) -> Result<(), HostError> {
+        self.host
+            .call::<services::SettingsGlobalSet>(&(owned(path), value.into(), true))
+    }
+
+    /// [`global_set`](Settings::global_set) of a value converted as
+    /// OctoPrint's `global_set_int` converts it.
+    pub fn global_set_int(
+        &self,
+        path: &[&str],
+        value: impl Into<Value>,
+        min: Option<i64>,
+        max: Option<i64>,
+    ) -> Result<(), HostError> {
+        self.global_set(path, converted_int(path, value.into(), min, max)?)
+    }
+
+    /// [`global_set`](Settings::global_set) of a value converted as
+    /// OctoPrint's `global_set_float` converts it.
+    pub fn global_set_float(
+        &self,
+        path: &[&str],
+        value: impl Into<Value>,
+        min: Option<f64>,
+        max: Option<f64>,
+    ) -> Result<(), HostError> {
+        self.global_set(path, converted_float(path, value.into(), min, max)?)
+    }
+
+    /// [`global_set`](Settings::global_set) of a value converted as
+    /// OctoPrint's `global_set_boolean` converts it.
+    pub fn global_set_boolean(
+        &self,
+        path: &[&str],
+        value: impl Into<Value>,
+    ) -> Result<(), HostError> {
+        self.global_set(path, converted_bool(value.into()))
+    }
+
+    /// Removes a value of the host's config (OctoPrint's `global_remove`).
+    pub fn global_remove(&self, path: &[&str]) -> Result<(), HostError> {
+        self.host
+            .call::<services::SettingsGlobalRemove>(&owned(path))
+    }
+
+    /// The absolute path of a base folder, created when missing (OctoPrint's
+    /// `global_get_basefolder("logs")` is `global_get_basefolder(BaseFolder::Logs)`).
+    pub fn global_get_basefolder(&self, folder: BaseFolder) -> Result<PathBuf, HostError> {
+        self.host
+            .call::<services::BaseFolderPath>(&folder)
+            .map(PathBuf::from)
+    }
+
+    /// Where the plugin's own log file goes: `plugin_<id>.log`, or
+    /// `plugin_<id>_<postfix>.log`, in the `logs` base folder (created), as
+    /// OctoPrint's `get_plugin_logfile_path(postfix)`. The plugin writes it
+    /// itself; its [`Logger`](crate::Logger) lines go to the host's log.
+    pub fn get_plugin_logfile_path(&self, postfix: Option<&str>) -> Result<PathBuf, HostError> {
+        let folder = self.global_get_basefolder(BaseFolder::Logs)?;
+        let id = self.host.identifier();
+        Ok(folder.join(match postfix {
+            Some(postfix) => format!("plugin_{id}_{postfix}.log"),
+            None => format!("plugin_{id}.log"),
+        }))
+    }
+}
+
+/// OctoPrint's `set_int` conversion: null stays null; else [`to_int`],
+/// clamped.
+fn converted_int(
+    path: &[&str],
+    value: Value,
+    min: Option<i64>,
+    max: Option<i64>,
+) -> Result<Value, HostError> {
+    if value.is_null() {
+        return Ok(value);
+    }
+    let v = to_int(&value).ok_or_else(|| {
+        HostError::Failed(format!("{}: {value} is not a whole number", path.join(".")))
+    })?;
+    Ok(Value::from(
+        v.max(min.unwrap_or(i64::MIN)).min(max.unwrap_or(i64::MAX)),
+    ))
+}
+
+/// OctoPrint's `set_float` conversion: null stays null; else [`to_float`],
+/// clamped.
+fn converted_float(
+    path: &[&str],
+    value: Value,
+    min: Option<f64>,
+    max: Option<f64>,
+) -> Result<Value, HostError> {
+    if value.is_null() {
+        return Ok(value);
+    }
+    let mut v = to_float(&value)
+        .ok_or_else(|| HostError::Failed(format!("{}: {value} is not a number", path.join("."))))?;
+    if let Some(min) = min {
+        v = v.max(min);
+    }
+    if let Some(max) = max {
+        v = v.min(max);
+    }
+    Ok(Value::from(v))
+}
+
+/// OctoPrint's `set_boolean` conversion: null and booleans as they are,
+/// anything else through [`to_bool`].
+fn converted_bool(value: Value) -> Value {
+    match value {
+        Value::Null | Value::Bool(_) => value,
+        other => Value::Bool(to_bool(&other)),
     }
 }
 

@@ -489,7 +489,12 @@ fn config_command(manager: &PluginManager, cmd: ConfigCommand) -> Result<(), Cli
                 Some((id, rest)) => {
                     let access = PluginAccess::open(manager, &id);
                     let value = access.preprocess::<m::ApplySetterPreprocessor>(&rest, value);
-                    access.settings.set(&rest, value)
+                    // A value equal to its default is removed (as documented);
+                    // a path outside the defaults is stored all the same (an
+                    // administrator asked for it: OctoPrint's CLI forces).
+                    let known =
+                        crate::config::values::get(&access.settings.defaults(), &rest).is_some();
+                    access.settings.set(&rest, value, !known)
                 }
                 None => store.set(keys, value),
             }?;

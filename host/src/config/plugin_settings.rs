@@ -98,21 +98,62 @@ impl PluginSettings {
         self.get(path).is_some()
     }
 
-    /// Sets `path`. What equals the default is not stored; a value equal to the
-    /// default removes the stored one. Lists are replaced whole.
-    pub fn set(&self, path: &[String], value: Value) -> Result<(), ConfigError> {
+    /// Sets `path`, as OctoPrint's `PluginSettings.set(path, value, force)`.
+    /// What equals the default is not stored; a value equal to the default
+    /// removes the stored one. Lists are replaced whole. A path that is
+    /// neither among the defaults nor stored is not written. With `force`,
+    /// the value is stored as given in every case.
+    pub fn set(&self, path: &[String], value: Value, force: bool) -> Result<(), ConfigError> {
         if path.is_empty() {
             let version = self.stored().get(CONFIG_VERSION_KEY).cloned();
             return self.replace_all(&value, version);
         }
+        if force {
+            return self.store.set(self.full(path), value);
+        }
         let defaults = self.defaults();
         let diff = match values::get(&defaults, path) {
             Some(default) => values::minimal_diff(default, &value),
-            None => Some(value),
+            None => match self.store.get(&self.full(path)) {
+                Some(stored) if stored == value => return Ok(()),
+                Some(_) => Some(value),
+                None => {
+                    tracing::debug!(
+                        plugin = %self.id,
+                        "settings: {} is not among the defaults: not stored (set it with force to store it)",
+                        path.join(".")
+                    );
+                    return Ok(());
+                }
+            },
         };
         match diff {
             Some(diff) => self.store.set(self.full(path), diff),
             None => self.store.remove(self.full(path)),
+        }
+    }
+
+    /// Sets `path` of the host's whole config, as OctoPrint's
+    /// `global_set(path, value, force)`: the defaults are the host keys'
+    /// (`plinth config keys`); a value equal to a key's default removes the
+    /// stored one; a path that is neither a host key nor stored is not
+    /// written unless `force`. Host keys are checked as any change is.
+    pub fn global_set(
+        &self,
+        path: &[String],
+        value: Value,
+        force: bool,
+    ) -> Result<(), ConfigError> {
+        let path = path.to_vec();
+        if force {
+            return self.store.set(path, value);
+        }
+        let default = crate::config::host_settings::key_at(&path).map(|k| k.default_value());
+        match (self.store.get(&path), default) {
+            (Some(_), Some(default)) if default == value => self.store.remove(path),
+            (Some(stored), _) if stored != value => self.store.set(path, value),
+            (None, Some(default)) if default != value => self.store.set(path, value),
+            _ => Ok(()),
         }
     }
 
@@ -255,15 +296,61 @@ mod tests {
     #[test]
     fn setting_the_default_removes_the_stored_value_and_lists_are_replaced() {
         let (_d, s) = settings("plugins:\n  hw:\n    some_value: 42\n");
-        s.set(&p("some_value"), json!(23)).unwrap();
+        s.set(&p("some_value"), json!(23), false).unwrap();
         assert_eq!(s.stored(), json!({}));
-        s.set(&p("sub"), json!({"some_flag": true, "new": 5}))
+        s.set(&p("sub"), json!({"some_flag": true, "new": 5}), false)
             .unwrap();
         assert_eq!(s.stored(), json!({"sub": {"new": 5}}));
-        s.set(&p("l"), json!([3])).unwrap();
+        s.set(&p("l"), json!([3]), false).unwrap();
         assert_eq!(s.get(&p("l")), Some(json!([3])));
         s.remove(&p("l")).unwrap();
         assert_eq!(s.get(&p("l")), Some(json!([1, 2])));
+    }
+
+    // OctoPrint's test_settings.py: set with and without force.
+    #[test]
+    fn force_stores_a_default_and_a_path_outside_the_defaults() {
+        let (_d, s) = settings("");
+        // Equal to its default: stored only with force.
+        s.set(&p("some_value"), json!(23), false).unwrap();
+        assert_eq!(s.stored(), json!({}));
+        s.set(&p("some_value"), json!(23), true).unwrap();
+        assert_eq!(s.stored(), json!({"some_value": 23}));
+        // Not among the defaults and not stored: nothing without force.
+        s.set(&p("unknown"), json!("x"), false).unwrap();
+        assert_eq!(s.get(&p("unknown")), None);
+        s.set(&p("unknown"), json!("x"), true).unwrap();
+        assert_eq!(s.get(&p("unknown")), Some(json!("x")));
+        // Stored already: changed without force.
+        s.set(&p("unknown"), json!("y"), false).unwrap();
+        assert_eq!(s.get(&p("unknown")), Some(json!("y")));
+    }
+
+    // OctoPrint's global_set: the host keys' defaults, force, unknown paths.
+    #[test]
+    fn global_set_follows_the_host_keys_and_force() {
+        let (_d, s) = settings("");
+        let timeout = p("server.plugin_call_timeout");
+        s.global_set(&timeout, json!(7), false).unwrap();
+        assert_eq!(s.store.get(&timeout), Some(json!(7)));
+        // Back to its default: the stored value goes.
+        let default = crate::config::host_settings::key_at(&timeout)
+            .unwrap()
+            .default_value();
+        s.global_set(&timeout, default.clone(), false).unwrap();
+        assert_eq!(s.store.get(&timeout), None);
+        s.global_set(&timeout, default.clone(), true).unwrap();
+        assert_eq!(s.store.get(&timeout), Some(default));
+        // A value the key does not accept is refused, naming the key.
+        let err = s.global_set(&timeout, json!("soon"), false).unwrap_err();
+        assert!(err.to_string().contains("plugin_call_timeout"), "{err}");
+        // Neither a host key nor stored: written only with force.
+        s.global_set(&p("other.thing"), json!(1), false).unwrap();
+        assert_eq!(s.store.get(&p("other.thing")), None);
+        s.global_set(&p("other.thing"), json!(1), true).unwrap();
+        assert_eq!(s.store.get(&p("other.thing")), Some(json!(1)));
+        s.global_set(&p("other.thing"), json!(2), false).unwrap();
+        assert_eq!(s.store.get(&p("other.thing")), Some(json!(2)));
     }
 
     #[test]
@@ -302,7 +389,7 @@ mod tests {
     fn snapshot_and_restore_undo_a_failed_migration() {
         let (_d, s) = settings("plugins:\n  hw:\n    some_value: 1\n");
         let snap = s.snapshot();
-        s.set(&p("some_value"), json!(99)).unwrap();
+        s.set(&p("some_value"), json!(99), false).unwrap();
         s.set_stored_version(2).unwrap();
         s.restore(snap);
         assert_eq!(s.stored(), json!({"some_value": 1}));

@@ -81,7 +81,7 @@ pub enum ServiceError {
     /// The host is shutting down: nothing answers the plugin any more.
     #[error("the host is shutting down")]
     ShuttingDown,
-    /// The plugin's data folder cannot be created.
+    /// The plugin's data folder, or a base folder, cannot be created.
     #[error("cannot create {}: {error}", .path.display())]
     DataFolder {
         path: PathBuf,
@@ -124,6 +124,16 @@ impl PluginContext {
             closed: AtomicBool::new(false),
             refusal_logged: AtomicBool::new(false),
         }
+    }
+
+    /// Where base folder `folder` is: `<basedir>/<its name>`, the base folder
+    /// being the config file's folder.
+    fn base_folder(&self, folder: plinth_abi::BaseFolder) -> PathBuf {
+        let config = self.settings.store().path();
+        config
+            .parent()
+            .unwrap_or(std::path::Path::new("."))
+            .join(folder.name())
     }
 
     /// The plugin stopped running: refuse what changes anything from now on.
@@ -227,7 +237,33 @@ impl PluginContext {
             }),
             SettingsGet::ID => reply::<SettingsGet>(args, |path| Ok(self.settings.get(&path))),
             SettingsSet::ID => reply::<SettingsSet>(args, |(path, value)| {
-                self.settings.set(&path, value).map_err(ServiceError::from)
+                self.settings
+                    .set(&path, value, false)
+                    .map_err(ServiceError::from)
+            }),
+            SettingsSetForced::ID => reply::<SettingsSetForced>(args, |(path, value)| {
+                self.settings
+                    .set(&path, value, true)
+                    .map_err(ServiceError::from)
+            }),
+            SettingsGlobalSet::ID => reply::<SettingsGlobalSet>(args, |(path, value, force)| {
+                self.settings
+                    .global_set(&path, value, force)
+                    .map_err(ServiceError::from)
+            }),
+            SettingsGlobalRemove::ID => reply::<SettingsGlobalRemove>(args, |path| {
+                self.settings
+                    .store()
+                    .remove(path)
+                    .map_err(ServiceError::from)
+            }),
+            BaseFolderPath::ID => reply::<BaseFolderPath>(args, |folder| {
+                let path = self.base_folder(folder);
+                std::fs::create_dir_all(&path).map_err(|error| ServiceError::DataFolder {
+                    path: path.clone(),
+                    error,
+                })?;
+                Ok(path.to_string_lossy().into_owned())
             }),
             SettingsRemove::ID => reply::<SettingsRemove>(args, |path| {
                 self.settings.remove(&path).map_err(ServiceError::from)

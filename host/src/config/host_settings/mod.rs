@@ -162,7 +162,7 @@ impl Key {
             .filter(|v| !v.is_null() && self.check(v).is_ok())
     }
 
-    fn default_value(&self) -> Value {
+    pub(crate) fn default_value(&self) -> Value {
         yaml_serde::from_str(self.default).expect("defaults are valid YAML")
     }
 }
@@ -293,6 +293,13 @@ fn check_key(key: &Key, doc: &Value) -> Result<(), KeyError> {
         }
     }
     key.check(node)
+}
+
+/// The host key at exactly `path`, if there is one.
+pub fn key_at(path: &[String]) -> Option<&'static Key> {
+    KEYS.iter()
+        .copied()
+        .find(|k| k.path.len() == path.len() && k.path.iter().zip(path).all(|(a, b)| *a == b))
 }
 
 /// Every host key whose value in effect is bad, as messages naming the key,
