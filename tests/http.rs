@@ -600,7 +600,6 @@ fn settings_over_http_for_the_seeds_four_callers_and_saving() {
     child.stdin.take().unwrap().write_all(b"pw\n").unwrap();
     assert!(child.wait().unwrap().success());
     let keys: Vec<(Option<String>, &str)> = vec![
-        (None, "anonymous"),
         (Some(api_key(&sb, "no_webcam")), "user without webcam"),
         (Some(api_key(&sb, "with_webcam")), "user with webcam"),
         (Some(api_key(&sb, "ada")), "admin"),
@@ -627,8 +626,13 @@ fn settings_over_http_for_the_seeds_four_callers_and_saving() {
             "the": {"webcam": {"data": show(webcam, "webcam")}}
         })
     };
+    // Once users exist, an anonymous caller may not read the settings at
+    // all (OctoPrint's SETTINGS_READ check): 403, naming the permission.
+    let mut anonymous = http().get(&server.url("/api/settings")).call().unwrap();
+    assert_eq!(anonymous.status().as_u16(), 403);
+    let why = anonymous.body_mut().read_to_string().unwrap();
+    assert!(why.contains("settings_read"), "{why}");
     let wanted = [
-        expected(false, false, false),
         expected(false, true, false),
         expected(false, true, true),
         expected(true, true, true),
@@ -672,12 +676,12 @@ fn settings_over_http_for_the_seeds_four_callers_and_saving() {
     };
     let change = r#"{"plugins": {"helloworld": {"some_setting": "bar", "some_value": 23}}}"#;
     assert_eq!(
-        post(keys[2].0.as_deref().unwrap(), change)
+        post(keys[1].0.as_deref().unwrap(), change)
             .status()
             .as_u16(),
         403
     );
-    let mut saved = post(keys[3].0.as_deref().unwrap(), change);
+    let mut saved = post(keys[2].0.as_deref().unwrap(), change);
     assert_eq!(saved.status().as_u16(), 200);
     let body: Value = serde_json::from_str(&saved.body_mut().read_to_string().unwrap()).unwrap();
     assert_eq!(body["plugins"]["helloworld"]["some_setting"], "bar");
@@ -689,7 +693,7 @@ fn settings_over_http_for_the_seeds_four_callers_and_saving() {
     );
     assert_eq!(
         post(
-            keys[3].0.as_deref().unwrap(),
+            keys[2].0.as_deref().unwrap(),
             r#"{"plugins": {"ghost": {}}}"#
         )
         .status()
@@ -886,6 +890,32 @@ fn blueprints_the_seeds_examples_protection_csrf_and_errors() {
         (status, serde_json::from_str::<Value>(&body).unwrap()),
         (200, json!({"item": "a b"}))
     );
+    // A public route is CSRF-protected all the same, as OctoPrint's: an
+    // anonymous POST needs the page's plinth_csrf cookie echoed back.
+    let (status, body) = send("POST", &format!("{rn}/items/a"), &[]);
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("X-CSRF-Token"), "{body}");
+    let page = http().get(&server.url("/login")).call().unwrap();
+    let token = page
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|c| c.strip_prefix("plinth_csrf="))
+        .and_then(|c| c.split(';').next())
+        .expect("the login page sets a CSRF cookie")
+        .to_owned();
+    let anon_cookie = format!("plinth_csrf={token}");
+    let wrong = [("Cookie", anon_cookie.as_str()), ("X-CSRF-Token", "guess")];
+    assert_eq!(send("POST", &format!("{rn}/items/a"), &wrong).0, 400);
+    let right = [
+        ("Cookie", anon_cookie.as_str()),
+        ("X-CSRF-Token", token.as_str()),
+    ];
+    assert_eq!(
+        send("POST", &format!("{rn}/items/a"), &right),
+        (200, json!({"item": "a"}).to_string())
+    );
     let (status, body) = send("GET", &format!("{rn}/items/broken"), &[]);
     assert_eq!(status, 500);
     assert!(serde_json::from_str::<Value>(&body).unwrap()["error"]
@@ -954,7 +984,11 @@ fn a_failing_plugin_is_left_out_of_the_settings_api_and_wrong_methods_are_json()
     add_user(&sb, "ada", true);
     let key = api_key(&sb, "ada");
     let server = Server::start(&sb);
-    let mut response = http().get(&server.url("/api/settings")).call().unwrap();
+    let mut response = http()
+        .get(&server.url("/api/settings"))
+        .header("X-Api-Key", &key)
+        .call()
+        .unwrap();
     assert_eq!(response.status().as_u16(), 200);
     let body: Value = serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap();
     let plugins = body["plugins"].as_object().unwrap();

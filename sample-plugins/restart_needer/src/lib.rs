@@ -42,7 +42,7 @@ impl RestartNeeder {
 impl BlueprintPlugin for RestartNeeder {
     fn blueprint(&self, routes: &mut BlueprintRoutes<Self>) {
         routes
-            .route(&["GET"], "/items/<item>", Self::item)
+            .route(&["GET", "POST"], "/items/<item>", Self::item)
             .error_handler(404, Self::not_found);
     }
 
@@ -58,7 +58,7 @@ impl BlueprintPlugin for RestartNeeder {
 export_plugin! {
     plugin: RestartNeeder,
     name: "Restart Needer",
-    description: "A minimal Blueprint plugin (restart-needing): one public route with a parameter, an API prefix, a 404 handler.",
+    description: "A minimal Blueprint plugin (restart-needing): one public route with a parameter (GET, and POST with the CSRF token), an API prefix, a 404 handler.",
     author: "The Plinth developers",
     license: "MIT OR Apache-2.0",
     mixins: [Blueprint],

@@ -56,6 +56,35 @@ impl Caller {
         }
     }
 
+    /// OctoPrint's rule for a plugin's CSRF-protected routes: an API key
+    /// needs no token, a session its own, and an anonymous caller the
+    /// double-submit token: the `plinth_csrf` cookie (the page sets one for
+    /// every visitor) sent back as `X-CSRF-Token`. 400 otherwise.
+    pub fn check_csrf_anonymous_too(
+        &self,
+        headers: &axum::http::HeaderMap,
+    ) -> Result<(), ApiError> {
+        if self.user.is_some() || self.csrf.is_some() {
+            return self.check_csrf(headers);
+        }
+        let cookie = headers
+            .get(axum::http::header::COOKIE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|c| super::sessions::cookie(c, super::sessions::CSRF_COOKIE));
+        let sent = headers.get("x-csrf-token").and_then(|v| v.to_str().ok());
+        match (cookie, sent) {
+            (Some(cookie), Some(sent))
+                if !cookie.is_empty() && constant_time_eq(cookie.as_bytes(), sent.as_bytes()) =>
+            {
+                Ok(())
+            }
+            _ => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "the CSRF token is missing or wrong (send the plinth_csrf cookie's value as X-CSRF-Token)",
+            )),
+        }
+    }
+
     /// The caller as the restricted-settings filter sees it.
     pub fn for_settings(&self) -> restrict::Viewer {
         match &self.user {

@@ -5,9 +5,10 @@
 //! (the rest, slashes included). A path that matches a rule but not its
 //! method is 405. Routes need a logged-in user unless the plugin's
 //! `is_blueprint_protected` is false. With `is_blueprint_csrf_protected`
-//! (the default), unsafe methods on routes not marked exempt need the CSRF
-//! token when the caller is authenticated by the session cookie (API keys
-//! are exempt; anonymous callers carry no credentials to abuse). Errors are
+//! (the default), unsafe methods on routes not marked exempt need a CSRF
+//! token, as OctoPrint's: a session's own, or for anonymous callers the
+//! double-submit `plinth_csrf` cookie the page sets, echoed as
+//! `X-CSRF-Token` (API keys are exempt); 400 without it. Errors are
 //! JSON under the plugin's API prefixes (all of it by default), plain text
 //! elsewhere, unless the plugin has an error handler for the status.
 
@@ -179,7 +180,7 @@ async fn handle(
     let unsafe_method = !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS);
     if unsafe_method && mounted.csrf && !exempt {
         caller
-            .check_csrf(&headers)
+            .check_csrf_anonymous_too(&headers)
             .map_err(|e| fail(e.status, &e.message))?;
     }
     request.params = params;

@@ -17,6 +17,28 @@ use crate::server::web::page::escape_html;
 use crate::server::web::render::Renderer;
 use crate::server::web::statics;
 
+/// Gives a visitor without one a CSRF token, as OctoPrint's pages set
+/// one: anonymous callers send it back (`X-CSRF-Token`) to the
+/// CSRF-protected routes of plugins (see `Caller::check_csrf_anonymous_too`).
+fn with_csrf_cookie(headers: &HeaderMap, mut response: Response) -> Response {
+    let has_token = headers
+        .get(header::COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|c| super::sessions::cookie(c, super::sessions::CSRF_COOKIE))
+        .is_some_and(|t| !t.is_empty());
+    if !has_token {
+        let cookie = format!(
+            "{}={}; Path=/; SameSite=Lax",
+            super::sessions::CSRF_COOKIE,
+            super::sessions::token()
+        );
+        if let Ok(v) = HeaderValue::from_str(&cookie) {
+            response.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+    response
+}
+
 /// `GET /`.
 pub async fn index(
     State(app): State<Arc<App>>,
@@ -26,7 +48,19 @@ pub async fn index(
     Query(query): Query<BTreeMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
-    let request = plugin_request(&method, uri.path().to_owned(), query, &headers, &caller);
+    let response = page(app, caller, method, uri, query, &headers).await;
+    with_csrf_cookie(&headers, response)
+}
+
+async fn page(
+    app: Arc<App>,
+    caller: Caller,
+    method: Method,
+    uri: Uri,
+    query: BTreeMap<String, String>,
+    headers: &HeaderMap,
+) -> Response {
+    let request = plugin_request(&method, uri.path().to_owned(), query, headers, &caller);
     let refresh = request.query.get("_refresh").map(String::as_str) == Some("true")
         || ["cache-control", "pragma"].iter().any(|h| {
             request
@@ -118,7 +152,7 @@ pub async fn index(
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or(&stamp.etag)
                 .to_owned();
-            if !refresh && if_none_match(&headers, &etag) == Some(true) {
+            if !refresh && if_none_match(headers, &etag) == Some(true) {
                 let headers = std::mem::take(response.headers_mut());
                 return (StatusCode::NOT_MODIFIED, headers).into_response();
             }
@@ -160,7 +194,12 @@ pub async fn index(
 pub async fn login(
     State(app): State<Arc<App>>,
     Query(query): Query<BTreeMap<String, String>>,
+    headers: HeaderMap,
 ) -> Response {
+    with_csrf_cookie(&headers, login_page(app, query).await)
+}
+
+async fn login_page(app: Arc<App>, query: BTreeMap<String, String>) -> Response {
     let redirect = safe_redirect(query.get("redirect").map(String::as_str));
     let manager = app.manager.clone();
     let rendered = super::blocking(move || {

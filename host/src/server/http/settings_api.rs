@@ -47,10 +47,27 @@ fn settings_plugins(app: &App) -> Vec<String> {
         .collect()
 }
 
-/// `GET /api/settings`.
+/// `GET /api/settings`. As OctoPrint's: a caller without `settings_read`
+/// (nor `settings`) gets 403 unless the first run is not over. Plinth's
+/// first run ends with the first user (however made), so that is: unless
+/// no user exists yet (the first-run wizard reads them before anyone can
+/// log in).
 pub async fn get(State(app): State<Arc<App>>, caller: Caller) -> Result<Json<Value>, ApiError> {
+    let may_read = caller.has("settings_read") || caller.has("settings");
+    if !may_read {
+        let app2 = app.clone();
+        let open =
+            super::blocking(move || Ok::<_, ApiError>(app2.users.is_empty().unwrap_or(false)))
+                .await??;
+        if !open {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "reading the settings needs the permission settings_read",
+            ));
+        }
+    }
     let mut out = Map::new();
-    if caller.has("settings_read") || caller.has("settings") {
+    if may_read {
         let app2 = app.clone();
         let webcam = caller.has("webcam");
         out = super::blocking(move || super::settings_core::sections(&app2, webcam)).await?;
