@@ -6,6 +6,7 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 
 mod plugin_commands;
+mod scaffold;
 mod show;
 use plinth_abi::methods::plugin as m;
 use plinth_abi::Value;
@@ -99,6 +100,23 @@ pub enum PluginsCommand {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Make a new plugin crate in PATH/<ID> (default: the current folder)
+    /// that builds and loads as it is: Cargo.toml with the SDK dependency, a
+    /// minimal plugin with a unit test, a README with the build and install
+    /// commands.
+    New {
+        /// The plugin's identifier, also the crate's and the library's name:
+        /// lower-case ASCII letters, digits and '_'.
+        id: String,
+        /// The folder to make it in.
+        #[arg(long, value_name = "PATH", default_value = ".")]
+        path: PathBuf,
+        /// Depend on the SDK at this folder (default: the Plinth checkout
+        /// around PATH or the one this plinth was built from, else the
+        /// SDK's version).
+        #[arg(long, value_name = "DIR")]
+        sdk_path: Option<PathBuf>,
     },
     /// Enable a plugin (takes effect at the next start of the host).
     Enable { id: String },
@@ -229,6 +247,8 @@ enum CliError {
     PasswordsDiffer,
     #[error(transparent)]
     PluginCommand(#[from] plugin_commands::PluginCommandError),
+    #[error(transparent)]
+    Scaffold(#[from] scaffold::ScaffoldError),
 }
 
 /// Runs the command line; returns the process exit code.
@@ -357,6 +377,22 @@ fn execute(cli: Cli) -> Result<(), CliError> {
                 if code != 0 {
                     std::process::exit(code);
                 }
+                Ok(())
+            }
+            PluginsCommand::New { id, path, sdk_path } => {
+                let folder = scaffold::new_plugin(&id, &path, sdk_path.as_deref())?;
+                println!("made {}", folder.display());
+                println!(
+                    "build it:   cargo build --release --manifest-path {}",
+                    folder.join("Cargo.toml").display()
+                );
+                println!(
+                    "install it: plinth plugins install {}",
+                    folder
+                        .join("target/release")
+                        .join(format!("{}{id}.{}", crate::LIB_PREFIX, crate::LIB_EXT))
+                        .display()
+                );
                 Ok(())
             }
             PluginsCommand::Enable { id } => toggle(&manager()?, &id, true),

@@ -1,0 +1,300 @@
+//! `plinth plugins new <id>`: a new plugin crate, out of any workspace, that
+//! builds and loads as it is: `Cargo.toml` with the SDK dependency, a
+//! minimal plugin (a start-up log line, a setting, a Simple API GET), a unit
+//! test, a README with the build and install commands, and a `.gitignore`.
+//!
+//! The SDK dependency is by path when there is a Plinth checkout to point
+//! at (`--sdk-path`, else one around the new crate's folder, else the one
+//! this `plinth` was built from, if it is still there), else by version.
+
+use std::path::{Path, PathBuf};
+
+/// Why a plugin crate cannot be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ScaffoldError {
+    /// The identifier cannot name a plugin library.
+    #[error("cannot make a plugin named {id:?}: {why}")]
+    BadId { id: String, why: &'static str },
+    /// The folder is there already.
+    #[error("{} exists already; choose another identifier or --path", .0.display())]
+    Exists(PathBuf),
+    /// `--sdk-path` does not hold plinth-sdk.
+    #[error("{} holds no plinth-sdk (no Cargo.toml of a package named plinth-sdk)", .0.display())]
+    NoSdk(PathBuf),
+    /// Writing a file failed.
+    #[error("cannot write {}: {error}", .path.display())]
+    Write {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+}
+
+/// The SDK's version, as this host was built with it.
+fn sdk_version() -> &'static str {
+    include_str!("../../../plugin-sdk/Cargo.toml")
+        .lines()
+        .find_map(|l| l.strip_prefix("version = \""))
+        .and_then(|v| v.strip_suffix('"'))
+        .unwrap_or("3")
+}
+
+/// Whether `dir` is a plinth-sdk package folder.
+fn is_sdk(dir: &Path) -> bool {
+    std::fs::read_to_string(dir.join("Cargo.toml"))
+        .is_ok_and(|t| t.lines().any(|l| l.trim() == "name = \"plinth-sdk\""))
+}
+
+/// The SDK dependency line for a crate in `folder`.
+fn sdk_dependency(folder: &Path, sdk_path: Option<&Path>) -> Result<String, ScaffoldError> {
+    let path = match sdk_path {
+        Some(p) if is_sdk(p) => Some(p.to_path_buf()),
+        Some(p) => return Err(ScaffoldError::NoSdk(p.to_path_buf())),
+        None => folder
+            .ancestors()
+            .map(|a| a.join("plugin-sdk"))
+            .find(|p| is_sdk(p))
+            .or_else(|| {
+                let built_from = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugin-sdk");
+                is_sdk(&built_from).then_some(built_from)
+            }),
+    };
+    Ok(match path {
+        Some(p) => {
+            let p = p.canonicalize().unwrap_or(p);
+            let shown = p.to_string_lossy().replace('\\', "/");
+            format!("plinth-sdk = {{ path = \"{shown}\" }}")
+        }
+        None => format!("plinth-sdk = \"{}\"", sdk_version()),
+    })
+}
+
+/// Checks that `id` can name the crate, its library and so the plugin (the
+/// host takes the identifier from the library's file name).
+fn check(id: &str) -> Result<(), ScaffoldError> {
+    let bad = |why| {
+        Err(ScaffoldError::BadId {
+            id: id.to_owned(),
+            why,
+        })
+    };
+    if !id.starts_with(|c: char| c.is_ascii_lowercase()) {
+        return bad("it must start with a lower-case ASCII letter");
+    }
+    if id.contains('-') {
+        return bad("use '_' instead of '-' (a library's file name, and so the plugin's identifier, has '_')");
+    }
+    if !id
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    {
+        return bad("use lower-case ASCII letters, digits and '_'");
+    }
+    Ok(())
+}
+
+/// `snake_case` → `Snake Case`, for the plugin's name.
+fn title(id: &str) -> String {
+    id.split('_')
+        .filter(|w| !w.is_empty())
+        .map(|w| {
+            let mut c = w.chars();
+            c.next()
+                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                .unwrap_or_default()
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// `snake_case` → `SnakeCase`, for the plugin's type.
+fn type_name(id: &str) -> String {
+    title(id).replace(' ', "")
+}
+
+/// Makes the crate of plugin `id` in `<parent>/<id>`; its folder.
+pub fn new_plugin(
+    id: &str,
+    parent: &Path,
+    sdk_path: Option<&Path>,
+) -> Result<PathBuf, ScaffoldError> {
+    check(id)?;
+    let folder = parent.join(id);
+    if folder.exists() {
+        return Err(ScaffoldError::Exists(folder));
+    }
+    let absolute = std::path::absolute(&folder).unwrap_or_else(|_| folder.clone());
+    let sdk = sdk_dependency(&absolute, sdk_path)?;
+    let fill = |template: &str| {
+        template
+            .replace("{{id}}", id)
+            .replace("{{name}}", &title(id))
+            .replace("{{Type}}", &type_name(id))
+            .replace("{{sdk}}", &sdk)
+            .replace(
+                "{{lib}}",
+                &format!("{}{id}.{}", crate::LIB_PREFIX, crate::LIB_EXT),
+            )
+    };
+    let files = [
+        ("Cargo.toml", fill(CARGO_TOML)),
+        ("src/lib.rs", fill(LIB_RS)),
+        ("README.md", fill(README)),
+        (".gitignore", "/target\n".to_owned()),
+    ];
+    for (name, text) in files {
+        let path = folder.join(name);
+        let written = path
+            .parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|()| std::fs::write(&path, text));
+        written.map_err(|error| ScaffoldError::Write { path, error })?;
+    }
+    Ok(folder)
+}
+
+const CARGO_TOML: &str = r#"[package]
+name = "{{id}}"
+version = "0.1.0"
+edition = "2021"
+description = "{{name}}: a Plinth plugin."
+publish = false
+
+# A plugin is a shared library the host loads.
+[lib]
+crate-type = ["cdylib", "rlib"]
+
+[dependencies]
+{{sdk}}
+
+# Its own workspace, wherever it lives.
+[workspace]
+"#;
+
+const LIB_RS: &str = r#"//! {{name}}: a Plinth plugin.
+//!
+//! It logs a line at start-up, has one setting (`greeting`, default
+//! `"Hello"`) and answers `GET /api/plugin/{{id}}` with
+//! `{"greeting": "Hello, world!"}`.
+
+use plinth_sdk::prelude::*;
+
+/// The plugin object: the host makes one when it enables the plugin.
+pub struct {{Type}} {
+    host: Host,
+}
+
+impl Plugin for {{Type}} {
+    fn new(host: Host) -> Self {
+        {{Type}} { host }
+    }
+
+    fn host(&self) -> &Host {
+        &self.host
+    }
+}
+
+impl StartupPlugin for {{Type}} {
+    fn on_after_startup(&self) {
+        self.host.logger().info("{{name}} is running");
+    }
+}
+
+impl SettingsPlugin for {{Type}} {
+    fn get_settings_defaults(&self) -> Value {
+        json!({ "greeting": "Hello" })
+    }
+}
+
+impl SimpleApiPlugin for {{Type}} {
+    fn on_api_get(&self, _request: &Request) -> PluginResult<Option<Response>> {
+        let word = self
+            .host
+            .settings()
+            .get(&["greeting"])
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_else(|| "Hello".to_owned());
+        Ok(Some(Response::json(&json!({ "greeting": greeting(&word, "world") }))))
+    }
+}
+
+/// The greeting the API answers.
+pub fn greeting(word: &str, whom: &str) -> String {
+    format!("{word}, {whom}!")
+}
+
+// Every mixin the plugin implements is listed here.
+export_plugin! {
+    plugin: {{Type}},
+    name: "{{name}}",
+    mixins: [Startup, Settings, SimpleApi],
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_greeting_names_whom_it_greets() {
+        assert_eq!(greeting("Hello", "world"), "Hello, world!");
+    }
+}
+"#;
+
+const README: &str = r#"# {{name}}
+
+A plugin for Plinth, the native plugin host with OctoPrint's plugin
+semantics, made with `plinth plugins new {{id}}`.
+
+Build it, then install the library into Plinth's plugins folder:
+
+```sh
+cargo build --release
+plinth plugins install target/release/{{lib}}
+```
+
+`plinth plugins list` shows it enabled; after `plinth serve`,
+`GET /api/plugin/{{id}}` answers `{"greeting": "Hello, world!"}` (with an API
+key: `plinth user apikey <user>`). Run its tests with `cargo test`.
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers_that_cannot_name_a_library_are_refused_with_the_reason() {
+        for (id, why) in [
+            ("my-plugin", "use '_' instead of '-'"),
+            ("9lives", "start with a lower-case ASCII letter"),
+            ("_hidden", "start with a lower-case ASCII letter"),
+            ("Caps", "start with a lower-case ASCII letter"),
+            ("sp ace", "lower-case ASCII letters, digits and '_'"),
+        ] {
+            let err = check(id).unwrap_err().to_string();
+            assert!(err.contains(why) && err.contains(id), "{id}: {err}");
+        }
+        check("good_one2").unwrap();
+        assert_eq!(type_name("good_one2"), "GoodOne2");
+        assert_eq!(title("good_one2"), "Good One2");
+    }
+
+    #[test]
+    fn an_existing_folder_is_never_written_over() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("taken")).unwrap();
+        let err = new_plugin("taken", dir.path(), None).unwrap_err();
+        assert!(matches!(err, ScaffoldError::Exists(_)), "{err}");
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("taken")).unwrap().count(),
+            0
+        );
+    }
+
+    #[test]
+    fn an_sdk_path_without_the_sdk_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = new_plugin("p", dir.path(), Some(dir.path())).unwrap_err();
+        assert!(err.to_string().contains("holds no plinth-sdk"), "{err}");
+        assert!(!dir.path().join("p").exists());
+    }
+}
