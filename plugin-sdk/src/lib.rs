@@ -198,6 +198,133 @@ pub mod __private {
     /// The SDK's own version.
     pub const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");
 
+    /// Whether a type implements each mixin trait, as constants: an
+    /// inherent constant, there only under the trait's bound, takes
+    /// precedence over [`Otherwise`]'s default (for concrete types, as in
+    /// `export_plugin!`).
+    pub struct Implements<T: ?Sized>(core::marker::PhantomData<T>);
+
+    /// The defaults of [`Implements`]' constants: not implemented.
+    pub trait Otherwise {
+        /// `T` does not implement `StartupPlugin`.
+        const STARTUP: bool = false;
+        /// `T` does not implement `ShutdownPlugin`.
+        const SHUTDOWN: bool = false;
+        /// `T` does not implement `SettingsPlugin`.
+        const SETTINGS: bool = false;
+        /// `T` does not implement `EventHandlerPlugin`.
+        const EVENT_HANDLER: bool = false;
+        /// `T` does not implement `SimpleApiPlugin`.
+        const SIMPLE_API: bool = false;
+        /// `T` does not implement `BlueprintPlugin`.
+        const BLUEPRINT: bool = false;
+        /// `T` does not implement `AssetPlugin`.
+        const ASSET: bool = false;
+        /// `T` does not implement `TemplatePlugin`.
+        const TEMPLATE: bool = false;
+        /// `T` does not implement `WizardPlugin`.
+        const WIZARD: bool = false;
+        /// `T` does not implement `UiPlugin`.
+        const UI: bool = false;
+        /// `T` does not implement `ProgressPlugin`.
+        const PROGRESS: bool = false;
+        /// `T` does not implement `SlicerPlugin`.
+        const SLICER: bool = false;
+        /// `T` does not implement `WebcamProviderPlugin`.
+        const WEBCAM_PROVIDER: bool = false;
+        /// `T` does not implement `EnvironmentDetectionPlugin`.
+        const ENVIRONMENT_DETECTION: bool = false;
+    }
+
+    impl<T: ?Sized> Otherwise for Implements<T> {}
+
+    impl<T: ?Sized + crate::StartupPlugin> Implements<T> {
+        /// `T` implements `StartupPlugin`.
+        pub const STARTUP: bool = true;
+    }
+    impl<T: ?Sized + crate::ShutdownPlugin> Implements<T> {
+        /// `T` implements `ShutdownPlugin`.
+        pub const SHUTDOWN: bool = true;
+    }
+    impl<T: ?Sized + crate::SettingsPlugin> Implements<T> {
+        /// `T` implements `SettingsPlugin`.
+        pub const SETTINGS: bool = true;
+    }
+    impl<T: ?Sized + crate::EventHandlerPlugin> Implements<T> {
+        /// `T` implements `EventHandlerPlugin`.
+        pub const EVENT_HANDLER: bool = true;
+    }
+    impl<T: ?Sized + crate::SimpleApiPlugin> Implements<T> {
+        /// `T` implements `SimpleApiPlugin`.
+        pub const SIMPLE_API: bool = true;
+    }
+    impl<T: ?Sized + crate::BlueprintPlugin> Implements<T> {
+        /// `T` implements `BlueprintPlugin`.
+        pub const BLUEPRINT: bool = true;
+    }
+    impl<T: ?Sized + crate::AssetPlugin> Implements<T> {
+        /// `T` implements `AssetPlugin`.
+        pub const ASSET: bool = true;
+    }
+    impl<T: ?Sized + crate::TemplatePlugin> Implements<T> {
+        /// `T` implements `TemplatePlugin`.
+        pub const TEMPLATE: bool = true;
+    }
+    impl<T: ?Sized + crate::WizardPlugin> Implements<T> {
+        /// `T` implements `WizardPlugin`.
+        pub const WIZARD: bool = true;
+    }
+    impl<T: ?Sized + crate::UiPlugin> Implements<T> {
+        /// `T` implements `UiPlugin`.
+        pub const UI: bool = true;
+    }
+    impl<T: ?Sized + crate::ProgressPlugin> Implements<T> {
+        /// `T` implements `ProgressPlugin`.
+        pub const PROGRESS: bool = true;
+    }
+    impl<T: ?Sized + crate::SlicerPlugin> Implements<T> {
+        /// `T` implements `SlicerPlugin`.
+        pub const SLICER: bool = true;
+    }
+    impl<T: ?Sized + crate::WebcamProviderPlugin> Implements<T> {
+        /// `T` implements `WebcamProviderPlugin`.
+        pub const WEBCAM_PROVIDER: bool = true;
+    }
+    impl<T: ?Sized + crate::EnvironmentDetectionPlugin> Implements<T> {
+        /// `T` implements `EnvironmentDetectionPlugin`.
+        pub const ENVIRONMENT_DETECTION: bool = true;
+    }
+
+    /// Every name `mixins:` takes.
+    pub const MIXIN_NAMES: &[&str] = &[
+        "Startup",
+        "Shutdown",
+        "Settings",
+        "EventHandler",
+        "SimpleApi",
+        "Blueprint",
+        "Asset",
+        "Template",
+        "Wizard",
+        "Ui",
+        "Progress",
+        "Slicer",
+        "WebcamProvider",
+        "EnvironmentDetection",
+    ];
+
+    /// Whether `mixin` is among `listed` (for the `mixins:` check).
+    pub const fn listed(mixin: &str, listed: &[&str]) -> bool {
+        let mut i = 0;
+        while i < listed.len() {
+            if str_eq(mixin, listed[i]) {
+                return true;
+            }
+            i += 1;
+        }
+        false
+    }
+
     /// The exported symbol abi_stable looks for; checked against abi_stable's own constant.
     pub const ROOT_SYMBOL: &str = "_1as_0lib_1header_0root_bmodule_bloader";
     const _: () = assert!(str_eq(
@@ -244,7 +371,11 @@ pub mod __private {
 /// `Settings`, `EventHandler`, `SimpleApi`, `Blueprint`, `Asset`, `Template`,
 /// `Wizard`, `Ui`, `Progress`, `Slicer`, `WebcamProvider` and
 /// `EnvironmentDetection`; the plugin type must implement the matching trait
-/// (`StartupPlugin`, …). The metadata (name, version, mixins, …) is written
+/// (`StartupPlugin`, …). The list and the traits must agree, or the crate
+/// does not compile: a trait implemented but not listed (the host would
+/// never call it), a name listed whose trait is not implemented, and a name
+/// that is no mixin are each an error saying what to add or remove.
+/// The metadata (name, version, mixins, …) is written
 /// into its own section of the library so the host can list the plugin
 /// without running any of its code.
 #[macro_export]
@@ -263,6 +394,7 @@ macro_rules! export_plugin {
         $(, files: { $($file:expr => $bytes:expr),* $(,)? })?
         $(,)?
     ) => {
+        $crate::__plinth_check_mixins!($ty; $($mixin),*);
         const _: () = {
             use $crate::__private as __p;
             type __Plugin = $ty;
@@ -346,6 +478,68 @@ macro_rules! export_plugin {
                     )
                 }
             };
+        };
+    };
+}
+
+/// Every mixin trait the plugin type implements must be listed in
+/// `mixins:`: the host calls only the listed ones, so one left out would be
+/// silently never called. A compile error names the trait and the entry to
+/// add.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __plinth_check_mixins {
+    ($ty:ty; $($listed:ident),*) => {
+        $(
+            const _: () = ::core::assert!(
+                $crate::__private::listed(::core::stringify!($listed), $crate::__private::MIXIN_NAMES),
+                ::core::concat!(
+                    "`", ::core::stringify!($listed), "` in export_plugin!'s `mixins:` is not a mixin; ",
+                    "the mixins are Startup, Shutdown, Settings, EventHandler, SimpleApi, Blueprint, ",
+                    "Asset, Template, Wizard, Ui, Progress, Slicer, WebcamProvider and EnvironmentDetection"
+                )
+            );
+        )*
+        $crate::__plinth_check_mixin!($ty; [$($listed),*]; Startup, StartupPlugin, STARTUP);
+        $crate::__plinth_check_mixin!($ty; [$($listed),*]; Shutdown, ShutdownPlugin, SHUTDOWN);
+        $crate::__plinth_check_mixin!($ty; [$($listed),*]; Settings, SettingsPlugin, SETTINGS);
+        $crate::__plinth_check_mixin!($ty; [$($listed),*]; EventHandler, EventHandlerPlugin, EVENT_HANDLER);
+        $crate::__plinth_check_mixin!($ty; [$($listed),*]; SimpleApi, SimpleApiPlugin, SIMPLE_API);
+        $crate::__plinth_check_mixin!($ty; [$($listed),*]; Blueprint, BlueprintPlugin, BLUEPRINT);
+        $crate::__plinth_check_mixin!($ty; [$($listed),*]; Asset, AssetPlugin, ASSET);
+        $crate::__plinth_check_mixin!($ty; [$($listed),*]; Template, TemplatePlugin, TEMPLATE);
+        $crate::__plinth_check_mixin!($ty; [$($listed),*]; Wizard, WizardPlugin, WIZARD);
+        $crate::__plinth_check_mixin!($ty; [$($listed),*]; Ui, UiPlugin, UI);
+        $crate::__plinth_check_mixin!($ty; [$($listed),*]; Progress, ProgressPlugin, PROGRESS);
+        $crate::__plinth_check_mixin!($ty; [$($listed),*]; Slicer, SlicerPlugin, SLICER);
+        $crate::__plinth_check_mixin!($ty; [$($listed),*]; WebcamProvider, WebcamProviderPlugin, WEBCAM_PROVIDER);
+        $crate::__plinth_check_mixin!($ty; [$($listed),*]; EnvironmentDetection, EnvironmentDetectionPlugin, ENVIRONMENT_DETECTION);
+    };
+}
+
+/// One mixin of [`__plinth_check_mixins`]: whether `$ty` implements
+/// `$trait` is the constant `$const` of `__private::Implements<$ty>` (see
+/// there).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __plinth_check_mixin {
+    ($ty:ty; [$($listed:ident),*]; $mixin:ident, $trait:ident, $const:ident) => {
+        const _: () = {
+            #[allow(unused_imports)]
+            use $crate::__private::Otherwise as _;
+            ::core::assert!(
+                !$crate::__private::Implements::<$ty>::$const
+                    || $crate::__private::listed(
+                        ::core::stringify!($mixin),
+                        &[$(::core::stringify!($listed)),*],
+                    ),
+                ::core::concat!(
+                    "the plugin implements `", ::core::stringify!($trait),
+                    "`, but `", ::core::stringify!($mixin),
+                    "` is not in export_plugin!'s `mixins:` list, so the host would never call it: add `",
+                    ::core::stringify!($mixin), "` to `mixins: [...]`"
+                )
+            );
         };
     };
 }

@@ -12,6 +12,10 @@ use crate::plugin::Plugin;
 ///
 /// Files are looked up in the asset folder first, then among the files compiled
 /// into the library with `export_plugin!`'s `files` list (`static/<path>`).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` does not implement `AssetPlugin`, but `Asset` is in its export_plugin! `mixins:` list",
+    label = "implement `AssetPlugin` for `{Self}`, or remove `Asset` from `mixins:`"
+)]
 pub trait AssetPlugin: Plugin {
     /// The folder holding the assets; `None` (default) means `<base folder>/static`.
     fn get_asset_folder(&self) -> Option<String> {

@@ -66,6 +66,10 @@ impl<P> BlueprintRoutes<P> {
 
 /// Full HTTP endpoints under `/plugin/<id>/` (Flask blueprints in OctoPrint).
 /// Restart-needing.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` does not implement `BlueprintPlugin`, but `Blueprint` is in its export_plugin! `mixins:` list",
+    label = "implement `BlueprintPlugin` for `{Self}`, or remove `Blueprint` from `mixins:`"
+)]
 pub trait BlueprintPlugin: Plugin {
     /// Declares the routes and error handlers. Called once, when the plugin is enabled.
     fn blueprint(&self, routes: &mut BlueprintRoutes<Self>)

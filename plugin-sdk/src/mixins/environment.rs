@@ -9,6 +9,10 @@ use crate::plugin::Plugin;
 
 /// Receives the host's view of the environment it runs in (OS, hardware,
 /// Plinth version) once at start-up. Restart-needing.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` does not implement `EnvironmentDetectionPlugin`, but `EnvironmentDetection` is in its export_plugin! `mixins:` list",
+    label = "implement `EnvironmentDetectionPlugin` for `{Self}`, or remove `EnvironmentDetection` from `mixins:`"
+)]
 pub trait EnvironmentDetectionPlugin: Plugin {
     /// Called with the detected environment.
     fn on_environment_detected(&self, environment: &Value);

@@ -17,6 +17,10 @@ use crate::types::SlicingProgress;
 ///
 /// Events reach each handler in the order they were fired. A slow handler
 /// does not hold up the other plugins, but keep the work short all the same.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` does not implement `EventHandlerPlugin`, but `EventHandler` is in its export_plugin! `mixins:` list",
+    label = "implement `EventHandlerPlugin` for `{Self}`, or remove `EventHandler` from `mixins:`"
+)]
 pub trait EventHandlerPlugin: Plugin {
     /// Called for every event with its name and payload. The host's events,
     /// with their payloads, are listed in [`events`](crate::events) (compare
@@ -142,6 +146,10 @@ fn on_events<P: EventHandlerPlugin>(plugin: &P, batch: &[u8]) -> CallOutcome {
 }
 
 /// Called on progress of print jobs and slicing jobs, in steps of at least 1 %.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` does not implement `ProgressPlugin`, but `Progress` is in its export_plugin! `mixins:` list",
+    label = "implement `ProgressPlugin` for `{Self}`, or remove `Progress` from `mixins:`"
+)]
 pub trait ProgressPlugin: Plugin {
     /// Progress of the print job of the file at `path` in `storage` (`local`), 0 to 100.
     fn on_print_progress(&self, storage: &str, path: &str, progress: u8) {

@@ -10,6 +10,10 @@ use crate::plugin::Plugin;
 ///
 /// A plugin enabled while the host is already running gets both calls, in
 /// order, when it is enabled (OctoPrint skips them; Plinth does not).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` does not implement `StartupPlugin`, but `Startup` is in its export_plugin! `mixins:` list",
+    label = "implement `StartupPlugin` for `{Self}`, or remove `Startup` from `mixins:`"
+)]
 pub trait StartupPlugin: Plugin {
     /// Called just before the server starts listening, with the host and port it
     /// will listen on. `host` may be `0.0.0.0` when it listens on every interface,
@@ -24,6 +28,10 @@ pub trait StartupPlugin: Plugin {
 }
 
 /// Hooks into the shutdown of the host (sorting context `ShutdownPlugin.on_shutdown`).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` does not implement `ShutdownPlugin`, but `Shutdown` is in its export_plugin! `mixins:` list",
+    label = "implement `ShutdownPlugin` for `{Self}`, or remove `Shutdown` from `mixins:`"
+)]
 pub trait ShutdownPlugin: Plugin {
     /// Called when the host is about to shut down. Do not block here. The
     /// plugin's timers ([`Host::repeated_timer`](crate::Host::repeated_timer))

@@ -86,6 +86,10 @@ impl Preprocessors {
 ///
 /// Secrets must be listed in [`get_settings_restricted_paths`](SettingsPlugin::get_settings_restricted_paths):
 /// the settings API answers anonymous callers too.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` does not implement `SettingsPlugin`, but `Settings` is in its export_plugin! `mixins:` list",
+    label = "implement `SettingsPlugin` for `{Self}`, or remove `Settings` from `mixins:`"
+)]
 pub trait SettingsPlugin: Plugin {
     /// The default settings: a JSON object.
     fn get_settings_defaults(&self) -> Value {

@@ -15,6 +15,10 @@ use crate::types::{PluginResult, Request, Response};
 /// The host validates POST requests before calling the plugin: the body must be
 /// JSON, its `command` one of [`get_api_commands`](SimpleApiPlugin::get_api_commands),
 /// and every mandatory parameter of that command present.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` does not implement `SimpleApiPlugin`, but `SimpleApi` is in its export_plugin! `mixins:` list",
+    label = "implement `SimpleApiPlugin` for `{Self}`, or remove `SimpleApi` from `mixins:`"
+)]
 pub trait SimpleApiPlugin: Plugin {
     /// The accepted commands, each with the names of its mandatory parameters.
     fn get_api_commands(&self) -> BTreeMap<String, Vec<String>> {

@@ -33,6 +33,10 @@ impl SlicingJob<'_> {
 }
 
 /// Adds a slicing engine to the host's slicing subsystem.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` does not implement `SlicerPlugin`, but `Slicer` is in its export_plugin! `mixins:` list",
+    label = "implement `SlicerPlugin` for `{Self}`, or remove `Slicer` from `mixins:`"
+)]
 pub trait SlicerPlugin: Plugin {
     /// Whether the slicer is ready; only configured slicers are registered at start-up.
     fn is_slicer_configured(&self) -> bool {

@@ -23,6 +23,10 @@ use crate::plugin::Plugin;
 /// `checked:` and `text:`) binds an element to the plugin's settings; the
 /// settings dialog and the wizard save bound inputs. A template that fails to
 /// render is replaced by an error box; the rest of the page is unaffected.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` does not implement `TemplatePlugin`, but `Template` is in its export_plugin! `mixins:` list",
+    label = "implement `TemplatePlugin` for `{Self}`, or remove `Template` from `mixins:`"
+)]
 pub trait TemplatePlugin: Plugin {
     /// Template configurations: objects with `type` and optionally `name`,
     /// `template`, `suffix`, `div`, `replaces`, `custom_bindings`, `data_bind`,

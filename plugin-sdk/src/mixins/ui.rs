@@ -14,6 +14,10 @@ use crate::types::{PluginResult, Request, Response};
 /// [`on_ui_render`](UiPlugin::on_ui_render) answers wins; the default page is the fallback.
 ///
 /// Responses are cached by the host; the `get_ui_*` methods steer that cache.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` does not implement `UiPlugin`, but `Ui` is in its export_plugin! `mixins:` list",
+    label = "implement `UiPlugin` for `{Self}`, or remove `Ui` from `mixins:`"
+)]
 pub trait UiPlugin: Plugin {
     /// Whether this plugin serves `request`.
     fn will_handle_ui(&self, request: &Request) -> bool;

@@ -8,6 +8,10 @@ use crate::types::{PluginResult, Webcam};
 
 /// Provides webcams for the web interface, snapshots and timelapses
 /// (sorting context `WebcamProviderPlugin.get_webcam_configurations`).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` does not implement `WebcamProviderPlugin`, but `WebcamProvider` is in its export_plugin! `mixins:` list",
+    label = "implement `WebcamProviderPlugin` for `{Self}`, or remove `WebcamProvider` from `mixins:`"
+)]
 pub trait WebcamProviderPlugin: Plugin {
     /// The available webcams; may be empty.
     fn get_webcam_configurations(&self) -> Vec<Webcam>;

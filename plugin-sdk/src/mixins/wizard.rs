@@ -15,6 +15,10 @@ use crate::plugin::Plugin;
 /// (`server.seenWizards.<id>`). Steps are shown mandatory first (the wizard
 /// template's `mandatory` key), then by name; the page's view models get the
 /// details in `onWizardDetails({"<id>": {"details": …}})`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` does not implement `WizardPlugin`, but `Wizard` is in its export_plugin! `mixins:` list",
+    label = "implement `WizardPlugin` for `{Self}`, or remove `Wizard` from `mixins:`"
+)]
 pub trait WizardPlugin: Plugin {
     /// Whether the wizard must be shown (default `false`).
     fn is_wizard_required(&self) -> bool {
