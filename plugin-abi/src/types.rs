@@ -54,9 +54,31 @@ pub struct Response {
     /// The response body.
     #[serde(default)]
     pub body: Vec<u8>,
+    /// A template for the host to render, with the body (JSON) as its
+    /// context: see [`Response::template`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
 }
 
 impl Response {
+    /// A `200 OK` HTML response the host renders from the plugin's template
+    /// `name` with `context`, as Flask's `render_template(name, **context)`
+    /// in an OctoPrint blueprint: the template is looked up in the
+    /// blueprint's `template_folder` (`get_blueprint_kwargs`), else the
+    /// plugin's template folder, else among the templates compiled into it,
+    /// and rendered with the page's environment (autoescaped HTML, `_()`,
+    /// `gettext`). Answered by a blueprint route; a template that is missing
+    /// or fails to render is a 500 naming it.
+    pub fn template(name: impl Into<String>, context: &Value) -> Self {
+        let mut response = Self::with_body(
+            200,
+            "text/html; charset=utf-8",
+            context.to_string().into_bytes(),
+        );
+        response.template = Some(name.into());
+        response
+    }
+
     /// A `200 OK` response with a JSON body.
     pub fn json(value: &Value) -> Self {
         Self::with_body(200, "application/json", value.to_string().into_bytes())
@@ -80,6 +102,7 @@ impl Response {
             status,
             headers,
             body,
+            template: None,
         }
     }
 

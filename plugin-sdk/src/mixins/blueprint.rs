@@ -93,7 +93,14 @@ pub trait BlueprintPlugin: Plugin {
         None
     }
 
-    /// Extra options of the blueprint (`static_folder`, `template_folder`).
+    /// Options of the blueprint, as OctoPrint's: `{"static_folder": …,
+    /// "template_folder": …}`, each a folder relative to the plugin's base
+    /// folder (or absolute). `static_folder` serves
+    /// `/plugin/<id>/static/…` (before the plugin's asset folder and the
+    /// files compiled in); `template_folder` is where
+    /// [`Response::template`](crate::Response::template) finds templates
+    /// first. Default: neither (the plugin's `static/` and `templates/`).
+    /// The host asks once, when the blueprint is mounted.
     fn get_blueprint_kwargs(&self) -> Value {
         Value::Object(Map::new())
     }

@@ -42,7 +42,7 @@ fn not_found() -> Response {
 
 /// The decoded segments of a request path below the static folder, or `None`
 /// when any of them could lead elsewhere.
-fn safe_relative(raw: &str) -> Option<PathBuf> {
+pub(crate) fn safe_relative(raw: &str) -> Option<PathBuf> {
     let mut rel = PathBuf::new();
     for segment in raw.split('/') {
         let decoded = percent_decode_str(segment).decode_utf8().ok()?;
@@ -118,7 +118,7 @@ pub(crate) fn file_within(folder: &Path, rel: &Path) -> Option<PathBuf> {
     (file.starts_with(&root) && file.is_file()).then_some(file)
 }
 
-fn from_folder(folder: &Path, rel: &Path) -> Option<Asset> {
+pub(crate) fn from_folder(folder: &Path, rel: &Path) -> Option<Asset> {
     let file = file_within(folder, rel)?;
     let meta = std::fs::metadata(&file).ok()?;
     let modified = meta.modified().ok();

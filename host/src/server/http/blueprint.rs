@@ -13,6 +13,7 @@
 //! elsewhere, unless the plugin has an error handler for the status.
 
 use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
 use axum::body::Bytes;
@@ -35,6 +36,23 @@ pub struct Mounted {
     protected: bool,
     csrf: bool,
     api_prefixes: Option<Vec<String>>,
+    /// `get_blueprint_kwargs`' `static_folder`, resolved.
+    static_folder: Option<PathBuf>,
+    /// `get_blueprint_kwargs`' `template_folder`, resolved.
+    template_folder: Option<PathBuf>,
+}
+
+/// A folder of `get_blueprint_kwargs` (`key`), relative to the plugin's base
+/// folder unless absolute; `None` when absent or not text (logged).
+fn kwargs_folder(id: &str, base: &Path, kwargs: &plinth_abi::Value, key: &str) -> Option<PathBuf> {
+    match kwargs.get(key)? {
+        plinth_abi::Value::String(folder) => Some(base.join(folder)),
+        plinth_abi::Value::Null => None,
+        other => {
+            tracing::warn!(plugin = %id, "get_blueprint_kwargs: `{key}` must be a folder, not {other}");
+            None
+        }
+    }
 }
 
 /// The mounted blueprints (a Blueprint plugin is restart-needing: they do not change while running).
@@ -57,8 +75,12 @@ pub async fn route(
         Some((id, path)) => (id.to_owned(), format!("/{path}")),
         None => (rest.to_owned(), "/".to_owned()),
     };
-    // Static files are public: served before anything looks at credentials.
+    // Static files are public: served before anything looks at credentials,
+    // from the blueprint's `static_folder` first when it has one.
     if path.starts_with("/static/") && (method == Method::GET || method == Method::HEAD) {
+        if let Some(response) = from_static_folder(&app, &id, &path, &headers).await {
+            return response;
+        }
         return assets::static_file(app, id, &uri, &headers).await;
     }
     let caller = match identify(&app, &headers).await {
@@ -192,6 +214,26 @@ async fn handle(
     .await
     .map_err(|e| fail(e.status, &e.message))?;
     match answer {
+        Ok(response) if response.template.is_some() => {
+            let (app2, plugin, mounted2) = (app.clone(), id.to_owned(), mounted.clone());
+            let rendered = super::blocking(move || {
+                render(&app2.manager, &plugin, &mounted2, &response).map(|html| (response, html))
+            })
+            .await
+            .map_err(|e| e.into_response())?;
+            match rendered {
+                Ok((response, html)) => Ok(super::calls::http_response(
+                    response.status,
+                    response.headers,
+                    html,
+                )),
+                Err(e) => {
+                    tracing::error!(plugin = %id, "{} {path}: {e}", request.method);
+                    let status = StatusCode::INTERNAL_SERVER_ERROR;
+                    Err(fail(status, &e))
+                }
+            }
+        }
         Ok(response) => Ok(into_http(response)),
         Err(e) => {
             tracing::error!(plugin = %id, "{} {path}: {e}", request.method);
@@ -207,6 +249,62 @@ async fn handle(
             .await)
         }
     }
+}
+
+/// Renders what a route answered with `Response::template`: the plugin's
+/// template (from the blueprint's `template_folder`, else the plugin's
+/// template folder, else compiled in) with the body, JSON, as its context.
+fn render(
+    manager: &crate::PluginManager,
+    id: &str,
+    mounted: &Mounted,
+    response: &plinth_abi::Response,
+) -> Result<String, String> {
+    use crate::server::web::{render::Renderer, sources::TemplatePlugin};
+    let name = response.template.as_deref().unwrap_or_default();
+    let info = manager
+        .plugin(id)
+        .ok_or_else(|| format!("template {name}: the plugin is gone"))?;
+    let context: plinth_abi::Value = serde_json::from_slice(&response.body)
+        .map_err(|e| format!("template {name}: its context is not JSON: {e}"))?;
+    let plugin = TemplatePlugin {
+        id: id.to_owned(),
+        name: info.name.clone(),
+        configs: Vec::new(),
+        vars: Default::default(),
+        folder: mounted
+            .template_folder
+            .clone()
+            .or_else(|| assets::default_folder(&info, "templates")),
+        library: info.path.clone(),
+        files: Default::default(),
+    };
+    Renderer::new(manager, vec![plugin])
+        .plugin_template(id, name, &minijinja::Value::from_serialize(&context))
+        .map_err(|e| format!("template {name} of plugin {id} did not render: {e}"))
+}
+
+/// A file of the blueprint's `static_folder` (when the plugin is a mounted
+/// Blueprint plugin with one), or `None`.
+async fn from_static_folder(
+    app: &Arc<App>,
+    id: &str,
+    path: &str,
+    headers: &HeaderMap,
+) -> Option<Response> {
+    let blueprint = app
+        .manager
+        .plugin(id)
+        .is_some_and(|p| p.state == PluginState::Enabled && p.has(Mixin::Blueprint));
+    if !blueprint {
+        return None;
+    }
+    let folder = mounted(app, id).await.ok()?.static_folder.clone()?;
+    let rel = assets::safe_relative(path.strip_prefix("/static/")?)?;
+    let asset = super::blocking(move || assets::from_folder(&folder, &rel))
+        .await
+        .ok()??;
+    Some(asset.respond(headers))
 }
 
 /// The plugin's own error handler for `status`, if it has one, else `fallback`.
@@ -239,11 +337,18 @@ async fn mounted(app: &Arc<App>, id: &str) -> Result<Arc<Mounted>, ApiError> {
     }
     let plugin = id.to_owned();
     let asked = call_plugin(app, id, "mounting its blueprint", move |pm| {
+        let base = pm
+            .plugin(&plugin)
+            .map(|p| p.base_folder)
+            .unwrap_or_default();
+        let kwargs = pm.call::<m::GetBlueprintKwargs>(&plugin, &())?;
         Ok::<_, crate::plugins::object::CallError>(Mounted {
             spec: pm.call::<m::GetBlueprintSpec>(&plugin, &())?,
             protected: pm.call::<m::IsBlueprintProtected>(&plugin, &())?,
             csrf: pm.call::<m::IsBlueprintCsrfProtected>(&plugin, &())?,
             api_prefixes: pm.call::<m::GetBlueprintApiPrefixes>(&plugin, &())?,
+            static_folder: kwargs_folder(&plugin, &base, &kwargs, "static_folder"),
+            template_folder: kwargs_folder(&plugin, &base, &kwargs, "template_folder"),
         })
     })
     .await?

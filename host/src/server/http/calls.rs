@@ -390,6 +390,17 @@ pub fn plugin_headers(
 
 /// A plugin's response as an HTTP response.
 pub fn into_http(response: plinth_abi::Response) -> Response {
+    if let Some(template) = &response.template {
+        // Rendered by blueprint routes only (see `blueprint::render`).
+        tracing::error!("a plugin answered with template {template} where only blueprint routes render templates");
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!(
+                "the plugin answered with template {template}, which only blueprint routes render"
+            ),
+        )
+            .into_response();
+    }
     http_response(response.status, response.headers, response.body)
 }
 

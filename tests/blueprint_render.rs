@@ -1,0 +1,74 @@
+//! A blueprint's `get_blueprint_kwargs` and templates, as OctoPrint gives a
+//! blueprint its `static_folder` and `template_folder` (issue 17,
+//! divergence 5): a route answering `Response::template` is rendered by the
+//! host from the blueprint's template folder (or the templates compiled
+//! in), autoescaped; a missing template is a 500 naming it; static files
+//! come from the blueprint's static folder. In process and isolated.
+
+#[macro_use]
+mod common;
+
+use common::{built, lib_file, Sandbox, Server};
+
+fn get(server: &Server, path: &str) -> (u16, String) {
+    let mut response = common::http().get(&server.url(path)).call().unwrap();
+    (
+        response.status().as_u16(),
+        response.body_mut().read_to_string().unwrap(),
+    )
+}
+
+fn templates_and_static_files_of_the_blueprint_in(mode: &str) {
+    let sb = Sandbox::in_mode(mode);
+    let folder = sb.basedir.join("plugins").join("bp_render");
+    std::fs::create_dir_all(folder.join("bp_templates")).unwrap();
+    std::fs::create_dir_all(folder.join("bp_static")).unwrap();
+    std::fs::copy(
+        built().fixture("bp_render"),
+        folder.join(lib_file("bp_render")),
+    )
+    .unwrap();
+    std::fs::write(
+        folder.join("bp_templates/hello.jinja2"),
+        "<p>{{ _('Hello') }}, {{ name }}!</p>",
+    )
+    .unwrap();
+    std::fs::write(folder.join("bp_static/note.txt"), "from bp_static").unwrap();
+    let server = Server::start(&sb);
+
+    let (status, body) = get(&server, "/plugin/bp_render/hello?name=%3Cb%3EAda%3C%2Fb%3E");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, "<p>Hello, &lt;b&gt;Ada&lt;&#x2f;b&gt;!</p>");
+    assert_eq!(
+        get(&server, "/plugin/bp_render/compiled"),
+        (200, "012".to_owned())
+    );
+    let (status, body) = get(&server, "/plugin/bp_render/missing");
+    assert_eq!(status, 500);
+    assert!(
+        body.contains("template nowhere.jinja2 of plugin bp_render did not render"),
+        "{body}"
+    );
+    assert_eq!(
+        get(&server, "/plugin/bp_render/static/note.txt"),
+        (200, "from bp_static".to_owned())
+    );
+    assert_eq!(
+        get(
+            &server,
+            "/plugin/bp_render/static/../bp_templates/hello.jinja2"
+        )
+        .0,
+        404
+    );
+    // A changed template shows at once.
+    std::fs::write(folder.join("bp_templates/hello.jinja2"), "Hi {{ name }}").unwrap();
+    assert_eq!(
+        get(&server, "/plugin/bp_render/hello?name=Bo"),
+        (200, "Hi Bo".to_owned())
+    );
+}
+
+in_both_modes! {
+    templates_and_static_files_of_the_blueprint => templates_and_static_files_of_the_blueprint_in,
+}
