@@ -47,11 +47,12 @@ pub use plugins::discover::Source;
 pub use plugins::error::{EnableError, HelperError, ManagerError, NoPlugin, ProgressError};
 #[cfg(unix)]
 pub use plugins::isolated::{Isolated, Limits};
-pub use plugins::manager::{Options, PluginInfo, PluginManager, State, Toggle};
+pub use plugins::manager::{LogLine, LogLines, Options, PluginInfo, PluginManager, State, Toggle};
 pub use plugins::object::PluginObject;
 pub use plugins::placement::Mode;
 pub use plugins::services::{HostServices, PluginContext, ServerServices};
 pub use plugins::sorting::Context as SortingContext;
 pub use plugins::transport::{Cause, Fault};
 pub use plugins::{loader, metadata};
+pub use server::http::blueprint::match_rule as match_blueprint_rule;
 pub use users::Users;

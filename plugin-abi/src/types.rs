@@ -106,6 +106,16 @@ impl Response {
         }
     }
 
+    /// The body parsed as JSON.
+    pub fn body_json(&self) -> Result<Value, serde_json::Error> {
+        serde_json::from_slice(&self.body)
+    }
+
+    /// The body as text (invalid UTF-8 replaced).
+    pub fn body_text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
     /// The same response with another status code.
     pub fn status(mut self, status: u16) -> Self {
         self.status = status;

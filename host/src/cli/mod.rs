@@ -291,6 +291,7 @@ fn execute(cli: Cli) -> Result<(), CliError> {
             safe_mode: cli.safe_mode,
             safe_mode_reason: None,
             isolate_all: crate::plugins::placement::ISOLATION_AVAILABLE,
+            log_lines: None,
         }
     };
     let manager = || PluginManager::new(paths.clone(), options.clone());

@@ -269,6 +269,23 @@ impl HostServices for Shared {
         self.events.fire_json(event, payload);
     }
 
+    fn keep_log_line(&self, plugin: &str, level: u8, message: &str) {
+        use plinth_abi::vtable::level as l;
+        if let Some(lines) = &self.options.log_lines {
+            lines.push(crate::plugins::state::LogLine {
+                plugin: plugin.to_owned(),
+                level: match level {
+                    l::ERROR => "error",
+                    l::WARN => "warn",
+                    l::INFO => "info",
+                    l::DEBUG => "debug",
+                    _ => "trace",
+                },
+                message: message.to_owned(),
+            });
+        }
+    }
+
     fn call_helper(&self, plugin: &str, helper: &str, args: Value) -> Result<Value, HelperError> {
         self.manager().call_helper(plugin, helper, &args)
     }

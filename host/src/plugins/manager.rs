@@ -30,7 +30,7 @@ use crate::plugins::services::{HostServices, PluginContext, ServerServices};
 use crate::plugins::state::{
     apply_overlays, evaluate, refusal_state, source_name, Live, Record, Records, Stage,
 };
-pub use crate::plugins::state::{Options, Pending, PluginInfo, State, Toggle};
+pub use crate::plugins::state::{LogLine, LogLines, Options, Pending, PluginInfo, State, Toggle};
 use crate::plugins::transport::Library;
 
 #[derive(Debug, Clone, PartialEq)]

@@ -50,6 +50,9 @@ pub trait HostServices: Send + Sync {
     fn plugin_infos(&self, id: Option<&str>) -> Vec<plinth_abi::PluginSummary>;
     /// The user `name`, if there is one.
     fn find_user(&self, name: &str) -> Option<plinth_abi::UserSummary>;
+    /// Keeps a plugin's log line where the manager's options say (a test
+    /// kit's capture); nothing by default.
+    fn keep_log_line(&self, _plugin: &str, _level: u8, _message: &str) {}
     /// The printer, the file and slicing managers and the connectivity
     /// checker, once a server made them (`None` without a server:
     /// `plinth plugins …`).
@@ -176,6 +179,9 @@ impl PluginContext {
             level::INFO => tracing::info!(target: "plugin", plugin = id, "{message}"),
             level::DEBUG => tracing::debug!(target: "plugin", plugin = id, "{message}"),
             _ => tracing::trace!(target: "plugin", plugin = id, "{message}"),
+        }
+        if let Some(services) = self.services.upgrade() {
+            services.keep_log_line(id, lvl, message);
         }
     }
 

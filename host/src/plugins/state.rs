@@ -113,6 +113,36 @@ pub struct Options {
     /// Every plugin runs isolated, whatever the config says: the command
     /// line's reads never run plugin code in its own process.
     pub isolate_all: bool,
+    /// Where plugins' log lines are kept besides the log (a test kit's
+    /// capture); `None` for none.
+    pub log_lines: Option<LogLines>,
+}
+
+/// One log line of a plugin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogLine {
+    /// The plugin's identifier.
+    pub plugin: String,
+    /// `error`, `warn`, `info`, `debug` or `trace`.
+    pub level: &'static str,
+    /// What it logged.
+    pub message: String,
+}
+
+/// Plugins' log lines, kept in order.
+#[derive(Debug, Clone, Default)]
+pub struct LogLines(std::sync::Arc<std::sync::Mutex<Vec<LogLine>>>);
+
+impl LogLines {
+    /// Keeps a line.
+    pub fn push(&self, line: LogLine) {
+        self.0.lock().unwrap().push(line);
+    }
+
+    /// Every line kept so far.
+    pub fn all(&self) -> Vec<LogLine> {
+        self.0.lock().unwrap().clone()
+    }
 }
 
 impl Options {

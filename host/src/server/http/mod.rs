@@ -6,7 +6,7 @@ mod access_api;
 mod appkeys;
 pub(crate) mod assets;
 mod auth;
-mod blueprint;
+pub(crate) mod blueprint;
 mod calls;
 mod compat;
 mod discovery;

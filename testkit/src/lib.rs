@@ -1,0 +1,376 @@
+//! # plinth-testkit: test a plugin against a real host
+//!
+//! A [`TestHost`] is the Plinth host library (not a mock) running one
+//! plugin library in process, on a temporary base folder of its own: its
+//! settings, the event bus, its Simple API and Blueprint routes, its
+//! helpers, its log lines and, when asked, the virtual printer.
+//!
+//! Use it from a plugin crate's integration tests (`tests/*.rs`: cargo
+//! builds the plugin's library before them), with the crate's `[lib]`
+//! `crate-type` holding `"cdylib"`:
+//!
+//! ```toml
+//! [dev-dependencies]
+//! plinth-testkit = "0.1"
+//! ```
+//!
+//! ```no_run
+//! use plinth_testkit::{json, TestHost};
+//!
+//! let host = TestHost::start(plinth_testkit::plugin_library!()).unwrap();
+//! host.set_setting(&["greeting"], json!("Hi")).unwrap();
+//! let answer = host.api_get(&[]).unwrap().unwrap();
+//! assert_eq!(answer.status, 200);
+//! host.fire_event("PrintStarted", json!({"name": "cube.gcode"}));
+//! assert!(host.logs().iter().any(|l| l.message.contains("cube.gcode")));
+//! ```
+//!
+//! Events are delivered before [`fire_event`](TestHost::fire_event)
+//! returns. Each host has its own base folder, removed when it is dropped
+//! (after the plugin's shutdown callbacks ran).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use plinth::{LogLine, PluginInfo, State};
+pub use plinth_abi::{json, Request, Response, Value};
+
+use plinth::{Jobs, LogLines, Options, Paths, PluginManager};
+use plinth_abi::methods::plugin as m;
+
+/// Why a test host cannot do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum TestKitError {
+    /// The plugin library is not where it was looked for.
+    #[error("no plugin library at {}: build it first (cargo builds a crate's cdylib before its integration tests; check `crate-type = [\"cdylib\"]`)", .0.display())]
+    NoLibrary(PathBuf),
+    /// The base folder could not be made.
+    #[error("cannot prepare the test host's base folder: {0}")]
+    Folder(#[from] std::io::Error),
+    /// The host refused the config.
+    #[error("the test host's config: {0}")]
+    Config(#[from] plinth::ConfigError),
+    /// The plugin did not end up enabled.
+    #[error("plugin `{id}` is {state:?}, not enabled: {}", .error.as_deref().unwrap_or("no reason given"))]
+    NotEnabled {
+        id: String,
+        state: State,
+        error: Option<String>,
+    },
+    /// A call into the plugin failed.
+    #[error("plugin `{id}`: {message}")]
+    Call { id: String, message: String },
+    /// No blueprint route matches.
+    #[error("plugin `{id}` has no blueprint route for {method} {path}")]
+    NoRoute {
+        id: String,
+        method: String,
+        path: String,
+    },
+}
+
+/// The library the crate under test builds: `target/<profile>/lib<crate>.so`
+/// (`.dylib`, `.dll`), found from the test executable's folder.
+#[macro_export]
+macro_rules! plugin_library {
+    () => {
+        $crate::library_of(env!("CARGO_PKG_NAME"))
+    };
+}
+
+/// The library of crate `name` beside the running test executable
+/// (`target/<profile>/deps/<test>` → `target/<profile>/lib<name>.so`).
+pub fn library_of(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap_or_default();
+    let profile = exe
+        .parent()
+        .filter(|d| d.ends_with("deps"))
+        .and_then(Path::parent)
+        .or_else(|| exe.parent())
+        .unwrap_or(Path::new("."));
+    profile.join(format!(
+        "{}{}.{}",
+        plinth::LIB_PREFIX,
+        name.replace('-', "_"),
+        plinth::LIB_EXT
+    ))
+}
+
+/// A real Plinth host running one plugin in process, on a base folder of
+/// its own.
+pub struct TestHost {
+    manager: PluginManager,
+    id: String,
+    lines: LogLines,
+    jobs: std::sync::OnceLock<Arc<Jobs>>,
+    dir: tempfile::TempDir,
+}
+
+impl TestHost {
+    /// Starts a host with the plugin at `library` (see [`plugin_library!`])
+    /// and an empty config.
+    pub fn start(library: impl AsRef<Path>) -> Result<Self, TestKitError> {
+        Self::start_with_config(library, "")
+    }
+
+    /// Starts a host with the plugin at `library` and `config_yaml` as its
+    /// `config.yaml` (plugin settings under `plugins: <id>: …`, host keys).
+    /// The plugin runs in process whatever the config says.
+    pub fn start_with_config(
+        library: impl AsRef<Path>,
+        config_yaml: &str,
+    ) -> Result<Self, TestKitError> {
+        let library = library.as_ref();
+        if !library.is_file() {
+            return Err(TestKitError::NoLibrary(library.to_owned()));
+        }
+        let dir = tempfile::tempdir()?;
+        let base = dir.path().join("base");
+        let plugins = base.join("plugins");
+        std::fs::create_dir_all(&plugins)?;
+        std::fs::create_dir_all(dir.path().join("bundled"))?;
+        let file = library
+            .file_name()
+            .ok_or_else(|| TestKitError::NoLibrary(library.to_owned()))?;
+        std::fs::copy(library, plugins.join(file))?;
+        std::fs::write(
+            base.join("config.yaml"),
+            format!("{config_yaml}\nisolation:\n  default: in_process\n"),
+        )?;
+        let lines = LogLines::default();
+        let paths = Paths {
+            basedir: base,
+            bundled: dir.path().join("bundled"),
+            bundled_files_only: false,
+        };
+        let manager = PluginManager::new(
+            paths,
+            Options {
+                log_lines: Some(lines.clone()),
+                ..Options::default()
+            },
+        )?;
+        manager.start("127.0.0.1", 5000);
+        let stem = Path::new(file)
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default();
+        let id = stem
+            .strip_prefix(plinth::LIB_PREFIX)
+            .unwrap_or(stem)
+            .to_owned();
+        let host = Self {
+            manager,
+            id,
+            lines,
+            jobs: Default::default(),
+            dir,
+        };
+        let info = host.info();
+        if info.as_ref().map(|i| i.state) != Some(State::Enabled) {
+            return Err(TestKitError::NotEnabled {
+                id: host.id.clone(),
+                state: info.as_ref().map_or(State::Failed, |i| i.state),
+                error: info.and_then(|i| i.error),
+            });
+        }
+        host.flush();
+        Ok(host)
+    }
+
+    /// The plugin's identifier (its library's file name).
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The host's base folder (`config.yaml`, `data/<id>`, `uploads/`, …).
+    pub fn basedir(&self) -> PathBuf {
+        self.dir.path().join("base")
+    }
+
+    /// The host library's plugin manager, for what this kit does not wrap.
+    pub fn manager(&self) -> &PluginManager {
+        &self.manager
+    }
+
+    /// What the host knows of the plugin (state, mixins, error, …).
+    pub fn info(&self) -> Option<PluginInfo> {
+        self.manager.plugin(&self.id)
+    }
+
+    /// A setting of the plugin, stored or default.
+    pub fn setting(&self, path: &[&str]) -> Option<Value> {
+        self.manager.plugin_settings(&self.id)?.get(&owned(path))
+    }
+
+    /// Sets a setting of the plugin as its own `Settings::set` would: a
+    /// value equal to its default is not stored, nor is a path outside the
+    /// defaults (OctoPrint's rule). Not saved to disk.
+    pub fn set_setting(&self, path: &[&str], value: Value) -> Result<(), TestKitError> {
+        let settings = self
+            .manager
+            .plugin_settings(&self.id)
+            .ok_or_else(|| self.failed("it has no settings (is it running?)".to_owned()))?;
+        settings
+            .set(&owned(path), value, false)
+            .map_err(|e| self.failed(e.to_string()))
+    }
+
+    /// What the plugin's settings hold in `config.yaml` (only what differs
+    /// from the defaults), once saved.
+    pub fn stored_settings(&self) -> Value {
+        self.manager
+            .plugin_settings(&self.id)
+            .map_or(Value::Null, |s| s.stored())
+    }
+
+    /// Fires `event` with `payload` on the host's bus and returns once every
+    /// handler has it.
+    pub fn fire_event(&self, event: &str, payload: Value) {
+        self.manager.fire_event(event, &payload);
+        self.flush();
+    }
+
+    fn flush(&self) {
+        let _ = self.manager.flush_events();
+    }
+
+    /// Calls the plugin's helper `name` (`Registry::helper`) with `args`.
+    pub fn call_helper(&self, name: &str, args: Value) -> Result<Value, TestKitError> {
+        self.manager
+            .call_helper(&self.id, name, &args)
+            .map_err(|e| self.failed(e.to_string()))
+    }
+
+    /// `GET /api/plugin/<id>?<query>`: the plugin's `on_api_get`.
+    pub fn api_get(&self, query: &[(&str, &str)]) -> Result<Option<Response>, TestKitError> {
+        let mut request = request("GET", &format!("/api/plugin/{}", self.id));
+        request.query = query
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        self.manager
+            .call::<m::OnApiGet>(&self.id, &request)
+            .map_err(|e| self.failed(e.to_string()))
+    }
+
+    /// `POST /api/plugin/<id>` with `{"command": command, …data}`: the
+    /// plugin's `on_api_command`, after the host's check of the command's
+    /// mandatory parameters (`get_api_commands`).
+    pub fn api_command(
+        &self,
+        command: &str,
+        data: Value,
+    ) -> Result<Option<Response>, TestKitError> {
+        let commands = self
+            .manager
+            .call::<m::GetApiCommands>(&self.id, &())
+            .map_err(|e| self.failed(e.to_string()))?;
+        let Some(needed) = commands.get(command) else {
+            return Err(self.failed(format!("no API command `{command}`")));
+        };
+        let missing: Vec<&String> = needed
+            .iter()
+            .filter(|p| data.get(p.as_str()).is_none())
+            .collect();
+        if !missing.is_empty() {
+            return Err(self.failed(format!(
+                "command `{command}` lacks {missing:?} (the host answers 400)"
+            )));
+        }
+        self.manager
+            .call::<m::OnApiCommand>(&self.id, &(command.to_owned(), data))
+            .map_err(|e| self.failed(e.to_string()))
+    }
+
+    /// `<method> /plugin/<id><path>` with `body`: the matching blueprint
+    /// route, with its parameters, as the host routes it (templates the
+    /// route answers are left to the host's HTTP server).
+    pub fn blueprint(
+        &self,
+        method: &str,
+        path: &str,
+        body: &[u8],
+    ) -> Result<Response, TestKitError> {
+        let spec = self
+            .manager
+            .call::<m::GetBlueprintSpec>(&self.id, &())
+            .map_err(|e| self.failed(e.to_string()))?;
+        let (path, query) = path.split_once('?').unwrap_or((path, ""));
+        let chosen = spec.routes.iter().enumerate().find_map(|(i, route)| {
+            let params = plinth::match_blueprint_rule(&route.rule, path)?;
+            route
+                .methods
+                .iter()
+                .any(|m| m.eq_ignore_ascii_case(method))
+                .then_some((i, params))
+        });
+        let Some((index, params)) = chosen else {
+            return Err(TestKitError::NoRoute {
+                id: self.id.clone(),
+                method: method.to_owned(),
+                path: path.to_owned(),
+            });
+        };
+        let mut request = request(method, path);
+        request.params = params;
+        request.body = body.to_vec();
+        request.query = query
+            .split('&')
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                let (k, v) = p.split_once('=').unwrap_or((p, ""));
+                (k.to_owned(), v.to_owned())
+            })
+            .collect();
+        self.manager
+            .call::<m::HandleBlueprintRoute>(&self.id, &(index as u32, request))
+            .map_err(|e| self.failed(e.to_string()))
+    }
+
+    /// Every line the plugin logged so far, in order.
+    pub fn logs(&self) -> Vec<LogLine> {
+        self.lines
+            .all()
+            .into_iter()
+            .filter(|l| l.plugin == self.id)
+            .collect()
+    }
+
+    /// The virtual printer, file manager and slicing manager the host's
+    /// server would give plugins, made on first use: the plugin's printer
+    /// handle works from then on. Connect with
+    /// `jobs().printer.connect(…)` and wait with `printer.wait_for(…)`.
+    pub fn jobs(&self) -> &Arc<Jobs> {
+        self.jobs.get_or_init(|| Jobs::new(&self.manager))
+    }
+
+    fn failed(&self, message: String) -> TestKitError {
+        TestKitError::Call {
+            id: self.id.clone(),
+            message,
+        }
+    }
+}
+
+impl Drop for TestHost {
+    fn drop(&mut self) {
+        if let Some(jobs) = self.jobs.get() {
+            jobs.shutdown(Duration::from_secs(5));
+        }
+        self.manager.shutdown();
+    }
+}
+
+fn owned(path: &[&str]) -> Vec<String> {
+    path.iter().map(|s| (*s).to_owned()).collect()
+}
+
+fn request(method: &str, path: &str) -> Request {
+    Request {
+        method: method.to_ascii_uppercase(),
+        path: path.to_owned(),
+        ..Request::default()
+    }
+}
