@@ -33,8 +33,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use plinth::{LogLine, PluginInfo, State};
-pub use plinth_abi::{json, Request, Response, Value};
+pub use plinth::{restrict, LogLine, PluginInfo, PrinterState, State};
+/// The methods of the plugin ABI, for [`TestHost::manager`]`().call::<…>(…)`
+/// of what this kit does not wrap.
+pub use plinth_abi::methods::plugin as methods;
+pub use plinth_abi::{json, Request, Response, SliceRequest, Value};
 
 use plinth::{Jobs, LogLines, Options, Paths, PluginManager};
 use plinth_abi::methods::plugin as m;
@@ -340,10 +343,26 @@ impl TestHost {
 
     /// The virtual printer, file manager and slicing manager the host's
     /// server would give plugins, made on first use: the plugin's printer
-    /// handle works from then on. Connect with
-    /// `jobs().printer.connect(…)` and wait with `printer.wait_for(…)`.
+    /// handle works from then on. See [`connect_printer`](Self::connect_printer).
     pub fn jobs(&self) -> &Arc<Jobs> {
         self.jobs.get_or_init(|| Jobs::new(&self.manager))
+    }
+
+    /// Connects the virtual printer and waits (10 s at most) until it is
+    /// operational. Its terminal is `jobs().printer.log_lines()`; commands
+    /// go through `jobs().printer.commands(…)`, prints through
+    /// `jobs().printer.select(name, true)` for a file written into
+    /// `basedir()/uploads`.
+    pub fn connect_printer(&self) -> Result<(), TestKitError> {
+        let printer = &self.jobs().printer;
+        printer
+            .connect(None, None, None)
+            .map_err(|e| self.failed(e.to_string()))?;
+        if printer.wait_for(Duration::from_secs(10), |s| s == PrinterState::Operational) {
+            Ok(())
+        } else {
+            Err(self.failed("the virtual printer did not become operational within 10 s".into()))
+        }
     }
 
     fn failed(&self, message: String) -> TestKitError {
@@ -356,8 +375,11 @@ impl TestHost {
 
 impl Drop for TestHost {
     fn drop(&mut self) {
-        if let Some(jobs) = self.jobs.get() {
+        // The printer goes first: it holds the plugin's hook handlers, and
+        // the plugin object is dropped only once nothing else holds it.
+        if let Some(jobs) = self.jobs.take() {
             jobs.shutdown(Duration::from_secs(5));
+            drop(jobs);
         }
         self.manager.shutdown();
     }

@@ -1,7 +1,8 @@
 //! Restricted settings paths: the seed's `get_settings_restricted_paths` example.
 //!
-//! The settings API answers anonymous callers too, so a plugin lists the paths
-//! only some callers may see. This plugin has the seed's defaults and restricts:
+//! The settings API answers every caller allowed to read the settings (and,
+//! before the first user exists, anonymous callers), so a plugin lists the
+//! paths only some callers may see. This plugin has the seed's defaults and restricts:
 //! - `admin` (callers with the `settings` permission): `some.admin_only.path`
 //!   and `another.admin_only.path`;
 //! - `user` (any logged-in caller): `some.user_only.path`;
