@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 mod plugin_commands;
 mod scaffold;
 mod show;
+mod user_commands;
 use plinth_abi::methods::plugin as m;
 use plinth_abi::Value;
 use show::{details, table};
@@ -321,7 +322,7 @@ fn execute(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
         Command::Config(cmd) => config_command(&manager()?, cmd),
-        Command::User(cmd) => user_command(&Users::new(&paths.basedir), cmd),
+        Command::User(cmd) => user_commands::run(&Users::new(&paths.basedir), cmd),
         Command::Plugins(cmd) => match cmd {
             PluginsCommand::List { json } => {
                 let m = manager()?;
@@ -547,77 +548,6 @@ fn config_command(manager: &PluginManager, cmd: ConfigCommand) -> Result<(), Cli
         }
         ConfigCommand::Check => unreachable!("handled without a plugin manager"),
     }
-}
-
-fn user_command(users: &Users, cmd: UserCommand) -> Result<(), CliError> {
-    match cmd {
-        UserCommand::Add {
-            name,
-            admin,
-            permissions,
-        } => {
-            let password = read_password(&name)?;
-            users.add(&name, &password, admin, permissions)?;
-            println!(
-                "added {} {name}",
-                if admin { "administrator" } else { "user" }
-            );
-        }
-        UserCommand::List => {
-            for (name, user) in users.all()? {
-                let role = match (user.admin, user.active) {
-                    (true, true) => "admin",
-                    (false, true) => "user",
-                    (true, false) => "admin (deactivated)",
-                    (false, false) => "user (deactivated)",
-                };
-                let perms = if user.admin && user.permissions.is_empty() {
-                    "all".to_owned()
-                } else {
-                    user.permissions
-                        .iter()
-                        .cloned()
-                        .collect::<Vec<_>>()
-                        .join(",")
-                };
-                let key = if user.api_key_sha256.is_some() {
-                    "api key"
-                } else {
-                    "no api key"
-                };
-                println!("{name}\t{role}\t{key}\t{perms}");
-            }
-        }
-        UserCommand::Remove { name } => {
-            users.remove(&name)?;
-            println!("removed {name}");
-        }
-        UserCommand::Apikey { name } => println!("{}", users.new_api_key(&name)?),
-    }
-    Ok(())
-}
-
-/// The password from standard input: asked for without echo on a terminal,
-/// else the first line.
-fn read_password(name: &str) -> Result<String, CliError> {
-    use std::io::{BufRead, IsTerminal};
-    let password = if std::io::stdin().is_terminal() {
-        let first = rpassword::prompt_password(format!("password for {name}: "))
-            .map_err(CliError::Password)?;
-        let again = rpassword::prompt_password("again: ").map_err(CliError::Password)?;
-        if first != again {
-            return Err(CliError::PasswordsDiffer);
-        }
-        first
-    } else {
-        let mut line = String::new();
-        std::io::stdin()
-            .lock()
-            .read_line(&mut line)
-            .map_err(CliError::Password)?;
-        line.trim_end_matches(['\n', '\r']).to_owned()
-    };
-    Ok(password)
 }
 
 fn toggle(manager: &PluginManager, id: &str, enable: bool) -> Result<(), CliError> {

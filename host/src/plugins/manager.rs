@@ -226,29 +226,6 @@ impl PluginManager {
             })
     }
 
-    /// Loads the library of every plugin that is to be enabled. Refusals mark
-    /// the plugin `failed` or `incompatible`; the others are untouched.
-    pub fn load_all(&self) {
-        let _guard = self.shared.lifecycle.lock().unwrap();
-        let todo = self
-            .shared
-            .records
-            .read()
-            .unwrap()
-            .ids(|r| r.state == State::Enabled && matches!(r.stage, Stage::Listed));
-        let (count, began) = (todo.len(), std::time::Instant::now());
-        for id in todo {
-            self.shared.steps.mark(&id, "loading");
-            let _ = self.load(&id);
-            self.shared.steps.done();
-        }
-        self.shared.scan.save();
-        tracing::debug!(
-            "loaded {count} libraries in {:.1} ms",
-            began.elapsed().as_secs_f64() * 1e3
-        );
-    }
-
     /// Loads the library of `id` unless it is loaded; its library, or why not
     /// (the plugin is then marked `failed` or `incompatible`).
     pub(crate) fn load(&self, id: &str) -> Result<Arc<dyn Library>, EnableError> {
@@ -286,28 +263,6 @@ impl PluginManager {
                 Err(EnableError::NotLoaded(msg))
             }
         }
-    }
-
-    /// Loads and enables every plugin that is to be enabled, in discovery order.
-    pub fn enable_all(&self) {
-        self.load_all();
-        let _guard = self.shared.lifecycle.lock().unwrap();
-        let todo = self
-            .shared
-            .records
-            .read()
-            .unwrap()
-            .ids(|r| r.state == State::Enabled && matches!(r.stage, Stage::Loaded(_)));
-        let (count, began) = (todo.len(), std::time::Instant::now());
-        for id in todo {
-            self.shared.steps.mark(&id, "enabling");
-            self.enable(&id);
-            self.shared.steps.done();
-        }
-        tracing::debug!(
-            "enabled {count} plugins in {:.1} ms",
-            began.elapsed().as_secs_f64() * 1e3
-        );
     }
 
     /// Creates (injects and initialises) the plugin's object unless it exists,

@@ -1,4 +1,5 @@
-//! Start-up and shutdown of every plugin, in OctoPrint's order: enable all,
+//! Start-up and shutdown of every plugin, in OctoPrint's order: load and
+//! enable all (each phase timed at debug),
 //! `on_startup` (sorted), the `Startup` event, `on_after_startup` (sorted);
 //! and at the end the `Shutdown` event, `on_shutdown` (sorted), then every
 //! plugin object dropped, within one time limit.
@@ -11,6 +12,7 @@ use plinth_abi::{Mixin, Value};
 
 use crate::plugins::manager::{drop_when_unique_by, Phase, PluginManager, State, CALL_DRAIN};
 use crate::plugins::sorting::Context;
+use crate::plugins::state::Stage;
 
 /// The plugin step start-up is at, written into the start-up marker: a
 /// start-up that never finishes (the host killed while a plugin hangs in
@@ -82,6 +84,51 @@ pub(crate) const STEP_TAG: &str = "STEP";
 const SHUTDOWN_EVENT_WAIT: Duration = Duration::from_secs(2);
 
 impl PluginManager {
+    /// Loads the library of every plugin that is to be enabled. Refusals mark
+    /// the plugin `failed` or `incompatible`; the others are untouched.
+    pub fn load_all(&self) {
+        let _guard = self.shared.lifecycle.lock().unwrap();
+        let todo = self
+            .shared
+            .records
+            .read()
+            .unwrap()
+            .ids(|r| r.state == State::Enabled && matches!(r.stage, Stage::Listed));
+        let (count, began) = (todo.len(), Instant::now());
+        for id in todo {
+            self.shared.steps.mark(&id, "loading");
+            let _ = self.load(&id);
+            self.shared.steps.done();
+        }
+        self.shared.scan.save();
+        tracing::debug!(
+            "loaded {count} libraries in {:.1} ms",
+            began.elapsed().as_secs_f64() * 1e3
+        );
+    }
+
+    /// Loads and enables every plugin that is to be enabled, in discovery order.
+    pub fn enable_all(&self) {
+        self.load_all();
+        let _guard = self.shared.lifecycle.lock().unwrap();
+        let todo = self
+            .shared
+            .records
+            .read()
+            .unwrap()
+            .ids(|r| r.state == State::Enabled && matches!(r.stage, Stage::Loaded(_)));
+        let (count, began) = (todo.len(), Instant::now());
+        for id in todo {
+            self.shared.steps.mark(&id, "enabling");
+            self.enable(&id);
+            self.shared.steps.done();
+        }
+        tracing::debug!(
+            "enabled {count} plugins in {:.1} ms",
+            began.elapsed().as_secs_f64() * 1e3
+        );
+    }
+
     /// Runs start-up: `on_startup(host, port)` in sorted order, the `Startup`
     /// event (releasing the events held back so far), then `on_after_startup`.
     /// A server calls [`startup`](Self::startup) before it accepts and
