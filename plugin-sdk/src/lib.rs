@@ -162,6 +162,11 @@ pub use serde_json::{json, Value};
 pub use settings::{to_bool, to_float, to_int, Settings};
 pub use timers::{RepeatedTimer, ResettableTimer};
 
+/// Porting an OctoPrint plugin: OctoPrint's plugin API, name by name, and
+/// what it is in Plinth.
+#[doc = include_str!("../PORTING.md")]
+pub mod porting {}
+
 /// The README's "write your first plugin" guide, compiled as a doctest.
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
