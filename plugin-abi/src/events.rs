@@ -1,7 +1,9 @@
 //! The events the host fires, by name, with their payloads (JSON objects,
 //! or `null` where said).
 //! An EventHandler plugin receives each of them in `on_event(name, payload)`,
-//! in the order they were fired; compare the name with these constants.
+//! in the order they were fired; compare the name with these constants, or
+//! decode the payload into its type in [`crate::payloads`]
+//! (`payload.decode_event::<payloads::PrintStarted>(event)` in the SDK).
 //!
 //! Names and payloads follow OctoPrint's where OctoPrint has the event. A
 //! plugin's own events (fired through its host handle) are named

@@ -40,6 +40,7 @@ pub mod files;
 pub mod hooks;
 pub mod metadata;
 pub mod methods;
+pub mod payloads;
 pub mod printer;
 pub mod types;
 pub mod vtable;

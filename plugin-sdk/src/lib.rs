@@ -150,6 +150,7 @@ pub use mixins::{
 };
 pub use plinth_abi::events;
 pub use plinth_abi::is_wizard_ignored;
+pub use plinth_abi::payloads;
 pub use plinth_abi::types::{
     HookReply, PluginSummary, Request, Response, SliceError, SliceRequest, SlicerProperties,
     SlicingProfile, SlicingProgress, UserSummary, Webcam,
@@ -175,13 +176,13 @@ pub struct ReadmeGuide;
 /// Everything a plugin usually needs, in one import.
 pub mod prelude {
     pub use crate::{
-        events, export_plugin, json, AssetPlugin, BaseFolder, BlueprintPlugin, BlueprintRoutes,
-        EnvironmentDetectionPlugin, EventHandlerPlugin, FileManager, Host, Payload, Plugin,
-        PluginError, PluginResult, Preprocessors, Printer, ProgressPlugin, Registry, Request,
-        Response, ServiceError, Settings, SettingsPlugin, ShutdownPlugin, SimpleApiPlugin,
-        SliceError, SliceRequest, SlicerPlugin, SlicerProperties, SlicingJob, SlicingManager,
-        SlicingProfile, SlicingProgress, StartupPlugin, TemplatePlugin, UiPlugin, Value, Webcam,
-        WebcamProviderPlugin, WizardPlugin,
+        events, export_plugin, json, payloads, AssetPlugin, BaseFolder, BlueprintPlugin,
+        BlueprintRoutes, EnvironmentDetectionPlugin, EventHandlerPlugin, FileManager, Host,
+        Payload, Plugin, PluginError, PluginResult, Preprocessors, Printer, ProgressPlugin,
+        Registry, Request, Response, ServiceError, Settings, SettingsPlugin, ShutdownPlugin,
+        SimpleApiPlugin, SliceError, SliceRequest, SlicerPlugin, SlicerProperties, SlicingJob,
+        SlicingManager, SlicingProfile, SlicingProgress, StartupPlugin, TemplatePlugin, UiPlugin,
+        Value, Webcam, WebcamProviderPlugin, WizardPlugin,
     };
 }
 

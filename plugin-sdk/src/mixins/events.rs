@@ -70,6 +70,22 @@ impl<'a> Payload<'a> {
         })
     }
 
+    /// The payload as event `E`'s typed payload, when `event` is `E`
+    /// ([`payloads`](crate::payloads): `PrintStarted`, `FileAdded`, …);
+    /// `None` for other events:
+    ///
+    /// ```ignore
+    /// if let Some(Ok(done)) = payload.decode_event::<payloads::PrintDone>(event) {
+    ///     logger.info(format_args!("{} took {} s", done.name, done.time));
+    /// }
+    /// ```
+    pub fn decode_event<E: plinth_abi::payloads::Event>(
+        &self,
+        event: &str,
+    ) -> Option<Result<E, serde_json::Error>> {
+        (event == E::NAME).then(|| self.decode())
+    }
+
     /// Decodes the payload into `T` (a struct of the fields you read).
     pub fn decode<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
         match (self.value.get(), self.json) {
