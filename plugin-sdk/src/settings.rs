@@ -351,12 +351,17 @@ fn converted_float(
     Ok(Value::from(v))
 }
 
-/// OctoPrint's `set_boolean` conversion: null and booleans as they are,
-/// anything else through [`to_bool`].
+/// OctoPrint's `set_boolean` conversion: null and booleans as they are; a
+/// string is true when it is `true`, `yes`, `y` or `1` in any case (not
+/// trimmed); anything else, numbers included, is false.
 fn converted_bool(value: Value) -> Value {
     match value {
         Value::Null | Value::Bool(_) => value,
-        other => Value::Bool(to_bool(&other)),
+        Value::String(s) => Value::Bool(matches!(
+            s.to_ascii_lowercase().as_str(),
+            "true" | "yes" | "y" | "1"
+        )),
+        _ => Value::Bool(false),
     }
 }
 
@@ -406,6 +411,22 @@ pub fn to_bool(value: &Value) -> bool {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn set_boolean_converts_as_octoprints_set_boolean() {
+        for (given, stored) in [
+            (json!(null), json!(null)),
+            (json!(true), json!(true)),
+            (json!("Yes"), json!(true)),
+            (json!("1"), json!(true)),
+            (json!(" true"), json!(false)),
+            (json!("no"), json!(false)),
+            (json!(1), json!(false)),
+            (json!([1]), json!(false)),
+        ] {
+            assert_eq!(converted_bool(given.clone()), stored, "{given}");
+        }
+    }
 
     #[test]
     fn conversions_as_octoprint_does_them() {

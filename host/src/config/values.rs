@@ -116,8 +116,16 @@ pub fn minimal_diff(defaults: &Value, data: &Value) -> Option<Value> {
             }
             (!out.is_empty()).then_some(Value::Object(out))
         }
-        (d, v) if d == v => None,
+        (d, v) if d == v || same_number(d, v) => None,
         (_, v) => Some(v.clone()),
+    }
+}
+
+/// `1` and `1.0` are the same setting, as in OctoPrint (Python's `1 == 1.0`).
+fn same_number(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(a), Value::Number(b)) => a.as_f64() == b.as_f64(),
+        _ => false,
     }
 }
 
@@ -183,6 +191,12 @@ mod tests {
         assert_eq!(
             minimal_diff(&defaults, &data),
             Some(json!({"sub": {"some_flag": false}, "l": [1]}))
+        );
+        // A float equal to an integer default is the default (Python's 1 == 1.0).
+        assert_eq!(minimal_diff(&defaults, &json!({"some_value": 23.0})), None);
+        assert_eq!(
+            minimal_diff(&defaults, &json!({"some_value": 23.5})),
+            Some(json!({"some_value": 23.5}))
         );
     }
 }
