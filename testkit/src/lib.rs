@@ -5,9 +5,9 @@
 //! settings, the event bus, its Simple API and Blueprint routes, its
 //! helpers, its log lines and, when asked, the virtual printer.
 //!
-//! Use it from a plugin crate's integration tests (`tests/*.rs`: cargo
-//! builds the plugin's library before them), with the crate's `[lib]`
-//! `crate-type` holding `"cdylib"`:
+//! Use it from a plugin crate's integration tests (`tests/*.rs`;
+//! [`plugin_library!`] builds the crate's library first), with the crate's
+//! `[lib]` `crate-type` holding `"cdylib"`:
 //!
 //! ```toml
 //! [dev-dependencies]
@@ -46,7 +46,7 @@ use plinth_abi::methods::plugin as m;
 #[derive(Debug, thiserror::Error)]
 pub enum TestKitError {
     /// The plugin library is not where it was looked for.
-    #[error("no plugin library at {}: build it first (cargo builds a crate's cdylib before its integration tests; check `crate-type = [\"cdylib\"]`)", .0.display())]
+    #[error("no plugin library at {}: is the crate's `crate-type` [\"cdylib\"]?", .0.display())]
     NoLibrary(PathBuf),
     /// The base folder could not be made.
     #[error("cannot prepare the test host's base folder: {0}")]
@@ -73,13 +73,47 @@ pub enum TestKitError {
     },
 }
 
-/// The library the crate under test builds: `target/<profile>/lib<crate>.so`
-/// (`.dylib`, `.dll`), found from the test executable's folder.
+/// The library of the crate under test, built first: cargo builds a
+/// `cdylib` for `cargo build`, not for its integration tests, so this runs
+/// `cargo build --lib` for the crate (once per test process; a no-op when
+/// it is up to date, so a test never runs an old build) and answers
+/// `target/<profile>/lib<crate>.so` (`.dylib`, `.dll`).
 #[macro_export]
 macro_rules! plugin_library {
     () => {
-        $crate::library_of(env!("CARGO_PKG_NAME"))
+        $crate::built_library(env!("CARGO_PKG_NAME"), env!("CARGO_MANIFEST_DIR"))
     };
+}
+
+/// [`plugin_library!`]: builds the library of the crate at `manifest_dir`
+/// into the target folder the running test comes from, then answers its
+/// path. A failed build panics with cargo's status (its errors are on the
+/// test's standard error).
+pub fn built_library(name: &str, manifest_dir: &str) -> PathBuf {
+    static BUILT: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let library = library_of(name);
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if !built.iter().any(|b| b == name) {
+        let profile = library.parent().unwrap_or(Path::new("."));
+        let target = profile.parent().unwrap_or(Path::new("."));
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut command = std::process::Command::new(cargo);
+        command
+            .args(["build", "--quiet", "--lib", "--manifest-path"])
+            .arg(Path::new(manifest_dir).join("Cargo.toml"))
+            .arg("--target-dir")
+            .arg(target);
+        if profile.ends_with("release") {
+            command.arg("--release");
+        }
+        let status = command.status();
+        assert!(
+            status.as_ref().is_ok_and(|s| s.success()),
+            "building the plugin {name} for its tests failed: {status:?}"
+        );
+        built.push(name.to_owned());
+    }
+    library
 }
 
 /// The library of crate `name` beside the running test executable
