@@ -70,11 +70,10 @@ impl Response {
     /// `gettext`). Answered by a blueprint route; a template that is missing
     /// or fails to render is a 500 naming it.
     pub fn template(name: impl Into<String>, context: &Value) -> Self {
-        let mut response = Self::with_body(
-            200,
-            "text/html; charset=utf-8",
-            context.to_string().into_bytes(),
-        );
+        // The context goes as JSON: a host that does not render templates
+        // (older than ABI 1.2) never serves it as HTML.
+        let mut response =
+            Self::with_body(200, "application/json", context.to_string().into_bytes());
         response.template = Some(name.into());
         response
     }

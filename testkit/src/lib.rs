@@ -11,8 +11,11 @@
 //!
 //! ```toml
 //! [dev-dependencies]
-//! plinth-testkit = "0.1"
+//! plinth-testkit = { path = "<a Plinth checkout>/testkit" }   # not on crates.io yet
 //! ```
+//!
+//! The library is built with the features cargo's default for the crate
+//! (not those the tests were run with) and found under the package's name.
 //!
 //! ```no_run
 //! use plinth_testkit::{json, TestHost};
@@ -103,9 +106,14 @@ pub fn built_library(name: &str, manifest_dir: &str) -> PathBuf {
             .arg(Path::new(manifest_dir).join("Cargo.toml"))
             .arg("--target-dir")
             .arg(target);
-        if profile.ends_with("release") {
-            command.arg("--release");
-        }
+        // The profile the test runs in (its folder's name; `dev` builds into `debug`).
+        let name = profile
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("debug");
+        command
+            .arg("--profile")
+            .arg(if name == "debug" { "dev" } else { name });
         let status = command.status();
         assert!(
             status.as_ref().is_ok_and(|s| s.success()),
@@ -153,7 +161,8 @@ impl TestHost {
 
     /// Starts a host with the plugin at `library` and `config_yaml` as its
     /// `config.yaml` (plugin settings under `plugins: <id>: …`, host keys).
-    /// The plugin runs in process whatever the config says.
+    /// The plugin runs in process unless the config says otherwise
+    /// (`isolation:`).
     pub fn start_with_config(
         library: impl AsRef<Path>,
         config_yaml: &str,
@@ -171,10 +180,16 @@ impl TestHost {
             .file_name()
             .ok_or_else(|| TestKitError::NoLibrary(library.to_owned()))?;
         std::fs::copy(library, plugins.join(file))?;
-        std::fs::write(
-            base.join("config.yaml"),
-            format!("{config_yaml}\nisolation:\n  default: in_process\n"),
-        )?;
+        std::fs::write(base.join("config.yaml"), config_yaml)?;
+        // In process unless the config chose (added through the store, so a
+        // config with its own `isolation:` stays valid YAML).
+        let store = plinth::ConfigStore::open(&base.join("config.yaml"))?;
+        let default = plinth::key_path(&["isolation", "default"]);
+        if store.get(&default).is_none() {
+            store.set(default, Value::from("in_process"))?;
+            store.save()?;
+        }
+        drop(store);
         let lines = LogLines::default();
         let paths = Paths {
             basedir: base,

@@ -110,6 +110,9 @@ impl fmt::Display for SaveStep {
 /// A problem with the config file or a change to it.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// A plugin asked to write or remove the whole config (an empty path).
+    #[error("cannot {0} the whole config: give the path of a setting")]
+    EmptyPath(Change),
     /// The file exists but cannot be read.
     #[error("{}: cannot read: {error}", .path.display())]
     Read {

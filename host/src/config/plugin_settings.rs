@@ -144,17 +144,34 @@ impl PluginSettings {
         value: Value,
         force: bool,
     ) -> Result<(), ConfigError> {
+        if path.is_empty() {
+            return Err(ConfigError::EmptyPath(crate::config::error::Change::Set));
+        }
         let path = path.to_vec();
         if force {
             return self.store.set(path, value);
         }
         let default = crate::config::host_settings::key_at(&path).map(|k| k.default_value());
         match (self.store.get(&path), default) {
-            (Some(_), Some(default)) if default == value => self.store.remove(path),
-            (Some(stored), _) if stored != value => self.store.set(path, value),
-            (None, Some(default)) if default != value => self.store.set(path, value),
+            (Some(_), Some(default)) if values::same(&default, &value) => self.store.remove(path),
+            (Some(stored), _) if !values::same(&stored, &value) => self.store.set(path, value),
+            (None, Some(default)) if !values::same(&default, &value) => self.store.set(path, value),
             _ => Ok(()),
         }
+    }
+
+    /// Whether `path` is among the plugin's defaults (overlays included).
+    pub fn in_defaults(&self, path: &[String]) -> bool {
+        values::get(&self.defaults(), path).is_some()
+    }
+
+    /// Removes a value of the host's whole config (`global_remove`); an
+    /// empty path (the whole config) is refused.
+    pub fn global_remove(&self, path: &[String]) -> Result<(), ConfigError> {
+        if path.is_empty() {
+            return Err(ConfigError::EmptyPath(crate::config::error::Change::Remove));
+        }
+        self.store.remove(path.to_vec())
     }
 
     /// Removes the stored value at `path`: it reads as its default again.
@@ -350,6 +367,16 @@ mod tests {
         s.global_set(&p("other.thing"), json!(1), true).unwrap();
         assert_eq!(s.store.get(&p("other.thing")), Some(json!(1)));
         s.global_set(&p("other.thing"), json!(2), false).unwrap();
+        assert_eq!(s.store.get(&p("other.thing")), Some(json!(2)));
+        // The whole config is never written or removed through it.
+        for force in [false, true] {
+            let err = s.global_set(&[], json!({}), force).unwrap_err();
+            assert!(matches!(err, ConfigError::EmptyPath(_)), "{err}");
+        }
+        assert!(matches!(
+            s.global_remove(&[]),
+            Err(ConfigError::EmptyPath(_))
+        ));
         assert_eq!(s.store.get(&p("other.thing")), Some(json!(2)));
     }
 

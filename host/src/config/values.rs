@@ -116,16 +116,20 @@ pub fn minimal_diff(defaults: &Value, data: &Value) -> Option<Value> {
             }
             (!out.is_empty()).then_some(Value::Object(out))
         }
-        (d, v) if d == v || same_number(d, v) => None,
+        (d, v) if same(d, v) => None,
         (_, v) => Some(v.clone()),
     }
 }
 
-/// `1` and `1.0` are the same setting, as in OctoPrint (Python's `1 == 1.0`).
-fn same_number(a: &Value, b: &Value) -> bool {
+/// Whether two values are the same setting, as Python compares them: equal
+/// JSON, or numbers of equal value (`1` and `1.0`). Integers compare
+/// exactly (no rounding through floating point above 2^53).
+pub fn same(a: &Value, b: &Value) -> bool {
     match (a, b) {
-        (Value::Number(a), Value::Number(b)) => a.as_f64() == b.as_f64(),
-        _ => false,
+        (Value::Number(x), Value::Number(y)) if x.is_f64() || y.is_f64() => {
+            x.as_f64() == y.as_f64()
+        }
+        _ => a == b,
     }
 }
 
@@ -194,6 +198,12 @@ mod tests {
         );
         // A float equal to an integer default is the default (Python's 1 == 1.0).
         assert_eq!(minimal_diff(&defaults, &json!({"some_value": 23.0})), None);
+        // Integers compare exactly, also past what a float holds.
+        let big = json!({"n": 9007199254740993_i64});
+        assert_eq!(
+            minimal_diff(&big, &json!({"n": 9007199254740992_i64})),
+            Some(json!({"n": 9007199254740992_i64}))
+        );
         assert_eq!(
             minimal_diff(&defaults, &json!({"some_value": 23.5})),
             Some(json!({"some_value": 23.5}))

@@ -26,13 +26,14 @@ pub fn load(path: &Path, meta: &Metadata, check: LayoutCheck) -> Result<Arc<dyn 
 }
 
 /// Whether a library's layout is checked as it loads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LayoutCheck {
     /// Check it.
     Run,
-    /// This very file (same path, size, times and inode) passed the check
-    /// at an earlier start of this host build.
-    PassedBefore,
+    /// The file that had this identity passed the check at an earlier start
+    /// of this host build: skipped when the file at the path still has it
+    /// once mapped (else checked: it was swapped meanwhile).
+    PassedBefore(crate::plugins::scan_cache::FileIdentity),
 }
 
 /// Maps the library at `path` into this process (the host's, or an isolated
@@ -70,7 +71,17 @@ fn load_checked(
             one_line(&other.to_string())
         )),
     })?;
-    let module = ffi::root_module(header, meta.abi.1, check).map_err(|e| match e {
+    // The identity is compared once the file is mapped: a file renamed over
+    // the path after the cache was asked is checked.
+    let check = match check {
+        LayoutCheck::PassedBefore(id)
+            if crate::plugins::scan_cache::FileIdentity::of(path).as_ref() == Some(&id) =>
+        {
+            LayoutCheck::PassedBefore(id)
+        }
+        _ => LayoutCheck::Run,
+    };
+    let module = ffi::root_module(header, meta.abi.1, &check).map_err(|e| match e {
         ffi::RootModuleError::NoLayout => {
             Refusal::Incompatible("the library carries no layout to check".into())
         }

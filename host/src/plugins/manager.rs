@@ -327,22 +327,25 @@ impl PluginManager {
         let (context, is_settings) = self
             .with(id, |r| {
                 let meta = r.meta.as_ref().expect("loaded plugins have metadata");
-                let context = Arc::new(PluginContext::new(
-                    Identity {
-                        id: id.to_owned(),
-                        name: meta.name.clone(),
-                        version: meta.version.clone(),
-                        base_folder: r.found.base_folder.to_string_lossy().into_owned(),
-                        data_folder: self
-                            .shared
-                            .paths
-                            .data_folder(id)
-                            .to_string_lossy()
-                            .into_owned(),
-                    },
-                    self.shared.me.clone() as Weak<dyn HostServices>,
-                    Arc::new(PluginSettings::new(self.shared.config.clone(), id)),
-                ));
+                let context = Arc::new(
+                    PluginContext::new(
+                        Identity {
+                            id: id.to_owned(),
+                            name: meta.name.clone(),
+                            version: meta.version.clone(),
+                            base_folder: r.found.base_folder.to_string_lossy().into_owned(),
+                            data_folder: self
+                                .shared
+                                .paths
+                                .data_folder(id)
+                                .to_string_lossy()
+                                .into_owned(),
+                        },
+                        self.shared.me.clone() as Weak<dyn HostServices>,
+                        Arc::new(PluginSettings::new(self.shared.config.clone(), id)),
+                    )
+                    .built_for_abi(meta.abi.1),
+                );
                 (context, r.has_mixin(Mixin::Settings))
             })
             .ok_or_else(|| NoPlugin(id.to_owned()))?;

@@ -189,13 +189,13 @@ impl PluginManager {
             crate::plugins::isolated::frame::control::LOAD,
             shown.as_bytes(),
         );
-        let check = if self.shared.scan.layout_checked(path) {
-            loader::LayoutCheck::PassedBefore
-        } else {
-            loader::LayoutCheck::Run
+        let check = match self.shared.scan.layout_checked(path) {
+            Some(identity) => loader::LayoutCheck::PassedBefore(identity),
+            None => loader::LayoutCheck::Run,
         };
+        let ran = check == loader::LayoutCheck::Run;
         let library = loader::load(path, meta, check)?;
-        if check == loader::LayoutCheck::Run {
+        if ran {
             self.shared.scan.remember_layout_checked(path);
         }
         Ok(library)

@@ -23,7 +23,7 @@ use crate::plugins::metadata::{self, Refusal};
 
 /// A library file as the file system describes it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct Identity {
+pub struct FileIdentity {
     size: u64,
     modified_ns: i128,
     changed_ns: i128,
@@ -31,8 +31,9 @@ struct Identity {
     inode: u64,
 }
 
-impl Identity {
-    fn of(path: &Path) -> Option<Self> {
+impl FileIdentity {
+    /// What the file system says of `path` now (`None` when it cannot be read).
+    pub fn of(path: &Path) -> Option<Self> {
         let meta = std::fs::metadata(path).ok()?;
         #[cfg(unix)]
         {
@@ -68,7 +69,7 @@ impl Identity {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Entry {
     library: PathBuf,
-    identity: Identity,
+    identity: FileIdentity,
     metadata: Metadata,
     /// Its root module's layout passed this host's check.
     layout_checked: bool,
@@ -85,7 +86,8 @@ struct Stored {
 /// The cache of one host process.
 pub(crate) struct ScanCache {
     file: PathBuf,
-    host: String,
+    /// This host build; `None` when it cannot be told (nothing is trusted).
+    host: Option<String>,
     /// Entries by library path, with whether this process used them.
     entries: Mutex<HashMap<PathBuf, (Entry, bool)>>,
     changed: AtomicBool,
@@ -105,7 +107,7 @@ impl ScanCache {
                     None
                 }
             })
-            .filter(|stored| stored.host == host);
+            .filter(|stored| host.as_deref() == Some(stored.host.as_str()));
         let entries = stored
             .map(|s| s.entries)
             .unwrap_or_default()
@@ -123,7 +125,7 @@ impl ScanCache {
     /// The metadata of `library`: remembered when the file is unchanged,
     /// else read from it (and remembered when it could be read).
     pub(crate) fn metadata(&self, library: &Path) -> Result<Metadata, Refusal> {
-        let identity = Identity::of(library);
+        let identity = FileIdentity::of(library);
         {
             let mut entries = self.entries.lock().unwrap();
             if let Some((entry, used)) = entries.get_mut(library) {
@@ -150,21 +152,26 @@ impl ScanCache {
         Ok(metadata)
     }
 
-    /// Whether the layout of `library`, as it is on disk now, passed this
-    /// host's check at an earlier load.
-    pub(crate) fn layout_checked(&self, library: &Path) -> bool {
-        let Some(identity) = Identity::of(library) else {
-            return false;
-        };
+    /// The identity `library` had when its layout passed this host's check
+    /// at an earlier load, if it has it still; the loader compares it again
+    /// once the file is mapped, so a file swapped meanwhile is checked.
+    /// Never on systems without inodes and change times (not Unix), nor
+    /// when this host build is unknown.
+    pub(crate) fn layout_checked(&self, library: &Path) -> Option<FileIdentity> {
+        if !cfg!(unix) || self.host.is_none() {
+            return None;
+        }
+        let identity = FileIdentity::of(library)?;
         let entries = self.entries.lock().unwrap();
         entries
             .get(library)
-            .is_some_and(|(e, _)| e.layout_checked && e.identity == identity)
+            .filter(|(e, _)| e.layout_checked && e.identity == identity)
+            .map(|_| identity)
     }
 
     /// The layout of `library` passed this host's check just now.
     pub(crate) fn remember_layout_checked(&self, library: &Path) {
-        let identity = Identity::of(library);
+        let identity = FileIdentity::of(library);
         let mut entries = self.entries.lock().unwrap();
         if let Some((entry, _)) = entries.get_mut(library) {
             if Some(&entry.identity) == identity.as_ref() && !entry.layout_checked {
@@ -187,8 +194,11 @@ impl ScanCache {
             .map(|(e, _)| e.clone())
             .collect();
         kept.sort_by(|a, b| a.library.cmp(&b.library));
+        let Some(host) = self.host.clone() else {
+            return;
+        };
         let stored = Stored {
-            host: self.host.clone(),
+            host,
             entries: kept,
         };
         let written = serde_json::to_vec(&stored)
@@ -200,26 +210,22 @@ impl ScanCache {
     }
 }
 
-/// This host build: its version, ABI and executable file. Another build
-/// may check layouts differently, so it starts from an empty cache.
-fn host_build() -> String {
-    let exe = std::env::current_exe()
-        .ok()
-        .and_then(|exe| Some((Identity::of(&exe)?, exe)));
-    let exe = match exe {
-        Some((id, path)) => format!(
-            "{} {} {} {}",
-            path.display(),
-            id.size,
-            id.modified_ns,
-            id.inode
-        ),
-        None => "unknown executable".to_owned(),
-    };
-    format!(
-        "plinth {} abi {}.{} {exe}",
+/// This host build: its version, ABI and executable file (path, size,
+/// modification and change times, device, inode); `None` when the
+/// executable cannot be found, and then no entry is trusted.
+fn host_build() -> Option<String> {
+    let exe = std::env::current_exe().ok()?;
+    let id = FileIdentity::of(&exe)?;
+    Some(format!(
+        "plinth {} abi {}.{} {} {} {} {} {} {}",
         env!("CARGO_PKG_VERSION"),
         plinth_abi::ABI_MAJOR,
-        plinth_abi::ABI_MINOR
-    )
+        plinth_abi::ABI_MINOR,
+        exe.display(),
+        id.size,
+        id.modified_ns,
+        id.changed_ns,
+        id.device,
+        id.inode
+    ))
 }

@@ -111,6 +111,9 @@ pub struct PluginContext {
     closed: AtomicBool,
     /// Whether a refusal was logged since the handle closed.
     refusal_logged: AtomicBool,
+    /// Built against an ABI before 1.2, whose `set` stored a path outside
+    /// the defaults too: such plugins keep that (see [`Self::built_for_abi`]).
+    stores_any_path: AtomicBool,
 }
 
 impl PluginContext {
@@ -126,7 +129,16 @@ impl PluginContext {
             settings,
             closed: AtomicBool::new(false),
             refusal_logged: AtomicBool::new(false),
+            stores_any_path: AtomicBool::new(false),
         }
+    }
+
+    /// The context of a plugin built against ABI 1.`minor`: before 1.2 its
+    /// settings `set` stored a path outside the defaults, and a plugin built
+    /// then keeps that behaviour (OctoPrint's rule applies from 1.2 on).
+    pub fn built_for_abi(self, minor: u32) -> Self {
+        self.stores_any_path.store(minor < 2, Ordering::Relaxed);
+        self
     }
 
     /// Where base folder `folder` is: `<basedir>/<its name>`, the base folder
@@ -243,8 +255,10 @@ impl PluginContext {
             }),
             SettingsGet::ID => reply::<SettingsGet>(args, |path| Ok(self.settings.get(&path))),
             SettingsSet::ID => reply::<SettingsSet>(args, |(path, value)| {
+                let force = self.stores_any_path.load(Ordering::Relaxed)
+                    && !self.settings.in_defaults(&path);
                 self.settings
-                    .set(&path, value, false)
+                    .set(&path, value, force)
                     .map_err(ServiceError::from)
             }),
             SettingsSetForced::ID => reply::<SettingsSetForced>(args, |(path, value)| {
@@ -259,8 +273,7 @@ impl PluginContext {
             }),
             SettingsGlobalRemove::ID => reply::<SettingsGlobalRemove>(args, |path| {
                 self.settings
-                    .store()
-                    .remove(path)
+                    .global_remove(&path)
                     .map_err(ServiceError::from)
             }),
             BaseFolderPath::ID => reply::<BaseFolderPath>(args, |folder| {
@@ -426,5 +439,83 @@ fn reply<M: Method>(
     match result {
         Ok(bytes) => CallOutcome::Ok(bytes.into()),
         Err(e) => CallOutcome::Error(e.to_string().into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use plinth_abi::json;
+
+    fn context(minor: u32) -> (tempfile::TempDir, PluginContext) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::config::ConfigStore::open(&dir.path().join("config.yaml")).unwrap();
+        let settings = Arc::new(PluginSettings::new(store, "p"));
+        settings.set_defaults(json!({"known": 1}), None);
+        let identity = Identity {
+            id: "p".into(),
+            name: "P".into(),
+            version: "1".into(),
+            base_folder: String::new(),
+            data_folder: String::new(),
+        };
+        let services: Weak<dyn HostServices> = Weak::<NoServices>::new();
+        let context = PluginContext::new(identity, services, settings).built_for_abi(minor);
+        (dir, context)
+    }
+
+    struct NoServices;
+
+    impl HostServices for NoServices {
+        fn fire_event(&self, _: &str, _: &RawValue) {}
+        fn call_helper(&self, p: &str, _: &str, _: Value) -> Result<Value, HelperError> {
+            Err(HelperError::NoPlugin(crate::plugins::error::NoPlugin(
+                p.to_owned(),
+            )))
+        }
+        fn call_hook(&self, _: &str, _: Value) -> Vec<HookReply> {
+            Vec::new()
+        }
+        fn send_plugin_message(&self, _: &str, _: Value) {}
+        fn report_slicing_progress(&self, p: &str, job: u64, _: f64) -> Result<(), ProgressError> {
+            Err(ProgressError::NoJob {
+                plugin: p.to_owned(),
+                job,
+            })
+        }
+        fn plugin_infos(&self, _: Option<&str>) -> Vec<plinth_abi::PluginSummary> {
+            Vec::new()
+        }
+        fn find_user(&self, _: &str) -> Option<plinth_abi::UserSummary> {
+            None
+        }
+        fn server(&self) -> Option<Arc<dyn ServerServices>> {
+            None
+        }
+        fn plugin_lost(&self, _: &str, _: u64, _: crate::plugins::transport::Fault) {}
+    }
+
+    fn set(context: &PluginContext, key: &str, value: Value) {
+        let args = serde_json::to_vec(&(vec![key.to_owned()], value)).unwrap();
+        assert!(matches!(
+            context.serve(SettingsSet::ID, &args),
+            CallOutcome::Ok(_)
+        ));
+    }
+
+    #[test]
+    fn plugins_built_before_abi_1_2_keep_storing_paths_outside_their_defaults() {
+        let (_d, old) = context(1);
+        set(&old, "outside", json!("kept"));
+        assert_eq!(
+            old.settings.get(&["outside".to_owned()]),
+            Some(json!("kept"))
+        );
+        // A default is still not stored.
+        set(&old, "known", json!(1));
+        assert_eq!(old.settings.stored(), json!({"outside": "kept"}));
+        let (_d, new) = context(2);
+        set(&new, "outside", json!("dropped"));
+        assert_eq!(new.settings.get(&["outside".to_owned()]), None);
     }
 }

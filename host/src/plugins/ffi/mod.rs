@@ -45,11 +45,11 @@ pub(crate) enum RootModuleError {
 pub(crate) fn root_module(
     header: &'static LibHeader,
     plugin_minor: u32,
-    check: LayoutCheck,
+    check: &LayoutCheck,
 ) -> Result<PluginModuleRef, RootModuleError> {
     let host = <PluginModuleRef as StableAbi>::LAYOUT;
     let plugin = header.layout().ok_or(RootModuleError::NoLayout)?;
-    if check == LayoutCheck::Run {
+    if *check == LayoutCheck::Run {
         let checked = if plugin_minor < plinth_abi::ABI_MINOR {
             check_layout_compatibility(plugin, host)
         } else {

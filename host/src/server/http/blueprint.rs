@@ -222,11 +222,11 @@ async fn handle(
             .await
             .map_err(|e| e.into_response())?;
             match rendered {
-                Ok((response, html)) => Ok(super::calls::http_response(
-                    response.status,
-                    response.headers,
-                    html,
-                )),
+                Ok((response, html)) => {
+                    let mut headers = response.headers;
+                    headers.insert("content-type".into(), "text/html; charset=utf-8".into());
+                    Ok(super::calls::http_response(response.status, headers, html))
+                }
                 Err(e) => {
                     tracing::error!(plugin = %id, "{} {path}: {e}", request.method);
                     let status = StatusCode::INTERNAL_SERVER_ERROR;
