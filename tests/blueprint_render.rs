@@ -49,6 +49,11 @@ fn templates_and_static_files_of_the_blueprint_in(mode: &str) {
         body.contains("template nowhere.jinja2 of plugin bp_render did not render"),
         "{body}"
     );
+    // An error handler may answer with a template too (Flask's usual 404 page).
+    assert_eq!(
+        get(&server, "/plugin/bp_render/nope"),
+        (404, "<h1>No &#x2f;nope here</h1>".to_owned())
+    );
     assert_eq!(
         get(&server, "/plugin/bp_render/static/note.txt"),
         (200, "from bp_static".to_owned())

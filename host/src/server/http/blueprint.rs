@@ -215,22 +215,11 @@ async fn handle(
     .map_err(|e| fail(e.status, &e.message))?;
     match answer {
         Ok(response) if response.template.is_some() => {
-            let (app2, plugin, mounted2) = (app.clone(), id.to_owned(), mounted.clone());
-            let rendered = super::blocking(move || {
-                render(&app2.manager, &plugin, &mounted2, &response).map(|html| (response, html))
-            })
-            .await
-            .map_err(|e| e.into_response())?;
-            match rendered {
-                Ok((response, html)) => {
-                    let mut headers = response.headers;
-                    headers.insert("content-type".into(), "text/html; charset=utf-8".into());
-                    Ok(super::calls::http_response(response.status, headers, html))
-                }
+            match rendered(app, id, &mounted, response).await {
+                Ok(page) => Ok(page),
                 Err(e) => {
                     tracing::error!(plugin = %id, "{} {path}: {e}", request.method);
-                    let status = StatusCode::INTERNAL_SERVER_ERROR;
-                    Err(fail(status, &e))
+                    Err(fail(StatusCode::INTERNAL_SERVER_ERROR, &e))
                 }
             }
         }
@@ -311,7 +300,7 @@ async fn from_static_folder(
 async fn error_page(
     app: &Arc<App>,
     id: &str,
-    mounted: &Mounted,
+    mounted: &Arc<Mounted>,
     status: StatusCode,
     request: plinth_abi::Request,
     fallback: Response,
@@ -326,9 +315,38 @@ async fn error_page(
     })
     .await
     {
+        Ok(Ok(response)) if response.template.is_some() => {
+            match rendered(app, id, mounted, response).await {
+                Ok(page) => page,
+                Err(e) => {
+                    tracing::error!(plugin = %id, "error handler for {code}: {e}");
+                    fallback
+                }
+            }
+        }
         Ok(Ok(response)) => into_http(response),
         _ => fallback,
     }
+}
+
+/// The page a route or error handler answered with `Response::template`,
+/// rendered (HTML, its status and headers kept), or why not.
+async fn rendered(
+    app: &Arc<App>,
+    id: &str,
+    mounted: &Arc<Mounted>,
+    response: plinth_abi::Response,
+) -> Result<Response, String> {
+    let (app, plugin, mounted) = (app.clone(), id.to_owned(), mounted.clone());
+    let html = super::blocking(move || {
+        render(&app.manager, &plugin, &mounted, &response).map(|html| (response, html))
+    })
+    .await
+    .map_err(|e| e.message)?;
+    let (response, html) = html?;
+    let mut headers = response.headers;
+    headers.insert("content-type".into(), "text/html; charset=utf-8".into());
+    Ok(super::calls::http_response(response.status, headers, html))
 }
 
 async fn mounted(app: &Arc<App>, id: &str) -> Result<Arc<Mounted>, ApiError> {
