@@ -88,43 +88,47 @@ impl PluginManager {
     /// the plugin `failed` or `incompatible`; the others are untouched.
     pub fn load_all(&self) {
         let _guard = self.shared.lifecycle.lock().unwrap();
-        let todo = self
-            .shared
-            .records
-            .read()
-            .unwrap()
-            .ids(|r| r.state == State::Enabled && matches!(r.stage, Stage::Listed));
-        let (count, began) = (todo.len(), Instant::now());
-        for id in todo {
-            self.shared.steps.mark(&id, "loading");
-            let _ = self.load(&id);
-            self.shared.steps.done();
-        }
-        self.shared.scan.save();
-        tracing::debug!(
-            "loaded {count} libraries in {:.1} ms",
-            began.elapsed().as_secs_f64() * 1e3
+        self.each_enabled(
+            |stage| matches!(stage, Stage::Listed),
+            "loading",
+            |id| {
+                let _ = self.load(id);
+            },
         );
+        self.shared.scan.save();
     }
 
     /// Loads and enables every plugin that is to be enabled, in discovery order.
     pub fn enable_all(&self) {
         self.load_all();
         let _guard = self.shared.lifecycle.lock().unwrap();
+        self.each_enabled(
+            |stage| matches!(stage, Stage::Loaded(_)),
+            "enabling",
+            |id| {
+                self.enable(id);
+            },
+        );
+    }
+
+    /// Runs `act` for every enabled plugin whose stage `at` accepts, in
+    /// discovery order, each as start-up step `step` in the marker; logs
+    /// (debug) how long they took together.
+    fn each_enabled(&self, at: fn(&Stage) -> bool, step: &str, mut act: impl FnMut(&str)) {
         let todo = self
             .shared
             .records
             .read()
             .unwrap()
-            .ids(|r| r.state == State::Enabled && matches!(r.stage, Stage::Loaded(_)));
+            .ids(|r| r.state == State::Enabled && at(&r.stage));
         let (count, began) = (todo.len(), Instant::now());
         for id in todo {
-            self.shared.steps.mark(&id, "enabling");
-            self.enable(&id);
+            self.shared.steps.mark(&id, step);
+            act(&id);
             self.shared.steps.done();
         }
         tracing::debug!(
-            "enabled {count} plugins in {:.1} ms",
+            "{step}: {count} plugins in {:.1} ms",
             began.elapsed().as_secs_f64() * 1e3
         );
     }
