@@ -94,6 +94,7 @@ impl PluginManager {
     /// (no plugin code runs) and decides each one's state.
     pub fn new(paths: Paths, options: Options) -> Result<Self, ConfigError> {
         let config = ConfigStore::open(&paths.config_file())?;
+        let held = config.hold();
         let disabled = config.disabled()?;
         let blocklist = config.blocklist()?;
         let quarantined = quarantined(&config);
@@ -135,6 +136,7 @@ impl PluginManager {
             began.elapsed().as_secs_f64() * 1e3
         );
         apply_overlays(&config, &mut records)?;
+        drop(held);
         scan.save();
         let queue_limit =
             usize::try_from(crate::config::host_settings::EVENT_QUEUE_LIMIT.get(&config))

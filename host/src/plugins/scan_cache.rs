@@ -153,20 +153,19 @@ impl ScanCache {
     }
 
     /// The identity `library` had when its layout passed this host's check
-    /// at an earlier load, if it has it still; the loader compares it again
-    /// once the file is mapped, so a file swapped meanwhile is checked.
+    /// at an earlier load. The loader skips the check only if the file it
+    /// mapped still has it, so a file changed or swapped since is checked.
     /// Never on systems without inodes and change times (not Unix), nor
     /// when this host build is unknown.
     pub(crate) fn layout_checked(&self, library: &Path) -> Option<FileIdentity> {
         if !cfg!(unix) || self.host.is_none() {
             return None;
         }
-        let identity = FileIdentity::of(library)?;
         let entries = self.entries.lock().unwrap();
         entries
             .get(library)
-            .filter(|(e, _)| e.layout_checked && e.identity == identity)
-            .map(|_| identity)
+            .filter(|(e, _)| e.layout_checked)
+            .map(|(e, _)| e.identity.clone())
     }
 
     /// The layout of `library` passed this host's check just now.

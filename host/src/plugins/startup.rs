@@ -145,6 +145,9 @@ impl PluginManager {
     /// The first half of [`start`](Self::start): enables every plugin and runs
     /// `on_startup(host, port)`; the server is not accepting yet.
     pub fn startup(&self, host: &str, port: u16) {
+        // No one is served yet: the config file is looked at once, not at
+        // each of the thousands of reads enabling makes.
+        let _held = self.shared.config.hold();
         self.shared.steps.open(&self.shared.paths.startup_marker());
         self.enable_all();
         self.report_unused();
