@@ -3,7 +3,10 @@
 //! divergence 5): a route answering `Response::template` is rendered by the
 //! host from the blueprint's template folder (or the templates compiled
 //! in), autoescaped; a missing template is a 500 naming it; static files
-//! come from the blueprint's static folder. In process and isolated.
+//! come from the blueprint's static folder. Without `get_blueprint_kwargs`,
+//! as OctoPrint's default, a blueprint that is also a TemplatePlugin renders
+//! from its `get_template_folder` and one that is an AssetPlugin serves its
+//! `get_asset_folder`. In process and isolated.
 
 #[macro_use]
 mod common;
@@ -74,6 +77,38 @@ fn templates_and_static_files_of_the_blueprint_in(mode: &str) {
     );
 }
 
+fn folders_of_a_template_and_asset_plugin_by_default_in(mode: &str) {
+    let sb = Sandbox::in_mode(mode);
+    let folder = sb.basedir.join("plugins").join("bp_template");
+    for sub in ["tpl", "templates", "assets", "static"] {
+        std::fs::create_dir_all(folder.join(sub)).unwrap();
+    }
+    std::fs::copy(
+        built().fixture("bp_template"),
+        folder.join(lib_file("bp_template")),
+    )
+    .unwrap();
+    std::fs::write(folder.join("tpl/hi.jinja2"), "tpl says hi to {{ who }}").unwrap();
+    std::fs::write(
+        folder.join("templates/hi.jinja2"),
+        "templates/ is not asked",
+    )
+    .unwrap();
+    std::fs::write(folder.join("assets/a.txt"), "from assets").unwrap();
+    std::fs::write(folder.join("static/a.txt"), "static/ is not asked").unwrap();
+    let server = Server::start(&sb);
+
+    assert_eq!(
+        get(&server, "/plugin/bp_template/hi?who=Ada"),
+        (200, "tpl says hi to Ada".to_owned())
+    );
+    assert_eq!(
+        get(&server, "/plugin/bp_template/static/a.txt"),
+        (200, "from assets".to_owned())
+    );
+}
+
 in_both_modes! {
     templates_and_static_files_of_the_blueprint => templates_and_static_files_of_the_blueprint_in,
+    folders_of_a_template_and_asset_plugin_by_default => folders_of_a_template_and_asset_plugin_by_default_in,
 }

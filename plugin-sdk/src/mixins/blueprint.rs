@@ -99,7 +99,11 @@ pub trait BlueprintPlugin: Plugin {
     /// `/plugin/<id>/static/…` (before the plugin's asset folder and the
     /// files compiled in); `template_folder` is where
     /// [`Response::template`](crate::Response::template) finds templates
-    /// first. Default: neither (the plugin's `static/` and `templates/`).
+    /// first. Default: neither, and then, as OctoPrint's default, static
+    /// files come from an [`AssetPlugin`](crate::AssetPlugin)'s
+    /// `get_asset_folder` and templates from a
+    /// [`TemplatePlugin`](crate::TemplatePlugin)'s `get_template_folder`,
+    /// else from the plugin's `static/` and `templates/`.
     /// The host asks once, when the blueprint is mounted.
     fn get_blueprint_kwargs(&self) -> Value {
         Value::Object(Map::new())

@@ -85,6 +85,24 @@ pub(crate) fn asset_folder(
     configured.or_else(|| default_folder(info, "static"))
 }
 
+/// A plugin's template folder: `get_template_folder` for a TemplatePlugin,
+/// else (or when it says none) the default `templates/` folder.
+pub(crate) fn template_folder(
+    manager: &crate::PluginManager,
+    info: &crate::PluginInfo,
+) -> Option<PathBuf> {
+    let configured = if info.has(Mixin::Template) {
+        manager
+            .call::<m::GetTemplateFolder>(&info.id, &())
+            .ok()
+            .flatten()
+            .map(PathBuf::from)
+    } else {
+        None
+    };
+    configured.or_else(|| default_folder(info, "templates"))
+}
+
 /// Looks the file up in the plugin's asset folder, then among its embedded files.
 pub(crate) fn find(manager: &crate::PluginManager, id: &str, rel: &Path) -> Option<Asset> {
     let info = manager

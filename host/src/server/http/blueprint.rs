@@ -241,8 +241,10 @@ async fn handle(
 }
 
 /// Renders what a route answered with `Response::template`: the plugin's
-/// template (from the blueprint's `template_folder`, else the plugin's
-/// template folder, else compiled in) with the body, JSON, as its context.
+/// template (from the blueprint's `template_folder`, else, as OctoPrint's
+/// default `get_blueprint_kwargs`, a TemplatePlugin's `get_template_folder`
+/// or the plugin's `templates/`, else compiled in) with the body, JSON, as
+/// its context.
 fn render(
     manager: &crate::PluginManager,
     id: &str,
@@ -264,7 +266,7 @@ fn render(
         folder: mounted
             .template_folder
             .clone()
-            .or_else(|| assets::default_folder(&info, "templates")),
+            .or_else(|| assets::template_folder(manager, &info)),
         library: info.path.clone(),
         files: Default::default(),
     };

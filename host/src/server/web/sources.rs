@@ -13,7 +13,7 @@ use plinth_abi::methods::plugin as m;
 use plinth_abi::Value;
 
 use super::injection::{default_template, TEMPLATE_TYPES};
-use crate::server::http::assets::{asset_folder, default_folder, file_within};
+use crate::server::http::assets::{asset_folder, file_within, template_folder};
 use crate::{PluginInfo, PluginManager};
 use plinth_abi::Mixin;
 
@@ -94,12 +94,7 @@ fn template_plugin(manager: &PluginManager, info: &PluginInfo) -> TemplatePlugin
             Default::default()
         }
     };
-    let folder = manager
-        .call::<m::GetTemplateFolder>(&id, &())
-        .ok()
-        .flatten()
-        .map(PathBuf::from)
-        .or_else(|| default_folder(info, "templates"));
+    let folder = template_folder(manager, info);
     let mut plugin = TemplatePlugin {
         id,
         name: info.name.clone(),
