@@ -1097,3 +1097,47 @@ fn a_plugin_finds_users_and_their_permissions_but_no_secret() {
     assert_eq!(find("nobody"), json!(null));
     m.shutdown();
 }
+
+/// OctoPrint's `test_get_implementations`, through the SDK's
+/// `Host::get_implementations`: plugins implementing all of the mixins
+/// asked for, enabled ones only, bundled first, then by identifier.
+#[test]
+fn get_implementations_gives_the_plugins_implementing_every_mixin_asked_for() {
+    let sb = Sandbox::new();
+    sb.bundle_sample("helloworld");
+    sb.user_as(&built().fixture("service_probe"), "service_probe")
+        .user_as(&built().sample("greeter"), "greeter")
+        .user_as(&built().sample("wizard_demo"), "wizard_demo")
+        .user_as(&built().sample("event_logger"), "event_logger");
+    sb.write_config("plugins:\n  _disabled: [event_logger]\n");
+    let m = sb.manager();
+    m.start("127.0.0.1", 5123);
+    let implementations = |mixins: &[&str]| {
+        m.call_helper(
+            "service_probe",
+            "implementations",
+            &json!({ "mixins": mixins }),
+        )
+        .unwrap()
+    };
+    // helloworld is bundled: before greeter, though `g` sorts first.
+    assert_eq!(
+        implementations(&["Startup"]),
+        json!(["helloworld", "greeter"])
+    );
+    assert_eq!(
+        implementations(&["SimpleApi"]),
+        json!(["helloworld", "service_probe"])
+    );
+    assert_eq!(
+        implementations(&["Startup", "Settings"]),
+        json!(["helloworld"])
+    );
+    assert_eq!(
+        implementations(&["Template", "Asset"]),
+        json!(["helloworld", "wizard_demo"])
+    );
+    assert_eq!(implementations(&["Wizard", "Startup"]), json!([]));
+    assert_eq!(implementations(&["EventHandler"]), json!([]), "disabled");
+    assert_eq!(implementations(&[]), json!([]));
+}

@@ -13,6 +13,7 @@ use crate::mixins::Preprocessors;
 use crate::settings::Settings;
 use crate::types::{HookReply, Identity, PluginSummary, UserSummary};
 use crate::wire::{Codec, Method};
+use plinth_abi::Mixin;
 
 /// Why a call to the host failed.
 #[derive(Debug, Clone, PartialEq)]
@@ -209,6 +210,30 @@ impl Host {
     /// `_plugin_manager.plugins`: every plugin the host knows, whatever its state.
     pub fn plugins(&self) -> Result<Vec<PluginSummary>, HostError> {
         self.raw.call::<services::PluginInfos>(&None)
+    }
+
+    /// `_plugin_manager.get_implementations(*types)`: the identifiers of the
+    /// enabled plugins that implement every one of `mixins`, in OctoPrint's
+    /// order without a sorting context (bundled plugins first, then by
+    /// identifier). No mixins give none, as in OctoPrint. The plugins
+    /// themselves are reached through [`call_helper`](Self::call_helper)
+    /// and [`call_hook`](Self::call_hook), not as objects.
+    pub fn get_implementations(&self, mixins: &[Mixin]) -> Result<Vec<String>, HostError> {
+        if mixins.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut found: Vec<PluginSummary> = self
+            .plugins()?
+            .into_iter()
+            .filter(|p| {
+                p.enabled
+                    && mixins
+                        .iter()
+                        .all(|m| p.mixins.iter().any(|name| name == m.name()))
+            })
+            .collect();
+        found.sort_by(|a, b| (!a.bundled, &a.id).cmp(&(!b.bundled, &b.id)));
+        Ok(found.into_iter().map(|p| p.id).collect())
     }
 
     /// `_user_manager.find_user(name)`: the user of this name, with the

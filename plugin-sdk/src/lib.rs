@@ -157,6 +157,7 @@ pub use plinth_abi::types::{
 };
 pub use plinth_abi::types::{Refusal, RefusalKind};
 pub use plinth_abi::BaseFolder;
+pub use plinth_abi::Mixin;
 pub use plugin::{HelperFn, HookHandler, Plugin, Registry};
 pub use printer::{Printer, PrinterState};
 pub use serde_json::{json, Value};
@@ -177,7 +178,7 @@ pub struct ReadmeGuide;
 pub mod prelude {
     pub use crate::{
         events, export_plugin, json, payloads, AssetPlugin, BaseFolder, BlueprintPlugin,
-        BlueprintRoutes, EnvironmentDetectionPlugin, EventHandlerPlugin, FileManager, Host,
+        BlueprintRoutes, EnvironmentDetectionPlugin, EventHandlerPlugin, FileManager, Host, Mixin,
         Payload, Plugin, PluginError, PluginResult, Preprocessors, Printer, ProgressPlugin,
         Registry, Request, Response, ServiceError, Settings, SettingsPlugin, ShutdownPlugin,
         SimpleApiPlugin, SliceError, SliceRequest, SlicerPlugin, SlicerProperties, SlicingJob,
