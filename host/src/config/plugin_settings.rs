@@ -393,6 +393,29 @@ mod tests {
         assert_eq!(s.stored(), json!({"_config_version": 2}));
     }
 
+    /// OctoPrint's `test_on_settings_save_configversion` and
+    /// `test_on_settings_save_nodiff`: a `_config_version` in the data is
+    /// never taken; the plugin's own version is stored even when nothing
+    /// differs from the defaults, and a plugin without one keeps nothing.
+    #[test]
+    fn default_save_ignores_a_config_version_in_the_data() {
+        let (_d, s) = settings("plugins:\n  hw:\n    _config_version: 1\n");
+        for sent in [json!(null), json!(7), json!("x")] {
+            let saved = s
+                .save_data(&json!({"_config_version": sent, "some_setting": "foo"}))
+                .unwrap();
+            assert_eq!(saved, json!({}));
+            assert_eq!(s.stored(), json!({"_config_version": 2}));
+        }
+        let (_d, s) = settings("plugins:\n  hw:\n    some_value: 5\n");
+        s.set_defaults(json!({"some_value": 23}), None);
+        let saved = s
+            .save_data(&json!({"_config_version": 3, "some_value": 23}))
+            .unwrap();
+        assert_eq!(saved, json!({}));
+        assert_eq!(s.store.get(&key_path(&["plugins", "hw"])), None);
+    }
+
     #[test]
     fn cleanup_minimises_what_is_stored_and_keeps_the_version() {
         let (_d, s) = settings(
