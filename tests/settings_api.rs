@@ -61,6 +61,16 @@ fn force_and_paths_outside_the_defaults_in(mode: &str) {
     );
     op(&m, "set_boolean", &["free"], json!("yes")).unwrap();
     assert_eq!(op(&m, "get", &["free"], Value::Null).unwrap(), json!(true));
+    // Typed and forced, as OctoPrint's `set_int(…, force=True)`: converted,
+    // then stored though it equals the default or is not among them.
+    op(&m, "set", &["value"], json!(0)).unwrap();
+    op(&m, "save", &[], Value::Null).unwrap();
+    assert_eq!(on_disk(&sb, &["plugins", "probe", "value"]), Value::Null);
+    op(&m, "forced_set_int", &["value"], json!("0")).unwrap();
+    op(&m, "forced_set_boolean", &["other"], json!("y")).unwrap();
+    op(&m, "save", &[], Value::Null).unwrap();
+    assert_eq!(on_disk(&sb, &["plugins", "probe", "value"]), json!(0));
+    assert_eq!(on_disk(&sb, &["plugins", "probe", "other"]), json!(true));
     m.shutdown();
 }
 

@@ -20,6 +20,8 @@ use crate::methods::host as services;
 #[derive(Clone)]
 pub struct Settings {
     host: Host,
+    /// Every write as OctoPrint's `force=True` (see [`Settings::forced`]).
+    force: bool,
 }
 
 fn owned(path: &[&str]) -> Vec<String> {
@@ -28,7 +30,19 @@ fn owned(path: &[&str]) -> Vec<String> {
 
 impl Settings {
     pub(crate) fn new(host: Host) -> Self {
-        Self { host }
+        Self { host, force: false }
+    }
+
+    /// The same settings, every write through it forced: OctoPrint's
+    /// `force=True` for any setter, e.g.
+    /// `settings.forced().set_int(&["copies"], 3, None, None)` for
+    /// `set_int(["copies"], 3, force=True)`. A forced write stores the value
+    /// even when it equals its default or is not among the defaults.
+    pub fn forced(&self) -> Settings {
+        Settings {
+            host: self.host.clone(),
+            force: true,
+        }
     }
 
     fn read<M: crate::wire::Method>(&self, args: &M::Args) -> Option<M::Output> {
@@ -99,15 +113,18 @@ impl Settings {
     /// or use [`set_forced`](Settings::set_forced).
     pub fn set(&self, path: &[&str], value: impl Into<Value>) -> Result<(), HostError> {
         let (path, value) = self.preprocessed(path, value.into());
+        if self.force {
+            return self
+                .host
+                .call::<services::SettingsSetForced>(&(path, value));
+        }
         self.host.call::<services::SettingsSet>(&(path, value))
     }
 
     /// Sets the value at `path` as given, even when it equals its default or
     /// is not among the defaults: OctoPrint's `set(path, value, force=True)`.
     pub fn set_forced(&self, path: &[&str], value: impl Into<Value>) -> Result<(), HostError> {
-        let (path, value) = self.preprocessed(path, value.into());
-        self.host
-            .call::<services::SettingsSetForced>(&(path, value))
+        self.forced().set(path, value)
     }
 
     /// [`set`](Settings::set) of a value converted as OctoPrint's `set_int`
@@ -234,7 +251,7 @@ impl Settings {
     /// Not saved until [`save`](Settings::save).
     pub fn global_set(&self, path: &[&str], value: impl Into<Value>) -> Result<(), HostError> {
         self.host
-            .call::<services::SettingsGlobalSet>(&(owned(path), value.into(), false))
+            .call::<services::SettingsGlobalSet>(&(owned(path), value.into(), self.force))
     }
 
     /// [`global_set`](Settings::global_set) with OctoPrint's `force=True`:
@@ -244,8 +261,7 @@ impl Settings {
         path: &[&str],
         value: impl Into<Value>,
     ) -> Result<(), HostError> {
-        self.host
-            .call::<services::SettingsGlobalSet>(&(owned(path), value.into(), true))
+        self.forced().global_set(path, value)
     }
 
     /// [`global_set`](Settings::global_set) of a value converted as
