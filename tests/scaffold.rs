@@ -1,4 +1,5 @@
-//! `plinth plugins new`: the crate it makes builds, passes its own test,
+//! `plinth plugins new`: the crate it makes builds, passes its own tests
+//! (a unit test, and one on plinth-testkit running it in a real host),
 //! installs with `plinth plugins install` and runs: enabled, answering its
 //! Simple API, as a new author would try it.
 
@@ -10,12 +11,17 @@ use std::process::Command;
 use common::{add_user, api_key, built, get, lib_file, stdout, Sandbox, Server};
 use plinth_abi::json;
 
-fn cargo(args: &[&str], manifest: &Path) {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let target = std::env::var_os("CARGO_TARGET_DIR")
+/// The workspace's target folder: the new crate's build reuses what the
+/// test suite compiled (the SDK, the test kit and the host under it).
+fn target() -> std::path::PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| built().root.join("target"))
-        .join("fixtures");
+}
+
+fn cargo(args: &[&str], manifest: &Path) {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let target = target();
     let status = Command::new(cargo)
         .args(args)
         .arg("--quiet")
@@ -53,24 +59,27 @@ fn a_new_plugin_builds_passes_its_test_installs_and_runs() {
         cargo_toml.contains(&format!("plinth-sdk = {{ path = \"{}\" }}", sdk.display())),
         "the SDK by path, from the checkout plinth was built from:\n{cargo_toml}"
     );
-    for file in ["src/lib.rs", "README.md", ".gitignore"] {
+    let testkit = built().root.join("testkit").canonicalize().unwrap();
+    assert!(
+        cargo_toml.contains(&format!(
+            "[dev-dependencies]\nplinth-testkit = {{ path = \"{}\" }}",
+            testkit.display()
+        )),
+        "the test kit by path, beside the SDK:\n{cargo_toml}"
+    );
+    for file in ["src/lib.rs", "tests/plugin.rs", "README.md", ".gitignore"] {
         assert!(folder.join(file).is_file(), "{file}");
     }
-    // The versions the fixtures build with: no download, and their
+    let plugin_test = std::fs::read_to_string(folder.join("tests/plugin.rs")).unwrap();
+    assert!(plugin_test.contains("TestHost::start(plinth_testkit::plugin_library!())"));
+    // The versions the workspace builds with: no download, and its
     // compiled dependencies are reused.
-    std::fs::copy(
-        built().root.join("tests/fixtures/Cargo.lock"),
-        folder.join("Cargo.lock"),
-    )
-    .unwrap();
+    std::fs::copy(built().root.join("Cargo.lock"), folder.join("Cargo.lock")).unwrap();
     cargo(&["build"], &manifest);
+    // Its unit test and its test kit test, in a real host.
     cargo(&["test"], &manifest);
 
-    let library = std::env::var_os("CARGO_TARGET_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| built().root.join("target"))
-        .join("fixtures/debug")
-        .join(lib_file("hello_new"));
+    let library = target().join("debug").join(lib_file("hello_new"));
     let out = sb.plinth(&["plugins", "install", library.to_str().unwrap()]);
     assert!(out.status.success(), "{out:?}");
     add_user(&sb, "ada", true);

@@ -1,11 +1,14 @@
 //! `plinth plugins new <id>`: a new plugin crate, out of any workspace, that
-//! builds and loads as it is: `Cargo.toml` with the SDK dependency, a
-//! minimal plugin (a start-up log line, a setting, a Simple API GET), a unit
-//! test, a README with the build and install commands, and a `.gitignore`.
+//! builds and loads as it is: `Cargo.toml` with the SDK dependency and the
+//! test kit (`plinth-testkit`) for its tests, a minimal plugin (a start-up
+//! log line, a setting, a Simple API GET), a unit test, a test running the
+//! plugin in a real host through the test kit (`tests/plugin.rs`), a README
+//! with the build, test and install commands, and a `.gitignore`.
 //!
-//! The SDK dependency is by path when there is a Plinth checkout to point
-//! at (`--sdk-path`, else one around the new crate's folder, else the one
-//! this `plinth` was built from, if it is still there), else by version.
+//! The SDK and the test kit are taken by path when there is a Plinth
+//! checkout to point at (`--sdk-path`, else one around the new crate's
+//! folder, else the one this `plinth` was built from, if it is still there;
+//! the test kit is the checkout's `testkit/`), else by version.
 
 use std::path::{Path, PathBuf};
 
@@ -38,14 +41,41 @@ fn sdk_version() -> &'static str {
         .unwrap_or("3")
 }
 
-/// Whether `dir` is a plinth-sdk package folder.
-fn is_sdk(dir: &Path) -> bool {
-    std::fs::read_to_string(dir.join("Cargo.toml"))
-        .is_ok_and(|t| t.lines().any(|l| l.trim() == "name = \"plinth-sdk\""))
+/// The test kit's version, as this host was built with it.
+fn testkit_version() -> &'static str {
+    include_str!("../../../testkit/Cargo.toml")
+        .lines()
+        .find_map(|l| l.strip_prefix("version = \""))
+        .and_then(|v| v.strip_suffix('"'))
+        .unwrap_or("0.1")
 }
 
-/// The SDK dependency line for a crate in `folder`.
-fn sdk_dependency(folder: &Path, sdk_path: Option<&Path>) -> Result<String, ScaffoldError> {
+/// Whether `dir` is the folder of package `name`.
+fn is_package(dir: &Path, name: &str) -> bool {
+    let line = format!("name = \"{name}\"");
+    std::fs::read_to_string(dir.join("Cargo.toml"))
+        .is_ok_and(|t| t.lines().any(|l| l.trim() == line))
+}
+
+/// Whether `dir` is a plinth-sdk package folder.
+fn is_sdk(dir: &Path) -> bool {
+    is_package(dir, "plinth-sdk")
+}
+
+/// A dependency line on `name`: by path, or by version.
+fn dependency(name: &str, path: Option<&Path>, version: &str) -> String {
+    match path {
+        Some(p) => {
+            let p = p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
+            let shown = p.to_string_lossy().replace('\\', "/");
+            format!("{name} = {{ path = \"{shown}\" }}")
+        }
+        None => format!("{name} = \"{version}\""),
+    }
+}
+
+/// The SDK and test kit dependency lines for a crate in `folder`.
+fn dependencies(folder: &Path, sdk_path: Option<&Path>) -> Result<(String, String), ScaffoldError> {
     let path = match sdk_path {
         Some(p) if is_sdk(p) => Some(p.to_path_buf()),
         Some(p) => return Err(ScaffoldError::NoSdk(p.to_path_buf())),
@@ -58,14 +88,16 @@ fn sdk_dependency(folder: &Path, sdk_path: Option<&Path>) -> Result<String, Scaf
                 is_sdk(&built_from).then_some(built_from)
             }),
     };
-    Ok(match path {
-        Some(p) => {
-            let p = p.canonicalize().unwrap_or(p);
-            let shown = p.to_string_lossy().replace('\\', "/");
-            format!("plinth-sdk = {{ path = \"{shown}\" }}")
-        }
-        None => format!("plinth-sdk = \"{}\"", sdk_version()),
-    })
+    // The test kit beside the SDK, in the same checkout.
+    let testkit = path
+        .as_deref()
+        .and_then(Path::parent)
+        .map(|root| root.join("testkit"))
+        .filter(|t| is_package(t, "plinth-testkit"));
+    Ok((
+        dependency("plinth-sdk", path.as_deref(), sdk_version()),
+        dependency("plinth-testkit", testkit.as_deref(), testkit_version()),
+    ))
 }
 
 /// Checks that `id` can name the crate, its library and so the plugin (the
@@ -123,13 +155,14 @@ pub fn new_plugin(
         return Err(ScaffoldError::Exists(folder));
     }
     let absolute = std::path::absolute(&folder).unwrap_or_else(|_| folder.clone());
-    let sdk = sdk_dependency(&absolute, sdk_path)?;
+    let (sdk, testkit) = dependencies(&absolute, sdk_path)?;
     let fill = |template: &str| {
         template
             .replace("{{id}}", id)
             .replace("{{name}}", &title(id))
             .replace("{{Type}}", &type_name(id))
             .replace("{{sdk}}", &sdk)
+            .replace("{{testkit}}", &testkit)
             .replace(
                 "{{lib}}",
                 &format!("{}{id}.{}", crate::LIB_PREFIX, crate::LIB_EXT),
@@ -138,6 +171,7 @@ pub fn new_plugin(
     let files = [
         ("Cargo.toml", fill(CARGO_TOML)),
         ("src/lib.rs", fill(LIB_RS)),
+        ("tests/plugin.rs", fill(PLUGIN_TEST_RS)),
         ("README.md", fill(README)),
         (".gitignore", "/target\n".to_owned()),
     ];
@@ -165,6 +199,10 @@ crate-type = ["cdylib", "rlib"]
 
 [dependencies]
 {{sdk}}
+
+# Runs the plugin in a real Plinth host in its tests (tests/plugin.rs).
+[dev-dependencies]
+{{testkit}}
 
 # Its own workspace, wherever it lives.
 [workspace]
@@ -240,6 +278,44 @@ mod tests {
 }
 "#;
 
+const PLUGIN_TEST_RS: &str = r#"//! {{name}} in a real Plinth host, in process, on a base folder of its
+//! own (plinth-testkit): what the host makes of the plugin, as a user
+//! would see it.
+
+use plinth_testkit::{json, TestHost};
+
+fn host() -> TestHost {
+    // Builds this crate's library first, then loads, enables and starts it.
+    TestHost::start(plinth_testkit::plugin_library!()).unwrap()
+}
+
+#[test]
+fn it_says_it_is_running_once_started() {
+    let host = host();
+    assert!(
+        host.logs().iter().any(|l| l.message == "{{name}} is running"),
+        "{:?}",
+        host.logs()
+    );
+}
+
+#[test]
+fn the_simple_api_answers_with_the_greeting_setting() {
+    let host = host();
+    let answer = host.api_get(&[]).unwrap().unwrap();
+    assert_eq!(
+        answer.body_json().unwrap(),
+        json!({ "greeting": "Hello, world!" })
+    );
+    host.set_setting(&["greeting"], json!("Howdy")).unwrap();
+    let answer = host.api_get(&[]).unwrap().unwrap();
+    assert_eq!(
+        answer.body_json().unwrap(),
+        json!({ "greeting": "Howdy, world!" })
+    );
+}
+"#;
+
 const README: &str = r#"# {{name}}
 
 A plugin for Plinth, the native plugin host with OctoPrint's plugin
@@ -254,7 +330,9 @@ plinth plugins install target/release/{{lib}}
 
 `plinth plugins list` shows it enabled; after `plinth serve`,
 `GET /api/plugin/{{id}}` answers `{"greeting": "Hello, world!"}` (with an API
-key: `plinth user apikey <user>`). Run its tests with `cargo test`.
+key: `plinth user apikey <user>`). Run its tests with `cargo test`: the
+unit tests in `src/lib.rs`, and `tests/plugin.rs`, which runs the plugin in
+a real Plinth host through `plinth-testkit`.
 "#;
 
 #[cfg(test)]
@@ -287,6 +365,33 @@ mod tests {
         assert_eq!(
             std::fs::read_dir(dir.path().join("taken")).unwrap().count(),
             0
+        );
+    }
+
+    #[test]
+    fn the_test_kit_is_taken_by_path_beside_the_sdk_else_by_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let sdk = dir.path().join("plugin-sdk");
+        std::fs::create_dir(&sdk).unwrap();
+        std::fs::write(sdk.join("Cargo.toml"), "[package]\nname = \"plinth-sdk\"\n").unwrap();
+        let (sdk_line, testkit_line) = dependencies(dir.path(), Some(&sdk)).unwrap();
+        assert!(sdk_line.starts_with("plinth-sdk = { path = "), "{sdk_line}");
+        assert_eq!(
+            testkit_line,
+            format!("plinth-testkit = \"{}\"", testkit_version())
+        );
+        let testkit = dir.path().join("testkit");
+        std::fs::create_dir(&testkit).unwrap();
+        std::fs::write(
+            testkit.join("Cargo.toml"),
+            "[package]\nname = \"plinth-testkit\"\n",
+        )
+        .unwrap();
+        let (_, testkit_line) = dependencies(dir.path(), Some(&sdk)).unwrap();
+        assert!(
+            testkit_line.starts_with("plinth-testkit = { path = ")
+                && testkit_line.ends_with("testkit\" }"),
+            "{testkit_line}"
         );
     }
 
