@@ -9,7 +9,7 @@ mod common;
 use std::fs;
 use std::path::PathBuf;
 
-use common::{built, lib_file, Sandbox};
+use common::{add_user, api_key, built, get, lib_file, Sandbox, Server};
 use plinth::State;
 
 /// `name`'s library copied (not linked) into `<basedir>/plugins` as `id`.
@@ -72,6 +72,43 @@ fn a_library_replaced_at_the_same_path_is_read_anew() {
     let (_, state, error) = listed(&sb, "plugin");
     assert_eq!(state, State::Incompatible);
     assert!(error.unwrap().contains("not a shared library"));
+}
+
+/// The layout check a cache entry spares is never spared another file: a
+/// library that passed, then renamed over by one with Plinth's metadata and
+/// a root module of the right name but another layout, is checked and
+/// refused at the next start. Each start is a `plinth serve` of its own (a
+/// process that mapped a path gets the same mapping back from `dlopen`).
+#[test]
+fn a_library_swapped_after_its_layout_passed_is_checked_again() {
+    let sb = Sandbox::in_mode("in_process");
+    let lib = copy_in(&sb, "greeter", "plugin");
+    add_user(&sb, "ada", true);
+    let key = api_key(&sb, "ada");
+    let plugin = |server: &Server| {
+        let (status, list) = get(server, "/api/plugins", &key);
+        assert_eq!(status, 200, "{list}");
+        list["plugins"]
+            .as_array()
+            .and_then(|l| l.iter().find(|p| p["id"] == "plugin").cloned())
+            .unwrap_or_else(|| panic!("no plugin in {list:#}"))
+    };
+    let server = Server::start(&sb);
+    assert_eq!(plugin(&server)["state"], "enabled");
+    drop(server);
+    assert_eq!(cache(&sb)["entries"][0]["layout_checked"], true);
+    let swap = lib.with_extension("swap");
+    fs::copy(built().fixture("bad_layout"), &swap).unwrap();
+    fs::rename(&swap, &lib).unwrap();
+    let server = Server::start(&sb);
+    let info = plugin(&server);
+    assert_eq!(info["name"], "Bad layout", "its metadata was read anew");
+    assert_eq!(info["state"], "incompatible", "{info:#}");
+    let error = info["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("its binary interface does not match this host's"),
+        "{info:#}"
+    );
 }
 
 #[test]
