@@ -174,8 +174,12 @@ pub mod porting {}
 #[doc = include_str!("../../README.md")]
 pub struct ReadmeGuide;
 
-/// Everything a plugin usually needs, in one import.
+/// Everything a plugin usually needs, in one import: the traits, the host
+/// handle, the request and response types, `json!` and [`Value`], and
+/// `BTreeMap`, which `get_api_commands` and `get_assets` answer with.
 pub mod prelude {
+    pub use std::collections::BTreeMap;
+
     pub use crate::{
         events, export_plugin, json, payloads, AssetPlugin, BaseFolder, BlueprintPlugin,
         BlueprintRoutes, EnvironmentDetectionPlugin, EventHandlerPlugin, FileManager, Host, Mixin,

@@ -18,8 +18,6 @@
 //!   POSTed to `/api/plugin/helloworld` and a GET resource answering
 //!   `{"foo": "bar"}`.
 
-use std::collections::BTreeMap;
-
 use plinth_sdk::prelude::*;
 
 /// The plugin object.

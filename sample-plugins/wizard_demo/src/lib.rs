@@ -23,7 +23,6 @@
 //! - [`AssetPlugin`]: a plain-JavaScript view model (`static/js/wizard_demo.js`)
 //!   whose `onWizardDetails` shows the hint from the wizard details in the step.
 
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::Mutex;
 
