@@ -71,6 +71,19 @@ fn force_and_paths_outside_the_defaults_in(mode: &str) {
     op(&m, "save", &[], Value::Null).unwrap();
     assert_eq!(on_disk(&sb, &["plugins", "probe", "value"]), json!(0));
     assert_eq!(on_disk(&sb, &["plugins", "probe", "other"]), json!(true));
+    // Typed getters: text only from a string; any serde shape, else none.
+    op(&m, "set_forced", &["names"], json!(["ada", "bo"])).unwrap();
+    op(&m, "set_forced", &["title"], json!("Dr")).unwrap();
+    let get = |what: &str, path: &[&str]| op(&m, what, path, Value::Null).unwrap();
+    assert_eq!(get("get_str", &["title"]), json!("Dr"));
+    assert_eq!(get("get_str", &["names"]), Value::Null);
+    assert_eq!(get("get_as_names", &["names"]), json!(["ada", "bo"]));
+    assert_eq!(get("get_as_names", &["title"]), Value::Null);
+    assert_eq!(get("get_as_names", &["missing"]), Value::Null);
+    assert_eq!(
+        get("global_get_str", &["plugins", "probe", "title"]),
+        json!("Dr")
+    );
     m.shutdown();
 }
 

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use plinth_abi::BaseFolder;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::host::{Host, HostError};
@@ -22,6 +23,13 @@ pub struct Settings {
     host: Host,
     /// Every write as OctoPrint's `force=True` (see [`Settings::forced`]).
     force: bool,
+}
+
+fn as_string(value: Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s),
+        _ => None,
+    }
 }
 
 fn owned(path: &[&str]) -> Vec<String> {
@@ -88,6 +96,32 @@ impl Settings {
     /// The value at `path` as a boolean (see [`to_bool`]); `None` when missing.
     pub fn get_boolean(&self, path: &[&str]) -> Option<bool> {
         self.get(path).map(|v| to_bool(&v))
+    }
+
+    /// The value at `path` as text; `None` when missing or not a string.
+    /// `settings.get_str(&["greeting"])` rather than matching on a `Value`.
+    pub fn get_str(&self, path: &[&str]) -> Option<String> {
+        as_string(self.get(path)?)
+    }
+
+    /// The value at `path` read into any type serde can read it into: a
+    /// list (`Vec<String>`), a map, a struct of the plugin's own. `None`
+    /// when missing; a value of another shape is `None` too, and logged
+    /// with the path and what serde said.
+    pub fn get_as<T: DeserializeOwned>(&self, path: &[&str]) -> Option<T> {
+        self.typed(path, self.get(path)?)
+    }
+
+    fn typed<T: DeserializeOwned>(&self, path: &[&str], value: Value) -> Option<T> {
+        match serde_json::from_value(value) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.host
+                    .logger()
+                    .warn(format_args!("settings: {}: {e}", path.join(".")));
+                None
+            }
+        }
     }
 
     /// Whether `path` has a value, stored or default.
@@ -240,6 +274,18 @@ impl Settings {
     /// [`global_get`](Settings::global_get) as a boolean ([`to_bool`]).
     pub fn global_get_boolean(&self, path: &[&str]) -> Option<bool> {
         self.global_get(path).map(|v| to_bool(&v))
+    }
+
+    /// [`global_get`](Settings::global_get) as text; `None` when missing or
+    /// not a string.
+    pub fn global_get_str(&self, path: &[&str]) -> Option<String> {
+        as_string(self.global_get(path)?)
+    }
+
+    /// [`global_get`](Settings::global_get) read into `T`, as
+    /// [`get_as`](Settings::get_as).
+    pub fn global_get_as<T: DeserializeOwned>(&self, path: &[&str]) -> Option<T> {
+        self.typed(path, self.global_get(path)?)
     }
 
     /// Sets a value of the host's whole config (OctoPrint's `global_set`).

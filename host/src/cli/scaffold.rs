@@ -248,8 +248,7 @@ impl SimpleApiPlugin for {{Type}} {
         let word = self
             .host
             .settings()
-            .get(&["greeting"])
-            .and_then(|v| v.as_str().map(str::to_owned))
+            .get_str(&["greeting"])
             .unwrap_or_else(|| "Hello".to_owned());
         Ok(Some(Response::json(&json!({ "greeting": greeting(&word, "world") }))))
     }

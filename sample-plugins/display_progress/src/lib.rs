@@ -44,8 +44,7 @@ impl ProgressPlugin for DisplayProgress {
         let template = self
             .host
             .settings()
-            .get(&["message"])
-            .and_then(|v| v.as_str().map(str::to_owned))
+            .get_str(&["message"])
             .unwrap_or_else(|| "{bar} {progress:>3}%%".to_owned());
         let message = format_message(&template, progress, storage, path);
         if let Err(e) = printer.commands(&[format!("M117 {message}")]) {
