@@ -15,6 +15,16 @@ use crate::types::{PluginResult, Request, Response};
 /// The host validates POST requests before calling the plugin: the body must be
 /// JSON, its `command` one of [`get_api_commands`](SimpleApiPlugin::get_api_commands),
 /// and every mandatory parameter of that command present.
+///
+/// What a handler's answer becomes:
+/// - `Ok(Some(response))` is sent as it is, status included. A 4xx is
+///   answered this way, as OctoPrint's `flask.abort(400, …)`:
+///   `Ok(Some(Response::json(&json!({"error": "no such item"})).status(404)))`.
+/// - `Ok(None)` is `204 No Content`.
+/// - `Err(…)` (a `?` on any error, or a panic) is logged with the plugin's
+///   identifier and answered `500` with the message; a plugin that runs
+///   isolated and whose process died answers `502`; one that takes longer
+///   than the call budget (`server.plugin_call_timeout`) answers `504`.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` does not implement `SimpleApiPlugin`, but `SimpleApi` is in its export_plugin! `mixins:` list",
     label = "implement `SimpleApiPlugin` for `{Self}`, or remove `SimpleApi` from `mixins:`"
