@@ -81,46 +81,125 @@ pub enum TestKitError {
 /// `cargo build --lib` for the crate (once per test process; a no-op when
 /// it is up to date, so a test never runs an old build) and answers
 /// `target/<profile>/lib<crate>.so` (`.dylib`, `.dll`).
+///
+/// The library is built with the crate's default features. A test of
+/// other features names them: `plugin_library!(features = ["extra"])`
+/// (cargo's `--features`; add `default_features = false` for
+/// `--no-default-features`). Such a build goes to a target folder of its
+/// own (`target/testkit-features/<features>/`), so it never replaces the
+/// default build other tests load. One test binary loads one build of the
+/// library (a process that mapped a library gets that mapping back), so
+/// tests of different features belong in different test files.
 #[macro_export]
 macro_rules! plugin_library {
     () => {
         $crate::built_library(env!("CARGO_PKG_NAME"), env!("CARGO_MANIFEST_DIR"))
     };
+    (features = [$($feature:literal),* $(,)?] $(, default_features = $default:literal)? $(,)?) => {
+        $crate::built_library_with(
+            env!("CARGO_PKG_NAME"),
+            env!("CARGO_MANIFEST_DIR"),
+            &$crate::Features {
+                features: &[$($feature),*],
+                default_features: true $(&& $default)?,
+            },
+        )
+    };
+}
+
+/// The features [`plugin_library!`] builds the library with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Features<'a> {
+    /// cargo's `--features`.
+    pub features: &'a [&'a str],
+    /// `false` for cargo's `--no-default-features`.
+    pub default_features: bool,
+}
+
+impl Features<'_> {
+    /// The crate's default features, nothing more.
+    pub const DEFAULT: Features<'static> = Features {
+        features: &[],
+        default_features: true,
+    };
 }
 
 /// [`plugin_library!`]: builds the library of the crate at `manifest_dir`
-/// into the target folder the running test comes from, then answers its
-/// path. A failed build panics with cargo's status (its errors are on the
-/// test's standard error).
+/// into the target folder the running test comes from, with its default
+/// features, then answers its path. A failed build panics with cargo's
+/// status (its errors are on the test's standard error).
 pub fn built_library(name: &str, manifest_dir: &str) -> PathBuf {
-    static BUILT: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
-    let library = library_of(name);
+    built_library_with(name, manifest_dir, &Features::DEFAULT)
+}
+
+/// [`built_library`] with other [`Features`]. A second feature set for the
+/// same crate in one test process panics: its library is mapped already.
+pub fn built_library_with(name: &str, manifest_dir: &str, features: &Features<'_>) -> PathBuf {
+    type Built = Vec<(String, Vec<String>, bool, PathBuf)>;
+    static BUILT: std::sync::Mutex<Built> = std::sync::Mutex::new(Vec::new());
+    let mut library = library_of(name);
+    let wanted: Vec<String> = features.features.iter().map(|f| (*f).to_owned()).collect();
     let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
-    if !built.iter().any(|b| b == name) {
-        let profile = library.parent().unwrap_or(Path::new("."));
-        let target = profile.parent().unwrap_or(Path::new("."));
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut command = std::process::Command::new(cargo);
-        command
-            .args(["build", "--quiet", "--lib", "--manifest-path"])
-            .arg(Path::new(manifest_dir).join("Cargo.toml"))
-            .arg("--target-dir")
-            .arg(target);
-        // The profile the test runs in (its folder's name; `dev` builds into `debug`).
-        let name = profile
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("debug");
-        command
-            .arg("--profile")
-            .arg(if name == "debug" { "dev" } else { name });
-        let status = command.status();
+    if let Some((_, had, had_default, path)) =
+        built.iter().find(|(crate_name, ..)| crate_name == name)
+    {
         assert!(
-            status.as_ref().is_ok_and(|s| s.success()),
-            "building the plugin {name} for its tests failed: {status:?}"
+            *had == wanted && *had_default == features.default_features,
+            "plugin {name} was built for this test process with features {had:?} already; \
+             a test of other features belongs in another test file"
         );
-        built.push(name.to_owned());
+        return path.clone();
     }
+    let profile = library.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let mut target = profile.parent().unwrap_or(Path::new(".")).to_path_buf();
+    if *features != Features::DEFAULT {
+        let mut key = wanted.join("+");
+        if !features.default_features {
+            key.insert_str(0, "no-default+");
+        }
+        target = target.join("testkit-features").join(key);
+        let file = library
+            .file_name()
+            .map(ToOwned::to_owned)
+            .unwrap_or_default();
+        library = target
+            .join(profile.file_name().unwrap_or_default())
+            .join(file);
+    }
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut command = std::process::Command::new(cargo);
+    command
+        .args(["build", "--quiet", "--lib", "--manifest-path"])
+        .arg(Path::new(manifest_dir).join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(&target);
+    if !wanted.is_empty() {
+        command.arg("--features").arg(wanted.join(","));
+    }
+    if !features.default_features {
+        command.arg("--no-default-features");
+    }
+    // The profile the test runs in (its folder's name; `dev` builds into `debug`).
+    let profile_name = profile
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("debug");
+    command.arg("--profile").arg(if profile_name == "debug" {
+        "dev"
+    } else {
+        profile_name
+    });
+    let status = command.status();
+    assert!(
+        status.as_ref().is_ok_and(|s| s.success()),
+        "building the plugin {name} for its tests failed: {status:?}"
+    );
+    built.push((
+        name.to_owned(),
+        wanted,
+        features.default_features,
+        library.clone(),
+    ));
     library
 }
 

@@ -11,9 +11,17 @@
 //! ```
 //!
 //! When `wordsmith` is missing or disabled, the helper call fails and the
-//! plugin logs a warning instead.
+//! plugin logs a warning instead. Built with the cargo feature `polite`, it
+//! says "good day" instead of "hello".
 
 use plinth_sdk::prelude::*;
+
+/// What the plugin answers the hook `sample.greeting` with.
+pub const GREETING: &str = if cfg!(feature = "polite") {
+    "greeter says good day"
+} else {
+    "greeter says hello"
+};
 
 /// The plugin object.
 pub struct Greeter {
@@ -37,7 +45,7 @@ impl Plugin for Greeter {
 impl Greeter {
     /// The handler of the hook `sample.greeting`.
     fn greeting(&self, _args: &Value) -> PluginResult<Value> {
-        Ok(json!("greeter says hello"))
+        Ok(json!(GREETING))
     }
 }
 
