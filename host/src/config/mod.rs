@@ -33,7 +33,6 @@ pub mod values;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde_json::{Map, Value};
@@ -133,6 +132,10 @@ struct State {
     overlays: Vec<(String, Value)>,
     /// Counts every change of what readers see (a change, a reload, overlays).
     revision: u64,
+    /// Open [`Held`] guards; while there are any, reads look at the file
+    /// once (`looked`) rather than each time.
+    held: usize,
+    looked: bool,
 }
 
 /// The config file and its unsaved changes; shared by everything in the process.
@@ -140,22 +143,23 @@ pub struct ConfigStore {
     path: PathBuf,
     state: Mutex<State>,
     writer: Mutex<()>,
-    /// Open [`Held`] guards; while there are any, the file is looked at
-    /// once (`looked`) rather than at every read.
-    held: AtomicUsize,
-    looked: AtomicBool,
 }
 
-/// While it lives, reads of the config look at the file once, not at each
-/// read: start-up asks it thousands of questions (about eleven for each
-/// plugin) before the server answers anyone, and a `stat` for each was a
-/// tenth of a start with a thousand plugins. Saves still check the file.
+/// While it lives, reads of the config (on every thread) look at the file
+/// once, not at each read: start-up asks it thousands of questions (about
+/// eleven for each plugin) before the server answers anyone, and a `stat`
+/// for each was a tenth of a start with a thousand plugins. Changes and
+/// saves still look at the file first, so none is made against a stale
+/// copy.
+#[must_use = "the config is held only while the guard lives"]
 pub struct Held<'a>(&'a ConfigStore);
 
 impl Drop for Held<'_> {
     fn drop(&mut self) {
-        if self.0.held.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.0.looked.store(false, Ordering::Release);
+        let mut state = self.0.state.lock().unwrap();
+        state.held -= 1;
+        if state.held == 0 {
+            state.looked = false;
         }
     }
 }
@@ -177,19 +181,19 @@ impl ConfigStore {
             refused: None,
             overlays: Vec::new(),
             revision: 0,
+            held: 0,
+            looked: false,
         };
         Ok(Arc::new(Self {
             path: path.to_path_buf(),
             state: Mutex::new(state),
             writer: Mutex::new(()),
-            held: AtomicUsize::new(0),
-            looked: AtomicBool::new(false),
         }))
     }
 
     /// Looks at the file once until the guard is dropped (see [`Held`]).
     pub fn hold(&self) -> Held<'_> {
-        self.held.fetch_add(1, Ordering::AcqRel);
+        self.state.lock().unwrap().held += 1;
         Held(self)
     }
 
@@ -202,18 +206,34 @@ impl ConfigStore {
     /// process changed it since it was last read or written.
     fn fresh(&self) -> std::sync::MutexGuard<'_, State> {
         let mut state = self.state.lock().unwrap();
-        if self.held.load(Ordering::Acquire) > 0 && self.looked.swap(true, Ordering::AcqRel) {
-            return state;
+        if state.held > 0 {
+            if state.looked {
+                return state;
+            }
+            state.looked = true;
         }
+        self.catch_up(&mut state);
+        state
+    }
+
+    /// The state brought up to date with the file whether held or not: what
+    /// a change is made against.
+    fn fresh_for_change(&self) -> std::sync::MutexGuard<'_, State> {
+        let mut state = self.state.lock().unwrap();
+        self.catch_up(&mut state);
+        state
+    }
+
+    /// Reads the file again if another process changed it.
+    fn catch_up(&self, state: &mut State) {
         let disk = stamp(&self.path);
         if disk != state.stamp && disk != state.refused {
-            if let Err(e) = self.reload(&mut state) {
+            if let Err(e) = self.reload(state) {
                 // Keep what was read last; a save refuses to write over it.
                 tracing::warn!("{e}; going on with the settings read before");
                 state.refused = disk;
             }
         }
-        state
     }
 
     /// Reads the file again and applies the changes not saved yet on top.
@@ -291,7 +311,7 @@ impl ConfigStore {
     /// it would give a part Plinth reads the wrong type.
     /// A value that equals what is there changes nothing (and writes nothing).
     pub fn set(&self, path: Vec<String>, value: Value) -> Result<(), ConfigError> {
-        let mut state = self.fresh();
+        let mut state = self.fresh_for_change();
         if let Some(blocker) = values::blocked(&state.doc, &path) {
             return Err(ConfigError::NotAMapping {
                 change: Change::Set,
@@ -335,7 +355,7 @@ impl ConfigStore {
     /// Removes `path` and the objects it leaves empty (not saved until [`save`](Self::save)).
     /// Removing what is not there changes nothing.
     pub fn remove(&self, path: Vec<String>) -> Result<(), ConfigError> {
-        let mut state = self.fresh();
+        let mut state = self.fresh_for_change();
         if let Some(blocker) = values::blocked(&state.doc, &path) {
             return Err(ConfigError::NotAMapping {
                 change: Change::Remove,
@@ -356,7 +376,7 @@ impl ConfigStore {
         item: Value,
         add: bool,
     ) -> Result<(), ConfigError> {
-        let mut state = self.fresh();
+        let mut state = self.fresh_for_change();
         let op = if add {
             Op::ListAdd(path, item)
         } else {
@@ -603,11 +623,21 @@ mod tests {
             Some(json!(1)),
             "held: the file was looked at once"
         );
-        // A save while held still applies its change to what is on disk.
+        // A change while held is made against the file as it is now, and
+        // its save applies it to what is on disk.
         c.set(key_path(&["plugins", "x", "c"]), json!(4)).unwrap();
+        assert_eq!(
+            c.get(&a),
+            Some(json!(2)),
+            "the change caught up with the file"
+        );
         c.save().unwrap();
         let text = fs::read_to_string(&file).unwrap();
         assert!(text.contains("b: 3") && text.contains("c: 4"), "{text}");
+        // Guards overlap, on any thread; reads look again once all are gone.
+        std::thread::scope(|s| {
+            s.spawn(|| drop(c.hold()));
+        });
         drop(held);
         std::thread::sleep(std::time::Duration::from_millis(20));
         fs::write(&file, "plugins:\n  x:\n    a: 5\n").unwrap();
