@@ -18,6 +18,7 @@ use crate::plugin::Plugin;
 )]
 pub trait AssetPlugin: Plugin {
     /// The folder holding the assets; `None` (default) means `<base folder>/static`.
+    /// A relative path is taken from the plugin's base folder.
     fn get_asset_folder(&self) -> Option<String> {
         None
     }

@@ -37,6 +37,7 @@ pub trait TemplatePlugin: Plugin {
     }
 
     /// The folder holding the templates; `None` (default) means `<base folder>/templates`.
+    /// A relative path is taken from the plugin's base folder.
     fn get_template_folder(&self) -> Option<String> {
         None
     }

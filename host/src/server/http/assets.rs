@@ -73,16 +73,8 @@ pub(crate) fn asset_folder(
     manager: &crate::PluginManager,
     info: &crate::PluginInfo,
 ) -> Option<PathBuf> {
-    let configured = if info.has(Mixin::Asset) {
-        manager
-            .call::<m::GetAssetFolder>(&info.id, &())
-            .ok()
-            .flatten()
-            .map(PathBuf::from)
-    } else {
-        None
-    };
-    configured.or_else(|| default_folder(info, "static"))
+    configured_folder::<m::GetAssetFolder>(manager, info, Mixin::Asset)
+        .or_else(|| default_folder(info, "static"))
 }
 
 /// A plugin's template folder: `get_template_folder` for a TemplatePlugin,
@@ -91,16 +83,26 @@ pub(crate) fn template_folder(
     manager: &crate::PluginManager,
     info: &crate::PluginInfo,
 ) -> Option<PathBuf> {
-    let configured = if info.has(Mixin::Template) {
-        manager
-            .call::<m::GetTemplateFolder>(&info.id, &())
-            .ok()
-            .flatten()
-            .map(PathBuf::from)
-    } else {
-        None
-    };
-    configured.or_else(|| default_folder(info, "templates"))
+    configured_folder::<m::GetTemplateFolder>(manager, info, Mixin::Template)
+        .or_else(|| default_folder(info, "templates"))
+}
+
+/// The folder the plugin's method `M` names (`get_asset_folder`,
+/// `get_template_folder`) when it has `mixin`; a relative path is taken
+/// from its base folder, as a blueprint's `get_blueprint_kwargs` folders are.
+pub(crate) fn configured_folder<M>(
+    manager: &crate::PluginManager,
+    info: &crate::PluginInfo,
+    mixin: Mixin,
+) -> Option<PathBuf>
+where
+    M: plinth_abi::Method<Args = (), Output = Option<String>>,
+{
+    if !info.has(mixin) {
+        return None;
+    }
+    let folder = manager.call::<M>(&info.id, &()).ok().flatten()?;
+    Some(info.base_folder.join(folder))
 }
 
 /// Looks the file up in the plugin's asset folder, then among its embedded files.

@@ -38,7 +38,8 @@ pub struct Mounted {
     api_prefixes: Option<Vec<String>>,
     /// `get_blueprint_kwargs`' `static_folder`, resolved.
     static_folder: Option<PathBuf>,
-    /// `get_blueprint_kwargs`' `template_folder`, resolved.
+    /// `get_blueprint_kwargs`' `template_folder`, else (OctoPrint's default
+    /// kwargs) a TemplatePlugin's `get_template_folder`, resolved.
     template_folder: Option<PathBuf>,
 }
 
@@ -266,7 +267,7 @@ fn render(
         folder: mounted
             .template_folder
             .clone()
-            .or_else(|| assets::template_folder(manager, &info)),
+            .or_else(|| assets::default_folder(&info, "templates")),
         library: info.path.clone(),
         files: Default::default(),
     };
@@ -357,18 +358,24 @@ async fn mounted(app: &Arc<App>, id: &str) -> Result<Arc<Mounted>, ApiError> {
     }
     let plugin = id.to_owned();
     let asked = call_plugin(app, id, "mounting its blueprint", move |pm| {
-        let base = pm
-            .plugin(&plugin)
-            .map(|p| p.base_folder)
+        let info = pm.plugin(&plugin);
+        let base = info
+            .as_ref()
+            .map(|p| p.base_folder.clone())
             .unwrap_or_default();
         let kwargs = pm.call::<m::GetBlueprintKwargs>(&plugin, &())?;
+        let template_folder =
+            kwargs_folder(&plugin, &base, &kwargs, "template_folder").or_else(|| {
+                let info = info.as_ref()?;
+                assets::configured_folder::<m::GetTemplateFolder>(pm, info, Mixin::Template)
+            });
         Ok::<_, crate::plugins::object::CallError>(Mounted {
             spec: pm.call::<m::GetBlueprintSpec>(&plugin, &())?,
             protected: pm.call::<m::IsBlueprintProtected>(&plugin, &())?,
             csrf: pm.call::<m::IsBlueprintCsrfProtected>(&plugin, &())?,
             api_prefixes: pm.call::<m::GetBlueprintApiPrefixes>(&plugin, &())?,
             static_folder: kwargs_folder(&plugin, &base, &kwargs, "static_folder"),
-            template_folder: kwargs_folder(&plugin, &base, &kwargs, "template_folder"),
+            template_folder,
         })
     })
     .await?
