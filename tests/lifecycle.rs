@@ -1099,8 +1099,9 @@ fn a_plugin_finds_users_and_their_permissions_but_no_secret() {
 }
 
 /// OctoPrint's `test_get_implementations`, through the SDK's
-/// `Host::get_implementations`: plugins implementing all of the mixins
-/// asked for, enabled ones only, bundled first, then by identifier.
+/// `Host::get_implementations` (host service `Implementations`): plugins
+/// implementing all of the mixins asked for, running ones only, bundled
+/// first, then by identifier.
 #[test]
 fn get_implementations_gives_the_plugins_implementing_every_mixin_asked_for() {
     let sb = Sandbox::new();
@@ -1140,4 +1141,5 @@ fn get_implementations_gives_the_plugins_implementing_every_mixin_asked_for() {
     assert_eq!(implementations(&["Wizard", "Startup"]), json!([]));
     assert_eq!(implementations(&["EventHandler"]), json!([]), "disabled");
     assert_eq!(implementations(&[]), json!([]));
+    m.shutdown();
 }

@@ -134,6 +134,9 @@ impl HostServices for NoServices {
     fn plugin_infos(&self, _: Option<&str>) -> Vec<plinth_abi::PluginSummary> {
         Vec::new()
     }
+    fn implementations(&self, _: &[plinth_abi::Mixin]) -> Vec<String> {
+        Vec::new()
+    }
     fn find_user(&self, _: &str) -> Option<plinth_abi::UserSummary> {
         None
     }

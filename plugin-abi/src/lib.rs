@@ -32,7 +32,7 @@
 //! |-----|---------------|
 //! | 1.0 | root module with `metadata` and `instantiate`; every mixin of the seed |
 //! | 1.1 | `PluginModule::embedded_file`: templates and assets compiled into the library |
-//! | 1.2 | host services `Printer`, `PluginInfos`, `FindUser`, `Files`, `Slicing`, `Connectivity` (19–24) with [`Refusal`]; plugin method `CallGcodeHook`; the hooks the host calls ([`hooks`]) |
+//! | 1.2 | host services `Printer`, `PluginInfos`, `FindUser`, `Files`, `Slicing`, `Connectivity` (19–24) with [`Refusal`], `SettingsSetForced`, `SettingsGlobalSet`, `SettingsGlobalRemove`, `BaseFolderPath` and `Implementations` (25–29); plugin method `CallGcodeHook`; the hooks the host calls ([`hooks`]) |
 #![deny(missing_docs)]
 
 pub mod events;

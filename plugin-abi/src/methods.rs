@@ -497,6 +497,12 @@ pub mod host {
         /// `global_get_basefolder`).
         BaseFolderPath = 28, 2, crate::types::BaseFolder => String
     );
+    method!(
+        /// The identifiers of the running plugins that implement every one of
+        /// the mixins (OctoPrint's `get_implementations(*types)`), bundled
+        /// first, then by identifier; none for no mixins.
+        Implementations = 29, 2, Vec<Mixin> => Vec<String>
+    );
 }
 
 /// The seed's `is_wizard_ignored` table: whether a wizard of version `current`

@@ -213,27 +213,18 @@ impl Host {
     }
 
     /// `_plugin_manager.get_implementations(*types)`: the identifiers of the
-    /// enabled plugins that implement every one of `mixins`, in OctoPrint's
+    /// running plugins that implement every one of `mixins`, in OctoPrint's
     /// order without a sorting context (bundled plugins first, then by
-    /// identifier). No mixins give none, as in OctoPrint. The plugins
-    /// themselves are reached through [`call_helper`](Self::call_helper)
-    /// and [`call_hook`](Self::call_hook), not as objects.
+    /// identifier). A plugin counts once it is enabled (called during
+    /// enabling, the plugins enabled so far). No mixins give none, as in
+    /// OctoPrint. The plugins themselves are reached through
+    /// [`call_helper`](Self::call_helper) and [`call_hook`](Self::call_hook),
+    /// not as objects.
     pub fn get_implementations(&self, mixins: &[Mixin]) -> Result<Vec<String>, HostError> {
         if mixins.is_empty() {
             return Ok(Vec::new());
         }
-        let mut found: Vec<PluginSummary> = self
-            .plugins()?
-            .into_iter()
-            .filter(|p| {
-                p.enabled
-                    && mixins
-                        .iter()
-                        .all(|m| p.mixins.iter().any(|name| name == m.name()))
-            })
-            .collect();
-        found.sort_by(|a, b| (!a.bundled, &a.id).cmp(&(!b.bundled, &b.id)));
-        Ok(found.into_iter().map(|p| p.id).collect())
+        self.raw.call::<services::Implementations>(&mixins.to_vec())
     }
 
     /// `_user_manager.find_user(name)`: the user of this name, with the

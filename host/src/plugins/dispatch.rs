@@ -323,6 +323,22 @@ impl HostServices for Shared {
         Ok(())
     }
 
+    fn implementations(&self, mixins: &[Mixin]) -> Vec<String> {
+        let Some((first, rest)) = mixins.split_first() else {
+            return Vec::new();
+        };
+        let manager = self.manager();
+        manager
+            .implementation_ids(*first, None)
+            .into_iter()
+            .filter(|id| {
+                manager
+                    .with(id, |r| rest.iter().all(|m| r.has_mixin(*m)))
+                    .unwrap_or(false)
+            })
+            .collect()
+    }
+
     fn plugin_infos(&self, id: Option<&str>) -> Vec<plinth_abi::PluginSummary> {
         self.manager()
             .plugins()

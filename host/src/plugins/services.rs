@@ -48,6 +48,10 @@ pub trait HostServices: Send + Sync {
     ) -> Result<(), ProgressError>;
     /// Every plugin (`None`), or plugin `id`, as plugins see them.
     fn plugin_infos(&self, id: Option<&str>) -> Vec<plinth_abi::PluginSummary>;
+    /// The running plugins implementing every one of `mixins`, in the order
+    /// of [`PluginManager::implementations`](crate::PluginManager::implementations)
+    /// without a sorting context.
+    fn implementations(&self, mixins: &[plinth_abi::Mixin]) -> Vec<String>;
     /// The user `name`, if there is one.
     fn find_user(&self, name: &str) -> Option<plinth_abi::UserSummary>;
     /// Keeps a plugin's log line where the manager's options say (a test
@@ -309,6 +313,9 @@ impl PluginContext {
                 reply::<PluginInfos>(args, |id| Ok(self.services()?.plugin_infos(id.as_deref())))
             }
             FindUser::ID => reply::<FindUser>(args, |name| Ok(self.services()?.find_user(&name))),
+            Implementations::ID => reply::<Implementations>(args, |mixins| {
+                Ok(self.services()?.implementations(&mixins))
+            }),
             Printer::ID => reply::<Printer>(args, |call| {
                 let changes = changes_printer(&call);
                 self.on_server("printer commands", changes, |j, id| j.printer(id, call))
@@ -405,6 +412,7 @@ fn changes_something(service: u32) -> bool {
             | Files::ID
             | Slicing::ID
             | PluginInfos::ID
+            | Implementations::ID
             | FindUser::ID
             | GetIdentity::ID
             | EnsureDataFolder::ID
@@ -484,6 +492,9 @@ mod tests {
             })
         }
         fn plugin_infos(&self, _: Option<&str>) -> Vec<plinth_abi::PluginSummary> {
+            Vec::new()
+        }
+        fn implementations(&self, _: &[plinth_abi::Mixin]) -> Vec<String> {
             Vec::new()
         }
         fn find_user(&self, _: &str) -> Option<plinth_abi::UserSummary> {
