@@ -382,8 +382,14 @@ fn execute(cli: Cli) -> Result<(), CliError> {
                 Ok(())
             }
             PluginsCommand::New { id, path, sdk_path } => {
-                let folder = scaffold::new_plugin(&id, &path, sdk_path.as_deref())?;
+                let made = scaffold::new_plugin(&id, &path, sdk_path.as_deref())?;
+                let folder = made.folder;
                 println!("made {}", folder.display());
+                if !made.with_test_kit {
+                    println!(
+                        "note:       no Plinth checkout was found, so no plinth-testkit (tests in a real host); see its Cargo.toml"
+                    );
+                }
                 println!(
                     "build it:   cargo build --release --manifest-path {}",
                     folder.join("Cargo.toml").display()

@@ -41,15 +41,6 @@ fn sdk_version() -> &'static str {
         .unwrap_or("3")
 }
 
-/// The test kit's version, as this host was built with it.
-fn testkit_version() -> &'static str {
-    include_str!("../../../testkit/Cargo.toml")
-        .lines()
-        .find_map(|l| l.strip_prefix("version = \""))
-        .and_then(|v| v.strip_suffix('"'))
-        .unwrap_or("0.1")
-}
-
 /// Whether `dir` is the folder of package `name`.
 fn is_package(dir: &Path, name: &str) -> bool {
     let line = format!("name = \"{name}\"");
@@ -74,8 +65,12 @@ fn dependency(name: &str, path: Option<&Path>, version: &str) -> String {
     }
 }
 
-/// The SDK and test kit dependency lines for a crate in `folder`.
-fn dependencies(folder: &Path, sdk_path: Option<&Path>) -> Result<(String, String), ScaffoldError> {
+/// The SDK dependency line for a crate in `folder`, and the test kit's when
+/// there is a checkout to take it from (it is not on crates.io).
+fn dependencies(
+    folder: &Path,
+    sdk_path: Option<&Path>,
+) -> Result<(String, Option<String>), ScaffoldError> {
     let path = match sdk_path {
         Some(p) if is_sdk(p) => Some(p.to_path_buf()),
         Some(p) => return Err(ScaffoldError::NoSdk(p.to_path_buf())),
@@ -96,7 +91,7 @@ fn dependencies(folder: &Path, sdk_path: Option<&Path>) -> Result<(String, Strin
         .filter(|t| is_package(t, "plinth-testkit"));
     Ok((
         dependency("plinth-sdk", path.as_deref(), sdk_version()),
-        dependency("plinth-testkit", testkit.as_deref(), testkit_version()),
+        testkit.map(|t| dependency("plinth-testkit", Some(&t), "")),
     ))
 }
 
@@ -143,12 +138,18 @@ fn type_name(id: &str) -> String {
     title(id).replace(' ', "")
 }
 
-/// Makes the crate of plugin `id` in `<parent>/<id>`; its folder.
-pub fn new_plugin(
-    id: &str,
-    parent: &Path,
-    sdk_path: Option<&Path>,
-) -> Result<PathBuf, ScaffoldError> {
+/// What [`new_plugin`] made.
+#[derive(Debug)]
+pub struct Made {
+    /// The crate's folder.
+    pub folder: PathBuf,
+    /// Whether it has the test kit and `tests/plugin.rs` (only with a Plinth
+    /// checkout to take the test kit from).
+    pub with_test_kit: bool,
+}
+
+/// Makes the crate of plugin `id` in `<parent>/<id>`.
+pub fn new_plugin(id: &str, parent: &Path, sdk_path: Option<&Path>) -> Result<Made, ScaffoldError> {
     check(id)?;
     let folder = parent.join(id);
     if folder.exists() {
@@ -156,25 +157,39 @@ pub fn new_plugin(
     }
     let absolute = std::path::absolute(&folder).unwrap_or_else(|_| folder.clone());
     let (sdk, testkit) = dependencies(&absolute, sdk_path)?;
+    let dev_dependencies = match &testkit {
+        Some(line) => format!(
+            "# Runs the plugin in a real Plinth host in its tests (tests/plugin.rs).\n[dev-dependencies]\n{line}\n"
+        ),
+        None => NO_TEST_KIT.to_owned(),
+    };
     let fill = |template: &str| {
         template
             .replace("{{id}}", id)
             .replace("{{name}}", &title(id))
             .replace("{{Type}}", &type_name(id))
             .replace("{{sdk}}", &sdk)
-            .replace("{{testkit}}", &testkit)
+            .replace("{{dev_dependencies}}", &dev_dependencies)
             .replace(
                 "{{lib}}",
                 &format!("{}{id}.{}", crate::LIB_PREFIX, crate::LIB_EXT),
             )
     };
-    let files = [
+    let readme = fill(README)
+        + if testkit.is_some() {
+            README_TESTS
+        } else {
+            README_NO_TEST_KIT
+        };
+    let mut files = vec![
         ("Cargo.toml", fill(CARGO_TOML)),
         ("src/lib.rs", fill(LIB_RS)),
-        ("tests/plugin.rs", fill(PLUGIN_TEST_RS)),
-        ("README.md", fill(README)),
+        ("README.md", readme),
         (".gitignore", "/target\n".to_owned()),
     ];
+    if testkit.is_some() {
+        files.push(("tests/plugin.rs", fill(PLUGIN_TEST_RS)));
+    }
     for (name, text) in files {
         let path = folder.join(name);
         let written = path
@@ -183,8 +198,14 @@ pub fn new_plugin(
             .and_then(|()| std::fs::write(&path, text));
         written.map_err(|error| ScaffoldError::Write { path, error })?;
     }
-    Ok(folder)
+    Ok(Made {
+        folder,
+        with_test_kit: testkit.is_some(),
+    })
 }
+
+/// The Cargo.toml's note when there is no checkout to take the test kit from.
+const NO_TEST_KIT: &str = "# plinth-testkit runs a plugin in a real Plinth host in its tests. It is\n# not on crates.io: with a Plinth checkout, add\n#   [dev-dependencies]\n#   plinth-testkit = { path = \"<checkout>/testkit\" }\n# (or make the crate with `plinth plugins new --sdk-path <checkout>/plugin-sdk`).\n";
 
 const CARGO_TOML: &str = r#"[package]
 name = "{{id}}"
@@ -200,10 +221,7 @@ crate-type = ["cdylib", "rlib"]
 [dependencies]
 {{sdk}}
 
-# Runs the plugin in a real Plinth host in its tests (tests/plugin.rs).
-[dev-dependencies]
-{{testkit}}
-
+{{dev_dependencies}}
 # Its own workspace, wherever it lives.
 [workspace]
 "#;
@@ -329,9 +347,19 @@ plinth plugins install target/release/{{lib}}
 
 `plinth plugins list` shows it enabled; after `plinth serve`,
 `GET /api/plugin/{{id}}` answers `{"greeting": "Hello, world!"}` (with an API
-key: `plinth user apikey <user>`). Run its tests with `cargo test`: the
-unit tests in `src/lib.rs`, and `tests/plugin.rs`, which runs the plugin in
-a real Plinth host through `plinth-testkit`.
+key: `plinth user apikey <user>`).
+"#;
+
+const README_TESTS: &str = r#"
+Run its tests with `cargo test`: the unit tests in `src/lib.rs`, and
+`tests/plugin.rs`, which runs the plugin in a real Plinth host through
+`plinth-testkit`.
+"#;
+
+const README_NO_TEST_KIT: &str = r#"
+Run its tests with `cargo test`. To test it in a real Plinth host, add
+`plinth-testkit` from a Plinth checkout (it is not on crates.io; see the
+note in `Cargo.toml`).
 "#;
 
 #[cfg(test)]
@@ -368,17 +396,17 @@ mod tests {
     }
 
     #[test]
-    fn the_test_kit_is_taken_by_path_beside_the_sdk_else_by_version() {
+    fn the_test_kit_comes_from_beside_the_sdk_or_not_at_all() {
         let dir = tempfile::tempdir().unwrap();
         let sdk = dir.path().join("plugin-sdk");
         std::fs::create_dir(&sdk).unwrap();
         std::fs::write(sdk.join("Cargo.toml"), "[package]\nname = \"plinth-sdk\"\n").unwrap();
-        let (sdk_line, testkit_line) = dependencies(dir.path(), Some(&sdk)).unwrap();
-        assert!(sdk_line.starts_with("plinth-sdk = { path = "), "{sdk_line}");
-        assert_eq!(
-            testkit_line,
-            format!("plinth-testkit = \"{}\"", testkit_version())
-        );
+        let made = new_plugin("bare", dir.path(), Some(&sdk)).unwrap();
+        assert!(!made.with_test_kit);
+        let cargo_toml = std::fs::read_to_string(made.folder.join("Cargo.toml")).unwrap();
+        assert!(!cargo_toml.contains("\n[dev-dependencies]"), "{cargo_toml}");
+        assert!(cargo_toml.contains("not on crates.io"), "{cargo_toml}");
+        assert!(!made.folder.join("tests/plugin.rs").exists());
         let testkit = dir.path().join("testkit");
         std::fs::create_dir(&testkit).unwrap();
         std::fs::write(
@@ -386,12 +414,14 @@ mod tests {
             "[package]\nname = \"plinth-testkit\"\n",
         )
         .unwrap();
-        let (_, testkit_line) = dependencies(dir.path(), Some(&sdk)).unwrap();
+        let made = new_plugin("kitted", dir.path(), Some(&sdk)).unwrap();
+        assert!(made.with_test_kit);
+        let cargo_toml = std::fs::read_to_string(made.folder.join("Cargo.toml")).unwrap();
         assert!(
-            testkit_line.starts_with("plinth-testkit = { path = ")
-                && testkit_line.ends_with("testkit\" }"),
-            "{testkit_line}"
+            cargo_toml.contains("[dev-dependencies]\nplinth-testkit = { path = "),
+            "{cargo_toml}"
         );
+        assert!(made.folder.join("tests/plugin.rs").is_file());
     }
 
     #[test]
