@@ -9,7 +9,7 @@ mod common;
 use std::fs;
 use std::path::PathBuf;
 
-use common::{add_user, api_key, built, get, lib_file, Sandbox, Server};
+use common::{add_user, api_key, built, get, lib_file, send, Sandbox, Server};
 use plinth::State;
 
 /// `name`'s library copied (not linked) into `<basedir>/plugins` as `id`.
@@ -103,6 +103,40 @@ fn a_library_swapped_after_its_layout_passed_is_checked_again() {
     let server = Server::start(&sb);
     let info = plugin(&server);
     assert_eq!(info["name"], "Bad layout", "its metadata was read anew");
+    assert_eq!(info["state"], "incompatible", "{info:#}");
+    let error = info["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("its binary interface does not match this host's"),
+        "{info:#}"
+    );
+}
+
+/// The same, when the file is swapped after this start found it unchanged
+/// (the cache's entry still says it passed) and before it is mapped: the
+/// loader compares the identity of the file it mapped, checks it, and the
+/// plugin enabled now is refused.
+#[test]
+fn a_library_swapped_between_discovery_and_loading_is_checked() {
+    let sb = Sandbox::in_mode("in_process");
+    let lib = copy_in(&sb, "greeter", "plugin");
+    add_user(&sb, "ada", true);
+    let key = api_key(&sb, "ada");
+    drop(Server::start(&sb));
+    assert_eq!(cache(&sb)["entries"][0]["layout_checked"], true);
+    // Found unchanged at the next start, but disabled: not mapped yet.
+    sb.write_config("plugins:\n  _disabled: [plugin]\n");
+    let server = Server::start(&sb);
+    let swap = lib.with_extension("swap");
+    fs::copy(built().fixture("bad_layout"), &swap).unwrap();
+    fs::rename(&swap, &lib).unwrap();
+    let body = serde_json::json!({"command": "enable"});
+    let (status, answer) = send(&server, "POST", "/api/plugins/plugin", &key, Some(body));
+    assert_ne!(status, 200, "{answer}");
+    let (_, list) = get(&server, "/api/plugins", &key);
+    let info = list["plugins"]
+        .as_array()
+        .and_then(|l| l.iter().find(|p| p["id"] == "plugin").cloned())
+        .unwrap_or_default();
     assert_eq!(info["state"], "incompatible", "{info:#}");
     let error = info["error"].as_str().unwrap_or_default();
     assert!(
