@@ -14,7 +14,8 @@
 //!
 //! Beside each count with plugins it times the loader's floor: a process
 //! (this bench, started again) that does nothing but `dlopen` the same
-//! libraries and exit. What Plinth takes beyond it is its own work.
+//! libraries, keeping each mapped as the host does, timed from exec until
+//! it says they are mapped. What Plinth takes beyond it is its own work.
 
 mod support;
 

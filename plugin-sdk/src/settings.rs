@@ -41,8 +41,8 @@ impl Settings {
         Self { host, force: false }
     }
 
-    /// The same settings, every write through it forced: OctoPrint's
-    /// `force=True` for any setter, e.g.
+    /// The same settings, every setter through it forced (`set`, the typed
+    /// setters and the `global_set` family): OctoPrint's `force=True`, e.g.
     /// `settings.forced().set_int(&["copies"], 3, None, None)` for
     /// `set_int(["copies"], 3, force=True)`. A forced write stores the value
     /// even when it equals its default or is not among the defaults.
@@ -106,8 +106,9 @@ impl Settings {
 
     /// The value at `path` read into any type serde can read it into: a
     /// list (`Vec<String>`), a map, a struct of the plugin's own. `None`
-    /// when missing; a value of another shape is `None` too, and logged
-    /// with the path and what serde said.
+    /// when missing; a value of another shape is `None` too, and logged (at
+    /// debug level, as it may be asked often) with the path and what serde
+    /// said.
     pub fn get_as<T: DeserializeOwned>(&self, path: &[&str]) -> Option<T> {
         self.typed(path, self.get(path)?)
     }
@@ -118,7 +119,7 @@ impl Settings {
             Err(e) => {
                 self.host
                     .logger()
-                    .warn(format_args!("settings: {}: {e}", path.join(".")));
+                    .debug(format_args!("settings: {}: {e}", path.join(".")));
                 None
             }
         }

@@ -85,15 +85,35 @@ pub enum TestKitError {
 /// The library is built with the crate's default features. A test of
 /// other features names them: `plugin_library!(features = ["extra"])`
 /// (cargo's `--features`; add `default_features = false` for
-/// `--no-default-features`). Such a build goes to a target folder of its
+/// `--no-default-features`, or write `plugin_library!(default_features =
+/// false)` alone). Such a build goes to a target folder of its
 /// own (`target/testkit-features/<features>/`), so it never replaces the
 /// default build other tests load. One test binary loads one build of the
 /// library (a process that mapped a library gets that mapping back), so
 /// tests of different features belong in different test files.
+///
+/// ```no_run
+/// // In a test of a plugin crate (each form in a test file of its own):
+/// let default = plinth_testkit::plugin_library!();
+/// let extra = plinth_testkit::plugin_library!(features = ["extra"]);
+/// let bare = plinth_testkit::plugin_library!(default_features = false);
+/// let only = plinth_testkit::plugin_library!(features = ["a", "b"], default_features = false);
+/// # let _ = (default, extra, bare, only);
+/// ```
 #[macro_export]
 macro_rules! plugin_library {
     () => {
         $crate::built_library(env!("CARGO_PKG_NAME"), env!("CARGO_MANIFEST_DIR"))
+    };
+    (default_features = false $(,)?) => {
+        $crate::built_library_with(
+            env!("CARGO_PKG_NAME"),
+            env!("CARGO_MANIFEST_DIR"),
+            &$crate::Features {
+                features: &[],
+                default_features: false,
+            },
+        )
     };
     (features = [$($feature:literal),* $(,)?] $(, default_features = $default:literal)? $(,)?) => {
         $crate::built_library_with(
@@ -138,7 +158,14 @@ pub fn built_library_with(name: &str, manifest_dir: &str, features: &Features<'_
     type Built = Vec<(String, Vec<String>, bool, PathBuf)>;
     static BUILT: std::sync::Mutex<Built> = std::sync::Mutex::new(Vec::new());
     let mut library = library_of(name);
-    let wanted: Vec<String> = features.features.iter().map(|f| (*f).to_owned()).collect();
+    // In one order, once each: `["a", "b"]` and `["b", "a"]` are one build.
+    let wanted: Vec<String> = features
+        .features
+        .iter()
+        .map(|f| (*f).to_owned())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
     let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
     if let Some((_, had, had_default, path)) =
         built.iter().find(|(crate_name, ..)| crate_name == name)
@@ -153,10 +180,25 @@ pub fn built_library_with(name: &str, manifest_dir: &str, features: &Features<'_
     let profile = library.parent().unwrap_or(Path::new(".")).to_path_buf();
     let mut target = profile.parent().unwrap_or(Path::new(".")).to_path_buf();
     if *features != Features::DEFAULT {
-        let mut key = wanted.join("+");
+        // One folder name: `dep/feature` and other odd characters become `_`.
+        let mut parts: Vec<String> = wanted
+            .iter()
+            .map(|f| {
+                f.chars()
+                    .map(|c| {
+                        if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                            c
+                        } else {
+                            '_'
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
         if !features.default_features {
-            key.insert_str(0, "no-default+");
+            parts.insert(0, "no-default".to_owned());
         }
+        let key = parts.join("+");
         target = target.join("testkit-features").join(key);
         let file = library
             .file_name()
