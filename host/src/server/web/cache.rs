@@ -37,6 +37,32 @@ pub struct StampInput<'a> {
     pub custom_last_modified: Option<i64>,
 }
 
+/// A tracked file's modification time and size; `None` when it is gone.
+///
+/// A plugin library (tracked for the templates and assets compiled into
+/// it) is looked at once: the host serves those from the copy it mapped at
+/// load, which a file replaced on disk does not change before a restart, so
+/// its first look stands for the process (and a cache hit is spared a
+/// `stat` for each such plugin).
+fn file_stamp(file: &Path) -> Option<(Option<SystemTime>, u64)> {
+    type Seen = HashMap<PathBuf, Option<(Option<SystemTime>, u64)>>;
+    static LIBRARIES: std::sync::LazyLock<Mutex<Seen>> = std::sync::LazyLock::new(Mutex::default);
+    let look = || {
+        std::fs::metadata(file)
+            .ok()
+            .map(|meta| (meta.modified().ok(), meta.len()))
+    };
+    let library = file.extension().is_some_and(|e| e == crate::LIB_EXT);
+    if !library {
+        return look();
+    }
+    *LIBRARIES
+        .lock()
+        .unwrap()
+        .entry(file.to_path_buf())
+        .or_insert_with(look)
+}
+
 /// Computes the ETag and Last-Modified of a page.
 pub fn stamp(input: &StampInput<'_>) -> Stamp {
     // Plinth's version and the host page's own files, hashed once.
@@ -52,9 +78,8 @@ pub fn stamp(input: &StampInput<'_>) -> Stamp {
     let mut hash = HOST_PAGE.clone();
     for file in input.tracked {
         hash.update(file.as_os_str().as_encoded_bytes());
-        match std::fs::metadata(file) {
-            Ok(meta) => {
-                let modified = meta.modified().ok();
+        match file_stamp(file) {
+            Some((modified, len)) => {
                 if let Some(m) = modified {
                     newest = Some(newest.map_or(m, |n| n.max(m)));
                 }
@@ -63,9 +88,9 @@ pub fn stamp(input: &StampInput<'_>) -> Stamp {
                     .map_or(0, |d| d.as_nanos());
                 hash.update(b":");
                 hash.update(nanos.to_le_bytes());
-                hash.update(meta.len().to_le_bytes());
+                hash.update(len.to_le_bytes());
             }
-            Err(_) => hash.update(":missing"),
+            None => hash.update(":missing"),
         }
         hash.update(b"\n");
     }
@@ -238,6 +263,28 @@ pub fn string_map(value: &Value) -> BTreeMap<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_plugin_library_is_looked_at_once_other_files_every_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let library = dir.path().join(format!("libx.{}", crate::LIB_EXT));
+        let template = dir.path().join("x.jinja2");
+        for file in [&library, &template] {
+            std::fs::write(file, "one").unwrap();
+        }
+        let stamp_of = |file: &PathBuf| {
+            stamp(&StampInput {
+                tracked: std::slice::from_ref(file),
+                ..Default::default()
+            })
+        };
+        let (lib_before, tpl_before) = (stamp_of(&library), stamp_of(&template));
+        for file in [&library, &template] {
+            std::fs::write(file, "a longer content").unwrap();
+        }
+        assert_eq!(stamp_of(&library), lib_before, "the mapped copy is served");
+        assert_ne!(stamp_of(&template), tpl_before);
+    }
 
     #[test]
     fn a_changed_file_changes_the_etag_and_last_modified() {
