@@ -74,6 +74,35 @@ fn a_library_replaced_at_the_same_path_is_read_anew() {
     assert!(error.unwrap().contains("not a shared library"));
 }
 
+/// A swapped-in library with Plinth's metadata and a root module of the
+/// right name but another layout (fixture `bad_layout`), renamed over the
+/// plugin's file.
+fn swap_in_bad_layout(lib: &std::path::Path) {
+    let swap = lib.with_extension("swap");
+    fs::copy(built().fixture("bad_layout"), &swap).unwrap();
+    fs::rename(&swap, lib).unwrap();
+}
+
+/// The server's entry for plugin `plugin` in `GET /api/plugins`.
+fn entry(server: &Server, key: &str) -> serde_json::Value {
+    let (status, list) = get(server, "/api/plugins", key);
+    assert_eq!(status, 200, "{list}");
+    list["plugins"]
+        .as_array()
+        .and_then(|l| l.iter().find(|p| p["id"] == "plugin").cloned())
+        .unwrap_or_else(|| panic!("no plugin in {list:#}"))
+}
+
+/// The plugin was refused by the layout check.
+fn assert_refused_by_the_layout_check(info: &serde_json::Value) {
+    assert_eq!(info["state"], "incompatible", "{info:#}");
+    let error = info["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("its binary interface does not match this host's"),
+        "{info:#}"
+    );
+}
+
 /// The layout check a cache entry spares is never spared another file: a
 /// library that passed, then renamed over by one with Plinth's metadata and
 /// a root module of the right name but another layout, is checked and
@@ -85,30 +114,14 @@ fn a_library_swapped_after_its_layout_passed_is_checked_again() {
     let lib = copy_in(&sb, "greeter", "plugin");
     add_user(&sb, "ada", true);
     let key = api_key(&sb, "ada");
-    let plugin = |server: &Server| {
-        let (status, list) = get(server, "/api/plugins", &key);
-        assert_eq!(status, 200, "{list}");
-        list["plugins"]
-            .as_array()
-            .and_then(|l| l.iter().find(|p| p["id"] == "plugin").cloned())
-            .unwrap_or_else(|| panic!("no plugin in {list:#}"))
-    };
     let server = Server::start(&sb);
-    assert_eq!(plugin(&server)["state"], "enabled");
+    assert_eq!(entry(&server, &key)["state"], "enabled");
     drop(server);
     assert_eq!(cache(&sb)["entries"][0]["layout_checked"], true);
-    let swap = lib.with_extension("swap");
-    fs::copy(built().fixture("bad_layout"), &swap).unwrap();
-    fs::rename(&swap, &lib).unwrap();
-    let server = Server::start(&sb);
-    let info = plugin(&server);
+    swap_in_bad_layout(&lib);
+    let info = entry(&Server::start(&sb), &key);
     assert_eq!(info["name"], "Bad layout", "its metadata was read anew");
-    assert_eq!(info["state"], "incompatible", "{info:#}");
-    let error = info["error"].as_str().unwrap_or_default();
-    assert!(
-        error.contains("its binary interface does not match this host's"),
-        "{info:#}"
-    );
+    assert_refused_by_the_layout_check(&info);
 }
 
 /// The same, when the file is swapped after this start found it unchanged
@@ -126,23 +139,11 @@ fn a_library_swapped_between_discovery_and_loading_is_checked() {
     // Found unchanged at the next start, but disabled: not mapped yet.
     sb.write_config("plugins:\n  _disabled: [plugin]\n");
     let server = Server::start(&sb);
-    let swap = lib.with_extension("swap");
-    fs::copy(built().fixture("bad_layout"), &swap).unwrap();
-    fs::rename(&swap, &lib).unwrap();
+    swap_in_bad_layout(&lib);
     let body = serde_json::json!({"command": "enable"});
     let (status, answer) = send(&server, "POST", "/api/plugins/plugin", &key, Some(body));
     assert_ne!(status, 200, "{answer}");
-    let (_, list) = get(&server, "/api/plugins", &key);
-    let info = list["plugins"]
-        .as_array()
-        .and_then(|l| l.iter().find(|p| p["id"] == "plugin").cloned())
-        .unwrap_or_default();
-    assert_eq!(info["state"], "incompatible", "{info:#}");
-    let error = info["error"].as_str().unwrap_or_default();
-    assert!(
-        error.contains("its binary interface does not match this host's"),
-        "{info:#}"
-    );
+    assert_refused_by_the_layout_check(&entry(&server, &key));
 }
 
 #[test]
