@@ -137,7 +137,7 @@ pub const CLI_COMMANDS: &str = "octoprint.cli.commands";
 /// The hooks that make a plugin restart-needing (OctoPrint's
 /// `plugin_restart_needing_hooks`): a plugin handling one of them is
 /// enabled or disabled at the next start, as a `RestartNeedingPlugin`.
-/// A trailing `*` matches every hook of that namespace.
+/// Patterns as [`hook_matches_hooks`] reads them.
 pub const RESTART_NEEDING: &[&str] = &[
     "octoprint.server.http.*",
     "octoprint.printer.factory",
@@ -147,12 +147,63 @@ pub const RESTART_NEEDING: &[&str] = &[
 
 /// Whether handling `hook` makes a plugin restart-needing.
 pub fn is_restart_needing(hook: &str) -> bool {
-    RESTART_NEEDING
-        .iter()
-        .any(|pattern| match pattern.strip_suffix('*') {
-            Some(prefix) => hook.starts_with(prefix),
-            None => hook == *pattern,
+    hook_matches_hooks(hook, RESTART_NEEDING)
+}
+
+/// Whether `hook` matches one of `patterns`, as OctoPrint's
+/// `PluginManager.hook_matches_hooks`: shell-style patterns (its
+/// `fnmatch`): `*` any run of characters, `?` one character, `[abc]` one
+/// of those, `[!abc]` one that is not, `[a-z]` a range; anything else
+/// itself. An empty hook matches nothing, an empty pattern never matches.
+pub fn hook_matches_hooks(hook: &str, patterns: &[&str]) -> bool {
+    !hook.is_empty()
+        && patterns.iter().any(|pattern| {
+            let (name, pattern): (Vec<char>, Vec<char>) =
+                (hook.chars().collect(), pattern.chars().collect());
+            !pattern.is_empty() && fnmatch(&name, &pattern)
         })
+}
+
+/// `name` against a shell-style `pattern` (see [`hook_matches_hooks`]).
+fn fnmatch(name: &[char], pattern: &[char]) -> bool {
+    match pattern.split_first() {
+        None => name.is_empty(),
+        // `*`: nothing here, or one more character and `*` again.
+        Some(('*', rest)) => {
+            fnmatch(name, rest) || (!name.is_empty() && fnmatch(&name[1..], pattern))
+        }
+        Some(('?', rest)) => !name.is_empty() && fnmatch(&name[1..], rest),
+        Some(('[', rest)) => match class(rest) {
+            Some((members, negated, after)) => name
+                .split_first()
+                .is_some_and(|(c, tail)| in_class(members, *c) != negated && fnmatch(tail, after)),
+            // An unclosed `[` is itself, as in fnmatch.
+            None => name.first() == Some(&'[') && fnmatch(&name[1..], rest),
+        },
+        Some((c, rest)) => name.first() == Some(c) && fnmatch(&name[1..], rest),
+    }
+}
+
+/// A `[...]` class from what follows its `[`: its members, whether it is
+/// negated (`[!...]`) and the pattern after its `]`; `None` when unclosed.
+fn class(after_bracket: &[char]) -> Option<(&[char], bool, &[char])> {
+    let (negated, body) = match after_bracket.split_first() {
+        Some(('!', rest)) => (true, rest),
+        _ => (false, after_bracket),
+    };
+    // A `]` first in the class is one of its members.
+    let from = usize::from(body.first() == Some(&']'));
+    let close = from + body[from..].iter().position(|c| *c == ']')?;
+    Some((&body[..close], negated, &body[close + 1..]))
+}
+
+/// Whether `c` is among a class's members (`a-z` a range).
+fn in_class(members: &[char], c: char) -> bool {
+    match members {
+        [] => false,
+        [from, '-', to, rest @ ..] => (*from <= c && c <= *to) || in_class(rest, c),
+        [m, rest @ ..] => *m == c || in_class(rest, c),
+    }
 }
 
 /// The G-code hooks' phase, in the order a command passes them.
@@ -502,10 +553,50 @@ mod tests {
 
     #[test]
     fn restart_needing_hooks_match_as_octoprints() {
+        assert!(is_restart_needing("octoprint.server.http.routes"));
         assert!(is_restart_needing("octoprint.server.http.bodysize"));
         assert!(is_restart_needing("octoprint.access.permissions"));
         assert!(!is_restart_needing("octoprint.server.api.before_request"));
         assert!(!is_restart_needing(GCODE_QUEUING));
+    }
+
+    /// OctoPrint's `test_hook_matches_hooks`, row by row (its `None`
+    /// rows are the empty hook and an empty pattern here), and the rest of
+    /// `fnmatch`'s patterns.
+    #[test]
+    fn hooks_match_patterns_as_octoprints_fnmatch() {
+        let hook = "octoprint.some_hook";
+        for (hook, patterns, expected) in [
+            (
+                hook,
+                &["octoprint.another_hook", "octoprint.some_hook"][..],
+                true,
+            ),
+            (hook, &["octoprint.*"][..], true),
+            (hook, &["octoprint.some_hook*"][..], true),
+            (hook, &["octoprint.*_hook"][..], true),
+            (hook, &["octoprint.another_hook.*"][..], false),
+            ("", &["octoprint.some_hook"][..], false),
+            (hook, &[][..], false),
+            (hook, &[""][..], false),
+            // Beyond OctoPrint's rows: ?, classes, ranges, negation.
+            (hook, &["octoprint.some_hoo?"][..], true),
+            (hook, &["octoprint.some_hoo??"][..], false),
+            (hook, &["octoprint.[st]ome_hook"][..], true),
+            (hook, &["octoprint.[!s]ome_hook"][..], false),
+            (hook, &["octoprint.[a-z]ome_hook"][..], true),
+            (hook, &["octoprint.[0-9]ome_hook"][..], false),
+            ("a[b", &["a[b"][..], true),
+            ("a]b", &["a[]]b"][..], true),
+            (hook, &["*"][..], true),
+            (hook, &["octoprint"][..], false),
+        ] {
+            assert_eq!(
+                hook_matches_hooks(hook, patterns),
+                expected,
+                "{hook:?} against {patterns:?}"
+            );
+        }
     }
 
     #[test]
