@@ -108,7 +108,38 @@ fn folders_of_a_template_and_asset_plugin_by_default_in(mode: &str) {
     );
 }
 
+/// OctoPrint's `test_get_blueprint_kwargs`: a plain Blueprint plugin's
+/// default folders are its own `templates/` and `static/`.
+fn folders_of_a_plain_blueprint_by_default_in(mode: &str) {
+    let sb = Sandbox::in_mode(mode);
+    let folder = sb.basedir.join("plugins").join("bp_plain");
+    for sub in ["templates", "static"] {
+        std::fs::create_dir_all(folder.join(sub)).unwrap();
+    }
+    std::fs::copy(
+        built().fixture("bp_plain"),
+        folder.join(lib_file("bp_plain")),
+    )
+    .unwrap();
+    std::fs::write(
+        folder.join("templates/hi.jinja2"),
+        "hi {{ who }} from templates/",
+    )
+    .unwrap();
+    std::fs::write(folder.join("static/a.txt"), "from static").unwrap();
+    let server = Server::start(&sb);
+    assert_eq!(
+        get(&server, "/plugin/bp_plain/hi?who=Ada"),
+        (200, "hi Ada from templates/".to_owned())
+    );
+    assert_eq!(
+        get(&server, "/plugin/bp_plain/static/a.txt"),
+        (200, "from static".to_owned())
+    );
+}
+
 in_both_modes! {
+    folders_of_a_plain_blueprint_by_default => folders_of_a_plain_blueprint_by_default_in,
     templates_and_static_files_of_the_blueprint => templates_and_static_files_of_the_blueprint_in,
     folders_of_a_template_and_asset_plugin_by_default => folders_of_a_template_and_asset_plugin_by_default_in,
 }
