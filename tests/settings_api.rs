@@ -84,6 +84,16 @@ fn force_and_paths_outside_the_defaults_in(mode: &str) {
         get("global_get_str", &["plugins", "probe", "title"]),
         json!("Dr")
     );
+    // Floats, and the typed getters through the handle.
+    op(&m, "set_float", &["value"], json!("0.25")).unwrap();
+    assert_eq!(get("get_float", &["value"]), json!(0.5), "clamped to 0.5");
+    op(&m, "forced_set_float", &["ratio"], json!("1.5")).unwrap();
+    assert_eq!(get("get_float", &["ratio"]), json!(1.5));
+    assert_eq!(get("get_int", &["ratio"]), json!(1));
+    op(&m, "set_int", &["value"], json!(80)).unwrap();
+    assert_eq!(get("get_int", &["value"]), json!(50), "clamped to 50");
+    assert_eq!(get("get_boolean", &["other"]), json!(true));
+    assert_eq!(get("get_float", &["missing"]), Value::Null);
     m.shutdown();
 }
 
@@ -110,6 +120,27 @@ fn global_settings_in(mode: &str) {
     op(&m, "global_remove", &["custom"], Value::Null).unwrap();
     op(&m, "save", &[], Value::Null).unwrap();
     assert_eq!(on_disk(&sb, &["custom"]), Value::Null);
+    // The typed global setters and getters convert as OctoPrint's do.
+    op(&m, "global_set_int", &timeout, json!("30")).unwrap();
+    assert_eq!(
+        op(&m, "global_get_int", &timeout, Value::Null).unwrap(),
+        json!(30)
+    );
+    assert_eq!(
+        op(&m, "global_get_float", &timeout, Value::Null).unwrap(),
+        json!(30.0)
+    );
+    op(&m, "global_set_float", &timeout, json!("12.0")).unwrap();
+    assert_eq!(
+        op(&m, "global_get_int", &timeout, Value::Null).unwrap(),
+        json!(12)
+    );
+    let first_run = ["server", "firstRun"];
+    op(&m, "global_set_boolean", &first_run, json!("no")).unwrap();
+    assert_eq!(
+        op(&m, "global_get_boolean", &first_run, Value::Null).unwrap(),
+        json!(false)
+    );
     m.shutdown();
 }
 

@@ -251,8 +251,9 @@ impl Settings {
         self.host.call::<services::SettingsCleanup>(&())
     }
 
-    /// A value of the host's whole config, e.g. `&["server", "port"]` or
-    /// another plugin's `&["plugins", "other", "key"]` (OctoPrint's `global_get`).
+    /// A value of the host's whole config, e.g. `&["server", "debug"]` or
+    /// another plugin's `&["plugins", "other", "key"]` (OctoPrint's
+    /// `global_get`): what is stored, over the host's own defaults.
     pub fn global_get(&self, path: &[&str]) -> Option<Value> {
         self.read::<services::SettingsGlobalGet>(&owned(path))?
     }

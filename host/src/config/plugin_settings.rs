@@ -160,6 +160,17 @@ impl PluginSettings {
         }
     }
 
+    /// A value of the host's whole config as OctoPrint's `global_get`
+    /// reads it: what is stored (over the plugins' overlays), over the
+    /// defaults of the host keys at or under `path`.
+    pub fn global_get(&self, path: &[String]) -> Option<Value> {
+        let stored = self.store.effective(path);
+        match (crate::config::host_settings::defaults_under(path), stored) {
+            (Some(defaults), Some(stored)) => Some(values::merge(&defaults, &stored)),
+            (defaults, stored) => stored.or(defaults),
+        }
+    }
+
     /// Whether `path` is among the plugin's defaults (overlays included).
     pub fn in_defaults(&self, path: &[String]) -> bool {
         values::get(&self.defaults(), path).is_some()
@@ -344,6 +355,23 @@ mod tests {
     }
 
     // OctoPrint's global_set: the host keys' defaults, force, unknown paths.
+    #[test]
+    fn global_get_reads_the_host_keys_defaults_as_octoprint_does() {
+        let (_d, s) = settings("server:\n  plugin_call_timeout: 7\n");
+        // A key at its default, one stored, and a mapping of both.
+        assert_eq!(s.global_get(&p("server.debug")), Some(json!(false)));
+        assert_eq!(
+            s.global_get(&p("server.plugin_call_timeout")),
+            Some(json!(7))
+        );
+        let server = s.global_get(&p("server")).unwrap();
+        assert_eq!(server["debug"], json!(false), "{server}");
+        assert_eq!(server["onlineCheck"]["port"], json!(53), "{server}");
+        assert_eq!(server["plugin_call_timeout"], json!(7), "{server}");
+        // Neither a host key nor stored.
+        assert_eq!(s.global_get(&p("other.thing")), None);
+    }
+
     #[test]
     fn global_set_follows_the_host_keys_and_force() {
         let (_d, s) = settings("");

@@ -296,7 +296,7 @@ impl PluginContext {
                 self.settings.persist().map_err(ServiceError::from)
             }),
             SettingsGlobalGet::ID => {
-                reply::<SettingsGlobalGet>(args, |path| Ok(self.settings.store().effective(&path)))
+                reply::<SettingsGlobalGet>(args, |path| Ok(self.settings.global_get(&path)))
             }
             SettingsLoad::ID => reply::<SettingsLoad>(args, |()| Ok(self.settings.all())),
             SettingsSave::ID => reply::<SettingsSave>(args, |data| {

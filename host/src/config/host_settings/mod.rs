@@ -302,6 +302,27 @@ pub fn key_at(path: &[String]) -> Option<&'static Key> {
         .find(|k| k.path.len() == path.len() && k.path.iter().zip(path).all(|(a, b)| *a == b))
 }
 
+/// The defaults of the host keys at or under `path`, as the tree a read of
+/// `path` shows (`["server"]` gives `{"debug": false, …}`); `None` when no
+/// host key is there.
+pub fn defaults_under(path: &[String]) -> Option<serde_json::Value> {
+    let mut tree: Option<serde_json::Value> = None;
+    for key in KEYS {
+        let under = key.path.len() >= path.len() && key.path.iter().zip(path).all(|(a, b)| *a == b);
+        if !under {
+            continue;
+        }
+        let rest = &key.path[path.len()..];
+        if rest.is_empty() {
+            return Some(key.default_value());
+        }
+        let rest: Vec<String> = rest.iter().map(|k| (*k).to_owned()).collect();
+        let node = tree.get_or_insert_with(|| serde_json::Value::Object(Default::default()));
+        crate::config::values::set(node, &rest, key.default_value());
+    }
+    tree
+}
+
 /// Every host key whose value in effect is bad, as messages naming the key,
 /// what it accepts, what it holds and the default used instead.
 pub fn problems(config: &ConfigStore) -> Vec<String> {
