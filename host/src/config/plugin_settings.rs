@@ -463,6 +463,28 @@ mod tests {
         assert_eq!(s.store.get(&key_path(&["plugins", "hw"])), None);
     }
 
+    /// The rest of OctoPrint's `test_on_settings_cleanup*` cases: only the
+    /// version left, everything equal to the defaults, a mapping where the
+    /// default is null, and lists (kept whole when they differ).
+    #[test]
+    fn cleanup_keeps_a_lone_version_drops_defaults_and_keeps_what_differs() {
+        let (_d, s) = settings("plugins:\n  hw:\n    _config_version: 1\n    some_value: 23\n");
+        s.cleanup().unwrap();
+        assert_eq!(s.stored(), json!({"_config_version": 1}));
+        let (_d, s) = settings("plugins:\n  hw:\n    some_setting: foo\n    some_value: 23\n");
+        s.cleanup().unwrap();
+        assert_eq!(s.store.get(&key_path(&["plugins", "hw"])), None);
+        let (_d, s) = settings(
+            "plugins:\n  hw:\n    fnord: {a: 1}\n    l: [1, 2]\n    sub: {some_flag: true, l2: [3]}\n",
+        );
+        s.set_defaults(
+            json!({"fnord": null, "l": [1, 2], "sub": {"some_flag": true, "l2": [1]}}),
+            None,
+        );
+        s.cleanup().unwrap();
+        assert_eq!(s.stored(), json!({"fnord": {"a": 1}, "sub": {"l2": [3]}}));
+    }
+
     #[test]
     fn snapshot_and_restore_undo_a_failed_migration() {
         let (_d, s) = settings("plugins:\n  hw:\n    some_value: 1\n");
