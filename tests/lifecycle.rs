@@ -523,6 +523,8 @@ fn hooks_run_in_order_then_identifier_with_zero_as_the_default_and_config_overri
     // Disabling removes the plugin's handlers.
     m.set_enabled("a", false).unwrap();
     assert_eq!(m.call_hook("test.hook", &json!(0)).len(), 3);
+    // A hook nobody handles has no handlers (OctoPrint's get_hooks: {}).
+    assert!(m.call_hook("test.nobody", &json!(0)).is_empty());
     m.shutdown();
 }
 
