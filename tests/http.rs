@@ -1327,6 +1327,9 @@ fn the_push_channel_carries_events_and_plugin_messages_to_logged_in_clients() {
         }
     };
     assert_eq!(next()["connected"]["user"], "ada");
+    // A second client gets each message too, once (OctoPrint's
+    // test_send_plugin_message with two receivers).
+    let second = common::Push::connect(&server, &key);
 
     let sent = http()
         .post(&server.url("/api/plugin/rec"))
@@ -1360,6 +1363,19 @@ fn the_push_channel_carries_events_and_plugin_messages_to_logged_in_clients() {
     let keys: Vec<&String> = payload.as_object().unwrap().keys().collect();
     assert_eq!(keys, ["config_hash", "effective_hash"], "{payload}");
     assert_eq!(payload["config_hash"].as_str().unwrap().len(), 64);
+    // The settings event was fired after the message was sent: once both
+    // are there, a second copy of the message would be too.
+    second.wait_for("the plugin message", |m| m.get("plugin").is_some());
+    second.wait_event("SettingsUpdated");
+    let to_second: Vec<Value> = second
+        .all()
+        .into_iter()
+        .filter(|m| m.get("plugin").is_some())
+        .collect();
+    assert_eq!(
+        to_second,
+        [json!({"plugin": {"plugin": "rec", "data": {"progress": 42}}})]
+    );
 }
 
 #[test]
