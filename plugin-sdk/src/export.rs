@@ -189,8 +189,7 @@ pub fn instantiate<P: Plugin>(
 ) -> RResult<PluginInstance, RString> {
     let made = catch_unwind(AssertUnwindSafe(|| {
         // SAFETY: `handle` is what the host passed to `instantiate`, alive for this call.
-        let host =
-            unsafe { Host::from_raw(handle) }.map_err(|e| format!("cannot reach the host: {e}"))?;
+        let host = unsafe { Host::from_raw(handle) };
         Ok::<_, String>(Box::new(Instance {
             plugin: P::new(host),
             table,

@@ -84,7 +84,10 @@ impl Raw {
 #[derive(Clone)]
 pub struct Host {
     raw: Arc<Raw>,
-    identity: Arc<Identity>,
+    /// Asked of the host at the first use (most plugins never ask it while
+    /// they are enabled, and decoding it in each of a thousand libraries
+    /// was half of enabling them).
+    identity: Arc<OnceLock<Identity>>,
     preprocessors: Arc<OnceLock<Preprocessors>>,
     timers: Arc<crate::timers::Timers>,
 }
@@ -93,36 +96,54 @@ impl Host {
     /// # Safety
     /// `handle` must come from the host's `instantiate` call: its context is
     /// alive for this call, and this takes its own reference to it.
-    pub(crate) unsafe fn from_raw(handle: HostHandle) -> Result<Self, HostError> {
+    pub(crate) unsafe fn from_raw(handle: HostHandle) -> Self {
         (handle.vtable.retain)(handle.ctx);
-        let raw = Raw(handle);
-        let identity = raw.call::<services::GetIdentity>(&())?;
-        Ok(Self {
-            raw: Arc::new(raw),
-            identity: Arc::new(identity),
+        Self {
+            raw: Arc::new(Raw(handle)),
+            identity: Arc::default(),
             preprocessors: Arc::default(),
             timers: Arc::default(),
+        }
+    }
+
+    /// Who the plugin is, asked of the host once.
+    fn identity(&self) -> &Identity {
+        self.identity.get_or_init(|| {
+            self.raw
+                .call::<services::GetIdentity>(&())
+                .unwrap_or_else(|e| {
+                    // Only a host that is gone fails to answer it.
+                    self.logger()
+                        .error(format_args!("cannot learn who this plugin is: {e}"));
+                    Identity {
+                        id: String::new(),
+                        name: String::new(),
+                        version: String::new(),
+                        base_folder: String::new(),
+                        data_folder: String::new(),
+                    }
+                })
         })
     }
 
     /// The plugin's identifier (folder name, file stem or manifest id).
     pub fn identifier(&self) -> &str {
-        &self.identity.id
+        &self.identity().id
     }
 
     /// The plugin's human-readable name.
     pub fn name(&self) -> &str {
-        &self.identity.name
+        &self.identity().name
     }
 
     /// The plugin's version.
     pub fn version(&self) -> &str {
-        &self.identity.version
+        &self.identity().version
     }
 
     /// The folder the plugin was found in: its own folder, or the folder of its library.
     pub fn base_folder(&self) -> &Path {
-        Path::new(&self.identity.base_folder)
+        Path::new(&self.identity().base_folder)
     }
 
     /// The plugin's data folder, `<basedir>/data/<id>`, created if it does not exist yet.
@@ -302,5 +323,106 @@ impl Logger {
     /// Logs at trace level.
     pub fn trace(&self, message: impl fmt::Display) {
         self.log(level::TRACE, &message)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::abi::HostVTable;
+    use crate::wire::Codec;
+    use abi_stable::std_types::RString;
+    use std::ffi::c_void;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
+
+    /// A host that answers `GetIdentity` (or fails it) and keeps log lines.
+    struct Fake {
+        answer: Option<Identity>,
+        asked: AtomicUsize,
+        logged: Mutex<Vec<String>>,
+    }
+
+    fn fake(ctx: *const c_void) -> &'static Fake {
+        // SAFETY: every handle of these tests points at a leaked `Fake`.
+        unsafe { &*(ctx as *const Fake) }
+    }
+
+    extern "C" fn keep(_: *const c_void) {}
+
+    extern "C" fn log(ctx: *const c_void, _: u8, message: RStr<'_>) {
+        fake(ctx).logged.lock().unwrap().push(message.to_string());
+    }
+
+    extern "C" fn call(ctx: *const c_void, service: u32, _: RSlice<'_, u8>) -> CallOutcome {
+        let host = fake(ctx);
+        assert_eq!(service, services::GetIdentity::ID);
+        host.asked.fetch_add(1, Ordering::SeqCst);
+        match &host.answer {
+            Some(identity) => CallOutcome::Ok(
+                <services::GetIdentity as Method>::OutputCodec::encode(identity)
+                    .unwrap()
+                    .into(),
+            ),
+            None => CallOutcome::Error(RString::from("the host is gone")),
+        }
+    }
+
+    static VTABLE: HostVTable = HostVTable {
+        retain: keep,
+        release: keep,
+        log,
+        call,
+    };
+
+    fn host(answer: Option<Identity>) -> (Host, &'static Fake) {
+        let fake: &'static Fake = Box::leak(Box::new(Fake {
+            answer,
+            asked: AtomicUsize::new(0),
+            logged: Mutex::default(),
+        }));
+        let handle = HostHandle {
+            ctx: fake as *const Fake as *const c_void,
+            vtable: &VTABLE,
+        };
+        // SAFETY: the context is leaked, so alive for every call.
+        (unsafe { Host::from_raw(handle) }, fake)
+    }
+
+    #[test]
+    fn the_identity_is_asked_once_at_first_use() {
+        let identity = Identity {
+            id: "probe".into(),
+            name: "Probe".into(),
+            version: "1.0".into(),
+            base_folder: "/plugins/probe".into(),
+            data_folder: "/data/probe".into(),
+        };
+        let (host, fake) = host(Some(identity));
+        assert_eq!(fake.asked.load(Ordering::SeqCst), 0, "not while made");
+        assert_eq!(host.identifier(), "probe");
+        assert_eq!(host.clone().name(), "Probe");
+        assert_eq!(host.version(), "1.0");
+        assert_eq!(host.base_folder(), Path::new("/plugins/probe"));
+        assert_eq!(fake.asked.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn an_identity_the_host_cannot_give_is_empty_and_logged() {
+        let (host, fake) = host(None);
+        assert_eq!(host.identifier(), "");
+        assert_eq!(host.name(), "");
+        assert_eq!(
+            fake.asked.load(Ordering::SeqCst),
+            1,
+            "asked once, not again"
+        );
+        let logged = fake.logged.lock().unwrap().clone();
+        assert_eq!(logged.len(), 1, "{logged:?}");
+        assert!(
+            logged[0].contains("cannot learn who this plugin is")
+                && logged[0].contains("the host is gone"),
+            "{logged:?}"
+        );
     }
 }
