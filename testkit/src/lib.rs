@@ -106,14 +106,7 @@ macro_rules! plugin_library {
         $crate::built_library(env!("CARGO_PKG_NAME"), env!("CARGO_MANIFEST_DIR"))
     };
     (default_features = false $(,)?) => {
-        $crate::built_library_with(
-            env!("CARGO_PKG_NAME"),
-            env!("CARGO_MANIFEST_DIR"),
-            &$crate::Features {
-                features: &[],
-                default_features: false,
-            },
-        )
+        $crate::plugin_library!(features = [], default_features = false)
     };
     (features = [$($feature:literal),* $(,)?] $(, default_features = $default:literal)? $(,)?) => {
         $crate::built_library_with(

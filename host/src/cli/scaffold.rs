@@ -53,16 +53,11 @@ fn is_sdk(dir: &Path) -> bool {
     is_package(dir, "plinth-sdk")
 }
 
-/// A dependency line on `name`: by path, or by version.
-fn dependency(name: &str, path: Option<&Path>, version: &str) -> String {
-    match path {
-        Some(p) => {
-            let p = p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
-            let shown = p.to_string_lossy().replace('\\', "/");
-            format!("{name} = {{ path = \"{shown}\" }}")
-        }
-        None => format!("{name} = \"{version}\""),
-    }
+/// A dependency line on the package `name` in folder `path`.
+fn path_dependency(name: &str, path: &Path) -> String {
+    let path = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+    let shown = path.to_string_lossy().replace('\\', "/");
+    format!("{name} = {{ path = \"{shown}\" }}")
 }
 
 /// The SDK dependency line for a crate in `folder`, and the test kit's when
@@ -90,8 +85,11 @@ fn dependencies(
         .map(|root| root.join("testkit"))
         .filter(|t| is_package(t, "plinth-testkit"));
     Ok((
-        dependency("plinth-sdk", path.as_deref(), sdk_version()),
-        testkit.map(|t| dependency("plinth-testkit", Some(&t), "")),
+        path.map_or_else(
+            || format!("plinth-sdk = \"{}\"", sdk_version()),
+            |p| path_dependency("plinth-sdk", &p),
+        ),
+        testkit.map(|t| path_dependency("plinth-testkit", &t)),
     ))
 }
 
