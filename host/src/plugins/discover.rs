@@ -36,6 +36,9 @@ pub struct Found {
     pub problem: Option<Unusable>,
     /// The manifest file, for a registered plugin.
     pub manifest: Option<PathBuf>,
+    /// What the file system said of the library when discovery looked at it
+    /// (a library file found directly; else `None`, and it is asked later).
+    pub identity: Option<crate::plugins::scan_cache::FileIdentity>,
 }
 
 /// Why a plugin found on disk cannot be used, known before reading it.
@@ -228,6 +231,9 @@ fn classify(root: &Path, path: PathBuf, source: Source) -> Option<Found> {
         base_folder: base,
         problem,
         manifest: None,
+        identity: Some(crate::plugins::scan_cache::FileIdentity::from_metadata(
+            &meta,
+        )),
     })
 }
 
@@ -241,6 +247,7 @@ fn failed(id: String, source: Source, path: &Path, problem: Unusable) -> Found {
         base_folder: base,
         problem: Some(problem),
         manifest: None,
+        identity: None,
     }
 }
 
@@ -292,6 +299,7 @@ fn plugin_folder(root: &Path, path: PathBuf, id: String, source: Source) -> Foun
             path,
             problem: None,
             manifest: None,
+            identity: None,
         },
         Err(problem) => failed(id, source, &path, problem).with_base(path),
     }
@@ -365,6 +373,7 @@ fn read_manifest_entry(path: &Path) -> Found {
         base_folder: base,
         problem,
         manifest: Some(path.to_path_buf()),
+        identity: None,
     }
 }
 

@@ -114,7 +114,7 @@ impl PluginManager {
                     .found
                     .library
                     .as_deref()
-                    .and_then(|l| scan.metadata(l).ok());
+                    .and_then(|l| scan.metadata(l, record.found.identity.as_ref()).ok());
                 record.fail(State::Shadowed, msg);
             } else if let Some(problem) = record.found.problem.as_ref().map(ToString::to_string) {
                 record.fail(State::Failed, problem);

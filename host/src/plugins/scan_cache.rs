@@ -34,18 +34,22 @@ pub struct FileIdentity {
 impl FileIdentity {
     /// What the file system says of `path` now (`None` when it cannot be read).
     pub fn of(path: &Path) -> Option<Self> {
-        let meta = std::fs::metadata(path).ok()?;
+        Some(Self::from_metadata(&std::fs::metadata(path).ok()?))
+    }
+
+    /// What `meta` (of a file, links followed) says.
+    pub fn from_metadata(meta: &std::fs::Metadata) -> Self {
         #[cfg(unix)]
         {
             use std::os::unix::fs::MetadataExt;
             let ns = |s: i64, n: i64| i128::from(s) * 1_000_000_000 + i128::from(n);
-            Some(Self {
+            Self {
                 size: meta.size(),
                 modified_ns: ns(meta.mtime(), meta.mtime_nsec()),
                 changed_ns: ns(meta.ctime(), meta.ctime_nsec()),
                 device: meta.dev(),
                 inode: meta.ino(),
-            })
+            }
         }
         #[cfg(not(unix))]
         {
@@ -54,13 +58,13 @@ impl FileIdentity {
                     .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
                     .map_or(0, |d| d.as_nanos() as i128)
             };
-            Some(Self {
+            Self {
                 size: meta.len(),
                 modified_ns: ns(meta.modified()),
                 changed_ns: ns(meta.created()),
                 device: 0,
                 inode: 0,
-            })
+            }
         }
     }
 }
@@ -123,9 +127,15 @@ impl ScanCache {
     }
 
     /// The metadata of `library`: remembered when the file is unchanged,
-    /// else read from it (and remembered when it could be read).
-    pub(crate) fn metadata(&self, library: &Path) -> Result<Metadata, Refusal> {
-        let identity = FileIdentity::of(library);
+    /// else read from it (and remembered when it could be read). `seen` is
+    /// the file's identity if the caller just asked the file system for it
+    /// (discovery does); else it is asked here.
+    pub(crate) fn metadata(
+        &self,
+        library: &Path,
+        seen: Option<&FileIdentity>,
+    ) -> Result<Metadata, Refusal> {
+        let identity = seen.cloned().or_else(|| FileIdentity::of(library));
         {
             let mut entries = self.entries.lock().unwrap();
             if let Some((entry, used)) = entries.get_mut(library) {
@@ -227,4 +237,58 @@ fn host_build() -> Option<String> {
         id.device,
         id.inode
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A cache holding one entry for `library` (a file that is no library:
+    /// reading it fails), under this test binary's build, as of its identity now.
+    fn cache_with_entry(dir: &Path, library: &Path) -> ScanCache {
+        let metadata: Metadata = serde_json::from_value(serde_json::json!({
+            "plinth_plugin": 1, "abi": [1, 0], "sdk": "1.0.0", "name": "Remembered",
+            "version": "1.0.0", "mixins": [], "restart_needing": false, "panic": "unwind"
+        }))
+        .unwrap();
+        let stored = Stored {
+            host: host_build().unwrap(),
+            entries: vec![Entry {
+                library: library.to_owned(),
+                identity: FileIdentity::of(library).unwrap(),
+                metadata,
+                layout_checked: false,
+            }],
+        };
+        let file = dir.join("scan_cache.json");
+        std::fs::write(&file, serde_json::to_vec(&stored).unwrap()).unwrap();
+        ScanCache::open(file)
+    }
+
+    #[test]
+    fn the_identity_discovery_saw_decides_whether_the_entry_counts() {
+        let dir = tempfile::tempdir().unwrap();
+        let library = dir.path().join("libremembered.so");
+        std::fs::write(&library, b"not a library").unwrap();
+        let cache = cache_with_entry(dir.path(), &library);
+        let now = FileIdentity::of(&library).unwrap();
+        // Asked here, or handed in by discovery: the same file, remembered.
+        let name = |m: Result<Metadata, Refusal>| m.map(|m| m.name).map_err(|e| e.to_string());
+        assert_eq!(
+            name(cache.metadata(&library, None)),
+            Ok("Remembered".into())
+        );
+        assert_eq!(
+            name(cache.metadata(&library, Some(&now))),
+            Ok("Remembered".into())
+        );
+        // Discovery saw another file at the path: it is read anew (and this
+        // one is no library).
+        let other = FileIdentity {
+            inode: now.inode + 1,
+            ..now.clone()
+        };
+        let read = name(cache.metadata(&library, Some(&other)));
+        assert!(read.is_err(), "{read:?}");
+    }
 }

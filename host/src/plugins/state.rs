@@ -483,7 +483,7 @@ pub(crate) fn evaluate(
         .library
         .clone()
         .expect("found plugins without a problem have a library");
-    let (meta, checked) = match scan.metadata(&library) {
+    let (meta, checked) = match scan.metadata(&library, record.found.identity.as_ref()) {
         Ok(meta) => {
             let checked = metadata::check_compatible(&meta);
             (Some(meta), checked)
