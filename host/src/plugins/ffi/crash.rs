@@ -67,13 +67,16 @@ impl Drop for InFlight {
 /// Plugin `id` as the crash record names it: one copy per identifier for
 /// the life of the process (the handler cannot allocate).
 pub(crate) fn plugin_id(id: &str) -> &'static str {
-    static IDS: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
+    // A set, not a list: a thousand plugins ask twice each as they load.
+    static IDS: std::sync::Mutex<Option<std::collections::HashSet<&'static str>>> =
+        std::sync::Mutex::new(None);
     let mut ids = IDS.lock().unwrap();
-    if let Some(known) = ids.iter().find(|k| **k == id) {
+    let ids = ids.get_or_insert_with(Default::default);
+    if let Some(known) = ids.get(id) {
         return known;
     }
     let leaked: &'static str = Box::leak(id.to_owned().into_boxed_str());
-    ids.push(leaked);
+    ids.insert(leaked);
     leaked
 }
 
@@ -212,6 +215,15 @@ mod tests {
         assert_eq!(number(0, &mut [0; 20]), b"0");
         assert_eq!(number(1025, &mut [0; 20]), b"1025");
         assert_eq!(number(u64::MAX, &mut [0; 20]), b"18446744073709551615");
+    }
+
+    #[test]
+    fn each_plugin_id_is_kept_once() {
+        let a = plugin_id("crash_test_a");
+        assert!(std::ptr::eq(a, plugin_id("crash_test_a")));
+        let b = plugin_id("crash_test_b");
+        assert_eq!((a, b), ("crash_test_a", "crash_test_b"));
+        assert!(!std::ptr::eq(a, b));
     }
 
     #[test]
