@@ -262,6 +262,10 @@ fn disabled_blocklisted_shadowed_and_safe_mode_plugins_are_listed_but_never_run(
     assert_eq!(state("fine").state, State::Enabled);
     let shadowed = state("shadow");
     assert_eq!(shadowed.state, State::Shadowed);
+    // The bundled copy of "shadow", "old" and "fine" run; counted as listed.
+    assert_eq!(m.count_in(State::Enabled), 3);
+    assert_eq!(m.count_in(State::Shadowed), 1);
+    assert_eq!(m.count_in(State::Disabled), 1);
     assert!(shadowed
         .error
         .unwrap()

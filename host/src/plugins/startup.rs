@@ -122,11 +122,13 @@ impl PluginManager {
             .unwrap()
             .ids(|r| r.state == State::Enabled && at(&r.stage));
         let (count, began) = (todo.len(), Instant::now());
+        // Each plugin's step stands until the next one's: what the host does
+        // in between is the bookkeeping of the plugin just handled.
         for id in todo {
             self.shared.steps.mark(&id, step);
             act(&id);
-            self.shared.steps.done();
         }
+        self.shared.steps.done();
         tracing::debug!(
             "{step}: {count} plugins in {:.1} ms",
             began.elapsed().as_secs_f64() * 1e3
@@ -224,14 +226,15 @@ impl PluginManager {
 
     /// Logs every plugin that does not run, and why.
     fn report_unused(&self) {
-        for p in self.plugins() {
-            let why = p.error.as_deref().unwrap_or("");
-            match p.state {
+        let records = self.shared.records.read().unwrap();
+        for r in records.listing() {
+            let (id, why) = (&r.found.id, r.error.as_deref().unwrap_or(""));
+            match r.state {
                 State::Enabled => {}
                 State::Failed | State::Incompatible => {
-                    tracing::warn!(plugin = %p.id, "not loaded ({}): {why}", p.state.as_str())
+                    tracing::warn!(plugin = %id, "not loaded ({}): {why}", r.state.as_str())
                 }
-                state => tracing::info!(plugin = %p.id, "not loaded ({}) {why}", state.as_str()),
+                state => tracing::info!(plugin = %id, "not loaded ({}) {why}", state.as_str()),
             }
         }
     }

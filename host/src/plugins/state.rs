@@ -547,6 +547,17 @@ impl crate::plugins::manager::PluginManager {
             .collect()
     }
 
+    /// How many of [`plugins`](Self::plugins) are in `state`, without
+    /// describing each.
+    pub fn count_in(&self, state: State) -> usize {
+        let records = self.shared.records.read().unwrap();
+        records
+            .iter()
+            .chain(&records.shadowed)
+            .filter(|r| r.state == state)
+            .count()
+    }
+
     /// One plugin by identifier (the one that provides it when copies exist).
     pub fn plugin(&self, id: &str) -> Option<PluginInfo> {
         self.with(id, |r| self.info(r))

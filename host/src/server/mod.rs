@@ -111,7 +111,10 @@ async fn serve(
 
     let crash_record = manager.paths().crash_record();
     if let Some(marker) = &options.marker {
-        crate::disk::write_atomic(marker, crate::plugins::startup::MARKER_TEXT.as_bytes())
+        // Its existence is what counts (a torn write still says start-up
+        // began), so it is written in place, as OctoPrint touches its flag,
+        // without the two syncs of an atomic write.
+        std::fs::write(marker, crate::plugins::startup::MARKER_TEXT)
             .map_err(|e| ServeError::Marker(marker.clone(), e))?;
         // A plugin that brings the host down in process is named at the next start.
         #[cfg(unix)]
@@ -154,11 +157,7 @@ async fn serve(
             tracing::warn!("cannot remove {}: {e}", marker.display());
         }
     }
-    let enabled = manager
-        .plugins()
-        .iter()
-        .filter(|p| p.state == crate::State::Enabled)
-        .count();
+    let enabled = manager.count_in(crate::State::Enabled);
     tracing::info!("Plinth started on {host}:{port} with {enabled} plugins enabled");
     tokio::task::spawn_blocking(move || {
         let first_run = crate::server::web::first_run(&warm_app.manager, &warm_app.users);
