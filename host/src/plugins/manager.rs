@@ -89,6 +89,25 @@ pub(crate) fn not_found(id: &str) -> ManagerError {
     ManagerError::NotFound(NoPlugin(id.to_owned()))
 }
 
+/// The scan cache, parsed on a thread of its own while the plugin folders
+/// are read (a thousand entries take as long as reading a thousand
+/// folder entries); in turn if no thread can be started.
+fn scan_and_discover(paths: &Paths) -> (ScanCache, Vec<crate::plugins::discover::Found>) {
+    std::thread::scope(|s| {
+        let parsing = std::thread::Builder::new()
+            .name("plinth-scan-cache".into())
+            .spawn_scoped(s, || ScanCache::open(paths.scan_cache()));
+        let found = discover(paths);
+        let scan = match parsing {
+            Ok(parsing) => parsing
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            Err(_) => ScanCache::open(paths.scan_cache()),
+        };
+        (scan, found)
+    })
+}
+
 impl PluginManager {
     /// Reads the config and discovers every plugin; reads their metadata
     /// (no plugin code runs) and decides each one's state.
@@ -99,9 +118,9 @@ impl PluginManager {
         let blocklist = config.blocklist()?;
         let quarantined = quarantined(&config);
         let mut records = Records::default();
-        let scan = ScanCache::open(paths.scan_cache());
         let began = std::time::Instant::now();
-        for (seq, found) in discover(&paths).into_iter().enumerate() {
+        let (scan, found) = scan_and_discover(&paths);
+        for (seq, found) in found.into_iter().enumerate() {
             let mut record = Record::found(seq, found);
             if let Some(winner) = records.get(&record.found.id) {
                 let msg = format!(
