@@ -10,7 +10,9 @@
 //! release mode). Arguments after `--`: plugin counts (default 0 10 100
 //! 1000; 0 is the product's bundled plugins, the slicer and the test
 //! picture webcam, as `scripts/run` bundles them), `--json` for one JSON
-//! line per count. Best of 5 starts per count.
+//! line per count, `--busy` to time the floor again with a second thread
+//! of its process spinning on another core (what a thread working beside
+//! the loader costs it). Best of 5 starts per count.
 //!
 //! Beside each count with plugins it times the loader's floor: a process
 //! (this bench, started again) that does nothing but `dlopen` the same
@@ -59,7 +61,19 @@ fn start_once(release: &Path, base: &Path, bundled: &Path) -> (Duration, u64) {
 /// The loader's floor: this process only maps every library of `dir`,
 /// keeping each mapped as the host does (a library closed again would leave
 /// the loader's list short, and its per-library walks of that list cheap).
-fn dlopen_only(dir: &Path) {
+fn dlopen_only(dir: &Path, busy: bool) {
+    // A second thread of the process kept running on another core while
+    // the libraries are mapped (`--busy`): what a thread working beside
+    // the loader costs it.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    if busy {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                std::hint::spin_loop();
+            }
+        });
+    }
     let mut files: Vec<_> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -70,15 +84,20 @@ fn dlopen_only(dir: &Path) {
         std::mem::forget(abi_stable::library::RawLibrary::load_at(&file).unwrap());
     }
     println!("mapped");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
 }
 
 /// One run of [`dlopen_only`] in a process of its own, from exec until it
 /// says the libraries are mapped (as a start is timed until "Plinth
 /// started"; its exit, which unmaps them all, is not counted).
-fn floor_once(dir: &Path) -> Duration {
+fn floor_once(dir: &Path, busy: bool) -> Duration {
     let began = Instant::now();
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .arg("--dlopen-only")
+        .arg(if busy {
+            "--dlopen-only-busy"
+        } else {
+            "--dlopen-only"
+        })
         .arg(dir)
         .stdout(Stdio::piped())
         .spawn()
@@ -101,11 +120,12 @@ fn main() {
         return;
     }
     if let [flag, dir] = &args[..] {
-        if flag == "--dlopen-only" {
-            return dlopen_only(Path::new(dir));
+        if flag == "--dlopen-only" || flag == "--dlopen-only-busy" {
+            return dlopen_only(Path::new(dir), flag == "--dlopen-only-busy");
         }
     }
     let json = args.iter().any(|a| a == "--json");
+    let busy = args.iter().any(|a| a == "--busy");
     let mut counts: Vec<usize> = args.iter().filter_map(|a| a.parse().ok()).collect();
     if counts.is_empty() {
         counts = vec![0, 10, 100, 1000];
@@ -140,7 +160,10 @@ fn main() {
             .map(|_| start_once(&release, &base, &bundled))
             .min_by_key(|(d, _)| *d)
             .unwrap();
-        let floor = (copies > 0).then(|| (0..5).map(|_| floor_once(&plugins)).min().unwrap());
+        let floor =
+            (copies > 0).then(|| (0..5).map(|_| floor_once(&plugins, false)).min().unwrap());
+        let busy_floor =
+            (busy && copies > 0).then(|| (0..5).map(|_| floor_once(&plugins, true)).min().unwrap());
         let what = if copies == 0 {
             "the bundled plugins".to_owned()
         } else {
@@ -163,6 +186,12 @@ fn main() {
                 println!(
                     "  the loader's floor, a process that only dlopens the {copies} libraries: {:.1} ms",
                     floor.as_secs_f64() * 1e3
+                );
+            }
+            if let Some(busy) = busy_floor {
+                println!(
+                    "  the same with a second thread of that process running beside it: {:.1} ms",
+                    busy.as_secs_f64() * 1e3
                 );
             }
         }
