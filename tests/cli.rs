@@ -457,33 +457,31 @@ impl Drop for KillOnDrop {
     }
 }
 
+/// `plinth serve` on a free port, read until it says it started: the
+/// process, the rest of its log to read, and the log so far.
 #[cfg(unix)]
-#[test]
-fn serve_starts_plugins_and_shuts_down_in_order_on_sigterm() {
+fn serve_until_started(
+    basedir: &std::path::Path,
+    bundled: &std::path::Path,
+) -> (
+    KillOnDrop,
+    std::io::BufReader<std::process::ChildStderr>,
+    String,
+) {
     use std::io::{BufRead, BufReader};
 
-    let sb = Sandbox::new();
-    sb.bundle_sample("event_logger")
-        .bundle_sample("greeter")
-        .bundle_sample("wordsmith");
-    sb.recorder("a").recorder("b");
-    fs::write(
-        sb.basedir.join("plugins").join(lib_file("broken")),
-        b"not a library",
-    )
-    .unwrap();
     let mut child = Command::new(built().plinth())
         .arg("--basedir")
-        .arg(&sb.basedir)
+        .arg(basedir)
         .arg("--bundled-dir")
-        .arg(&sb.bundled)
+        .arg(bundled)
         .args(["serve", "--port", "0"])
         .env("PLINTH_LOG", "info")
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let stderr_pipe = child.stderr.take().unwrap();
-    let mut child = KillOnDrop(child);
+    let child = KillOnDrop(child);
     let mut reader = BufReader::new(stderr_pipe);
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut log = String::new();
@@ -495,6 +493,38 @@ fn serve_starts_plugins_and_shuts_down_in_order_on_sigterm() {
         }
         log.push_str(&line);
     }
+    (child, reader, log)
+}
+
+#[cfg(unix)]
+#[test]
+fn serve_starts_with_a_base_folder_that_does_not_exist_yet() {
+    let dir = tempfile::tempdir().unwrap();
+    let (basedir, bundled) = (dir.path().join("new/base"), dir.path().join("bundled"));
+    fs::create_dir_all(&bundled).unwrap();
+    let (_child, _rest, log) = serve_until_started(&basedir, &bundled);
+    assert!(log.contains("with 0 plugins enabled"), "{log}");
+    assert!(basedir.is_dir());
+    assert!(
+        !basedir.join("startup_incomplete").exists(),
+        "the start-up marker is removed once start-up finished"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn serve_starts_plugins_and_shuts_down_in_order_on_sigterm() {
+    let sb = Sandbox::new();
+    sb.bundle_sample("event_logger")
+        .bundle_sample("greeter")
+        .bundle_sample("wordsmith");
+    sb.recorder("a").recorder("b");
+    fs::write(
+        sb.basedir.join("plugins").join(lib_file("broken")),
+        b"not a library",
+    )
+    .unwrap();
+    let (mut child, mut reader, log) = serve_until_started(&sb.basedir, &sb.bundled);
     assert!(log.contains("with 5 plugins enabled"), "{log}");
     assert!(sb.calls().contains(&"b on_after_startup".to_owned()));
     Command::new("kill")

@@ -266,6 +266,18 @@ fn disabled_blocklisted_shadowed_and_safe_mode_plugins_are_listed_but_never_run(
     assert_eq!(m.count_in(State::Enabled), 3);
     assert_eq!(m.count_in(State::Shadowed), 1);
     assert_eq!(m.count_in(State::Disabled), 1);
+    let listed = m.plugins();
+    for s in [
+        State::Enabled,
+        State::Disabled,
+        State::Blocklisted,
+        State::Shadowed,
+        State::Failed,
+        State::Incompatible,
+    ] {
+        let described = listed.iter().filter(|p| p.state == s).count();
+        assert_eq!(m.count_in(s), described, "{s:?}");
+    }
     assert!(shadowed
         .error
         .unwrap()

@@ -1,6 +1,7 @@
 //! Files on disk that readers never see half-written (the config, users,
 //! manifests, the start-up marker, the page cache's records): a temporary
-//! file in the same folder, fsync, rename, fsync of the folder.
+//! file in the same folder, fsync, rename, fsync of the folder (the syncs
+//! left out for what only matters until the next start).
 
 use std::fs;
 use std::io::Write;
@@ -41,9 +42,32 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     write_atomic_with(path, bytes, || {})
 }
 
+/// As [`write_atomic`] without its two syncs: readers still see the old or
+/// the new content, but a power cut soon after may leave the old. For a
+/// file that only matters until the next start, as the start-up marker.
+pub fn write_replacing(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    replace(path, bytes, Durable::No, || {})
+}
+
 pub(crate) fn write_atomic_with(
     path: &Path,
     bytes: &[u8],
+    before_rename: impl FnOnce(),
+) -> std::io::Result<()> {
+    replace(path, bytes, Durable::Yes, before_rename)
+}
+
+/// Whether a replacement is synced to the disk before it counts.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Durable {
+    Yes,
+    No,
+}
+
+fn replace(
+    path: &Path,
+    bytes: &[u8],
+    durable: Durable,
     before_rename: impl FnOnce(),
 ) -> std::io::Result<()> {
     // Write through a symlink to the file it names, keeping the link.
@@ -76,15 +100,42 @@ pub(crate) fn write_atomic_with(
             None => {}
         }
         file.write_all(bytes)?;
-        file.sync_all()?;
+        if durable == Durable::Yes {
+            file.sync_all()?;
+        }
         before_rename();
         fs::rename(&tmp, path)?;
         #[cfg(unix)]
-        fs::File::open(dir)?.sync_all()?;
+        if durable == Durable::Yes {
+            fs::File::open(dir)?.sync_all()?;
+        }
         Ok(())
     })();
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
     }
     result
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn replacing_makes_the_folder_and_replaces_a_file_it_could_not_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let marker = dir.path().join("not/yet/there/marker");
+        write_replacing(&marker, b"one").unwrap();
+        assert_eq!(fs::read(&marker).unwrap(), b"one");
+        let mode = fs::metadata(&marker).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "new files are their owner's only");
+        // Left read-only (as by another user's earlier run, were the folder
+        // writable): replaced, not written into.
+        fs::set_permissions(&marker, fs::Permissions::from_mode(0o400)).unwrap();
+        write_replacing(&marker, b"two").unwrap();
+        assert_eq!(fs::read(&marker).unwrap(), b"two");
+        let left: Vec<_> = fs::read_dir(marker.parent().unwrap()).unwrap().collect();
+        assert_eq!(left.len(), 1, "no temporary file is left: {left:?}");
+    }
 }

@@ -37,8 +37,9 @@ pub struct Found {
     /// The manifest file, for a registered plugin.
     pub manifest: Option<PathBuf>,
     /// What the file system said of the library when discovery looked at it
-    /// (a library file found directly; else `None`, and it is asked later).
-    pub identity: Option<crate::plugins::scan_cache::FileIdentity>,
+    /// (a library file found directly; else `None`, and it is asked later);
+    /// taken by the first reading of its metadata.
+    pub(crate) identity: Option<crate::plugins::scan_cache::FileIdentity>,
 }
 
 /// Why a plugin found on disk cannot be used, known before reading it.

@@ -129,11 +129,12 @@ impl PluginManager {
                     source_name(winner.found.source)
                 );
                 // Listed from its metadata, which reading runs none of its code.
+                let seen = record.found.identity.take();
                 record.meta = record
                     .found
                     .library
                     .as_deref()
-                    .and_then(|l| scan.metadata(l, record.found.identity.as_ref()).ok());
+                    .and_then(|l| scan.metadata(l, seen.as_ref()).ok());
                 record.fail(State::Shadowed, msg);
             } else if let Some(problem) = record.found.problem.as_ref().map(ToString::to_string) {
                 record.fail(State::Failed, problem);

@@ -16,8 +16,12 @@ use crate::plugins::state::Stage;
 
 /// The plugin step start-up is at, written into the start-up marker: a
 /// start-up that never finishes (the host killed while a plugin hangs in
-/// it, or the power gone) is attributed to that plugin at the next start
-/// (see [`crate::plugins::crashes::attribute_unfinished_startup`]).
+/// it) is attributed to that plugin at the next start (see
+/// [`crate::plugins::crashes::attribute_unfinished_startup`]). Nothing is
+/// synced: after a power cut the marker may be gone or name an earlier step.
+/// A step that cannot be written ends the noting of steps, the marker put
+/// back (if it can be) to naming no plugin, so no plugin is blamed for
+/// another's step.
 ///
 /// Each step is one write at the start of the file, padded with spaces to
 /// the length written before (no truncation: a thousand plugins make
@@ -64,7 +68,19 @@ impl Steps {
             .and_then(|_| file.write_all(&bytes));
         match written {
             Ok(()) => *len = bytes.len(),
-            Err(e) => tracing::debug!("cannot note the start-up step: {e}"),
+            Err(e) => {
+                tracing::warn!("cannot note the start-up step ({e}); no more steps are noted");
+                if let Some((file, len)) = marker.take() {
+                    let mut plain = MARKER_TEXT.as_bytes().to_vec();
+                    plain.resize(plain.len().max(len), b' ');
+                    #[cfg(unix)]
+                    let _ = std::os::unix::fs::FileExt::write_all_at(&file, &plain, 0);
+                    #[cfg(not(unix))]
+                    let _ = (&file)
+                        .seek(std::io::SeekFrom::Start(0))
+                        .and_then(|_| (&file).write_all(&plain));
+                }
+            }
         }
     }
 
@@ -226,13 +242,25 @@ impl PluginManager {
 
     /// Logs every plugin that does not run, and why.
     fn report_unused(&self) {
-        let records = self.shared.records.read().unwrap();
-        for r in records.listing() {
-            let (id, why) = (&r.found.id, r.error.as_deref().unwrap_or(""));
-            match r.state {
-                State::Enabled => {}
+        // Gathered first: the log may be a slow pipe, and the records wait for no one.
+        let unused: Vec<(String, State, String)> = {
+            let records = self.shared.records.read().unwrap();
+            records
+                .all()
+                .filter(|r| r.state != State::Enabled)
+                .map(|r| {
+                    (
+                        r.found.id.clone(),
+                        r.state,
+                        r.error.clone().unwrap_or_default(),
+                    )
+                })
+                .collect()
+        };
+        for (id, state, why) in unused {
+            match state {
                 State::Failed | State::Incompatible => {
-                    tracing::warn!(plugin = %id, "not loaded ({}): {why}", r.state.as_str())
+                    tracing::warn!(plugin = %id, "not loaded ({}): {why}", state.as_str())
                 }
                 state => tracing::info!(plugin = %id, "not loaded ({}) {why}", state.as_str()),
             }
@@ -292,5 +320,31 @@ impl PluginManager {
         }
         // What the plugins left running can no longer act through the host.
         contexts.iter().for_each(|c| c.close());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_step_that_cannot_be_written_ends_the_steps() {
+        let dir = tempfile::tempdir().unwrap();
+        let marker = dir.path().join("marker");
+        std::fs::write(&marker, MARKER_TEXT).unwrap();
+        let steps = Steps::default();
+        steps.open(&marker);
+        steps.mark("first", "loading");
+        let text = std::fs::read_to_string(&marker).unwrap();
+        assert!(text.contains("STEP\tfirst\tloading"), "{text:?}");
+        // The file handle can no longer write: the next step fails, the
+        // marker names no plugin (here it cannot be put back either, and
+        // still names the first) and no more steps are tried.
+        let read_only = std::fs::File::open(&marker).unwrap();
+        steps.0.lock().unwrap().as_mut().unwrap().0 = read_only;
+        steps.mark("second", "loading");
+        assert!(steps.0.lock().unwrap().is_none(), "steps stopped");
+        let text = std::fs::read_to_string(&marker).unwrap();
+        assert!(!text.contains("second"), "{text:?}");
     }
 }

@@ -415,9 +415,14 @@ impl Records {
             .collect()
     }
 
+    /// Every plugin found, shadowed copies included, in no set order.
+    pub(crate) fn all(&self) -> impl Iterator<Item = &Record> {
+        self.plugins.values().chain(&self.shadowed)
+    }
+
     /// Every plugin found, shadowed copies included, in discovery order.
     pub(crate) fn listing(&self) -> Vec<&Record> {
-        let mut all: Vec<&Record> = self.plugins.values().chain(&self.shadowed).collect();
+        let mut all: Vec<&Record> = self.all().collect();
         all.sort_by_key(|r| r.seq);
         all
     }
@@ -483,7 +488,10 @@ pub(crate) fn evaluate(
         .library
         .clone()
         .expect("found plugins without a problem have a library");
-    let (meta, checked) = match scan.metadata(&library, record.found.identity.as_ref()) {
+    // Discovery's view of the file counts once: a later evaluation (a copy
+    // promoted when the plugin it shadowed is uninstalled) looks again.
+    let seen = record.found.identity.take();
+    let (meta, checked) = match scan.metadata(&library, seen.as_ref()) {
         Ok(meta) => {
             let checked = metadata::check_compatible(&meta);
             (Some(meta), checked)
@@ -551,11 +559,7 @@ impl crate::plugins::manager::PluginManager {
     /// describing each.
     pub fn count_in(&self, state: State) -> usize {
         let records = self.shared.records.read().unwrap();
-        records
-            .iter()
-            .chain(&records.shadowed)
-            .filter(|r| r.state == state)
-            .count()
+        records.all().filter(|r| r.state == state).count()
     }
 
     /// One plugin by identifier (the one that provides it when copies exist).

@@ -111,10 +111,9 @@ async fn serve(
 
     let crash_record = manager.paths().crash_record();
     if let Some(marker) = &options.marker {
-        // Its existence is what counts (a torn write still says start-up
-        // began), so it is written in place, as OctoPrint touches its flag,
-        // without the two syncs of an atomic write.
-        std::fs::write(marker, crate::plugins::startup::MARKER_TEXT)
+        // It matters until the next start, so it is not synced (as OctoPrint
+        // touches its flag): a power cut during start-up may lose it.
+        crate::disk::write_replacing(marker, crate::plugins::startup::MARKER_TEXT.as_bytes())
             .map_err(|e| ServeError::Marker(marker.clone(), e))?;
         // A plugin that brings the host down in process is named at the next start.
         #[cfg(unix)]
