@@ -1132,6 +1132,44 @@ fn a_signal_while_a_plugin_hangs_in_start_up_still_ends_the_server() {
     assert_eq!(again.exit_within(Duration::from_secs(3)), Some(130));
 }
 
+/// A start-up killed while a plugin hangs as it is enabled names that
+/// plugin in the marker, not the one enabled before it, and the next start
+/// attributes it.
+#[cfg(unix)]
+#[test]
+fn a_start_up_killed_while_a_plugin_is_enabled_names_that_plugin() {
+    let sb = Sandbox::new();
+    // Discovered (and enabled) in this order.
+    sb.bundle_sample("helloworld").bundle_as(
+        &common::built().fixture("hostile"),
+        "hostile_hang_on_enable",
+    );
+    sb.write_config("server:\n  plugin_call_timeout: 1\n");
+    let mut first = Starting::spawn(&sb);
+    first.wait_for("hanging in on_plugin_enabled");
+    first.signal("KILL");
+    assert_eq!(first.exit_within(Duration::from_secs(10)), None);
+    let marker = std::fs::read_to_string(sb.basedir.join("startup_incomplete")).unwrap();
+    assert!(
+        marker.contains("STEP\thostile_hang_on_enable\tenabling"),
+        "{marker}"
+    );
+    assert!(!marker.contains("helloworld"), "{marker}");
+
+    let server = Server::start(&sb);
+    let log = server.wait_for_log("it runs isolated from now on");
+    assert!(
+        log.contains("the host's start-up did not finish in enabling at "),
+        "{log}"
+    );
+    let key = user_key(&sb, "ada", true);
+    assert_eq!(
+        common::plugin_entry(&server, &key, "helloworld")["state"],
+        "enabled"
+    );
+    assert_eq!(server.stop(), Some(0));
+}
+
 /// A start-up killed while an in-process plugin hangs in it (nothing of the
 /// host gets to say why) is attributed to that plugin at the next start: it
 /// runs isolated from then on, every other plugin starts, and safe mode is
