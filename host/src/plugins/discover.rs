@@ -438,6 +438,31 @@ mod tests {
         format!("{LIB_PREFIX}{stem}.{LIB_EXT}")
     }
 
+    #[cfg(unix)]
+    #[test]
+    fn a_library_file_is_found_with_its_identity_a_link_with_its_targets() {
+        use crate::plugins::scan_cache::FileIdentity;
+        let dir = tempfile::tempdir().unwrap();
+        let (d, elsewhere) = (dir.path().join("plugins"), dir.path().join("lib.so"));
+        fs::create_dir(&d).unwrap();
+        fs::write(d.join(lib_name("plain")), b"x").unwrap();
+        fs::write(&elsewhere, b"linked").unwrap();
+        std::os::unix::fs::symlink(&elsewhere, d.join(lib_name("linked"))).unwrap();
+        fs::create_dir_all(d.join("folder")).unwrap();
+        fs::write(d.join("folder").join(lib_name("folder")), b"x").unwrap();
+
+        let found = scan_folder(&d, Source::User);
+        let identity = |id: &str| found.iter().find(|f| f.id == id).unwrap().identity.clone();
+        assert_eq!(
+            identity("plain"),
+            FileIdentity::of(&d.join(lib_name("plain")))
+        );
+        assert_eq!(identity("linked"), FileIdentity::of(&elsewhere));
+        assert!(identity("linked").is_some());
+        // A folder's library is looked at when its metadata is read.
+        assert_eq!(identity("folder"), None);
+    }
+
     #[test]
     fn files_folders_and_noise() {
         let dir = tempfile::tempdir().unwrap();
