@@ -163,7 +163,19 @@ impl Key {
     }
 
     pub(crate) fn default_value(&self) -> Value {
-        yaml_serde::from_str(self.default).expect("defaults are valid YAML")
+        // Each default is parsed once: settings fall back to their defaults
+        // on hot paths (a request reads several).
+        static PARSED: std::sync::LazyLock<std::collections::HashMap<&'static str, Value>> =
+            std::sync::LazyLock::new(|| {
+                KEYS.iter().map(|k| (k.default, parse(k.default))).collect()
+            });
+        fn parse(default: &str) -> Value {
+            yaml_serde::from_str(default).expect("defaults are valid YAML")
+        }
+        PARSED
+            .get(self.default)
+            .cloned()
+            .unwrap_or_else(|| parse(self.default))
     }
 }
 
