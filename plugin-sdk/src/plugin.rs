@@ -135,7 +135,10 @@ pub trait Plugin: Send + Sync + 'static {
 
     /// The sorting key of this plugin in a sorting context such as
     /// `StartupPlugin.on_startup`. `None` sorts as 1000. The host's config
-    /// (`plugins._sortingOrder.<id>.<context>`) overrides it.
+    /// (`plugins._sortingOrder.<id>.<context>`) overrides it. Asked each
+    /// time the host orders two or more plugins in that context (OctoPrint
+    /// asks even when a plugin is the only one): keep it quick and free of
+    /// side effects.
     fn get_sorting_key(&self, context: &str) -> Option<i64> {
         let _ = context;
         None

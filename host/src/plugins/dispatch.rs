@@ -42,6 +42,9 @@ impl PluginManager {
                 })
                 .collect()
         };
+        // One implementation (or none) needs no order: its key is not asked
+        // (the page asks for the UiPlugins at every request).
+        let context = context.filter(|_| candidates.len() > 1);
         // Without a sorting context every key is the default: no config read
         // (events ask for their handlers on every event).
         let overrides = if context.is_some() {
