@@ -51,34 +51,16 @@ impl Steps {
     }
 
     fn write(&self, text: &str) {
-        #[cfg(not(unix))]
-        use std::io::{Seek, Write};
         let mut marker = self.0.lock().unwrap();
         let Some((file, len)) = marker.as_mut() else {
             return;
         };
-        let mut bytes = text.as_bytes().to_vec();
-        bytes.resize(bytes.len().max(*len), b' ');
-        // One positioned write on Unix: a thousand plugins make thousands.
-        #[cfg(unix)]
-        let written = std::os::unix::fs::FileExt::write_all_at(&*file, &bytes, 0);
-        #[cfg(not(unix))]
-        let written = file
-            .seek(std::io::SeekFrom::Start(0))
-            .and_then(|_| file.write_all(&bytes));
-        match written {
-            Ok(()) => *len = bytes.len(),
+        match overwrite_start(file, text, *len) {
+            Ok(written) => *len = written,
             Err(e) => {
                 tracing::warn!("cannot note the start-up step ({e}); no more steps are noted");
                 if let Some((file, len)) = marker.take() {
-                    let mut plain = MARKER_TEXT.as_bytes().to_vec();
-                    plain.resize(plain.len().max(len), b' ');
-                    #[cfg(unix)]
-                    let _ = std::os::unix::fs::FileExt::write_all_at(&file, &plain, 0);
-                    #[cfg(not(unix))]
-                    let _ = (&file)
-                        .seek(std::io::SeekFrom::Start(0))
-                        .and_then(|_| (&file).write_all(&plain));
+                    let _ = overwrite_start(&file, MARKER_TEXT, len);
                 }
             }
         }
@@ -88,6 +70,24 @@ impl Steps {
     fn close(&self) {
         self.0.lock().unwrap().take();
     }
+}
+
+/// Writes `text` at the start of `file`, padded with spaces to the `len`
+/// written before; the length now written. One positioned write on Unix:
+/// a thousand plugins make thousands.
+fn overwrite_start(file: &std::fs::File, text: &str, len: usize) -> std::io::Result<usize> {
+    let mut bytes = text.as_bytes().to_vec();
+    bytes.resize(bytes.len().max(len), b' ');
+    #[cfg(unix)]
+    std::os::unix::fs::FileExt::write_all_at(file, &bytes, 0)?;
+    #[cfg(not(unix))]
+    {
+        use std::io::{Seek, Write};
+        let mut file = file;
+        file.seek(std::io::SeekFrom::Start(0))?;
+        file.write_all(&bytes)?;
+    }
+    Ok(bytes.len())
 }
 
 /// What the start-up marker says before any plugin step.
