@@ -1132,6 +1132,17 @@ fn a_signal_while_a_plugin_hangs_in_start_up_still_ends_the_server() {
     assert_eq!(again.exit_within(Duration::from_secs(3)), Some(130));
 }
 
+/// Starts the host, kills it (SIGKILL: nothing of it gets to say why) once
+/// its log says `hanging`, and returns the start-up marker it left.
+#[cfg(unix)]
+fn killed_at(sb: &Sandbox, hanging: &str) -> String {
+    let mut first = Starting::spawn(sb);
+    first.wait_for(hanging);
+    first.signal("KILL");
+    assert_eq!(first.exit_within(Duration::from_secs(10)), None);
+    std::fs::read_to_string(sb.basedir.join("startup_incomplete")).unwrap()
+}
+
 /// A start-up killed while a plugin hangs as it is enabled names that
 /// plugin in the marker, not the one enabled before it, and the next start
 /// attributes it.
@@ -1145,11 +1156,7 @@ fn a_start_up_killed_while_a_plugin_is_enabled_names_that_plugin() {
         "hostile_hang_on_enable",
     );
     sb.write_config("server:\n  plugin_call_timeout: 1\n");
-    let mut first = Starting::spawn(&sb);
-    first.wait_for("hanging in on_plugin_enabled");
-    first.signal("KILL");
-    assert_eq!(first.exit_within(Duration::from_secs(10)), None);
-    let marker = std::fs::read_to_string(sb.basedir.join("startup_incomplete")).unwrap();
+    let marker = killed_at(&sb, "hanging in on_plugin_enabled");
     assert!(
         marker.contains("STEP\thostile_hang_on_enable\tenabling"),
         "{marker}"
@@ -1184,11 +1191,7 @@ fn a_start_up_killed_in_a_plugins_step_is_attributed_to_it_at_the_next_start() {
     )
     .bundle_sample("helloworld");
     sb.write_config("server:\n  plugin_call_timeout: 1\n");
-    let mut first = Starting::spawn(&sb);
-    first.wait_for("hanging in on_startup");
-    first.signal("KILL");
-    assert_eq!(first.exit_within(Duration::from_secs(10)), None);
-    let marker = std::fs::read_to_string(sb.basedir.join("startup_incomplete")).unwrap();
+    let marker = killed_at(&sb, "hanging in on_startup");
     assert!(
         marker.contains("STEP\thostile_hang_on_startup\ton_startup"),
         "{marker}"
