@@ -173,10 +173,15 @@ fn entries_sorted(dir: &Path) -> Vec<PathBuf> {
 /// Scans one plugin folder: library files and plugin folders directly inside it.
 pub fn scan_folder(dir: &Path, source: Source) -> Vec<Found> {
     let root = fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
-    let mut found: Vec<Found> = entries_sorted(dir)
-        .into_iter()
-        .filter_map(|path| classify(&root, path, source))
-        .collect();
+    let entries = entries_sorted(dir);
+    // Sized for every entry: grown one at a time, the list would be copied
+    // at each doubling.
+    let mut found = Vec::with_capacity(entries.len());
+    found.extend(
+        entries
+            .into_iter()
+            .filter_map(|path| classify(&root, path, source)),
+    );
     found.sort_by(|a, b| a.id.cmp(&b.id));
     found
 }

@@ -117,9 +117,9 @@ impl PluginManager {
         let disabled = config.disabled()?;
         let blocklist = config.blocklist()?;
         let quarantined = quarantined(&config);
-        let mut records = Records::default();
         let began = std::time::Instant::now();
         let (scan, found) = scan_and_discover(&paths);
+        let mut records = Records::with_capacity(found.len());
         for (seq, found) in found.into_iter().enumerate() {
             let mut record = Record::found(seq, found);
             if let Some(winner) = records.get(&record.found.id) {

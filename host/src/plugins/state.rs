@@ -377,6 +377,15 @@ pub(crate) struct Records {
 }
 
 impl Records {
+    /// Room for `n` plugins: a thousand records grown one at a time would be
+    /// copied into fresh memory at each doubling, every page of it a fault.
+    pub(crate) fn with_capacity(n: usize) -> Self {
+        Self {
+            plugins: indexmap::IndexMap::with_capacity(n),
+            shadowed: Vec::new(),
+        }
+    }
+
     /// Adds a plugin found after those already here; a copy of an identifier
     /// already provided is kept as shadowed.
     pub(crate) fn push(&mut self, record: Record) {
