@@ -189,7 +189,7 @@ fn bench_context(
 fn bench_calls(library: &Path) -> f64 {
     let dir = tempfile::tempdir().unwrap();
     let meta = metadata::read(library).unwrap();
-    let module = loader::load(library, &meta, loader::LayoutCheck::Run).unwrap();
+    let module = loader::load(library, meta.abi.1, loader::LayoutCheck::Run).unwrap();
     let services: Arc<dyn HostServices> = Arc::new(NoServices);
     let context = bench_context(dir.path(), &meta, &services);
     let object = PluginObject::instantiate(&*module, &context).unwrap();

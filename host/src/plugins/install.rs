@@ -79,7 +79,7 @@ fn check_loads(library: &Path) -> Result<plinth_abi::Metadata, InstallError> {
     };
     let meta = metadata::read(library).map_err(refused)?;
     metadata::check_compatible(&meta).map_err(refused)?;
-    loader::load(library, &meta, loader::LayoutCheck::Run).map_err(refused)?;
+    loader::load(library, meta.abi.1, loader::LayoutCheck::Run).map_err(refused)?;
     Ok(meta)
 }
 

@@ -7,13 +7,13 @@ use std::path::Path;
 use std::sync::Arc;
 
 use abi_stable::library::{lib_header_from_path, AbiHeader, LibraryError};
-use plinth_abi::Metadata;
 
 use crate::plugins::ffi;
 use crate::plugins::metadata::Refusal;
 use crate::plugins::transport::Library;
 
-/// Loads the library at `path`.
+/// Loads the library at `path`, built against minor `abi_minor` of the
+/// plugin ABI (its metadata says which).
 ///
 /// The layout check runs in the direction the plugin's ABI minor calls for:
 /// a plugin built against an older SDK has fewer root-module fields than this
@@ -21,8 +21,8 @@ use crate::plugins::transport::Library;
 /// layout must extend the host's. Fields the plugin lacks read back as `None`.
 /// [`LayoutCheck::PassedBefore`] skips it for a file that passed it at an
 /// earlier start of this host build (the scan cache says so).
-pub fn load(path: &Path, meta: &Metadata, check: LayoutCheck) -> Result<Arc<dyn Library>, Refusal> {
-    Ok(Arc::new(load_checked(path, meta, check)?))
+pub fn load(path: &Path, abi_minor: u32, check: LayoutCheck) -> Result<Arc<dyn Library>, Refusal> {
+    Ok(Arc::new(load_checked(path, abi_minor, check)?))
 }
 
 /// Whether a library's layout is checked as it loads.
@@ -38,13 +38,13 @@ pub enum LayoutCheck {
 
 /// Maps the library at `path` into this process (the host's, or an isolated
 /// plugin's runner), checking its layout.
-pub(crate) fn load_in_process(path: &Path, meta: &Metadata) -> Result<ffi::InProcess, Refusal> {
-    load_checked(path, meta, LayoutCheck::Run)
+pub(crate) fn load_in_process(path: &Path, abi_minor: u32) -> Result<ffi::InProcess, Refusal> {
+    load_checked(path, abi_minor, LayoutCheck::Run)
 }
 
 fn load_checked(
     path: &Path,
-    meta: &Metadata,
+    abi_minor: u32,
     check: LayoutCheck,
 ) -> Result<ffi::InProcess, Refusal> {
     let header = lib_header_from_path(path).map_err(|e| match e {
@@ -81,7 +81,7 @@ fn load_checked(
         }
         _ => LayoutCheck::Run,
     };
-    let module = ffi::root_module(header, meta.abi.1, &check).map_err(|e| match e {
+    let module = ffi::root_module(header, abi_minor, &check).map_err(|e| match e {
         ffi::RootModuleError::NoLayout => {
             Refusal::Incompatible("the library carries no layout to check".into())
         }

@@ -251,24 +251,24 @@ impl PluginManager {
     /// Loads the library of `id` unless it is loaded; its library, or why not
     /// (the plugin is then marked `failed` or `incompatible`).
     pub(crate) fn load(&self, id: &str) -> Result<Arc<dyn Library>, EnableError> {
-        let (loaded, path, meta, error) = self
+        let (loaded, path, abi_minor, error) = self
             .with(id, |r| {
                 let loaded = r.library().cloned();
                 let wanted = loaded.is_none();
                 let path = r.found.library.clone().filter(|_| wanted);
-                let meta = r.meta.clone().filter(|_| wanted);
-                (loaded, path, meta, r.error.clone())
+                let abi_minor = r.meta.as_ref().map(|m| m.abi.1).filter(|_| wanted);
+                (loaded, path, abi_minor, r.error.clone())
             })
             .ok_or_else(|| NoPlugin(id.to_owned()))?;
         if let Some(library) = loaded {
             return Ok(library);
         }
-        let (Some(path), Some(meta)) = (path, meta) else {
+        let (Some(path), Some(abi_minor)) = (path, abi_minor) else {
             return Err(EnableError::NotLoaded(
                 error.unwrap_or_else(|| "it has no library to load".into()),
             ));
         };
-        match self.load_library(id, &path, &meta) {
+        match self.load_library(id, &path, abi_minor) {
             Ok(library) => {
                 self.with_mut(id, |r| r.stage = Stage::Loaded(library.clone()));
                 if self.started() {

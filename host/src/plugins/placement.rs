@@ -162,7 +162,7 @@ impl PluginManager {
         &self,
         id: &str,
         path: &std::path::Path,
-        meta: &plinth_abi::Metadata,
+        abi_minor: u32,
     ) -> Result<Arc<dyn Library>, metadata::Refusal> {
         #[cfg(unix)]
         if self.shared.options.isolate_all || self.mode(id) == Some(Mode::Isolated) {
@@ -194,7 +194,7 @@ impl PluginManager {
             None => loader::LayoutCheck::Run,
         };
         let ran = check == loader::LayoutCheck::Run;
-        let library = loader::load(path, meta, check)?;
+        let library = loader::load(path, abi_minor, check)?;
         if ran {
             self.shared.scan.remember_layout_checked(path);
         }

@@ -222,7 +222,7 @@ impl Handler for Runner {
 impl Runner {
     fn load(&self) -> CallOutcome {
         let loaded = metadata::read(&self.path)
-            .and_then(|meta| crate::plugins::loader::load_in_process(&self.path, &meta));
+            .and_then(|meta| crate::plugins::loader::load_in_process(&self.path, meta.abi.1));
         match loaded {
             Ok(library) => {
                 *self.library.lock().unwrap() = Some(Arc::new(library));
