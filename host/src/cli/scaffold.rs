@@ -212,9 +212,11 @@ edition = "2021"
 description = "{{name}}: a Plinth plugin."
 publish = false
 
-# A plugin is a shared library the host loads.
+# A plugin is a shared library the host loads. Only that: with a second
+# crate type (an rlib) Cargo would quietly skip the link-time optimisation
+# below.
 [lib]
-crate-type = ["cdylib", "rlib"]
+crate-type = ["cdylib"]
 
 [dependencies]
 {{sdk}}
@@ -447,6 +449,11 @@ mod tests {
             .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
             .collect();
         assert_eq!(keys, ["lto = true", "codegen-units = 1"], "{cargo_toml}");
+        // Cargo drops `lto` without a word for a crate that is also an rlib.
+        assert!(
+            cargo_toml.contains("\n[lib]\ncrate-type = [\"cdylib\"]\n"),
+            "{cargo_toml}"
+        );
     }
 
     #[test]
