@@ -370,7 +370,6 @@ impl Record {
 /// Every plugin found, keyed by identifier: the one that provides each
 /// identifier (the first source to), in discovery order, and the copies it
 /// shadows.
-#[derive(Default)]
 pub(crate) struct Records {
     plugins: indexmap::IndexMap<String, Record>,
     shadowed: Vec<Record>,
