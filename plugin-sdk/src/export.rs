@@ -65,13 +65,16 @@ impl<P: Plugin> Instance<P> {
                 serve::<OnPluginPendingUninstall>(args, |()| p.on_plugin_pending_uninstall())
             }
             GetSortingKey::ID => serve::<GetSortingKey>(args, |ctx| p.get_sorting_key(&ctx)),
-            GetRegistrations::ID => serve::<GetRegistrations>(args, |()| {
+            GetRegistrations::ID => {
                 let r = self.registry();
-                Registrations {
+                if r.hooks.is_empty() && r.helpers.is_empty() {
+                    return CallOutcome::Ok(NOTHING_REGISTERED.to_vec().into());
+                }
+                serve::<GetRegistrations>(args, |()| Registrations {
                     hooks: r.hooks.iter().map(|(n, o, _)| (n.clone(), *o)).collect(),
                     helpers: r.helpers.iter().map(|(n, _)| n.clone()).collect(),
-                }
-            }),
+                })
+            }
             CallHook::ID => serve_result::<CallHook>(args, |(name, a)| {
                 match self.registry().hooks.iter().find(|(n, _, _)| *n == name) {
                     Some((_, _, handler)) => handler(p, &a),
@@ -122,6 +125,11 @@ impl<P: Plugin> Instance<P> {
         }
     }
 }
+
+/// `GetRegistrations`' answer for a plugin that registers no hook and no
+/// helper (most plugins): written as is, so enabling one runs none of the
+/// JSON writer in its library.
+const NOTHING_REGISTERED: &[u8] = br#"{"hooks":[],"helpers":[]}"#;
 
 /// The text of a panic payload.
 pub fn panic_message(payload: &(dyn Any + Send)) -> String {
@@ -291,6 +299,17 @@ impl<const N: usize> Writer<N> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nothing_registered_is_what_the_json_writer_would_answer() {
+        use crate::wire::{Codec, Method};
+        let written =
+            <GetRegistrations as Method>::OutputCodec::encode(&Registrations::default()).unwrap();
+        assert_eq!(
+            std::str::from_utf8(NOTHING_REGISTERED).unwrap(),
+            std::str::from_utf8(&written).unwrap()
+        );
+    }
 
     /// A panic payload that panics again when dropped.
     struct Spiteful;
