@@ -41,6 +41,12 @@ impl<P: Plugin> Instance<P> {
         })
     }
 
+    /// Whether the plugin registers no hook and no helper (most do not).
+    fn registers_nothing(&self) -> bool {
+        let r = self.registry();
+        r.hooks.is_empty() && r.helpers.is_empty()
+    }
+
     fn dispatch(&self, method: u32, args: &[u8]) -> CallOutcome {
         let mixin = (method >> 8) as u8;
         if mixin == 0 {
@@ -65,16 +71,18 @@ impl<P: Plugin> Instance<P> {
                 serve::<OnPluginPendingUninstall>(args, |()| p.on_plugin_pending_uninstall())
             }
             GetSortingKey::ID => serve::<GetSortingKey>(args, |ctx| p.get_sorting_key(&ctx)),
-            GetRegistrations::ID => {
+            // No arguments is what the host sends (`()`); anything else is
+            // decoded, and refused, as before.
+            GetRegistrations::ID if args.is_empty() && self.registers_nothing() => {
+                CallOutcome::Ok(NOTHING_REGISTERED.to_vec().into())
+            }
+            GetRegistrations::ID => serve::<GetRegistrations>(args, |()| {
                 let r = self.registry();
-                if r.hooks.is_empty() && r.helpers.is_empty() {
-                    return CallOutcome::Ok(NOTHING_REGISTERED.to_vec().into());
-                }
-                serve::<GetRegistrations>(args, |()| Registrations {
+                Registrations {
                     hooks: r.hooks.iter().map(|(n, o, _)| (n.clone(), *o)).collect(),
                     helpers: r.helpers.iter().map(|(n, _)| n.clone()).collect(),
-                })
-            }
+                }
+            }),
             CallHook::ID => serve_result::<CallHook>(args, |(name, a)| {
                 match self.registry().hooks.iter().find(|(n, _, _)| *n == name) {
                     Some((_, _, handler)) => handler(p, &a),
