@@ -1143,6 +1143,20 @@ fn killed_at(sb: &Sandbox, hanging: &str) -> String {
     std::fs::read_to_string(sb.basedir.join("startup_incomplete")).unwrap()
 }
 
+/// The start after [`killed_at`]: it says the plugin runs isolated from now
+/// on because the last start-up did not finish in `step`. The server and an
+/// administrator's key.
+fn restarted_blaming(sb: &Sandbox, step: &str) -> (Server, String) {
+    let server = Server::start(sb);
+    let log = server.wait_for_log("it runs isolated from now on");
+    assert!(
+        log.contains(&format!("the host's start-up did not finish in {step} at ")),
+        "{log}"
+    );
+    let key = user_key(sb, "ada", true);
+    (server, key)
+}
+
 /// A start-up killed while a plugin hangs as it is enabled names that
 /// plugin in the marker, not the one enabled before it, and the next start
 /// attributes it.
@@ -1163,13 +1177,7 @@ fn a_start_up_killed_while_a_plugin_is_enabled_names_that_plugin() {
     );
     assert!(!marker.contains("helloworld"), "{marker}");
 
-    let server = Server::start(&sb);
-    let log = server.wait_for_log("it runs isolated from now on");
-    assert!(
-        log.contains("the host's start-up did not finish in enabling at "),
-        "{log}"
-    );
-    let key = user_key(&sb, "ada", true);
+    let (server, key) = restarted_blaming(&sb, "enabling");
     assert_eq!(
         common::plugin_entry(&server, &key, "helloworld")["state"],
         "enabled"
@@ -1198,13 +1206,7 @@ fn a_start_up_killed_in_a_plugins_step_is_attributed_to_it_at_the_next_start() {
     );
 
     // Isolated now, its hang ends its process after the call budget; the host starts.
-    let server = Server::start(&sb);
-    let log = server.wait_for_log("it runs isolated from now on");
-    assert!(
-        log.contains("the host's start-up did not finish in on_startup at "),
-        "{log}"
-    );
-    let key = user_key(&sb, "ada", true);
+    let (server, key) = restarted_blaming(&sb, "on_startup");
     let entry = |id: &str| common::plugin_entry(&server, &key, id);
     assert_eq!(entry("hostile_hang_on_startup")["mode"], "isolated");
     assert_eq!(entry("helloworld")["state"], "enabled");
